@@ -1,0 +1,45 @@
+//! Liveness and readiness probes.
+
+use axum::extract::State;
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)), security(()))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// The process is up and its database answers.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, body = Health),
+        (status = 503, body = Problem, content_type = "application/problem+json"),
+    ), security(()))]
+async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
+    sqlx::query("SELECT 1").execute(&state.db).await.map_err(|err| {
+        tracing::warn!(error = %err, "readiness check: database unreachable");
+        ApiError::Status {
+            status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            detail: "the database is unreachable".into(),
+        }
+    })?;
+    Ok(Json(Health { status: "ready" }))
+}

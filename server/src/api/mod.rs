@@ -1,0 +1,83 @@
+//! The admin REST API under `/api/v1`, its OpenAPI document and the offline docs UI.
+
+mod audit;
+mod auth;
+mod health;
+mod keys;
+mod members;
+mod tenants;
+mod tokens;
+
+use axum::Router;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::state::AppState;
+
+/// Name of the console's and API's session cookie.
+pub const SESSION_COOKIE: &str = "tollgate_session";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tollgate admin API",
+        description = "Manage tenants, members, API keys and admin tokens of a Tollgate control plane. \
+            Authenticate with the session cookie from `POST /api/v1/auth/login`, or with \
+            `Authorization: Bearer <admin token>`. Errors are RFC 9457 `application/problem+json`."
+    ),
+    modifiers(&SecuritySchemes),
+    security(("session" = []), ("bearer" = [])),
+    tags(
+        (name = "auth", description = "Login, logout and the signed-in user"),
+        (name = "tokens", description = "Personal admin tokens for scripts"),
+        (name = "tenants", description = "Tenants (organisations or teams)"),
+        (name = "members", description = "Tenant members and their roles"),
+        (name = "keys", description = "Data-plane API keys"),
+        (name = "audit", description = "Who changed what, when"),
+        (name = "health", description = "Liveness and readiness"),
+    )
+)]
+pub struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(SESSION_COOKIE))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every API route, registered with its OpenAPI operation so the document cannot drift.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(health::router())
+        .merge(auth::router())
+        .merge(tokens::router())
+        .merge(tenants::router())
+        .merge(members::router())
+        .merge(keys::router())
+        .merge(audit::router())
+}
+
+/// The API router with `/api/openapi.json` and the docs UI at `/api/docs`.
+pub fn router(state: AppState) -> Router {
+    let (router, openapi) = routes().split_for_parts();
+    router
+        .with_state(state)
+        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
+}
+
+/// The OpenAPI document, for tests and tooling.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}

@@ -1,0 +1,82 @@
+//! The whole HTTP application: API, docs, console, and the layers every request passes.
+
+use std::any::Any;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::response::Response;
+use axum::Router;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::PostgresStore;
+
+use crate::api;
+use crate::error::{problem_response, ApiError};
+use crate::state::AppState;
+
+/// Idle time after which a console session ends.
+const SESSION_IDLE: time::Duration = time::Duration::hours(12);
+
+/// Builds the application router on a migrated database.
+pub fn router(state: AppState, session_store: PostgresStore, secure_cookies: bool) -> Router {
+    let sessions = SessionManagerLayer::new(session_store)
+        .with_name(api::SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(secure_cookies)
+        .with_expiry(Expiry::OnInactivity(SESSION_IDLE));
+    let request_id = HeaderName::from_static("x-request-id");
+
+    api::router(state)
+        .merge(tollgate_console::router())
+        .fallback(|| async {
+            ApiError::NotFound("no such endpoint; see /api/docs for the API".into())
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::Status {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                detail: "this endpoint does not take that method; see /api/docs".into(),
+            }
+        })
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
+                        let id = request
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("-");
+                        tracing::info_span!("request", request_id = %id,
+                            method = %request.method(), path = %request.uri().path())
+                    }),
+                )
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(CatchPanicLayer::custom(panic_response))
+                .layer(sessions),
+        )
+}
+
+fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    problem_response(&ApiError::Internal("panic".into()).problem())
+}
+
+/// Deletes expired sessions every hour, for as long as the server runs.
+pub fn spawn_session_cleanup(store: PostgresStore) -> tokio::task::JoinHandle<()> {
+    use tower_sessions::ExpiredDeletion;
+    tokio::spawn(async move {
+        if let Err(err) = store
+            .continuously_delete_expired(Duration::from_secs(3600))
+            .await
+        {
+            tracing::warn!(error = %err, "expired-session cleanup stopped");
+        }
+    })
+}

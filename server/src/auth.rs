@@ -1,0 +1,85 @@
+//! Who is calling: the console's session cookie, or a personal admin token as a bearer token.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::service::users;
+use crate::state::AppState;
+
+/// Session key holding the logged-in user's id.
+pub const SESSION_USER_KEY: &str = "user_id";
+
+/// An authenticated user.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user_id: Uuid,
+    pub email: String,
+    pub platform_admin: bool,
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(value) = parts.headers.get(AUTHORIZATION) {
+            let token = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim)
+                .ok_or_else(|| {
+                    ApiError::Unauthenticated(
+                        "send the admin token as 'Authorization: Bearer <token>'".into(),
+                    )
+                })?;
+            return users::principal_by_admin_token(&state.db, token)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::Unauthenticated(
+                        "the admin token is unknown, expired or deleted; create a new one".into(),
+                    )
+                });
+        }
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|(_, msg)| ApiError::internal(msg))?;
+        let Some(user_id) = session.get::<Uuid>(SESSION_USER_KEY).await? else {
+            return Err(ApiError::Unauthenticated(
+                "log in with POST /api/v1/auth/login, or send 'Authorization: Bearer <admin token>'"
+                    .into(),
+            ));
+        };
+        match users::principal(&state.db, user_id).await? {
+            Some(principal) => Ok(principal),
+            None => {
+                session.flush().await?;
+                Err(ApiError::Unauthenticated(
+                    "your account no longer exists; log in again".into(),
+                ))
+            }
+        }
+    }
+}
+
+/// The client's IP address, when the server was started with connection info.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip()),
+        ))
+    }
+}

@@ -1,0 +1,67 @@
+//! Command-line flags and environment variables of `tollgate-server`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+/// Tollgate control plane: the admin API, the web console and the configuration the proxies pull.
+///
+/// With no DATABASE_URL, the server runs its own private PostgreSQL cluster from the installed
+/// PostgreSQL binaries, kept in <data dir>/postgres.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "tollgate-server", version, about, long_about)]
+pub struct Config {
+    /// Address the admin API and console listen on.
+    #[arg(long, env = "TOLLGATE_LISTEN", default_value = "127.0.0.1:8001")]
+    pub listen: SocketAddr,
+
+    /// PostgreSQL connection URL. When unset, a private cluster is started in the data directory.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Directory for the server's state (the embedded PostgreSQL cluster among it).
+    #[arg(long, env = "TOLLGATE_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Log format.
+    #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Email of the platform admin created on first start.
+    #[arg(long, env = "TOLLGATE_ADMIN_EMAIL", default_value = "admin@localhost")]
+    pub admin_email: String,
+
+    /// Password of the platform admin created on first start. When unset, a random one is
+    /// generated and printed once.
+    #[arg(long, env = "TOLLGATE_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+
+    /// Mark session cookies `Secure` (send them over HTTPS only). Turn on behind TLS.
+    #[arg(long, env = "TOLLGATE_SECURE_COOKIES", default_value_t = false)]
+    pub secure_cookies: bool,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Config {
+    /// A configuration for tests and embedding: the given database, an ephemeral loopback port.
+    pub fn for_database(database_url: &str, data_dir: PathBuf) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: Some(database_url.to_string()),
+            data_dir,
+            log_format: LogFormat::Text,
+            admin_email: "admin@localhost".to_string(),
+            admin_password: None,
+            secure_cookies: false,
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! The connection pool and migrations.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+
+/// The SQL migrations in `migrations/`, embedded at build time.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
+
+/// How long start-up waits for the database to accept connections.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Connects, retrying for a while so a database that starts alongside us has time to come up.
+pub async fn connect(url: &str) -> anyhow::Result<PgPool> {
+    let started = std::time::Instant::now();
+    loop {
+        let attempt = PgPoolOptions::new()
+            .max_connections(20)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await;
+        match attempt {
+            Ok(pool) => return Ok(pool),
+            Err(err) if started.elapsed() < CONNECT_PATIENCE && is_transient(&err) => {
+                tracing::warn!(error = %err, "database not reachable yet; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(err) => {
+                return Err(err).context("connecting to PostgreSQL (check DATABASE_URL)")
+            }
+        }
+    }
+}
+
+fn is_transient(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut)
+        || matches!(err, sqlx::Error::Database(db) if db.code().as_deref() == Some("57P03"))
+}
+
+/// Applies pending migrations.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    MIGRATOR
+        .run(pool)
+        .await
+        .context("applying database migrations")
+}

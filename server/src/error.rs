@@ -1,0 +1,180 @@
+//! One error type for the admin API, answered as RFC 9457 `application/problem+json`.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An RFC 9457 problem document, the body of every admin API error.
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What was wrong and what to do about it.
+    pub detail: String,
+}
+
+/// Every way an admin API call can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{detail}")]
+    TooManyRequests { detail: String, retry_after_secs: u64 },
+    /// Any status with its own detail, for request rejections from the framework.
+    #[error("{detail}")]
+    Status { status: StatusCode, detail: String },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The result type of services and handlers.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Status { status, .. } => *status,
+            Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad-request",
+            Self::Unauthenticated(_) => "unauthenticated",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not-found",
+            Self::Conflict(_) => "conflict",
+            Self::Invalid(_) => "invalid",
+            Self::TooManyRequests { .. } => "too-many-requests",
+            Self::Status { .. } => "bad-request",
+            Self::Database(_) | Self::Internal(_) => "internal",
+        }
+    }
+
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        Self::Internal(err.to_string())
+    }
+
+    pub fn not_found(what: &str, id: &str) -> Self {
+        Self::NotFound(format!("no {what} '{id}' here, or you may not see it"))
+    }
+
+    /// The problem document this error is shown as; internal causes are never revealed.
+    pub fn problem(&self) -> Problem {
+        let status = self.status();
+        let detail = match self {
+            Self::Database(_) | Self::Internal(_) => {
+                "the server failed to handle this request; the error is logged".to_string()
+            }
+            other => other.to_string(),
+        };
+        Problem {
+            kind: format!("https://tollgate.dev/problems/{}", self.kind()),
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
+            status: status.as_u16(),
+            detail,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status().is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let retry_after = match &self {
+            Self::TooManyRequests { retry_after_secs, .. } => Some(*retry_after_secs),
+            _ => None,
+        };
+        let mut response = problem_response(&self.problem());
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+/// Renders a problem document with its status and content type.
+pub fn problem_response(problem: &Problem) -> Response {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::to_vec(problem).unwrap_or_default();
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"))],
+        body,
+    )
+        .into_response()
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let detail = match &rejection {
+            JsonRejection::MissingJsonContentType(_) => {
+                "send the body as JSON with 'Content-Type: application/json'".to_string()
+            }
+            JsonRejection::JsonSyntaxError(_) => {
+                format!("the body is not valid JSON: {}", rejection.body_text())
+            }
+            _ => format!("the JSON body does not fit: {}", rejection.body_text()),
+        };
+        Self::Status {
+            status: rejection.status(),
+            detail,
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::BadRequest(format!("bad path parameter: {}", rejection.body_text()))
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::BadRequest(format!("bad query string: {}", rejection.body_text()))
+    }
+}
+
+impl From<tower_sessions::session::Error> for ApiError {
+    fn from(err: tower_sessions::session::Error) -> Self {
+        Self::internal(format!("session store: {err}"))
+    }
+}
+
+/// Turns a unique-constraint violation into a 409 that says what clashed.
+pub fn conflict_on_unique(err: sqlx::Error, detail: impl FnOnce() -> String) -> ApiError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => ApiError::Conflict(detail()),
+        _ => ApiError::Database(err),
+    }
+}

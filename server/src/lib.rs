@@ -1,0 +1,144 @@
+//! tollgate-server: Tollgate's control plane. The admin API, the console, and (later) the
+//! configuration the proxies pull, on PostgreSQL.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod db;
+pub mod embedded_pg;
+pub mod error;
+pub mod extract;
+pub mod login_throttle;
+pub mod money;
+pub mod password;
+pub mod roles;
+pub mod secrets;
+pub mod service;
+pub mod state;
+pub mod telemetry;
+pub mod validate;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use axum::Router;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tower_sessions_sqlx_store::PostgresStore;
+
+use crate::bootstrap::CreatedAdmin;
+use crate::config::Config;
+use crate::embedded_pg::EmbeddedPostgres;
+use crate::state::AppState;
+
+/// A started server: database ready, migrations applied, socket bound.
+pub struct Server {
+    listener: TcpListener,
+    router: Router,
+    db: PgPool,
+    embedded: Option<EmbeddedPostgres>,
+    created_admin: Option<CreatedAdmin>,
+}
+
+impl Server {
+    /// Prepares everything up to accepting connections: the database (the private cluster when
+    /// no URL is configured), migrations, the first admin, and the listening socket.
+    pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        let (url, embedded) = match &config.database_url {
+            Some(url) => (url.clone(), None),
+            None => {
+                let pg = EmbeddedPostgres::start(&config.data_dir).await?;
+                (pg.url(), Some(pg))
+            }
+        };
+        match Self::prepare(config, &url).await {
+            Ok((listener, router, db, created_admin)) => Ok(Self {
+                listener,
+                router,
+                db,
+                embedded,
+                created_admin,
+            }),
+            Err(err) => {
+                if let Some(pg) = embedded {
+                    let _ = pg.stop().await;
+                }
+                Err(err)
+            }
+        }
+    }
+
+    async fn prepare(
+        config: &Config,
+        url: &str,
+    ) -> anyhow::Result<(TcpListener, Router, PgPool, Option<CreatedAdmin>)> {
+        let db = db::connect(url).await?;
+        db::migrate(&db).await?;
+        let session_store = PostgresStore::new(db.clone());
+        session_store
+            .migrate()
+            .await
+            .context("creating the session table")?;
+        let created_admin =
+            bootstrap::ensure_admin(&db, &config.admin_email, config.admin_password.as_deref())
+                .await?;
+        app::spawn_session_cleanup(session_store.clone());
+        let router = app::router(AppState::new(db.clone()), session_store, config.secure_cookies);
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        Ok((listener, router, db, created_admin))
+    }
+
+    /// The address the server listens on (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The admin created on this start, if the database was empty.
+    pub fn created_admin(&self) -> Option<&CreatedAdmin> {
+        self.created_admin.as_ref()
+    }
+
+    /// Serves until `shutdown` completes, lets in-flight requests finish, then closes the pool
+    /// and stops the private cluster.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let served = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        self.db.close().await;
+        if let Some(pg) = self.embedded {
+            pg.stop().await?;
+        }
+        served.context("serving HTTP")
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

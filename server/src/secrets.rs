@@ -1,0 +1,52 @@
+//! Secrets handed to users once (API keys, admin tokens) and the hashes we keep instead.
+
+use rand::distributions::{Alphanumeric, DistString};
+use sha2::{Digest, Sha256};
+
+/// Prefix of data-plane API keys.
+pub const API_KEY_PREFIX: &str = "tg_";
+/// Prefix of personal admin tokens.
+pub const ADMIN_TOKEN_PREFIX: &str = "tga_";
+/// Random base62 characters after the prefix (about 238 bits).
+const RANDOM_LEN: usize = 40;
+/// Characters of the secret shown in lists so users can tell keys apart.
+const DISPLAY_LEN: usize = 8;
+
+/// A freshly made secret: the full text for the user, and what the database keeps.
+pub struct NewSecret {
+    pub secret: String,
+    pub hash: Vec<u8>,
+    pub display_prefix: String,
+}
+
+/// Makes a secret `<prefix><40 random base62 characters>` from the OS-seeded CSPRNG.
+pub fn generate(prefix: &str) -> NewSecret {
+    let random = Alphanumeric.sample_string(&mut rand::thread_rng(), RANDOM_LEN);
+    let secret = format!("{prefix}{random}");
+    NewSecret {
+        hash: hash(&secret),
+        display_prefix: format!("{prefix}{}", &random[..DISPLAY_LEN]),
+        secret,
+    }
+}
+
+/// SHA-256 of a secret: enough for high-entropy random secrets, and fast to look up.
+pub fn hash(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_keys_are_prefixed_base62_and_hash_to_what_is_stored() {
+        let key = generate(API_KEY_PREFIX);
+        let random = key.secret.strip_prefix("tg_").unwrap_or_default();
+        assert_eq!(random.len(), 40);
+        assert!(random.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_eq!(key.hash, hash(&key.secret));
+        assert!(key.secret.starts_with(&key.display_prefix));
+        assert_ne!(generate(API_KEY_PREFIX).secret, key.secret);
+    }
+}

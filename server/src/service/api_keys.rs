@@ -1,0 +1,454 @@
+//! Data-plane API keys. The secret is returned once at creation; only its SHA-256 is stored.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::json;
+use sqlx::PgPool;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::money;
+use crate::roles::Role;
+use crate::secrets;
+use crate::service::tenants::TenantAccess;
+use crate::service::{audit, config_version};
+use crate::validate;
+
+/// What a key may reach. An empty list means all of the tenant's routes, models or prompt APIs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scopes {
+    #[serde(default)]
+    pub routes: Vec<String>,
+    #[serde(default)]
+    pub models: Vec<String>,
+    #[serde(default)]
+    pub prompt_apis: Vec<String>,
+}
+
+/// Rate limits of a key; absent means unlimited.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    #[schema(minimum = 1)]
+    pub requests_per_minute: Option<i32>,
+    #[schema(minimum = 1)]
+    pub tokens_per_minute: Option<i32>,
+}
+
+/// How often a budget starts afresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BudgetPeriod {
+    Day,
+    Month,
+    Total,
+}
+
+impl BudgetPeriod {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Day => "day",
+            Self::Month => "month",
+            Self::Total => "total",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "day" => Some(Self::Day),
+            "month" => Some(Self::Month),
+            "total" => Some(Self::Total),
+            _ => None,
+        }
+    }
+}
+
+/// A spending limit in USD per period.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    /// USD as a decimal string, like "25.00" (exact; never a float).
+    #[schema(example = "25.00")]
+    pub amount_usd: String,
+    pub period: BudgetPeriod,
+}
+
+/// Whether a key works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStatus {
+    Active,
+    Expired,
+    Revoked,
+}
+
+/// A key as lists and reads show it: never its secret or hash.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub name: String,
+    /// The first characters of the secret, to tell keys apart.
+    pub prefix: String,
+    pub status: KeyStatus,
+    pub scopes: Scopes,
+    pub limits: Limits,
+    pub budget: Option<Budget>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+    pub created_by: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// A new key with its secret, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApiKey {
+    #[serde(flatten)]
+    pub key: ApiKey,
+    /// The full key (`tg_…`). Store it now: it cannot be shown again.
+    pub secret: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKey {
+    pub name: String,
+    /// RFC 3339 time after which the key stops working.
+    #[schema(format = DateTime)]
+    pub expires_at: Option<String>,
+    #[serde(default)]
+    pub scopes: Scopes,
+    #[serde(default)]
+    pub limits: Limits,
+    pub budget: Option<Budget>,
+}
+
+/// Changes to a key; fields left out stay as they are, `null` clears expiry or budget.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateApiKey {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<Option<String>>,
+    pub scopes: Option<Scopes>,
+    pub limits: Option<Limits>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Budget>)]
+    pub budget: Option<Option<Budget>>,
+}
+
+/// Tells a field sent as `null` (Some(None)) from one left out (None).
+fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    id: Uuid,
+    name: String,
+    prefix: String,
+    scope_routes: Vec<String>,
+    scope_models: Vec<String>,
+    scope_prompt_apis: Vec<String>,
+    requests_per_minute: Option<i32>,
+    tokens_per_minute: Option<i32>,
+    budget_nanousd: Option<i64>,
+    budget_period: Option<String>,
+    expires_at: Option<OffsetDateTime>,
+    revoked_at: Option<OffsetDateTime>,
+    last_used_at: Option<OffsetDateTime>,
+    created_by: Option<Uuid>,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+const KEY_COLUMNS: &str = "id, name, prefix, scope_routes, scope_models, scope_prompt_apis,
+     requests_per_minute, tokens_per_minute, budget_nanousd, budget_period,
+     expires_at, revoked_at, last_used_at, created_by, created_at, updated_at";
+
+impl From<KeyRow> for ApiKey {
+    fn from(row: KeyRow) -> Self {
+        let status = if row.revoked_at.is_some() {
+            KeyStatus::Revoked
+        } else if row.expires_at.is_some_and(|t| t <= OffsetDateTime::now_utc()) {
+            KeyStatus::Expired
+        } else {
+            KeyStatus::Active
+        };
+        let budget = match (row.budget_nanousd, row.budget_period.as_deref().and_then(BudgetPeriod::parse)) {
+            (Some(nanos), Some(period)) => Some(Budget {
+                amount_usd: money::format_usd(nanos),
+                period,
+            }),
+            _ => None,
+        };
+        Self {
+            id: row.id,
+            name: row.name,
+            prefix: row.prefix,
+            status,
+            scopes: Scopes {
+                routes: row.scope_routes,
+                models: row.scope_models,
+                prompt_apis: row.scope_prompt_apis,
+            },
+            limits: Limits {
+                requests_per_minute: row.requests_per_minute,
+                tokens_per_minute: row.tokens_per_minute,
+            },
+            budget,
+            expires_at: row.expires_at,
+            revoked_at: row.revoked_at,
+            last_used_at: row.last_used_at,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// Checked settings of a key, ready to store.
+struct KeySettings {
+    scopes: Scopes,
+    limits: Limits,
+    budget: Option<(i64, BudgetPeriod)>,
+}
+
+fn check_scopes(scopes: &Scopes) -> ApiResult<Scopes> {
+    Ok(Scopes {
+        routes: validate::name_list("scopes.routes", &scopes.routes)?,
+        models: validate::name_list("scopes.models", &scopes.models)?,
+        prompt_apis: validate::name_list("scopes.prompt_apis", &scopes.prompt_apis)?,
+    })
+}
+
+fn check_limits(limits: &Limits) -> ApiResult<Limits> {
+    for (field, value) in [
+        ("limits.requests_per_minute", limits.requests_per_minute),
+        ("limits.tokens_per_minute", limits.tokens_per_minute),
+    ] {
+        if value.is_some_and(|v| v < 1) {
+            return Err(ApiError::Invalid(format!(
+                "{field} must be at least 1; leave it out for no limit"
+            )));
+        }
+    }
+    Ok(limits.clone())
+}
+
+fn check_budget(budget: Option<&Budget>) -> ApiResult<Option<(i64, BudgetPeriod)>> {
+    budget
+        .map(|b| Ok((money::parse_usd(&b.amount_usd)?, b.period)))
+        .transpose()
+}
+
+fn check_expiry(text: Option<&str>) -> ApiResult<Option<OffsetDateTime>> {
+    let Some(text) = text else { return Ok(None) };
+    let time = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
+        ApiError::Invalid(format!(
+            "expires_at '{}' is not an RFC 3339 time like \"2027-01-31T00:00:00Z\"",
+            text.chars().take(40).collect::<String>()
+        ))
+    })?;
+    if time <= OffsetDateTime::now_utc() {
+        return Err(ApiError::Invalid("expires_at must be in the future".into()));
+    }
+    Ok(Some(time))
+}
+
+pub async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<ApiKey>> {
+    let rows: Vec<KeyRow> = sqlx::query_as(&format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC"
+    ))
+    .bind(access.tenant.id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(ApiKey::from).collect())
+}
+
+pub async fn get(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<ApiKey> {
+    let row: Option<KeyRow> = sqlx::query_as(&format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 AND id = $2"
+    ))
+    .bind(access.tenant.id)
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    row.map(ApiKey::from)
+        .ok_or_else(|| ApiError::not_found("key", &id.to_string()))
+}
+
+pub async fn create(
+    db: &PgPool,
+    principal: &Principal,
+    access: &TenantAccess,
+    input: CreateApiKey,
+) -> ApiResult<CreatedApiKey> {
+    access.role.require(Role::Member, "create API keys")?;
+    let name = validate::name("name", &input.name)?;
+    let expires_at = check_expiry(input.expires_at.as_deref())?;
+    let settings = KeySettings {
+        scopes: check_scopes(&input.scopes)?,
+        limits: check_limits(&input.limits)?,
+        budget: check_budget(input.budget.as_ref())?,
+    };
+    let secret = secrets::generate(secrets::API_KEY_PREFIX);
+    let mut tx = db.begin().await?;
+    let row: KeyRow = sqlx::query_as(&format!(
+        "INSERT INTO api_keys (id, tenant_id, name, prefix, secret_hash, scope_routes, scope_models,
+             scope_prompt_apis, requests_per_minute, tokens_per_minute, budget_nanousd, budget_period,
+             expires_at, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+         RETURNING {KEY_COLUMNS}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(access.tenant.id)
+    .bind(&name)
+    .bind(&secret.display_prefix)
+    .bind(&secret.hash)
+    .bind(&settings.scopes.routes)
+    .bind(&settings.scopes.models)
+    .bind(&settings.scopes.prompt_apis)
+    .bind(settings.limits.requests_per_minute)
+    .bind(settings.limits.tokens_per_minute)
+    .bind(settings.budget.map(|b| b.0))
+    .bind(settings.budget.map(|b| b.1.as_str()))
+    .bind(expires_at)
+    .bind(principal.user_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let key = ApiKey::from(row);
+    audit::record(
+        &mut tx,
+        principal,
+        audit::Change {
+            tenant_id: Some(access.tenant.id),
+            action: "key.create",
+            target_type: "api_key",
+            target_id: key.id.to_string(),
+            details: json!({ "name": key.name, "prefix": key.prefix, "scopes": key.scopes,
+                             "limits": key.limits, "budget": key.budget, "expires_at": input.expires_at }),
+        },
+    )
+    .await?;
+    config_version::bump(&mut tx).await?;
+    tx.commit().await?;
+    Ok(CreatedApiKey {
+        key,
+        secret: secret.secret,
+    })
+}
+
+pub async fn update(
+    db: &PgPool,
+    principal: &Principal,
+    access: &TenantAccess,
+    id: Uuid,
+    input: UpdateApiKey,
+) -> ApiResult<ApiKey> {
+    access.role.require(Role::Member, "change API keys")?;
+    let current = get(db, access, id).await?;
+    if current.status == KeyStatus::Revoked {
+        return Err(ApiError::Conflict(
+            "this key is revoked and cannot be changed; create a new key".into(),
+        ));
+    }
+    let name = input.name.as_deref().map(|n| validate::name("name", n)).transpose()?;
+    let expires_at = match &input.expires_at {
+        Some(text) => check_expiry(text.as_deref())?,
+        None => current.expires_at,
+    };
+    let settings = KeySettings {
+        scopes: check_scopes(input.scopes.as_ref().unwrap_or(&current.scopes))?,
+        limits: check_limits(input.limits.as_ref().unwrap_or(&current.limits))?,
+        budget: match &input.budget {
+            Some(budget) => check_budget(budget.as_ref())?,
+            None => check_budget(current.budget.as_ref())?,
+        },
+    };
+    let mut tx = db.begin().await?;
+    let row: Option<KeyRow> = sqlx::query_as(&format!(
+        "UPDATE api_keys SET name = coalesce($3, name), scope_routes = $4, scope_models = $5,
+             scope_prompt_apis = $6, requests_per_minute = $7, tokens_per_minute = $8,
+             budget_nanousd = $9, budget_period = $10, expires_at = $11
+         WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL
+         RETURNING {KEY_COLUMNS}"
+    ))
+    .bind(access.tenant.id)
+    .bind(id)
+    .bind(&name)
+    .bind(&settings.scopes.routes)
+    .bind(&settings.scopes.models)
+    .bind(&settings.scopes.prompt_apis)
+    .bind(settings.limits.requests_per_minute)
+    .bind(settings.limits.tokens_per_minute)
+    .bind(settings.budget.map(|b| b.0))
+    .bind(settings.budget.map(|b| b.1.as_str()))
+    .bind(expires_at)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let key = ApiKey::from(row.ok_or_else(|| {
+        ApiError::Conflict("this key was revoked meanwhile and cannot be changed".into())
+    })?);
+    audit::record(
+        &mut tx,
+        principal,
+        audit::Change {
+            tenant_id: Some(access.tenant.id),
+            action: "key.update",
+            target_type: "api_key",
+            target_id: key.id.to_string(),
+            details: json!({ "name": name, "scopes": input.scopes, "limits": input.limits,
+                             "budget": input.budget, "expires_at": input.expires_at }),
+        },
+    )
+    .await?;
+    config_version::bump(&mut tx).await?;
+    tx.commit().await?;
+    Ok(key)
+}
+
+/// Revokes a key for good; it stays listed for the audit trail. Revoking twice is harmless.
+pub async fn revoke(db: &PgPool, principal: &Principal, access: &TenantAccess, id: Uuid) -> ApiResult<()> {
+    access.role.require(Role::Member, "revoke API keys")?;
+    let mut tx = db.begin().await?;
+    let revoked: Option<String> = sqlx::query_scalar(
+        "UPDATE api_keys SET revoked_at = now()
+         WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL RETURNING name",
+    )
+    .bind(access.tenant.id)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(name) = revoked else {
+        // Already revoked (fine) or not this tenant's key (404).
+        get(db, access, id).await?;
+        return Ok(());
+    };
+    audit::record(
+        &mut tx,
+        principal,
+        audit::Change {
+            tenant_id: Some(access.tenant.id),
+            action: "key.revoke",
+            target_type: "api_key",
+            target_id: id.to_string(),
+            details: json!({ "name": name }),
+        },
+    )
+    .await?;
+    config_version::bump(&mut tx).await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! The audit log: who changed what, and when. Written in the same transaction as the change.
+
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::service::tenants::TenantAccess;
+
+/// One change.
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct AuditEntry {
+    pub id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+    pub actor_id: Option<Uuid>,
+    pub actor_email: Option<String>,
+    /// What was done, like `key.create` or `member.update`.
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    /// What changed (never secrets).
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+/// Paging of the audit log, newest first.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Entries per page, 1 to 500 (default 100).
+    pub limit: Option<i64>,
+    /// Only entries older than this entry id (the last id of the previous page).
+    pub before: Option<Uuid>,
+}
+
+/// What is being recorded.
+pub struct Change<'a> {
+    pub tenant_id: Option<Uuid>,
+    pub action: &'a str,
+    pub target_type: &'a str,
+    pub target_id: String,
+    pub details: serde_json::Value,
+}
+
+pub async fn record(conn: &mut PgConnection, actor: &Principal, change: Change<'_>) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (id, tenant_id, actor_id, actor_email, action, target_type, target_id, details)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(change.tenant_id)
+    .bind(actor.user_id)
+    .bind(&actor.email)
+    .bind(change.action)
+    .bind(change.target_type)
+    .bind(change.target_id)
+    .bind(change.details)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A tenant's audit log, newest first (ids are UUID v7, so they sort by time).
+pub async fn list(db: &PgPool, access: &TenantAccess, query: &AuditQuery) -> ApiResult<Vec<AuditEntry>> {
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::Invalid("limit must be between 1 and 500".into()));
+    }
+    Ok(sqlx::query_as(
+        "SELECT id, created_at AS time, actor_id, actor_email, action, target_type, target_id, details
+         FROM audit_log
+         WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id < $2)
+         ORDER BY id DESC LIMIT $3",
+    )
+    .bind(access.tenant.id)
+    .bind(query.before)
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
+}

@@ -1,0 +1,233 @@
+//! Tenant members and their roles.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::error::{conflict_on_unique, ApiError, ApiResult};
+use crate::password;
+use crate::roles::Role;
+use crate::service::tenants::TenantAccess;
+use crate::service::{audit, users};
+use crate::validate;
+
+/// A user's membership in a tenant.
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Member {
+    pub user_id: Uuid,
+    pub email: String,
+    #[schema(value_type = Role)]
+    pub role: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub joined_at: OffsetDateTime,
+}
+
+/// Adds a user to the tenant. With `password`, a new user is created with it; without, the
+/// user must already exist.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddMember {
+    pub email: String,
+    /// Initial password for a new user (8 to 256 characters).
+    pub password: Option<String>,
+    pub role: Role,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMember {
+    pub role: Role,
+}
+
+const MEMBER_SELECT: &str = "SELECT u.id AS user_id, u.email, m.role, m.created_at AS joined_at
+     FROM memberships m JOIN users u ON u.id = m.user_id";
+
+pub async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<Member>> {
+    Ok(sqlx::query_as(&format!("{MEMBER_SELECT} WHERE m.tenant_id = $1 ORDER BY u.email"))
+        .bind(access.tenant.id)
+        .fetch_all(db)
+        .await?)
+}
+
+pub async fn add(db: &PgPool, principal: &Principal, access: &TenantAccess, input: AddMember) -> ApiResult<Member> {
+    access.role.require(Role::Admin, "add members")?;
+    require_owner_for(access, input.role, "grant the owner role")?;
+    let email = validate::email(&input.email)?;
+    let new_password_hash = match input.password {
+        Some(pw) => {
+            password::validate(&pw)?;
+            Some(password::hash(pw).await?)
+        }
+        None => None,
+    };
+
+    let mut tx = db.begin().await?;
+    let existing = users::id_by_email(&mut tx, &email).await?;
+    let (user_id, created) = match (existing, new_password_hash) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::Conflict(format!(
+                "a user with the email '{email}' already exists; leave out 'password' to add them"
+            )))
+        }
+        (Some(user), None) => (user, false),
+        (None, Some(hash)) => {
+            let id = users::insert(&mut tx, &email, &hash, false)
+                .await
+                .map_err(|e| conflict_on_unique(e, || format!("the email '{email}' is taken")))?;
+            (id, true)
+        }
+        (None, None) => {
+            return Err(ApiError::Invalid(format!(
+                "there is no user with the email '{email}'; give an initial 'password' to create one"
+            )))
+        }
+    };
+    sqlx::query("INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, $3)")
+        .bind(access.tenant.id)
+        .bind(user_id)
+        .bind(input.role.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict_on_unique(e, || format!("'{email}' is already a member; change their role with PATCH")))?;
+    audit::record(
+        &mut tx,
+        principal,
+        audit::Change {
+            tenant_id: Some(access.tenant.id),
+            action: "member.add",
+            target_type: "user",
+            target_id: user_id.to_string(),
+            details: json!({ "email": email, "role": input.role, "user_created": created }),
+        },
+    )
+    .await?;
+    let member = fetch(&mut tx, access.tenant.id, user_id).await?;
+    tx.commit().await?;
+    Ok(member)
+}
+
+pub async fn update(
+    db: &PgPool,
+    principal: &Principal,
+    access: &TenantAccess,
+    user_ref: &str,
+    input: UpdateMember,
+) -> ApiResult<Member> {
+    access.role.require(Role::Admin, "change members' roles")?;
+    let mut tx = db.begin().await?;
+    lock_tenant(&mut tx, access.tenant.id).await?;
+    let current = find(&mut tx, access, user_ref).await?;
+    if current.role == Role::Owner.as_str() || input.role == Role::Owner {
+        require_owner_for(access, Role::Owner, "grant or take the owner role")?;
+    }
+    sqlx::query("UPDATE memberships SET role = $3 WHERE tenant_id = $1 AND user_id = $2")
+        .bind(access.tenant.id)
+        .bind(current.user_id)
+        .bind(input.role.as_str())
+        .execute(&mut *tx)
+        .await?;
+    ensure_an_owner_remains(&mut tx, access.tenant.id).await?;
+    audit::record(
+        &mut tx,
+        principal,
+        audit::Change {
+            tenant_id: Some(access.tenant.id),
+            action: "member.update",
+            target_type: "user",
+            target_id: current.user_id.to_string(),
+            details: json!({ "email": current.email, "from": current.role, "to": input.role }),
+        },
+    )
+    .await?;
+    let member = fetch(&mut tx, access.tenant.id, current.user_id).await?;
+    tx.commit().await?;
+    Ok(member)
+}
+
+pub async fn remove(db: &PgPool, principal: &Principal, access: &TenantAccess, user_ref: &str) -> ApiResult<()> {
+    access.role.require(Role::Admin, "remove members")?;
+    let mut tx = db.begin().await?;
+    lock_tenant(&mut tx, access.tenant.id).await?;
+    let current = find(&mut tx, access, user_ref).await?;
+    if current.role == Role::Owner.as_str() {
+        require_owner_for(access, Role::Owner, "remove an owner")?;
+    }
+    sqlx::query("DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2")
+        .bind(access.tenant.id)
+        .bind(current.user_id)
+        .execute(&mut *tx)
+        .await?;
+    ensure_an_owner_remains(&mut tx, access.tenant.id).await?;
+    audit::record(
+        &mut tx,
+        principal,
+        audit::Change {
+            tenant_id: Some(access.tenant.id),
+            action: "member.remove",
+            target_type: "user",
+            target_id: current.user_id.to_string(),
+            details: json!({ "email": current.email, "role": current.role }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn require_owner_for(access: &TenantAccess, role: Role, action: &str) -> ApiResult<()> {
+    if role == Role::Owner {
+        access.role.require(Role::Owner, action)?;
+    }
+    Ok(())
+}
+
+/// Serialises membership changes of one tenant, so two concurrent demotions cannot both pass
+/// the last-owner check.
+async fn lock_tenant(conn: &mut PgConnection, tenant_id: Uuid) -> ApiResult<()> {
+    sqlx::query("SELECT id FROM tenants WHERE id = $1 FOR UPDATE")
+        .bind(tenant_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn ensure_an_owner_remains(conn: &mut PgConnection, tenant_id: Uuid) -> ApiResult<()> {
+    let owners: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM memberships WHERE tenant_id = $1 AND role = 'owner'")
+            .bind(tenant_id)
+            .fetch_one(conn)
+            .await?;
+    if owners == 0 {
+        return Err(ApiError::Conflict(
+            "a tenant must keep at least one owner; make someone else owner first".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A member by user id or email, within the tenant.
+async fn find(conn: &mut PgConnection, access: &TenantAccess, user_ref: &str) -> ApiResult<Member> {
+    let by_id = Uuid::parse_str(user_ref).ok();
+    let member: Option<Member> = sqlx::query_as(&format!(
+        "{MEMBER_SELECT} WHERE m.tenant_id = $1
+         AND (($2::uuid IS NOT NULL AND u.id = $2) OR ($2::uuid IS NULL AND lower(u.email) = lower($3)))"
+    ))
+    .bind(access.tenant.id)
+    .bind(by_id)
+    .bind(user_ref)
+    .fetch_optional(conn)
+    .await?;
+    member.ok_or_else(|| ApiError::not_found("member", user_ref))
+}
+
+async fn fetch(conn: &mut PgConnection, tenant_id: Uuid, user_id: Uuid) -> ApiResult<Member> {
+    Ok(sqlx::query_as(&format!("{MEMBER_SELECT} WHERE m.tenant_id = $1 AND m.user_id = $2"))
+        .bind(tenant_id)
+        .bind(user_id)
+        .fetch_one(conn)
+        .await?)
+}

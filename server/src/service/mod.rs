@@ -1,0 +1,10 @@
+//! Business rules of the control plane, shared by the admin API and the console.
+//! Every query that touches tenant data is scoped by the tenant the caller may see.
+
+pub mod admin_tokens;
+pub mod api_keys;
+pub mod audit;
+pub mod config_version;
+pub mod members;
+pub mod tenants;
+pub mod users;

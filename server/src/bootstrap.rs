@@ -22,7 +22,9 @@ pub async fn ensure_admin(
     email: &str,
     password: Option<&str>,
 ) -> anyhow::Result<Option<CreatedAdmin>> {
-    let email = validate::email(email).map_err(describe).context("TOLLGATE_ADMIN_EMAIL")?;
+    let email = validate::email(email)
+        .map_err(describe)
+        .context("TOLLGATE_ADMIN_EMAIL")?;
     let mut tx = db.begin().await?;
     // Two servers starting on an empty database must not both bootstrap.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tollgate.bootstrap'))")
@@ -41,7 +43,10 @@ pub async fn ensure_admin(
                 .context("TOLLGATE_ADMIN_PASSWORD")?;
             (given.to_string(), false)
         }
-        None => (Alphanumeric.sample_string(&mut rand::thread_rng(), 24), true),
+        None => (
+            Alphanumeric.sample_string(&mut rand::thread_rng(), 24),
+            true,
+        ),
     };
     let hash = password::hash(password.clone()).await.map_err(describe)?;
     let admin_id = users::insert(&mut tx, &email, &hash, true).await?;

@@ -28,9 +28,7 @@ pub async fn connect(url: &str) -> anyhow::Result<PgPool> {
                 tracing::warn!(error = %err, "database not reachable yet; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            Err(err) => {
-                return Err(err).context("connecting to PostgreSQL (check DATABASE_URL)")
-            }
+            Err(err) => return Err(err).context("connecting to PostgreSQL (check DATABASE_URL)"),
         }
     }
 }

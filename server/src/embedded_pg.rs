@@ -56,7 +56,10 @@ impl EmbeddedPostgres {
         }
         match pg.running_port() {
             Some(port) if pg.is_running().await => {
-                tracing::info!(port, "adopting the PostgreSQL cluster already running in the data directory");
+                tracing::info!(
+                    port,
+                    "adopting the PostgreSQL cluster already running in the data directory"
+                );
                 pg.port = port;
             }
             _ => pg.launch().await?,
@@ -116,7 +119,14 @@ impl EmbeddedPostgres {
             .command("initdb")
             .arg("-D")
             .arg(&self.cluster_dir)
-            .args(["-U", ROLE, "--auth=scram-sha-256", "-E", "UTF8", "--locale=C"])
+            .args([
+                "-U",
+                ROLE,
+                "--auth=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ])
             .arg(format!("--pwfile={}", pwfile.display()))
             .output()
             .await;
@@ -330,12 +340,13 @@ async fn find_bin_dir() -> anyhow::Result<PathBuf> {
                 .parse::<u32>()
                 .unwrap_or(0);
             let dir = entry.path().join("bin");
-            if (root == "/usr/lib/postgresql" || name.starts_with("postgresql")) && has_tools(&dir) {
+            if (root == "/usr/lib/postgresql" || name.starts_with("postgresql")) && has_tools(&dir)
+            {
                 candidates.push((version, dir));
             }
         }
     }
-    candidates.sort_by(|a, b| b.0.cmp(&a.0));
+    candidates.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
     if let Some((_, dir)) = candidates.into_iter().next() {
         return Ok(dir);
     }

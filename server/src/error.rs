@@ -36,7 +36,10 @@ pub enum ApiError {
     #[error("{0}")]
     Invalid(String),
     #[error("{detail}")]
-    TooManyRequests { detail: String, retry_after_secs: u64 },
+    TooManyRequests {
+        detail: String,
+        retry_after_secs: u64,
+    },
     /// Any status with its own detail, for request rejections from the framework.
     #[error("{detail}")]
     Status { status: StatusCode, detail: String },
@@ -73,7 +76,14 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::Invalid(_) => "invalid",
             Self::TooManyRequests { .. } => "too-many-requests",
-            Self::Status { .. } => "bad-request",
+            Self::Status { status, .. } => match status.as_u16() {
+                405 => "method-not-allowed",
+                413 => "too-large",
+                415 => "unsupported-media-type",
+                422 => "invalid",
+                503 => "unavailable",
+                _ => "bad-request",
+            },
             Self::Database(_) | Self::Internal(_) => "internal",
         }
     }
@@ -110,7 +120,9 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %self, "request failed");
         }
         let retry_after = match &self {
-            Self::TooManyRequests { retry_after_secs, .. } => Some(*retry_after_secs),
+            Self::TooManyRequests {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
             _ => None,
         };
         let mut response = problem_response(&self.problem());
@@ -129,7 +141,10 @@ pub fn problem_response(problem: &Problem) -> Response {
     let body = serde_json::to_vec(problem).unwrap_or_default();
     (
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        )],
         body,
     )
         .into_response()

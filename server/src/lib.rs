@@ -86,7 +86,11 @@ impl Server {
             bootstrap::ensure_admin(&db, &config.admin_email, config.admin_password.as_deref())
                 .await?;
         app::spawn_session_cleanup(session_store.clone());
-        let router = app::router(AppState::new(db.clone()), session_store, config.secure_cookies);
+        let router = app::router(
+            AppState::new(db.clone()),
+            session_store,
+            config.secure_cookies,
+        );
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
@@ -107,7 +111,10 @@ impl Server {
 
     /// Serves until `shutdown` completes, lets in-flight requests finish, then closes the pool
     /// and stops the private cluster.
-    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let served = axum::serve(
             self.listener,
             self.router

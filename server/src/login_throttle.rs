@@ -63,7 +63,8 @@ impl LoginThrottle {
         let now = Instant::now();
         let mut entries = self.lock();
         if entries.len() > SWEEP_AT {
-            entries.retain(|_, f| now.duration_since(f.last) < WINDOW || f.locked_until > Some(now));
+            entries
+                .retain(|_, f| now.duration_since(f.last) < WINDOW || f.locked_until > Some(now));
         }
         let mut account_failures = 0;
         for subject in subjects(email, address) {
@@ -99,7 +100,9 @@ impl LoginThrottle {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Subject, Failures>> {
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

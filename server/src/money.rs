@@ -36,7 +36,11 @@ pub fn format_usd(nanos: i64) -> String {
     let whole = abs / NANOS_PER_USD as u64;
     let fraction = format!("{:09}", abs % NANOS_PER_USD as u64);
     let trimmed = fraction.trim_end_matches('0');
-    let fraction = if trimmed.len() < 2 { &fraction[..2] } else { trimmed };
+    let fraction = if trimmed.len() < 2 {
+        &fraction[..2]
+    } else {
+        trimmed
+    };
     format!("{sign}{whole}.{fraction}")
 }
 
@@ -61,7 +65,16 @@ mod tests {
 
     #[test]
     fn malformed_amounts_are_refused() {
-        for text in ["", "-1", "1.", ".5", "1e3", "0.0000000001", "abc", "99999999999999999999"] {
+        for text in [
+            "",
+            "-1",
+            "1.",
+            ".5",
+            "1e3",
+            "0.0000000001",
+            "abc",
+            "99999999999999999999",
+        ] {
             assert!(parse_usd(text).is_err(), "{text} should be refused");
         }
     }

@@ -113,7 +113,14 @@ mod tests {
     #[test]
     fn slugs_are_checked_and_derived_from_names() {
         assert!(slug("acme-eu").is_ok());
-        for bad in ["", "-acme", "acme-", "Acme", "a b", "0190f3a2-7c1d-7000-8000-000000000000"] {
+        for bad in [
+            "",
+            "-acme",
+            "acme-",
+            "Acme",
+            "a b",
+            "0190f3a2-7c1d-7000-8000-000000000000",
+        ] {
             assert!(slug(bad).is_err(), "{bad}");
         }
         assert_eq!(slugify("Acme Corp."), "acme-corp");

@@ -1,0 +1,109 @@
+//! The contract between Tollgate's control plane (tollgate-server) and data plane
+//! (tollgate-proxy): the configuration snapshot the proxy pulls, and the usage events it posts
+//! back. Plain serde types, one definition for both sides.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Everything a proxy needs to enforce the configuration, at one version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Increases with every change; proxies ask for anything newer than what they hold.
+    pub version: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub generated_at: OffsetDateTime,
+    /// Keys that may be usable: not revoked. Expiry is checked by the proxy per request.
+    pub keys: Vec<KeyEntry>,
+}
+
+/// A data-plane API key as the proxy sees it: its hash, never its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyEntry {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    /// Hex SHA-256 of the full secret (`tg_…`).
+    pub secret_sha256: String,
+    /// Allowed route, model and prompt API names; empty means all of the tenant's.
+    pub routes: Vec<String>,
+    pub models: Vec<String>,
+    pub prompt_apis: Vec<String>,
+    pub requests_per_minute: Option<u32>,
+    pub tokens_per_minute: Option<u32>,
+    pub budget: Option<KeyBudget>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// A key's spending limit in integer nano-dollars per period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyBudget {
+    pub nanousd: i64,
+    pub period: BudgetPeriod,
+}
+
+/// How often a budget starts afresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BudgetPeriod {
+    Day,
+    Month,
+    Total,
+}
+
+/// One request seen by a proxy, allowed or refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsageEvent {
+    /// UUID v7, so events sort by time and a replayed batch is recognised.
+    pub id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+    pub tenant_id: Option<Uuid>,
+    pub key_id: Option<Uuid>,
+    pub method: String,
+    pub status: u16,
+    pub latency_us: u64,
+    pub upstream_latency_us: Option<u64>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Why a request failed, in a few stable words (`unauthorized`, `upstream_timeout`, …).
+    pub error_class: Option<String>,
+}
+
+/// What a proxy posts to `POST /internal/v1/usage`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsageBatch {
+    pub events: Vec<UsageEvent>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_survives_the_wire() {
+        let snapshot = Snapshot {
+            version: 7,
+            generated_at: OffsetDateTime::UNIX_EPOCH,
+            keys: vec![KeyEntry {
+                id: Uuid::nil(),
+                tenant_id: Uuid::nil(),
+                secret_sha256: "ab".repeat(32),
+                routes: vec!["orders".into()],
+                models: vec![],
+                prompt_apis: vec![],
+                requests_per_minute: Some(60),
+                tokens_per_minute: None,
+                budget: Some(KeyBudget {
+                    nanousd: 25_000_000_000,
+                    period: BudgetPeriod::Month,
+                }),
+                expires_at: None,
+            }],
+        };
+        let json = serde_json::to_string(&snapshot).unwrap_or_default();
+        assert!(json.contains("\"period\":\"month\""));
+        let back: Snapshot = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, snapshot);
+    }
+}

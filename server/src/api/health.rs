@@ -34,12 +34,15 @@ async fn healthz() -> Json<Health> {
         (status = 503, body = Problem, content_type = "application/problem+json"),
     ), security(()))]
 async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
-    sqlx::query("SELECT 1").execute(&state.db).await.map_err(|err| {
-        tracing::warn!(error = %err, "readiness check: database unreachable");
-        ApiError::Status {
-            status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            detail: "the database is unreachable".into(),
-        }
-    })?;
+    sqlx::query("SELECT 1")
+        .execute(&state.db)
+        .await
+        .map_err(|err| {
+            tracing::warn!(error = %err, "readiness check: database unreachable");
+            ApiError::Status {
+                status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                detail: "the database is unreachable".into(),
+            }
+        })?;
     Ok(Json(Health { status: "ready" }))
 }

@@ -88,7 +88,9 @@ async fn update_key(
     ApiJson(input): ApiJson<UpdateApiKey>,
 ) -> ApiResult<Json<ApiKey>> {
     let access = tenants::access(&state.db, &principal, &tenant).await?;
-    Ok(Json(api_keys::update(&state.db, &principal, &access, id, input).await?))
+    Ok(Json(
+        api_keys::update(&state.db, &principal, &access, id, input).await?,
+    ))
 }
 
 /// Revoke a key for good (members and above). It stays listed, marked revoked.

@@ -72,7 +72,9 @@ async fn update_member(
     ApiJson(input): ApiJson<UpdateMember>,
 ) -> ApiResult<Json<Member>> {
     let access = tenants::access(&state.db, &principal, &tenant).await?;
-    Ok(Json(members::update(&state.db, &principal, &access, &user, input).await?))
+    Ok(Json(
+        members::update(&state.db, &principal, &access, &user, input).await?,
+    ))
 }
 
 /// Remove a member from the tenant (the user account stays).

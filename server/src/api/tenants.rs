@@ -21,7 +21,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Tenants you can see: all of them for platform admins, else those you belong to.
 #[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants",
     responses((status = 200, body = Vec<TenantView>)))]
-async fn list_tenants(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Vec<TenantView>>> {
+async fn list_tenants(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<Vec<TenantView>>> {
     Ok(Json(tenants::list(&state.db, &principal).await?))
 }
 
@@ -70,7 +73,9 @@ async fn update_tenant(
     ApiPath(tenant): ApiPath<String>,
     ApiJson(input): ApiJson<UpdateTenant>,
 ) -> ApiResult<Json<TenantView>> {
-    Ok(Json(tenants::update(&state.db, &principal, &tenant, input).await?))
+    Ok(Json(
+        tenants::update(&state.db, &principal, &tenant, input).await?,
+    ))
 }
 
 /// Delete a tenant and everything in it (platform admins).

@@ -22,7 +22,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Your admin tokens (never their secrets).
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
     responses((status = 200, body = Vec<AdminToken>)))]
-async fn list_tokens(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Vec<AdminToken>>> {
+async fn list_tokens(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<Vec<AdminToken>>> {
     Ok(Json(admin_tokens::list(&state.db, &principal).await?))
 }
 

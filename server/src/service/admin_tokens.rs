@@ -59,10 +59,16 @@ pub async fn list(db: &PgPool, principal: &Principal) -> ApiResult<Vec<AdminToke
     .await?)
 }
 
-pub async fn create(db: &PgPool, principal: &Principal, input: CreateAdminToken) -> ApiResult<CreatedAdminToken> {
+pub async fn create(
+    db: &PgPool,
+    principal: &Principal,
+    input: CreateAdminToken,
+) -> ApiResult<CreatedAdminToken> {
     let name = validate::name("name", &input.name)?;
     let expires_at = match input.expires_in_days {
-        Some(days) if (1..=3650).contains(&days) => Some(OffsetDateTime::now_utc() + Duration::days(days)),
+        Some(days) if (1..=3650).contains(&days) => {
+            Some(OffsetDateTime::now_utc() + Duration::days(days))
+        }
         Some(_) => {
             return Err(ApiError::Invalid(
                 "expires_in_days must be between 1 and 3650".into(),
@@ -115,12 +121,13 @@ pub async fn create(db: &PgPool, principal: &Principal, input: CreateAdminToken)
 /// Deletes one of the caller's own tokens; it stops working at once.
 pub async fn delete(db: &PgPool, principal: &Principal, id: Uuid) -> ApiResult<()> {
     let mut tx = db.begin().await?;
-    let name: Option<String> =
-        sqlx::query_scalar("DELETE FROM admin_tokens WHERE id = $1 AND user_id = $2 RETURNING name")
-            .bind(id)
-            .bind(principal.user_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let name: Option<String> = sqlx::query_scalar(
+        "DELETE FROM admin_tokens WHERE id = $1 AND user_id = $2 RETURNING name",
+    )
+    .bind(id)
+    .bind(principal.user_id)
+    .fetch_optional(&mut *tx)
+    .await?;
     let name = name.ok_or_else(|| ApiError::not_found("token", &id.to_string()))?;
     audit::record(
         &mut tx,

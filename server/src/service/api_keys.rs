@@ -149,7 +149,9 @@ pub struct UpdateApiKey {
 }
 
 /// Tells a field sent as `null` (Some(None)) from one left out (None).
-fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -181,12 +183,18 @@ impl From<KeyRow> for ApiKey {
     fn from(row: KeyRow) -> Self {
         let status = if row.revoked_at.is_some() {
             KeyStatus::Revoked
-        } else if row.expires_at.is_some_and(|t| t <= OffsetDateTime::now_utc()) {
+        } else if row
+            .expires_at
+            .is_some_and(|t| t <= OffsetDateTime::now_utc())
+        {
             KeyStatus::Expired
         } else {
             KeyStatus::Active
         };
-        let budget = match (row.budget_nanousd, row.budget_period.as_deref().and_then(BudgetPeriod::parse)) {
+        let budget = match (
+            row.budget_nanousd,
+            row.budget_period.as_deref().and_then(BudgetPeriod::parse),
+        ) {
             (Some(nanos), Some(period)) => Some(Budget {
                 amount_usd: money::format_usd(nanos),
                 period,
@@ -364,7 +372,11 @@ pub async fn update(
             "this key is revoked and cannot be changed; create a new key".into(),
         ));
     }
-    let name = input.name.as_deref().map(|n| validate::name("name", n)).transpose()?;
+    let name = input
+        .name
+        .as_deref()
+        .map(|n| validate::name("name", n))
+        .transpose()?;
     let expires_at = match &input.expires_at {
         Some(text) => check_expiry(text.as_deref())?,
         None => current.expires_at,
@@ -420,7 +432,12 @@ pub async fn update(
 }
 
 /// Revokes a key for good; it stays listed for the audit trail. Revoking twice is harmless.
-pub async fn revoke(db: &PgPool, principal: &Principal, access: &TenantAccess, id: Uuid) -> ApiResult<()> {
+pub async fn revoke(
+    db: &PgPool,
+    principal: &Principal,
+    access: &TenantAccess,
+    id: Uuid,
+) -> ApiResult<()> {
     access.role.require(Role::Member, "revoke API keys")?;
     let mut tx = db.begin().await?;
     let revoked: Option<String> = sqlx::query_scalar(

@@ -46,7 +46,11 @@ pub struct Change<'a> {
     pub details: serde_json::Value,
 }
 
-pub async fn record(conn: &mut PgConnection, actor: &Principal, change: Change<'_>) -> ApiResult<()> {
+pub async fn record(
+    conn: &mut PgConnection,
+    actor: &Principal,
+    change: Change<'_>,
+) -> ApiResult<()> {
     sqlx::query(
         "INSERT INTO audit_log (id, tenant_id, actor_id, actor_email, action, target_type, target_id, details)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -65,7 +69,11 @@ pub async fn record(conn: &mut PgConnection, actor: &Principal, change: Change<'
 }
 
 /// A tenant's audit log, newest first (ids are UUID v7, so they sort by time).
-pub async fn list(db: &PgPool, access: &TenantAccess, query: &AuditQuery) -> ApiResult<Vec<AuditEntry>> {
+pub async fn list(
+    db: &PgPool,
+    access: &TenantAccess,
+    query: &AuditQuery,
+) -> ApiResult<Vec<AuditEntry>> {
     let limit = query.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::Invalid("limit must be between 1 and 500".into()));

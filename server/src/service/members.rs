@@ -47,13 +47,20 @@ const MEMBER_SELECT: &str = "SELECT u.id AS user_id, u.email, m.role, m.created_
      FROM memberships m JOIN users u ON u.id = m.user_id";
 
 pub async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<Member>> {
-    Ok(sqlx::query_as(&format!("{MEMBER_SELECT} WHERE m.tenant_id = $1 ORDER BY u.email"))
-        .bind(access.tenant.id)
-        .fetch_all(db)
-        .await?)
+    Ok(sqlx::query_as(&format!(
+        "{MEMBER_SELECT} WHERE m.tenant_id = $1 ORDER BY u.email"
+    ))
+    .bind(access.tenant.id)
+    .fetch_all(db)
+    .await?)
 }
 
-pub async fn add(db: &PgPool, principal: &Principal, access: &TenantAccess, input: AddMember) -> ApiResult<Member> {
+pub async fn add(
+    db: &PgPool,
+    principal: &Principal,
+    access: &TenantAccess,
+    input: AddMember,
+) -> ApiResult<Member> {
     access.role.require(Role::Admin, "add members")?;
     require_owner_for(access, input.role, "grant the owner role")?;
     let email = validate::email(&input.email)?;
@@ -82,8 +89,8 @@ pub async fn add(db: &PgPool, principal: &Principal, access: &TenantAccess, inpu
         }
         (None, None) => {
             return Err(ApiError::Invalid(format!(
-                "there is no user with the email '{email}'; give an initial 'password' to create one"
-            )))
+            "there is no user with the email '{email}'; give an initial 'password' to create one"
+        )))
         }
     };
     sqlx::query("INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, $3)")
@@ -92,7 +99,11 @@ pub async fn add(db: &PgPool, principal: &Principal, access: &TenantAccess, inpu
         .bind(input.role.as_str())
         .execute(&mut *tx)
         .await
-        .map_err(|e| conflict_on_unique(e, || format!("'{email}' is already a member; change their role with PATCH")))?;
+        .map_err(|e| {
+            conflict_on_unique(e, || {
+                format!("'{email}' is already a member; change their role with PATCH")
+            })
+        })?;
     audit::record(
         &mut tx,
         principal,
@@ -148,7 +159,12 @@ pub async fn update(
     Ok(member)
 }
 
-pub async fn remove(db: &PgPool, principal: &Principal, access: &TenantAccess, user_ref: &str) -> ApiResult<()> {
+pub async fn remove(
+    db: &PgPool,
+    principal: &Principal,
+    access: &TenantAccess,
+    user_ref: &str,
+) -> ApiResult<()> {
     access.role.require(Role::Admin, "remove members")?;
     let mut tx = db.begin().await?;
     lock_tenant(&mut tx, access.tenant.id).await?;
@@ -196,11 +212,12 @@ async fn lock_tenant(conn: &mut PgConnection, tenant_id: Uuid) -> ApiResult<()> 
 }
 
 async fn ensure_an_owner_remains(conn: &mut PgConnection, tenant_id: Uuid) -> ApiResult<()> {
-    let owners: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM memberships WHERE tenant_id = $1 AND role = 'owner'")
-            .bind(tenant_id)
-            .fetch_one(conn)
-            .await?;
+    let owners: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM memberships WHERE tenant_id = $1 AND role = 'owner'",
+    )
+    .bind(tenant_id)
+    .fetch_one(conn)
+    .await?;
     if owners == 0 {
         return Err(ApiError::Conflict(
             "a tenant must keep at least one owner; make someone else owner first".into(),
@@ -225,9 +242,11 @@ async fn find(conn: &mut PgConnection, access: &TenantAccess, user_ref: &str) ->
 }
 
 async fn fetch(conn: &mut PgConnection, tenant_id: Uuid, user_id: Uuid) -> ApiResult<Member> {
-    Ok(sqlx::query_as(&format!("{MEMBER_SELECT} WHERE m.tenant_id = $1 AND m.user_id = $2"))
-        .bind(tenant_id)
-        .bind(user_id)
-        .fetch_one(conn)
-        .await?)
+    Ok(sqlx::query_as(&format!(
+        "{MEMBER_SELECT} WHERE m.tenant_id = $1 AND m.user_id = $2"
+    ))
+    .bind(tenant_id)
+    .bind(user_id)
+    .fetch_one(conn)
+    .await?)
 }

@@ -77,7 +77,11 @@ const TENANT_COLUMNS: &str = "t.id, t.name, t.slug, t.created_at, t.updated_at";
 
 /// Resolves `{tenant}` (id or slug) to a tenant the caller may see; anything else is a 404, so
 /// callers cannot probe which tenants exist.
-pub async fn access(db: &PgPool, principal: &Principal, tenant_ref: &str) -> ApiResult<TenantAccess> {
+pub async fn access(
+    db: &PgPool,
+    principal: &Principal,
+    tenant_ref: &str,
+) -> ApiResult<TenantAccess> {
     let by_id = Uuid::parse_str(tenant_ref).ok();
     let row: Option<AccessRow> = sqlx::query_as(&format!(
         "SELECT {TENANT_COLUMNS}, m.role
@@ -120,7 +124,10 @@ pub async fn list(db: &PgPool, principal: &Principal) -> ApiResult<Vec<TenantVie
             role: if principal.platform_admin {
                 Role::Owner
             } else {
-                row.role.as_deref().and_then(Role::parse).unwrap_or(Role::Viewer)
+                row.role
+                    .as_deref()
+                    .and_then(Role::parse)
+                    .unwrap_or(Role::Viewer)
             },
             tenant: row.tenant,
         })
@@ -132,7 +139,11 @@ pub async fn get(db: &PgPool, principal: &Principal, tenant_ref: &str) -> ApiRes
 }
 
 /// Creates a tenant (platform admins only); the creator becomes its owner.
-pub async fn create(db: &PgPool, principal: &Principal, input: CreateTenant) -> ApiResult<TenantView> {
+pub async fn create(
+    db: &PgPool,
+    principal: &Principal,
+    input: CreateTenant,
+) -> ApiResult<TenantView> {
     if !principal.platform_admin {
         return Err(ApiError::Forbidden(
             "only platform admins may create tenants".into(),
@@ -196,7 +207,11 @@ pub async fn update(
 ) -> ApiResult<TenantView> {
     let access = access(db, principal, tenant_ref).await?;
     access.role.require(Role::Admin, "change the tenant")?;
-    let name = input.name.as_deref().map(|n| validate::name("name", n)).transpose()?;
+    let name = input
+        .name
+        .as_deref()
+        .map(|n| validate::name("name", n))
+        .transpose()?;
     let slug = input.slug.as_deref().map(validate::slug).transpose()?;
     let mut tx = db.begin().await?;
     let tenant: Tenant = sqlx::query_as(
@@ -210,7 +225,10 @@ pub async fn update(
     .await
     .map_err(|e| {
         conflict_on_unique(e, || {
-            format!("the slug '{}' is taken; choose another", slug.clone().unwrap_or_default())
+            format!(
+                "the slug '{}' is taken; choose another",
+                slug.clone().unwrap_or_default()
+            )
         })
     })?;
     audit::record(

@@ -57,12 +57,12 @@ pub struct MyTenant {
 }
 
 pub async fn find_for_login(db: &PgPool, email: &str) -> ApiResult<Option<LoginRecord>> {
-    Ok(sqlx::query_as(
-        "SELECT id, password_hash FROM users WHERE lower(email) = lower($1)",
+    Ok(
+        sqlx::query_as("SELECT id, password_hash FROM users WHERE lower(email) = lower($1)")
+            .bind(email)
+            .fetch_optional(db)
+            .await?,
     )
-    .bind(email)
-    .fetch_optional(db)
-    .await?)
 }
 
 pub async fn principal(db: &PgPool, id: Uuid) -> ApiResult<Option<Principal>> {
@@ -115,13 +115,15 @@ pub async fn insert(
     platform_admin: bool,
 ) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::now_v7();
-    sqlx::query("INSERT INTO users (id, email, password_hash, platform_admin) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(email)
-        .bind(password_hash)
-        .bind(platform_admin)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO users (id, email, password_hash, platform_admin) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(email)
+    .bind(password_hash)
+    .bind(platform_admin)
+    .execute(conn)
+    .await?;
     Ok(id)
 }
 

@@ -1,0 +1,14 @@
+//! Integration tests of the admin API: a real server on real PostgreSQL, over real HTTP.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod auth;
+mod isolation;
+mod keys;
+mod members;
+mod openapi;
+mod tenants;
+mod tokens;
+mod validation;

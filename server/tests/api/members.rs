@@ -1,0 +1,268 @@
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::support::TestServer;
+
+#[tokio::test]
+async fn adding_a_member_with_a_password_creates_a_user_who_can_log_in() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let added = admin
+        .post(
+            "/api/v1/tenants/default/members",
+            json!({"email": "bob@example.com", "password": "bobs-password", "role": "admin"}),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+    assert_eq!(added.body["role"], "admin");
+    assert!(added.body.get("password").is_none());
+
+    let bob = server.login("bob@example.com", "bobs-password").await;
+    let me = bob.get("/api/v1/me").await;
+    assert_eq!(me.body["platform_admin"], false);
+    assert_eq!(me.body["tenants"][0]["role"], "admin");
+
+    let members = admin.get("/api/v1/tenants/default/members").await;
+    let emails: Vec<&str> = members
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, ["admin@example.com", "bob@example.com"]);
+}
+
+#[tokio::test]
+async fn existing_users_are_added_without_a_password() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    server
+        .user_with_role("acme", "bob@example.com", "viewer")
+        .await;
+    let added = admin
+        .post(
+            "/api/v1/tenants/default/members",
+            json!({"email": "BOB@example.com", "role": "member"}),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+    admin
+        .post(
+            "/api/v1/tenants/default/members",
+            json!({"email": "bob@example.com", "role": "member"}),
+        )
+        .await
+        .assert_problem(409);
+    admin
+        .post(
+            "/api/v1/tenants/default/members",
+            json!({"email": "carol@example.com", "role": "member"}),
+        )
+        .await
+        .assert_problem(422);
+    admin
+        .post(
+            "/api/v1/tenants/acme/members",
+            json!({"email": "bob@example.com", "password": "another-pass", "role": "member"}),
+        )
+        .await
+        .assert_problem(409);
+}
+
+#[tokio::test]
+async fn each_role_may_do_what_it_should_and_no_more() {
+    let server = TestServer::start().await;
+    let viewer = server
+        .user_with_role("acme", "viewer@example.com", "viewer")
+        .await;
+    let member = server
+        .user_with_role("acme", "member@example.com", "member")
+        .await;
+    let admin = server
+        .user_with_role("acme", "admin@acme.example", "admin")
+        .await;
+    let owner = server
+        .user_with_role("acme", "owner@acme.example", "owner")
+        .await;
+    let new_member =
+        |email: &str, role: &str| json!({"email": email, "password": "password-123", "role": role});
+
+    // Viewers read everything, change nothing.
+    for path in [
+        "/api/v1/tenants/acme",
+        "/api/v1/tenants/acme/members",
+        "/api/v1/tenants/acme/keys",
+        "/api/v1/tenants/acme/audit",
+    ] {
+        assert_eq!(
+            viewer.get(path).await.status,
+            StatusCode::OK,
+            "viewer GET {path}"
+        );
+    }
+    viewer
+        .post("/api/v1/tenants/acme/keys", json!({"name": "k"}))
+        .await
+        .assert_problem(403);
+    viewer
+        .post(
+            "/api/v1/tenants/acme/members",
+            new_member("x@example.com", "viewer"),
+        )
+        .await
+        .assert_problem(403);
+
+    // Members manage keys, not members.
+    let key = member
+        .post("/api/v1/tenants/acme/keys", json!({"name": "k"}))
+        .await;
+    assert_eq!(key.status, StatusCode::CREATED, "{}", key.text);
+    let key_id = key.body["id"].as_str().unwrap();
+    let patched = member
+        .patch(
+            &format!("/api/v1/tenants/acme/keys/{key_id}"),
+            json!({"name": "k2"}),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK);
+    viewer
+        .delete(&format!("/api/v1/tenants/acme/keys/{key_id}"))
+        .await
+        .assert_problem(403);
+    assert_eq!(
+        member
+            .delete(&format!("/api/v1/tenants/acme/keys/{key_id}"))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    member
+        .post(
+            "/api/v1/tenants/acme/members",
+            new_member("x@example.com", "viewer"),
+        )
+        .await
+        .assert_problem(403);
+    member
+        .patch(
+            "/api/v1/tenants/acme/members/viewer@example.com",
+            json!({"role": "admin"}),
+        )
+        .await
+        .assert_problem(403);
+
+    // Admins manage members but cannot grant, change or remove the owner role.
+    let added = admin
+        .post(
+            "/api/v1/tenants/acme/members",
+            new_member("x@example.com", "member"),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+    let promoted = admin
+        .patch(
+            "/api/v1/tenants/acme/members/x@example.com",
+            json!({"role": "admin"}),
+        )
+        .await;
+    assert_eq!(promoted.body["role"], "admin");
+    admin
+        .post(
+            "/api/v1/tenants/acme/members",
+            new_member("y@example.com", "owner"),
+        )
+        .await
+        .assert_problem(403);
+    admin
+        .patch(
+            "/api/v1/tenants/acme/members/x@example.com",
+            json!({"role": "owner"}),
+        )
+        .await
+        .assert_problem(403);
+    admin
+        .delete("/api/v1/tenants/acme/members/owner@acme.example")
+        .await
+        .assert_problem(403);
+    assert_eq!(
+        admin
+            .delete("/api/v1/tenants/acme/members/x@example.com")
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+
+    // Owners may grant the owner role.
+    let made_owner = owner
+        .patch(
+            "/api/v1/tenants/acme/members/admin@acme.example",
+            json!({"role": "owner"}),
+        )
+        .await;
+    assert_eq!(made_owner.status, StatusCode::OK, "{}", made_owner.text);
+}
+
+#[tokio::test]
+async fn the_last_owner_cannot_be_demoted_or_removed() {
+    let server = TestServer::start().await;
+    let owner = server
+        .user_with_role("solo", "solo@example.com", "owner")
+        .await;
+    // The platform admin who created the tenant is an owner too; remove them first.
+    let admin = server.admin().await;
+    assert_eq!(
+        admin
+            .delete("/api/v1/tenants/solo/members/admin@example.com")
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    owner
+        .patch(
+            "/api/v1/tenants/solo/members/solo@example.com",
+            json!({"role": "admin"}),
+        )
+        .await
+        .assert_problem(409);
+    owner
+        .delete("/api/v1/tenants/solo/members/solo@example.com")
+        .await
+        .assert_problem(409);
+    let members = owner.get("/api/v1/tenants/solo/members").await;
+    assert_eq!(members.body[0]["role"], "owner");
+}
+
+#[tokio::test]
+async fn member_changes_are_audited() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    admin
+        .post(
+            "/api/v1/tenants/default/members",
+            json!({"email": "bob@example.com", "password": "bobs-password", "role": "viewer"}),
+        )
+        .await;
+    admin
+        .patch(
+            "/api/v1/tenants/default/members/bob@example.com",
+            json!({"role": "member"}),
+        )
+        .await;
+    admin
+        .delete("/api/v1/tenants/default/members/bob@example.com")
+        .await;
+    let audit = admin.get("/api/v1/tenants/default/audit").await;
+    let actions: Vec<&str> = audit
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["member.remove", "member.update", "member.add"]);
+    assert_eq!(audit.body[1]["details"]["from"], "viewer");
+    assert_eq!(audit.body[1]["details"]["to"], "member");
+    assert_eq!(audit.body[0]["actor_email"], "admin@example.com");
+    assert!(!audit.text.contains("bobs-password"));
+}

@@ -1,0 +1,254 @@
+//! A real server on a fresh database per test, driven over HTTP.
+
+use std::str::FromStr;
+
+use reqwest::{Client, Method, StatusCode};
+use serde_json::Value;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::oneshot;
+use tollgate_server::config::Config;
+use tollgate_server::Server;
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "correct horse battery";
+
+/// A running server with its own database, dropped when the test ends.
+pub struct TestServer {
+    pub base: String,
+    pub db: PgPool,
+    admin_url: String,
+    database: String,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        let admin_url = std::env::var("DATABASE_URL")
+            .expect("DATABASE_URL is not set: run the tests with ./test.sh");
+        let database = format!("tollgate_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::connect(&admin_url).await.expect("connect");
+        sqlx::query(&format!("CREATE DATABASE {database}"))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        conn.close().await.ok();
+        let mut url = url::Url::from_str(&admin_url).expect("DATABASE_URL is a URL");
+        url.set_path(&format!("/{database}"));
+
+        let mut config = Config::for_database(url.as_str(), std::env::temp_dir());
+        config.admin_email = ADMIN_EMAIL.into();
+        config.admin_password = Some(ADMIN_PASSWORD.into());
+        let server = Server::start(&config).await.expect("server starts");
+        let base = format!("http://{}", server.local_addr());
+        let db = PgPool::connect(url.as_str()).await.expect("test pool");
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        tokio::spawn(server.serve(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            base,
+            db,
+            admin_url,
+            database,
+            shutdown: Some(shutdown),
+        }
+    }
+
+    /// A client with no credentials.
+    pub fn anonymous(&self) -> Api {
+        Api::new(&self.base, None)
+    }
+
+    /// A client logged in as the given user.
+    pub async fn login(&self, email: &str, password: &str) -> Api {
+        let api = self.anonymous();
+        let reply = api
+            .post(
+                "/api/v1/auth/login",
+                serde_json::json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "login of {email}: {}",
+            reply.body
+        );
+        api
+    }
+
+    /// A client logged in as the bootstrap platform admin.
+    pub async fn admin(&self) -> Api {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    /// Creates a tenant (as the platform admin) and a user with the given role in it; returns a
+    /// client logged in as that user.
+    pub async fn user_with_role(&self, tenant: &str, email: &str, role: &str) -> Api {
+        let admin = self.admin().await;
+        let exists = admin.get(&format!("/api/v1/tenants/{tenant}")).await;
+        if exists.status == StatusCode::NOT_FOUND {
+            let created = admin
+                .post(
+                    "/api/v1/tenants",
+                    serde_json::json!({"name": tenant, "slug": tenant}),
+                )
+                .await;
+            assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        }
+        let added = admin
+            .post(
+                &format!("/api/v1/tenants/{tenant}/members"),
+                serde_json::json!({"email": email, "password": "user-password-1", "role": role}),
+            )
+            .await;
+        assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+        self.login(email, "user-password-1").await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let admin_url = self.admin_url.clone();
+        let database = self.database.clone();
+        // Drop runs inside the test's runtime: clean up on a thread with a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let mut conn = PgConnection::connect(&admin_url)
+                    .await
+                    .map_err(std::io::Error::other)?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .map_err(std::io::Error::other)?;
+                Ok::<_, std::io::Error>(())
+            })
+        })
+        .join();
+    }
+}
+
+/// An HTTP client for the admin API, with a cookie jar and an optional bearer token.
+pub struct Api {
+    client: Client,
+    base: String,
+    bearer: Option<String>,
+}
+
+/// A response, its body parsed as JSON when it is JSON.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Asserts this is an RFC 9457 problem with the given status and a useful detail.
+    pub fn assert_problem(&self, status: u16) {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text);
+        assert_eq!(
+            self.content_type(),
+            "application/problem+json",
+            "{}",
+            self.text
+        );
+        assert_eq!(self.body["status"], status, "{}", self.text);
+        let detail = self.body["detail"].as_str().unwrap_or("");
+        assert!(
+            detail.len() > 10,
+            "problem without a useful detail: {}",
+            self.text
+        );
+    }
+}
+
+impl Api {
+    pub fn new(base: &str, bearer: Option<String>) -> Self {
+        Self {
+            client: Client::builder()
+                .cookie_store(true)
+                .build()
+                .expect("client"),
+            base: base.to_string(),
+            bearer,
+        }
+    }
+
+    pub fn with_bearer(base: &str, token: &str) -> Self {
+        Self::new(base, Some(token.to_string()))
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.send(Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(Method::DELETE, path, None).await
+    }
+
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.finish(request).await
+    }
+
+    /// Sends a body as-is, with the given content type (for malformed input).
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        self.finish(request).await
+    }
+
+    async fn finish(&self, mut request: reqwest::RequestBuilder) -> Reply {
+        if let Some(token) = &self.bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+}

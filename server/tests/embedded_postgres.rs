@@ -1,0 +1,115 @@
+//! The server's embedded-PostgreSQL default: the real binary on an empty data directory.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::json;
+
+struct Started {
+    child: Child,
+    base: String,
+    password: Option<String>,
+}
+
+/// Starts `tollgate-server` with no DATABASE_URL and reads its first lines of output.
+fn start(data_dir: &std::path::Path) -> Started {
+    let child = Command::new(env!("CARGO_BIN_EXE_tollgate-server"))
+        .env_remove("DATABASE_URL")
+        .env_remove("TOLLGATE_ADMIN_PASSWORD")
+        .env_remove("TOLLGATE_ADMIN_EMAIL")
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn tollgate-server");
+    // From here on, a failing test still stops the server (and its cluster) on drop.
+    let mut started = Started {
+        child,
+        base: String::new(),
+        password: None,
+    };
+    let stdout = started.child.stdout.take().unwrap();
+    let (lines_tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(90))
+            .expect("the server printed its address in time");
+        if let Some(password) = line.trim().strip_prefix("password: ") {
+            started.password = Some(password.to_string());
+        }
+        if let Some(url) = line.strip_prefix("Tollgate console: ") {
+            started.base = url.trim().trim_end_matches('/').to_string();
+            return started;
+        }
+    }
+}
+
+/// Stops the server with SIGTERM, as an init system would, and expects a clean exit.
+fn stop(mut started: Started) {
+    let exit = started.terminate();
+    assert!(exit.success(), "graceful shutdown exits 0: {exit}");
+}
+
+impl Started {
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate();
+        }
+    }
+}
+
+async fn login(base: &str, password: &str) -> reqwest::StatusCode {
+    reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": "admin@localhost", "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn starts_its_own_postgres_on_an_empty_data_directory_and_reuses_it() {
+    let data_dir = tempfile::tempdir().unwrap();
+
+    let first = start(data_dir.path());
+    let password = first
+        .password
+        .clone()
+        .expect("the first start prints the admin password");
+    assert!(password.len() >= 16);
+    assert!(data_dir.path().join("postgres/PG_VERSION").exists());
+    assert_eq!(login(&first.base, &password).await, 200);
+    assert_eq!(login(&first.base, "wrong-password").await, 401);
+    stop(first);
+    assert!(
+        !data_dir.path().join("postgres/postmaster.pid").exists(),
+        "the cluster was stopped"
+    );
+
+    // Second start: same cluster and admin, no new password.
+    let second = start(data_dir.path());
+    assert_eq!(second.password, None);
+    assert_eq!(login(&second.base, &password).await, 200);
+    stop(second);
+}

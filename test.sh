@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs Tollgate's test suite against real PostgreSQL.
+# Uses DATABASE_URL when it is set (a role that may create databases); otherwise starts a
+# private, throw-away PostgreSQL cluster from the installed binaries for this run (as the
+# 'postgres' user when run as root, since PostgreSQL refuses root) and removes it afterwards.
+# Extra arguments go to `cargo test`, e.g. ./test.sh -p tollgate-server keys
+set -euo pipefail
+cd "$(dirname "$0")"
+
+find_pg_bin() {
+  local candidates=()
+  command -v initdb >/dev/null 2>&1 && candidates+=("$(dirname "$(command -v initdb)")")
+  command -v pg_config >/dev/null 2>&1 && candidates+=("$(pg_config --bindir)")
+  candidates+=($(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -rV))
+  local dir
+  for dir in "${candidates[@]}"; do
+    if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then echo "$dir"; return 0; fi
+  done
+  return 1
+}
+
+if [ -z "${DATABASE_URL:-}" ]; then
+  bin=$(find_pg_bin) || {
+    echo "test.sh: PostgreSQL binaries (initdb, pg_ctl) not found. Install PostgreSQL" \
+         "(apt-get install postgresql) or set DATABASE_URL." >&2
+    exit 1
+  }
+  pgdir=$(mktemp -d /tmp/tollgate-test-pg.XXXXXX)
+  chmod 755 "$pgdir"
+  as_owner=()
+  if [ "$(id -u)" = 0 ]; then
+    owner=postgres
+    id -u postgres >/dev/null 2>&1 || owner=nobody
+    chown "$owner" "$pgdir"
+    as_owner=(runuser -u "$owner" --)
+  fi
+  cleanup() {
+    "${as_owner[@]}" "$bin/pg_ctl" -D "$pgdir/data" -m immediate -w stop >/dev/null 2>&1 || true
+    rm -rf "$pgdir"
+  }
+  trap cleanup EXIT
+  "${as_owner[@]}" "$bin/initdb" -D "$pgdir/data" -U postgres -A trust -E UTF8 --locale=C >/dev/null
+  started=""
+  for _ in 1 2 3 4 5; do
+    port=$((20000 + RANDOM % 30000))
+    if "${as_owner[@]}" "$bin/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -t 60 \
+         -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=300 -c fsync=off" \
+         start >/dev/null; then
+      started=1; break
+    fi
+  done
+  [ -n "$started" ] || { cat "$pgdir/server.log" >&2; echo "test.sh: PostgreSQL did not start" >&2; exit 1; }
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  echo "test.sh: private PostgreSQL on 127.0.0.1:$port"
+fi
+
+cargo test --workspace --locked "$@"

@@ -36,7 +36,8 @@ pub async fn ensure_admin(
     if has_users {
         return Ok(None);
     }
-    let (password, generated) = match password {
+    // An empty TOLLGATE_ADMIN_PASSWORD (as compose files pass along) means "generate one".
+    let (password, generated) = match password.filter(|p| !p.is_empty()) {
         Some(given) => {
             password::validate(given)
                 .map_err(describe)

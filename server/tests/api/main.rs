@@ -9,6 +9,7 @@ mod isolation;
 mod keys;
 mod members;
 mod openapi;
+mod readme;
 mod tenants;
 mod tokens;
 mod validation;

@@ -23,6 +23,11 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
+        Self::start_with_admin(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    /// Starts a server whose bootstrap admin has the given credentials.
+    pub async fn start_with_admin(admin_email: &str, admin_password: &str) -> Self {
         let admin_url = std::env::var("DATABASE_URL")
             .expect("DATABASE_URL is not set: run the tests with ./test.sh");
         let database = format!("tollgate_test_{}", uuid::Uuid::new_v4().simple());
@@ -36,8 +41,8 @@ impl TestServer {
         url.set_path(&format!("/{database}"));
 
         let mut config = Config::for_database(url.as_str(), std::env::temp_dir());
-        config.admin_email = ADMIN_EMAIL.into();
-        config.admin_password = Some(ADMIN_PASSWORD.into());
+        config.admin_email = admin_email.into();
+        config.admin_password = Some(admin_password.into());
         let server = Server::start(&config).await.expect("server starts");
         let base = format!("http://{}", server.local_addr());
         let db = PgPool::connect(url.as_str()).await.expect("test pool");

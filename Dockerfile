@@ -1,0 +1,16 @@
+# Builds tollgate-server and tollgate-proxy; the runtime image holds only the binaries.
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p tollgate-server -p tollgate-proxy
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --home /var/lib/tollgate --create-home tollgate
+COPY --from=build /src/target/release/tollgate-server /src/target/release/tollgate-proxy /usr/local/bin/
+USER tollgate
+WORKDIR /var/lib/tollgate
+ENV TOLLGATE_DATA_DIR=/var/lib/tollgate
+EXPOSE 8001 8000 9000
+CMD ["tollgate-server"]

@@ -311,48 +311,98 @@ fn check(what: &str, output: &Output) -> anyhow::Result<()> {
     )
 }
 
+/// Where packaged PostgreSQL versions live: Debian/Ubuntu, then Homebrew.
+const INSTALL_ROOTS: &[&str] = &["/usr/lib/postgresql", "/usr/local/opt", "/opt/homebrew/opt"];
+
 /// Finds the directory holding `initdb` and `pg_ctl`: PATH, then `pg_config --bindir`, then the
 /// usual install locations (newest version first).
 async fn find_bin_dir() -> anyhow::Result<PathBuf> {
-    let has_tools = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
+    let pg_config_dir = match Command::new("pg_config").arg("--bindir").output().await {
+        Ok(output) if output.status.success() => Some(PathBuf::from(
+            String::from_utf8_lossy(&output.stdout).trim(),
+        )),
+        _ => None,
+    };
+    locate_bin_dir(std::env::var_os("PATH"), pg_config_dir, INSTALL_ROOTS).ok_or_else(|| {
+        anyhow::anyhow!(
+            "PostgreSQL server binaries (initdb, pg_ctl) were not found on PATH, via `pg_config --bindir`, \
+             or under /usr/lib/postgresql/*/bin. Install PostgreSQL (for example `apt-get install postgresql`) \
+             or set DATABASE_URL to use an existing database."
+        )
+    })
+}
 
-    if let Some(path) = std::env::var_os("PATH") {
-        if let Some(dir) = std::env::split_paths(&path).find(|d| has_tools(d)) {
-            return Ok(dir);
-        }
-    }
-    if let Ok(output) = Command::new("pg_config").arg("--bindir").output().await {
-        let dir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-        if output.status.success() && has_tools(&dir) {
-            return Ok(dir);
-        }
+fn locate_bin_dir(
+    path_var: Option<std::ffi::OsString>,
+    pg_config_dir: Option<PathBuf>,
+    install_roots: &[&str],
+) -> Option<PathBuf> {
+    let has_tools = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
+    if let Some(dir) = path_var
+        .iter()
+        .flat_map(std::env::split_paths)
+        .chain(pg_config_dir)
+        .find(|dir| has_tools(dir))
+    {
+        return Some(dir);
     }
     let mut candidates: Vec<(u32, PathBuf)> = Vec::new();
-    for root in ["/usr/lib/postgresql", "/usr/local/opt", "/opt/homebrew/opt"] {
+    for root in install_roots {
         let Ok(entries) = std::fs::read_dir(root) else {
             continue;
         };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
-            let version = name
-                .trim_start_matches("postgresql@")
-                .trim_start_matches("postgresql")
-                .parse::<u32>()
-                .unwrap_or(0);
+            // "15" under /usr/lib/postgresql, "postgresql@16" under Homebrew.
+            let Ok(version) = name.trim_start_matches("postgresql@").parse::<u32>() else {
+                continue;
+            };
             let dir = entry.path().join("bin");
-            if (root == "/usr/lib/postgresql" || name.starts_with("postgresql")) && has_tools(&dir)
-            {
+            if has_tools(&dir) {
                 candidates.push((version, dir));
             }
         }
     }
     candidates.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
-    if let Some((_, dir)) = candidates.into_iter().next() {
-        return Ok(dir);
+    candidates.into_iter().next().map(|(_, dir)| dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_install(dir: &Path) {
+        std::fs::create_dir_all(dir).unwrap_or_default();
+        for tool in ["initdb", "pg_ctl"] {
+            std::fs::write(dir.join(tool), "").unwrap_or_default();
+        }
     }
-    bail!(
-        "PostgreSQL server binaries (initdb, pg_ctl) were not found on PATH, via `pg_config --bindir`, \
-         or under /usr/lib/postgresql/*/bin. Install PostgreSQL (for example `apt-get install postgresql`) \
-         or set DATABASE_URL to use an existing database."
-    )
+
+    #[test]
+    fn binaries_are_found_on_path_first_then_the_newest_packaged_version() {
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let packaged = root.path().join("lib");
+        fake_install(&packaged.join("14/bin"));
+        fake_install(&packaged.join("16/bin"));
+        let on_path = root.path().join("custom/bin");
+        fake_install(&on_path);
+        let roots = [packaged.to_str().unwrap_or_default()];
+
+        let path_var = std::env::join_paths([root.path().join("empty"), on_path.clone()]).ok();
+        assert_eq!(locate_bin_dir(path_var, None, &roots), Some(on_path));
+        assert_eq!(
+            locate_bin_dir(None, None, &roots),
+            Some(packaged.join("16/bin"))
+        );
+    }
+
+    #[test]
+    fn missing_binaries_are_not_found() {
+        let empty = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let roots = [empty.path().to_str().unwrap_or_default()];
+        assert_eq!(
+            locate_bin_dir(Some("".into()), Some(empty.path().into()), &roots),
+            None
+        );
+    }
 }

@@ -3,10 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use nix::unistd::{chown, Uid, User};
 use serde_json::json;
 
 struct Started {
@@ -17,7 +19,19 @@ struct Started {
 
 /// Starts `tollgate-server` with no DATABASE_URL and reads its first lines of output.
 fn start(data_dir: &std::path::Path) -> Started {
-    let child = Command::new(env!("CARGO_BIN_EXE_tollgate-server"))
+    start_as(data_dir, None)
+}
+
+/// Like [`start`], as the given OS user.
+fn start_as(data_dir: &std::path::Path, user: Option<&User>) -> Started {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tollgate-server"));
+    if let Some(user) = user {
+        command
+            .uid(user.uid.as_raw())
+            .gid(user.gid.as_raw())
+            .env("HOME", &user.dir);
+    }
+    let child = command
         .env_remove("DATABASE_URL")
         .env_remove("TOLLGATE_ADMIN_PASSWORD")
         .env_remove("TOLLGATE_ADMIN_EMAIL")
@@ -112,4 +126,30 @@ async fn starts_its_own_postgres_on_an_empty_data_directory_and_reuses_it() {
     assert_eq!(second.password, None);
     assert_eq!(login(&second.base, &password).await, 200);
     stop(second);
+}
+
+/// Started as an ordinary user, the server runs PostgreSQL as that same user. (Run as root,
+/// the test takes the `postgres` account as the ordinary user; otherwise the test above already
+/// runs as one.)
+#[tokio::test]
+async fn an_ordinary_user_runs_the_cluster_as_itself() {
+    let user = if Uid::effective().is_root() {
+        User::from_name("postgres")
+            .unwrap()
+            .expect("a postgres user when testing as root")
+    } else {
+        User::from_uid(Uid::effective()).unwrap().unwrap()
+    };
+    let data_dir = tempfile::tempdir().unwrap();
+    chown(data_dir.path(), Some(user.uid), Some(user.gid)).unwrap();
+    let running_as = Uid::effective().is_root().then_some(&user);
+
+    let started = start_as(data_dir.path(), running_as);
+    let password = started.password.clone().unwrap();
+    assert_eq!(login(&started.base, &password).await, 200);
+    let owner = std::os::unix::fs::MetadataExt::uid(
+        &std::fs::metadata(data_dir.path().join("postgres/PG_VERSION")).unwrap(),
+    );
+    assert_eq!(owner, user.uid.as_raw());
+    stop(started);
 }

@@ -73,11 +73,6 @@ impl EmbeddedPostgres {
         self.url_for(DATABASE)
     }
 
-    /// The loopback port the cluster listens on.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     fn url_for(&self, database: &str) -> String {
         format!(
             "postgres://{ROLE}:{}@127.0.0.1:{}/{database}",

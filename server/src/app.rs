@@ -13,9 +13,11 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
+use sqlx::PgPool;
 use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::api;
+use crate::service::usage;
 use crate::error::{problem_response, ApiError};
 use crate::state::AppState;
 
@@ -68,15 +70,21 @@ fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
     problem_response(&ApiError::Internal("panic".into()).problem())
 }
 
-/// Deletes expired sessions every hour, for as long as the server runs.
-pub fn spawn_session_cleanup(store: PostgresStore) -> tokio::task::JoinHandle<()> {
+/// Hourly upkeep for as long as the server runs: expired sessions deleted, usage partitions made
+/// ahead and old ones dropped.
+pub fn spawn_maintenance(db: PgPool, sessions: PostgresStore, retention_days: u32) {
     use tower_sessions::ExpiredDeletion;
     tokio::spawn(async move {
-        if let Err(err) = store
-            .continuously_delete_expired(Duration::from_secs(3600))
-            .await
-        {
-            tracing::warn!(error = %err, "expired-session cleanup stopped");
+        let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
+        every_hour.tick().await;
+        loop {
+            every_hour.tick().await;
+            if let Err(err) = sessions.delete_expired().await {
+                tracing::warn!(error = %err, "deleting expired sessions failed");
+            }
+            if let Err(err) = usage::maintain_partitions(&db, retention_days).await {
+                tracing::warn!(error = %err, "usage partition upkeep failed");
+            }
         }
-    })
+    });
 }

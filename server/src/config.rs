@@ -37,6 +37,16 @@ pub struct Config {
     #[arg(long, env = "TOLLGATE_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
 
+    /// Token the proxies present to pull configuration and post usage (the same value is given
+    /// to every tollgate-proxy). Unset: the proxy API is off.
+    #[arg(long, env = "TOLLGATE_PROXY_TOKEN", hide_env_values = true)]
+    pub proxy_token: Option<String>,
+
+    /// Days of usage events and rollups kept.
+    #[arg(long, env = "TOLLGATE_USAGE_RETENTION_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub usage_retention_days: u32,
+
     /// Mark session cookies `Secure` (send them over HTTPS only). Turn on behind TLS.
     #[arg(long, env = "TOLLGATE_SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
@@ -62,6 +72,8 @@ impl Config {
             admin_email: "admin@localhost".to_string(),
             admin_password: None,
             secure_cookies: false,
+            proxy_token: None,
+            usage_retention_days: 90,
         }
     }
 }

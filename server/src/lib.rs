@@ -6,6 +6,7 @@ pub mod app;
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
+pub mod config_watch;
 pub mod db;
 pub mod embedded_pg;
 pub mod error;
@@ -32,6 +33,7 @@ use tower_sessions_sqlx_store::PostgresStore;
 use crate::bootstrap::CreatedAdmin;
 use crate::config::Config;
 use crate::embedded_pg::EmbeddedPostgres;
+use crate::service::usage;
 use crate::state::AppState;
 
 /// A started server: database ready, migrations applied, socket bound.
@@ -85,12 +87,19 @@ impl Server {
         let created_admin =
             bootstrap::ensure_admin(&db, &config.admin_email, config.admin_password.as_deref())
                 .await?;
-        app::spawn_session_cleanup(session_store.clone());
-        let router = app::router(
-            AppState::new(db.clone()),
-            session_store,
-            config.secure_cookies,
-        );
+        usage::maintain_partitions(&db, config.usage_retention_days).await?;
+        app::spawn_maintenance(db.clone(), session_store.clone(), config.usage_retention_days);
+        let versions = config_watch::spawn(db.clone()).await?;
+        let proxy_token_hash = config
+            .proxy_token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .map(secrets::hash);
+        if proxy_token_hash.is_none() {
+            tracing::warn!("TOLLGATE_PROXY_TOKEN is not set: proxies cannot connect");
+        }
+        let state = AppState::new(db.clone(), proxy_token_hash, versions);
+        let router = app::router(state, session_store, config.secure_cookies);
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;

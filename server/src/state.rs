@@ -1,23 +1,34 @@
 //! What every request handler shares.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use axum::body::Bytes;
 use sqlx::PgPool;
+use tokio::sync::watch;
 
 use crate::login_throttle::LoginThrottle;
 
-/// Shared state of the admin API.
+/// Shared state of the admin and internal APIs.
 #[derive(Clone)]
 pub struct AppState {
     pub db: PgPool,
     pub login_throttle: Arc<LoginThrottle>,
+    /// SHA-256 of the token proxies present; `None` turns the internal API off.
+    pub proxy_token_hash: Option<Arc<Vec<u8>>>,
+    /// The newest configuration version.
+    pub config_version: watch::Receiver<i64>,
+    /// The last snapshot built, as JSON, with its version: many proxies, one build.
+    pub snapshot_cache: Arc<Mutex<Option<(i64, Bytes)>>>,
 }
 
 impl AppState {
-    pub fn new(db: PgPool) -> Self {
+    pub fn new(db: PgPool, proxy_token_hash: Option<Vec<u8>>, config_version: watch::Receiver<i64>) -> Self {
         Self {
             db,
             login_throttle: Arc::default(),
+            proxy_token_hash: proxy_token_hash.map(Arc::new),
+            config_version,
+            snapshot_cache: Arc::default(),
         }
     }
 }

@@ -2,6 +2,8 @@
 //! (tollgate-proxy): the configuration snapshot the proxy pulls, and the usage events it posts
 //! back. Plain serde types, one definition for both sides.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -15,6 +17,83 @@ pub struct Snapshot {
     pub generated_at: OffsetDateTime,
     /// Keys that may be usable: not revoked. Expiry is checked by the proxy per request.
     pub keys: Vec<KeyEntry>,
+    /// REST routes of every tenant.
+    #[serde(default)]
+    pub routes: Vec<RouteEntry>,
+}
+
+/// A REST route: what it matches and where it forwards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteEntry {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    /// `<tenant slug>/<route name>`: the label metrics and logs use.
+    pub label: String,
+    /// The route's name, as key scopes list it.
+    pub name: String,
+    /// Exact hosts or wildcards like `*.example.com`, lower-case; empty matches any host.
+    pub hosts: Vec<String>,
+    pub path: String,
+    pub path_match: PathMatch,
+    /// Upper-case methods; empty matches any.
+    pub methods: Vec<String>,
+    pub strip_prefix: bool,
+    pub targets: Vec<Target>,
+    pub connect_timeout_ms: u64,
+    pub timeout_ms: u64,
+    pub retries: u32,
+    pub retry_on: Vec<RetryOn>,
+    /// Retry methods that are not idempotent (POST, PATCH) too.
+    pub retry_non_idempotent: bool,
+    pub require_key: bool,
+    /// Request headers set (replacing any sent) before forwarding.
+    pub set_headers: BTreeMap<String, String>,
+    /// Request headers removed before forwarding.
+    pub remove_headers: Vec<String>,
+}
+
+/// How a route's path is compared with the request path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PathMatch {
+    /// The request path is the route path or continues it at a `/`.
+    Prefix,
+    /// The request path is exactly the route path.
+    Exact,
+}
+
+/// An upstream target and its share of the traffic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    pub url: String,
+    pub weight: u32,
+}
+
+/// Failures after which a request is tried again on another target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RetryOn {
+    #[serde(rename = "connect_error")]
+    ConnectError,
+    #[serde(rename = "502")]
+    BadGateway,
+    #[serde(rename = "503")]
+    ServiceUnavailable,
+    #[serde(rename = "504")]
+    GatewayTimeout,
+}
+
+/// What a proxy reports about itself to `POST /internal/v1/heartbeat`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// Chosen by the proxy at start; stable for the life of the process.
+    pub id: Uuid,
+    pub hostname: String,
+    /// The address the proxy serves traffic on.
+    pub address: String,
+    /// The snapshot version it has loaded (0: none yet).
+    pub version: i64,
+    pub uptime_secs: u64,
+    pub proxy_version: String,
 }
 
 /// A data-plane API key as the proxy sees it: its hash, never its secret.
@@ -60,6 +139,7 @@ pub struct UsageEvent {
     pub time: OffsetDateTime,
     pub tenant_id: Option<Uuid>,
     pub key_id: Option<Uuid>,
+    pub route_id: Option<Uuid>,
     pub method: String,
     pub status: u16,
     pub latency_us: u64,
@@ -73,6 +153,8 @@ pub struct UsageEvent {
 /// What a proxy posts to `POST /internal/v1/usage`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UsageBatch {
+    /// The proxy that saw the events.
+    pub dataplane_id: Uuid,
     pub events: Vec<UsageEvent>,
 }
 
@@ -100,6 +182,7 @@ mod tests {
                 }),
                 expires_at: None,
             }],
+            routes: vec![],
         };
         let json = serde_json::to_string(&snapshot).unwrap_or_default();
         assert!(json.contains("\"period\":\"month\""));

@@ -2,11 +2,15 @@
 
 mod audit;
 mod auth;
+mod dataplanes;
 mod health;
+mod internal;
 mod keys;
 mod members;
+mod routes;
 mod tenants;
 mod tokens;
+mod usage;
 
 use axum::Router;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -35,6 +39,9 @@ pub const SESSION_COOKIE: &str = "tollgate_session";
         (name = "tenants", description = "Tenants (organisations or teams)"),
         (name = "members", description = "Tenant members and their roles"),
         (name = "keys", description = "Data-plane API keys"),
+        (name = "routes", description = "REST routes the proxies serve"),
+        (name = "usage", description = "The request log and usage summaries"),
+        (name = "dataplanes", description = "The proxies and their configuration versions"),
         (name = "audit", description = "Who changed what, when"),
         (name = "health", description = "Liveness and readiness"),
     )
@@ -66,6 +73,9 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(tenants::router())
         .merge(members::router())
         .merge(keys::router())
+        .merge(routes::router())
+        .merge(usage::router())
+        .merge(dataplanes::router())
         .merge(audit::router())
 }
 
@@ -73,6 +83,7 @@ fn routes() -> OpenApiRouter<AppState> {
 pub fn router(state: AppState) -> Router {
     let (router, openapi) = routes().split_for_parts();
     router
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(internal::router(state))
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
 }

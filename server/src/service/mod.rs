@@ -8,3 +8,7 @@ pub mod config_version;
 pub mod members;
 pub mod tenants;
 pub mod users;
+pub mod routes;
+pub mod snapshot;
+pub mod usage;
+pub mod dataplanes;

@@ -28,6 +28,14 @@ const ROUTES: &[&str] = &[
     "GET /api/v1/tenants/{tenant}/keys/{id}",
     "PATCH /api/v1/tenants/{tenant}/keys/{id}",
     "DELETE /api/v1/tenants/{tenant}/keys/{id}",
+    "GET /api/v1/tenants/{tenant}/routes",
+    "POST /api/v1/tenants/{tenant}/routes",
+    "GET /api/v1/tenants/{tenant}/routes/{id}",
+    "PATCH /api/v1/tenants/{tenant}/routes/{id}",
+    "DELETE /api/v1/tenants/{tenant}/routes/{id}",
+    "GET /api/v1/tenants/{tenant}/usage",
+    "GET /api/v1/tenants/{tenant}/usage/summary",
+    "GET /api/v1/dataplanes",
     "GET /api/v1/tenants/{tenant}/audit",
 ];
 

@@ -1,0 +1,25 @@
+//! The proxies and their configuration versions.
+
+use axum::extract::State;
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Principal;
+use crate::error::{ApiResult, Problem};
+use crate::service::dataplanes::{self, Dataplanes};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_dataplanes))
+}
+
+/// Proxies seen in the last day, with the configuration version each has loaded (platform admins).
+#[utoipa::path(get, path = "/api/v1/dataplanes", tag = "dataplanes",
+    responses(
+        (status = 200, body = Dataplanes),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_dataplanes(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Dataplanes>> {
+    Ok(Json(dataplanes::list(&state.db, &principal).await?))
+}

@@ -1,0 +1,145 @@
+//! The control-plane/data-plane API the proxies call, authenticated with the shared proxy token.
+//! Not part of the public admin API document.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use tollgate_protocol::{Heartbeat, UsageBatch};
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::secrets;
+use crate::service::{dataplanes, snapshot, usage};
+use crate::state::AppState;
+
+/// Longest a snapshot request waits for a change.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+const DEFAULT_WAIT: Duration = Duration::from_secs(30);
+/// Usage batches can be large.
+const USAGE_BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/internal/v1/snapshot", get(snapshot))
+        .route(
+            "/internal/v1/usage",
+            post(ingest_usage).layer(DefaultBodyLimit::max(USAGE_BODY_LIMIT)),
+        )
+        .route("/internal/v1/heartbeat", post(heartbeat))
+        .with_state(state)
+}
+
+/// A caller holding the proxy token.
+struct ProxyAuth;
+
+impl FromRequestParts<AppState> for ProxyAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(expected) = &state.proxy_token_hash else {
+            return Err(ApiError::Status {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                detail: "this server has no proxy token: start it with TOLLGATE_PROXY_TOKEN set \
+                         (the same value as the proxies')"
+                    .into(),
+            });
+        };
+        let presented = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|token| secrets::hash(token.trim()));
+        match presented {
+            Some(hash) if hash == **expected => Ok(Self),
+            _ => Err(ApiError::Unauthenticated(
+                "the proxy token is missing or wrong; set TOLLGATE_PROXY_TOKEN to the server's".into(),
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SnapshotQuery {
+    /// The version the proxy holds.
+    after: Option<i64>,
+    /// Seconds to wait for a newer version.
+    wait: Option<u64>,
+}
+
+/// The full snapshot when it is newer than `after`; otherwise waits for a change, then 304.
+async fn snapshot(
+    State(state): State<AppState>,
+    _: ProxyAuth,
+    ApiQuery(query): ApiQuery<SnapshotQuery>,
+) -> ApiResult<Response> {
+    let after = query.after.unwrap_or(-1);
+    let wait = query
+        .wait
+        .map_or(DEFAULT_WAIT, Duration::from_secs)
+        .min(MAX_WAIT);
+    let mut versions = state.config_version.clone();
+    let current = match tokio::time::timeout(wait, versions.wait_for(|v| *v > after)).await {
+        Ok(Ok(version)) => *version,
+        // Timed out (or the watch ended with the server): nothing new.
+        _ => return Ok(StatusCode::NOT_MODIFIED.into_response()),
+    };
+    let cached = state
+        .snapshot_cache
+        .lock()
+        .ok()
+        .and_then(|cache| cache.clone())
+        .filter(|(version, _)| *version >= current);
+    let (version, body) = match cached {
+        Some(hit) => hit,
+        None => {
+            let built = snapshot::build(&state.db).await?;
+            let body = Bytes::from(serde_json::to_vec(&built).map_err(ApiError::internal)?);
+            if let Ok(mut cache) = state.snapshot_cache.lock() {
+                if cache.as_ref().is_none_or(|(v, _)| *v < built.version) {
+                    *cache = Some((built.version, body.clone()));
+                }
+            }
+            (built.version, body)
+        }
+    };
+    Ok((
+        [
+            (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (
+                axum::http::HeaderName::from_static("x-tollgate-config-version"),
+                HeaderValue::from(version),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// Stores a batch of usage events; replaying a batch is harmless.
+async fn ingest_usage(
+    State(state): State<AppState>,
+    _: ProxyAuth,
+    ApiJson(batch): ApiJson<UsageBatch>,
+) -> ApiResult<Json<usage::Ingested>> {
+    Ok(Json(usage::ingest(&state.db, &batch).await?))
+}
+
+/// A proxy reports which version it has loaded.
+async fn heartbeat(
+    State(state): State<AppState>,
+    _: ProxyAuth,
+    ApiJson(heartbeat): ApiJson<Heartbeat>,
+) -> ApiResult<StatusCode> {
+    dataplanes::record(&state.db, &heartbeat).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

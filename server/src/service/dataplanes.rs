@@ -1,0 +1,77 @@
+//! The proxies that report in, and which configuration version each has loaded.
+
+use serde::Serialize;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use tollgate_protocol::Heartbeat;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+
+/// A proxy as its last heartbeat described it.
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Dataplane {
+    pub id: Uuid,
+    pub hostname: String,
+    pub address: String,
+    /// The configuration version it has loaded.
+    pub version: i64,
+    pub uptime_secs: i64,
+    pub proxy_version: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub first_seen: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen: OffsetDateTime,
+}
+
+/// The proxies and the version they should have.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Dataplanes {
+    /// The newest configuration version.
+    pub config_version: i64,
+    pub dataplanes: Vec<Dataplane>,
+}
+
+pub async fn record(db: &PgPool, heartbeat: &Heartbeat) -> ApiResult<()> {
+    let text = |value: &str| value.chars().take(255).collect::<String>();
+    sqlx::query(
+        "INSERT INTO dataplanes (id, hostname, address, version, uptime_secs, proxy_version)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, address = excluded.address,
+             version = excluded.version, uptime_secs = excluded.uptime_secs,
+             proxy_version = excluded.proxy_version, last_seen = now()",
+    )
+    .bind(heartbeat.id)
+    .bind(text(&heartbeat.hostname))
+    .bind(text(&heartbeat.address))
+    .bind(heartbeat.version)
+    .bind(i64::try_from(heartbeat.uptime_secs).unwrap_or(i64::MAX))
+    .bind(text(&heartbeat.proxy_version))
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Proxies seen in the last day (platform admins: the data plane serves every tenant).
+pub async fn list(db: &PgPool, principal: &Principal) -> ApiResult<Dataplanes> {
+    if !principal.platform_admin {
+        return Err(ApiError::Forbidden(
+            "only platform admins may list the data planes".into(),
+        ));
+    }
+    let config_version = sqlx::query_scalar("SELECT version FROM config_version")
+        .fetch_one(db)
+        .await?;
+    let dataplanes = sqlx::query_as(
+        "SELECT id, hostname, address, version, uptime_secs, proxy_version, first_seen, last_seen
+         FROM dataplanes WHERE last_seen > now() - interval '1 day' ORDER BY hostname, id",
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(Dataplanes {
+        config_version,
+        dataplanes,
+    })
+}

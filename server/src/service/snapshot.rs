@@ -1,0 +1,149 @@
+//! Builds the configuration snapshot the proxies pull.
+
+use std::collections::BTreeMap;
+
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use tollgate_protocol::{
+    BudgetPeriod, KeyBudget, KeyEntry, PathMatch, RetryOn, RouteEntry, Snapshot, Target,
+};
+use uuid::Uuid;
+
+use crate::error::ApiResult;
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    id: Uuid,
+    tenant_id: Uuid,
+    secret_hash: Vec<u8>,
+    scope_routes: Vec<String>,
+    scope_models: Vec<String>,
+    scope_prompt_apis: Vec<String>,
+    requests_per_minute: Option<i32>,
+    tokens_per_minute: Option<i32>,
+    budget_nanousd: Option<i64>,
+    budget_period: Option<String>,
+    expires_at: Option<OffsetDateTime>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RouteRow {
+    id: Uuid,
+    tenant_id: Uuid,
+    tenant_slug: String,
+    name: String,
+    hosts: Vec<String>,
+    path: String,
+    path_match: String,
+    methods: Vec<String>,
+    strip_prefix: bool,
+    targets: sqlx::types::Json<Vec<Target>>,
+    connect_timeout_ms: i64,
+    timeout_ms: i64,
+    retries: i32,
+    retry_on: Vec<String>,
+    retry_non_idempotent: bool,
+    require_key: bool,
+    set_headers: sqlx::types::Json<BTreeMap<String, String>>,
+    remove_headers: Vec<String>,
+}
+
+/// Reads the whole configuration in one consistent view.
+pub async fn build(db: &PgPool) -> ApiResult<Snapshot> {
+    let mut tx = db.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let version: i64 = sqlx::query_scalar("SELECT version FROM config_version")
+        .fetch_one(&mut *tx)
+        .await?;
+    let keys: Vec<KeyRow> = sqlx::query_as(
+        "SELECT id, tenant_id, secret_hash, scope_routes, scope_models, scope_prompt_apis,
+                requests_per_minute, tokens_per_minute, budget_nanousd, budget_period, expires_at
+         FROM api_keys
+         WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+         ORDER BY id",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let routes: Vec<RouteRow> = sqlx::query_as(
+        "SELECT r.id, r.tenant_id, t.slug AS tenant_slug, r.name, r.hosts, r.path, r.path_match,
+                r.methods, r.strip_prefix, r.targets, r.connect_timeout_ms, r.timeout_ms, r.retries,
+                r.retry_on, r.retry_non_idempotent, r.require_key, r.set_headers, r.remove_headers
+         FROM routes r JOIN tenants t ON t.id = r.tenant_id
+         ORDER BY r.id",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+
+    Ok(Snapshot {
+        version,
+        generated_at: OffsetDateTime::now_utc(),
+        keys: keys.into_iter().map(key_entry).collect(),
+        routes: routes.into_iter().map(route_entry).collect(),
+    })
+}
+
+fn key_entry(row: KeyRow) -> KeyEntry {
+    let positive = |v: Option<i32>| v.and_then(|v| u32::try_from(v).ok());
+    let period = match row.budget_period.as_deref() {
+        Some("day") => Some(BudgetPeriod::Day),
+        Some("month") => Some(BudgetPeriod::Month),
+        Some("total") => Some(BudgetPeriod::Total),
+        _ => None,
+    };
+    KeyEntry {
+        id: row.id,
+        tenant_id: row.tenant_id,
+        secret_sha256: hex::encode(row.secret_hash),
+        routes: row.scope_routes,
+        models: row.scope_models,
+        prompt_apis: row.scope_prompt_apis,
+        requests_per_minute: positive(row.requests_per_minute),
+        tokens_per_minute: positive(row.tokens_per_minute),
+        budget: row
+            .budget_nanousd
+            .zip(period)
+            .map(|(nanousd, period)| KeyBudget { nanousd, period }),
+        expires_at: row.expires_at,
+    }
+}
+
+fn route_entry(row: RouteRow) -> RouteEntry {
+    let retry_on = row
+        .retry_on
+        .iter()
+        .filter_map(|r| match r.as_str() {
+            "connect_error" => Some(RetryOn::ConnectError),
+            "502" => Some(RetryOn::BadGateway),
+            "503" => Some(RetryOn::ServiceUnavailable),
+            "504" => Some(RetryOn::GatewayTimeout),
+            _ => None,
+        })
+        .collect();
+    RouteEntry {
+        id: row.id,
+        tenant_id: row.tenant_id,
+        label: format!("{}/{}", row.tenant_slug, row.name),
+        name: row.name,
+        hosts: row.hosts,
+        path: row.path,
+        path_match: if row.path_match == "exact" {
+            PathMatch::Exact
+        } else {
+            PathMatch::Prefix
+        },
+        methods: row.methods,
+        strip_prefix: row.strip_prefix,
+        targets: row.targets.0,
+        connect_timeout_ms: row.connect_timeout_ms.max(1).unsigned_abs(),
+        timeout_ms: row.timeout_ms.max(1).unsigned_abs(),
+        retries: row.retries.max(0).unsigned_abs(),
+        retry_on,
+        retry_non_idempotent: row.retry_non_idempotent,
+        require_key: row.require_key,
+        set_headers: row.set_headers.0,
+        remove_headers: row.remove_headers,
+    }
+}

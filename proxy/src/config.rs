@@ -1,0 +1,43 @@
+//! Flags and environment variables of `tollgate-proxy`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+/// Tollgate data plane: serves REST routes with API keys, limits and usage metering, configured
+/// by tollgate-server. Keeps serving from its cached configuration while the server is down.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "tollgate-proxy", version, about, long_about)]
+pub struct Config {
+    /// URL of tollgate-server, where the configuration is pulled from and usage is sent.
+    #[arg(long, env = "TOLLGATE_SERVER_URL", default_value = "http://127.0.0.1:8001")]
+    pub server_url: String,
+
+    /// Address client traffic arrives on.
+    #[arg(long, env = "TOLLGATE_PROXY_LISTEN", default_value = "0.0.0.0:8000")]
+    pub listen: SocketAddr,
+
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "TOLLGATE_METRICS_LISTEN", default_value = "127.0.0.1:9000")]
+    pub metrics_listen: SocketAddr,
+
+    /// Directory for the cached configuration and spooled usage.
+    #[arg(long, env = "TOLLGATE_PROXY_DATA_DIR", default_value = "./data/proxy")]
+    pub data_dir: PathBuf,
+
+    /// Token shared with the server (its TOLLGATE_PROXY_TOKEN).
+    #[arg(long, env = "TOLLGATE_PROXY_TOKEN", hide_env_values = true)]
+    pub proxy_token: Option<String>,
+
+    /// Log format.
+    #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}

@@ -1,0 +1,113 @@
+//! Every way the proxy refuses or fails a request, answered in one JSON shape
+//! (`{"error": {"message", "type", "code"}}`, as OpenAI-compatible clients expect).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+
+use crate::body::ProxyBody;
+
+/// Why a request did not reach, or did not come back from, an upstream.
+#[derive(Debug)]
+pub enum ProxyError {
+    NoRoute,
+    MethodNotAllowed,
+    MissingKey,
+    InvalidKey,
+    ExpiredKey,
+    KeyNotAllowed,
+    RateLimited { limit: u32, retry_after: Duration },
+    NotReady,
+    UpstreamUnreachable(String),
+    UpstreamTimeout,
+    BadRequest(String),
+}
+
+impl ProxyError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NoRoute => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MissingKey | Self::InvalidKey | Self::ExpiredKey => StatusCode::UNAUTHORIZED,
+            Self::KeyNotAllowed => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Self::UpstreamUnreachable(_) => StatusCode::BAD_GATEWAY,
+            Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// A short stable name: the error `code`, the usage event's error class, a metric label.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::NoRoute => "no_route",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::MissingKey => "missing_api_key",
+            Self::InvalidKey => "invalid_api_key",
+            Self::ExpiredKey => "expired_api_key",
+            Self::KeyNotAllowed => "key_not_allowed",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::NotReady => "not_ready",
+            Self::UpstreamUnreachable(_) => "upstream_unreachable",
+            Self::UpstreamTimeout => "upstream_timeout",
+            Self::BadRequest(_) => "bad_request",
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::MissingKey | Self::InvalidKey | Self::ExpiredKey => "authentication_error",
+            Self::KeyNotAllowed => "permission_error",
+            Self::RateLimited { .. } => "rate_limit_error",
+            Self::NoRoute | Self::MethodNotAllowed | Self::BadRequest(_) => "invalid_request_error",
+            Self::NotReady | Self::UpstreamUnreachable(_) | Self::UpstreamTimeout => "upstream_error",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::NoRoute => "no route matches this host and path".into(),
+            Self::MethodNotAllowed => "the route for this path does not take this method".into(),
+            Self::MissingKey => {
+                "this route needs an API key: send 'Authorization: Bearer tg_…' or 'x-api-key: tg_…'".into()
+            }
+            Self::InvalidKey => "the API key is unknown or revoked".into(),
+            Self::ExpiredKey => "the API key has expired; ask for a new one".into(),
+            Self::KeyNotAllowed => "this API key may not use this route".into(),
+            Self::RateLimited { limit, retry_after } => format!(
+                "rate limit of {limit} requests per minute reached; retry in {} s",
+                retry_after.as_secs().max(1)
+            ),
+            Self::NotReady => {
+                "the proxy has no configuration yet: it cannot reach tollgate-server and has no cached copy".into()
+            }
+            Self::UpstreamUnreachable(why) => format!("the upstream could not be reached: {why}"),
+            Self::UpstreamTimeout => "the upstream did not answer in time".into(),
+            Self::BadRequest(why) => why.clone(),
+        }
+    }
+
+    /// The JSON response for this error.
+    pub fn into_response(self) -> Response<ProxyBody> {
+        let body = serde_json::json!({"error": {
+            "message": self.message(), "type": self.kind(), "code": self.class()}});
+        let mut response = Response::new(
+            Full::new(Bytes::from(body.to_string()))
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        );
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Self::RateLimited { retry_after, .. } = self {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after.as_secs().max(1)),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,320 @@
+//! Sends a request upstream: weighted target choice, timeouts, retries on the route's chosen
+//! failures, passive health.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tollgate_protocol::RetryOn;
+
+use crate::active::{CompiledRoute, CompiledTarget};
+use crate::body::{Counted, ProxyBody};
+use crate::error::ProxyError;
+use crate::metrics::Metrics;
+
+/// Bodies up to this size are kept in memory so a retry can send them again; larger ones stream
+/// through once, without retries.
+const REPLAYABLE_BODY_MAX: u64 = 64 * 1024;
+
+/// The upstream HTTP client: pooled connections, http and https.
+pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, ProxyBody>;
+
+/// One pooled client per connect timeout in use (routes differ only in that).
+#[derive(Default)]
+pub struct Clients {
+    by_connect_timeout: DashMap<Duration, UpstreamClient>,
+}
+
+impl Clients {
+    pub fn get(&self, connect_timeout: Duration) -> UpstreamClient {
+        self.by_connect_timeout
+            .entry(connect_timeout)
+            .or_insert_with(|| build_client(connect_timeout))
+            .clone()
+    }
+}
+
+fn build_client(connect_timeout: Duration) -> UpstreamClient {
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(1024)
+        .build(https)
+}
+
+/// A request body that may be sent more than once.
+pub enum RequestBody {
+    Empty,
+    Buffered(Bytes),
+    /// Streams through once.
+    Stream(Option<Counted<Incoming>>),
+}
+
+impl RequestBody {
+    /// Buffers small bodies when the route may retry; streams everything else.
+    pub async fn prepare(
+        body: Counted<Incoming>,
+        headers: &http::HeaderMap,
+        may_retry: bool,
+    ) -> Result<Self, ProxyError> {
+        use http_body::Body;
+        if body.is_end_stream() {
+            return Ok(Self::Empty);
+        }
+        let length = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        match length {
+            Some(0) => Ok(Self::Empty),
+            Some(n) if may_retry && n <= REPLAYABLE_BODY_MAX => {
+                let bytes = body
+                    .collect()
+                    .await
+                    .map_err(|e| ProxyError::BadRequest(format!("reading the request body failed: {e}")))?
+                    .to_bytes();
+                Ok(Self::Buffered(bytes))
+            }
+            _ => Ok(Self::Stream(Some(body))),
+        }
+    }
+
+    fn replayable(&self) -> bool {
+        !matches!(self, Self::Stream(_))
+    }
+
+    fn take(&mut self) -> ProxyBody {
+        match self {
+            Self::Empty => Empty::new().map_err(|never| match never {}).boxed_unsync(),
+            Self::Buffered(bytes) => Full::new(bytes.clone()).map_err(|never| match never {}).boxed_unsync(),
+            Self::Stream(stream) => match stream.take() {
+                Some(stream) => stream.map_err(Into::into).boxed_unsync(),
+                None => Empty::new().map_err(|never| match never {}).boxed_unsync(),
+            },
+        }
+    }
+}
+
+/// An upstream's answer.
+pub struct Forwarded {
+    pub response: Response<Incoming>,
+    /// From sending the last attempt to its response headers.
+    pub upstream_latency: Duration,
+}
+
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+    )
+}
+
+/// Whether the route allows retrying this method at all.
+pub fn may_retry(route: &CompiledRoute, method: &Method) -> bool {
+    route.retries > 0 && (route.retry_non_idempotent || is_idempotent(method))
+}
+
+/// Picks a target by weight among those not tried yet, preferring targets in rotation.
+fn choose(targets: &[CompiledTarget], tried: &[usize]) -> Option<usize> {
+    let candidates = |healthy_only: bool| {
+        targets.iter().enumerate().filter(move |(i, t)| {
+            t.weight > 0 && !tried.contains(i) && (!healthy_only || !t.health.is_ejected())
+        })
+    };
+    for healthy_only in [true, false] {
+        let total: u64 = candidates(healthy_only).map(|(_, t)| u64::from(t.weight)).sum();
+        if total == 0 {
+            continue;
+        }
+        let mut pick = fastrand::u64(0..total);
+        for (i, target) in candidates(healthy_only) {
+            let weight = u64::from(target.weight);
+            if pick < weight {
+                return Some(i);
+            }
+            pick -= weight;
+        }
+    }
+    None
+}
+
+/// The path the upstream sees: the target's base path, then the request path (its matched
+/// prefix removed when the route strips it), then the query.
+fn upstream_uri(route: &CompiledRoute, target: &CompiledTarget, uri: &Uri) -> Result<Uri, ProxyError> {
+    let path = uri.path();
+    // What follows the matched prefix: empty or starting with '/'.
+    let rest = if route.strip_prefix && route.path != "/" {
+        path.strip_prefix(route.path.as_str()).unwrap_or(path)
+    } else {
+        path
+    };
+    let mut path_and_query = String::with_capacity(target.base_path.len() + rest.len() + 32);
+    path_and_query.push_str(&target.base_path);
+    path_and_query.push_str(rest);
+    if path_and_query.is_empty() {
+        path_and_query.push('/');
+    }
+    if let Some(query) = uri.query() {
+        path_and_query.push('?');
+        path_and_query.push_str(query);
+    }
+    Uri::builder()
+        .scheme(target.scheme.clone())
+        .authority(target.authority.clone())
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|e| ProxyError::BadRequest(format!("cannot build the upstream URL: {e}")))
+}
+
+/// Forwards the request, retrying on the route's failures while targets and attempts remain.
+pub async fn forward(
+    route: &Arc<CompiledRoute>,
+    parts: http::request::Parts,
+    mut body: RequestBody,
+    client: &UpstreamClient,
+    metrics: &Metrics,
+) -> Result<Forwarded, ProxyError> {
+    let attempts = if may_retry(route, &parts.method) && body.replayable() {
+        1 + route.retries
+    } else {
+        1
+    };
+    let mut tried: Vec<usize> = Vec::with_capacity(attempts as usize);
+    let mut last_error = ProxyError::UpstreamUnreachable("no target has weight".into());
+    for attempt in 0..attempts {
+        let Some(index) = choose(&route.targets, &tried) else { break };
+        tried.push(index);
+        let target = &route.targets[index];
+        if attempt > 0 {
+            metrics.retries.with_label_values(&[&route.label]).inc();
+            tokio::time::sleep(Duration::from_millis(5 << attempt.min(5))).await;
+        }
+        let last_attempt = attempt + 1 == attempts;
+        let mut request = Request::new(body.take());
+        *request.method_mut() = parts.method.clone();
+        *request.uri_mut() = upstream_uri(route, target, &parts.uri)?;
+        *request.version_mut() = Version::HTTP_11;
+        *request.headers_mut() = parts.headers.clone();
+        if let Ok(host) = HeaderValue::from_str(target.authority.as_str()) {
+            request.headers_mut().insert(header::HOST, host);
+        }
+
+        let sent = Instant::now();
+        let outcome = tokio::time::timeout(route.timeout, client.request(request)).await;
+        let upstream_latency = sent.elapsed();
+        let retry_on = |failure: RetryOn| !last_attempt && route.retry_on.contains(&failure);
+        match outcome {
+            Err(_elapsed) => {
+                note_failure(target, route, metrics, "timeout");
+                last_error = ProxyError::UpstreamTimeout;
+                if !retry_on(RetryOn::GatewayTimeout) {
+                    break;
+                }
+            }
+            Ok(Err(err)) if err.is_connect() => {
+                note_failure(target, route, metrics, "connect");
+                last_error = ProxyError::UpstreamUnreachable(format!("connecting to {} failed", target.authority));
+                if !retry_on(RetryOn::ConnectError) {
+                    break;
+                }
+            }
+            Ok(Err(err)) => {
+                // The request may have reached the upstream: never retried.
+                note_failure(target, route, metrics, "protocol");
+                tracing::debug!(route = %route.label, error = %err, "upstream request failed");
+                return Err(ProxyError::UpstreamUnreachable(format!("the upstream at {} broke off the exchange", target.authority)));
+            }
+            Ok(Ok(response)) => {
+                let failure = match response.status() {
+                    StatusCode::BAD_GATEWAY => Some(RetryOn::BadGateway),
+                    StatusCode::SERVICE_UNAVAILABLE => Some(RetryOn::ServiceUnavailable),
+                    StatusCode::GATEWAY_TIMEOUT => Some(RetryOn::GatewayTimeout),
+                    _ => None,
+                };
+                match failure {
+                    Some(failure) => {
+                        note_failure(target, route, metrics, "status");
+                        if retry_on(failure) {
+                            continue;
+                        }
+                    }
+                    None => target.health.succeeded(),
+                }
+                return Ok(Forwarded {
+                    response,
+                    upstream_latency,
+                });
+            }
+        }
+    }
+    Err(last_error)
+}
+
+fn note_failure(target: &CompiledTarget, route: &CompiledRoute, metrics: &Metrics, kind: &str) {
+    metrics
+        .upstream_errors
+        .with_label_values(&[&route.label, kind])
+        .inc();
+    if target.health.failed() {
+        tracing::warn!(route = %route.label, target = %target.url, "target ejected after repeated failures");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::TargetHealth;
+
+    fn target(url: &str, weight: u32) -> CompiledTarget {
+        let uri: Uri = url.parse().unwrap_or_default();
+        CompiledTarget {
+            url: url.into(),
+            scheme: uri.scheme().cloned().unwrap_or(http::uri::Scheme::HTTP),
+            authority: uri.authority().cloned().unwrap_or_else(|| http::uri::Authority::from_static("x")),
+            base_path: uri.path().trim_end_matches('/').to_string(),
+            weight,
+            health: Arc::new(TargetHealth::default()),
+        }
+    }
+
+    #[test]
+    fn weights_share_the_traffic_and_tried_targets_are_skipped() {
+        let targets = vec![target("http://a", 900), target("http://b", 100), target("http://c", 0)];
+        let mut counts = [0; 3];
+        for _ in 0..10_000 {
+            counts[choose(&targets, &[]).unwrap_or(2)] += 1;
+        }
+        assert_eq!(counts[2], 0);
+        assert!((8_700..=9_300).contains(&counts[0]), "{counts:?}");
+        assert_eq!(choose(&targets, &[0]), Some(1));
+        assert_eq!(choose(&targets, &[0, 1]), None);
+    }
+
+    #[test]
+    fn ejected_targets_are_used_only_when_nothing_else_is_left() {
+        let targets = vec![target("http://a", 1), target("http://b", 1)];
+        for _ in 0..3 {
+            targets[0].health.failed();
+        }
+        for _ in 0..100 {
+            assert_eq!(choose(&targets, &[]), Some(1));
+        }
+        assert_eq!(choose(&targets, &[1]), Some(0));
+    }
+}

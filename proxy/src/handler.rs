@@ -1,0 +1,233 @@
+//! One request through the proxy, as a sequence of stages: match route → authenticate key →
+//! authorize → limit → transform → forward → stream back → meter.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, Method, Request, Response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use tollgate_protocol::UsageEvent;
+use uuid::Uuid;
+
+use crate::active::{ActiveConfig, CompiledKey, CompiledRoute};
+use crate::body::{Counted, Finished, ProxyBody};
+use crate::error::ProxyError;
+use crate::forward::{self, RequestBody};
+use crate::headers::{self, ClientFacts, X_REQUEST_ID};
+use crate::rate_limit::Decision;
+use crate::route_match::{normalise_host, RouteMatch};
+use crate::Shared;
+
+static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+static RATE_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit-requests");
+static RATE_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining-requests");
+static RATE_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset-requests");
+
+/// What the stages learn about a request, for the response headers and the usage event.
+struct RequestContext {
+    method: Method,
+    route: Option<Arc<CompiledRoute>>,
+    key: Option<Uuid>,
+    rate: Option<Decision>,
+    upstream_latency: Option<Duration>,
+    error_class: Option<&'static str>,
+    bytes_in: Arc<AtomicU64>,
+}
+
+/// Serves one request; never fails: every refusal or failure is a JSON error response.
+pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>, peer: SocketAddr) -> Response<ProxyBody> {
+    let started = Instant::now();
+    let time = OffsetDateTime::now_utc();
+    let config = shared.config.load_full();
+    let request_id = request_id(request.headers());
+    let mut context = RequestContext {
+        method: request.method().clone(),
+        route: None,
+        key: None,
+        rate: None,
+        upstream_latency: None,
+        error_class: None,
+        bytes_in: Arc::new(AtomicU64::new(0)),
+    };
+    let response = match pipeline(&shared, &config, request, peer, &request_id, &mut context).await {
+        Ok(response) => response,
+        Err(error) => {
+            context.error_class = Some(error.class());
+            error.into_response()
+        }
+    };
+    finish(shared, response, context, request_id, started, time)
+}
+
+async fn pipeline(
+    shared: &Shared,
+    config: &ActiveConfig,
+    request: Request<Incoming>,
+    peer: SocketAddr,
+    request_id: &HeaderValue,
+    context: &mut RequestContext,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    if config.version == 0 {
+        return Err(ProxyError::NotReady);
+    }
+    let host = request
+        .uri()
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| request.headers().get(header::HOST).and_then(|h| h.to_str().ok()))
+        .map(normalise_host)
+        .unwrap_or_default();
+    let route = match config.routes.find(&host, request.uri().path(), request.method()) {
+        RouteMatch::Found(route) => route.clone(),
+        RouteMatch::WrongMethod => return Err(ProxyError::MethodNotAllowed),
+        RouteMatch::NotFound => return Err(ProxyError::NoRoute),
+    };
+    context.route = Some(route.clone());
+
+    let credential = if route.require_key {
+        let (key, credential) = authenticate(config, request.headers())?;
+        context.key = Some(key.id);
+        authorize(key, &route)?;
+        if let Some(per_minute) = key.requests_per_minute {
+            let decision = shared.limiter.check(key.id, per_minute);
+            context.rate = Some(decision);
+            if !decision.allowed {
+                return Err(ProxyError::RateLimited {
+                    limit: per_minute,
+                    retry_after: decision.reset,
+                });
+            }
+        }
+        Some(credential)
+    } else {
+        None
+    };
+
+    let (mut parts, body) = request.into_parts();
+    let client_host = parts.headers.get(header::HOST).cloned();
+    headers::prepare_upstream(
+        &mut parts.headers,
+        &route,
+        &ClientFacts {
+            ip: peer.ip(),
+            host: client_host.as_ref(),
+            request_id,
+            credential: credential.as_ref(),
+        },
+    );
+    let body = Counted::new(body, context.bytes_in.clone());
+    let body = RequestBody::prepare(body, &parts.headers, forward::may_retry(&route, &parts.method)).await?;
+    let client = shared.clients.get(route.connect_timeout);
+    let forwarded = forward::forward(&route, parts, body, &client, &shared.metrics).await?;
+    context.upstream_latency = Some(forwarded.upstream_latency);
+    let (mut parts, body) = forwarded.response.into_parts();
+    headers::strip_hop_by_hop(&mut parts.headers);
+    Ok(Response::from_parts(parts, body.map_err(Into::into).boxed_unsync()))
+}
+
+/// Finds the key the request presents, by the SHA-256 of its secret.
+fn authenticate<'c>(config: &'c ActiveConfig, headers: &HeaderMap) -> Result<(&'c CompiledKey, HeaderName), ProxyError> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|secret| (secret.trim(), header::AUTHORIZATION));
+    let presented = bearer.or_else(|| {
+        headers
+            .get(&X_API_KEY)
+            .and_then(|v| v.to_str().ok())
+            .map(|secret| (secret.trim(), X_API_KEY.clone()))
+    });
+    let (secret, credential) = presented.ok_or(ProxyError::MissingKey)?;
+    let hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+    let key = config.keys.get(&hash).ok_or(ProxyError::InvalidKey)?;
+    if key.expires_at.is_some_and(|at| at <= OffsetDateTime::now_utc()) {
+        return Err(ProxyError::ExpiredKey);
+    }
+    Ok((key, credential))
+}
+
+/// A key may use its own tenant's routes, and only those its scope names (if it names any).
+fn authorize(key: &CompiledKey, route: &CompiledRoute) -> Result<(), ProxyError> {
+    let in_scope = key.routes.is_empty() || key.routes.contains(&route.name);
+    if key.tenant_id == route.tenant_id && in_scope {
+        Ok(())
+    } else {
+        Err(ProxyError::KeyNotAllowed)
+    }
+}
+
+/// The client's request id if it sent a sensible one, else a fresh one.
+fn request_id(headers: &HeaderMap) -> HeaderValue {
+    headers
+        .get(&X_REQUEST_ID)
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .cloned()
+        .unwrap_or_else(|| {
+            HeaderValue::from_str(&Uuid::new_v4().to_string())
+                .unwrap_or_else(|_| HeaderValue::from_static("-"))
+        })
+}
+
+/// Adds the proxy's response headers and meters the response when its body has been sent.
+fn finish(
+    shared: Arc<Shared>,
+    response: Response<ProxyBody>,
+    context: RequestContext,
+    request_id: HeaderValue,
+    started: Instant,
+    time: OffsetDateTime,
+) -> Response<ProxyBody> {
+    let (mut parts, body) = response.into_parts();
+    parts.headers.insert(X_REQUEST_ID.clone(), request_id);
+    if let Some(rate) = context.rate {
+        parts.headers.insert(RATE_LIMIT.clone(), HeaderValue::from(rate.limit));
+        parts.headers.insert(RATE_REMAINING.clone(), HeaderValue::from(rate.remaining));
+        let reset = format!("{}s", rate.reset.as_secs_f64().ceil() as u64);
+        if let Ok(value) = HeaderValue::from_str(&reset) {
+            parts.headers.insert(RATE_RESET.clone(), value);
+        }
+    }
+    let status = parts.status;
+    let meter = move |bytes_out: u64| {
+        let latency = started.elapsed();
+        let label = context.route.as_ref().map_or("-", |r| r.label.as_str());
+        let metrics = &shared.metrics;
+        metrics
+            .requests
+            .with_label_values(&[label, status.as_str()])
+            .inc();
+        metrics.duration.with_label_values(&[label]).observe(latency.as_secs_f64());
+        if let Some(upstream) = context.upstream_latency {
+            metrics
+                .upstream_duration
+                .with_label_values(&[label])
+                .observe(upstream.as_secs_f64());
+        }
+        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        shared.usage.record(UsageEvent {
+            id: Uuid::now_v7(),
+            time,
+            tenant_id: context.route.as_ref().map(|r| r.tenant_id),
+            key_id: context.key,
+            route_id: context.route.as_ref().map(|r| r.id),
+            method: context.method.to_string(),
+            status: status.as_u16(),
+            latency_us: micros(latency),
+            upstream_latency_us: context.upstream_latency.map(micros),
+            bytes_in: context.bytes_in.load(Ordering::Relaxed),
+            bytes_out,
+            error_class: context
+                .error_class
+                .map(str::to_string)
+                .or_else(|| status.is_server_error().then(|| "upstream_status".to_string())),
+        });
+    };
+    Response::from_parts(parts, Finished::new(body, meter).boxed_unsync())
+}

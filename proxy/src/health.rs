@@ -1,0 +1,88 @@
+//! Passive health: a target that fails several times in a row is skipped for a while.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+
+/// Consecutive failures that take a target out of rotation.
+const FAILURES_TO_EJECT: u32 = 3;
+/// How long an ejected target is skipped before it is tried again.
+const EJECTION: Duration = Duration::from_secs(10);
+
+/// The health of one upstream target, kept across configuration changes.
+#[derive(Debug, Default)]
+pub struct TargetHealth {
+    consecutive_failures: AtomicU32,
+    /// Milliseconds since the process epoch until which the target is skipped (0: in rotation).
+    ejected_until_ms: AtomicU64,
+}
+
+fn now_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+impl TargetHealth {
+    pub fn is_ejected(&self) -> bool {
+        self.ejected_until_ms.load(Ordering::Relaxed) > now_ms()
+    }
+
+    pub fn succeeded(&self) {
+        if self.consecutive_failures.load(Ordering::Relaxed) != 0 {
+            self.consecutive_failures.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Records a failure; returns true when it ejected the target.
+    pub fn failed(&self) -> bool {
+        let failures = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if failures >= FAILURES_TO_EJECT {
+            self.consecutive_failures.store(0, Ordering::Relaxed);
+            let until = now_ms() + u64::try_from(EJECTION.as_millis()).unwrap_or(10_000);
+            self.ejected_until_ms.store(until, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+}
+
+/// Health by target URL, shared by every snapshot, so a reload does not forget a bad target.
+#[derive(Debug, Default)]
+pub struct HealthRegistry {
+    targets: DashMap<String, Arc<TargetHealth>>,
+}
+
+impl HealthRegistry {
+    pub fn get(&self, url: &str) -> Arc<TargetHealth> {
+        self.targets.entry(url.to_string()).or_default().clone()
+    }
+
+    /// Targets currently out of rotation.
+    pub fn ejected(&self) -> usize {
+        self.targets.iter().filter(|t| t.is_ejected()).count()
+    }
+
+    /// Forgets targets no route uses any more.
+    pub fn retain(&self, in_use: impl Fn(&str) -> bool) {
+        self.targets.retain(|url, _| in_use(url));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_is_ejected_after_consecutive_failures_only() {
+        let health = TargetHealth::default();
+        assert!(!health.failed());
+        health.succeeded();
+        assert!(!health.failed());
+        assert!(!health.failed());
+        assert!(health.failed());
+        assert!(health.is_ejected());
+    }
+}

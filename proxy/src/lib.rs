@@ -1,0 +1,259 @@
+//! tollgate-proxy: Tollgate's data plane. Pulls its configuration from tollgate-server, serves
+//! REST routes with API keys, rate limits, retries and passive health, meters every request,
+//! and keeps serving from its cached configuration while the server is away.
+
+pub mod active;
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod forward;
+pub mod handler;
+pub mod headers;
+pub mod health;
+pub mod metrics;
+pub mod rate_limit;
+pub mod route_match;
+pub mod spool;
+pub mod sync;
+pub mod usage;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use axum::routing::get;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::active::ActiveConfig;
+use crate::config::Config;
+use crate::forward::Clients;
+use crate::health::HealthRegistry;
+use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
+use crate::spool::Spool;
+use crate::sync::Syncer;
+use crate::usage::{ShipperConfig, UsageRecorder};
+
+/// How long shutdown waits for in-flight requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What every request and background task shares.
+pub struct Shared {
+    /// The configuration in force; swapped whole, read without locks.
+    pub config: ArcSwap<ActiveConfig>,
+    pub health: HealthRegistry,
+    pub limiter: RateLimiter,
+    pub clients: Clients,
+    pub metrics: Arc<Metrics>,
+    pub usage: UsageRecorder,
+    /// This process's identity in heartbeats and usage batches.
+    pub dataplane_id: Uuid,
+}
+
+/// A running proxy.
+pub struct Proxy {
+    traffic_addr: SocketAddr,
+    metrics_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    shipper: JoinHandle<()>,
+    shared: Arc<Shared>,
+}
+
+impl Proxy {
+    /// Starts serving: from the cached snapshot at once if there is one, and following the
+    /// server from then on.
+    pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        let started = Instant::now();
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating {}", config.data_dir.display()))?;
+        let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+        let dataplane_id = Uuid::now_v7();
+        let server_url = config.server_url.trim_end_matches('/').to_string();
+        let token = config.proxy_token.clone().filter(|t| !t.is_empty());
+        if token.is_none() {
+            tracing::warn!("TOLLGATE_PROXY_TOKEN is not set: the server will refuse this proxy");
+        }
+
+        let spool = Spool::open(&config.data_dir.join("spool")).context("opening the usage spool")?;
+        let (recorder, shipper) = usage::pipeline(
+            ShipperConfig {
+                usage_url: format!("{server_url}/internal/v1/usage"),
+                token: token.clone(),
+                dataplane_id,
+                spool,
+            },
+            metrics.clone(),
+        );
+        let shared = Arc::new(Shared {
+            config: ArcSwap::from_pointee(ActiveConfig::empty()),
+            health: HealthRegistry::default(),
+            limiter: RateLimiter::default(),
+            clients: Clients::default(),
+            metrics,
+            usage: recorder,
+            dataplane_id,
+        });
+
+        let cache_path = config.data_dir.join("snapshot.json");
+        if let Some(snapshot) = sync::load_cache(&cache_path) {
+            tracing::info!(version = snapshot.version, "serving the cached configuration until the server answers");
+            sync::apply(&shared, &snapshot);
+        }
+
+        let traffic = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        let metrics_listener = TcpListener::bind(config.metrics_listen)
+            .await
+            .with_context(|| format!("listening on {}", config.metrics_listen))?;
+        let traffic_addr = traffic.local_addr()?;
+        let metrics_addr = metrics_listener.local_addr()?;
+
+        let (stop, stopped) = watch::channel(false);
+        let shipper = tokio::spawn(shipper.run(stopped.clone()));
+        let syncer = Arc::new(Syncer {
+            shared: shared.clone(),
+            server_url,
+            token,
+            cache_path,
+            listen_address: traffic_addr.to_string(),
+            started,
+            loaded: Arc::new(Notify::new()),
+        });
+        tokio::spawn(syncer.clone().follow(stopped.clone()));
+        tokio::spawn(syncer.heartbeats(stopped.clone()));
+        tokio::spawn(serve_metrics(metrics_listener, shared.clone(), stopped.clone()));
+        let server = tokio::spawn(serve_traffic(traffic, shared.clone(), stopped));
+        tracing::info!(listen = %traffic_addr, metrics = %metrics_addr, id = %dataplane_id, "tollgate-proxy started");
+        Ok(Self {
+            traffic_addr,
+            metrics_addr,
+            stop,
+            server,
+            shipper,
+            shared,
+        })
+    }
+
+    pub fn traffic_addr(&self) -> SocketAddr {
+        self.traffic_addr
+    }
+
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_addr
+    }
+
+    /// The configuration version in force (0 before any).
+    pub fn config_version(&self) -> i64 {
+        self.shared.config.load().version
+    }
+
+    /// Stops accepting, lets in-flight requests finish, then delivers (or spools) all usage.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+        let _ = self.shipper.await;
+        tracing::info!("tollgate-proxy stopped");
+    }
+}
+
+/// Completes once the stop signal is raised (or its sender is gone).
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+async fn serve_traffic(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let graceful = GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = crate::stopped(&mut stop) => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let service = service_fn(move |request| {
+            let shared = shared.clone();
+            async move { Ok::<_, Infallible>(handler::handle(shared, request, peer).await) }
+        });
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection.into_owned());
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        tracing::warn!("in-flight requests did not finish in time");
+    }
+}
+
+async fn serve_metrics(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let metrics_shared = shared.clone();
+    let ready_shared = shared;
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let shared = metrics_shared.clone();
+                async move {
+                    let metrics = &shared.metrics;
+                    let config = shared.config.load();
+                    if config.version > 0 {
+                        let age = time::OffsetDateTime::now_utc() - config.generated_at;
+                        metrics.snapshot_age_seconds.set(age.as_seconds_f64());
+                    }
+                    metrics.usage_queue_depth.set(i64::try_from(shared.usage.depth()).unwrap_or(0));
+                    metrics.ejected_targets.set(i64::try_from(shared.health.ejected()).unwrap_or(0));
+                    (
+                        [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                        metrics.render(),
+                    )
+                }
+            }),
+        )
+        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route(
+            "/readyz",
+            get(move || {
+                let shared = ready_shared.clone();
+                async move {
+                    let version = shared.config.load().version;
+                    let status = if version > 0 {
+                        http::StatusCode::OK
+                    } else {
+                        http::StatusCode::SERVICE_UNAVAILABLE
+                    };
+                    (status, axum::Json(serde_json::json!({"ready": version > 0, "version": version})))
+                }
+            }),
+        );
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            crate::stopped(&mut stop).await;
+        })
+        .await;
+    if let Err(err) = served {
+        tracing::warn!(error = %err, "metrics server stopped");
+    }
+}

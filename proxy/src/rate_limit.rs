@@ -1,0 +1,92 @@
+//! Per-key requests-per-minute limits: token buckets that refill continuously.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use uuid::Uuid;
+
+struct Bucket {
+    tokens: f64,
+    refilled: Instant,
+}
+
+/// The buckets of every key that has a limit.
+#[derive(Default)]
+pub struct RateLimiter {
+    buckets: DashMap<Uuid, Mutex<Bucket>>,
+}
+
+/// The outcome of taking one request from a key's bucket.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// When refused: how long until a request would be allowed. Else: until the bucket is full.
+    pub reset: Duration,
+}
+
+impl RateLimiter {
+    /// Takes one request from the key's bucket of `per_minute` requests.
+    pub fn check(&self, key: Uuid, per_minute: u32) -> Decision {
+        self.check_at(key, per_minute, Instant::now())
+    }
+
+    fn check_at(&self, key: Uuid, per_minute: u32, now: Instant) -> Decision {
+        let capacity = f64::from(per_minute.max(1));
+        let per_second = capacity / 60.0;
+        let entry = self.buckets.entry(key).or_insert_with(|| {
+            Mutex::new(Bucket {
+                tokens: capacity,
+                refilled: now,
+            })
+        });
+        let mut bucket = entry.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let elapsed = now.saturating_duration_since(bucket.refilled).as_secs_f64();
+        // A lowered limit takes effect at once.
+        bucket.tokens = (bucket.tokens + elapsed * per_second).min(capacity);
+        bucket.refilled = now;
+        let allowed = bucket.tokens >= 1.0;
+        if allowed {
+            bucket.tokens -= 1.0;
+        }
+        let reset_secs = if allowed {
+            (capacity - bucket.tokens) / per_second
+        } else {
+            (1.0 - bucket.tokens) / per_second
+        };
+        Decision {
+            allowed,
+            limit: per_minute,
+            remaining: bucket.tokens.floor() as u32,
+            reset: Duration::from_secs_f64(reset_secs.max(0.0)),
+        }
+    }
+
+    /// Forgets keys that are gone from the configuration.
+    pub fn retain(&self, keep: impl Fn(&Uuid) -> bool) {
+        self.buckets.retain(|key, _| keep(key));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_is_allowed_up_to_the_limit_then_refused_until_refilled() {
+        let limiter = RateLimiter::default();
+        let key = Uuid::nil();
+        let start = Instant::now();
+        for i in 0..3 {
+            let decision = limiter.check_at(key, 3, start);
+            assert!(decision.allowed);
+            assert_eq!(decision.remaining, 2 - i);
+        }
+        let refused = limiter.check_at(key, 3, start);
+        assert!(!refused.allowed);
+        assert_eq!(refused.reset, Duration::from_secs(20));
+        assert!(limiter.check_at(key, 3, start + Duration::from_secs(20)).allowed);
+    }
+}

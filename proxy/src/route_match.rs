@@ -1,0 +1,200 @@
+//! Finds the route for a request: host first, then the most specific path, then method.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use http::Method;
+
+use crate::active::CompiledRoute;
+
+/// Routes grouped by how they match hosts, each group ordered most specific first.
+#[derive(Default)]
+pub struct RouteTable {
+    exact_hosts: HashMap<String, Vec<Arc<CompiledRoute>>>,
+    /// `(".example.com", routes)` for `*.example.com`, longest suffix first.
+    wildcard_hosts: Vec<(String, Vec<Arc<CompiledRoute>>)>,
+    any_host: Vec<Arc<CompiledRoute>>,
+    len: usize,
+}
+
+/// The outcome of matching a request.
+pub enum RouteMatch<'a> {
+    Found(&'a Arc<CompiledRoute>),
+    /// A route matches the host and path, but not the method.
+    WrongMethod,
+    NotFound,
+}
+
+impl RouteTable {
+    pub fn new(routes: Vec<Arc<CompiledRoute>>) -> Self {
+        let mut table = Self {
+            len: routes.len(),
+            ..Self::default()
+        };
+        let mut wildcards: HashMap<String, Vec<Arc<CompiledRoute>>> = HashMap::new();
+        for route in routes {
+            if route.hosts.is_empty() {
+                table.any_host.push(route.clone());
+            }
+            for host in &route.hosts {
+                match host.strip_prefix('*') {
+                    Some(suffix) => wildcards.entry(suffix.to_string()).or_default().push(route.clone()),
+                    None => table.exact_hosts.entry(host.clone()).or_default().push(route.clone()),
+                }
+            }
+        }
+        table.wildcard_hosts = wildcards.into_iter().collect();
+        table
+            .wildcard_hosts
+            .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        for group in table
+            .exact_hosts
+            .values_mut()
+            .chain(table.wildcard_hosts.iter_mut().map(|(_, g)| g))
+            .chain(std::iter::once(&mut table.any_host))
+        {
+            group.sort_by(|a, b| specificity(b).cmp(&specificity(a)));
+        }
+        table
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Matches `host` (lower-case, without port), `path` and `method`.
+    pub fn find(&self, host: &str, path: &str, method: &Method) -> RouteMatch<'_> {
+        let mut wrong_method = false;
+        let exact = self.exact_hosts.get(host).into_iter();
+        let wildcard = self
+            .wildcard_hosts
+            .iter()
+            .filter(|(suffix, _)| host.len() > suffix.len() && host.ends_with(suffix.as_str()))
+            .map(|(_, group)| group);
+        for group in exact.chain(wildcard).chain(std::iter::once(&self.any_host)) {
+            for route in group {
+                if !path_matches(route, path) {
+                    continue;
+                }
+                if route.methods.is_empty() || route.methods.contains(method) {
+                    return RouteMatch::Found(route);
+                }
+                wrong_method = true;
+            }
+        }
+        if wrong_method {
+            RouteMatch::WrongMethod
+        } else {
+            RouteMatch::NotFound
+        }
+    }
+}
+
+/// Longer paths first; at equal length exact before prefix; routes naming methods before
+/// routes taking any.
+fn specificity(route: &CompiledRoute) -> (usize, bool, bool) {
+    (route.path.len(), route.exact, !route.methods.is_empty())
+}
+
+fn path_matches(route: &CompiledRoute, path: &str) -> bool {
+    if route.exact {
+        return path == route.path;
+    }
+    if route.path == "/" {
+        return true;
+    }
+    path.strip_prefix(route.path.as_str())
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// The request's host: lower-case, port removed.
+pub fn normalise_host(host: &str) -> String {
+    let host = if host.starts_with('[') {
+        // IPv6 literal: keep the brackets' content.
+        host.split(']').next().map(|h| format!("{h}]")).unwrap_or_default()
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h).to_string()
+    };
+    host.to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn route(name: &str, hosts: &[&str], path: &str, exact: bool, methods: &[&str]) -> Arc<CompiledRoute> {
+        Arc::new(CompiledRoute {
+            id: uuid::Uuid::nil(),
+            tenant_id: uuid::Uuid::nil(),
+            label: name.into(),
+            name: name.into(),
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            path: path.into(),
+            exact,
+            methods: methods.iter().map(|m| Method::from_bytes(m.as_bytes()).unwrap_or(Method::GET)).collect(),
+            strip_prefix: false,
+            targets: vec![],
+            connect_timeout: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            retries: 0,
+            retry_on: vec![],
+            retry_non_idempotent: false,
+            require_key: false,
+            set_headers: vec![],
+            remove_headers: vec![],
+        })
+    }
+
+    fn found(table: &RouteTable, host: &str, path: &str, method: Method) -> Option<String> {
+        match table.find(host, path, &method) {
+            RouteMatch::Found(route) => Some(route.name.clone()),
+            RouteMatch::WrongMethod => Some("405".into()),
+            RouteMatch::NotFound => None,
+        }
+    }
+
+    #[test]
+    fn host_then_most_specific_path_then_method() {
+        let table = RouteTable::new(vec![
+            route("root", &[], "/", false, &[]),
+            route("orders", &[], "/orders", false, &[]),
+            route("orders-post", &[], "/orders", false, &["POST"]),
+            route("order-42", &[], "/orders/42", true, &[]),
+            route("api-host", &["api.example.com"], "/orders", false, &[]),
+            route("wild", &["*.example.com"], "/", false, &[]),
+            route("deep-wild", &["*.eu.example.com"], "/", false, &[]),
+            route("get-only", &["get.test"], "/g", false, &["GET"]),
+        ]);
+        assert_eq!(found(&table, "other", "/orders/1", Method::GET).as_deref(), Some("orders"));
+        assert_eq!(found(&table, "other", "/orders/1", Method::POST).as_deref(), Some("orders-post"));
+        assert_eq!(found(&table, "other", "/orders/42", Method::GET).as_deref(), Some("order-42"));
+        assert_eq!(found(&table, "other", "/orders/42/x", Method::GET).as_deref(), Some("orders"));
+        assert_eq!(found(&table, "other", "/ordersx", Method::GET).as_deref(), Some("root"));
+        assert_eq!(found(&table, "api.example.com", "/orders", Method::GET).as_deref(), Some("api-host"));
+        assert_eq!(found(&table, "api.example.com", "/x", Method::GET).as_deref(), Some("wild"));
+        assert_eq!(found(&table, "a.eu.example.com", "/x", Method::GET).as_deref(), Some("deep-wild"));
+        assert_eq!(found(&table, "example.com", "/x", Method::GET).as_deref(), Some("root"));
+        assert_eq!(found(&table, "get.test", "/g", Method::GET).as_deref(), Some("get-only"));
+        // The host's own route refuses the method; the catch-all still serves the path.
+        assert_eq!(found(&table, "get.test", "/g", Method::DELETE).as_deref(), Some("root"));
+    }
+
+    #[test]
+    fn wrong_method_and_no_route_are_told_apart() {
+        let table = RouteTable::new(vec![route("get-only", &[], "/g", false, &["GET"])]);
+        assert_eq!(found(&table, "h", "/g", Method::POST).as_deref(), Some("405"));
+        assert_eq!(found(&table, "h", "/other", Method::GET), None);
+    }
+
+    #[test]
+    fn hosts_lose_their_port_and_case() {
+        assert_eq!(normalise_host("API.Example.com:8080"), "api.example.com");
+        assert_eq!(normalise_host("[::1]:8000"), "[::1]");
+    }
+}

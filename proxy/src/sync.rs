@@ -1,0 +1,162 @@
+//! Follows the server's configuration: long-polls for snapshots, swaps each in atomically,
+//! keeps the last good one on disk, and reports the loaded version in heartbeats.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{watch, Notify};
+use tollgate_protocol::{Heartbeat, Snapshot};
+
+use crate::active::ActiveConfig;
+use crate::Shared;
+
+/// How long the server may hold a snapshot request open.
+const LONG_POLL_SECS: u64 = 25;
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
+const BACKOFF_MIN: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// Puts a snapshot in force: compiled, swapped in (readers never wait), old limiter state pruned.
+pub fn apply(shared: &Shared, snapshot: &Snapshot) {
+    let active = ActiveConfig::compile(snapshot, &shared.health);
+    let keys: std::collections::HashSet<uuid::Uuid> = active.keys.values().map(|k| k.id).collect();
+    tracing::info!(version = active.version, routes = active.routes.len(), keys = keys.len(),
+        "configuration loaded");
+    shared.metrics.snapshot_version.set(active.version);
+    shared.config.store(Arc::new(active));
+    shared.limiter.retain(|key| keys.contains(key));
+}
+
+/// The cached snapshot, if a readable one is on disk.
+pub fn load_cache(path: &Path) -> Option<Snapshot> {
+    let bytes = std::fs::read(path).ok()?;
+    match serde_json::from_slice(&bytes) {
+        Ok(snapshot) => Some(snapshot),
+        Err(err) => {
+            tracing::warn!(file = %path.display(), error = %err, "ignoring an unreadable cached snapshot");
+            None
+        }
+    }
+}
+
+/// Writes the snapshot atomically, readable by this user only (it holds key hashes).
+fn store_cache(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    let temporary = path.with_extension("tmp");
+    std::fs::write(&temporary, body)?;
+    std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::rename(&temporary, path)
+}
+
+/// Talks to the server for the proxy.
+pub struct Syncer {
+    pub shared: Arc<Shared>,
+    pub server_url: String,
+    pub token: Option<String>,
+    pub cache_path: PathBuf,
+    pub listen_address: String,
+    pub started: Instant,
+    pub loaded: Arc<Notify>,
+}
+
+impl Syncer {
+    fn client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(LONG_POLL_SECS + 15))
+            .build()
+            .unwrap_or_default()
+    }
+
+    /// Long-polls for newer snapshots until `stop`.
+    pub async fn follow(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let client = Self::client();
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            let after = self.shared.config.load().version;
+            let url = format!(
+                "{}/internal/v1/snapshot?after={after}&wait={LONG_POLL_SECS}",
+                self.server_url.trim_end_matches('/')
+            );
+            let mut request = client.get(url);
+            if let Some(token) = &self.token {
+                request = request.bearer_auth(token);
+            }
+            let outcome = tokio::select! {
+                outcome = request.send() => outcome,
+                _ = crate::stopped(&mut stop) => return,
+            };
+            match self.take(outcome).await {
+                Ok(()) => backoff = BACKOFF_MIN,
+                Err(why) => {
+                    tracing::warn!(%why, retry_in = ?backoff, "cannot pull configuration");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = crate::stopped(&mut stop) => return,
+                    }
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+    }
+
+    async fn take(&self, outcome: reqwest::Result<reqwest::Response>) -> Result<(), String> {
+        let response = outcome.map_err(|e| e.to_string())?;
+        match response.status().as_u16() {
+            304 => Ok(()),
+            200 => {
+                let body = response.bytes().await.map_err(|e| e.to_string())?;
+                let snapshot: Snapshot =
+                    serde_json::from_slice(&body).map_err(|e| format!("unreadable snapshot: {e}"))?;
+                if snapshot.version <= self.shared.config.load().version {
+                    return Ok(());
+                }
+                apply(&self.shared, &snapshot);
+                if let Err(err) = store_cache(&self.cache_path, &body) {
+                    tracing::warn!(error = %err, "cannot cache the snapshot on disk");
+                }
+                self.loaded.notify_one();
+                Ok(())
+            }
+            status => {
+                let detail = response.text().await.unwrap_or_default();
+                Err(format!("server answered {status}: {detail}"))
+            }
+        }
+    }
+
+    /// Reports the loaded version every few seconds, and at once after each new snapshot.
+    pub async fn heartbeats(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default();
+        let hostname = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "unknown".into());
+        let url = format!("{}/internal/v1/heartbeat", self.server_url.trim_end_matches('/'));
+        loop {
+            let heartbeat = Heartbeat {
+                id: self.shared.dataplane_id,
+                hostname: hostname.clone(),
+                address: self.listen_address.clone(),
+                version: self.shared.config.load().version,
+                uptime_secs: self.started.elapsed().as_secs(),
+                proxy_version: env!("CARGO_PKG_VERSION").into(),
+            };
+            let mut request = client.post(&url).json(&heartbeat);
+            if let Some(token) = &self.token {
+                request = request.bearer_auth(token);
+            }
+            if let Err(err) = request.send().await.and_then(|r| r.error_for_status()) {
+                tracing::debug!(error = %err, "heartbeat failed");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(HEARTBEAT_EVERY) => {}
+                _ = self.loaded.notified() => {}
+                _ = crate::stopped(&mut stop) => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! The usage pipeline: the request path drops events into a bounded queue without waiting; a
+//! shipper batches them to the server, spooling to disk while it is unreachable and replaying
+//! in order once it is back. The server stores events by id, so a replay never counts twice.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+use tollgate_protocol::{UsageBatch, UsageEvent};
+use uuid::Uuid;
+
+use crate::metrics::Metrics;
+use crate::spool::Spool;
+
+/// Events the queue holds before new ones are dropped (and counted).
+pub const QUEUE_CAPACITY: usize = 100_000;
+/// Most events in one batch.
+const BATCH_MAX: usize = 2_000;
+/// Longest an event waits in a partly filled batch.
+const FLUSH_EVERY: Duration = Duration::from_millis(200);
+const BACKOFF_MIN: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(15);
+
+/// The request path's side of the pipeline.
+pub struct UsageRecorder {
+    queue: mpsc::Sender<UsageEvent>,
+    metrics: Arc<Metrics>,
+    dropped: AtomicU64,
+}
+
+impl UsageRecorder {
+    /// Queues an event; never waits. A full queue drops the event, counted and logged.
+    pub fn record(&self, event: UsageEvent) {
+        if self.queue.try_send(event).is_err() {
+            self.metrics.usage_dropped_events.inc();
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped.is_power_of_two() {
+                tracing::warn!(dropped, "usage queue full: events dropped");
+            }
+        }
+    }
+
+    /// Events waiting in the queue.
+    pub fn depth(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+}
+
+/// Where and how batches are delivered.
+pub struct ShipperConfig {
+    pub usage_url: String,
+    pub token: Option<String>,
+    pub dataplane_id: Uuid,
+    pub spool: Spool,
+}
+
+/// Creates the pipeline; run the shipper until `stop` turns true, then it drains and returns.
+pub fn pipeline(config: ShipperConfig, metrics: Arc<Metrics>) -> (UsageRecorder, Shipper) {
+    let (queue, events) = mpsc::channel(QUEUE_CAPACITY);
+    let recorder = UsageRecorder {
+        queue,
+        metrics: metrics.clone(),
+        dropped: AtomicU64::new(0),
+    };
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default();
+    metrics
+        .usage_spooled_batches
+        .set(i64::try_from(config.spool.len()).unwrap_or(0));
+    let shipper = Shipper {
+        events,
+        config,
+        client,
+        metrics,
+        backoff: BACKOFF_MIN,
+        retry_at: None,
+    };
+    (recorder, shipper)
+}
+
+/// Why a delivery did not go through.
+enum Failure {
+    /// Worth trying again later (server down, overloaded, misconfigured token).
+    Retry,
+    /// The server will never take this batch.
+    Rejected,
+}
+
+/// Batches queued events to the server.
+pub struct Shipper {
+    events: mpsc::Receiver<UsageEvent>,
+    config: ShipperConfig,
+    client: reqwest::Client,
+    metrics: Arc<Metrics>,
+    backoff: Duration,
+    /// While the server is failing: when to try it again.
+    retry_at: Option<Instant>,
+}
+
+impl Shipper {
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        loop {
+            let mut batch = Vec::new();
+            let stopping = tokio::select! {
+                first = self.events.recv() => match first {
+                    Some(event) => { batch.push(event); false }
+                    None => true,
+                },
+                _ = tokio::time::sleep(FLUSH_EVERY) => false,
+                _ = crate::stopped(&mut stop) => true,
+            };
+            if !batch.is_empty() && !stopping {
+                let window = tokio::time::sleep(FLUSH_EVERY);
+                tokio::pin!(window);
+                while batch.len() < BATCH_MAX {
+                    tokio::select! {
+                        next = self.events.recv() => match next {
+                            Some(event) => batch.push(event),
+                            None => break,
+                        },
+                        _ = &mut window => break,
+                    }
+                }
+            }
+            if stopping {
+                // Take everything still queued, then deliver it and the spool one last time.
+                while let Ok(event) = self.events.try_recv() {
+                    batch.push(event);
+                }
+                self.retry_at = None;
+                for chunk in batch.chunks(BATCH_MAX) {
+                    self.deliver(chunk.to_vec()).await;
+                }
+                self.replay().await;
+                return;
+            }
+            if !batch.is_empty() {
+                self.deliver(batch).await;
+            }
+            self.replay().await;
+        }
+    }
+
+    fn server_resting(&self) -> bool {
+        self.retry_at.is_some_and(|at| Instant::now() < at)
+    }
+
+    fn server_failed(&mut self) {
+        self.retry_at = Some(Instant::now() + self.backoff);
+        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+    }
+
+    fn server_ok(&mut self) {
+        self.retry_at = None;
+        self.backoff = BACKOFF_MIN;
+    }
+
+    /// Posts the batch, or spools it when the server is failing or older batches wait.
+    async fn deliver(&mut self, events: Vec<UsageEvent>) {
+        let count = events.len() as u64;
+        let batch = UsageBatch {
+            dataplane_id: self.config.dataplane_id,
+            events,
+        };
+        if self.config.spool.is_empty() && !self.server_resting() {
+            match self.post(&batch).await {
+                Ok(()) => {
+                    self.server_ok();
+                    self.metrics.usage_sent_events.inc_by(count);
+                    return;
+                }
+                Err(Failure::Rejected) => {
+                    self.metrics.usage_dropped_events.inc_by(count);
+                    return;
+                }
+                Err(Failure::Retry) => self.server_failed(),
+            }
+        }
+        match self.config.spool.push(&batch) {
+            Ok(()) => self.metrics.usage_spooled_batches.inc(),
+            Err(err) => {
+                self.metrics.usage_dropped_events.inc_by(count);
+                tracing::error!(error = %err, events = count, "cannot spool usage events: they are lost");
+            }
+        }
+    }
+
+    /// Sends spooled batches, oldest first, until one fails.
+    async fn replay(&mut self) {
+        if self.server_resting() {
+            return;
+        }
+        let Ok(files) = self.config.spool.files() else { return };
+        for (_, path) in files {
+            let batch = match Spool::read(&path) {
+                Ok(batch) => batch,
+                Err(err) => {
+                    tracing::error!(file = %path.display(), error = %err, "unreadable spooled batch set aside");
+                    let _ = Spool::quarantine(&path);
+                    continue;
+                }
+            };
+            match self.post(&batch).await {
+                Ok(()) => {
+                    self.server_ok();
+                    self.metrics.usage_sent_events.inc_by(batch.events.len() as u64);
+                    let _ = Spool::remove(&path);
+                }
+                Err(Failure::Rejected) => {
+                    let _ = Spool::quarantine(&path);
+                }
+                Err(Failure::Retry) => {
+                    self.server_failed();
+                    break;
+                }
+            }
+        }
+        self.metrics
+            .usage_spooled_batches
+            .set(i64::try_from(self.config.spool.len()).unwrap_or(0));
+    }
+
+    async fn post(&self, batch: &UsageBatch) -> Result<(), Failure> {
+        let mut request = self.client.post(&self.config.usage_url).json(batch);
+        if let Some(token) = &self.config.token {
+            request = request.bearer_auth(token);
+        }
+        match request.send().await {
+            Ok(response) if response.status().is_success() => Ok(()),
+            Ok(response) => {
+                let status = response.status();
+                let detail = response.text().await.unwrap_or_default();
+                let retry = status.is_server_error()
+                    || matches!(status.as_u16(), 401 | 403 | 404 | 408 | 429);
+                tracing::warn!(%status, %detail, retry, "the server did not take a usage batch");
+                if retry {
+                    Err(Failure::Retry)
+                } else {
+                    Err(Failure::Rejected)
+                }
+            }
+            Err(err) => {
+                tracing::debug!(error = %err, "usage delivery failed; spooling");
+                Err(Failure::Retry)
+            }
+        }
+    }
+}

@@ -130,7 +130,8 @@ fn compile_route(entry: &RouteEntry, health: &HealthRegistry) -> Result<Compiled
             .url
             .parse()
             .map_err(|e| format!("target {}: {e}", target.url))?;
-        let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned()) else {
+        let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned())
+        else {
             return Err(format!("target {} has no scheme or host", target.url));
         };
         targets.push(CompiledTarget {
@@ -155,7 +156,8 @@ fn compile_route(entry: &RouteEntry, health: &HealthRegistry) -> Result<Compiled
         .iter()
         .map(|(name, value)| {
             Ok((
-                HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("header {name}: {e}"))?,
+                HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|e| format!("header {name}: {e}"))?,
                 HeaderValue::from_str(value).map_err(|e| format!("header {name}: {e}"))?,
             ))
         })
@@ -163,7 +165,9 @@ fn compile_route(entry: &RouteEntry, health: &HealthRegistry) -> Result<Compiled
     let remove_headers = entry
         .remove_headers
         .iter()
-        .map(|name| HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("header {name}: {e}")))
+        .map(|name| {
+            HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("header {name}: {e}"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(CompiledRoute {
         id: entry.id,

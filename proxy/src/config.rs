@@ -11,7 +11,11 @@ use clap::{Parser, ValueEnum};
 #[command(name = "tollgate-proxy", version, about, long_about)]
 pub struct Config {
     /// URL of tollgate-server, where the configuration is pulled from and usage is sent.
-    #[arg(long, env = "TOLLGATE_SERVER_URL", default_value = "http://127.0.0.1:8001")]
+    #[arg(
+        long,
+        env = "TOLLGATE_SERVER_URL",
+        default_value = "http://127.0.0.1:8001"
+    )]
     pub server_url: String,
 
     /// Address client traffic arrives on.
@@ -19,7 +23,11 @@ pub struct Config {
     pub listen: SocketAddr,
 
     /// Address of /metrics, /healthz and /readyz.
-    #[arg(long, env = "TOLLGATE_METRICS_LISTEN", default_value = "127.0.0.1:9000")]
+    #[arg(
+        long,
+        env = "TOLLGATE_METRICS_LISTEN",
+        default_value = "127.0.0.1:9000"
+    )]
     pub metrics_listen: SocketAddr,
 
     /// Directory for the cached configuration and spooled usage.

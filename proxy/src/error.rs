@@ -63,7 +63,9 @@ impl ProxyError {
             Self::KeyNotAllowed => "permission_error",
             Self::RateLimited { .. } => "rate_limit_error",
             Self::NoRoute | Self::MethodNotAllowed | Self::BadRequest(_) => "invalid_request_error",
-            Self::NotReady | Self::UpstreamUnreachable(_) | Self::UpstreamTimeout => "upstream_error",
+            Self::NotReady | Self::UpstreamUnreachable(_) | Self::UpstreamTimeout => {
+                "upstream_error"
+            }
         }
     }
 
@@ -101,7 +103,10 @@ impl ProxyError {
         );
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         if let Self::RateLimited { retry_after, .. } = self {
             headers.insert(
                 header::RETRY_AFTER,

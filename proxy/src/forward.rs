@@ -87,7 +87,9 @@ impl RequestBody {
                 let bytes = body
                     .collect()
                     .await
-                    .map_err(|e| ProxyError::BadRequest(format!("reading the request body failed: {e}")))?
+                    .map_err(|e| {
+                        ProxyError::BadRequest(format!("reading the request body failed: {e}"))
+                    })?
                     .to_bytes();
                 Ok(Self::Buffered(bytes))
             }
@@ -102,7 +104,9 @@ impl RequestBody {
     fn take(&mut self) -> ProxyBody {
         match self {
             Self::Empty => Empty::new().map_err(|never| match never {}).boxed_unsync(),
-            Self::Buffered(bytes) => Full::new(bytes.clone()).map_err(|never| match never {}).boxed_unsync(),
+            Self::Buffered(bytes) => Full::new(bytes.clone())
+                .map_err(|never| match never {})
+                .boxed_unsync(),
             Self::Stream(stream) => match stream.take() {
                 Some(stream) => stream.map_err(Into::into).boxed_unsync(),
                 None => Empty::new().map_err(|never| match never {}).boxed_unsync(),
@@ -138,7 +142,9 @@ fn choose(targets: &[CompiledTarget], tried: &[usize]) -> Option<usize> {
         })
     };
     for healthy_only in [true, false] {
-        let total: u64 = candidates(healthy_only).map(|(_, t)| u64::from(t.weight)).sum();
+        let total: u64 = candidates(healthy_only)
+            .map(|(_, t)| u64::from(t.weight))
+            .sum();
         if total == 0 {
             continue;
         }
@@ -156,7 +162,11 @@ fn choose(targets: &[CompiledTarget], tried: &[usize]) -> Option<usize> {
 
 /// The path the upstream sees: the target's base path, then the request path (its matched
 /// prefix removed when the route strips it), then the query.
-fn upstream_uri(route: &CompiledRoute, target: &CompiledTarget, uri: &Uri) -> Result<Uri, ProxyError> {
+fn upstream_uri(
+    route: &CompiledRoute,
+    target: &CompiledTarget,
+    uri: &Uri,
+) -> Result<Uri, ProxyError> {
     let path = uri.path();
     // What follows the matched prefix: empty or starting with '/'.
     let rest = if route.strip_prefix && route.path != "/" {
@@ -198,7 +208,9 @@ pub async fn forward(
     let mut tried: Vec<usize> = Vec::with_capacity(attempts as usize);
     let mut last_error = ProxyError::UpstreamUnreachable("no target has weight".into());
     for attempt in 0..attempts {
-        let Some(index) = choose(&route.targets, &tried) else { break };
+        let Some(index) = choose(&route.targets, &tried) else {
+            break;
+        };
         tried.push(index);
         let target = &route.targets[index];
         if attempt > 0 {
@@ -229,7 +241,10 @@ pub async fn forward(
             }
             Ok(Err(err)) if err.is_connect() => {
                 note_failure(target, route, metrics, "connect");
-                last_error = ProxyError::UpstreamUnreachable(format!("connecting to {} failed", target.authority));
+                last_error = ProxyError::UpstreamUnreachable(format!(
+                    "connecting to {} failed",
+                    target.authority
+                ));
                 if !retry_on(RetryOn::ConnectError) {
                     break;
                 }
@@ -238,7 +253,10 @@ pub async fn forward(
                 // The request may have reached the upstream: never retried.
                 note_failure(target, route, metrics, "protocol");
                 tracing::debug!(route = %route.label, error = %err, "upstream request failed");
-                return Err(ProxyError::UpstreamUnreachable(format!("the upstream at {} broke off the exchange", target.authority)));
+                return Err(ProxyError::UpstreamUnreachable(format!(
+                    "the upstream at {} broke off the exchange",
+                    target.authority
+                )));
             }
             Ok(Ok(response)) => {
                 let failure = match response.status() {
@@ -286,7 +304,10 @@ mod tests {
         CompiledTarget {
             url: url.into(),
             scheme: uri.scheme().cloned().unwrap_or(http::uri::Scheme::HTTP),
-            authority: uri.authority().cloned().unwrap_or_else(|| http::uri::Authority::from_static("x")),
+            authority: uri
+                .authority()
+                .cloned()
+                .unwrap_or_else(|| http::uri::Authority::from_static("x")),
             base_path: uri.path().trim_end_matches('/').to_string(),
             weight,
             health: Arc::new(TargetHealth::default()),
@@ -295,7 +316,11 @@ mod tests {
 
     #[test]
     fn weights_share_the_traffic_and_tried_targets_are_skipped() {
-        let targets = vec![target("http://a", 900), target("http://b", 100), target("http://c", 0)];
+        let targets = vec![
+            target("http://a", 900),
+            target("http://b", 100),
+            target("http://c", 0),
+        ];
         let mut counts = [0; 3];
         for _ in 0..10_000 {
             counts[choose(&targets, &[]).unwrap_or(2)] += 1;

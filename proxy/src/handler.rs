@@ -41,7 +41,11 @@ struct RequestContext {
 }
 
 /// Serves one request; never fails: every refusal or failure is a JSON error response.
-pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>, peer: SocketAddr) -> Response<ProxyBody> {
+pub async fn handle(
+    shared: Arc<Shared>,
+    request: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<ProxyBody> {
     let started = Instant::now();
     let time = OffsetDateTime::now_utc();
     let config = shared.config.load_full();
@@ -55,7 +59,8 @@ pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>, peer: Socke
         error_class: None,
         bytes_in: Arc::new(AtomicU64::new(0)),
     };
-    let response = match pipeline(&shared, &config, request, peer, &request_id, &mut context).await {
+    let response = match pipeline(&shared, &config, request, peer, &request_id, &mut context).await
+    {
         Ok(response) => response,
         Err(error) => {
             context.error_class = Some(error.class());
@@ -80,10 +85,18 @@ async fn pipeline(
         .uri()
         .authority()
         .map(|a| a.as_str())
-        .or_else(|| request.headers().get(header::HOST).and_then(|h| h.to_str().ok()))
+        .or_else(|| {
+            request
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+        })
         .map(normalise_host)
         .unwrap_or_default();
-    let route = match config.routes.find(&host, request.uri().path(), request.method()) {
+    let route = match config
+        .routes
+        .find(&host, request.uri().path(), request.method())
+    {
         RouteMatch::Found(route) => route.clone(),
         RouteMatch::WrongMethod => return Err(ProxyError::MethodNotAllowed),
         RouteMatch::NotFound => return Err(ProxyError::NoRoute),
@@ -122,17 +135,28 @@ async fn pipeline(
         },
     );
     let body = Counted::new(body, context.bytes_in.clone());
-    let body = RequestBody::prepare(body, &parts.headers, forward::may_retry(&route, &parts.method)).await?;
+    let body = RequestBody::prepare(
+        body,
+        &parts.headers,
+        forward::may_retry(&route, &parts.method),
+    )
+    .await?;
     let client = shared.clients.get(route.connect_timeout);
     let forwarded = forward::forward(&route, parts, body, &client, &shared.metrics).await?;
     context.upstream_latency = Some(forwarded.upstream_latency);
     let (mut parts, body) = forwarded.response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
-    Ok(Response::from_parts(parts, body.map_err(Into::into).boxed_unsync()))
+    Ok(Response::from_parts(
+        parts,
+        body.map_err(Into::into).boxed_unsync(),
+    ))
 }
 
 /// Finds the key the request presents, by the SHA-256 of its secret.
-fn authenticate<'c>(config: &'c ActiveConfig, headers: &HeaderMap) -> Result<(&'c CompiledKey, HeaderName), ProxyError> {
+fn authenticate<'c>(
+    config: &'c ActiveConfig,
+    headers: &HeaderMap,
+) -> Result<(&'c CompiledKey, HeaderName), ProxyError> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -147,7 +171,10 @@ fn authenticate<'c>(config: &'c ActiveConfig, headers: &HeaderMap) -> Result<(&'
     let (secret, credential) = presented.ok_or(ProxyError::MissingKey)?;
     let hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
     let key = config.keys.get(&hash).ok_or(ProxyError::InvalidKey)?;
-    if key.expires_at.is_some_and(|at| at <= OffsetDateTime::now_utc()) {
+    if key
+        .expires_at
+        .is_some_and(|at| at <= OffsetDateTime::now_utc())
+    {
         return Err(ProxyError::ExpiredKey);
     }
     Ok((key, credential))
@@ -187,8 +214,12 @@ fn finish(
     let (mut parts, body) = response.into_parts();
     parts.headers.insert(X_REQUEST_ID.clone(), request_id);
     if let Some(rate) = context.rate {
-        parts.headers.insert(RATE_LIMIT.clone(), HeaderValue::from(rate.limit));
-        parts.headers.insert(RATE_REMAINING.clone(), HeaderValue::from(rate.remaining));
+        parts
+            .headers
+            .insert(RATE_LIMIT.clone(), HeaderValue::from(rate.limit));
+        parts
+            .headers
+            .insert(RATE_REMAINING.clone(), HeaderValue::from(rate.remaining));
         let reset = format!("{}s", rate.reset.as_secs_f64().ceil() as u64);
         if let Ok(value) = HeaderValue::from_str(&reset) {
             parts.headers.insert(RATE_RESET.clone(), value);
@@ -203,7 +234,10 @@ fn finish(
             .requests
             .with_label_values(&[label, status.as_str()])
             .inc();
-        metrics.duration.with_label_values(&[label]).observe(latency.as_secs_f64());
+        metrics
+            .duration
+            .with_label_values(&[label])
+            .observe(latency.as_secs_f64());
         if let Some(upstream) = context.upstream_latency {
             metrics
                 .upstream_duration
@@ -223,10 +257,11 @@ fn finish(
             upstream_latency_us: context.upstream_latency.map(micros),
             bytes_in: context.bytes_in.load(Ordering::Relaxed),
             bytes_out,
-            error_class: context
-                .error_class
-                .map(str::to_string)
-                .or_else(|| status.is_server_error().then(|| "upstream_status".to_string())),
+            error_class: context.error_class.map(str::to_string).or_else(|| {
+                status
+                    .is_server_error()
+                    .then(|| "upstream_status".to_string())
+            }),
         });
     };
     Response::from_parts(parts, Finished::new(body, meter).boxed_unsync())

@@ -85,7 +85,8 @@ impl Proxy {
             tracing::warn!("TOLLGATE_PROXY_TOKEN is not set: the server will refuse this proxy");
         }
 
-        let spool = Spool::open(&config.data_dir.join("spool")).context("opening the usage spool")?;
+        let spool =
+            Spool::open(&config.data_dir.join("spool")).context("opening the usage spool")?;
         let (recorder, shipper) = usage::pipeline(
             ShipperConfig {
                 usage_url: format!("{server_url}/internal/v1/usage"),
@@ -107,7 +108,10 @@ impl Proxy {
 
         let cache_path = config.data_dir.join("snapshot.json");
         if let Some(snapshot) = sync::load_cache(&cache_path) {
-            tracing::info!(version = snapshot.version, "serving the cached configuration until the server answers");
+            tracing::info!(
+                version = snapshot.version,
+                "serving the cached configuration until the server answers"
+            );
             sync::apply(&shared, &snapshot);
         }
 
@@ -133,7 +137,11 @@ impl Proxy {
         });
         tokio::spawn(syncer.clone().follow(stopped.clone()));
         tokio::spawn(syncer.heartbeats(stopped.clone()));
-        tokio::spawn(serve_metrics(metrics_listener, shared.clone(), stopped.clone()));
+        tokio::spawn(serve_metrics(
+            metrics_listener,
+            shared.clone(),
+            stopped.clone(),
+        ));
         let server = tokio::spawn(serve_traffic(traffic, shared.clone(), stopped));
         tracing::info!(listen = %traffic_addr, metrics = %metrics_addr, id = %dataplane_id, "tollgate-proxy started");
         Ok(Self {
@@ -173,7 +181,11 @@ pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
 }
 
-async fn serve_traffic(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+async fn serve_traffic(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
     loop {
@@ -203,12 +215,19 @@ async fn serve_traffic(listener: TcpListener, shared: Arc<Shared>, mut stop: wat
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("in-flight requests did not finish in time");
     }
 }
 
-async fn serve_metrics(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+async fn serve_metrics(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
     let metrics_shared = shared.clone();
     let ready_shared = shared;
     let app = axum::Router::new()
@@ -223,8 +242,12 @@ async fn serve_metrics(listener: TcpListener, shared: Arc<Shared>, mut stop: wat
                         let age = time::OffsetDateTime::now_utc() - config.generated_at;
                         metrics.snapshot_age_seconds.set(age.as_seconds_f64());
                     }
-                    metrics.usage_queue_depth.set(i64::try_from(shared.usage.depth()).unwrap_or(0));
-                    metrics.ejected_targets.set(i64::try_from(shared.health.ejected()).unwrap_or(0));
+                    metrics
+                        .usage_queue_depth
+                        .set(i64::try_from(shared.usage.depth()).unwrap_or(0));
+                    metrics
+                        .ejected_targets
+                        .set(i64::try_from(shared.health.ejected()).unwrap_or(0));
                     (
                         [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
                         metrics.render(),
@@ -232,7 +255,10 @@ async fn serve_metrics(listener: TcpListener, shared: Arc<Shared>, mut stop: wat
                 }
             }),
         )
-        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
         .route(
             "/readyz",
             get(move || {
@@ -244,7 +270,10 @@ async fn serve_metrics(listener: TcpListener, shared: Arc<Shared>, mut stop: wat
                     } else {
                         http::StatusCode::SERVICE_UNAVAILABLE
                     };
-                    (status, axum::Json(serde_json::json!({"ready": version > 0, "version": version})))
+                    (
+                        status,
+                        axum::Json(serde_json::json!({"ready": version > 0, "version": version})),
+                    )
                 }
             }),
         );

@@ -1,8 +1,8 @@
 //! Prometheus metrics of the data plane, served as text on the metrics port.
 
 use prometheus::{
-    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 /// Latency buckets in seconds, 100 µs to 10 s.
@@ -44,23 +44,38 @@ impl Metrics {
                 Opts::new("requests_total", "Requests by route and status"),
                 &["route", "status"],
             )?,
-            duration: histogram("request_duration_seconds", "Time from request to the end of the response")?,
+            duration: histogram(
+                "request_duration_seconds",
+                "Time from request to the end of the response",
+            )?,
             upstream_duration: histogram(
                 "upstream_duration_seconds",
                 "Time from sending upstream to the response headers",
             )?,
-            retries: IntCounterVec::new(Opts::new("retries_total", "Retries by route"), &["route"])?,
+            retries: IntCounterVec::new(
+                Opts::new("retries_total", "Retries by route"),
+                &["route"],
+            )?,
             upstream_errors: IntCounterVec::new(
-                Opts::new("upstream_errors_total", "Upstream failures by route and kind"),
+                Opts::new(
+                    "upstream_errors_total",
+                    "Upstream failures by route and kind",
+                ),
                 &["route", "kind"],
             )?,
-            ejected_targets: IntGauge::new("ejected_targets", "Targets out of rotation after failures")?,
+            ejected_targets: IntGauge::new(
+                "ejected_targets",
+                "Targets out of rotation after failures",
+            )?,
             snapshot_version: IntGauge::new("snapshot_version", "Configuration version in force")?,
             snapshot_age_seconds: Gauge::new(
                 "snapshot_age_seconds",
                 "Seconds since the configuration in force was generated",
             )?,
-            usage_queue_depth: IntGauge::new("usage_queue_depth", "Usage events waiting to be sent")?,
+            usage_queue_depth: IntGauge::new(
+                "usage_queue_depth",
+                "Usage events waiting to be sent",
+            )?,
             usage_spooled_batches: IntGauge::new(
                 "usage_spooled_batches",
                 "Usage batches on disk, waiting for the server",
@@ -69,7 +84,10 @@ impl Metrics {
                 "usage_dropped_events_total",
                 "Usage events dropped because the queue was full",
             )?,
-            usage_sent_events: IntCounter::new("usage_sent_events_total", "Usage events delivered")?,
+            usage_sent_events: IntCounter::new(
+                "usage_sent_events_total",
+                "Usage events delivered",
+            )?,
             registry,
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![

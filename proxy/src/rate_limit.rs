@@ -42,7 +42,9 @@ impl RateLimiter {
                 refilled: now,
             })
         });
-        let mut bucket = entry.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut bucket = entry
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let elapsed = now.saturating_duration_since(bucket.refilled).as_secs_f64();
         // A lowered limit takes effect at once.
         bucket.tokens = (bucket.tokens + elapsed * per_second).min(capacity);
@@ -87,6 +89,10 @@ mod tests {
         let refused = limiter.check_at(key, 3, start);
         assert!(!refused.allowed);
         assert_eq!(refused.reset, Duration::from_secs(20));
-        assert!(limiter.check_at(key, 3, start + Duration::from_secs(20)).allowed);
+        assert!(
+            limiter
+                .check_at(key, 3, start + Duration::from_secs(20))
+                .allowed
+        );
     }
 }

@@ -38,8 +38,15 @@ impl RouteTable {
             }
             for host in &route.hosts {
                 match host.strip_prefix('*') {
-                    Some(suffix) => wildcards.entry(suffix.to_string()).or_default().push(route.clone()),
-                    None => table.exact_hosts.entry(host.clone()).or_default().push(route.clone()),
+                    Some(suffix) => wildcards
+                        .entry(suffix.to_string())
+                        .or_default()
+                        .push(route.clone()),
+                    None => table
+                        .exact_hosts
+                        .entry(host.clone())
+                        .or_default()
+                        .push(route.clone()),
                 }
             }
         }
@@ -53,7 +60,7 @@ impl RouteTable {
             .chain(table.wildcard_hosts.iter_mut().map(|(_, g)| g))
             .chain(std::iter::once(&mut table.any_host))
         {
-            group.sort_by(|a, b| specificity(b).cmp(&specificity(a)));
+            group.sort_by_key(|route| std::cmp::Reverse(specificity(route)));
         }
         table
     }
@@ -115,7 +122,10 @@ fn path_matches(route: &CompiledRoute, path: &str) -> bool {
 pub fn normalise_host(host: &str) -> String {
     let host = if host.starts_with('[') {
         // IPv6 literal: keep the brackets' content.
-        host.split(']').next().map(|h| format!("{h}]")).unwrap_or_default()
+        host.split(']')
+            .next()
+            .map(|h| format!("{h}]"))
+            .unwrap_or_default()
     } else {
         host.rsplit_once(':').map_or(host, |(h, _)| h).to_string()
     };
@@ -128,7 +138,13 @@ mod tests {
 
     use super::*;
 
-    fn route(name: &str, hosts: &[&str], path: &str, exact: bool, methods: &[&str]) -> Arc<CompiledRoute> {
+    fn route(
+        name: &str,
+        hosts: &[&str],
+        path: &str,
+        exact: bool,
+        methods: &[&str],
+    ) -> Arc<CompiledRoute> {
         Arc::new(CompiledRoute {
             id: uuid::Uuid::nil(),
             tenant_id: uuid::Uuid::nil(),
@@ -137,7 +153,10 @@ mod tests {
             hosts: hosts.iter().map(|h| h.to_string()).collect(),
             path: path.into(),
             exact,
-            methods: methods.iter().map(|m| Method::from_bytes(m.as_bytes()).unwrap_or(Method::GET)).collect(),
+            methods: methods
+                .iter()
+                .map(|m| Method::from_bytes(m.as_bytes()).unwrap_or(Method::GET))
+                .collect(),
             strip_prefix: false,
             targets: vec![],
             connect_timeout: Duration::from_secs(1),
@@ -171,24 +190,60 @@ mod tests {
             route("deep-wild", &["*.eu.example.com"], "/", false, &[]),
             route("get-only", &["get.test"], "/g", false, &["GET"]),
         ]);
-        assert_eq!(found(&table, "other", "/orders/1", Method::GET).as_deref(), Some("orders"));
-        assert_eq!(found(&table, "other", "/orders/1", Method::POST).as_deref(), Some("orders-post"));
-        assert_eq!(found(&table, "other", "/orders/42", Method::GET).as_deref(), Some("order-42"));
-        assert_eq!(found(&table, "other", "/orders/42/x", Method::GET).as_deref(), Some("orders"));
-        assert_eq!(found(&table, "other", "/ordersx", Method::GET).as_deref(), Some("root"));
-        assert_eq!(found(&table, "api.example.com", "/orders", Method::GET).as_deref(), Some("api-host"));
-        assert_eq!(found(&table, "api.example.com", "/x", Method::GET).as_deref(), Some("wild"));
-        assert_eq!(found(&table, "a.eu.example.com", "/x", Method::GET).as_deref(), Some("deep-wild"));
-        assert_eq!(found(&table, "example.com", "/x", Method::GET).as_deref(), Some("root"));
-        assert_eq!(found(&table, "get.test", "/g", Method::GET).as_deref(), Some("get-only"));
+        assert_eq!(
+            found(&table, "other", "/orders/1", Method::GET).as_deref(),
+            Some("orders")
+        );
+        assert_eq!(
+            found(&table, "other", "/orders/1", Method::POST).as_deref(),
+            Some("orders-post")
+        );
+        assert_eq!(
+            found(&table, "other", "/orders/42", Method::GET).as_deref(),
+            Some("order-42")
+        );
+        assert_eq!(
+            found(&table, "other", "/orders/42/x", Method::GET).as_deref(),
+            Some("orders")
+        );
+        assert_eq!(
+            found(&table, "other", "/ordersx", Method::GET).as_deref(),
+            Some("root")
+        );
+        assert_eq!(
+            found(&table, "api.example.com", "/orders", Method::GET).as_deref(),
+            Some("api-host")
+        );
+        assert_eq!(
+            found(&table, "api.example.com", "/x", Method::GET).as_deref(),
+            Some("wild")
+        );
+        assert_eq!(
+            found(&table, "a.eu.example.com", "/x", Method::GET).as_deref(),
+            Some("deep-wild")
+        );
+        assert_eq!(
+            found(&table, "example.com", "/x", Method::GET).as_deref(),
+            Some("root")
+        );
+        assert_eq!(
+            found(&table, "get.test", "/g", Method::GET).as_deref(),
+            Some("get-only")
+        );
         // The host's own route refuses the method; the catch-all still serves the path.
-        assert_eq!(found(&table, "get.test", "/g", Method::DELETE).as_deref(), Some("root"));
+        assert_eq!(
+            found(&table, "get.test", "/g", Method::DELETE).as_deref(),
+            Some("root")
+        );
     }
 
     #[test]
     fn wrong_method_and_no_route_are_told_apart() {
         let table = RouteTable::new(vec![route("get-only", &[], "/g", false, &["GET"])]);
-        assert_eq!(found(&table, "h", "/g", Method::POST).as_deref(), Some("405"));
+        assert_eq!(
+            found(&table, "h", "/g", Method::POST).as_deref(),
+            Some("405")
+        );
         assert_eq!(found(&table, "h", "/other", Method::GET), None);
     }
 

@@ -89,7 +89,12 @@ mod tests {
         spool.push(&batch(0)).unwrap_or_else(|e| panic!("{e}"));
         let mut reopened = Spool::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
         reopened.push(&batch(0)).unwrap_or_else(|e| panic!("{e}"));
-        let sequences: Vec<u64> = reopened.files().unwrap_or_default().iter().map(|f| f.0).collect();
+        let sequences: Vec<u64> = reopened
+            .files()
+            .unwrap_or_default()
+            .iter()
+            .map(|f| f.0)
+            .collect();
         assert_eq!(sequences, [0, 1, 2]);
     }
 }

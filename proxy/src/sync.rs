@@ -22,8 +22,12 @@ const BACKOFF_MAX: Duration = Duration::from_secs(10);
 pub fn apply(shared: &Shared, snapshot: &Snapshot) {
     let active = ActiveConfig::compile(snapshot, &shared.health);
     let keys: std::collections::HashSet<uuid::Uuid> = active.keys.values().map(|k| k.id).collect();
-    tracing::info!(version = active.version, routes = active.routes.len(), keys = keys.len(),
-        "configuration loaded");
+    tracing::info!(
+        version = active.version,
+        routes = active.routes.len(),
+        keys = keys.len(),
+        "configuration loaded"
+    );
     shared.metrics.snapshot_version.set(active.version);
     shared.config.store(Arc::new(active));
     shared.limiter.retain(|key| keys.contains(key));
@@ -106,8 +110,8 @@ impl Syncer {
             304 => Ok(()),
             200 => {
                 let body = response.bytes().await.map_err(|e| e.to_string())?;
-                let snapshot: Snapshot =
-                    serde_json::from_slice(&body).map_err(|e| format!("unreadable snapshot: {e}"))?;
+                let snapshot: Snapshot = serde_json::from_slice(&body)
+                    .map_err(|e| format!("unreadable snapshot: {e}"))?;
                 if snapshot.version <= self.shared.config.load().version {
                     return Ok(());
                 }
@@ -135,7 +139,10 @@ impl Syncer {
             .ok()
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| "unknown".into());
-        let url = format!("{}/internal/v1/heartbeat", self.server_url.trim_end_matches('/'));
+        let url = format!(
+            "{}/internal/v1/heartbeat",
+            self.server_url.trim_end_matches('/')
+        );
         loop {
             let heartbeat = Heartbeat {
                 id: self.shared.dataplane_id,

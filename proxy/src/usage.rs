@@ -193,7 +193,9 @@ impl Shipper {
         if self.server_resting() {
             return;
         }
-        let Ok(files) = self.config.spool.files() else { return };
+        let Ok(files) = self.config.spool.files() else {
+            return;
+        };
         for (_, path) in files {
             let batch = match Spool::read(&path) {
                 Ok(batch) => batch,
@@ -206,7 +208,9 @@ impl Shipper {
             match self.post(&batch).await {
                 Ok(()) => {
                     self.server_ok();
-                    self.metrics.usage_sent_events.inc_by(batch.events.len() as u64);
+                    self.metrics
+                        .usage_sent_events
+                        .inc_by(batch.events.len() as u64);
                     let _ = Spool::remove(&path);
                 }
                 Err(Failure::Rejected) => {

@@ -7,18 +7,18 @@ use axum::body::Body;
 use axum::http::{HeaderName, Request, StatusCode};
 use axum::response::Response;
 use axum::Router;
+use sqlx::PgPool;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
-use sqlx::PgPool;
 use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::api;
-use crate::service::usage;
 use crate::error::{problem_response, ApiError};
+use crate::service::usage;
 use crate::state::AppState;
 
 /// Idle time after which a console session ends.

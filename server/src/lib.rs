@@ -88,7 +88,11 @@ impl Server {
             bootstrap::ensure_admin(&db, &config.admin_email, config.admin_password.as_deref())
                 .await?;
         usage::maintain_partitions(&db, config.usage_retention_days).await?;
-        app::spawn_maintenance(db.clone(), session_store.clone(), config.usage_retention_days);
+        app::spawn_maintenance(
+            db.clone(),
+            session_store.clone(),
+            config.usage_retention_days,
+        );
         let versions = config_watch::spawn(db.clone()).await?;
         let proxy_token_hash = config
             .proxy_token

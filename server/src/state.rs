@@ -22,7 +22,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(db: PgPool, proxy_token_hash: Option<Vec<u8>>, config_version: watch::Receiver<i64>) -> Self {
+    pub fn new(
+        db: PgPool,
+        proxy_token_hash: Option<Vec<u8>>,
+        config_version: watch::Receiver<i64>,
+    ) -> Self {
         Self {
             db,
             login_throttle: Arc::default(),

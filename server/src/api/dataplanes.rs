@@ -20,6 +20,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 200, body = Dataplanes),
         (status = 403, body = Problem, content_type = "application/problem+json"),
     ))]
-async fn list_dataplanes(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Dataplanes>> {
+async fn list_dataplanes(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<Dataplanes>> {
     Ok(Json(dataplanes::list(&state.db, &principal).await?))
 }

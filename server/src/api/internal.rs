@@ -61,7 +61,8 @@ impl FromRequestParts<AppState> for ProxyAuth {
         match presented {
             Some(hash) if hash == **expected => Ok(Self),
             _ => Err(ApiError::Unauthenticated(
-                "the proxy token is missing or wrong; set TOLLGATE_PROXY_TOKEN to the server's".into(),
+                "the proxy token is missing or wrong; set TOLLGATE_PROXY_TOKEN to the server's"
+                    .into(),
             )),
         }
     }

@@ -90,7 +90,9 @@ async fn update_route(
     ApiJson(patch): ApiJson<serde_json::Value>,
 ) -> ApiResult<Json<Route>> {
     let access = tenants::access(&state.db, &principal, &tenant).await?;
-    Ok(Json(routes::update(&state.db, &principal, &access, id, patch).await?))
+    Ok(Json(
+        routes::update(&state.db, &principal, &access, id, patch).await?,
+    ))
 }
 
 /// Delete a route (admins and owners).

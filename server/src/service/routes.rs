@@ -30,8 +30,15 @@ const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 const RETRY_ON: &[&str] = &["connect_error", "502", "503", "504"];
 /// Headers the proxy manages itself; rules may not touch them.
 const RESERVED_HEADERS: &[&str] = &[
-    "host", "content-length", "transfer-encoding", "connection", "upgrade", "te", "trailer",
-    "keep-alive", "proxy-connection",
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    "te",
+    "trailer",
+    "keep-alive",
+    "proxy-connection",
 ];
 
 /// How the route's path is compared with the request path.
@@ -267,7 +274,9 @@ fn check_host(host: &str) -> ApiResult<String> {
         && bare.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         });
     if ok {
         Ok(host)
@@ -282,7 +291,9 @@ fn check_host(host: &str) -> ApiResult<String> {
 fn check_path(path: &str, path_match: PathMatch) -> ApiResult<String> {
     let ok = path.starts_with('/')
         && path.len() <= 1000
-        && !path.chars().any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '#');
+        && !path
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '#');
     if !ok {
         return Err(ApiError::Invalid(format!(
             "path '{}' must start with '/' and hold no spaces, '?' or '#' (at most 1000 characters)",
@@ -554,7 +565,12 @@ pub async fn update(
     Ok(route)
 }
 
-pub async fn delete(db: &PgPool, principal: &Principal, access: &TenantAccess, id: Uuid) -> ApiResult<()> {
+pub async fn delete(
+    db: &PgPool,
+    principal: &Principal,
+    access: &TenantAccess,
+    id: Uuid,
+) -> ApiResult<()> {
     access.role.require(Role::Admin, "manage routes")?;
     let mut tx = db.begin().await?;
     let name: Option<String> =
@@ -581,9 +597,15 @@ pub async fn delete(db: &PgPool, principal: &Principal, access: &TenantAccess, i
     Ok(())
 }
 
-type RouteQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Postgres, RouteRow, sqlx::postgres::PgArguments>;
+type RouteQuery<'q> =
+    sqlx::query::QueryAs<'q, sqlx::Postgres, RouteRow, sqlx::postgres::PgArguments>;
 
-fn bind_spec<'q>(query: RouteQuery<'q>, tenant_id: Uuid, id: Uuid, checked: &'q Checked) -> RouteQuery<'q> {
+fn bind_spec<'q>(
+    query: RouteQuery<'q>,
+    tenant_id: Uuid,
+    id: Uuid,
+    checked: &'q Checked,
+) -> RouteQuery<'q> {
     let spec = &checked.spec;
     query
         .bind(tenant_id)

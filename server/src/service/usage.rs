@@ -64,7 +64,10 @@ pub async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingested> {
         )));
     }
     if batch.events.is_empty() {
-        return Ok(Ingested { stored: 0, duplicates: 0 });
+        return Ok(Ingested {
+            stored: 0,
+            duplicates: 0,
+        });
     }
     let events = &batch.events;
     let column = |f: fn(&UsageEvent) -> Option<Uuid>| events.iter().map(f).collect::<Vec<_>>();
@@ -88,12 +91,37 @@ pub async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingested> {
     .bind(column(|e| e.route_id))
     .bind(batch.dataplane_id)
     .bind(events.iter().map(|e| e.method.clone()).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| i16::try_from(e.status).unwrap_or(0)).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| clamp(e.latency_us)).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.upstream_latency_us.map(clamp)).collect::<Vec<_>>())
+    .bind(
+        events
+            .iter()
+            .map(|e| i16::try_from(e.status).unwrap_or(0))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events
+            .iter()
+            .map(|e| clamp(e.latency_us))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events
+            .iter()
+            .map(|e| e.upstream_latency_us.map(clamp))
+            .collect::<Vec<_>>(),
+    )
     .bind(events.iter().map(|e| clamp(e.bytes_in)).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| clamp(e.bytes_out)).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.error_class.clone()).collect::<Vec<_>>())
+    .bind(
+        events
+            .iter()
+            .map(|e| clamp(e.bytes_out))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events
+            .iter()
+            .map(|e| e.error_class.clone())
+            .collect::<Vec<_>>(),
+    )
     .fetch_all(&mut *tx)
     .await?;
 
@@ -102,7 +130,9 @@ pub async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingested> {
     let mut rollups: BTreeMap<(Uuid, OffsetDateTime, Uuid, Uuid), Rollup> = BTreeMap::new();
     let mut last_used: BTreeMap<Uuid, OffsetDateTime> = BTreeMap::new();
     for event in events.iter().filter(|e| new.contains(&e.id)) {
-        let hour = event.time.replace_time(Time::from_hms(event.time.hour(), 0, 0).unwrap_or(Time::MIDNIGHT));
+        let hour = event
+            .time
+            .replace_time(Time::from_hms(event.time.hour(), 0, 0).unwrap_or(Time::MIDNIGHT));
         let key = (
             event.tenant_id.unwrap_or(Uuid::nil()),
             hour,
@@ -190,7 +220,9 @@ pub async fn maintain_partitions(db: &PgPool, retention_days: u32) -> ApiResult<
         .await;
         if let Err(err) = created {
             tracing::warn!(partition = %name, error = %err, "could not create a usage partition");
-            sqlx::query("ROLLBACK TO SAVEPOINT partition").execute(&mut *tx).await?;
+            sqlx::query("ROLLBACK TO SAVEPOINT partition")
+                .execute(&mut *tx)
+                .await?;
         }
     }
     let cutoff = today - Duration::days(i64::from(retention_days));
@@ -202,7 +234,9 @@ pub async fn maintain_partitions(db: &PgPool, retention_days: u32) -> ApiResult<
     .await?;
     for partition in partitions {
         if partition.trim_start_matches("usage_events_") < day_suffix(cutoff).as_str() {
-            sqlx::query(&format!("DROP TABLE {partition}")).execute(&mut *tx).await?;
+            sqlx::query(&format!("DROP TABLE {partition}"))
+                .execute(&mut *tx)
+                .await?;
             tracing::info!(%partition, "dropped usage older than the retention");
         }
     }
@@ -219,7 +253,12 @@ pub async fn maintain_partitions(db: &PgPool, retention_days: u32) -> ApiResult<
 }
 
 fn day_suffix(day: time::Date) -> String {
-    format!("{:04}{:02}{:02}", day.year(), u8::from(day.month()), day.day())
+    format!(
+        "{:04}{:02}{:02}",
+        day.year(),
+        u8::from(day.month()),
+        day.day()
+    )
 }
 
 /// Filters of the request log.
@@ -267,7 +306,11 @@ pub struct UsagePage {
     pub next_before: Option<Uuid>,
 }
 
-fn parse_time(field: &str, text: Option<&str>, default: OffsetDateTime) -> ApiResult<OffsetDateTime> {
+fn parse_time(
+    field: &str,
+    text: Option<&str>,
+    default: OffsetDateTime,
+) -> ApiResult<OffsetDateTime> {
     match text {
         None => Ok(default),
         Some(text) => OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
@@ -287,18 +330,24 @@ fn time_range(from: Option<&str>, to: Option<&str>) -> ApiResult<(OffsetDateTime
         return Err(ApiError::Invalid("from must be before to".into()));
     }
     if to - from > Duration::days(400) {
-        return Err(ApiError::Invalid("the time range may span at most 400 days".into()));
+        return Err(ApiError::Invalid(
+            "the time range may span at most 400 days".into(),
+        ));
     }
     Ok((from, to))
 }
 
 /// Status filter: (lowest, highest) inclusive.
 fn status_range(text: Option<&str>) -> ApiResult<(i16, i16)> {
-    let Some(text) = text else { return Ok((0, 999)) };
-    let invalid = || ApiError::Invalid(format!(
-        "status '{}' is not a code like 429 or a class like 5xx",
-        text.chars().take(10).collect::<String>()
-    ));
+    let Some(text) = text else {
+        return Ok((0, 999));
+    };
+    let invalid = || {
+        ApiError::Invalid(format!(
+            "status '{}' is not a code like 429 or a class like 5xx",
+            text.chars().take(10).collect::<String>()
+        ))
+    };
     if let Some(class) = text.strip_suffix("xx") {
         let class: i16 = class.parse().map_err(|_| invalid())?;
         if !(1..=5).contains(&class) {
@@ -342,8 +391,15 @@ pub async fn list(db: &PgPool, access: &TenantAccess, query: &UsageQuery) -> Api
     .await?;
     let more = events.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     events.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next_before = if more { events.last().map(|e| e.id) } else { None };
-    Ok(UsagePage { events, next_before })
+    let next_before = if more {
+        events.last().map(|e| e.id)
+    } else {
+        None
+    };
+    Ok(UsagePage {
+        events,
+        next_before,
+    })
 }
 
 /// Time buckets of a summary.
@@ -489,7 +545,11 @@ fn percentile_ms(buckets: &[i64; BUCKETS], q: f64) -> f64 {
     0.0
 }
 
-pub async fn summary(db: &PgPool, access: &TenantAccess, query: &SummaryQuery) -> ApiResult<UsageSummary> {
+pub async fn summary(
+    db: &PgPool,
+    access: &TenantAccess,
+    query: &SummaryQuery,
+) -> ApiResult<UsageSummary> {
     let (from, to) = time_range(query.from.as_deref(), query.to.as_deref())?;
     let bucket = query.bucket.unwrap_or(Granularity::Hour);
     let rows: Vec<RollupRow> = sqlx::query_as(
@@ -529,7 +589,7 @@ pub async fn summary(db: &PgPool, access: &TenantAccess, query: &SummaryQuery) -
                 stats: acc.stats(),
             })
             .collect();
-        out.sort_by(|a, b| b.stats.requests.cmp(&a.stats.requests));
+        out.sort_by_key(|group| std::cmp::Reverse(group.stats.requests));
         out
     };
     Ok(UsageSummary {
@@ -539,7 +599,10 @@ pub async fn summary(db: &PgPool, access: &TenantAccess, query: &SummaryQuery) -
         total: total.stats(),
         series: series
             .into_iter()
-            .map(|(time, acc)| SeriesPoint { time, stats: acc.stats() })
+            .map(|(time, acc)| SeriesPoint {
+                time,
+                stats: acc.stats(),
+            })
             .collect(),
         by_key: groups(by_key, &key_names),
         by_route: groups(by_route, &route_names),
@@ -547,11 +610,12 @@ pub async fn summary(db: &PgPool, access: &TenantAccess, query: &SummaryQuery) -
 }
 
 async fn names(db: &PgPool, table: &str, tenant_id: Uuid) -> ApiResult<BTreeMap<Uuid, String>> {
-    let rows: Vec<(Uuid, String)> =
-        sqlx::query_as(&format!("SELECT id, name FROM {table} WHERE tenant_id = $1"))
-            .bind(tenant_id)
-            .fetch_all(db)
-            .await?;
+    let rows: Vec<(Uuid, String)> = sqlx::query_as(&format!(
+        "SELECT id, name FROM {table} WHERE tenant_id = $1"
+    ))
+    .bind(tenant_id)
+    .fetch_all(db)
+    .await?;
     Ok(rows.into_iter().collect())
 }
 

@@ -1,4 +1,6 @@
 //! A real server on a fresh database per test, driven over HTTP.
+// Shared by several test binaries, each of which uses only part of it.
+#![allow(dead_code)]
 
 use std::str::FromStr;
 
@@ -11,6 +13,8 @@ use tollgate_server::Server;
 
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "correct horse battery";
+/// The token shared by the test server and the proxies tests start.
+pub const PROXY_TOKEN: &str = "test-proxy-token-0123456789";
 
 /// A running server with its own database, dropped when the test ends.
 pub struct TestServer {
@@ -18,7 +22,24 @@ pub struct TestServer {
     pub db: PgPool,
     admin_url: String,
     database: String,
-    shutdown: Option<oneshot::Sender<()>>,
+    config: Config,
+    running: Option<Running>,
+}
+
+/// The serving task of a started server and the switch that stops it.
+struct Running {
+    shutdown: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+async fn serve(config: &Config) -> (std::net::SocketAddr, Running) {
+    let server = Server::start(config).await.expect("server starts");
+    let addr = server.local_addr();
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server.serve(async {
+        let _ = stopped.await;
+    }));
+    (addr, Running { shutdown, task })
 }
 
 impl TestServer {
@@ -43,20 +64,34 @@ impl TestServer {
         let mut config = Config::for_database(url.as_str(), std::env::temp_dir());
         config.admin_email = admin_email.into();
         config.admin_password = Some(admin_password.into());
-        let server = Server::start(&config).await.expect("server starts");
-        let base = format!("http://{}", server.local_addr());
+        config.proxy_token = Some(PROXY_TOKEN.into());
+        let (addr, running) = serve(&config).await;
+        // Restarts come back on the same address, where the proxies look for the server.
+        config.listen = addr;
         let db = PgPool::connect(url.as_str()).await.expect("test pool");
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        tokio::spawn(server.serve(async {
-            let _ = stopped.await;
-        }));
         Self {
-            base,
+            base: format!("http://{addr}"),
             db,
             admin_url,
             database,
-            shutdown: Some(shutdown),
+            config,
+            running: Some(running),
         }
+    }
+
+    /// Stops the server gracefully (its database stays).
+    pub async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            let _ = running.shutdown.send(());
+            let _ = running.task.await;
+        }
+    }
+
+    /// Starts the server again on the same address and database.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let (_, running) = serve(&self.config).await;
+        self.running = Some(running);
     }
 
     /// A client with no credentials.
@@ -114,8 +149,8 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
+        if let Some(running) = self.running.take() {
+            let _ = running.shutdown.send(());
         }
         let admin_url = self.admin_url.clone();
         let database = self.database.clone();

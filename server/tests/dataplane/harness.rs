@@ -1,0 +1,171 @@
+//! Upstreams played by small real HTTP servers, and a proxy started beside the test server.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tollgate_proxy::config::{Config, LogFormat};
+use tollgate_proxy::Proxy;
+
+use crate::support::{Api, TestServer, PROXY_TOKEN};
+
+/// What a test upstream does with each request.
+#[derive(Clone)]
+pub enum Behaviour {
+    /// Answers 200 with a JSON description of the request it got.
+    Echo,
+    /// Waits, then echoes.
+    Slow(Duration),
+    /// Answers with this status.
+    Status(u16),
+}
+
+#[derive(Clone)]
+struct UpstreamState {
+    name: String,
+    behaviour: Behaviour,
+    hits: Arc<AtomicUsize>,
+}
+
+/// A running test upstream.
+pub struct Upstream {
+    pub url: String,
+    hits: Arc<AtomicUsize>,
+}
+
+impl Upstream {
+    pub async fn start(name: &str, behaviour: Behaviour) -> Self {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let state = UpstreamState {
+            name: name.into(),
+            behaviour,
+            hits: hits.clone(),
+        };
+        let app = axum::Router::new().fallback(answer).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, hits }
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+async fn answer(State(state): State<UpstreamState>, request: Request) -> Response {
+    state.hits.fetch_add(1, Ordering::SeqCst);
+    match state.behaviour {
+        Behaviour::Status(code) => return StatusCode::from_u16(code).unwrap().into_response(),
+        Behaviour::Slow(delay) => tokio::time::sleep(delay).await,
+        Behaviour::Echo => {}
+    }
+    let (parts, body) = request.into_parts();
+    let headers: serde_json::Map<String, Value> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or(""))))
+        .collect();
+    let body_len = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes().len())
+        .unwrap_or(0);
+    Json(json!({
+        "upstream": state.name,
+        "method": parts.method.as_str(),
+        "path": parts.uri.path(),
+        "query": parts.uri.query(),
+        "headers": headers,
+        "body_len": body_len,
+    }))
+    .into_response()
+}
+
+/// An address nothing listens on: connections are refused.
+pub async fn dead_url() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}")
+}
+
+/// Starts a proxy following the test server, with its state in `data_dir`.
+pub async fn start_proxy(server: &TestServer, data_dir: &Path) -> Proxy {
+    let config = Config {
+        server_url: server.base.clone(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        metrics_listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.to_path_buf(),
+        proxy_token: Some(PROXY_TOKEN.into()),
+        log_format: LogFormat::Text,
+    };
+    Proxy::start(&config).await.expect("proxy starts")
+}
+
+/// Waits until the proxy has loaded the server's newest configuration.
+pub async fn synced(server: &TestServer, proxy: &Proxy) {
+    let version: i64 = sqlx::query_scalar("SELECT version FROM config_version")
+        .fetch_one(&server.db)
+        .await
+        .unwrap();
+    for _ in 0..250 {
+        if proxy.config_version() >= version {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "the proxy did not load version {version} (it has {})",
+        proxy.config_version()
+    );
+}
+
+/// Creates a route in the `default` tenant and returns its id.
+pub async fn create_route(admin: &Api, route: Value) -> String {
+    let reply = admin.post("/api/v1/tenants/default/routes", route).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    reply.body["id"].as_str().unwrap().to_string()
+}
+
+/// Creates a key in the `default` tenant; returns (id, secret).
+pub async fn create_key(admin: &Api, key: Value) -> (String, String) {
+    create_key_in(admin, "default", key).await
+}
+
+pub async fn create_key_in(admin: &Api, tenant: &str, key: Value) -> (String, String) {
+    let reply = admin
+        .post(&format!("/api/v1/tenants/{tenant}/keys"), key)
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    (
+        reply.body["id"].as_str().unwrap().to_string(),
+        reply.body["secret"].as_str().unwrap().to_string(),
+    )
+}
+
+/// A plain HTTP client for calling through the proxy.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().build().unwrap()
+}
+
+/// Sends a request through the proxy; returns status, headers and the body as JSON (or Null).
+pub async fn call(request: reqwest::RequestBuilder) -> (u16, reqwest::header::HeaderMap, Value) {
+    let response = request.send().await.expect("request through the proxy");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap_or_default();
+    (
+        status,
+        headers,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}

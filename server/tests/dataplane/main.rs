@@ -1,0 +1,14 @@
+//! End to end: the server, a real tollgate-proxy, and upstreams played by real HTTP servers on
+//! loopback ports.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../api/support.rs"]
+mod support;
+
+mod harness;
+
+mod keys_and_limits;
+mod resilience;
+mod routing;
+mod usage;

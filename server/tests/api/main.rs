@@ -5,11 +5,13 @@
 mod support;
 
 mod auth;
+mod internal;
 mod isolation;
 mod keys;
 mod members;
 mod openapi;
 mod readme;
+mod routes;
 mod tenants;
 mod tokens;
 mod validation;

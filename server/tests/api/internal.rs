@@ -1,0 +1,118 @@
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::support::{Api, TestServer, PROXY_TOKEN};
+
+#[tokio::test]
+async fn the_proxy_api_needs_the_proxy_token() {
+    let server = TestServer::start().await;
+    server
+        .anonymous()
+        .get("/internal/v1/snapshot?wait=0")
+        .await
+        .assert_problem(401);
+    Api::with_bearer(&server.base, "wrong")
+        .get("/internal/v1/snapshot?wait=0")
+        .await
+        .assert_problem(401);
+    // An admin session is not a proxy token.
+    server
+        .admin()
+        .await
+        .get("/internal/v1/snapshot?wait=0")
+        .await
+        .assert_problem(401);
+    let proxy = Api::with_bearer(&server.base, PROXY_TOKEN);
+    let snapshot = proxy.get("/internal/v1/snapshot?after=0&wait=0").await;
+    assert_eq!(snapshot.status, StatusCode::OK);
+    assert!(snapshot.body["version"].as_i64().unwrap() >= 1);
+}
+
+#[tokio::test]
+async fn the_snapshot_holds_key_hashes_never_secrets_and_waits_for_changes() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let proxy = Api::with_bearer(&server.base, PROXY_TOKEN);
+    let created = admin
+        .post("/api/v1/tenants/default/keys", json!({"name": "k"}))
+        .await;
+    let secret = created.body["secret"].as_str().unwrap();
+    let revoked = admin
+        .post("/api/v1/tenants/default/keys", json!({"name": "gone"}))
+        .await;
+    admin
+        .delete(&format!(
+            "/api/v1/tenants/default/keys/{}",
+            revoked.body["id"].as_str().unwrap()
+        ))
+        .await;
+
+    let snapshot = proxy.get("/internal/v1/snapshot?after=0&wait=0").await;
+    let version = snapshot.body["version"].as_i64().unwrap();
+    assert!(!snapshot.text.contains(secret));
+    let keys = snapshot.body["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "revoked keys are left out");
+    assert_eq!(keys[0]["secret_sha256"].as_str().unwrap().len(), 64);
+
+    // Nothing newer: 304 after the wait.
+    let unchanged = proxy
+        .get(&format!("/internal/v1/snapshot?after={version}&wait=1"))
+        .await;
+    assert_eq!(unchanged.status, StatusCode::NOT_MODIFIED);
+
+    // A change wakes a waiting request long before its wait is over.
+    let waiting = {
+        let base = server.base.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let reply = Api::with_bearer(&base, PROXY_TOKEN)
+                .get(&format!("/internal/v1/snapshot?after={version}&wait=30"))
+                .await;
+            (reply, started.elapsed())
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    admin
+        .post("/api/v1/tenants/default/keys", json!({"name": "new"}))
+        .await;
+    let (reply, waited) = waiting.await.unwrap();
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(reply.body["version"].as_i64().unwrap() > version);
+    assert!(waited < std::time::Duration::from_secs(5), "{waited:?}");
+}
+
+#[tokio::test]
+async fn usage_batches_are_stored_once_however_often_they_arrive() {
+    let server = TestServer::start().await;
+    let proxy = Api::with_bearer(&server.base, PROXY_TOKEN);
+    let event = |i: u32| {
+        json!({"id": uuid::Uuid::now_v7(), "time": "2026-11-28T12:00:00Z", "tenant_id": null,
+        "key_id": null, "route_id": null, "method": "GET", "status": 200 + i, "latency_us": 1500,
+        "upstream_latency_us": 1000, "bytes_in": 0, "bytes_out": 10, "error_class": null})
+    };
+    let batch =
+        json!({"dataplane_id": uuid::Uuid::now_v7(), "events": [event(0), event(1), event(2)]});
+    let first = proxy.post("/internal/v1/usage", batch.clone()).await;
+    assert_eq!(
+        first.body,
+        json!({"stored": 3, "duplicates": 0}),
+        "{}",
+        first.text
+    );
+    let again = proxy.post("/internal/v1/usage", batch).await;
+    assert_eq!(again.body, json!({"stored": 0, "duplicates": 3}));
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM usage_events")
+        .fetch_one(&server.db)
+        .await
+        .unwrap();
+    assert_eq!(stored, 3);
+    let rolled: i64 = sqlx::query_scalar("SELECT sum(requests)::bigint FROM usage_hourly")
+        .fetch_one(&server.db)
+        .await
+        .unwrap();
+    assert_eq!(rolled, 3);
+    proxy
+        .post("/internal/v1/usage", json!({"events": []}))
+        .await
+        .assert_problem(422);
+}

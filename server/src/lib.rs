@@ -43,6 +43,9 @@ pub struct Server {
     db: PgPool,
     embedded: Option<EmbeddedPostgres>,
     created_admin: Option<CreatedAdmin>,
+    /// Raised at shutdown, so long-polling proxies are answered at once instead of holding
+    /// the graceful shutdown up.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Server {
@@ -56,13 +59,15 @@ impl Server {
                 (pg.url(), Some(pg))
             }
         };
-        match Self::prepare(config, &url).await {
+        let (stopping, stop_signal) = tokio::sync::watch::channel(false);
+        match Self::prepare(config, &url, stop_signal).await {
             Ok((listener, router, db, created_admin)) => Ok(Self {
                 listener,
                 router,
                 db,
                 embedded,
                 created_admin,
+                stopping,
             }),
             Err(err) => {
                 if let Some(pg) = embedded {
@@ -76,6 +81,7 @@ impl Server {
     async fn prepare(
         config: &Config,
         url: &str,
+        stopping: tokio::sync::watch::Receiver<bool>,
     ) -> anyhow::Result<(TcpListener, Router, PgPool, Option<CreatedAdmin>)> {
         let db = db::connect(url).await?;
         db::migrate(&db).await?;
@@ -102,7 +108,7 @@ impl Server {
         if proxy_token_hash.is_none() {
             tracing::warn!("TOLLGATE_PROXY_TOKEN is not set: proxies cannot connect");
         }
-        let state = AppState::new(db.clone(), proxy_token_hash, versions);
+        let state = AppState::new(db.clone(), proxy_token_hash, versions, stopping);
         let router = app::router(state, session_store, config.secure_cookies);
         let listener = TcpListener::bind(config.listen)
             .await
@@ -128,12 +134,16 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let stopping = self.stopping;
         let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stopping.send(true);
+        })
         .await;
         self.db.close().await;
         if let Some(pg) = self.embedded {

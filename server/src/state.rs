@@ -19,6 +19,8 @@ pub struct AppState {
     pub config_version: watch::Receiver<i64>,
     /// The last snapshot built, as JSON, with its version: many proxies, one build.
     pub snapshot_cache: Arc<Mutex<Option<(i64, Bytes)>>>,
+    /// Turns true when the server shuts down.
+    pub stopping: watch::Receiver<bool>,
 }
 
 impl AppState {
@@ -26,8 +28,10 @@ impl AppState {
         db: PgPool,
         proxy_token_hash: Option<Vec<u8>>,
         config_version: watch::Receiver<i64>,
+        stopping: watch::Receiver<bool>,
     ) -> Self {
         Self {
+            stopping,
             db,
             login_throttle: Arc::default(),
             proxy_token_hash: proxy_token_hash.map(Arc::new),

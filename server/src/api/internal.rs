@@ -89,10 +89,15 @@ async fn snapshot(
         .map_or(DEFAULT_WAIT, Duration::from_secs)
         .min(MAX_WAIT);
     let mut versions = state.config_version.clone();
-    let current = match tokio::time::timeout(wait, versions.wait_for(|v| *v > after)).await {
-        Ok(Ok(version)) => *version,
-        // Timed out (or the watch ended with the server): nothing new.
-        _ => return Ok(StatusCode::NOT_MODIFIED.into_response()),
+    let mut stopping = state.stopping.clone();
+    let newer = async { versions.wait_for(|v| *v > after).await.map(|v| *v).ok() };
+    let current = tokio::select! {
+        newer = tokio::time::timeout(wait, newer) => newer.ok().flatten(),
+        _ = stopping.wait_for(|stop| *stop) => None,
+    };
+    // Nothing new in time, or the server is stopping: the proxy asks again.
+    let Some(current) = current else {
+        return Ok(StatusCode::NOT_MODIFIED.into_response());
     };
     let cached = state
         .snapshot_cache

@@ -10,7 +10,6 @@ mod isolation;
 mod keys;
 mod members;
 mod openapi;
-mod readme;
 mod routes;
 mod tenants;
 mod tokens;

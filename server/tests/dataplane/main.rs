@@ -9,6 +9,7 @@ mod support;
 mod harness;
 
 mod keys_and_limits;
+mod readme;
 mod resilience;
 mod routing;
 mod usage;

@@ -1,31 +1,38 @@
+use crate::harness::{start_proxy, Behaviour, Upstream};
 use crate::support::TestServer;
 
-/// The curl example in README.md works as written against a real server.
+/// Variables the README asks the reader to set; the test sets them through the environment.
+const READER_SETS: [&str; 4] = ["TOLLGATE=", "PASSWORD=", "PROXY=", "UPSTREAM="];
+
+/// The curl examples in README.md work as written against a real server and proxy.
 #[tokio::test]
-async fn the_readme_curl_example_works() {
+async fn the_readme_curl_examples_work() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    let block = readme
+    let script: String = readme
         .split("<!-- readme-example:start -->")
-        .nth(1)
-        .and_then(|rest| rest.split("<!-- readme-example:end -->").next())
-        .expect("README has the marked example");
-    let script: String = block
-        .lines()
+        .skip(1)
+        .filter_map(|rest| rest.split("<!-- readme-example:end -->").next())
+        .flat_map(str::lines)
         .filter(|line| !line.starts_with("```"))
-        // The reader sets these two by hand; the test sets them through the environment.
-        .filter(|line| !line.starts_with("TOLLGATE=") && !line.starts_with("PASSWORD="))
+        .filter(|line| !READER_SETS.iter().any(|var| line.starts_with(var)))
         .map(|line| format!("{line}\n"))
         .collect();
+    assert!(script.contains("/routes"), "both examples were found");
 
     let password = "readme-password-1";
     let server = TestServer::start_with_admin("admin@localhost", password).await;
+    let upstream = Upstream::start("orders-service", Behaviour::Echo).await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(&server, dir.path()).await;
     let workdir = tempfile::tempdir().unwrap();
     let output = tokio::process::Command::new("bash")
         .args(["-euo", "pipefail", "-c", &script])
         .current_dir(workdir.path())
         .env("TOLLGATE", &server.base)
         .env("PASSWORD", password)
+        .env("PROXY", format!("http://{}", proxy.traffic_addr()))
+        .env("UPSTREAM", &upstream.url)
         .output()
         .await
         .unwrap();
@@ -45,4 +52,14 @@ async fn the_readme_curl_example_works() {
         "budget: {stdout}"
     );
     assert!(stdout.contains("\"secret\":\"tga_"), "token: {stdout}");
+    assert!(stdout.contains("\"name\":\"orders\""), "route: {stdout}");
+    assert!(
+        stdout.contains("\"upstream\":\"orders-service\""),
+        "call through the proxy: {stdout}"
+    );
+    assert!(
+        stdout.contains("\"path\":\"/42\""),
+        "prefix stripped: {stdout}"
+    );
+    proxy.shutdown().await;
 }

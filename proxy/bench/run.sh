@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Benchmarks tollgate-proxy against calling the upstream directly and against nginx as a plain
+# reverse proxy, in one run on this machine. Prints a Markdown table for README.
+#
+#   ./proxy/bench/run.sh            # 10 s per measurement
+#   DURATION=30 ./proxy/bench/run.sh
+#
+# Upstream: nginx answering 200 "ok" (1 worker). nginx proxy: proxy_pass with keep-alive to the
+# upstream. tollgate-proxy: one route with API-key auth, a requests-per-minute limit (set high
+# enough never to trigger) and usage recording, configured by a tollgate-server with its own
+# private PostgreSQL. Load: wrk at 1 and 64 connections. CPU per request is the proxy's own
+# CPU time (user + system, from /proc) divided by the requests it served.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DURATION=${DURATION:-10}
+WORK=$(mktemp -d /tmp/tollgate-bench.XXXXXX)
+chmod 755 "$WORK"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need nginx || ! need wrk; then
+  echo "installing nginx and wrk (apt)" >&2
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get install -y -qq nginx-light wrk >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+UPSTREAM_PORT=$(free_port); NGINX_PORT=$(free_port); SERVER_PORT=$(free_port)
+PROXY_PORT=$(free_port); METRICS_PORT=$(free_port)
+
+echo "building release binaries" >&2
+cargo build --release --locked -q -p tollgate-server -p tollgate-proxy
+
+# nginx: the upstream (1 worker) and a plain reverse proxy in front of it (auto workers).
+nginx_conf() { # name workers server-block
+  cat >"$WORK/$1.conf" <<CONF
+worker_processes $2;
+pid $WORK/$1.pid;
+error_log $WORK/$1.error.log;
+daemon off;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/$1-body; proxy_temp_path $WORK/$1-proxy;
+  fastcgi_temp_path $WORK/$1-fcgi; uwsgi_temp_path $WORK/$1-uwsgi; scgi_temp_path $WORK/$1-scgi;
+  $3
+}
+CONF
+}
+nginx_conf upstream 1 "server { listen 127.0.0.1:$UPSTREAM_PORT; location / { return 200 'ok'; } }"
+nginx_conf nginxproxy auto "upstream backend { server 127.0.0.1:$UPSTREAM_PORT; keepalive 128; }
+  server { listen 127.0.0.1:$NGINX_PORT; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
+"$NGINX" -c "$WORK/upstream.conf" & pids+=($!)
+"$NGINX" -c "$WORK/nginxproxy.conf" & pids+=($!)
+
+# tollgate-server with its private PostgreSQL, then the proxy.
+TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+TOLLGATE_ADMIN_PASSWORD=bench-password-1 TOLLGATE_PROXY_TOKEN=$TOKEN RUST_LOG=warn \
+  target/release/tollgate-server --data-dir "$WORK/server" --listen "127.0.0.1:$SERVER_PORT" \
+  >"$WORK/server.log" 2>&1 & pids+=($!)
+for _ in $(seq 120); do curl -fs "http://127.0.0.1:$SERVER_PORT/readyz" >/dev/null && break; sleep 0.5; done
+API="http://127.0.0.1:$SERVER_PORT/api/v1"
+curl -fs -c "$WORK/cookies" -H 'content-type: application/json' \
+  -d '{"email": "admin@localhost", "password": "bench-password-1"}' "$API/auth/login" >/dev/null
+curl -fs -b "$WORK/cookies" -H 'content-type: application/json' \
+  -d "{\"name\": \"bench\", \"path\": \"/\", \"targets\": [{\"url\": \"http://127.0.0.1:$UPSTREAM_PORT\"}]}" \
+  "$API/tenants/default/routes" >/dev/null
+KEY=$(curl -fs -b "$WORK/cookies" -H 'content-type: application/json' \
+  -d '{"name": "bench", "limits": {"requests_per_minute": 2000000000}}' "$API/tenants/default/keys" \
+  | sed -E 's/.*"secret":"([^"]+)".*/\1/')
+TOLLGATE_PROXY_TOKEN=$TOKEN RUST_LOG=warn target/release/tollgate-proxy \
+  --server-url "http://127.0.0.1:$SERVER_PORT" --listen "127.0.0.1:$PROXY_PORT" \
+  --metrics-listen "127.0.0.1:$METRICS_PORT" --data-dir "$WORK/proxy" >"$WORK/proxy.log" 2>&1 & PROXY_PID=$!
+pids+=($PROXY_PID)
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$METRICS_PORT/readyz" >/dev/null && break; sleep 0.2; done
+curl -fs -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PROXY_PORT/" | grep -q ok || {
+  echo "the proxy does not serve the route" >&2; cat "$WORK/proxy.log" >&2; exit 1; }
+
+cpu_ticks() { # total user+system clock ticks of the given pids
+  local total=0 pid
+  for pid in "$@"; do
+    read -r -a f <"/proc/$pid/stat"
+    total=$((total + f[13] + f[14]))
+  done
+  echo "$total"
+}
+nginx_pids() { pgrep -f "nginx.*$1.conf" | tr '\n' ' '; }
+TICKS=$(getconf CLK_TCK)
+
+# measure <label> <url> <connections> <pids-to-charge...>
+measure() {
+  local label=$1 url=$2 conns=$3; shift 3
+  local threads=$(( conns < 2 ? 1 : 2 ))
+  local before after out
+  wrk -t"$threads" -c"$conns" -d2s -H "Authorization: Bearer $KEY" "$url" >/dev/null  # warm up
+  before=$(cpu_ticks "$@")
+  out=$(wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency -H "Authorization: Bearer $KEY" "$url")
+  after=$(cpu_ticks "$@")
+  local requests rps p50 p99
+  requests=$(echo "$out" | awk '/requests in/ {print $1}')
+  rps=$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')
+  p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
+  p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+  local cpu_us
+  cpu_us=$(awk -v t=$((after - before)) -v hz="$TICKS" -v n="$requests" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+  printf '| %s | %s | %s | %s | %s | %s |\n' "$label" "$conns" "$rps" "$p50" "$p99" "$cpu_us"
+}
+
+echo
+echo "Machine: $(nproc) cores, $(awk '/model name/ {sub(/.*: /, ""); print; exit}' /proc/cpuinfo); ${DURATION} s per row; wrk; $(date -u +%Y-%m-%d)"
+echo
+echo "| path | connections | requests/s | p50 | p99 | CPU µs/request (proxy's own) |"
+echo "|---|---|---|---|---|---|"
+for conns in 1 64; do
+  measure "upstream direct" "http://127.0.0.1:$UPSTREAM_PORT/" "$conns" $(nginx_pids upstream)
+  measure "nginx proxy" "http://127.0.0.1:$NGINX_PORT/" "$conns" $(nginx_pids nginxproxy)
+  measure "tollgate-proxy (key auth, rate limit, usage)" "http://127.0.0.1:$PROXY_PORT/" "$conns" "$PROXY_PID"
+done
+dropped=$(curl -fs "http://127.0.0.1:$METRICS_PORT/metrics" | awk '/^tollgate_proxy_usage_dropped_events_total/ {print $2}')
+echo
+echo "Usage events dropped by the proxy during the run: ${dropped:-0}"

@@ -4,6 +4,7 @@
 #
 #   ./proxy/bench/run.sh            # 10 s per measurement
 #   DURATION=30 ./proxy/bench/run.sh
+#   PERF_OUT=/tmp/proxy.perf ./proxy/bench/run.sh   # also profile the proxy (perf record)
 #
 # Upstream: nginx answering 200 "ok" (1 worker). nginx proxy: proxy_pass with keep-alive to the
 # upstream. tollgate-proxy: one route with API-key auth, a requests-per-minute limit (set high
@@ -57,8 +58,8 @@ CONF
 nginx_conf upstream 1 "server { listen 127.0.0.1:$UPSTREAM_PORT; location / { return 200 'ok'; } }"
 nginx_conf nginxproxy auto "upstream backend { server 127.0.0.1:$UPSTREAM_PORT; keepalive 128; }
   server { listen 127.0.0.1:$NGINX_PORT; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
-"$NGINX" -c "$WORK/upstream.conf" & pids+=($!)
-"$NGINX" -c "$WORK/nginxproxy.conf" & pids+=($!)
+"$NGINX" -c "$WORK/upstream.conf" & UPSTREAM_PID=$!; pids+=($UPSTREAM_PID)
+"$NGINX" -c "$WORK/nginxproxy.conf" & NGINX_PID=$!; pids+=($NGINX_PID)
 
 # tollgate-server with its private PostgreSQL, then the proxy.
 TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -91,7 +92,8 @@ cpu_ticks() { # total user+system clock ticks of the given pids
   done
   echo "$total"
 }
-nginx_pids() { pgrep -f "nginx.*$1.conf" | tr '\n' ' '; }
+# An nginx master and its workers.
+with_children() { echo "$1 $(pgrep -P "$1" | tr '\n' ' ')"; }
 TICKS=$(getconf CLK_TCK)
 
 # measure <label> <url> <connections> <pids-to-charge...>
@@ -101,8 +103,13 @@ measure() {
   local before after out
   wrk -t"$threads" -c"$conns" -d2s -H "Authorization: Bearer $KEY" "$url" >/dev/null  # warm up
   before=$(cpu_ticks "$@")
+  local perf_pid=""
+  if [ -n "${PERF_OUT:-}" ] && [ "$label" != "upstream direct" ] && [ "$label" != "nginx proxy" ]; then
+    perf record -e cpu-clock -F 1999 -p "$1" -o "$PERF_OUT.$conns" >/dev/null 2>&1 & perf_pid=$!
+  fi
   out=$(wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency -H "Authorization: Bearer $KEY" "$url")
   after=$(cpu_ticks "$@")
+  [ -n "$perf_pid" ] && { kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; }
   local requests rps p50 p99
   requests=$(echo "$out" | awk '/requests in/ {print $1}')
   rps=$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')
@@ -119,8 +126,8 @@ echo
 echo "| path | connections | requests/s | p50 | p99 | CPU µs/request (proxy's own) |"
 echo "|---|---|---|---|---|---|"
 for conns in 1 64; do
-  measure "upstream direct" "http://127.0.0.1:$UPSTREAM_PORT/" "$conns" $(nginx_pids upstream)
-  measure "nginx proxy" "http://127.0.0.1:$NGINX_PORT/" "$conns" $(nginx_pids nginxproxy)
+  measure "upstream direct" "http://127.0.0.1:$UPSTREAM_PORT/" "$conns" $(with_children $UPSTREAM_PID)
+  measure "nginx proxy" "http://127.0.0.1:$NGINX_PORT/" "$conns" $(with_children $NGINX_PID)
   measure "tollgate-proxy (key auth, rate limit, usage)" "http://127.0.0.1:$PROXY_PORT/" "$conns" "$PROXY_PID"
 done
 dropped=$(curl -fs "http://127.0.0.1:$METRICS_PORT/metrics" | awk '/^tollgate_proxy_usage_dropped_events_total/ {print $2}')

@@ -34,6 +34,10 @@ pub struct Config {
     #[arg(long, env = "TOLLGATE_PROXY_DATA_DIR", default_value = "./data/proxy")]
     pub data_dir: PathBuf,
 
+    /// Worker threads serving traffic (each with its own event loop); 0 means one per CPU.
+    #[arg(long, env = "TOLLGATE_PROXY_WORKERS", default_value_t = 0)]
+    pub workers: usize,
+
     /// Token shared with the server (its TOLLGATE_PROXY_TOKEN).
     #[arg(long, env = "TOLLGATE_PROXY_TOKEN", hide_env_values = true)]
     pub proxy_token: Option<String>,

@@ -195,7 +195,7 @@ fn upstream_uri(
 /// Forwards the request, retrying on the route's failures while targets and attempts remain.
 pub async fn forward(
     route: &Arc<CompiledRoute>,
-    parts: http::request::Parts,
+    mut parts: http::request::Parts,
     mut body: RequestBody,
     client: &UpstreamClient,
     metrics: &Metrics,
@@ -222,7 +222,11 @@ pub async fn forward(
         *request.method_mut() = parts.method.clone();
         *request.uri_mut() = upstream_uri(route, target, &parts.uri)?;
         *request.version_mut() = Version::HTTP_11;
-        *request.headers_mut() = parts.headers.clone();
+        *request.headers_mut() = if last_attempt {
+            std::mem::take(&mut parts.headers)
+        } else {
+            parts.headers.clone()
+        };
         if let Ok(host) = HeaderValue::from_str(target.authority.as_str()) {
             request.headers_mut().insert(header::HOST, host);
         }

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::active::{ActiveConfig, CompiledKey, CompiledRoute};
 use crate::body::{Counted, Finished, ProxyBody};
 use crate::error::ProxyError;
-use crate::forward::{self, RequestBody};
+use crate::forward::{self, Clients, RequestBody};
 use crate::headers::{self, ClientFacts, X_REQUEST_ID};
 use crate::rate_limit::Decision;
 use crate::route_match::{normalise_host, RouteMatch};
@@ -43,6 +43,7 @@ struct RequestContext {
 /// Serves one request; never fails: every refusal or failure is a JSON error response.
 pub async fn handle(
     shared: Arc<Shared>,
+    clients: &Clients,
     request: Request<Incoming>,
     peer: SocketAddr,
 ) -> Response<ProxyBody> {
@@ -59,7 +60,16 @@ pub async fn handle(
         error_class: None,
         bytes_in: Arc::new(AtomicU64::new(0)),
     };
-    let response = match pipeline(&shared, &config, request, peer, &request_id, &mut context).await
+    let response = match pipeline(
+        &shared,
+        clients,
+        &config,
+        request,
+        peer,
+        &request_id,
+        &mut context,
+    )
+    .await
     {
         Ok(response) => response,
         Err(error) => {
@@ -72,6 +82,7 @@ pub async fn handle(
 
 async fn pipeline(
     shared: &Shared,
+    clients: &Clients,
     config: &ActiveConfig,
     request: Request<Incoming>,
     peer: SocketAddr,
@@ -141,7 +152,7 @@ async fn pipeline(
         forward::may_retry(&route, &parts.method),
     )
     .await?;
-    let client = shared.clients.get(route.connect_timeout);
+    let client = clients.get(route.connect_timeout);
     let forwarded = forward::forward(&route, parts, body, &client, &shared.metrics).await?;
     context.upstream_latency = Some(forwarded.upstream_latency);
     let (mut parts, body) = forwarded.response.into_parts();

@@ -30,7 +30,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -53,7 +53,6 @@ pub struct Shared {
     pub config: ArcSwap<ActiveConfig>,
     pub health: HealthRegistry,
     pub limiter: RateLimiter,
-    pub clients: Clients,
     pub metrics: Arc<Metrics>,
     pub usage: UsageRecorder,
     /// This process's identity in heartbeats and usage batches.
@@ -65,7 +64,7 @@ pub struct Proxy {
     traffic_addr: SocketAddr,
     metrics_addr: SocketAddr,
     stop: watch::Sender<bool>,
-    server: JoinHandle<()>,
+    workers: Vec<oneshot::Receiver<()>>,
     shipper: JoinHandle<()>,
     shared: Arc<Shared>,
 }
@@ -100,7 +99,6 @@ impl Proxy {
             config: ArcSwap::from_pointee(ActiveConfig::empty()),
             health: HealthRegistry::default(),
             limiter: RateLimiter::default(),
-            clients: Clients::default(),
             metrics,
             usage: recorder,
             dataplane_id,
@@ -115,13 +113,16 @@ impl Proxy {
             sync::apply(&shared, &snapshot);
         }
 
-        let traffic = TcpListener::bind(config.listen)
-            .await
+        let workers = match config.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let traffic = bind_listeners(config.listen, workers)
             .with_context(|| format!("listening on {}", config.listen))?;
         let metrics_listener = TcpListener::bind(config.metrics_listen)
             .await
             .with_context(|| format!("listening on {}", config.metrics_listen))?;
-        let traffic_addr = traffic.local_addr()?;
+        let traffic_addr = traffic[0].local_addr()?;
         let metrics_addr = metrics_listener.local_addr()?;
 
         let (stop, stopped) = watch::channel(false);
@@ -142,13 +143,13 @@ impl Proxy {
             shared.clone(),
             stopped.clone(),
         ));
-        let server = tokio::spawn(serve_traffic(traffic, shared.clone(), stopped));
+        let workers = spawn_workers(traffic, &shared, &stopped)?;
         tracing::info!(listen = %traffic_addr, metrics = %metrics_addr, id = %dataplane_id, "tollgate-proxy started");
         Ok(Self {
             traffic_addr,
             metrics_addr,
             stop,
-            server,
+            workers,
             shipper,
             shared,
         })
@@ -170,7 +171,9 @@ impl Proxy {
     /// Stops accepting, lets in-flight requests finish, then delivers (or spools) all usage.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        let _ = self.server.await;
+        for worker in self.workers {
+            let _ = worker.await;
+        }
         let _ = self.shipper.await;
         tracing::info!("tollgate-proxy stopped");
     }
@@ -181,11 +184,71 @@ pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
 }
 
+/// Binds `count` listeners to one address with SO_REUSEPORT: the kernel spreads connections
+/// over them. With port 0, the first picks the port and the others join it.
+fn bind_listeners(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let first = reuse_port_listener(addr)?;
+    let bound = first.local_addr()?;
+    let mut listeners = vec![first];
+    for _ in 1..count {
+        listeners.push(reuse_port_listener(bound)?);
+    }
+    Ok(listeners)
+}
+
+fn reuse_port_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    Ok(socket.into())
+}
+
+/// One worker thread per listener, each with a single-threaded runtime and its own upstream
+/// connection pool, like nginx's workers: a request never changes threads, so the hot path
+/// pays no cross-thread wake-ups. Returns a signal per worker that fires when it has drained.
+fn spawn_workers(
+    listeners: Vec<std::net::TcpListener>,
+    shared: &Arc<Shared>,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<Vec<oneshot::Receiver<()>>> {
+    let mut done_signals = Vec::with_capacity(listeners.len());
+    for (index, listener) in listeners.into_iter().enumerate() {
+        let (done, drained) = oneshot::channel();
+        let shared = shared.clone();
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name(format!("tollgate-worker-{index}"))
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(async move {
+                        match TcpListener::from_std(listener) {
+                            Ok(listener) => serve_traffic(listener, shared, stop).await,
+                            Err(err) => tracing::error!(error = %err, "worker cannot listen"),
+                        }
+                    }),
+                    Err(err) => tracing::error!(error = %err, "worker runtime failed to start"),
+                }
+                let _ = done.send(());
+            })
+            .context("starting a worker thread")?;
+        done_signals.push(drained);
+    }
+    Ok(done_signals)
+}
+
 async fn serve_traffic(
     listener: TcpListener,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let clients = Arc::new(Clients::default());
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
     loop {
@@ -202,9 +265,11 @@ async fn serve_traffic(
         };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
+        let clients = clients.clone();
         let service = service_fn(move |request| {
             let shared = shared.clone();
-            async move { Ok::<_, Infallible>(handler::handle(shared, request, peer).await) }
+            let clients = clients.clone();
+            async move { Ok::<_, Infallible>(handler::handle(shared, &clients, request, peer).await) }
         });
         let connection = builder.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection.into_owned());

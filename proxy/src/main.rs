@@ -3,7 +3,13 @@ use tollgate_proxy::config::{Config, LogFormat};
 use tollgate_proxy::Proxy;
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
+// The hot path allocates small, short-lived buffers per request; mimalloc is faster at that
+// than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+// The traffic runs on the proxy's own worker threads; this runtime only carries background work.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));

@@ -101,46 +101,40 @@ pub struct Shipper {
 }
 
 impl Shipper {
+    /// Every FLUSH_EVERY, takes what is queued and delivers it. Polling on a timer (rather than
+    /// waking per event) keeps the request path free of cross-thread wake-ups.
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(FLUSH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let mut batch = Vec::new();
             let stopping = tokio::select! {
-                first = self.events.recv() => match first {
-                    Some(event) => { batch.push(event); false }
-                    None => true,
-                },
-                _ = tokio::time::sleep(FLUSH_EVERY) => false,
+                _ = tick.tick() => false,
                 _ = crate::stopped(&mut stop) => true,
             };
-            if !batch.is_empty() && !stopping {
-                let window = tokio::time::sleep(FLUSH_EVERY);
-                tokio::pin!(window);
+            if stopping {
+                // The server stopped accepting and in-flight requests are done: take everything.
+                self.retry_at = None;
+            }
+            loop {
+                let mut batch = Vec::new();
                 while batch.len() < BATCH_MAX {
-                    tokio::select! {
-                        next = self.events.recv() => match next {
-                            Some(event) => batch.push(event),
-                            None => break,
-                        },
-                        _ = &mut window => break,
+                    match self.events.try_recv() {
+                        Ok(event) => batch.push(event),
+                        Err(_) => break,
                     }
                 }
-            }
-            if stopping {
-                // Take everything still queued, then deliver it and the spool one last time.
-                while let Ok(event) = self.events.try_recv() {
-                    batch.push(event);
+                let full = batch.len() == BATCH_MAX;
+                if !batch.is_empty() {
+                    self.deliver(batch).await;
                 }
-                self.retry_at = None;
-                for chunk in batch.chunks(BATCH_MAX) {
-                    self.deliver(chunk.to_vec()).await;
+                if !full {
+                    break;
                 }
-                self.replay().await;
-                return;
-            }
-            if !batch.is_empty() {
-                self.deliver(batch).await;
             }
             self.replay().await;
+            if stopping {
+                return;
+            }
         }
     }
 

@@ -105,6 +105,7 @@ pub async fn start_proxy(server: &TestServer, data_dir: &Path) -> Proxy {
         listen: "127.0.0.1:0".parse().unwrap(),
         metrics_listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.to_path_buf(),
+        workers: 2,
         proxy_token: Some(PROXY_TOKEN.into()),
         log_format: LogFormat::Text,
     };

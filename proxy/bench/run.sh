@@ -55,7 +55,7 @@ http {
 }
 CONF
 }
-nginx_conf upstream 1 "server { listen 127.0.0.1:$UPSTREAM_PORT; location / { return 200 'ok'; } }"
+nginx_conf upstream 1 "keepalive_requests 1000000; server { listen 127.0.0.1:$UPSTREAM_PORT; location / { return 200 'ok'; } }"
 nginx_conf nginxproxy auto "upstream backend { server 127.0.0.1:$UPSTREAM_PORT; keepalive 128; }
   server { listen 127.0.0.1:$NGINX_PORT; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
 "$NGINX" -c "$WORK/upstream.conf" & UPSTREAM_PID=$!; pids+=($UPSTREAM_PID)

@@ -42,6 +42,11 @@ pub struct Config {
     #[arg(long, env = "TOLLGATE_PROXY_TOKEN", hide_env_values = true)]
     pub proxy_token: Option<String>,
 
+    /// Key that encrypts provider credentials at rest: 32 bytes as base64 or 64 hex digits.
+    /// Unset: kept in <data dir>/master.key, generated on first start.
+    #[arg(long, env = "TOLLGATE_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+
     /// Days of usage events and rollups kept.
     #[arg(long, env = "TOLLGATE_USAGE_RETENTION_DAYS", default_value_t = 90,
           value_parser = clap::value_parser!(u32).range(1..=3650))]
@@ -73,6 +78,7 @@ impl Config {
             admin_password: None,
             secure_cookies: false,
             proxy_token: None,
+            master_key: None,
             usage_retention_days: 90,
         }
     }

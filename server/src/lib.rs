@@ -12,9 +12,11 @@ pub mod embedded_pg;
 pub mod error;
 pub mod extract;
 pub mod login_throttle;
+pub mod merge_patch;
 pub mod money;
 pub mod password;
 pub mod roles;
+pub mod secret_box;
 pub mod secrets;
 pub mod service;
 pub mod state;
@@ -108,7 +110,11 @@ impl Server {
         if proxy_token_hash.is_none() {
             tracing::warn!("TOLLGATE_PROXY_TOKEN is not set: proxies cannot connect");
         }
-        let state = AppState::new(db.clone(), proxy_token_hash, versions, stopping);
+        let secrets = secret_box::SecretBox::load(config.master_key.as_deref(), &config.data_dir)
+            .context("loading the master key")?;
+        let seeded = service::price_catalog::seed(&db).await?;
+        tracing::debug!(prices = seeded, "price catalog loaded");
+        let state = AppState::new(db.clone(), proxy_token_hash, versions, stopping, secrets);
         let router = app::router(state, session_store, config.secure_cookies);
         let listener = TcpListener::bind(config.listen)
             .await

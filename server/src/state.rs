@@ -7,6 +7,7 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 
 use crate::login_throttle::LoginThrottle;
+use crate::secret_box::SecretBox;
 
 /// Shared state of the admin and internal APIs.
 #[derive(Clone)]
@@ -19,6 +20,8 @@ pub struct AppState {
     pub config_version: watch::Receiver<i64>,
     /// The last snapshot built, as JSON, with its version: many proxies, one build.
     pub snapshot_cache: Arc<Mutex<Option<(i64, Bytes)>>>,
+    /// Encrypts provider credentials at rest.
+    pub secrets: SecretBox,
     /// Turns true when the server shuts down.
     pub stopping: watch::Receiver<bool>,
 }
@@ -29,9 +32,11 @@ impl AppState {
         proxy_token_hash: Option<Vec<u8>>,
         config_version: watch::Receiver<i64>,
         stopping: watch::Receiver<bool>,
+        secrets: SecretBox,
     ) -> Self {
         Self {
             stopping,
+            secrets,
             db,
             login_throttle: Arc::default(),
             proxy_token_hash: proxy_token_hash.map(Arc::new),

@@ -7,6 +7,8 @@ mod health;
 mod internal;
 mod keys;
 mod members;
+mod models;
+mod providers;
 mod routes;
 mod tenants;
 mod tokens;
@@ -40,6 +42,8 @@ pub const SESSION_COOKIE: &str = "tollgate_session";
         (name = "members", description = "Tenant members and their roles"),
         (name = "keys", description = "Data-plane API keys"),
         (name = "routes", description = "REST routes the proxies serve"),
+        (name = "providers", description = "AI providers and their (write-only) credentials"),
+        (name = "models", description = "Models, their deployments and prices; the price catalog"),
         (name = "usage", description = "The request log and usage summaries"),
         (name = "dataplanes", description = "The proxies and their configuration versions"),
         (name = "audit", description = "Who changed what, when"),
@@ -74,6 +78,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(members::router())
         .merge(keys::router())
         .merge(routes::router())
+        .merge(providers::router())
+        .merge(models::router())
         .merge(usage::router())
         .merge(dataplanes::router())
         .merge(audit::router())

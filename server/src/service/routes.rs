@@ -537,7 +537,7 @@ pub async fn update(
     }
     let current = get(db, access, id).await?;
     let mut merged = serde_json::to_value(&current.spec).map_err(ApiError::internal)?;
-    merge_patch(&mut merged, &patch);
+    crate::merge_patch::apply(&mut merged, &patch);
     let spec: RouteSpec = serde_json::from_value(merged)
         .map_err(|e| ApiError::Invalid(format!("the changed route does not fit: {e}")))?;
     let checked = check(spec)?;
@@ -653,25 +653,6 @@ async fn record(
     .await
 }
 
-/// RFC 7386 JSON merge patch.
-fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
-    let (Some(target), Some(patch)) = (target.as_object_mut(), patch.as_object()) else {
-        *target = patch.clone();
-        return;
-    };
-    for (key, value) in patch {
-        if value.is_null() {
-            target.remove(key);
-        } else if value.is_object() && target.get(key).is_some_and(|v| v.is_object()) {
-            if let Some(inner) = target.get_mut(key) {
-                merge_patch(inner, value);
-            }
-        } else {
-            target.insert(key.clone(), value.clone());
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -715,7 +696,7 @@ mod tests {
         ];
         for case in cases {
             let mut value = base.clone();
-            merge_patch(&mut value, &case);
+            crate::merge_patch::apply(&mut value, &case);
             assert!(check(spec(value)).is_err(), "{case} should be refused");
         }
     }

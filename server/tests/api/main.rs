@@ -10,6 +10,7 @@ mod isolation;
 mod keys;
 mod members;
 mod openapi;
+mod providers_models;
 mod routes;
 mod tenants;
 mod tokens;

@@ -33,6 +33,19 @@ const ROUTES: &[&str] = &[
     "GET /api/v1/tenants/{tenant}/routes/{id}",
     "PATCH /api/v1/tenants/{tenant}/routes/{id}",
     "DELETE /api/v1/tenants/{tenant}/routes/{id}",
+    "GET /api/v1/tenants/{tenant}/providers",
+    "POST /api/v1/tenants/{tenant}/providers",
+    "GET /api/v1/tenants/{tenant}/providers/{id}",
+    "PATCH /api/v1/tenants/{tenant}/providers/{id}",
+    "DELETE /api/v1/tenants/{tenant}/providers/{id}",
+    "POST /api/v1/tenants/{tenant}/providers/{id}/test",
+    "GET /api/v1/tenants/{tenant}/models",
+    "POST /api/v1/tenants/{tenant}/models",
+    "GET /api/v1/tenants/{tenant}/models/{id}",
+    "PATCH /api/v1/tenants/{tenant}/models/{id}",
+    "DELETE /api/v1/tenants/{tenant}/models/{id}",
+    "GET /api/v1/price-catalog",
+    "PUT /api/v1/price-catalog/{provider}/{model}",
     "GET /api/v1/tenants/{tenant}/usage",
     "GET /api/v1/tenants/{tenant}/usage/summary",
     "GET /api/v1/dataplanes",
@@ -65,7 +78,9 @@ async fn the_openapi_document_lists_every_route() {
         let path = path
             .replace("{tenant}", "default")
             .replace("{id}", "00000000-0000-0000-0000-000000000000")
-            .replace("{user}", "nobody@example.com");
+            .replace("{user}", "nobody@example.com")
+            .replace("{provider}", "openai")
+            .replace("{model}", "gpt-4o");
         let reply = api.send(method.parse().unwrap(), &path, None).await;
         // Anonymous calls are refused (401) or answered, but never unrouted (404/405).
         assert_ne!(reply.status.as_u16(), 405, "{route}: {}", reply.text);

@@ -24,6 +24,8 @@ pub struct TestServer {
     database: String,
     config: Config,
     running: Option<Running>,
+    /// The server's own state (its master key among it).
+    _data_dir: tempfile::TempDir,
 }
 
 /// The serving task of a started server and the switch that stops it.
@@ -61,7 +63,8 @@ impl TestServer {
         let mut url = url::Url::from_str(&admin_url).expect("DATABASE_URL is a URL");
         url.set_path(&format!("/{database}"));
 
-        let mut config = Config::for_database(url.as_str(), std::env::temp_dir());
+        let data_dir = tempfile::tempdir().expect("data directory");
+        let mut config = Config::for_database(url.as_str(), data_dir.path().to_path_buf());
         config.admin_email = admin_email.into();
         config.admin_password = Some(admin_password.into());
         config.proxy_token = Some(PROXY_TOKEN.into());
@@ -76,6 +79,7 @@ impl TestServer {
             database,
             config,
             running: Some(running),
+            _data_dir: data_dir,
         }
     }
 

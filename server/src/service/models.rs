@@ -1,0 +1,450 @@
+//! The model names clients call, each mapped to provider deployments, with the prices that the
+//! cost of every call is computed from.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::error::{conflict_on_unique, ApiError, ApiResult};
+use crate::money;
+use crate::roles::Role;
+use crate::service::tenants::TenantAccess;
+use crate::service::{audit, config_version, price_catalog, providers};
+
+const MAX_DEPLOYMENTS: usize = 20;
+
+/// Where a model's calls go. Deployments of the best (lowest) priority share the traffic by
+/// weight; higher priorities are fallbacks.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentSpec {
+    /// The provider's name (or id) in this tenant.
+    pub provider: String,
+    /// The model name the provider knows.
+    pub model: String,
+    #[serde(default = "one")]
+    pub weight: u32,
+    #[serde(default)]
+    pub priority: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Prices in USD as decimal strings: per million input, cached input and output tokens, and per
+/// request where a provider charges so.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Prices {
+    #[schema(example = "0.15")]
+    pub input_per_mtok: String,
+    /// Defaults to the input price.
+    #[schema(example = "0.075")]
+    pub cached_input_per_mtok: Option<String>,
+    #[schema(example = "0.60")]
+    pub output_per_mtok: String,
+    /// Defaults to 0.
+    pub per_request: Option<String>,
+}
+
+/// A model's settings. Without `prices`, the list prices of the price catalog are used.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// The name clients send, like `gpt-4o-mini` or an alias like `fast`.
+    pub name: String,
+    pub deployments: Vec<DeploymentSpec>,
+    pub prices: Option<Prices>,
+}
+
+/// A deployment as shown, with its provider's id and name.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Deployment {
+    pub provider_id: Uuid,
+    pub provider: String,
+    pub model: String,
+    pub weight: u32,
+    pub priority: u32,
+}
+
+/// A model as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Model {
+    pub id: Uuid,
+    pub name: String,
+    pub deployments: Vec<Deployment>,
+    pub prices: Prices,
+    /// `provider/model` of the catalog entry the prices came from; absent when set by hand.
+    pub price_source: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// A deployment as stored (the provider by id, so renaming a provider breaks nothing).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredDeployment {
+    provider_id: String,
+    model: String,
+    weight: u32,
+    priority: u32,
+}
+
+#[derive(sqlx::FromRow)]
+struct ModelRow {
+    id: Uuid,
+    name: String,
+    deployments: sqlx::types::Json<Vec<StoredDeployment>>,
+    input_nanousd_per_mtok: i64,
+    cached_nanousd_per_mtok: i64,
+    output_nanousd_per_mtok: i64,
+    per_request_nanousd: i64,
+    price_source: Option<String>,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+const COLUMNS: &str = "id, name, deployments, input_nanousd_per_mtok, cached_nanousd_per_mtok,
+     output_nanousd_per_mtok, per_request_nanousd, price_source, created_at, updated_at";
+
+/// Checked prices in nano-dollars.
+#[derive(Debug, Clone, Copy)]
+struct NanoPrices {
+    input: i64,
+    cached: i64,
+    output: i64,
+    per_request: i64,
+}
+
+fn check_name(name: &str) -> ApiResult<String> {
+    let name = name.trim();
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/@".contains(&b));
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(ApiError::Invalid(format!(
+            "model name '{}' must be 1 to 100 letters, digits and - _ . : / @",
+            name.chars().take(60).collect::<String>()
+        )))
+    }
+}
+
+async fn resolve_deployments(
+    db: &PgPool,
+    access: &TenantAccess,
+    specs: &[DeploymentSpec],
+) -> ApiResult<Vec<(StoredDeployment, providers::ProviderKind)>> {
+    if specs.is_empty() || specs.len() > MAX_DEPLOYMENTS {
+        return Err(ApiError::Invalid(format!(
+            "deployments: give 1 to {MAX_DEPLOYMENTS}"
+        )));
+    }
+    let mut out = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let Some((id, _, kind)) = providers::resolve(db, access, &spec.provider).await? else {
+            return Err(ApiError::Invalid(format!(
+                "there is no provider '{}' in this tenant; create it first",
+                spec.provider.chars().take(60).collect::<String>()
+            )));
+        };
+        let model = spec.model.trim();
+        if model.is_empty() || model.len() > 200 || model.chars().any(char::is_control) {
+            return Err(ApiError::Invalid(
+                "a deployment's model must be 1 to 200 characters".into(),
+            ));
+        }
+        if spec.weight > 10_000 || spec.priority > 100 {
+            return Err(ApiError::Invalid(
+                "a deployment's weight must be 0 to 10000 and its priority 0 to 100".into(),
+            ));
+        }
+        out.push((
+            StoredDeployment {
+                provider_id: id.to_string(),
+                model: model.to_string(),
+                weight: spec.weight,
+                priority: spec.priority,
+            },
+            kind,
+        ));
+    }
+    let best = out.iter().map(|(d, _)| d.priority).min().unwrap_or(0);
+    if out
+        .iter()
+        .filter(|(d, _)| d.priority == best)
+        .all(|(d, _)| d.weight == 0)
+    {
+        return Err(ApiError::Invalid(
+            "the first-choice deployments (lowest priority) all have weight 0, so none would get traffic".into(),
+        ));
+    }
+    Ok(out)
+}
+
+async fn resolve_prices(
+    db: &PgPool,
+    prices: Option<&Prices>,
+    deployments: &[(StoredDeployment, providers::ProviderKind)],
+) -> ApiResult<(NanoPrices, Option<String>)> {
+    if let Some(prices) = prices {
+        let input = money::parse_usd(&prices.input_per_mtok)?;
+        return Ok((
+            NanoPrices {
+                input,
+                cached: prices
+                    .cached_input_per_mtok
+                    .as_deref()
+                    .map(money::parse_usd)
+                    .transpose()?
+                    .unwrap_or(input),
+                output: money::parse_usd(&prices.output_per_mtok)?,
+                per_request: prices
+                    .per_request
+                    .as_deref()
+                    .map(money::parse_usd)
+                    .transpose()?
+                    .unwrap_or(0),
+            },
+            None,
+        ));
+    }
+    for (deployment, kind) in deployments {
+        if let Some(entry) =
+            price_catalog::lookup(db, kind.catalog_family(), &deployment.model).await?
+        {
+            return Ok((
+                NanoPrices {
+                    input: entry.input_nanousd_per_mtok,
+                    cached: entry
+                        .cached_nanousd_per_mtok
+                        .unwrap_or(entry.input_nanousd_per_mtok),
+                    output: entry.output_nanousd_per_mtok,
+                    per_request: 0,
+                },
+                Some(format!("{}/{}", entry.provider, entry.model)),
+            ));
+        }
+    }
+    Err(ApiError::Invalid(format!(
+        "the price catalog has no list price for {}; give 'prices'",
+        deployments
+            .iter()
+            .map(|(d, _)| d.model.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
+}
+
+async fn view(db: &PgPool, access: &TenantAccess, row: ModelRow) -> ApiResult<Model> {
+    let names: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT id, name FROM providers WHERE tenant_id = $1")
+            .bind(access.tenant.id)
+            .fetch_all(db)
+            .await?;
+    let deployments = row
+        .deployments
+        .0
+        .into_iter()
+        .map(|d| {
+            let provider_id = Uuid::parse_str(&d.provider_id).unwrap_or_default();
+            Deployment {
+                provider: names
+                    .iter()
+                    .find(|(id, _)| *id == provider_id)
+                    .map(|(_, name)| name.clone())
+                    .unwrap_or_default(),
+                provider_id,
+                model: d.model,
+                weight: d.weight,
+                priority: d.priority,
+            }
+        })
+        .collect();
+    Ok(Model {
+        id: row.id,
+        name: row.name,
+        deployments,
+        prices: Prices {
+            input_per_mtok: money::format_usd(row.input_nanousd_per_mtok),
+            cached_input_per_mtok: Some(money::format_usd(row.cached_nanousd_per_mtok)),
+            output_per_mtok: money::format_usd(row.output_nanousd_per_mtok),
+            per_request: Some(money::format_usd(row.per_request_nanousd)),
+        },
+        price_source: row.price_source,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+pub async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<Model>> {
+    let rows: Vec<ModelRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM models WHERE tenant_id = $1 ORDER BY name"
+    ))
+    .bind(access.tenant.id)
+    .fetch_all(db)
+    .await?;
+    let mut models = Vec::with_capacity(rows.len());
+    for row in rows {
+        models.push(view(db, access, row).await?);
+    }
+    Ok(models)
+}
+
+pub async fn get(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<Model> {
+    let row: Option<ModelRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM models WHERE tenant_id = $1 AND id = $2"
+    ))
+    .bind(access.tenant.id)
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    view(
+        db,
+        access,
+        row.ok_or_else(|| ApiError::not_found("model", &id.to_string()))?,
+    )
+    .await
+}
+
+pub async fn create(
+    db: &PgPool,
+    principal: &Principal,
+    access: &TenantAccess,
+    spec: ModelSpec,
+) -> ApiResult<Model> {
+    access.role.require(Role::Admin, "manage models")?;
+    save(db, principal, access, None, spec).await
+}
+
+/// Applies a JSON merge patch to the model's settings; `"prices": null` goes back to the catalog.
+pub async fn update(
+    db: &PgPool,
+    principal: &Principal,
+    access: &TenantAccess,
+    id: Uuid,
+    patch: serde_json::Value,
+) -> ApiResult<Model> {
+    access.role.require(Role::Admin, "manage models")?;
+    if !patch.is_object() {
+        return Err(ApiError::Invalid(
+            "send a JSON object with the fields to change".into(),
+        ));
+    }
+    let current = get(db, access, id).await?;
+    let mut spec = json!({
+        "name": current.name,
+        "deployments": current.deployments.iter().map(|d| json!({
+            "provider": d.provider_id.to_string(), "model": d.model, "weight": d.weight, "priority": d.priority,
+        })).collect::<Vec<_>>(),
+    });
+    if current.price_source.is_none() {
+        spec["prices"] = serde_json::to_value(&current.prices).map_err(ApiError::internal)?;
+    }
+    crate::merge_patch::apply(&mut spec, &patch);
+    let spec: ModelSpec = serde_json::from_value(spec)
+        .map_err(|e| ApiError::Invalid(format!("the changed model does not fit: {e}")))?;
+    save(db, principal, access, Some(id), spec).await
+}
+
+async fn save(
+    db: &PgPool,
+    principal: &Principal,
+    access: &TenantAccess,
+    id: Option<Uuid>,
+    spec: ModelSpec,
+) -> ApiResult<Model> {
+    let name = check_name(&spec.name)?;
+    let deployments = resolve_deployments(db, access, &spec.deployments).await?;
+    let (prices, source) = resolve_prices(db, spec.prices.as_ref(), &deployments).await?;
+    let stored: Vec<StoredDeployment> = deployments.into_iter().map(|(d, _)| d).collect();
+    let mut tx = db.begin().await?;
+    let query = match id {
+        None => format!(
+            "INSERT INTO models (tenant_id, id, name, deployments, input_nanousd_per_mtok, cached_nanousd_per_mtok,
+                 output_nanousd_per_mtok, per_request_nanousd, price_source)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
+        ),
+        Some(_) => format!(
+            "UPDATE models SET name = $3, deployments = $4, input_nanousd_per_mtok = $5,
+                 cached_nanousd_per_mtok = $6, output_nanousd_per_mtok = $7, per_request_nanousd = $8,
+                 price_source = $9
+             WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
+        ),
+    };
+    let row: ModelRow = sqlx::query_as(&query)
+        .bind(access.tenant.id)
+        .bind(id.unwrap_or_else(Uuid::now_v7))
+        .bind(&name)
+        .bind(sqlx::types::Json(&stored))
+        .bind(prices.input)
+        .bind(prices.cached)
+        .bind(prices.output)
+        .bind(prices.per_request)
+        .bind(&source)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| {
+            conflict_on_unique(e, || {
+                format!("a model named '{name}' exists in this tenant; choose another name")
+            })
+        })?;
+    let model = view(db, access, row).await?;
+    audit::record(
+        &mut tx,
+        principal,
+        audit::Change {
+            tenant_id: Some(access.tenant.id),
+            action: if id.is_none() { "model.create" } else { "model.update" },
+            target_type: "model",
+            target_id: model.id.to_string(),
+            details: json!({"name": model.name, "deployments": model.deployments, "prices": model.prices,
+                            "price_source": model.price_source}),
+        },
+    )
+    .await?;
+    config_version::bump(&mut tx).await?;
+    tx.commit().await?;
+    Ok(model)
+}
+
+pub async fn delete(
+    db: &PgPool,
+    principal: &Principal,
+    access: &TenantAccess,
+    id: Uuid,
+) -> ApiResult<()> {
+    access.role.require(Role::Admin, "manage models")?;
+    let mut tx = db.begin().await?;
+    let name: Option<String> =
+        sqlx::query_scalar("DELETE FROM models WHERE tenant_id = $1 AND id = $2 RETURNING name")
+            .bind(access.tenant.id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let name = name.ok_or_else(|| ApiError::not_found("model", &id.to_string()))?;
+    audit::record(
+        &mut tx,
+        principal,
+        audit::Change {
+            tenant_id: Some(access.tenant.id),
+            action: "model.delete",
+            target_type: "model",
+            target_id: id.to_string(),
+            details: json!({"name": name}),
+        },
+    )
+    .await?;
+    config_version::bump(&mut tx).await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,574 @@
+//! AI providers of a tenant. Credentials are encrypted at rest and never returned by the API.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::roles::Role;
+use crate::secret_box::SecretBox;
+use crate::service::tenants::TenantAccess;
+use crate::service::{audit, config_version};
+use crate::validate;
+
+/// The API families Tollgate speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    Openai,
+    AzureOpenai,
+    Anthropic,
+    Gemini,
+    Mistral,
+    /// Any server speaking OpenAI's API: vLLM, Ollama, Groq, DeepSeek, Together, OpenRouter...
+    OpenaiCompatible,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Openai => "openai",
+            Self::AzureOpenai => "azure_openai",
+            Self::Anthropic => "anthropic",
+            Self::Gemini => "gemini",
+            Self::Mistral => "mistral",
+            Self::OpenaiCompatible => "openai_compatible",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Openai,
+            Self::AzureOpenai,
+            Self::Anthropic,
+            Self::Gemini,
+            Self::Mistral,
+            Self::OpenaiCompatible,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == text)
+    }
+
+    fn default_base_url(self) -> Option<&'static str> {
+        match self {
+            Self::Openai => Some("https://api.openai.com/v1"),
+            Self::Anthropic => Some("https://api.anthropic.com"),
+            Self::Gemini => Some("https://generativelanguage.googleapis.com/v1beta"),
+            Self::Mistral => Some("https://api.mistral.ai/v1"),
+            Self::AzureOpenai | Self::OpenaiCompatible => None,
+        }
+    }
+
+    /// The price catalog's name for this family, where it has one.
+    pub fn catalog_family(self) -> Option<&'static str> {
+        match self {
+            Self::Openai | Self::AzureOpenai => Some("openai"),
+            Self::Anthropic => Some("anthropic"),
+            Self::Gemini => Some("gemini"),
+            Self::Mistral => Some("mistral"),
+            Self::OpenaiCompatible => None,
+        }
+    }
+}
+
+/// A provider as the API shows it: never its credentials.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Provider {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: ProviderKind,
+    pub base_url: String,
+    pub api_version: Option<String>,
+    /// Enough of the API key to recognise it, like "sk-…f3a9".
+    pub key_hint: String,
+    /// Names of the extra headers sent (their values are secret).
+    pub header_names: Vec<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProvider {
+    pub name: String,
+    pub kind: ProviderKind,
+    /// Defaults per kind (required for azure_openai and openai_compatible).
+    pub base_url: Option<String>,
+    /// Write-only. May be left out for servers that need none (a local Ollama).
+    pub api_key: Option<String>,
+    /// Extra headers sent with every call (write-only values).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Azure OpenAI's `api-version`.
+    pub api_version: Option<String>,
+}
+
+/// Changes to a provider; fields left out stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProvider {
+    pub name: Option<String>,
+    pub base_url: Option<String>,
+    /// Replaces the stored key.
+    pub api_key: Option<String>,
+    /// Replaces the stored extra headers.
+    pub headers: Option<BTreeMap<String, String>>,
+    pub api_version: Option<String>,
+}
+
+/// What `POST …/providers/{id}/test` found.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProviderTest {
+    pub ok: bool,
+    /// The provider's HTTP status, if it answered.
+    pub status: Option<u16>,
+    pub latency_ms: u64,
+    /// The provider's own error message, or what went wrong reaching it.
+    pub detail: String,
+}
+
+/// The secret part of a provider, sealed as one JSON document.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Credentials {
+    pub api_key: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ProviderRow {
+    id: Uuid,
+    name: String,
+    kind: String,
+    base_url: String,
+    api_version: Option<String>,
+    key_hint: String,
+    header_names: Vec<String>,
+    credentials: Vec<u8>,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl ProviderRow {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::parse(&self.kind).unwrap_or(ProviderKind::OpenaiCompatible)
+    }
+
+    fn view(self) -> Provider {
+        Provider {
+            kind: self.kind(),
+            id: self.id,
+            name: self.name,
+            base_url: self.base_url,
+            api_version: self.api_version,
+            key_hint: self.key_hint,
+            header_names: self.header_names,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+const COLUMNS: &str =
+    "id, name, kind, base_url, api_version, key_hint, header_names, credentials, created_at, updated_at";
+
+fn key_hint(key: Option<&str>) -> String {
+    match key {
+        None => "none".into(),
+        Some(key) if key.chars().count() < 12 => "…".into(),
+        Some(key) => {
+            let head: String = key.chars().take(3).collect();
+            let tail: String = key
+                .chars()
+                .rev()
+                .take(4)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            format!("{head}…{tail}")
+        }
+    }
+}
+
+fn check_url(kind: ProviderKind, url: Option<&str>) -> ApiResult<String> {
+    let url = match url.or(kind.default_base_url()) {
+        Some(url) => url.trim().trim_end_matches('/').to_string(),
+        None => {
+            return Err(ApiError::Invalid(format!(
+                "base_url is required for {} providers",
+                kind.as_str()
+            )))
+        }
+    };
+    match url::Url::parse(&url) {
+        Ok(parsed)
+            if matches!(parsed.scheme(), "http" | "https") && parsed.host_str().is_some() =>
+        {
+            Ok(url)
+        }
+        _ => Err(ApiError::Invalid(format!(
+            "base_url '{}' is not an http(s) URL",
+            url.chars().take(100).collect::<String>()
+        ))),
+    }
+}
+
+fn check_credentials(api_key: Option<&str>, headers: &BTreeMap<String, String>) -> ApiResult<()> {
+    if let Some(key) = api_key {
+        if key.trim().is_empty() || key.len() > 4096 || key.chars().any(char::is_control) {
+            return Err(ApiError::Invalid(
+                "api_key must be 1 to 4096 printable characters".into(),
+            ));
+        }
+    }
+    if headers.len() > 20 {
+        return Err(ApiError::Invalid("headers: at most 20".into()));
+    }
+    for (name, value) in headers {
+        if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err()
+            || axum::http::HeaderValue::from_str(value).is_err()
+        {
+            return Err(ApiError::Invalid(format!(
+                "header '{}' is not a valid header name and value",
+                name.chars().take(60).collect::<String>()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn seal(secrets: &SecretBox, id: Uuid, credentials: &Credentials) -> ApiResult<Vec<u8>> {
+    let plain = serde_json::to_vec(credentials).map_err(ApiError::internal)?;
+    secrets
+        .seal(&plain, id.as_bytes())
+        .map_err(ApiError::internal)
+}
+
+/// The decrypted credentials of a stored provider.
+pub fn open(secrets: &SecretBox, id: Uuid, sealed: &[u8]) -> ApiResult<Credentials> {
+    let plain = secrets
+        .open(sealed, id.as_bytes())
+        .map_err(ApiError::internal)?;
+    serde_json::from_slice(&plain).map_err(ApiError::internal)
+}
+
+pub async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<Provider>> {
+    let rows: Vec<ProviderRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM providers WHERE tenant_id = $1 ORDER BY name"
+    ))
+    .bind(access.tenant.id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(ProviderRow::view).collect())
+}
+
+async fn row(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<ProviderRow> {
+    let row: Option<ProviderRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM providers WHERE tenant_id = $1 AND id = $2"
+    ))
+    .bind(access.tenant.id)
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    row.ok_or_else(|| ApiError::not_found("provider", &id.to_string()))
+}
+
+pub async fn get(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<Provider> {
+    Ok(row(db, access, id).await?.view())
+}
+
+/// A provider's id and kind by its name or id, within the tenant.
+pub async fn resolve(
+    db: &PgPool,
+    access: &TenantAccess,
+    name_or_id: &str,
+) -> ApiResult<Option<(Uuid, String, ProviderKind)>> {
+    let by_id = Uuid::parse_str(name_or_id).ok();
+    let found: Option<(Uuid, String, String)> = sqlx::query_as(
+        "SELECT id, name, kind FROM providers WHERE tenant_id = $1
+         AND (($2::uuid IS NOT NULL AND id = $2) OR ($2::uuid IS NULL AND name = $3))",
+    )
+    .bind(access.tenant.id)
+    .bind(by_id)
+    .bind(name_or_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(found.map(|(id, name, kind)| {
+        (
+            id,
+            name,
+            ProviderKind::parse(&kind).unwrap_or(ProviderKind::OpenaiCompatible),
+        )
+    }))
+}
+
+fn name_taken(err: sqlx::Error, name: &str) -> ApiError {
+    crate::error::conflict_on_unique(err, || {
+        format!("a provider named '{name}' exists in this tenant; choose another name")
+    })
+}
+
+pub async fn create(
+    db: &PgPool,
+    secrets: &SecretBox,
+    principal: &Principal,
+    access: &TenantAccess,
+    input: CreateProvider,
+) -> ApiResult<Provider> {
+    access.role.require(Role::Admin, "manage providers")?;
+    let name = validate::name("name", &input.name)?;
+    let base_url = check_url(input.kind, input.base_url.as_deref())?;
+    if input.kind == ProviderKind::AzureOpenai && input.api_version.is_none() {
+        return Err(ApiError::Invalid(
+            "api_version is required for azure_openai providers".into(),
+        ));
+    }
+    check_credentials(input.api_key.as_deref(), &input.headers)?;
+    let id = Uuid::now_v7();
+    let credentials = Credentials {
+        api_key: input.api_key,
+        headers: input.headers,
+    };
+    let sealed = seal(secrets, id, &credentials)?;
+    let mut tx = db.begin().await?;
+    let row: ProviderRow = sqlx::query_as(&format!(
+        "INSERT INTO providers (id, tenant_id, name, kind, base_url, api_version, credentials, key_hint, header_names)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(access.tenant.id)
+    .bind(&name)
+    .bind(input.kind.as_str())
+    .bind(&base_url)
+    .bind(&input.api_version)
+    .bind(&sealed)
+    .bind(key_hint(credentials.api_key.as_deref()))
+    .bind(credentials.headers.keys().cloned().collect::<Vec<_>>())
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| name_taken(e, &name))?;
+    let provider = row.view();
+    record(&mut tx, principal, access, "provider.create", &provider).await?;
+    config_version::bump(&mut tx).await?;
+    tx.commit().await?;
+    Ok(provider)
+}
+
+pub async fn update(
+    db: &PgPool,
+    secrets: &SecretBox,
+    principal: &Principal,
+    access: &TenantAccess,
+    id: Uuid,
+    input: UpdateProvider,
+) -> ApiResult<Provider> {
+    access.role.require(Role::Admin, "manage providers")?;
+    let current = row(db, access, id).await?;
+    let kind = current.kind();
+    let name = input
+        .name
+        .as_deref()
+        .map(|n| validate::name("name", n))
+        .transpose()?;
+    let base_url = input
+        .base_url
+        .as_deref()
+        .map(|url| check_url(kind, Some(url)))
+        .transpose()?;
+    let mut credentials = open(secrets, id, &current.credentials)?;
+    if let Some(key) = input.api_key {
+        credentials.api_key = Some(key);
+    }
+    if let Some(headers) = input.headers {
+        credentials.headers = headers;
+    }
+    check_credentials(credentials.api_key.as_deref(), &credentials.headers)?;
+    let sealed = seal(secrets, id, &credentials)?;
+    let mut tx = db.begin().await?;
+    let row: ProviderRow = sqlx::query_as(&format!(
+        "UPDATE providers SET name = coalesce($3, name), base_url = coalesce($4, base_url),
+             api_version = coalesce($5, api_version), credentials = $6, key_hint = $7, header_names = $8
+         WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
+    ))
+    .bind(access.tenant.id)
+    .bind(id)
+    .bind(&name)
+    .bind(&base_url)
+    .bind(&input.api_version)
+    .bind(&sealed)
+    .bind(key_hint(credentials.api_key.as_deref()))
+    .bind(credentials.headers.keys().cloned().collect::<Vec<_>>())
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| name_taken(e, name.as_deref().unwrap_or_default()))?;
+    let provider = row.view();
+    record(&mut tx, principal, access, "provider.update", &provider).await?;
+    config_version::bump(&mut tx).await?;
+    tx.commit().await?;
+    Ok(provider)
+}
+
+/// Deletes a provider no model uses any more.
+pub async fn delete(
+    db: &PgPool,
+    principal: &Principal,
+    access: &TenantAccess,
+    id: Uuid,
+) -> ApiResult<()> {
+    access.role.require(Role::Admin, "manage providers")?;
+    let provider = get(db, access, id).await?;
+    let mut tx = db.begin().await?;
+    let users: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM models WHERE tenant_id = $1
+         AND deployments @> jsonb_build_array(jsonb_build_object('provider_id', $2::text))
+         ORDER BY name",
+    )
+    .bind(access.tenant.id)
+    .bind(id.to_string())
+    .fetch_all(&mut *tx)
+    .await?;
+    if !users.is_empty() {
+        return Err(ApiError::Conflict(format!(
+            "models still deploy on this provider: {}; change them first",
+            users.join(", ")
+        )));
+    }
+    sqlx::query("DELETE FROM providers WHERE tenant_id = $1 AND id = $2")
+        .bind(access.tenant.id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    record(&mut tx, principal, access, "provider.delete", &provider).await?;
+    config_version::bump(&mut tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn record(
+    conn: &mut sqlx::PgConnection,
+    principal: &Principal,
+    access: &TenantAccess,
+    action: &str,
+    provider: &Provider,
+) -> ApiResult<()> {
+    audit::record(
+        conn,
+        principal,
+        audit::Change {
+            tenant_id: Some(access.tenant.id),
+            action,
+            target_type: "provider",
+            target_id: provider.id.to_string(),
+            details: json!({"name": provider.name, "kind": provider.kind, "base_url": provider.base_url,
+                            "key_hint": provider.key_hint, "header_names": provider.header_names}),
+        },
+    )
+    .await
+}
+
+/// Checks the credentials with a request that costs no tokens: listing the provider's models.
+pub async fn test(
+    db: &PgPool,
+    secrets: &SecretBox,
+    access: &TenantAccess,
+    id: Uuid,
+) -> ApiResult<ProviderTest> {
+    let row = row(db, access, id).await?;
+    let kind = row.kind();
+    let credentials = open(secrets, id, &row.credentials)?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(ApiError::internal)?;
+    let key = credentials.api_key.clone().unwrap_or_default();
+    let mut request = match kind {
+        ProviderKind::Anthropic => client
+            .get(format!("{}/v1/models", row.base_url))
+            .header("x-api-key", &key)
+            .header("anthropic-version", "2023-06-01"),
+        ProviderKind::Gemini => client
+            .get(format!("{}/models", row.base_url))
+            .header("x-goog-api-key", &key),
+        ProviderKind::AzureOpenai => client
+            .get(format!("{}/models", row.base_url))
+            .query(&[("api-version", row.api_version.clone().unwrap_or_default())])
+            .header("api-key", &key),
+        ProviderKind::Openai | ProviderKind::Mistral | ProviderKind::OpenaiCompatible => {
+            let request = client.get(format!("{}/models", row.base_url));
+            if key.is_empty() {
+                request
+            } else {
+                request.bearer_auth(&key)
+            }
+        }
+    };
+    for (name, value) in &credentials.headers {
+        request = request.header(name, value);
+    }
+    let started = Instant::now();
+    let outcome = request.send().await;
+    let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Ok(match outcome {
+        Ok(response) => {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            ProviderTest {
+                ok: status.is_success(),
+                status: Some(status.as_u16()),
+                latency_ms,
+                detail: if status.is_success() {
+                    "the provider accepted the credentials".into()
+                } else {
+                    provider_message(&body)
+                        .unwrap_or_else(|| format!("the provider answered {status}"))
+                },
+            }
+        }
+        Err(err) => ProviderTest {
+            ok: false,
+            status: None,
+            latency_ms,
+            detail: format!("could not reach the provider: {}", without_url(&err)),
+        },
+    })
+}
+
+/// The `error.message` (or `message`) a provider put in its error body.
+fn provider_message(body: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    let message = value
+        .pointer("/error/message")
+        .or_else(|| value.get("message"))?
+        .as_str()?;
+    Some(message.chars().take(500).collect())
+}
+
+fn without_url(err: &reqwest::Error) -> String {
+    let mut err = err.to_string();
+    if let Some(url) = err.find(" for url (") {
+        err.truncate(url);
+    }
+    err
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_reveal_too_little_to_use() {
+        assert_eq!(key_hint(Some("sk-proj-abcdefghijklmnop1234")), "sk-…1234");
+        assert_eq!(key_hint(Some("short")), "…");
+        assert_eq!(key_hint(None), "none");
+    }
+}

@@ -257,6 +257,7 @@ fn finish(
         }
         let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         shared.usage.record(UsageEvent {
+            ai: None,
             id: Uuid::now_v7(),
             time,
             tenant_id: context.route.as_ref().map(|r| r.tenant_id),

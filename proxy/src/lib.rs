@@ -105,7 +105,7 @@ impl Proxy {
         });
 
         let cache_path = config.data_dir.join("snapshot.json");
-        if let Some(snapshot) = sync::load_cache(&cache_path) {
+        if let Some(snapshot) = sync::load_cache(&cache_path, token.as_deref()) {
             tracing::info!(
                 version = snapshot.version,
                 "serving the cached configuration until the server answers"

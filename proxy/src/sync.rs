@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng};
+use aes_gcm::{Aes256Gcm, Nonce};
+use sha2::{Digest, Sha256};
 use tokio::sync::{watch, Notify};
 use tollgate_protocol::{Heartbeat, Snapshot};
 
@@ -33,9 +36,30 @@ pub fn apply(shared: &Shared, snapshot: &Snapshot) {
     shared.limiter.retain(|key| keys.contains(key));
 }
 
+/// The snapshot holds provider credentials, so its copy on disk is encrypted (AES-256-GCM) with a
+/// key derived from the proxy token: useless to whoever reads the file without the token.
+fn cache_cipher(token: &str) -> Aes256Gcm {
+    let key: [u8; 32] = Sha256::digest(format!("tollgate proxy snapshot cache v1:{token}")).into();
+    Aes256Gcm::new(&key.into())
+}
+
+const NONCE_LEN: usize = 12;
+
 /// The cached snapshot, if a readable one is on disk.
-pub fn load_cache(path: &Path) -> Option<Snapshot> {
-    let bytes = std::fs::read(path).ok()?;
+pub fn load_cache(path: &Path, token: Option<&str>) -> Option<Snapshot> {
+    let sealed = std::fs::read(path).ok()?;
+    let opened = token
+        .filter(|_| sealed.len() > NONCE_LEN)
+        .and_then(|token| {
+            let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+            cache_cipher(token)
+                .decrypt(Nonce::from_slice(nonce), ciphertext)
+                .ok()
+        });
+    let Some(bytes) = opened else {
+        tracing::warn!(file = %path.display(), "ignoring a cached snapshot this token cannot open");
+        return None;
+    };
     match serde_json::from_slice(&bytes) {
         Ok(snapshot) => Some(snapshot),
         Err(err) => {
@@ -45,10 +69,15 @@ pub fn load_cache(path: &Path) -> Option<Snapshot> {
     }
 }
 
-/// Writes the snapshot atomically, readable by this user only (it holds key hashes).
-fn store_cache(path: &Path, body: &[u8]) -> std::io::Result<()> {
+/// Writes the snapshot encrypted and atomically, readable by this user only.
+fn store_cache(path: &Path, token: Option<&str>, body: &[u8]) -> std::io::Result<()> {
+    let Some(token) = token else { return Ok(()) };
+    let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+    let sealed = cache_cipher(token)
+        .encrypt(&nonce, body)
+        .map_err(|_| std::io::Error::other("encrypting the snapshot failed"))?;
     let temporary = path.with_extension("tmp");
-    std::fs::write(&temporary, body)?;
+    std::fs::write(&temporary, [nonce.as_slice(), &sealed].concat())?;
     std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))?;
     std::fs::rename(&temporary, path)
 }
@@ -116,7 +145,7 @@ impl Syncer {
                     return Ok(());
                 }
                 apply(&self.shared, &snapshot);
-                if let Err(err) = store_cache(&self.cache_path, &body) {
+                if let Err(err) = store_cache(&self.cache_path, self.token.as_deref(), &body) {
                     tracing::warn!(error = %err, "cannot cache the snapshot on disk");
                 }
                 self.loaded.notify_one();

@@ -20,6 +20,69 @@ pub struct Snapshot {
     /// REST routes of every tenant.
     #[serde(default)]
     pub routes: Vec<RouteEntry>,
+    /// AI providers with their credentials (this is why the snapshot is only served to holders
+    /// of the proxy token, and why proxies encrypt their cached copy).
+    #[serde(default)]
+    pub providers: Vec<ProviderEntry>,
+    /// The model names clients call.
+    #[serde(default)]
+    pub models: Vec<ModelEntry>,
+}
+
+/// An AI provider and how to reach it.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderEntry {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub name: String,
+    /// openai, azure_openai, anthropic, gemini, mistral, openai_compatible.
+    pub kind: String,
+    pub base_url: String,
+    pub api_version: Option<String>,
+    pub api_key: Option<String>,
+    pub headers: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for ProviderEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print credentials.
+        f.debug_struct("ProviderEntry")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A model clients call by name, its deployments and prices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelEntry {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub name: String,
+    pub deployments: Vec<DeploymentEntry>,
+    pub prices: ModelPrices,
+}
+
+/// One provider model behind a model name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentEntry {
+    pub provider_id: Uuid,
+    /// The model name the provider knows.
+    pub model: String,
+    pub weight: u32,
+    /// Lower is tried first; higher priorities are fallbacks.
+    pub priority: u32,
+}
+
+/// Prices in integer nano-dollars: per million input, cached input and output tokens, and per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelPrices {
+    pub input_per_mtok: i64,
+    pub cached_input_per_mtok: i64,
+    pub output_per_mtok: i64,
+    pub per_request: i64,
 }
 
 /// A REST route: what it matches and where it forwards.
@@ -148,6 +211,29 @@ pub struct UsageEvent {
     pub bytes_out: u64,
     /// Why a request failed, in a few stable words (`unauthorized`, `upstream_timeout`, …).
     pub error_class: Option<String>,
+    /// For AI calls: what was called and what it cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ai: Option<AiUsage>,
+}
+
+/// The metering of one AI call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AiUsage {
+    pub model_id: Uuid,
+    pub provider_id: Option<Uuid>,
+    /// The provider's model name that answered.
+    pub upstream_model: Option<String>,
+    pub input_tokens: u64,
+    pub cached_input_tokens: u64,
+    pub output_tokens: u64,
+    /// True when the provider reported no usage and the counts are estimates.
+    pub estimated: bool,
+    pub cost_nanousd: i64,
+    /// Time to the first byte of the answer.
+    pub ttft_us: Option<u64>,
+    /// Deployments tried before one answered (0: the first did).
+    pub fallbacks: u32,
+    pub streamed: bool,
 }
 
 /// What a proxy posts to `POST /internal/v1/usage`.
@@ -183,6 +269,8 @@ mod tests {
                 expires_at: None,
             }],
             routes: vec![],
+            providers: vec![],
+            models: vec![],
         };
         let json = serde_json::to_string(&snapshot).unwrap_or_default();
         assert!(json.contains("\"period\":\"month\""));

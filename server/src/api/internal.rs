@@ -108,7 +108,7 @@ async fn snapshot(
     let (version, body) = match cached {
         Some(hit) => hit,
         None => {
-            let built = snapshot::build(&state.db).await?;
+            let built = snapshot::build(&state.db, &state.secrets).await?;
             let body = Bytes::from(serde_json::to_vec(&built).map_err(ApiError::internal)?);
             if let Ok(mut cache) = state.snapshot_cache.lock() {
                 if cache.as_ref().is_none_or(|(v, _)| *v < built.version) {

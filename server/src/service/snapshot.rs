@@ -5,11 +5,14 @@ use std::collections::BTreeMap;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use tollgate_protocol::{
-    BudgetPeriod, KeyBudget, KeyEntry, PathMatch, RetryOn, RouteEntry, Snapshot, Target,
+    BudgetPeriod, DeploymentEntry, KeyBudget, KeyEntry, ModelEntry, ModelPrices, PathMatch,
+    ProviderEntry, RetryOn, RouteEntry, Snapshot, Target,
 };
 use uuid::Uuid;
 
 use crate::error::ApiResult;
+use crate::secret_box::SecretBox;
+use crate::service::providers;
 
 #[derive(sqlx::FromRow)]
 struct KeyRow {
@@ -48,8 +51,40 @@ struct RouteRow {
     remove_headers: Vec<String>,
 }
 
-/// Reads the whole configuration in one consistent view.
-pub async fn build(db: &PgPool) -> ApiResult<Snapshot> {
+#[derive(sqlx::FromRow)]
+struct ProviderRow {
+    id: Uuid,
+    tenant_id: Uuid,
+    name: String,
+    kind: String,
+    base_url: String,
+    api_version: Option<String>,
+    credentials: Vec<u8>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ModelRow {
+    id: Uuid,
+    tenant_id: Uuid,
+    name: String,
+    deployments: sqlx::types::Json<Vec<StoredDeployment>>,
+    input_nanousd_per_mtok: i64,
+    cached_nanousd_per_mtok: i64,
+    output_nanousd_per_mtok: i64,
+    per_request_nanousd: i64,
+}
+
+#[derive(serde::Deserialize)]
+struct StoredDeployment {
+    provider_id: Uuid,
+    model: String,
+    weight: u32,
+    priority: u32,
+}
+
+/// Reads the whole configuration in one consistent view; provider credentials are decrypted
+/// for the proxies, which alone may read the snapshot.
+pub async fn build(db: &PgPool, secrets: &SecretBox) -> ApiResult<Snapshot> {
     let mut tx = db.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .execute(&mut *tx)
@@ -75,13 +110,41 @@ pub async fn build(db: &PgPool) -> ApiResult<Snapshot> {
     )
     .fetch_all(&mut *tx)
     .await?;
+    let provider_rows: Vec<ProviderRow> = sqlx::query_as(
+        "SELECT id, tenant_id, name, kind, base_url, api_version, credentials FROM providers ORDER BY id",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let model_rows: Vec<ModelRow> = sqlx::query_as(
+        "SELECT id, tenant_id, name, deployments, input_nanousd_per_mtok, cached_nanousd_per_mtok,
+                output_nanousd_per_mtok, per_request_nanousd
+         FROM models ORDER BY id",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
     tx.commit().await?;
 
+    let mut provider_entries = Vec::with_capacity(provider_rows.len());
+    for row in provider_rows {
+        let credentials = providers::open(secrets, row.id, &row.credentials)?;
+        provider_entries.push(ProviderEntry {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            name: row.name,
+            kind: row.kind,
+            base_url: row.base_url,
+            api_version: row.api_version,
+            api_key: credentials.api_key,
+            headers: credentials.headers,
+        });
+    }
     Ok(Snapshot {
         version,
         generated_at: OffsetDateTime::now_utc(),
         keys: keys.into_iter().map(key_entry).collect(),
         routes: routes.into_iter().map(route_entry).collect(),
+        providers: provider_entries,
+        models: model_rows.into_iter().map(model_entry).collect(),
     })
 }
 
@@ -145,5 +208,30 @@ fn route_entry(row: RouteRow) -> RouteEntry {
         require_key: row.require_key,
         set_headers: row.set_headers.0,
         remove_headers: row.remove_headers,
+    }
+}
+
+fn model_entry(row: ModelRow) -> ModelEntry {
+    ModelEntry {
+        id: row.id,
+        tenant_id: row.tenant_id,
+        name: row.name,
+        deployments: row
+            .deployments
+            .0
+            .into_iter()
+            .map(|d| DeploymentEntry {
+                provider_id: d.provider_id,
+                model: d.model,
+                weight: d.weight,
+                priority: d.priority,
+            })
+            .collect(),
+        prices: ModelPrices {
+            input_per_mtok: row.input_nanousd_per_mtok,
+            cached_input_per_mtok: row.cached_nanousd_per_mtok,
+            output_per_mtok: row.output_nanousd_per_mtok,
+            per_request: row.per_request_nanousd,
+        },
     }
 }

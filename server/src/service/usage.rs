@@ -42,6 +42,10 @@ pub struct Ingested {
 
 #[derive(Default)]
 struct Rollup {
+    input_tokens: i64,
+    cached_input_tokens: i64,
+    output_tokens: i64,
+    cost_nanousd: i64,
     requests: i64,
     client_errors: i64,
     server_errors: i64,
@@ -53,6 +57,17 @@ struct Rollup {
 
 fn clamp(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// One column of the AI metering, null for events that are not AI calls.
+fn ai_column<T>(
+    events: &[UsageEvent],
+    field: impl Fn(&tollgate_protocol::AiUsage) -> Option<T>,
+) -> Vec<Option<T>> {
+    events
+        .iter()
+        .map(|e| e.ai.as_ref().and_then(&field))
+        .collect()
 }
 
 /// Stores a batch: each event once (by id), rollups updated with the new ones only, in one
@@ -74,13 +89,21 @@ pub async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingested> {
     let mut tx = db.begin().await?;
     let stored: Vec<Uuid> = sqlx::query_scalar(
         "INSERT INTO usage_events (id, time, tenant_id, key_id, route_id, dataplane_id, method,
-             status, latency_us, upstream_latency_us, bytes_in, bytes_out, error_class)
+             status, latency_us, upstream_latency_us, bytes_in, bytes_out, error_class, model_id,
+             provider_id, upstream_model, input_tokens, cached_input_tokens, output_tokens,
+             tokens_estimated, cost_nanousd, ttft_us, fallbacks)
          SELECT u.id, u.time, u.tenant_id, u.key_id, u.route_id, $6, u.method, u.status,
-                u.latency_us, u.upstream_latency_us, u.bytes_in, u.bytes_out, u.error_class
+                u.latency_us, u.upstream_latency_us, u.bytes_in, u.bytes_out, u.error_class,
+                u.model_id, u.provider_id, u.upstream_model, u.input_tokens, u.cached_input_tokens,
+                u.output_tokens, u.tokens_estimated, u.cost_nanousd, u.ttft_us, u.fallbacks
          FROM UNNEST($1::uuid[], $2::timestamptz[], $3::uuid[], $4::uuid[], $5::uuid[], $7::text[],
-                     $8::int2[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::text[])
+                     $8::int2[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::text[],
+                     $14::uuid[], $15::uuid[], $16::text[], $17::int8[], $18::int8[], $19::int8[],
+                     $20::bool[], $21::int8[], $22::int8[], $23::int4[])
               AS u(id, time, tenant_id, key_id, route_id, method, status, latency_us,
-                   upstream_latency_us, bytes_in, bytes_out, error_class)
+                   upstream_latency_us, bytes_in, bytes_out, error_class, model_id, provider_id,
+                   upstream_model, input_tokens, cached_input_tokens, output_tokens,
+                   tokens_estimated, cost_nanousd, ttft_us, fallbacks)
          ON CONFLICT DO NOTHING
          RETURNING id",
     )
@@ -122,12 +145,25 @@ pub async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingested> {
             .map(|e| e.error_class.clone())
             .collect::<Vec<_>>(),
     )
+    .bind(ai_column(events, |ai| Some(ai.model_id)))
+    .bind(ai_column(events, |ai| ai.provider_id))
+    .bind(ai_column(events, |ai| ai.upstream_model.clone()))
+    .bind(ai_column(events, |ai| Some(clamp(ai.input_tokens))))
+    .bind(ai_column(events, |ai| Some(clamp(ai.cached_input_tokens))))
+    .bind(ai_column(events, |ai| Some(clamp(ai.output_tokens))))
+    .bind(ai_column(events, |ai| Some(ai.estimated)))
+    .bind(ai_column(events, |ai| Some(ai.cost_nanousd)))
+    .bind(ai_column(events, |ai| ai.ttft_us.map(clamp)))
+    .bind(ai_column(events, |ai| {
+        Some(i32::try_from(ai.fallbacks).unwrap_or(i32::MAX))
+    }))
     .fetch_all(&mut *tx)
     .await?;
 
     let new: HashSet<Uuid> = stored.iter().copied().collect();
     // Sorted, so concurrent ingests lock rollup rows in the same order.
-    let mut rollups: BTreeMap<(Uuid, OffsetDateTime, Uuid, Uuid), Rollup> = BTreeMap::new();
+    type RollupKey = (Uuid, OffsetDateTime, Uuid, Uuid, Uuid, Uuid);
+    let mut rollups: BTreeMap<RollupKey, Rollup> = BTreeMap::new();
     let mut last_used: BTreeMap<Uuid, OffsetDateTime> = BTreeMap::new();
     for event in events.iter().filter(|e| new.contains(&e.id)) {
         let hour = event
@@ -138,8 +174,20 @@ pub async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingested> {
             hour,
             event.key_id.unwrap_or(Uuid::nil()),
             event.route_id.unwrap_or(Uuid::nil()),
+            event.ai.as_ref().map_or(Uuid::nil(), |ai| ai.model_id),
+            event
+                .ai
+                .as_ref()
+                .and_then(|ai| ai.provider_id)
+                .unwrap_or(Uuid::nil()),
         );
         let rollup = rollups.entry(key).or_default();
+        if let Some(ai) = &event.ai {
+            rollup.input_tokens += clamp(ai.input_tokens);
+            rollup.cached_input_tokens += clamp(ai.cached_input_tokens);
+            rollup.output_tokens += clamp(ai.output_tokens);
+            rollup.cost_nanousd += ai.cost_nanousd;
+        }
         rollup.requests += 1;
         rollup.client_errors += i64::from((400..500).contains(&event.status));
         rollup.server_errors += i64::from(event.status >= 500);
@@ -152,12 +200,17 @@ pub async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingested> {
             *seen = (*seen).max(event.time);
         }
     }
-    for ((tenant_id, hour, key_id, route_id), r) in &rollups {
+    for ((tenant_id, hour, key_id, route_id, model_id, provider_id), r) in &rollups {
         sqlx::query(
             "INSERT INTO usage_hourly (tenant_id, hour, key_id, route_id, requests, client_errors,
-                 server_errors, latency_sum_us, latency_buckets, bytes_in, bytes_out)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-             ON CONFLICT (tenant_id, hour, key_id, route_id) DO UPDATE SET
+                 server_errors, latency_sum_us, latency_buckets, bytes_in, bytes_out, model_id,
+                 provider_id, input_tokens, cached_input_tokens, output_tokens, cost_nanousd)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+             ON CONFLICT (tenant_id, hour, key_id, route_id, model_id, provider_id) DO UPDATE SET
+                 input_tokens = usage_hourly.input_tokens + excluded.input_tokens,
+                 cached_input_tokens = usage_hourly.cached_input_tokens + excluded.cached_input_tokens,
+                 output_tokens = usage_hourly.output_tokens + excluded.output_tokens,
+                 cost_nanousd = usage_hourly.cost_nanousd + excluded.cost_nanousd,
                  requests = usage_hourly.requests + excluded.requests,
                  client_errors = usage_hourly.client_errors + excluded.client_errors,
                  server_errors = usage_hourly.server_errors + excluded.server_errors,
@@ -179,6 +232,12 @@ pub async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingested> {
         .bind(r.buckets.to_vec())
         .bind(r.bytes_in)
         .bind(r.bytes_out)
+        .bind(model_id)
+        .bind(provider_id)
+        .bind(r.input_tokens)
+        .bind(r.cached_input_tokens)
+        .bind(r.output_tokens)
+        .bind(r.cost_nanousd)
         .execute(&mut *tx)
         .await?;
     }

@@ -20,11 +20,25 @@ async fn a_proxy_restarted_while_the_server_is_down_serves_from_its_cache() {
     )
     .await;
     let (_, secret) = create_key(&admin, json!({"name": "k"})).await;
+    let provider_key = "sk-cache-must-not-hold-this-key-1234";
+    let provider = admin
+        .post(
+            "/api/v1/tenants/default/providers",
+            json!({"name": "p", "kind": "openai", "api_key": provider_key}),
+        )
+        .await;
+    assert_eq!(provider.status, 201, "{}", provider.text);
     let dir = tempfile::tempdir().unwrap();
     let proxy = start_proxy(&server, dir.path()).await;
     synced(&server, &proxy).await;
     let version = proxy.config_version();
     proxy.shutdown().await;
+    // The cached snapshot holds provider credentials: on disk it is encrypted.
+    let cached = std::fs::read(dir.path().join("snapshot.json")).unwrap();
+    assert!(!cached
+        .windows(provider_key.len())
+        .any(|w| w == provider_key.as_bytes()));
+    assert!(!cached.windows(secret.len()).any(|w| w == secret.as_bytes()));
 
     server.stop().await;
     let proxy = start_proxy(&server, dir.path()).await;

@@ -18,6 +18,37 @@ pub struct ActiveConfig {
     pub generated_at: OffsetDateTime,
     pub routes: RouteTable,
     pub keys: HashMap<[u8; 32], Arc<CompiledKey>>,
+    /// Models by (tenant, name).
+    pub models: HashMap<(Uuid, String), Arc<CompiledModel>>,
+}
+
+/// An AI provider ready to call.
+#[derive(Debug)]
+pub struct CompiledProvider {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: String,
+    pub base_url: String,
+    pub api_version: Option<String>,
+    /// Authentication and extra headers, ready to send.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// One way to serve a model.
+#[derive(Debug)]
+pub struct CompiledDeployment {
+    pub provider: Arc<CompiledProvider>,
+    pub model: String,
+    pub weight: u32,
+}
+
+/// A model: deployment groups in priority order (fallbacks later), and its prices.
+#[derive(Debug)]
+pub struct CompiledModel {
+    pub id: Uuid,
+    pub name: String,
+    pub groups: Vec<Vec<CompiledDeployment>>,
+    pub prices: tollgate_protocol::ModelPrices,
 }
 
 /// An API key as the hot path needs it.
@@ -27,6 +58,8 @@ pub struct CompiledKey {
     pub tenant_id: Uuid,
     /// Route names the key may use; empty means all of its tenant's.
     pub routes: HashSet<String>,
+    /// Model names the key may call; empty means all of its tenant's.
+    pub models: HashSet<String>,
     pub requests_per_minute: Option<u32>,
     pub expires_at: Option<OffsetDateTime>,
 }
@@ -74,6 +107,7 @@ impl ActiveConfig {
             generated_at: OffsetDateTime::UNIX_EPOCH,
             routes: RouteTable::default(),
             keys: HashMap::new(),
+            models: HashMap::new(),
         }
     }
 
@@ -93,6 +127,7 @@ impl ActiveConfig {
                     id: key.id,
                     tenant_id: key.tenant_id,
                     routes: key.routes.iter().cloned().collect(),
+                    models: key.models.iter().cloned().collect(),
                     requests_per_minute: key.requests_per_minute,
                     expires_at: key.expires_at,
                 }),
@@ -119,8 +154,78 @@ impl ActiveConfig {
             generated_at: snapshot.generated_at,
             routes: RouteTable::new(routes),
             keys,
+            models: compile_models(snapshot),
         }
     }
+}
+
+fn compile_models(snapshot: &Snapshot) -> HashMap<(Uuid, String), Arc<CompiledModel>> {
+    let mut providers = HashMap::new();
+    for entry in &snapshot.providers {
+        let mut headers = Vec::new();
+        let key = entry.api_key.as_deref().unwrap_or_default();
+        let auth = match entry.kind.as_str() {
+            _ if key.is_empty() => None,
+            "azure_openai" => Some((HeaderName::from_static("api-key"), key.to_string())),
+            "anthropic" => Some((HeaderName::from_static("x-api-key"), key.to_string())),
+            "gemini" => Some((HeaderName::from_static("x-goog-api-key"), key.to_string())),
+            _ => Some((http::header::AUTHORIZATION, format!("Bearer {key}"))),
+        };
+        let extra = entry.headers.iter().filter_map(|(name, value)| {
+            Some((HeaderName::from_bytes(name.as_bytes()).ok()?, value.clone()))
+        });
+        for (name, value) in auth.into_iter().chain(extra) {
+            match HeaderValue::from_str(&value) {
+                Ok(mut value) => {
+                    value.set_sensitive(true);
+                    headers.push((name, value));
+                }
+                Err(_) => {
+                    tracing::warn!(provider = %entry.name, "skipping a header that is not a valid value")
+                }
+            }
+        }
+        providers.insert(
+            entry.id,
+            Arc::new(CompiledProvider {
+                id: entry.id,
+                name: entry.name.clone(),
+                kind: entry.kind.clone(),
+                base_url: entry.base_url.trim_end_matches('/').to_string(),
+                api_version: entry.api_version.clone(),
+                headers,
+            }),
+        );
+    }
+    let mut models = HashMap::new();
+    for entry in &snapshot.models {
+        let mut by_priority: std::collections::BTreeMap<u32, Vec<CompiledDeployment>> =
+            Default::default();
+        for deployment in &entry.deployments {
+            let Some(provider) = providers.get(&deployment.provider_id) else {
+                tracing::warn!(model = %entry.name, "skipping a deployment on an unknown provider");
+                continue;
+            };
+            by_priority
+                .entry(deployment.priority)
+                .or_default()
+                .push(CompiledDeployment {
+                    provider: provider.clone(),
+                    model: deployment.model.clone(),
+                    weight: deployment.weight,
+                });
+        }
+        models.insert(
+            (entry.tenant_id, entry.name.clone()),
+            Arc::new(CompiledModel {
+                id: entry.id,
+                name: entry.name.clone(),
+                groups: by_priority.into_values().collect(),
+                prices: entry.prices,
+            }),
+        );
+    }
+    models
 }
 
 fn compile_route(entry: &RouteEntry, health: &HealthRegistry) -> Result<CompiledRoute, String> {

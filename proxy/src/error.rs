@@ -18,11 +18,21 @@ pub enum ProxyError {
     InvalidKey,
     ExpiredKey,
     KeyNotAllowed,
-    RateLimited { limit: u32, retry_after: Duration },
+    RateLimited {
+        limit: u32,
+        retry_after: Duration,
+    },
     NotReady,
     UpstreamUnreachable(String),
     UpstreamTimeout,
     BadRequest(String),
+    ModelNotFound(String),
+    ModelNotAllowed(String),
+    /// Every deployment of a model failed; `message` names each failure.
+    Provider {
+        status: StatusCode,
+        message: String,
+    },
 }
 
 impl ProxyError {
@@ -37,6 +47,9 @@ impl ProxyError {
             Self::UpstreamUnreachable(_) => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::ModelNotFound(_) => StatusCode::NOT_FOUND,
+            Self::ModelNotAllowed(_) => StatusCode::FORBIDDEN,
+            Self::Provider { status, .. } => *status,
         }
     }
 
@@ -54,18 +67,25 @@ impl ProxyError {
             Self::UpstreamUnreachable(_) => "upstream_unreachable",
             Self::UpstreamTimeout => "upstream_timeout",
             Self::BadRequest(_) => "bad_request",
+            Self::ModelNotFound(_) => "model_not_found",
+            Self::ModelNotAllowed(_) => "model_not_allowed",
+            Self::Provider { .. } => "provider_error",
         }
     }
 
     fn kind(&self) -> &'static str {
         match self {
             Self::MissingKey | Self::InvalidKey | Self::ExpiredKey => "authentication_error",
-            Self::KeyNotAllowed => "permission_error",
+            Self::KeyNotAllowed | Self::ModelNotAllowed(_) => "permission_error",
             Self::RateLimited { .. } => "rate_limit_error",
-            Self::NoRoute | Self::MethodNotAllowed | Self::BadRequest(_) => "invalid_request_error",
-            Self::NotReady | Self::UpstreamUnreachable(_) | Self::UpstreamTimeout => {
-                "upstream_error"
-            }
+            Self::NoRoute
+            | Self::MethodNotAllowed
+            | Self::BadRequest(_)
+            | Self::ModelNotFound(_) => "invalid_request_error",
+            Self::NotReady
+            | Self::UpstreamUnreachable(_)
+            | Self::UpstreamTimeout
+            | Self::Provider { .. } => "upstream_error",
         }
     }
 
@@ -89,6 +109,11 @@ impl ProxyError {
             Self::UpstreamUnreachable(why) => format!("the upstream could not be reached: {why}"),
             Self::UpstreamTimeout => "the upstream did not answer in time".into(),
             Self::BadRequest(why) => why.clone(),
+            Self::ModelNotFound(model) => format!(
+                "the model '{model}' does not exist or you do not have access to it"
+            ),
+            Self::ModelNotAllowed(model) => format!("this API key may not call the model '{model}'"),
+            Self::Provider { message, .. } => message.clone(),
         }
     }
 

@@ -12,10 +12,11 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-use tollgate_protocol::UsageEvent;
+use tollgate_protocol::{AiUsage, UsageEvent};
 use uuid::Uuid;
 
 use crate::active::{ActiveConfig, CompiledKey, CompiledRoute};
+use crate::ai::{self, metering, AiCall};
 use crate::body::{Counted, Finished, ProxyBody};
 use crate::error::ProxyError;
 use crate::forward::{self, Clients, RequestBody};
@@ -38,6 +39,10 @@ struct RequestContext {
     upstream_latency: Option<Duration>,
     error_class: Option<&'static str>,
     bytes_in: Arc<AtomicU64>,
+    /// The tenant, when known from a key (AI calls have no route).
+    tenant: Option<Uuid>,
+    /// The metering of an AI call.
+    ai: Option<AiCall>,
 }
 
 /// Serves one request; never fails: every refusal or failure is a JSON error response.
@@ -59,6 +64,8 @@ pub async fn handle(
         upstream_latency: None,
         error_class: None,
         bytes_in: Arc::new(AtomicU64::new(0)),
+        tenant: None,
+        ai: None,
     };
     let response = match pipeline(
         &shared,
@@ -92,6 +99,14 @@ async fn pipeline(
     if config.version == 0 {
         return Err(ProxyError::NotReady);
     }
+    if ai::is_ai_path(request.uri().path()) {
+        let (key, _) = authenticate(config, request.headers())?;
+        context.key = Some(key.id);
+        context.tenant = Some(key.tenant_id);
+        limit(shared, key, context)?;
+        let request = request.map(|body| Counted::new(body, context.bytes_in.clone()));
+        return ai::serve(clients, config, key, request, &mut context.ai).await;
+    }
     let host = request
         .uri()
         .authority()
@@ -118,16 +133,7 @@ async fn pipeline(
         let (key, credential) = authenticate(config, request.headers())?;
         context.key = Some(key.id);
         authorize(key, &route)?;
-        if let Some(per_minute) = key.requests_per_minute {
-            let decision = shared.limiter.check(key.id, per_minute);
-            context.rate = Some(decision);
-            if !decision.allowed {
-                return Err(ProxyError::RateLimited {
-                    limit: per_minute,
-                    retry_after: decision.reset,
-                });
-            }
-        }
+        limit(shared, key, context)?;
         Some(credential)
     } else {
         None
@@ -191,6 +197,27 @@ fn authenticate<'c>(
     Ok((key, credential))
 }
 
+/// Takes one request from the key's requests-per-minute bucket, if it has a limit.
+fn limit(
+    shared: &Shared,
+    key: &CompiledKey,
+    context: &mut RequestContext,
+) -> Result<(), ProxyError> {
+    let Some(per_minute) = key.requests_per_minute else {
+        return Ok(());
+    };
+    let decision = shared.limiter.check(key.id, per_minute);
+    context.rate = Some(decision);
+    if decision.allowed {
+        Ok(())
+    } else {
+        Err(ProxyError::RateLimited {
+            limit: per_minute,
+            retry_after: decision.reset,
+        })
+    }
+}
+
 /// A key may use its own tenant's routes, and only those its scope names (if it names any).
 fn authorize(key: &CompiledKey, route: &CompiledRoute) -> Result<(), ProxyError> {
     let in_scope = key.routes.is_empty() || key.routes.contains(&route.name);
@@ -239,7 +266,11 @@ fn finish(
     let status = parts.status;
     let meter = move |bytes_out: u64| {
         let latency = started.elapsed();
-        let label = context.route.as_ref().map_or("-", |r| r.label.as_str());
+        let label = match (&context.route, &context.ai) {
+            (Some(route), _) => route.label.as_str(),
+            (None, Some(_)) => "ai",
+            (None, None) => "-",
+        };
         let metrics = &shared.metrics;
         metrics
             .requests
@@ -256,11 +287,40 @@ fn finish(
                 .observe(upstream.as_secs_f64());
         }
         let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let ai = context.ai.as_ref().map(|call| {
+            let findings = call
+                .findings
+                .lock()
+                .map(|f| (f.tokens, f.first_byte))
+                .unwrap_or_default();
+            let (tokens, first_byte) = findings;
+            AiUsage {
+                model_id: call.model.id,
+                provider_id: call.provider_id,
+                upstream_model: call.upstream_model.clone(),
+                input_tokens: tokens.input,
+                cached_input_tokens: tokens.cached_input,
+                output_tokens: tokens.output,
+                estimated: !tokens.reported,
+                cost_nanousd: if tokens.reported || status.is_success() {
+                    metering::cost_nanousd(&call.model.prices, &tokens)
+                } else {
+                    0
+                },
+                ttft_us: first_byte.map(micros),
+                fallbacks: call.fallbacks,
+                streamed: call.streamed,
+            }
+        });
         shared.usage.record(UsageEvent {
-            ai: None,
+            ai,
             id: Uuid::now_v7(),
             time,
-            tenant_id: context.route.as_ref().map(|r| r.tenant_id),
+            tenant_id: context
+                .route
+                .as_ref()
+                .map(|r| r.tenant_id)
+                .or(context.tenant),
             key_id: context.key,
             route_id: context.route.as_ref().map(|r| r.id),
             method: context.method.to_string(),

@@ -3,6 +3,7 @@
 //! and keeps serving from its cached configuration while the server is away.
 
 pub mod active;
+pub mod ai;
 pub mod body;
 pub mod config;
 pub mod error;

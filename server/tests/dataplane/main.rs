@@ -6,6 +6,7 @@
 #[path = "../api/support.rs"]
 mod support;
 
+mod ai;
 mod harness;
 
 mod keys_and_limits;

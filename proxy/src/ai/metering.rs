@@ -1,0 +1,92 @@
+//! Token counts and what they cost, in integer nano-dollars.
+
+use serde_json::Value;
+use tollgate_protocol::ModelPrices;
+
+/// Tokens of one call, as the provider reported them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tokens {
+    pub input: u64,
+    /// Of the input, how many were read from the provider's prompt cache.
+    pub cached_input: u64,
+    pub output: u64,
+    /// Whether the provider reported usage at all.
+    pub reported: bool,
+}
+
+impl Tokens {
+    /// Reads an OpenAI-shaped `usage` object (chat, completions, embeddings).
+    pub fn from_openai_usage(usage: &Value) -> Option<Self> {
+        let number = |pointer: &str| usage.pointer(pointer).and_then(Value::as_u64);
+        let input = number("/prompt_tokens")?;
+        Some(Self {
+            input,
+            cached_input: number("/prompt_tokens_details/cached_tokens")
+                .unwrap_or(0)
+                .min(input),
+            output: number("/completion_tokens").unwrap_or(0),
+            reported: true,
+        })
+    }
+}
+
+/// The cost of a call: uncached input, cached input and output at their prices per million
+/// tokens, plus the per-request price; rounded half up to the nano-dollar.
+pub fn cost_nanousd(prices: &ModelPrices, tokens: &Tokens) -> i64 {
+    let uncached = i128::from(tokens.input.saturating_sub(tokens.cached_input));
+    let per_mtok = uncached * i128::from(prices.input_per_mtok)
+        + i128::from(tokens.cached_input) * i128::from(prices.cached_input_per_mtok)
+        + i128::from(tokens.output) * i128::from(prices.output_per_mtok);
+    let tokens_cost = (per_mtok + 500_000) / 1_000_000;
+    i64::try_from(tokens_cost + i128::from(prices.per_request)).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cost_is_exact_in_nano_dollars() {
+        // gpt-4o-mini list prices: $0.15 in, $0.075 cached, $0.60 out per million tokens.
+        let prices = ModelPrices {
+            input_per_mtok: 150_000_000,
+            cached_input_per_mtok: 75_000_000,
+            output_per_mtok: 600_000_000,
+            per_request: 0,
+        };
+        let tokens = Tokens {
+            input: 1_000,
+            cached_input: 200,
+            output: 500,
+            reported: true,
+        };
+        // 800 × 150 + 200 × 75 + 500 × 600 = 120,000 + 15,000 + 300,000 nano-dollars.
+        assert_eq!(cost_nanousd(&prices, &tokens), 435_000);
+        assert_eq!(
+            cost_nanousd(
+                &prices,
+                &Tokens {
+                    input: 1,
+                    ..Tokens::default()
+                }
+            ),
+            150
+        );
+    }
+
+    #[test]
+    fn openai_usage_is_read_with_cached_tokens() {
+        let usage = serde_json::json!({"prompt_tokens": 12, "completion_tokens": 5,
+            "prompt_tokens_details": {"cached_tokens": 4}});
+        assert_eq!(
+            Tokens::from_openai_usage(&usage),
+            Some(Tokens {
+                input: 12,
+                cached_input: 4,
+                output: 5,
+                reported: true
+            })
+        );
+        assert_eq!(Tokens::from_openai_usage(&serde_json::json!(null)), None);
+    }
+}

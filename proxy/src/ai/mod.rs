@@ -1,0 +1,312 @@
+//! The unified, OpenAI-compatible AI API: `POST /v1/chat/completions` (with `stream: true` as
+//! server-sent events), `POST /v1/embeddings`, `GET /v1/models`. A model name resolves to
+//! deployments; the first-choice group shares traffic by weight and later groups are fallbacks,
+//! tried when a deployment fails (429, 5xx, timeout, connection error) before the client got a byte.
+
+pub mod metering;
+pub mod openai;
+pub mod sse;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::active::{ActiveConfig, CompiledDeployment, CompiledKey, CompiledModel};
+use crate::body::{Counted, ProxyBody};
+use crate::error::ProxyError;
+use crate::forward::Clients;
+use sse::{StreamFindings, UsageScanner};
+
+/// Largest request body accepted on the AI endpoints.
+const REQUEST_MAX: usize = 16 * 1024 * 1024;
+/// Largest non-streamed answer read back from a provider.
+const RESPONSE_MAX: usize = 64 * 1024 * 1024;
+/// Time allowed for a provider's response headers.
+const PROVIDER_TIMEOUT: Duration = Duration::from_secs(120);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Whether a path belongs to the AI API (it takes precedence over REST routes).
+pub fn is_ai_path(path: &str) -> bool {
+    matches!(
+        path,
+        "/v1/chat/completions" | "/v1/embeddings" | "/v1/models"
+    )
+}
+
+/// What the metering of an AI call needs, filled in as the call proceeds.
+pub struct AiCall {
+    pub model: Arc<CompiledModel>,
+    pub provider_id: Option<Uuid>,
+    pub upstream_model: Option<String>,
+    pub fallbacks: u32,
+    pub streamed: bool,
+    pub findings: Arc<Mutex<StreamFindings>>,
+}
+
+/// Serves an AI API request for an authenticated key.
+pub async fn serve(
+    clients: &Clients,
+    config: &ActiveConfig,
+    key: &CompiledKey,
+    request: Request<Counted<Incoming>>,
+    call: &mut Option<AiCall>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let path = request.uri().path().to_string();
+    match (request.method(), path.as_str()) {
+        (&Method::GET, "/v1/models") => Ok(list_models(config, key)),
+        (&Method::POST, "/v1/chat/completions") => {
+            complete(clients, config, key, request, "chat/completions", call).await
+        }
+        (&Method::POST, "/v1/embeddings") => {
+            complete(clients, config, key, request, "embeddings", call).await
+        }
+        _ => Err(ProxyError::MethodNotAllowed),
+    }
+}
+
+fn json_response(status: StatusCode, body: Bytes) -> Response<ProxyBody> {
+    let mut response = Response::new(
+        Full::new(body)
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn may_use(key: &CompiledKey, model: &str) -> bool {
+    key.models.is_empty() || key.models.contains(model)
+}
+
+/// The models this key may call, in OpenAI's list shape.
+fn list_models(config: &ActiveConfig, key: &CompiledKey) -> Response<ProxyBody> {
+    let mut names: Vec<&str> = config
+        .models
+        .keys()
+        .filter(|(tenant, name)| *tenant == key.tenant_id && may_use(key, name))
+        .map(|(_, name)| name.as_str())
+        .collect();
+    names.sort_unstable();
+    let data: Vec<Value> = names
+        .into_iter()
+        .map(|name| json!({"id": name, "object": "model", "created": 0, "owned_by": "tollgate"}))
+        .collect();
+    json_response(
+        StatusCode::OK,
+        Bytes::from(json!({"object": "list", "data": data}).to_string()),
+    )
+}
+
+/// Deployments in the order to try them: groups by priority, each shuffled by weight.
+fn attempt_order(model: &CompiledModel) -> Vec<&CompiledDeployment> {
+    let mut order = Vec::new();
+    for group in &model.groups {
+        let mut left: Vec<&CompiledDeployment> = group.iter().filter(|d| d.weight > 0).collect();
+        while !left.is_empty() {
+            let total: u64 = left.iter().map(|d| u64::from(d.weight)).sum();
+            let mut pick = fastrand::u64(0..total.max(1));
+            let index = left
+                .iter()
+                .position(|d| {
+                    let weight = u64::from(d.weight);
+                    if pick < weight {
+                        true
+                    } else {
+                        pick -= weight;
+                        false
+                    }
+                })
+                .unwrap_or(0);
+            order.push(left.remove(index));
+        }
+    }
+    order
+}
+
+/// Why one deployment did not answer.
+enum Failure {
+    Connect(String),
+    Timeout,
+    Status(StatusCode, Bytes),
+    Unsupported(String),
+}
+
+async fn complete(
+    clients: &Clients,
+    config: &ActiveConfig,
+    key: &CompiledKey,
+    request: Request<Counted<Incoming>>,
+    endpoint: &str,
+    call: &mut Option<AiCall>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let started = Instant::now();
+    let body = Limited::new(request.into_body(), REQUEST_MAX)
+        .collect()
+        .await
+        .map_err(|_| {
+            ProxyError::BadRequest(format!(
+                "the request body is unreadable or over {} MiB",
+                REQUEST_MAX >> 20
+            ))
+        })?
+        .to_bytes();
+    let document: Value = serde_json::from_slice(&body)
+        .map_err(|e| ProxyError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    let Some(model_name) = document.get("model").and_then(Value::as_str) else {
+        return Err(ProxyError::BadRequest(
+            "'model' is required: the name of the model to call".into(),
+        ));
+    };
+    let model = config
+        .models
+        .get(&(key.tenant_id, model_name.to_string()))
+        .cloned()
+        .ok_or_else(|| ProxyError::ModelNotFound(model_name.to_string()))?;
+    if !may_use(key, &model.name) {
+        return Err(ProxyError::ModelNotAllowed(model.name.clone()));
+    }
+    let stream =
+        endpoint == "chat/completions" && document.get("stream") == Some(&Value::Bool(true));
+    let findings = Arc::new(Mutex::new(StreamFindings::default()));
+    *call = Some(AiCall {
+        model: model.clone(),
+        provider_id: None,
+        upstream_model: None,
+        fallbacks: 0,
+        streamed: stream,
+        findings: findings.clone(),
+    });
+
+    let client = clients.get(CONNECT_TIMEOUT);
+    let mut failures: Vec<Failure> = Vec::new();
+    for deployment in attempt_order(&model) {
+        if let Some(call) = call.as_mut() {
+            call.fallbacks = u32::try_from(failures.len()).unwrap_or(u32::MAX);
+            call.provider_id = Some(deployment.provider.id);
+            call.upstream_model = Some(deployment.model.clone());
+        }
+        let upstream = match openai::request(deployment, endpoint, &document, stream) {
+            Ok(upstream) => upstream,
+            Err(why) => {
+                failures.push(Failure::Unsupported(why));
+                continue;
+            }
+        };
+        let response = match tokio::time::timeout(PROVIDER_TIMEOUT, client.request(upstream)).await
+        {
+            Err(_) => {
+                failures.push(Failure::Timeout);
+                continue;
+            }
+            Ok(Err(err)) => {
+                tracing::debug!(provider = %deployment.provider.name, error = %err, "provider unreachable");
+                failures.push(Failure::Connect(deployment.provider.name.clone()));
+                continue;
+            }
+            Ok(Ok(response)) => response,
+        };
+        let status = response.status();
+        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            let body = read_body(response.into_body()).await.unwrap_or_default();
+            failures.push(Failure::Status(status, body));
+            continue;
+        }
+        if stream && status.is_success() {
+            let (parts, body) = response.into_parts();
+            let scanned = UsageScanner::new(body, started, findings.clone());
+            let mut response = Response::new(scanned.map_err(Into::into).boxed_unsync());
+            *response.status_mut() = parts.status;
+            for name in [header::CONTENT_TYPE, header::CACHE_CONTROL] {
+                if let Some(value) = parts.headers.get(&name) {
+                    response.headers_mut().insert(name, value.clone());
+                }
+            }
+            return Ok(response);
+        }
+        // Answered (or refused for the client's own mistake, which another deployment would
+        // refuse too): read it, note its usage, pass it on.
+        let body = read_body(response.into_body())
+            .await
+            .map_err(ProxyError::UpstreamUnreachable)?;
+        if let Ok(mut findings) = findings.lock() {
+            findings.first_byte = Some(started.elapsed());
+            if status.is_success() {
+                if let Some(tokens) =
+                    serde_json::from_slice::<Value>(&body)
+                        .ok()
+                        .and_then(|answer| {
+                            answer
+                                .get("usage")
+                                .and_then(metering::Tokens::from_openai_usage)
+                        })
+                {
+                    findings.tokens = tokens;
+                }
+            }
+        }
+        return Ok(json_response(status, body));
+    }
+    if let Some(call) = call.as_mut() {
+        call.fallbacks = u32::try_from(failures.len().saturating_sub(1)).unwrap_or(u32::MAX);
+    }
+    Err(all_failed(&model.name, failures))
+}
+
+async fn read_body(body: Incoming) -> Result<Bytes, String> {
+    Limited::new(body, RESPONSE_MAX)
+        .collect()
+        .await
+        .map(|collected| collected.to_bytes())
+        .map_err(|e| format!("reading the provider's answer failed: {e}"))
+}
+
+/// One error for the client that names what went wrong with every deployment tried.
+fn all_failed(model: &str, failures: Vec<Failure>) -> ProxyError {
+    let describe = |failure: &Failure| match failure {
+        Failure::Connect(provider) => format!("{provider} could not be reached"),
+        Failure::Timeout => "a provider did not answer in time".to_string(),
+        Failure::Status(status, body) => {
+            let message = serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|v| {
+                    v.pointer("/error/message")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
+                .unwrap_or_default();
+            format!("a provider answered {status}: {message}")
+        }
+        Failure::Unsupported(why) => why.clone(),
+    };
+    let message = format!(
+        "every deployment of '{model}' failed: {}",
+        failures.iter().map(describe).collect::<Vec<_>>().join("; ")
+    );
+    match failures.last() {
+        None => ProxyError::ModelNotFound(model.to_string()),
+        Some(Failure::Status(status, _)) if *status == StatusCode::TOO_MANY_REQUESTS => {
+            ProxyError::Provider {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                message,
+            }
+        }
+        Some(Failure::Timeout) => ProxyError::Provider {
+            status: StatusCode::GATEWAY_TIMEOUT,
+            message,
+        },
+        Some(_) => ProxyError::Provider {
+            status: StatusCode::BAD_GATEWAY,
+            message,
+        },
+    }
+}

@@ -1,0 +1,69 @@
+//! The OpenAI family (OpenAI, Azure OpenAI, Mistral, and any OpenAI-compatible server): requests
+//! pass through nearly as they are, with the deployment's model name, and streams ask for usage.
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request};
+use http_body_util::{BodyExt, Full};
+use serde_json::{json, Value};
+
+use crate::active::CompiledDeployment;
+use crate::body::ProxyBody;
+
+const FAMILY: &[&str] = &["openai", "azure_openai", "mistral", "openai_compatible"];
+
+/// Builds the provider request for `endpoint` (`chat/completions` or `embeddings`).
+pub fn request(
+    deployment: &CompiledDeployment,
+    endpoint: &str,
+    document: &Value,
+    stream: bool,
+) -> Result<Request<ProxyBody>, String> {
+    let provider = &deployment.provider;
+    if !FAMILY.contains(&provider.kind.as_str()) {
+        return Err(format!(
+            "provider {} is of kind {}, which this proxy does not call yet",
+            provider.name, provider.kind
+        ));
+    }
+    let mut body = document.clone();
+    body["model"] = Value::String(deployment.model.clone());
+    if stream {
+        // Without this, OpenAI sends no usage in streams, and the call could not be metered.
+        match body
+            .get_mut("stream_options")
+            .and_then(Value::as_object_mut)
+        {
+            Some(options) => {
+                options.insert("include_usage".into(), Value::Bool(true));
+            }
+            None => body["stream_options"] = json!({"include_usage": true}),
+        }
+    }
+    let mut url = format!("{}/{endpoint}", provider.base_url);
+    if let Some(version) = provider
+        .api_version
+        .as_deref()
+        .filter(|_| provider.kind == "azure_openai")
+    {
+        url.push_str("?api-version=");
+        url.push_str(version);
+    }
+    let bytes = Bytes::from(serde_json::to_vec(&body).map_err(|e| e.to_string())?);
+    let mut request = Request::builder()
+        .method(Method::POST)
+        .uri(url)
+        .header(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )
+        .body(
+            Full::new(bytes)
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        )
+        .map_err(|e| format!("provider {} has an unusable base URL: {e}", provider.name))?;
+    for (name, value) in &provider.headers {
+        request.headers_mut().insert(name.clone(), value.clone());
+    }
+    Ok(request)
+}

@@ -1,0 +1,332 @@
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::harness::{call, client, create_key, start_proxy, synced};
+use crate::support::{Api, TestServer};
+
+const PROVIDER_KEY: &str = "sk-mock-provider-key-0123456789";
+
+/// An OpenAI-speaking provider on loopback. It reports 11 input tokens (3 of them cached) and
+/// 7 output tokens for every chat call, and remembers the bodies it received.
+#[derive(Clone)]
+struct MockOpenAi {
+    failing: bool,
+    received: Arc<Mutex<Vec<Value>>>,
+}
+
+async fn mock_answer(
+    State(mock): State<MockOpenAi>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if headers.get("authorization").and_then(|v| v.to_str().ok())
+        != Some(&format!("Bearer {PROVIDER_KEY}"))
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": {"message": "bad key"}})),
+        )
+            .into_response();
+    }
+    mock.received.lock().unwrap().push(body.clone());
+    if mock.failing {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": {"message": "the mock is down"}})),
+        )
+            .into_response();
+    }
+    let usage = json!({"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18,
+                       "prompt_tokens_details": {"cached_tokens": 3}});
+    if body.get("input").is_some() {
+        return Json(json!({"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}],
+            "model": body["model"], "usage": {"prompt_tokens": 5, "total_tokens": 5}})).into_response();
+    }
+    if body["stream"] == true {
+        let mut events = vec![
+            json!({"id": "c1", "object": "chat.completion.chunk", "model": body["model"],
+                   "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hel"}}]}),
+            json!({"id": "c1", "object": "chat.completion.chunk", "model": body["model"],
+                   "choices": [{"index": 0, "delta": {"content": "lo"}, "finish_reason": "stop"}]}),
+        ];
+        if body["stream_options"]["include_usage"] == true {
+            events.push(json!({"id": "c1", "object": "chat.completion.chunk", "choices": [], "usage": usage}));
+        }
+        let mut text: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+        text.push_str("data: [DONE]\n\n");
+        return ([("content-type", "text/event-stream")], Body::from(text)).into_response();
+    }
+    Json(json!({"id": "c1", "object": "chat.completion", "model": body["model"],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello"}, "finish_reason": "stop"}],
+        "usage": usage})).into_response()
+}
+
+async fn start_mock(failing: bool) -> (String, Arc<Mutex<Vec<Value>>>) {
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let app = axum::Router::new()
+        .fallback(mock_answer)
+        .with_state(MockOpenAi {
+            failing,
+            received: received.clone(),
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
+async fn provider(admin: &Api, name: &str, base_url: &str) {
+    let reply = admin
+        .post(
+            "/api/v1/tenants/default/providers",
+            json!({"name": name,
+        "kind": "openai_compatible", "base_url": base_url, "api_key": PROVIDER_KEY}),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+}
+
+/// gpt-4o-mini prices: 0.15 in, 0.075 cached, 0.60 out per million tokens. For 11 input (3
+/// cached) and 7 output tokens: 8 × 150 + 3 × 75 + 7 × 600 = 5,625 nano-dollars.
+const EXPECTED_COST: i64 = 5_625;
+
+async fn ai_events(
+    server: &TestServer,
+    expected: usize,
+) -> Vec<(i64, i64, i64, i64, i32, Option<String>)> {
+    for _ in 0..100 {
+        let rows: Vec<(i64, i64, i64, i64, i32, Option<String>)> = sqlx::query_as(
+            "SELECT input_tokens, cached_input_tokens, output_tokens, cost_nanousd, fallbacks, upstream_model
+             FROM usage_events WHERE model_id IS NOT NULL ORDER BY id")
+            .fetch_all(&server.db).await.unwrap();
+        if rows.len() >= expected {
+            return rows;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the AI usage events did not arrive");
+}
+
+#[tokio::test]
+async fn chat_completions_are_forwarded_and_metered_exactly_streamed_or_not() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let (url, received) = start_mock(false).await;
+    provider(&admin, "mock", &url).await;
+    let model = admin.post("/api/v1/tenants/default/models", json!({"name": "gpt-4o-mini",
+        "deployments": [{"provider": "mock", "model": "mock-mini-001"}],
+        "prices": {"input_per_mtok": "0.15", "cached_input_per_mtok": "0.075", "output_per_mtok": "0.60"}})).await;
+    assert_eq!(model.status, 201, "{}", model.text);
+    let (_, key) = create_key(&admin, json!({"name": "ai"})).await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(&server, dir.path()).await;
+    synced(&server, &proxy).await;
+    let base = format!("http://{}", proxy.traffic_addr());
+
+    let (status, _, body) = call(client().post(format!("{base}/v1/chat/completions")).bearer_auth(&key)
+        .json(&json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}], "temperature": 0.2}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["choices"][0]["message"]["content"], "Hello");
+    let sent = received.lock().unwrap()[0].clone();
+    assert_eq!(
+        sent["model"], "mock-mini-001",
+        "the deployment's model name is sent"
+    );
+    assert_eq!(sent["temperature"], 0.2, "other fields pass through");
+
+    let response = client().post(format!("{base}/v1/chat/completions")).bearer_auth(&key)
+        .json(&json!({"model": "gpt-4o-mini", "stream": true, "messages": [{"role": "user", "content": "Hi"}]}))
+        .send().await.unwrap();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("\"content\":\"Hel\"") && text.ends_with("data: [DONE]\n\n"),
+        "{text}"
+    );
+    assert_eq!(
+        received.lock().unwrap()[1]["stream_options"]["include_usage"],
+        true
+    );
+
+    let embedding = call(
+        client()
+            .post(format!("{base}/v1/embeddings"))
+            .bearer_auth(&key)
+            .json(&json!({"model": "gpt-4o-mini", "input": "hello"})),
+    )
+    .await;
+    assert_eq!(embedding.0, 200, "{}", embedding.2);
+
+    let events = ai_events(&server, 3).await;
+    assert_eq!(
+        events[0],
+        (11, 3, 7, EXPECTED_COST, 0, Some("mock-mini-001".into()))
+    );
+    assert_eq!(
+        events[1],
+        (11, 3, 7, EXPECTED_COST, 0, Some("mock-mini-001".into())),
+        "streams are metered the same"
+    );
+    assert_eq!(events[2].0, 5);
+    assert_eq!(events[2].3, 750, "5 input tokens at $0.15 per million");
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_failing_deployment_falls_back_to_the_next_priority() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let (down, down_received) = start_mock(true).await;
+    let (up, _) = start_mock(false).await;
+    provider(&admin, "down", &down).await;
+    provider(&admin, "up", &up).await;
+    admin.post("/api/v1/tenants/default/models", json!({"name": "resilient",
+        "deployments": [{"provider": "down", "model": "a", "priority": 0}, {"provider": "up", "model": "b", "priority": 1}],
+        "prices": {"input_per_mtok": "1", "output_per_mtok": "2"}})).await;
+    admin
+        .post(
+            "/api/v1/tenants/default/models",
+            json!({"name": "doomed",
+        "deployments": [{"provider": "down", "model": "a"}],
+        "prices": {"input_per_mtok": "1", "output_per_mtok": "2"}}),
+        )
+        .await;
+    let (_, key) = create_key(&admin, json!({"name": "ai"})).await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(&server, dir.path()).await;
+    synced(&server, &proxy).await;
+    let base = format!("http://{}", proxy.traffic_addr());
+    let chat = |model: &str| {
+        client()
+            .post(format!("{base}/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&json!({"model": model, "messages": [{"role": "user", "content": "Hi"}]}))
+    };
+
+    let (status, _, body) = call(chat("resilient")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["model"], "b");
+    assert_eq!(
+        down_received.lock().unwrap().len(),
+        1,
+        "the first choice was tried first"
+    );
+    let (status, _, body) = call(chat("doomed")).await;
+    assert_eq!(status, 502);
+    assert_eq!(body["error"]["code"], "provider_error");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the mock is down"),
+        "{body}"
+    );
+    let events = ai_events(&server, 2).await;
+    assert_eq!(events[0].4, 1, "one fallback");
+    assert_eq!(events[0].5.as_deref(), Some("b"));
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn models_are_scoped_by_tenant_and_key() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let (url, _) = start_mock(false).await;
+    provider(&admin, "mock", &url).await;
+    for name in ["alpha", "beta"] {
+        admin
+            .post(
+                "/api/v1/tenants/default/models",
+                json!({"name": name,
+            "deployments": [{"provider": "mock", "model": name}],
+            "prices": {"input_per_mtok": "1", "output_per_mtok": "1"}}),
+            )
+            .await;
+    }
+    let (_, all) = create_key(&admin, json!({"name": "all"})).await;
+    let (_, beta_only) = create_key(
+        &admin,
+        json!({"name": "beta", "scopes": {"models": ["beta"]}}),
+    )
+    .await;
+    admin
+        .post(
+            "/api/v1/tenants",
+            json!({"name": "Globex", "slug": "globex"}),
+        )
+        .await;
+    let (_, foreign) = crate::harness::create_key_in(&admin, "globex", json!({"name": "g"})).await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(&server, dir.path()).await;
+    synced(&server, &proxy).await;
+    let base = format!("http://{}", proxy.traffic_addr());
+
+    let ids = |body: &Value| {
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let (_, _, listed) = call(client().get(format!("{base}/v1/models")).bearer_auth(&all)).await;
+    assert_eq!(ids(&listed), ["alpha", "beta"]);
+    let (_, _, listed) = call(
+        client()
+            .get(format!("{base}/v1/models"))
+            .bearer_auth(&beta_only),
+    )
+    .await;
+    assert_eq!(ids(&listed), ["beta"]);
+    let (_, _, listed) = call(
+        client()
+            .get(format!("{base}/v1/models"))
+            .bearer_auth(&foreign),
+    )
+    .await;
+    assert_eq!(ids(&listed), Vec::<String>::new());
+
+    let chat = |key: &str, model: &str| {
+        client()
+            .post(format!("{base}/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&json!({"model": model, "messages": [{"role": "user", "content": "Hi"}]}))
+    };
+    let (status, _, body) = call(chat(&beta_only, "alpha")).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("model_not_allowed"))
+    );
+    let (status, _, body) = call(chat(&foreign, "alpha")).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("model_not_found"))
+    );
+    let (status, _, body) = call(chat(&all, "nope")).await;
+    assert_eq!(
+        (status, body["error"]["type"].as_str()),
+        (404, Some("invalid_request_error"))
+    );
+    let (status, _, _) = call(
+        client()
+            .post(format!("{base}/v1/chat/completions"))
+            .bearer_auth(&all)
+            .body("{oops"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _, _) = call(
+        client()
+            .post(format!("{base}/v1/chat/completions"))
+            .json(&json!({"model": "alpha"})),
+    )
+    .await;
+    assert_eq!(status, 401);
+    proxy.shutdown().await;
+}

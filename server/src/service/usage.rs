@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
+use crate::money;
 use crate::service::tenants::TenantAccess;
 
 /// Most events accepted in one batch.
@@ -332,6 +333,8 @@ pub struct UsageQuery {
     pub key: Option<Uuid>,
     /// Only this route's requests.
     pub route: Option<Uuid>,
+    /// Only this model's calls (its id).
+    pub model: Option<Uuid>,
     /// A status code like `429`, or a class like `5xx`.
     pub status: Option<String>,
     /// Events per page, 1 to 1000 (default 100).
@@ -355,6 +358,24 @@ pub struct UsageRecord {
     pub bytes_in: i64,
     pub bytes_out: i64,
     pub error_class: Option<String>,
+    /// For AI calls: the model called, the provider and its model name that answered.
+    pub model_id: Option<Uuid>,
+    pub provider_id: Option<Uuid>,
+    pub upstream_model: Option<String>,
+    pub input_tokens: Option<i64>,
+    pub cached_input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    /// True when the provider reported no usage.
+    pub tokens_estimated: Option<bool>,
+    /// The call's cost in USD (exact decimal).
+    #[sqlx(skip)]
+    pub cost_usd: Option<String>,
+    #[serde(skip)]
+    pub cost_nanousd: Option<i64>,
+    /// Time to the first byte of the answer.
+    pub ttft_us: Option<i64>,
+    /// Deployments that failed before one answered.
+    pub fallbacks: Option<i32>,
 }
 
 /// A page of the request log, newest first.
@@ -430,11 +451,13 @@ pub async fn list(db: &PgPool, access: &TenantAccess, query: &UsageQuery) -> Api
     }
     let mut events: Vec<UsageRecord> = sqlx::query_as(
         "SELECT id, time, key_id, route_id, method, status, latency_us, upstream_latency_us,
-                bytes_in, bytes_out, error_class
+                bytes_in, bytes_out, error_class, model_id, provider_id, upstream_model, input_tokens,
+                cached_input_tokens, output_tokens, tokens_estimated, cost_nanousd, ttft_us, fallbacks
          FROM usage_events
          WHERE tenant_id = $1 AND time >= $2 AND time < $3
            AND ($4::uuid IS NULL OR key_id = $4) AND ($5::uuid IS NULL OR route_id = $5)
            AND status BETWEEN $6 AND $7 AND ($8::uuid IS NULL OR id < $8)
+           AND ($10::uuid IS NULL OR model_id = $10)
          ORDER BY id DESC LIMIT $9",
     )
     .bind(access.tenant.id)
@@ -446,8 +469,12 @@ pub async fn list(db: &PgPool, access: &TenantAccess, query: &UsageQuery) -> Api
     .bind(status_high)
     .bind(query.before)
     .bind(limit + 1)
+    .bind(query.model)
     .fetch_all(db)
     .await?;
+    for event in &mut events {
+        event.cost_usd = event.cost_nanousd.map(money::format_usd);
+    }
     let more = events.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     events.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let next_before = if more {
@@ -492,6 +519,11 @@ pub struct UsageStats {
     pub mean_ms: f64,
     pub bytes_in: i64,
     pub bytes_out: i64,
+    pub input_tokens: i64,
+    pub cached_input_tokens: i64,
+    pub output_tokens: i64,
+    /// Cost in USD (exact decimal).
+    pub cost_usd: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -524,6 +556,8 @@ pub struct UsageSummary {
     pub series: Vec<SeriesPoint>,
     pub by_key: Vec<GroupStats>,
     pub by_route: Vec<GroupStats>,
+    pub by_model: Vec<GroupStats>,
+    pub by_provider: Vec<GroupStats>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -538,10 +572,20 @@ struct RollupRow {
     latency_buckets: Vec<i64>,
     bytes_in: i64,
     bytes_out: i64,
+    model_id: Uuid,
+    provider_id: Uuid,
+    input_tokens: i64,
+    cached_input_tokens: i64,
+    output_tokens: i64,
+    cost_nanousd: i64,
 }
 
 #[derive(Default)]
 struct Accumulator {
+    input_tokens: i64,
+    cached_input_tokens: i64,
+    output_tokens: i64,
+    cost_nanousd: i64,
     requests: i64,
     client_errors: i64,
     server_errors: i64,
@@ -562,6 +606,10 @@ impl Accumulator {
         }
         self.bytes_in += row.bytes_in;
         self.bytes_out += row.bytes_out;
+        self.input_tokens += row.input_tokens;
+        self.cached_input_tokens += row.cached_input_tokens;
+        self.output_tokens += row.output_tokens;
+        self.cost_nanousd += row.cost_nanousd;
     }
 
     fn stats(&self) -> UsageStats {
@@ -579,6 +627,10 @@ impl Accumulator {
             mean_ms: (mean_ms * 1000.0).round() / 1000.0,
             bytes_in: self.bytes_in,
             bytes_out: self.bytes_out,
+            input_tokens: self.input_tokens,
+            cached_input_tokens: self.cached_input_tokens,
+            output_tokens: self.output_tokens,
+            cost_usd: money::format_usd(self.cost_nanousd),
         }
     }
 }
@@ -613,7 +665,8 @@ pub async fn summary(
     let bucket = query.bucket.unwrap_or(Granularity::Hour);
     let rows: Vec<RollupRow> = sqlx::query_as(
         "SELECT hour, key_id, route_id, requests, client_errors, server_errors, latency_sum_us,
-                latency_buckets, bytes_in, bytes_out
+                latency_buckets, bytes_in, bytes_out, model_id, provider_id, input_tokens,
+                cached_input_tokens, output_tokens, cost_nanousd
          FROM usage_hourly
          WHERE tenant_id = $1 AND hour >= date_trunc('hour', $2::timestamptz) AND hour < $3",
     )
@@ -627,7 +680,13 @@ pub async fn summary(
     let mut series: BTreeMap<OffsetDateTime, Accumulator> = BTreeMap::new();
     let mut by_key: BTreeMap<Uuid, Accumulator> = BTreeMap::new();
     let mut by_route: BTreeMap<Uuid, Accumulator> = BTreeMap::new();
+    let mut by_model: BTreeMap<Uuid, Accumulator> = BTreeMap::new();
+    let mut by_provider: BTreeMap<Uuid, Accumulator> = BTreeMap::new();
     for row in &rows {
+        if !row.model_id.is_nil() {
+            by_model.entry(row.model_id).or_default().add(row);
+            by_provider.entry(row.provider_id).or_default().add(row);
+        }
         total.add(row);
         let time = match bucket {
             Granularity::Hour => row.hour,
@@ -639,6 +698,8 @@ pub async fn summary(
     }
     let key_names = names(db, "api_keys", access.tenant.id).await?;
     let route_names = names(db, "routes", access.tenant.id).await?;
+    let model_names = names(db, "models", access.tenant.id).await?;
+    let provider_names = names(db, "providers", access.tenant.id).await?;
     let groups = |groups: BTreeMap<Uuid, Accumulator>, names: &BTreeMap<Uuid, String>| {
         let mut out: Vec<GroupStats> = groups
             .into_iter()
@@ -665,6 +726,8 @@ pub async fn summary(
             .collect(),
         by_key: groups(by_key, &key_names),
         by_route: groups(by_route, &route_names),
+        by_model: groups(by_model, &model_names),
+        by_provider: groups(by_provider, &provider_names),
     })
 }
 

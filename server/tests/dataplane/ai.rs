@@ -175,6 +175,27 @@ async fn chat_completions_are_forwarded_and_metered_exactly_streamed_or_not() {
     );
     assert_eq!(events[2].0, 5);
     assert_eq!(events[2].3, 750, "5 input tokens at $0.15 per million");
+
+    // The usage API shows tokens and cost per request, and sums them per model and provider.
+    let model_id = model.body["id"].as_str().unwrap();
+    let log = admin
+        .get(&format!("/api/v1/tenants/default/usage?model={model_id}"))
+        .await;
+    let logged = log.body["events"].as_array().unwrap();
+    assert_eq!(logged.len(), 3, "{}", log.text);
+    assert_eq!(logged[2]["cost_usd"], "0.000005625");
+    assert_eq!(logged[2]["input_tokens"], 11);
+    assert_eq!(logged[2]["upstream_model"], "mock-mini-001");
+    let summary = admin.get("/api/v1/tenants/default/usage/summary").await;
+    assert_eq!(
+        summary.body["total"]["cost_usd"], "0.000012",
+        "5,625 + 5,625 + 750 nano-dollars: {}",
+        summary.text
+    );
+    assert_eq!(summary.body["total"]["output_tokens"], 14);
+    assert_eq!(summary.body["by_model"][0]["name"], "gpt-4o-mini");
+    assert_eq!(summary.body["by_model"][0]["requests"], 3);
+    assert_eq!(summary.body["by_provider"][0]["name"], "mock");
     proxy.shutdown().await;
 }
 

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::harness::{call, client, create_key, start_proxy, synced};
 use crate::support::{Api, TestServer};
 
-const PROVIDER_KEY: &str = "sk-mock-provider-key-0123456789";
+pub const PROVIDER_KEY: &str = "sk-mock-provider-key-0123456789";
 
 /// An OpenAI-speaking provider on loopback. It reports 11 input tokens (3 of them cached) and
 /// 7 output tokens for every chat call, and remembers the bodies it received.
@@ -67,7 +67,7 @@ async fn mock_answer(
         "usage": usage})).into_response()
 }
 
-async fn start_mock(failing: bool) -> (String, Arc<Mutex<Vec<Value>>>) {
+pub async fn start_mock(failing: bool) -> (String, Arc<Mutex<Vec<Value>>>) {
     let received = Arc::new(Mutex::new(Vec::new()));
     let app = axum::Router::new()
         .fallback(mock_answer)

@@ -2,7 +2,14 @@ use crate::harness::{start_proxy, Behaviour, Upstream};
 use crate::support::TestServer;
 
 /// Variables the README asks the reader to set; the test sets them through the environment.
-const READER_SETS: [&str; 4] = ["TOLLGATE=", "PASSWORD=", "PROXY=", "UPSTREAM="];
+const READER_SETS: [&str; 6] = [
+    "TOLLGATE=",
+    "PASSWORD=",
+    "PROXY=",
+    "UPSTREAM=",
+    "PROVIDER_URL=",
+    "PROVIDER_KEY=",
+];
 
 /// The curl examples in README.md work as written against a real server and proxy.
 #[tokio::test]
@@ -23,6 +30,7 @@ async fn the_readme_curl_examples_work() {
     let password = "readme-password-1";
     let server = TestServer::start_with_admin("admin@localhost", password).await;
     let upstream = Upstream::start("orders-service", Behaviour::Echo).await;
+    let (provider_url, _) = crate::ai::start_mock(false).await;
     let dir = tempfile::tempdir().unwrap();
     let proxy = start_proxy(&server, dir.path()).await;
     let workdir = tempfile::tempdir().unwrap();
@@ -33,6 +41,8 @@ async fn the_readme_curl_examples_work() {
         .env("PASSWORD", password)
         .env("PROXY", format!("http://{}", proxy.traffic_addr()))
         .env("UPSTREAM", &upstream.url)
+        .env("PROVIDER_URL", &provider_url)
+        .env("PROVIDER_KEY", crate::ai::PROVIDER_KEY)
         .output()
         .await
         .unwrap();

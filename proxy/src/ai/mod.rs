@@ -3,6 +3,7 @@
 //! deployments; the first-choice group shares traffic by weight and later groups are fallbacks,
 //! tried when a deployment fails (429, 5xx, timeout, connection error) before the client got a byte.
 
+pub mod anthropic;
 pub mod metering;
 pub mod openai;
 pub mod sse;
@@ -195,7 +196,8 @@ async fn complete(
             call.provider_id = Some(deployment.provider.id);
             call.upstream_model = Some(deployment.model.clone());
         }
-        let upstream = match openai::request(deployment, endpoint, &document, stream) {
+        let family = Family::of(&deployment.provider.kind);
+        let upstream = match family.request(deployment, endpoint, &document, stream) {
             Ok(upstream) => upstream,
             Err(why) => {
                 failures.push(Failure::Unsupported(why));
@@ -223,8 +225,15 @@ async fn complete(
         }
         if stream && status.is_success() {
             let (parts, body) = response.into_parts();
-            let scanned = UsageScanner::new(body, started, findings.clone());
-            let mut response = Response::new(scanned.map_err(Into::into).boxed_unsync());
+            let translated = match family {
+                Family::Anthropic => anthropic::ChunkStream::new(body, started, findings.clone())
+                    .map_err(Into::into)
+                    .boxed_unsync(),
+                _ => UsageScanner::new(body, started, findings.clone())
+                    .map_err(Into::into)
+                    .boxed_unsync(),
+            };
+            let mut response = Response::new(translated);
             *response.status_mut() = parts.status;
             for name in [header::CONTENT_TYPE, header::CACHE_CONTROL] {
                 if let Some(value) = parts.headers.get(&name) {
@@ -238,20 +247,11 @@ async fn complete(
         let body = read_body(response.into_body())
             .await
             .map_err(ProxyError::UpstreamUnreachable)?;
+        let (body, tokens) = family.answer(status, body);
         if let Ok(mut findings) = findings.lock() {
             findings.first_byte = Some(started.elapsed());
-            if status.is_success() {
-                if let Some(tokens) =
-                    serde_json::from_slice::<Value>(&body)
-                        .ok()
-                        .and_then(|answer| {
-                            answer
-                                .get("usage")
-                                .and_then(metering::Tokens::from_openai_usage)
-                        })
-                {
-                    findings.tokens = tokens;
-                }
+            if let Some(tokens) = tokens {
+                findings.tokens = tokens;
             }
         }
         return Ok(json_response(status, body));
@@ -260,6 +260,74 @@ async fn complete(
         call.fallbacks = u32::try_from(failures.len().saturating_sub(1)).unwrap_or(u32::MAX);
     }
     Err(all_failed(&model.name, failures))
+}
+
+/// The API families, each with its module of translations.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Family {
+    OpenAi,
+    Anthropic,
+    Unsupported,
+}
+
+impl Family {
+    fn of(kind: &str) -> Self {
+        match kind {
+            "openai" | "azure_openai" | "mistral" | "openai_compatible" => Self::OpenAi,
+            "anthropic" => Self::Anthropic,
+            _ => Self::Unsupported,
+        }
+    }
+
+    fn request(
+        self,
+        deployment: &CompiledDeployment,
+        endpoint: &str,
+        document: &Value,
+        stream: bool,
+    ) -> Result<Request<ProxyBody>, String> {
+        match self {
+            Self::OpenAi => openai::request(deployment, endpoint, document, stream),
+            Self::Anthropic => anthropic::request(deployment, endpoint, document, stream),
+            Self::Unsupported => Err(format!(
+                "provider {} is of kind {}, which this proxy does not call yet",
+                deployment.provider.name, deployment.provider.kind
+            )),
+        }
+    }
+
+    /// The provider's non-streamed answer in OpenAI's shape, and the usage it reported.
+    fn answer(self, status: StatusCode, body: Bytes) -> (Bytes, Option<metering::Tokens>) {
+        let parsed = serde_json::from_slice::<Value>(&body).ok();
+        match (self, parsed) {
+            (Self::Anthropic, Some(answer)) if status.is_success() => {
+                let (completion, tokens) = anthropic::to_chat_completion(&answer);
+                (Bytes::from(completion.to_string()), Some(tokens))
+            }
+            (Self::Anthropic, parsed) => {
+                let message = parsed
+                    .as_ref()
+                    .and_then(|v| v.pointer("/error/message"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("the provider refused the request");
+                let kind = parsed
+                    .as_ref()
+                    .and_then(|v| v.pointer("/error/type"))
+                    .cloned()
+                    .unwrap_or_else(|| json!("invalid_request_error"));
+                let error =
+                    json!({"error": {"message": message, "type": kind, "code": "provider_error"}});
+                (Bytes::from(error.to_string()), None)
+            }
+            (_, Some(answer)) if status.is_success() => {
+                let tokens = answer
+                    .get("usage")
+                    .and_then(metering::Tokens::from_openai_usage);
+                (body, tokens)
+            }
+            _ => (body, None),
+        }
+    }
 }
 
 async fn read_body(body: Incoming) -> Result<Bytes, String> {

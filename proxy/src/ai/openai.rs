@@ -9,8 +9,6 @@ use serde_json::{json, Value};
 use crate::active::CompiledDeployment;
 use crate::body::ProxyBody;
 
-const FAMILY: &[&str] = &["openai", "azure_openai", "mistral", "openai_compatible"];
-
 /// Builds the provider request for `endpoint` (`chat/completions` or `embeddings`).
 pub fn request(
     deployment: &CompiledDeployment,
@@ -19,12 +17,6 @@ pub fn request(
     stream: bool,
 ) -> Result<Request<ProxyBody>, String> {
     let provider = &deployment.provider;
-    if !FAMILY.contains(&provider.kind.as_str()) {
-        return Err(format!(
-            "provider {} is of kind {}, which this proxy does not call yet",
-            provider.name, provider.kind
-        ));
-    }
     let mut body = document.clone();
     body["model"] = Value::String(deployment.model.clone());
     if stream {

@@ -351,3 +351,126 @@ async fn models_are_scoped_by_tenant_and_key() {
     assert_eq!(status, 401);
     proxy.shutdown().await;
 }
+
+/// Anthropic's Messages API on loopback: 20 fresh + 5 cached input tokens, 9 output tokens.
+async fn start_anthropic_mock() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let seen = received.clone();
+    let app = axum::Router::new().fallback(move |headers: HeaderMap, Json(body): Json<Value>| {
+        let seen = seen.clone();
+        async move {
+            if headers.get("x-api-key").and_then(|v| v.to_str().ok()) != Some(PROVIDER_KEY)
+                || headers.get("anthropic-version").is_none()
+            {
+                return (StatusCode::UNAUTHORIZED, Json(json!({"type": "error",
+                    "error": {"type": "authentication_error", "message": "invalid x-api-key"}}))).into_response();
+            }
+            seen.lock().unwrap().push(body.clone());
+            let usage_start = json!({"input_tokens": 20, "cache_read_input_tokens": 5, "output_tokens": 1});
+            if body["stream"] == true {
+                let events = [
+                    ("message_start", json!({"type": "message_start", "message": {"id": "msg_1", "model": body["model"],
+                        "content": [], "usage": usage_start}})),
+                    ("content_block_start", json!({"type": "content_block_start", "index": 0,
+                        "content_block": {"type": "text", "text": ""}})),
+                    ("content_block_delta", json!({"type": "content_block_delta", "index": 0,
+                        "delta": {"type": "text_delta", "text": "Bon"}})),
+                    ("content_block_delta", json!({"type": "content_block_delta", "index": 0,
+                        "delta": {"type": "text_delta", "text": "jour"}})),
+                    ("content_block_stop", json!({"type": "content_block_stop", "index": 0})),
+                    ("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                        "usage": {"output_tokens": 9}})),
+                    ("message_stop", json!({"type": "message_stop"})),
+                ];
+                let text: String = events.iter().map(|(name, data)| format!("event: {name}\ndata: {data}\n\n")).collect();
+                return ([("content-type", "text/event-stream")], Body::from(text)).into_response();
+            }
+            Json(json!({"id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
+                "content": [{"type": "text", "text": "Bonjour"}], "stop_reason": "end_turn",
+                "usage": {"input_tokens": 20, "cache_read_input_tokens": 5, "output_tokens": 9}})).into_response()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
+#[tokio::test]
+async fn anthropic_is_called_in_its_own_api_and_answers_in_openais() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let (url, received) = start_anthropic_mock().await;
+    let created = admin
+        .post(
+            "/api/v1/tenants/default/providers",
+            json!({"name": "claude", "kind": "anthropic",
+        "base_url": url, "api_key": PROVIDER_KEY}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    admin
+        .post(
+            "/api/v1/tenants/default/models",
+            json!({"name": "haiku",
+        "deployments": [{"provider": "claude", "model": "claude-haiku-4-5"}]}),
+        )
+        .await;
+    let (_, key) = create_key(&admin, json!({"name": "ai"})).await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(&server, dir.path()).await;
+    synced(&server, &proxy).await;
+    let base = format!("http://{}", proxy.traffic_addr());
+    let request = |stream: bool| {
+        client().post(format!("{base}/v1/chat/completions")).bearer_auth(&key)
+        .json(&json!({"model": "haiku", "stream": stream, "max_tokens": 50,
+            "messages": [{"role": "system", "content": "Answer in French."}, {"role": "user", "content": "Hello"}]}))
+    };
+
+    let (status, _, body) = call(request(false)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["choices"][0]["message"]["content"], "Bonjour");
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    assert_eq!(body["usage"]["prompt_tokens"], 25);
+    let sent = received.lock().unwrap()[0].clone();
+    assert_eq!(sent["system"], "Answer in French.");
+    assert_eq!(sent["model"], "claude-haiku-4-5");
+    assert_eq!(sent["max_tokens"], 50);
+
+    let text = request(true).send().await.unwrap().text().await.unwrap();
+    let chunks: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let content: String = chunks
+        .iter()
+        .filter_map(|c| {
+            c.pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+        })
+        .collect();
+    assert_eq!(content, "Bonjour");
+    assert!(chunks
+        .iter()
+        .all(|c| c["object"] == "chat.completion.chunk"));
+    assert!(chunks
+        .iter()
+        .any(|c| c.pointer("/choices/0/finish_reason") == Some(&json!("stop"))));
+    assert_eq!(chunks.last().unwrap()["usage"]["completion_tokens"], 9);
+    assert!(text.ends_with("data: [DONE]\n\n"));
+
+    // haiku-4-5's list prices: $1 in, $0.10 cached, $5 out per million tokens:
+    // 20 × 1,000 + 5 × 100 + 9 × 5,000 = 65,500 nano-dollars, streamed or not.
+    let events = ai_events(&server, 2).await;
+    for event in &events {
+        assert_eq!(
+            (event.0, event.1, event.2, event.3),
+            (25, 5, 9, 65_500),
+            "{events:?}"
+        );
+    }
+    proxy.shutdown().await;
+}

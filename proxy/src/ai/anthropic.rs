@@ -1,0 +1,541 @@
+//! Anthropic's Messages API, translated to and from OpenAI's chat completions: system prompts,
+//! images, tools and tool results, stop reasons, cache tokens, and streams event by event.
+
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{header, HeaderName, HeaderValue, Method, Request};
+use http_body::{Body, Frame};
+use http_body_util::{BodyExt, Full};
+use serde_json::{json, Map, Value};
+
+use crate::active::CompiledDeployment;
+use crate::ai::metering::Tokens;
+use crate::ai::sse::StreamFindings;
+use crate::body::ProxyBody;
+
+const API_VERSION: &str = "2023-06-01";
+/// Anthropic requires max_tokens; OpenAI clients often leave it out.
+const DEFAULT_MAX_TOKENS: u64 = 4096;
+
+/// Builds the Messages API request for a chat completion.
+pub fn request(
+    deployment: &CompiledDeployment,
+    endpoint: &str,
+    document: &Value,
+    stream: bool,
+) -> Result<Request<ProxyBody>, String> {
+    if endpoint != "chat/completions" {
+        return Err(format!(
+            "Anthropic ({}) has no embeddings API",
+            deployment.provider.name
+        ));
+    }
+    let body = to_messages(document, &deployment.model, stream)?;
+    let bytes = Bytes::from(serde_json::to_vec(&body).map_err(|e| e.to_string())?);
+    let mut request = Request::builder()
+        .method(Method::POST)
+        .uri(format!("{}/v1/messages", deployment.provider.base_url))
+        .header(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )
+        .header(
+            HeaderName::from_static("anthropic-version"),
+            HeaderValue::from_static(API_VERSION),
+        )
+        .body(
+            Full::new(bytes)
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        )
+        .map_err(|e| {
+            format!(
+                "provider {} has an unusable base URL: {e}",
+                deployment.provider.name
+            )
+        })?;
+    for (name, value) in &deployment.provider.headers {
+        request.headers_mut().insert(name.clone(), value.clone());
+    }
+    Ok(request)
+}
+
+/// OpenAI chat request → Anthropic Messages request.
+pub fn to_messages(document: &Value, model: &str, stream: bool) -> Result<Value, String> {
+    let messages = document
+        .get("messages")
+        .and_then(Value::as_array)
+        .ok_or("'messages' must be an array")?;
+    let mut system: Vec<String> = Vec::new();
+    let mut turns: Vec<(String, Vec<Value>)> = Vec::new();
+    for message in messages {
+        let role = message
+            .get("role")
+            .and_then(Value::as_str)
+            .unwrap_or("user");
+        let (role, blocks) = match role {
+            "system" | "developer" => {
+                system.push(text_of(message.get("content")));
+                continue;
+            }
+            "tool" => (
+                "user",
+                vec![json!({"type": "tool_result",
+                    "tool_use_id": message.get("tool_call_id").cloned().unwrap_or(Value::Null),
+                    "content": text_of(message.get("content"))})],
+            ),
+            "assistant" => {
+                let mut blocks = content_blocks(message.get("content"));
+                for call in message
+                    .get("tool_calls")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let arguments = call
+                        .pointer("/function/arguments")
+                        .and_then(Value::as_str)
+                        .unwrap_or("{}");
+                    blocks.push(json!({"type": "tool_use", "id": call.get("id"),
+                        "name": call.pointer("/function/name"),
+                        "input": serde_json::from_str::<Value>(arguments).unwrap_or_else(|_| json!({}))}));
+                }
+                ("assistant", blocks)
+            }
+            _ => ("user", content_blocks(message.get("content"))),
+        };
+        // Anthropic wants turns to alternate: consecutive messages of one role become one turn.
+        match turns.last_mut() {
+            Some((last, existing)) if last == role => existing.extend(blocks),
+            _ => turns.push((role.to_string(), blocks)),
+        }
+    }
+    let mut body = Map::new();
+    body.insert("model".into(), json!(model));
+    body.insert(
+        "messages".into(),
+        Value::Array(
+            turns
+                .into_iter()
+                .map(|(role, content)| json!({"role": role, "content": content}))
+                .collect(),
+        ),
+    );
+    if !system.is_empty() {
+        body.insert("system".into(), json!(system.join("\n\n")));
+    }
+    let max_tokens = document
+        .get("max_completion_tokens")
+        .or_else(|| document.get("max_tokens"))
+        .and_then(Value::as_u64)
+        .unwrap_or(DEFAULT_MAX_TOKENS);
+    body.insert("max_tokens".into(), json!(max_tokens));
+    for field in ["temperature", "top_p"] {
+        if let Some(value) = document.get(field) {
+            body.insert(field.into(), value.clone());
+        }
+    }
+    match document.get("stop") {
+        Some(Value::String(stop)) => {
+            body.insert("stop_sequences".into(), json!([stop]));
+        }
+        Some(Value::Array(stops)) => {
+            body.insert("stop_sequences".into(), Value::Array(stops.clone()));
+        }
+        _ => {}
+    }
+    if let Some(tools) = document.get("tools").and_then(Value::as_array) {
+        let tools: Vec<Value> = tools
+            .iter()
+            .filter_map(|tool| tool.get("function"))
+            .map(|f| json!({"name": f.get("name"), "description": f.get("description"),
+                "input_schema": f.get("parameters").cloned().unwrap_or_else(|| json!({"type": "object"}))}))
+            .collect();
+        body.insert("tools".into(), Value::Array(tools));
+    }
+    if let Some(choice) = document.get("tool_choice") {
+        let choice = match choice {
+            Value::String(s) if s == "required" => json!({"type": "any"}),
+            Value::String(s) if s == "none" => json!({"type": "none"}),
+            Value::Object(_) => json!({"type": "tool", "name": choice.pointer("/function/name")}),
+            _ => json!({"type": "auto"}),
+        };
+        body.insert("tool_choice".into(), choice);
+    }
+    if let Some(user) = document.get("user") {
+        body.insert("metadata".into(), json!({"user_id": user}));
+    }
+    if stream {
+        body.insert("stream".into(), json!(true));
+    }
+    Ok(Value::Object(body))
+}
+
+fn text_of(content: Option<&Value>) -> String {
+    match content {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+fn content_blocks(content: Option<&Value>) -> Vec<Value> {
+    match content {
+        Some(Value::String(text)) => vec![json!({"type": "text", "text": text})],
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|part| match part.get("type").and_then(Value::as_str) {
+                Some("text") => Some(json!({"type": "text", "text": part.get("text")})),
+                Some("image_url") => {
+                    let url = part.pointer("/image_url/url").and_then(Value::as_str)?;
+                    Some(
+                        match url
+                            .strip_prefix("data:")
+                            .and_then(|rest| rest.split_once(";base64,"))
+                        {
+                            Some((media_type, data)) => json!({"type": "image",
+                            "source": {"type": "base64", "media_type": media_type, "data": data}}),
+                            None => json!({"type": "image", "source": {"type": "url", "url": url}}),
+                        },
+                    )
+                }
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn finish_reason(stop_reason: Option<&str>) -> Value {
+    match stop_reason {
+        Some("max_tokens") => json!("length"),
+        Some("tool_use") => json!("tool_calls"),
+        Some(_) => json!("stop"),
+        None => Value::Null,
+    }
+}
+
+fn tokens_of(usage: &Value, tokens: &mut Tokens) {
+    let number = |field: &str| usage.get(field).and_then(Value::as_u64);
+    if let Some(input) = number("input_tokens") {
+        let cache_read = number("cache_read_input_tokens").unwrap_or(0);
+        let cache_write = number("cache_creation_input_tokens").unwrap_or(0);
+        tokens.input = input + cache_read + cache_write;
+        tokens.cached_input = cache_read;
+        tokens.reported = true;
+    }
+    if let Some(output) = number("output_tokens") {
+        tokens.output = output;
+        tokens.reported = true;
+    }
+}
+
+fn openai_usage(tokens: &Tokens) -> Value {
+    json!({"prompt_tokens": tokens.input, "completion_tokens": tokens.output,
+           "total_tokens": tokens.input + tokens.output,
+           "prompt_tokens_details": {"cached_tokens": tokens.cached_input}})
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Anthropic message → OpenAI chat completion, with the usage it reported.
+pub fn to_chat_completion(answer: &Value) -> (Value, Tokens) {
+    let mut text = String::new();
+    let mut tool_calls = Vec::new();
+    for block in answer
+        .get("content")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        match block.get("type").and_then(Value::as_str) {
+            Some("text") => text.push_str(block.get("text").and_then(Value::as_str).unwrap_or("")),
+            Some("tool_use") => tool_calls.push(json!({"id": block.get("id"), "type": "function",
+                "function": {"name": block.get("name"),
+                             "arguments": block.get("input").map(Value::to_string).unwrap_or_else(|| "{}".into())}})),
+            _ => {}
+        }
+    }
+    let mut tokens = Tokens::default();
+    if let Some(usage) = answer.get("usage") {
+        tokens_of(usage, &mut tokens);
+    }
+    let mut message = json!({"role": "assistant", "content": if text.is_empty() && !tool_calls.is_empty() { Value::Null } else { json!(text) }});
+    if !tool_calls.is_empty() {
+        message["tool_calls"] = Value::Array(tool_calls);
+    }
+    let completion = json!({
+        "id": answer.get("id"), "object": "chat.completion", "created": now_secs(), "model": answer.get("model"),
+        "choices": [{"index": 0, "message": message,
+                     "finish_reason": finish_reason(answer.get("stop_reason").and_then(Value::as_str))}],
+        "usage": openai_usage(&tokens),
+    });
+    (completion, tokens)
+}
+
+/// Anthropic's event stream, re-emitted as OpenAI chat completion chunks.
+pub struct ChunkStream<B> {
+    inner: B,
+    started: Instant,
+    findings: Arc<Mutex<StreamFindings>>,
+    buffer: Vec<u8>,
+    out: VecDeque<Bytes>,
+    id: Value,
+    model: Value,
+    created: u64,
+    tokens: Tokens,
+    /// Content block index → tool call index.
+    tools: HashMap<u64, usize>,
+    finished: bool,
+    ended: bool,
+}
+
+impl<B> ChunkStream<B> {
+    pub fn new(inner: B, started: Instant, findings: Arc<Mutex<StreamFindings>>) -> Self {
+        Self {
+            inner,
+            started,
+            findings,
+            buffer: Vec::new(),
+            out: VecDeque::new(),
+            id: Value::Null,
+            model: Value::Null,
+            created: now_secs(),
+            tokens: Tokens::default(),
+            tools: HashMap::new(),
+            finished: false,
+            ended: false,
+        }
+    }
+
+    fn chunk(&mut self, choices: Value, usage: Option<Value>) {
+        let mut chunk = json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                               "model": self.model, "choices": choices});
+        if let Some(usage) = usage {
+            chunk["usage"] = usage;
+        }
+        self.out
+            .push_back(Bytes::from(format!("data: {chunk}\n\n")));
+    }
+
+    fn delta(&mut self, delta: Value, finish: Value) {
+        self.chunk(
+            json!([{"index": 0, "delta": delta, "finish_reason": finish}]),
+            None,
+        );
+    }
+
+    fn feed(&mut self, data: &[u8]) {
+        if let Ok(mut findings) = self.findings.lock() {
+            findings
+                .first_byte
+                .get_or_insert_with(|| self.started.elapsed());
+        }
+        self.buffer.extend_from_slice(data);
+        while let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+            let event: Vec<u8> = self.buffer.drain(..end + 2).collect();
+            let payload: String = String::from_utf8_lossy(&event)
+                .lines()
+                .filter_map(|line| line.strip_prefix("data:"))
+                .map(str::trim)
+                .collect();
+            if let Ok(event) = serde_json::from_str::<Value>(&payload) {
+                self.translate(&event);
+            }
+        }
+    }
+
+    fn translate(&mut self, event: &Value) {
+        match event.get("type").and_then(Value::as_str) {
+            Some("message_start") => {
+                let message = event.get("message").cloned().unwrap_or_default();
+                self.id = message.get("id").cloned().unwrap_or(Value::Null);
+                self.model = message.get("model").cloned().unwrap_or(Value::Null);
+                if let Some(usage) = message.get("usage") {
+                    tokens_of(usage, &mut self.tokens);
+                }
+                self.delta(json!({"role": "assistant", "content": ""}), Value::Null);
+            }
+            Some("content_block_start") => {
+                let block = event.get("content_block").cloned().unwrap_or_default();
+                if block.get("type").and_then(Value::as_str) == Some("tool_use") {
+                    let index = self.tools.len();
+                    self.tools.insert(
+                        event.get("index").and_then(Value::as_u64).unwrap_or(0),
+                        index,
+                    );
+                    self.delta(json!({"tool_calls": [{"index": index, "id": block.get("id"), "type": "function",
+                        "function": {"name": block.get("name"), "arguments": ""}}]}), Value::Null);
+                }
+            }
+            Some("content_block_delta") => {
+                let delta = event.get("delta").cloned().unwrap_or_default();
+                match delta.get("type").and_then(Value::as_str) {
+                    Some("text_delta") => {
+                        self.delta(json!({"content": delta.get("text")}), Value::Null)
+                    }
+                    Some("input_json_delta") => {
+                        let block = event.get("index").and_then(Value::as_u64).unwrap_or(0);
+                        let index = self.tools.get(&block).copied().unwrap_or(0);
+                        self.delta(
+                            json!({"tool_calls": [{"index": index,
+                            "function": {"arguments": delta.get("partial_json")}}]}),
+                            Value::Null,
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            Some("message_delta") => {
+                if let Some(usage) = event.get("usage") {
+                    tokens_of(usage, &mut self.tokens);
+                }
+                let reason = event.pointer("/delta/stop_reason").and_then(Value::as_str);
+                self.delta(json!({}), finish_reason(reason));
+            }
+            Some("message_stop") => self.finish(),
+            Some("error") => {
+                let error = json!({"error": {"message": event.pointer("/error/message"),
+                    "type": event.pointer("/error/type"), "code": "provider_error"}});
+                self.out
+                    .push_back(Bytes::from(format!("data: {error}\n\n")));
+                self.finish();
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        if let Ok(mut findings) = self.findings.lock() {
+            findings.tokens = self.tokens;
+        }
+        let usage = openai_usage(&self.tokens);
+        self.chunk(json!([]), Some(usage));
+        self.out.push_back(Bytes::from_static(b"data: [DONE]\n\n"));
+    }
+}
+
+impl<B> Body for ChunkStream<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        loop {
+            if let Some(bytes) = self.out.pop_front() {
+                return Poll::Ready(Some(Ok(Frame::data(bytes))));
+            }
+            if self.ended {
+                return Poll::Ready(None);
+            }
+            match Pin::new(&mut self.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Some(data) = frame.data_ref() {
+                        let data = data.clone();
+                        self.feed(&data);
+                    }
+                }
+                Poll::Ready(Some(Err(err))) => return Poll::Ready(Some(Err(err))),
+                Poll::Ready(None) => {
+                    // A stream cut before message_stop still reports what it counted.
+                    if let Ok(mut findings) = self.findings.lock() {
+                        findings.tokens = self.tokens;
+                    }
+                    self.ended = true;
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chat_request_becomes_a_messages_request() {
+        let openai = json!({"model": "x", "max_tokens": 100, "temperature": 0.5, "stop": "END", "user": "u1",
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": [{"type": "text", "text": "What is in"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": "t1", "type": "function",
+                    "function": {"name": "look", "arguments": "{\"q\":1}"}}]},
+                {"role": "tool", "tool_call_id": "t1", "content": "a cat"},
+                {"role": "user", "content": "so?"}],
+            "tools": [{"type": "function", "function": {"name": "look", "parameters": {"type": "object"}}}],
+            "tool_choice": "required"});
+        let messages = to_messages(&openai, "claude-haiku-4-5", false).unwrap_or_default();
+        assert_eq!(messages["system"], "Be brief.");
+        assert_eq!(messages["model"], "claude-haiku-4-5");
+        assert_eq!(messages["max_tokens"], 100);
+        assert_eq!(messages["stop_sequences"], json!(["END"]));
+        assert_eq!(messages["metadata"]["user_id"], "u1");
+        assert_eq!(messages["tool_choice"], json!({"type": "any"}));
+        assert_eq!(
+            messages["tools"][0]["input_schema"],
+            json!({"type": "object"})
+        );
+        let turns = messages["messages"].as_array().cloned().unwrap_or_default();
+        assert_eq!(
+            turns.len(),
+            3,
+            "tool result and the next user message share a turn: {turns:?}"
+        );
+        assert_eq!(turns[0]["content"][1]["source"]["media_type"], "image/png");
+        assert_eq!(turns[1]["content"][0]["type"], "tool_use");
+        assert_eq!(turns[1]["content"][0]["input"], json!({"q": 1}));
+        assert_eq!(turns[2]["content"][0]["type"], "tool_result");
+        assert_eq!(turns[2]["content"][1]["text"], "so?");
+    }
+
+    #[test]
+    fn a_message_becomes_a_chat_completion_with_usage() {
+        let answer = json!({"id": "msg_1", "model": "claude", "stop_reason": "tool_use",
+            "content": [{"type": "text", "text": "Let me look."},
+                        {"type": "tool_use", "id": "t1", "name": "look", "input": {"q": 1}}],
+            "usage": {"input_tokens": 10, "cache_read_input_tokens": 90, "output_tokens": 5}});
+        let (completion, tokens) = to_chat_completion(&answer);
+        assert_eq!(completion["choices"][0]["finish_reason"], "tool_calls");
+        assert_eq!(
+            completion["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+            "{\"q\":1}"
+        );
+        assert_eq!(
+            tokens,
+            Tokens {
+                input: 100,
+                cached_input: 90,
+                output: 5,
+                reported: true
+            }
+        );
+        assert_eq!(
+            completion["usage"]["prompt_tokens_details"]["cached_tokens"],
+            90
+        );
+    }
+}

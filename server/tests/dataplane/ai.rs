@@ -48,21 +48,29 @@ async fn mock_answer(
         return Json(json!({"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}],
             "model": body["model"], "usage": {"prompt_tokens": 5, "total_tokens": 5}})).into_response();
     }
+    if body.get("tools").is_some() {
+        return Json(json!({"id": "c2", "object": "chat.completion", "created": 1, "model": body["model"],
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": null,
+                "tool_calls": [{"id": "call_1", "type": "function",
+                    "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]}}],
+            "usage": usage})).into_response();
+    }
     if body["stream"] == true {
         let mut events = vec![
-            json!({"id": "c1", "object": "chat.completion.chunk", "model": body["model"],
+            json!({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": body["model"],
                    "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hel"}}]}),
-            json!({"id": "c1", "object": "chat.completion.chunk", "model": body["model"],
+            json!({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": body["model"],
                    "choices": [{"index": 0, "delta": {"content": "lo"}, "finish_reason": "stop"}]}),
         ];
         if body["stream_options"]["include_usage"] == true {
-            events.push(json!({"id": "c1", "object": "chat.completion.chunk", "choices": [], "usage": usage}));
+            events.push(json!({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": body["model"],
+                               "choices": [], "usage": usage}));
         }
         let mut text: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
         text.push_str("data: [DONE]\n\n");
         return ([("content-type", "text/event-stream")], Body::from(text)).into_response();
     }
-    Json(json!({"id": "c1", "object": "chat.completion", "model": body["model"],
+    Json(json!({"id": "c1", "object": "chat.completion", "created": 1, "model": body["model"],
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello"}, "finish_reason": "stop"}],
         "usage": usage})).into_response()
 }
@@ -472,5 +480,78 @@ async fn anthropic_is_called_in_its_own_api_and_answers_in_openais() {
             "{events:?}"
         );
     }
+    proxy.shutdown().await;
+}
+
+/// The official OpenAI Python SDK, unmodified but for base_url and api_key, against the proxy.
+#[tokio::test]
+async fn the_openai_python_sdk_works_against_the_proxy() {
+    let python = std::env::var("TOLLGATE_TEST_PYTHON").expect(
+        "TOLLGATE_TEST_PYTHON is not set: run the tests with ./test.sh, which installs the SDK",
+    );
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let (url, _) = start_mock(false).await;
+    provider(&admin, "mock", &url).await;
+    let model = admin
+        .post(
+            "/api/v1/tenants/default/models",
+            json!({"name": "gpt-4o-mini",
+        "deployments": [{"provider": "mock", "model": "mock-mini-001"}],
+        "prices": {"input_per_mtok": "0.15", "output_per_mtok": "0.60"}}),
+        )
+        .await;
+    assert_eq!(model.status, 201, "{}", model.text);
+    let (_, key) = create_key(&admin, json!({"name": "sdk"})).await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(&server, dir.path()).await;
+    synced(&server, &proxy).await;
+
+    let script = r#"
+import os, json
+from openai import OpenAI
+client = OpenAI(base_url=os.environ["BASE_URL"], api_key=os.environ["API_KEY"])
+out = {}
+out["models"] = [m.id for m in client.models.list()]
+chat = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}])
+out["chat"] = chat.choices[0].message.content
+out["chat_tokens"] = chat.usage.total_tokens
+stream = client.chat.completions.create(model="gpt-4o-mini", stream=True,
+    messages=[{"role": "user", "content": "Hi"}])
+out["stream"] = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+tools = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Weather?"}],
+    tools=[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object",
+        "properties": {"city": {"type": "string"}}}}}])
+call = tools.choices[0].message.tool_calls[0]
+out["tool"] = [call.function.name, json.loads(call.function.arguments)]
+emb = client.embeddings.create(model="gpt-4o-mini", input="hello")
+out["embedding"] = len(emb.data[0].embedding)
+try:
+    client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "Hi"}])
+except Exception as e:
+    out["error"] = type(e).__name__
+print(json.dumps(out))
+"#;
+    let output = tokio::process::Command::new(python)
+        .args(["-c", script])
+        .env("BASE_URL", format!("http://{}/v1", proxy.traffic_addr()))
+        .env("API_KEY", &key)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(out["models"], json!(["gpt-4o-mini"]));
+    assert_eq!(out["chat"], "Hello");
+    assert_eq!(out["chat_tokens"], 18);
+    assert_eq!(out["stream"], "Hello");
+    assert_eq!(out["tool"], json!(["get_weather", {"city": "Paris"}]));
+    assert_eq!(out["embedding"], 2);
+    assert_eq!(out["error"], "NotFoundError");
     proxy.shutdown().await;
 }

@@ -4,6 +4,7 @@
 //! tried when a deployment fails (429, 5xx, timeout, connection error) before the client got a byte.
 
 pub mod anthropic;
+pub mod gemini;
 pub mod metering;
 pub mod openai;
 pub mod sse;
@@ -229,6 +230,9 @@ async fn complete(
                 Family::Anthropic => anthropic::ChunkStream::new(body, started, findings.clone())
                     .map_err(Into::into)
                     .boxed_unsync(),
+                Family::Gemini => gemini::ChunkStream::new(body, started, findings.clone())
+                    .map_err(Into::into)
+                    .boxed_unsync(),
                 _ => UsageScanner::new(body, started, findings.clone())
                     .map_err(Into::into)
                     .boxed_unsync(),
@@ -247,7 +251,7 @@ async fn complete(
         let body = read_body(response.into_body())
             .await
             .map_err(ProxyError::UpstreamUnreachable)?;
-        let (body, tokens) = family.answer(status, body);
+        let (body, tokens) = family.answer(status, body, &deployment.model);
         if let Ok(mut findings) = findings.lock() {
             findings.first_byte = Some(started.elapsed());
             if let Some(tokens) = tokens {
@@ -267,6 +271,7 @@ async fn complete(
 enum Family {
     OpenAi,
     Anthropic,
+    Gemini,
     Unsupported,
 }
 
@@ -275,6 +280,7 @@ impl Family {
         match kind {
             "openai" | "azure_openai" | "mistral" | "openai_compatible" => Self::OpenAi,
             "anthropic" => Self::Anthropic,
+            "gemini" => Self::Gemini,
             _ => Self::Unsupported,
         }
     }
@@ -289,6 +295,7 @@ impl Family {
         match self {
             Self::OpenAi => openai::request(deployment, endpoint, document, stream),
             Self::Anthropic => anthropic::request(deployment, endpoint, document, stream),
+            Self::Gemini => gemini::request(deployment, endpoint, document, stream),
             Self::Unsupported => Err(format!(
                 "provider {} is of kind {}, which this proxy does not call yet",
                 deployment.provider.name, deployment.provider.kind
@@ -297,14 +304,23 @@ impl Family {
     }
 
     /// The provider's non-streamed answer in OpenAI's shape, and the usage it reported.
-    fn answer(self, status: StatusCode, body: Bytes) -> (Bytes, Option<metering::Tokens>) {
+    fn answer(
+        self,
+        status: StatusCode,
+        body: Bytes,
+        model: &str,
+    ) -> (Bytes, Option<metering::Tokens>) {
         let parsed = serde_json::from_slice::<Value>(&body).ok();
         match (self, parsed) {
             (Self::Anthropic, Some(answer)) if status.is_success() => {
                 let (completion, tokens) = anthropic::to_chat_completion(&answer);
                 (Bytes::from(completion.to_string()), Some(tokens))
             }
-            (Self::Anthropic, parsed) => {
+            (Self::Gemini, Some(answer)) if status.is_success() => {
+                let (completion, tokens) = gemini::to_chat_completion(&answer, model);
+                (Bytes::from(completion.to_string()), Some(tokens))
+            }
+            (Self::Anthropic | Self::Gemini, parsed) => {
                 let message = parsed
                     .as_ref()
                     .and_then(|v| v.pointer("/error/message"))

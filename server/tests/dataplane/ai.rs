@@ -555,3 +555,101 @@ print(json.dumps(out))
     assert_eq!(out["error"], "NotFoundError");
     proxy.shutdown().await;
 }
+
+/// Gemini's API on loopback: 30 prompt tokens (10 cached), 4 output tokens.
+async fn start_gemini_mock() -> (String, Arc<Mutex<Vec<(String, Value)>>>) {
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let seen = received.clone();
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri, headers: HeaderMap, Json(body): Json<Value>| {
+        let seen = seen.clone();
+        async move {
+            if headers.get("x-goog-api-key").and_then(|v| v.to_str().ok()) != Some(PROVIDER_KEY) {
+                return (StatusCode::FORBIDDEN, Json(json!({"error": {"code": 403, "message": "API key not valid", "status": "PERMISSION_DENIED"}}))).into_response();
+            }
+            seen.lock().unwrap().push((uri.to_string(), body));
+            let usage = json!({"promptTokenCount": 30, "cachedContentTokenCount": 10, "candidatesTokenCount": 4, "totalTokenCount": 34});
+            if uri.path().ends_with(":streamGenerateContent") {
+                let parts = [
+                    json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "Hal"}]}}], "modelVersion": "gemini-2.5-flash"}),
+                    json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "lo"}]}, "finishReason": "STOP"}],
+                           "usageMetadata": usage, "modelVersion": "gemini-2.5-flash"}),
+                ];
+                let text: String = parts.iter().map(|p| format!("data: {p}\r\n\r\n")).collect();
+                return ([("content-type", "text/event-stream")], Body::from(text)).into_response();
+            }
+            Json(json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "Hallo"}]}, "finishReason": "STOP"}],
+                "usageMetadata": usage, "modelVersion": "gemini-2.5-flash"})).into_response()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1beta", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
+#[tokio::test]
+async fn gemini_is_called_in_its_own_api_and_answers_in_openais() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let (url, received) = start_gemini_mock().await;
+    admin
+        .post(
+            "/api/v1/tenants/default/providers",
+            json!({"name": "google", "kind": "gemini",
+        "base_url": url, "api_key": PROVIDER_KEY}),
+        )
+        .await;
+    let model = admin.post("/api/v1/tenants/default/models", json!({"name": "flash",
+        "deployments": [{"provider": "google", "model": "gemini-2.5-flash"}],
+        "prices": {"input_per_mtok": "0.30", "cached_input_per_mtok": "0.03", "output_per_mtok": "2.50"}})).await;
+    assert_eq!(model.status, 201, "{}", model.text);
+    let (_, key) = create_key(&admin, json!({"name": "ai"})).await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(&server, dir.path()).await;
+    synced(&server, &proxy).await;
+    let base = format!("http://{}", proxy.traffic_addr());
+    let request = |stream: bool| {
+        client().post(format!("{base}/v1/chat/completions")).bearer_auth(&key)
+        .json(&json!({"model": "flash", "stream": stream,
+            "messages": [{"role": "system", "content": "German only."}, {"role": "user", "content": "Hello"}]}))
+    };
+
+    let (status, _, body) = call(request(false)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["choices"][0]["message"]["content"], "Hallo");
+    assert_eq!(body["usage"]["prompt_tokens_details"]["cached_tokens"], 10);
+    let (path, sent) = received.lock().unwrap()[0].clone();
+    assert_eq!(path, "/v1beta/models/gemini-2.5-flash:generateContent");
+    assert_eq!(
+        sent["systemInstruction"]["parts"][0]["text"],
+        "German only."
+    );
+
+    let text = request(true).send().await.unwrap().text().await.unwrap();
+    let content: String = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|c| {
+            c.pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(content, "Hallo");
+    assert!(received.lock().unwrap()[1]
+        .0
+        .ends_with(":streamGenerateContent?alt=sse"));
+
+    // 20 × 300 + 10 × 30 + 4 × 2,500 = 16,300 nano-dollars, streamed or not.
+    let events = ai_events(&server, 2).await;
+    for event in &events {
+        assert_eq!(
+            (event.0, event.1, event.2, event.3),
+            (30, 10, 4, 16_300),
+            "{events:?}"
+        );
+    }
+    proxy.shutdown().await;
+}

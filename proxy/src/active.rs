@@ -61,6 +61,8 @@ pub struct CompiledKey {
     /// Model names the key may call; empty means all of its tenant's.
     pub models: HashSet<String>,
     pub requests_per_minute: Option<u32>,
+    pub tokens_per_minute: Option<u32>,
+    pub budget: Option<tollgate_protocol::KeyBudget>,
     pub expires_at: Option<OffsetDateTime>,
 }
 
@@ -129,6 +131,8 @@ impl ActiveConfig {
                     routes: key.routes.iter().cloned().collect(),
                     models: key.models.iter().cloned().collect(),
                     requests_per_minute: key.requests_per_minute,
+                    tokens_per_minute: key.tokens_per_minute,
+                    budget: key.budget,
                     expires_at: key.expires_at,
                 }),
             );

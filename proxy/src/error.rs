@@ -28,6 +28,8 @@ pub enum ProxyError {
     BadRequest(String),
     ModelNotFound(String),
     ModelNotAllowed(String),
+    /// The key spent its budget for the period.
+    BudgetExceeded(tollgate_protocol::KeyBudget),
     /// Every deployment of a model failed; `message` names each failure.
     Provider {
         status: StatusCode,
@@ -48,6 +50,7 @@ impl ProxyError {
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::ModelNotFound(_) => StatusCode::NOT_FOUND,
+            Self::BudgetExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::ModelNotAllowed(_) => StatusCode::FORBIDDEN,
             Self::Provider { status, .. } => *status,
         }
@@ -68,6 +71,7 @@ impl ProxyError {
             Self::UpstreamTimeout => "upstream_timeout",
             Self::BadRequest(_) => "bad_request",
             Self::ModelNotFound(_) => "model_not_found",
+            Self::BudgetExceeded(_) => "budget_exceeded",
             Self::ModelNotAllowed(_) => "model_not_allowed",
             Self::Provider { .. } => "provider_error",
         }
@@ -78,6 +82,7 @@ impl ProxyError {
             Self::MissingKey | Self::InvalidKey | Self::ExpiredKey => "authentication_error",
             Self::KeyNotAllowed | Self::ModelNotAllowed(_) => "permission_error",
             Self::RateLimited { .. } => "rate_limit_error",
+            Self::BudgetExceeded(_) => "insufficient_quota",
             Self::NoRoute
             | Self::MethodNotAllowed
             | Self::BadRequest(_)
@@ -113,6 +118,18 @@ impl ProxyError {
                 "the model '{model}' does not exist or you do not have access to it"
             ),
             Self::ModelNotAllowed(model) => format!("this API key may not call the model '{model}'"),
+            Self::BudgetExceeded(budget) => {
+                let period = match budget.period {
+                    tollgate_protocol::BudgetPeriod::Day => "today (resets at 00:00 UTC)",
+                    tollgate_protocol::BudgetPeriod::Month => "this month (resets on the 1st, 00:00 UTC)",
+                    tollgate_protocol::BudgetPeriod::Total => "in total",
+                };
+                format!(
+                    "this API key has spent its budget of ${}.{:09} {period}; ask for a larger budget",
+                    budget.nanousd / 1_000_000_000,
+                    budget.nanousd % 1_000_000_000
+                )
+            }
             Self::Provider { message, .. } => message.clone(),
         }
     }

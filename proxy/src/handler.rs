@@ -104,6 +104,11 @@ async fn pipeline(
         context.key = Some(key.id);
         context.tenant = Some(key.tenant_id);
         limit(shared, key, context)?;
+        if let Some(budget) = key.budget.filter(|_| request.method() == Method::POST) {
+            if !shared.budgets.allows(key.id, &budget) {
+                return Err(ProxyError::BudgetExceeded(budget));
+            }
+        }
         let request = request.map(|body| Counted::new(body, context.bytes_in.clone()));
         return ai::serve(clients, config, key, request, &mut context.ai).await;
     }
@@ -312,9 +317,13 @@ fn finish(
                 streamed: call.streamed,
             }
         });
+        let id = Uuid::now_v7();
+        if let (Some(key), Some(ai)) = (context.key, &ai) {
+            shared.budgets.charge(key, id, ai.cost_nanousd, time);
+        }
         shared.usage.record(UsageEvent {
             ai,
-            id: Uuid::now_v7(),
+            id,
             time,
             tenant_id: context
                 .route

@@ -5,6 +5,7 @@
 pub mod active;
 pub mod ai;
 pub mod body;
+pub mod budget;
 pub mod config;
 pub mod error;
 pub mod forward;
@@ -56,6 +57,8 @@ pub struct Shared {
     pub limiter: RateLimiter,
     pub metrics: Arc<Metrics>,
     pub usage: UsageRecorder,
+    /// Spend of keys with budgets.
+    pub budgets: Arc<budget::Budgets>,
     /// This process's identity in heartbeats and usage batches.
     pub dataplane_id: Uuid,
 }
@@ -85,6 +88,7 @@ impl Proxy {
             tracing::warn!("TOLLGATE_PROXY_TOKEN is not set: the server will refuse this proxy");
         }
 
+        let budgets = Arc::new(budget::Budgets::default());
         let spool =
             Spool::open(&config.data_dir.join("spool")).context("opening the usage spool")?;
         let (recorder, shipper) = usage::pipeline(
@@ -93,6 +97,7 @@ impl Proxy {
                 token: token.clone(),
                 dataplane_id,
                 spool,
+                budgets: budgets.clone(),
             },
             metrics.clone(),
         );
@@ -102,6 +107,7 @@ impl Proxy {
             limiter: RateLimiter::default(),
             metrics,
             usage: recorder,
+            budgets,
             dataplane_id,
         });
 
@@ -138,7 +144,8 @@ impl Proxy {
             loaded: Arc::new(Notify::new()),
         });
         tokio::spawn(syncer.clone().follow(stopped.clone()));
-        tokio::spawn(syncer.heartbeats(stopped.clone()));
+        tokio::spawn(syncer.clone().heartbeats(stopped.clone()));
+        tokio::spawn(syncer.spend(stopped.clone()));
         tokio::spawn(serve_metrics(
             metrics_listener,
             shared.clone(),

@@ -18,6 +18,7 @@ use crate::Shared;
 /// How long the server may hold a snapshot request open.
 const LONG_POLL_SECS: u64 = 25;
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
+const SPEND_EVERY: Duration = Duration::from_secs(2);
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
@@ -154,6 +155,41 @@ impl Syncer {
             status => {
                 let detail = response.text().await.unwrap_or_default();
                 Err(format!("server answered {status}: {detail}"))
+            }
+        }
+    }
+
+    /// Fetches every budgeted key's spend from the server every couple of seconds.
+    pub async fn spend(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default();
+        let url = format!(
+            "{}/internal/v1/spend",
+            self.server_url.trim_end_matches('/')
+        );
+        loop {
+            let asked = Instant::now();
+            let mut request = client.get(&url);
+            if let Some(token) = &self.token {
+                request = request.bearer_auth(token);
+            }
+            let report = async {
+                request
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .json::<tollgate_protocol::SpendReport>()
+                    .await
+            };
+            match report.await {
+                Ok(report) => self.shared.budgets.report(&report, asked),
+                Err(err) => tracing::debug!(error = %err, "spend report failed"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(SPEND_EVERY) => {}
+                _ = crate::stopped(&mut stop) => return,
             }
         }
     }

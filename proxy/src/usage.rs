@@ -53,6 +53,8 @@ pub struct ShipperConfig {
     pub token: Option<String>,
     pub dataplane_id: Uuid,
     pub spool: Spool,
+    /// Told which events reached the server, so budgets stop counting them twice.
+    pub budgets: Arc<crate::budget::Budgets>,
 }
 
 /// Creates the pipeline; run the shipper until `stop` turns true, then it drains and returns.
@@ -164,6 +166,7 @@ impl Shipper {
                 Ok(()) => {
                     self.server_ok();
                     self.metrics.usage_sent_events.inc_by(count);
+                    self.config.budgets.delivered(&batch.events);
                     return;
                 }
                 Err(Failure::Rejected) => {
@@ -205,6 +208,7 @@ impl Shipper {
                     self.metrics
                         .usage_sent_events
                         .inc_by(batch.events.len() as u64);
+                    self.config.budgets.delivered(&batch.events);
                     let _ = Spool::remove(&path);
                 }
                 Err(Failure::Rejected) => {

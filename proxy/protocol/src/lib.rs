@@ -236,6 +236,20 @@ pub struct AiUsage {
     pub streamed: bool,
 }
 
+/// What `GET /internal/v1/spend` answers: each budgeted key's spend in its current period,
+/// from every proxy's usage the server has stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpendReport {
+    pub keys: Vec<KeySpend>,
+}
+
+/// A key's spend so far in its budget period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeySpend {
+    pub key_id: Uuid,
+    pub spent_nanousd: i64,
+}
+
 /// What a proxy posts to `POST /internal/v1/usage`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UsageBatch {

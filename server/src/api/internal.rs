@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
             post(ingest_usage).layer(DefaultBodyLimit::max(USAGE_BODY_LIMIT)),
         )
         .route("/internal/v1/heartbeat", post(heartbeat))
+        .route("/internal/v1/spend", get(spend))
         .with_state(state)
 }
 
@@ -138,6 +139,14 @@ async fn ingest_usage(
     ApiJson(batch): ApiJson<UsageBatch>,
 ) -> ApiResult<Json<usage::Ingested>> {
     Ok(Json(usage::ingest(&state.db, &batch).await?))
+}
+
+/// Each budgeted key's spend in its current period.
+async fn spend(
+    State(state): State<AppState>,
+    _: ProxyAuth,
+) -> ApiResult<Json<tollgate_protocol::SpendReport>> {
+    Ok(Json(usage::spend(&state.db).await?))
 }
 
 /// A proxy reports which version it has loaded.

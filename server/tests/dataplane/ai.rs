@@ -653,3 +653,106 @@ async fn gemini_is_called_in_its_own_api_and_answers_in_openais() {
     }
     proxy.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_spent_budget_refuses_calls_on_every_proxy_until_it_resets() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let (url, received) = start_mock(false).await;
+    provider(&admin, "mock", &url).await;
+    admin.post("/api/v1/tenants/default/models", json!({"name": "gpt-4o-mini",
+        "deployments": [{"provider": "mock", "model": "m"}],
+        "prices": {"input_per_mtok": "0.15", "cached_input_per_mtok": "0.075", "output_per_mtok": "0.60"}})).await;
+    // Each call costs 5,625 nano-dollars: the budget of 10,000 allows two.
+    let (_, key) = create_key(
+        &admin,
+        json!({"name": "capped",
+        "budget": {"amount_usd": "0.00001", "period": "month"}}),
+    )
+    .await;
+    let (_, burst_key) = create_key(
+        &admin,
+        json!({"name": "burst",
+        "budget": {"amount_usd": "0.00001", "period": "day"}}),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(&server, dir.path()).await;
+    synced(&server, &proxy).await;
+    let base = format!("http://{}", proxy.traffic_addr());
+    let chat =
+        |key: &str| {
+            client().post(format!("{base}/v1/chat/completions")).bearer_auth(key)
+        .json(&json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}))
+        };
+
+    assert_eq!(call(chat(&key)).await.0, 200);
+    assert_eq!(call(chat(&key)).await.0, 200);
+    let (status, _, body) = call(chat(&key)).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "budget_exceeded");
+    assert_eq!(body["error"]["type"], "insufficient_quota");
+    assert_eq!(
+        received.lock().unwrap().len(),
+        2,
+        "a refused call never reaches the provider"
+    );
+
+    // Concurrent calls: at most those already in flight overrun; then the key is refused.
+    let burst: Vec<_> = (0..8)
+        .map(|_| tokio::spawn(chat(&burst_key).send()))
+        .collect();
+    for call in burst {
+        let _ = call.await.unwrap();
+    }
+    assert_eq!(call(chat(&burst_key)).await.0, 429);
+
+    // Another proxy (or this one restarted) learns the spend from the server.
+    proxy.shutdown().await;
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = start_proxy(&server, other_dir.path()).await;
+    synced(&server, &other).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let other_base = format!("http://{}", other.traffic_addr());
+    let (status, _, body) = call(
+        client()
+            .post(format!("{other_base}/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(
+                &json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}),
+            ),
+    )
+    .await;
+    assert_eq!(status, 429, "{body}");
+
+    // Raising the budget lets the key call again.
+    let keys = admin.get("/api/v1/tenants/default/keys").await;
+    let id = keys
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "capped")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    admin
+        .patch(
+            &format!("/api/v1/tenants/default/keys/{id}"),
+            json!({"budget": {"amount_usd": "1", "period": "month"}}),
+        )
+        .await;
+    synced(&server, &other).await;
+    let (status, _, _) = call(
+        client()
+            .post(format!("{other_base}/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(
+                &json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}),
+            ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    other.shutdown().await;
+}

@@ -1,0 +1,190 @@
+//! Per-key spending budgets. The server reports each key's spend from all proxies' stored usage;
+//! this proxy adds its own calls the server has not counted yet. A call is refused once the
+//! sum reaches the budget, so the overrun is at most the calls already in flight.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use dashmap::DashMap;
+use time::{OffsetDateTime, Time};
+use tollgate_protocol::{BudgetPeriod, KeyBudget, SpendReport, UsageEvent};
+use uuid::Uuid;
+
+/// A call this proxy made, until the server's report includes it.
+struct Charge {
+    cost: i64,
+    time: OffsetDateTime,
+    /// When the shipper delivered its usage event to the server.
+    delivered: Option<Instant>,
+}
+
+#[derive(Default)]
+struct Ledger {
+    /// The spend the server last reported for the current period.
+    reported: i64,
+    /// This proxy's calls, by usage event id.
+    pending: HashMap<Uuid, Charge>,
+}
+
+/// Spend so far of every key with a budget.
+#[derive(Default)]
+pub struct Budgets {
+    ledgers: DashMap<Uuid, Mutex<Ledger>>,
+}
+
+/// When the current budget period began.
+pub fn period_start(period: BudgetPeriod, now: OffsetDateTime) -> OffsetDateTime {
+    let now = now.to_offset(time::UtcOffset::UTC);
+    match period {
+        BudgetPeriod::Day => now.replace_time(Time::MIDNIGHT),
+        BudgetPeriod::Month => now
+            .replace_day(1)
+            .map(|d| d.replace_time(Time::MIDNIGHT))
+            .unwrap_or(now),
+        BudgetPeriod::Total => OffsetDateTime::UNIX_EPOCH,
+    }
+}
+
+impl Budgets {
+    /// The key's spend in its current period, in nano-dollars.
+    pub fn spent(&self, key: Uuid, budget: &KeyBudget) -> i64 {
+        let since = period_start(budget.period, OffsetDateTime::now_utc());
+        let ledger = self.ledgers.entry(key).or_default();
+        let ledger = ledger.lock().unwrap_or_else(|p| p.into_inner());
+        let pending: i64 = ledger
+            .pending
+            .values()
+            .filter(|charge| charge.time >= since)
+            .map(|charge| charge.cost)
+            .sum();
+        ledger.reported.saturating_add(pending)
+    }
+
+    /// Whether the key may make another paid call.
+    pub fn allows(&self, key: Uuid, budget: &KeyBudget) -> bool {
+        self.spent(key, budget) < budget.nanousd
+    }
+
+    /// Records what a call of a budgeted key cost.
+    pub fn charge(&self, key: Uuid, event: Uuid, cost: i64, time: OffsetDateTime) {
+        if cost <= 0 {
+            return;
+        }
+        if let Some(ledger) = self.ledgers.get(&key) {
+            let mut ledger = ledger.lock().unwrap_or_else(|p| p.into_inner());
+            ledger.pending.insert(
+                event,
+                Charge {
+                    cost,
+                    time,
+                    delivered: None,
+                },
+            );
+        }
+    }
+
+    /// Notes that these usage events reached the server.
+    pub fn delivered(&self, events: &[UsageEvent]) {
+        let now = Instant::now();
+        for event in events.iter().filter(|e| e.ai.is_some()) {
+            let Some(key) = event.key_id else { continue };
+            if let Some(ledger) = self.ledgers.get(&key) {
+                let mut ledger = ledger.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(charge) = ledger.pending.get_mut(&event.id) {
+                    charge.delivered.get_or_insert(now);
+                }
+            }
+        }
+    }
+
+    /// Takes the server's figures. Calls delivered before `asked` are in them, so they stop
+    /// counting locally; the others still do.
+    pub fn report(&self, report: &SpendReport, asked: Instant) {
+        for spend in &report.keys {
+            let ledger = self.ledgers.entry(spend.key_id).or_default();
+            let mut ledger = ledger.lock().unwrap_or_else(|p| p.into_inner());
+            ledger.reported = spend.spent_nanousd;
+            ledger
+                .pending
+                .retain(|_, charge| charge.delivered.is_none_or(|at| at >= asked));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budget(nanousd: i64) -> KeyBudget {
+        KeyBudget {
+            nanousd,
+            period: BudgetPeriod::Month,
+        }
+    }
+
+    #[test]
+    fn local_calls_count_until_the_server_has_counted_them() {
+        let budgets = Budgets::default();
+        let key = Uuid::nil();
+        let now = OffsetDateTime::now_utc();
+        assert!(budgets.allows(key, &budget(100)));
+        let event = Uuid::now_v7();
+        budgets.charge(key, event, 60, now);
+        assert_eq!(budgets.spent(key, &budget(100)), 60);
+        budgets.charge(key, Uuid::now_v7(), 60, now);
+        assert!(!budgets.allows(key, &budget(100)));
+
+        // The server counted the first call (delivered before it was asked); the second is
+        // still only known here.
+        let usage = UsageEvent {
+            id: event,
+            time: now,
+            tenant_id: None,
+            key_id: Some(key),
+            route_id: None,
+            method: "POST".into(),
+            status: 200,
+            latency_us: 1,
+            upstream_latency_us: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            error_class: None,
+            ai: Some(tollgate_protocol::AiUsage {
+                model_id: Uuid::nil(),
+                provider_id: None,
+                upstream_model: None,
+                input_tokens: 0,
+                cached_input_tokens: 0,
+                output_tokens: 0,
+                estimated: false,
+                cost_nanousd: 60,
+                ttft_us: None,
+                fallbacks: 0,
+                streamed: false,
+            }),
+        };
+        budgets.delivered(&[usage]);
+        let report = SpendReport {
+            keys: vec![tollgate_protocol::KeySpend {
+                key_id: key,
+                spent_nanousd: 60,
+            }],
+        };
+        budgets.report(&report, Instant::now());
+        assert_eq!(budgets.spent(key, &budget(100)), 120);
+    }
+
+    #[test]
+    fn periods_start_at_utc_midnight_and_the_first_of_the_month() {
+        let now = time::macros::datetime!(2026-11-28 15:30 UTC);
+        assert_eq!(
+            period_start(BudgetPeriod::Day, now),
+            time::macros::datetime!(2026-11-28 0:00 UTC)
+        );
+        assert_eq!(
+            period_start(BudgetPeriod::Month, now),
+            time::macros::datetime!(2026-11-01 0:00 UTC)
+        );
+    }
+}

@@ -741,6 +741,31 @@ async fn names(db: &PgPool, table: &str, tenant_id: Uuid) -> ApiResult<BTreeMap<
     Ok(rows.into_iter().collect())
 }
 
+/// The spend of every key with a budget, in its current period (UTC days and months).
+pub async fn spend(db: &PgPool) -> ApiResult<tollgate_protocol::SpendReport> {
+    let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+        "SELECT k.id, coalesce(sum(h.cost_nanousd), 0)::bigint
+         FROM api_keys k
+         LEFT JOIN usage_hourly h ON h.key_id = k.id AND h.hour >= CASE k.budget_period
+             WHEN 'day' THEN date_trunc('day', now(), 'UTC')
+             WHEN 'month' THEN date_trunc('month', now(), 'UTC')
+             ELSE '-infinity'::timestamptz END
+         WHERE k.budget_nanousd IS NOT NULL AND k.revoked_at IS NULL
+         GROUP BY k.id",
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(tollgate_protocol::SpendReport {
+        keys: rows
+            .into_iter()
+            .map(|(key_id, spent_nanousd)| tollgate_protocol::KeySpend {
+                key_id,
+                spent_nanousd,
+            })
+            .collect(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -768,29 +793,4 @@ mod tests {
         assert!(status_range(Some("9xx")).is_err());
         assert!(status_range(Some("abc")).is_err());
     }
-}
-
-/// The spend of every key with a budget, in its current period (UTC days and months).
-pub async fn spend(db: &PgPool) -> ApiResult<tollgate_protocol::SpendReport> {
-    let rows: Vec<(Uuid, i64)> = sqlx::query_as(
-        "SELECT k.id, coalesce(sum(h.cost_nanousd), 0)::bigint
-         FROM api_keys k
-         LEFT JOIN usage_hourly h ON h.key_id = k.id AND h.hour >= CASE k.budget_period
-             WHEN 'day' THEN date_trunc('day', now(), 'UTC')
-             WHEN 'month' THEN date_trunc('month', now(), 'UTC')
-             ELSE '-infinity'::timestamptz END
-         WHERE k.budget_nanousd IS NOT NULL AND k.revoked_at IS NULL
-         GROUP BY k.id",
-    )
-    .fetch_all(db)
-    .await?;
-    Ok(tollgate_protocol::SpendReport {
-        keys: rows
-            .into_iter()
-            .map(|(key_id, spent_nanousd)| tollgate_protocol::KeySpend {
-                key_id,
-                spent_nanousd,
-            })
-            .collect(),
-    })
 }

@@ -22,6 +22,10 @@ pub enum ProxyError {
         limit: u32,
         retry_after: Duration,
     },
+    TokenRateLimited {
+        limit: u32,
+        retry_after: Duration,
+    },
     NotReady,
     UpstreamUnreachable(String),
     UpstreamTimeout,
@@ -44,7 +48,9 @@ impl ProxyError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::MissingKey | Self::InvalidKey | Self::ExpiredKey => StatusCode::UNAUTHORIZED,
             Self::KeyNotAllowed => StatusCode::FORBIDDEN,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::TokenRateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Self::UpstreamUnreachable(_) => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -66,6 +72,7 @@ impl ProxyError {
             Self::ExpiredKey => "expired_api_key",
             Self::KeyNotAllowed => "key_not_allowed",
             Self::RateLimited { .. } => "rate_limited",
+            Self::TokenRateLimited { .. } => "token_rate_limited",
             Self::NotReady => "not_ready",
             Self::UpstreamUnreachable(_) => "upstream_unreachable",
             Self::UpstreamTimeout => "upstream_timeout",
@@ -81,7 +88,7 @@ impl ProxyError {
         match self {
             Self::MissingKey | Self::InvalidKey | Self::ExpiredKey => "authentication_error",
             Self::KeyNotAllowed | Self::ModelNotAllowed(_) => "permission_error",
-            Self::RateLimited { .. } => "rate_limit_error",
+            Self::RateLimited { .. } | Self::TokenRateLimited { .. } => "rate_limit_error",
             Self::BudgetExceeded(_) => "insufficient_quota",
             Self::NoRoute
             | Self::MethodNotAllowed
@@ -106,6 +113,10 @@ impl ProxyError {
             Self::KeyNotAllowed => "this API key may not use this route".into(),
             Self::RateLimited { limit, retry_after } => format!(
                 "rate limit of {limit} requests per minute reached; retry in {} s",
+                retry_after.as_secs().max(1)
+            ),
+            Self::TokenRateLimited { limit, retry_after } => format!(
+                "token limit of {limit} tokens per minute reached; retry in {} s",
                 retry_after.as_secs().max(1)
             ),
             Self::NotReady => {
@@ -149,7 +160,9 @@ impl ProxyError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        if let Self::RateLimited { retry_after, .. } = self {
+        if let Self::RateLimited { retry_after, .. } | Self::TokenRateLimited { retry_after, .. } =
+            self
+        {
             headers.insert(
                 header::RETRY_AFTER,
                 HeaderValue::from(retry_after.as_secs().max(1)),

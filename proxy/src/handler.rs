@@ -43,6 +43,8 @@ struct RequestContext {
     tenant: Option<Uuid>,
     /// The metering of an AI call.
     ai: Option<AiCall>,
+    /// The key's tokens-per-minute limit, charged when the call ends.
+    tokens_per_minute: Option<u32>,
 }
 
 /// Serves one request; never fails: every refusal or failure is a JSON error response.
@@ -66,6 +68,7 @@ pub async fn handle(
         bytes_in: Arc::new(AtomicU64::new(0)),
         tenant: None,
         ai: None,
+        tokens_per_minute: None,
     };
     let response = match pipeline(
         &shared,
@@ -104,6 +107,15 @@ async fn pipeline(
         context.key = Some(key.id);
         context.tenant = Some(key.tenant_id);
         limit(shared, key, context)?;
+        if let Some(per_minute) = key.tokens_per_minute {
+            context.tokens_per_minute = Some(per_minute);
+            if let Err(retry_after) = shared.token_limiter.check(key.id, per_minute) {
+                return Err(ProxyError::TokenRateLimited {
+                    limit: per_minute,
+                    retry_after,
+                });
+            }
+        }
         if let Some(budget) = key.budget.filter(|_| request.method() == Method::POST) {
             if !shared.budgets.allows(key.id, &budget) {
                 return Err(ProxyError::BudgetExceeded(budget));
@@ -320,6 +332,11 @@ fn finish(
         let id = Uuid::now_v7();
         if let (Some(key), Some(ai)) = (context.key, &ai) {
             shared.budgets.charge(key, id, ai.cost_nanousd, time);
+            if let Some(per_minute) = context.tokens_per_minute {
+                shared
+                    .token_limiter
+                    .consume(key, per_minute, ai.input_tokens + ai.output_tokens);
+            }
         }
         shared.usage.record(UsageEvent {
             ai,

@@ -55,6 +55,8 @@ pub struct Shared {
     pub config: ArcSwap<ActiveConfig>,
     pub health: HealthRegistry,
     pub limiter: RateLimiter,
+    /// Tokens-per-minute limits of keys.
+    pub token_limiter: rate_limit::TokenLimiter,
     pub metrics: Arc<Metrics>,
     pub usage: UsageRecorder,
     /// Spend of keys with budgets.
@@ -105,6 +107,7 @@ impl Proxy {
             config: ArcSwap::from_pointee(ActiveConfig::empty()),
             health: HealthRegistry::default(),
             limiter: RateLimiter::default(),
+            token_limiter: rate_limit::TokenLimiter::default(),
             metrics,
             usage: recorder,
             budgets,

@@ -72,6 +72,62 @@ impl RateLimiter {
     }
 }
 
+/// Per-key tokens-per-minute limits. A call's tokens are known only once it ends, so a call is
+/// let through while the bucket is above zero and its tokens are taken afterwards (the bucket
+/// may go below zero, and then the key waits until it refills).
+#[derive(Default)]
+pub struct TokenLimiter {
+    buckets: DashMap<Uuid, Mutex<Bucket>>,
+}
+
+impl TokenLimiter {
+    fn with_bucket<T>(
+        &self,
+        key: Uuid,
+        per_minute: u32,
+        now: Instant,
+        f: impl FnOnce(&mut Bucket, f64) -> T,
+    ) -> T {
+        let capacity = f64::from(per_minute.max(1));
+        let per_second = capacity / 60.0;
+        let entry = self.buckets.entry(key).or_insert_with(|| {
+            Mutex::new(Bucket {
+                tokens: capacity,
+                refilled: now,
+            })
+        });
+        let mut bucket = entry
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let elapsed = now.saturating_duration_since(bucket.refilled).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * per_second).min(capacity);
+        bucket.refilled = now;
+        f(&mut bucket, per_second)
+    }
+
+    /// Ok while the key has tokens left; else how long until it has.
+    pub fn check(&self, key: Uuid, per_minute: u32) -> Result<(), Duration> {
+        self.check_at(key, per_minute, Instant::now())
+    }
+
+    fn check_at(&self, key: Uuid, per_minute: u32, now: Instant) -> Result<(), Duration> {
+        self.with_bucket(key, per_minute, now, |bucket, per_second| {
+            if bucket.tokens > 0.0 {
+                Ok(())
+            } else {
+                Err(Duration::from_secs_f64((-bucket.tokens + 1.0) / per_second))
+            }
+        })
+    }
+
+    /// Takes a finished call's tokens from the key's bucket.
+    pub fn consume(&self, key: Uuid, per_minute: u32, tokens: u64) {
+        self.with_bucket(key, per_minute, Instant::now(), |bucket, _| {
+            bucket.tokens -= tokens as f64;
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +149,27 @@ mod tests {
             limiter
                 .check_at(key, 3, start + Duration::from_secs(20))
                 .allowed
+        );
+    }
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::*;
+
+    #[test]
+    fn calls_pass_while_tokens_remain_and_wait_once_overdrawn() {
+        let limiter = TokenLimiter::default();
+        let key = Uuid::nil();
+        let start = Instant::now();
+        assert!(limiter.check_at(key, 60, start).is_ok());
+        limiter.consume(key, 60, 50);
+        assert!(limiter.check_at(key, 60, start).is_ok());
+        limiter.consume(key, 60, 50);
+        let wait = limiter.check_at(key, 60, start);
+        assert!(
+            matches!(wait, Err(d) if d >= Duration::from_secs(40)),
+            "{wait:?}"
         );
     }
 }

@@ -756,3 +756,42 @@ async fn a_spent_budget_refuses_calls_on_every_proxy_until_it_resets() {
     assert_eq!(status, 200);
     other.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_tokens_per_minute_limit_refuses_calls_once_spent() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let (url, _) = start_mock(false).await;
+    provider(&admin, "mock", &url).await;
+    admin
+        .post(
+            "/api/v1/tenants/default/models",
+            json!({"name": "gpt-4o-mini",
+        "deployments": [{"provider": "mock", "model": "m"}],
+        "prices": {"input_per_mtok": "0.15", "output_per_mtok": "0.60"}}),
+        )
+        .await;
+    // Each call uses 18 tokens: with 20 per minute, the second call overdraws the bucket.
+    let (_, key) = create_key(
+        &admin,
+        json!({"name": "tpm", "limits": {"tokens_per_minute": 20}}),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(&server, dir.path()).await;
+    synced(&server, &proxy).await;
+    let base = format!("http://{}", proxy.traffic_addr());
+    let chat =
+        || {
+            client().post(format!("{base}/v1/chat/completions")).bearer_auth(&key)
+        .json(&json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}))
+        };
+    assert_eq!(call(chat()).await.0, 200);
+    assert_eq!(call(chat()).await.0, 200);
+    let (status, headers, body) = call(chat()).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "token_rate_limited");
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((40..=60).contains(&retry_after), "{retry_after}");
+    proxy.shutdown().await;
+}

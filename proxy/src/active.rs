@@ -20,6 +20,8 @@ pub struct ActiveConfig {
     pub keys: HashMap<[u8; 32], Arc<CompiledKey>>,
     /// Models by (tenant, name).
     pub models: HashMap<(Uuid, String), Arc<CompiledModel>>,
+    /// Prompt APIs by (tenant, slug).
+    pub prompt_apis: HashMap<(Uuid, String), Arc<tollgate_protocol::PromptApiEntry>>,
 }
 
 /// An AI provider ready to call.
@@ -60,6 +62,8 @@ pub struct CompiledKey {
     pub routes: HashSet<String>,
     /// Model names the key may call; empty means all of its tenant's.
     pub models: HashSet<String>,
+    /// Prompt API slugs the key may call; empty means all of its tenant's.
+    pub prompt_apis: HashSet<String>,
     pub requests_per_minute: Option<u32>,
     pub tokens_per_minute: Option<u32>,
     pub budget: Option<tollgate_protocol::KeyBudget>,
@@ -110,6 +114,7 @@ impl ActiveConfig {
             routes: RouteTable::default(),
             keys: HashMap::new(),
             models: HashMap::new(),
+            prompt_apis: HashMap::new(),
         }
     }
 
@@ -130,6 +135,7 @@ impl ActiveConfig {
                     tenant_id: key.tenant_id,
                     routes: key.routes.iter().cloned().collect(),
                     models: key.models.iter().cloned().collect(),
+                    prompt_apis: key.prompt_apis.iter().cloned().collect(),
                     requests_per_minute: key.requests_per_minute,
                     tokens_per_minute: key.tokens_per_minute,
                     budget: key.budget,
@@ -159,6 +165,11 @@ impl ActiveConfig {
             routes: RouteTable::new(routes),
             keys,
             models: compile_models(snapshot),
+            prompt_apis: snapshot
+                .prompt_apis
+                .iter()
+                .map(|p| ((p.tenant_id, p.slug.clone()), Arc::new(p.clone())))
+                .collect(),
         }
     }
 }

@@ -162,6 +162,7 @@ mod tests {
                 ttft_us: None,
                 fallbacks: 0,
                 streamed: false,
+                prompt_api_id: None,
             }),
         };
         budgets.delivered(&[usage]);

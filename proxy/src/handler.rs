@@ -327,6 +327,7 @@ fn finish(
                 ttft_us: first_byte.map(micros),
                 fallbacks: call.fallbacks,
                 streamed: call.streamed,
+                prompt_api_id: call.prompt_api_id,
             }
         });
         let id = Uuid::now_v7();

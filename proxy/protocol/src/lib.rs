@@ -27,6 +27,44 @@ pub struct Snapshot {
     /// The model names clients call.
     #[serde(default)]
     pub models: Vec<ModelEntry>,
+    /// Prompt APIs, each at its active version.
+    #[serde(default)]
+    pub prompt_apis: Vec<PromptApiEntry>,
+}
+
+/// A prompt API served at `POST /prompts/{slug}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptApiEntry {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub slug: String,
+    pub version: i32,
+    /// The model name (of the same tenant) to call.
+    pub model: String,
+    /// `[{"role", "content"}]` with `{{variable}}` placeholders.
+    pub messages: Vec<PromptMessage>,
+    pub variables: Vec<PromptVariable>,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u32>,
+    /// The answer is JSON, parsed into `output`.
+    pub json_output: bool,
+}
+
+/// A template message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromptMessage {
+    pub role: String,
+    pub content: String,
+}
+
+/// A declared variable: `kind` is string, number, boolean or enum.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptVariable {
+    pub name: String,
+    pub kind: String,
+    pub required: bool,
+    pub default: Option<serde_json::Value>,
+    pub values: Vec<String>,
 }
 
 /// An AI provider and how to reach it.
@@ -233,6 +271,9 @@ pub struct AiUsage {
     pub ttft_us: Option<u64>,
     /// Deployments tried before one answered (0: the first did).
     pub fallbacks: u32,
+    /// The prompt API the call was made for.
+    #[serde(default)]
+    pub prompt_api_id: Option<Uuid>,
     pub streamed: bool,
 }
 
@@ -285,6 +326,7 @@ mod tests {
             routes: vec![],
             providers: vec![],
             models: vec![],
+            prompt_apis: vec![],
         };
         let json = serde_json::to_string(&snapshot).unwrap_or_default();
         assert!(json.contains("\"period\":\"month\""));

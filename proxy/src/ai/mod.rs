@@ -7,6 +7,7 @@ pub mod anthropic;
 pub mod gemini;
 pub mod metering;
 pub mod openai;
+pub mod prompt;
 pub mod sse;
 
 use std::sync::{Arc, Mutex};
@@ -38,7 +39,7 @@ pub fn is_ai_path(path: &str) -> bool {
     matches!(
         path,
         "/v1/chat/completions" | "/v1/embeddings" | "/v1/models"
-    )
+    ) || path.starts_with("/prompts/")
 }
 
 /// What the metering of an AI call needs, filled in as the call proceeds.
@@ -49,6 +50,8 @@ pub struct AiCall {
     pub fallbacks: u32,
     pub streamed: bool,
     pub findings: Arc<Mutex<StreamFindings>>,
+    /// Set when the call serves a prompt API.
+    pub prompt_api_id: Option<Uuid>,
 }
 
 /// Serves an AI API request for an authenticated key.
@@ -68,11 +71,15 @@ pub async fn serve(
         (&Method::POST, "/v1/embeddings") => {
             complete(clients, config, key, request, "embeddings", call).await
         }
+        (&Method::POST, path) if path.starts_with("/prompts/") => {
+            let slug = path.trim_start_matches("/prompts/").to_string();
+            prompt::run(clients, config, key, &slug, request, call).await
+        }
         _ => Err(ProxyError::MethodNotAllowed),
     }
 }
 
-fn json_response(status: StatusCode, body: Bytes) -> Response<ProxyBody> {
+pub(crate) fn json_response(status: StatusCode, body: Bytes) -> Response<ProxyBody> {
     let mut response = Response::new(
         Full::new(body)
             .map_err(|never| match never {})
@@ -152,7 +159,13 @@ async fn complete(
     call: &mut Option<AiCall>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let started = Instant::now();
-    let body = Limited::new(request.into_body(), REQUEST_MAX)
+    let document = read_json(request.into_body()).await?;
+    complete_document(clients, config, key, document, endpoint, call, started).await
+}
+
+/// Reads a JSON request body (an empty body reads as `{}`).
+pub async fn read_json(body: Counted<Incoming>) -> Result<Value, ProxyError> {
+    let body = Limited::new(body, REQUEST_MAX)
         .collect()
         .await
         .map_err(|_| {
@@ -162,8 +175,23 @@ async fn complete(
             ))
         })?
         .to_bytes();
-    let document: Value = serde_json::from_slice(&body)
-        .map_err(|e| ProxyError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| ProxyError::BadRequest(format!("the body is not valid JSON: {e}")))
+}
+
+/// Calls the model a chat or embeddings document names, with fallbacks, metering into `call`.
+pub async fn complete_document(
+    clients: &Clients,
+    config: &ActiveConfig,
+    key: &CompiledKey,
+    document: Value,
+    endpoint: &str,
+    call: &mut Option<AiCall>,
+    started: Instant,
+) -> Result<Response<ProxyBody>, ProxyError> {
     let Some(model_name) = document.get("model").and_then(Value::as_str) else {
         return Err(ProxyError::BadRequest(
             "'model' is required: the name of the model to call".into(),
@@ -187,6 +215,7 @@ async fn complete(
         fallbacks: 0,
         streamed: stream,
         findings: findings.clone(),
+        prompt_api_id: None,
     });
 
     let client = clients.get(CONNECT_TIMEOUT);

@@ -8,6 +8,7 @@ mod internal;
 mod keys;
 mod members;
 mod models;
+mod prompt_apis;
 mod providers;
 mod routes;
 mod tenants;
@@ -44,6 +45,7 @@ pub const SESSION_COOKIE: &str = "tollgate_session";
         (name = "routes", description = "REST routes the proxies serve"),
         (name = "providers", description = "AI providers and their (write-only) credentials"),
         (name = "models", description = "Models, their deployments and prices; the price catalog"),
+        (name = "prompt-apis", description = "Prompt templates served as REST endpoints by the proxy"),
         (name = "usage", description = "The request log and usage summaries"),
         (name = "dataplanes", description = "The proxies and their configuration versions"),
         (name = "audit", description = "Who changed what, when"),
@@ -80,6 +82,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(routes::router())
         .merge(providers::router())
         .merge(models::router())
+        .merge(prompt_apis::router())
         .merge(usage::router())
         .merge(dataplanes::router())
         .merge(audit::router())

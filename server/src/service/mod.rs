@@ -9,6 +9,7 @@ pub mod dataplanes;
 pub mod members;
 pub mod models;
 pub mod price_catalog;
+pub mod prompt_apis;
 pub mod providers;
 pub mod routes;
 pub mod snapshot;

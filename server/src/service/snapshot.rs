@@ -6,12 +6,14 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 use tollgate_protocol::{
     BudgetPeriod, DeploymentEntry, KeyBudget, KeyEntry, ModelEntry, ModelPrices, PathMatch,
-    ProviderEntry, RetryOn, RouteEntry, Snapshot, Target,
+    PromptApiEntry, PromptMessage, PromptVariable, ProviderEntry, RetryOn, RouteEntry, Snapshot,
+    Target,
 };
 use uuid::Uuid;
 
 use crate::error::ApiResult;
 use crate::secret_box::SecretBox;
+use crate::service::prompt_apis::{PromptApiSpec, VariableType};
 use crate::service::providers;
 
 #[derive(sqlx::FromRow)]
@@ -122,6 +124,13 @@ pub async fn build(db: &PgPool, secrets: &SecretBox) -> ApiResult<Snapshot> {
     )
     .fetch_all(&mut *tx)
     .await?;
+    let prompt_rows: Vec<(Uuid, Uuid, i32, sqlx::types::Json<PromptApiSpec>)> = sqlx::query_as(
+        "SELECT p.id, p.tenant_id, p.active_version, v.spec
+         FROM prompt_apis p JOIN prompt_api_versions v ON v.prompt_api_id = p.id AND v.version = p.active_version
+         ORDER BY p.id",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
     tx.commit().await?;
 
     let mut provider_entries = Vec::with_capacity(provider_rows.len());
@@ -145,6 +154,10 @@ pub async fn build(db: &PgPool, secrets: &SecretBox) -> ApiResult<Snapshot> {
         routes: routes.into_iter().map(route_entry).collect(),
         providers: provider_entries,
         models: model_rows.into_iter().map(model_entry).collect(),
+        prompt_apis: prompt_rows
+            .into_iter()
+            .map(|(id, tenant_id, version, spec)| prompt_api_entry(id, tenant_id, version, spec.0))
+            .collect(),
     })
 }
 
@@ -233,5 +246,48 @@ fn model_entry(row: ModelRow) -> ModelEntry {
             output_per_mtok: row.output_nanousd_per_mtok,
             per_request: row.per_request_nanousd,
         },
+    }
+}
+
+fn prompt_api_entry(
+    id: Uuid,
+    tenant_id: Uuid,
+    version: i32,
+    spec: PromptApiSpec,
+) -> PromptApiEntry {
+    PromptApiEntry {
+        id,
+        tenant_id,
+        slug: spec.slug,
+        version,
+        model: spec.model,
+        messages: spec
+            .messages
+            .into_iter()
+            .map(|m| PromptMessage {
+                role: m.role,
+                content: m.content,
+            })
+            .collect(),
+        variables: spec
+            .variables
+            .into_iter()
+            .map(|v| PromptVariable {
+                name: v.name,
+                kind: match v.kind {
+                    VariableType::String => "string",
+                    VariableType::Number => "number",
+                    VariableType::Boolean => "boolean",
+                    VariableType::Enum => "enum",
+                }
+                .into(),
+                required: v.required,
+                default: v.default,
+                values: v.values,
+            })
+            .collect(),
+        temperature: spec.parameters.temperature,
+        max_tokens: spec.parameters.max_tokens,
+        json_output: spec.parameters.response_format.as_deref() == Some("json_object"),
     }
 }

@@ -44,6 +44,13 @@ const ROUTES: &[&str] = &[
     "GET /api/v1/tenants/{tenant}/models/{id}",
     "PATCH /api/v1/tenants/{tenant}/models/{id}",
     "DELETE /api/v1/tenants/{tenant}/models/{id}",
+    "GET /api/v1/tenants/{tenant}/prompt-apis",
+    "POST /api/v1/tenants/{tenant}/prompt-apis",
+    "GET /api/v1/tenants/{tenant}/prompt-apis/{id}",
+    "PATCH /api/v1/tenants/{tenant}/prompt-apis/{id}",
+    "DELETE /api/v1/tenants/{tenant}/prompt-apis/{id}",
+    "POST /api/v1/tenants/{tenant}/prompt-apis/{id}/versions/{version}/activate",
+    "GET /api/v1/tenants/{tenant}/prompt-apis/{id}/openapi.json",
     "GET /api/v1/price-catalog",
     "PUT /api/v1/price-catalog/{provider}/{model}",
     "GET /api/v1/tenants/{tenant}/usage",
@@ -80,7 +87,8 @@ async fn the_openapi_document_lists_every_route() {
             .replace("{id}", "00000000-0000-0000-0000-000000000000")
             .replace("{user}", "nobody@example.com")
             .replace("{provider}", "openai")
-            .replace("{model}", "gpt-4o");
+            .replace("{model}", "gpt-4o")
+            .replace("{version}", "1");
         let reply = api.send(method.parse().unwrap(), &path, None).await;
         // Anonymous calls are refused (401) or answered, but never unrouted (404/405).
         assert_ne!(reply.status.as_u16(), 405, "{route}: {}", reply.text);

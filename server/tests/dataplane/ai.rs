@@ -70,8 +70,13 @@ async fn mock_answer(
         text.push_str("data: [DONE]\n\n");
         return ([("content-type", "text/event-stream")], Body::from(text)).into_response();
     }
+    let content = if body.pointer("/response_format/type") == Some(&json!("json_object")) {
+        "{\"sentiment\": \"positive\"}"
+    } else {
+        "Hello"
+    };
     Json(json!({"id": "c1", "object": "chat.completion", "created": 1, "model": body["model"],
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello"}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
         "usage": usage})).into_response()
 }
 
@@ -793,5 +798,148 @@ async fn the_tokens_per_minute_limit_refuses_calls_once_spent() {
     assert_eq!(body["error"]["code"], "token_rate_limited");
     let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((40..=60).contains(&retry_after), "{retry_after}");
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn prompt_apis_render_validate_version_and_meter() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let (url, received) = start_mock(false).await;
+    provider(&admin, "mock", &url).await;
+    admin.post("/api/v1/tenants/default/models", json!({"name": "gpt-4o-mini",
+        "deployments": [{"provider": "mock", "model": "m"}],
+        "prices": {"input_per_mtok": "0.15", "cached_input_per_mtok": "0.075", "output_per_mtok": "0.60"}})).await;
+    // The shape.
+    let created = admin.post("/api/v1/tenants/default/prompt-apis", json!({"slug": "sentiment", "model": "gpt-4o-mini",
+        "messages": [{"role": "system", "content": "You classify sentiment."}, {"role": "user", "content": "Text: {{text}}"}],
+        "variables": [{"name": "text", "required": true}]})).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(created.body["version"], 1);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    admin
+        .post(
+            "/api/v1/tenants/default/prompt-apis",
+            json!({"slug": "bad", "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": "{{undeclared}}"}]}),
+        )
+        .await
+        .assert_problem(422);
+    admin
+        .post(
+            "/api/v1/tenants/default/prompt-apis",
+            json!({"slug": "bad", "model": "no-such-model",
+        "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .await
+        .assert_problem(422);
+
+    let (_, key) = create_key(
+        &admin,
+        json!({"name": "prompts", "scopes": {"prompt_apis": ["sentiment"]}}),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(&server, dir.path()).await;
+    synced(&server, &proxy).await;
+    let base = format!("http://{}", proxy.traffic_addr());
+    let run = |body: Value| {
+        client()
+            .post(format!("{base}/prompts/sentiment"))
+            .bearer_auth(&key)
+            .json(&body)
+    };
+
+    let (status, _, body) = call(run(json!({"text": "I love it"}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["output"], "Hello");
+    assert_eq!(body["cost_usd"], "0.000005625");
+    assert_eq!(body["usage"]["prompt_tokens"], 11);
+    assert_eq!(body["prompt_api"]["version"], 1);
+    let sent = received.lock().unwrap()[0].clone();
+    assert_eq!(sent["messages"][1]["content"], "Text: I love it");
+    assert_eq!(sent["messages"][0]["role"], "system");
+
+    for (bad, named) in [
+        (json!({}), "text"),
+        (json!({"text": "a", "mood": 1}), "mood"),
+        (json!({"text": 3}), "text"),
+    ] {
+        let (status, _, body) = call(run(bad)).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(named),
+            "{body}"
+        );
+    }
+
+    // A JSON response format gives parsed output; the edit is version 2, version 1 stays.
+    let patched = admin
+        .patch(
+            &format!("/api/v1/tenants/default/prompt-apis/{id}"),
+            json!({"parameters": {"response_format": "json_object", "temperature": 0}}),
+        )
+        .await;
+    assert_eq!(patched.body["version"], 2, "{}", patched.text);
+    assert_eq!(patched.body["versions"].as_array().unwrap().len(), 2);
+    synced(&server, &proxy).await;
+    let (_, _, body) = call(run(json!({"text": "great"}))).await;
+    assert_eq!(body["output"], json!({"sentiment": "positive"}), "{body}");
+    assert_eq!(body["prompt_api"]["version"], 2);
+
+    let back = admin
+        .post(
+            &format!("/api/v1/tenants/default/prompt-apis/{id}/versions/1/activate"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(back.body["version"], 1, "{}", back.text);
+    synced(&server, &proxy).await;
+    let (_, _, body) = call(run(json!({"text": "great"}))).await;
+    assert_eq!(body["output"], "Hello");
+
+    // Streaming, the prompt's own OpenAPI document, and usage attributed to the prompt API.
+    let text = client()
+        .post(format!("{base}/prompts/sentiment?stream=true"))
+        .bearer_auth(&key)
+        .json(&json!({"text": "x"}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("\"content\":\"Hel\"") && text.ends_with("data: [DONE]\n\n"),
+        "{text}"
+    );
+    let doc = admin
+        .get(&format!(
+            "/api/v1/tenants/default/prompt-apis/{id}/openapi.json"
+        ))
+        .await;
+    assert_eq!(
+        doc.body["paths"]["/prompts/sentiment"]["post"]["requestBody"]["content"]
+            ["application/json"]["schema"]["required"],
+        json!(["text"])
+    );
+    let attributed: i64 = {
+        let mut n = 0;
+        for _ in 0..50 {
+            n = sqlx::query_scalar(
+                "SELECT count(*) FROM usage_events WHERE prompt_api_id = $1::uuid",
+            )
+            .bind(&id)
+            .fetch_one(&server.db)
+            .await
+            .unwrap();
+            if n >= 4 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        n
+    };
+    assert_eq!(attributed, 4, "three answered calls and one stream");
     proxy.shutdown().await;
 }

@@ -1,0 +1,266 @@
+//! Prompt APIs: `POST /prompts/{slug}` with a JSON object of variables. The template is
+//! rendered, the model called like any chat completion, and the answer returned as
+//! `{"output", "model", "usage", "cost_usd"}` (or streamed as chunks with `?stream=true`).
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use serde_json::{json, Map, Value};
+use tollgate_protocol::PromptApiEntry;
+
+use crate::active::{ActiveConfig, CompiledKey};
+use crate::ai::{complete_document, json_response, metering, read_json, AiCall};
+use crate::body::{Counted, ProxyBody};
+use crate::error::ProxyError;
+use crate::forward::Clients;
+
+/// Checks the caller's variables against the declaration and fills in defaults.
+pub fn bind_variables(
+    api: &PromptApiEntry,
+    given: &Value,
+) -> Result<Map<String, Value>, ProxyError> {
+    let Some(given) = given.as_object() else {
+        return Err(ProxyError::BadRequest(
+            "send the variables as a JSON object".into(),
+        ));
+    };
+    let unknown: Vec<&str> = given
+        .keys()
+        .filter(|name| !api.variables.iter().any(|v| &v.name == *name))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ProxyError::BadRequest(format!(
+            "unknown variables: {}",
+            unknown.join(", ")
+        )));
+    }
+    let mut bound = Map::new();
+    let mut missing = Vec::new();
+    let mut mistyped = Vec::new();
+    for variable in &api.variables {
+        let value = match given
+            .get(&variable.name)
+            .filter(|v| !v.is_null())
+            .or(variable.default.as_ref())
+        {
+            Some(value) => value,
+            None if variable.required => {
+                missing.push(variable.name.as_str());
+                continue;
+            }
+            None => {
+                bound.insert(variable.name.clone(), json!(""));
+                continue;
+            }
+        };
+        let fits = match variable.kind.as_str() {
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            "enum" => value
+                .as_str()
+                .is_some_and(|v| variable.values.iter().any(|allowed| allowed == v)),
+            _ => value.is_string(),
+        };
+        if fits {
+            bound.insert(variable.name.clone(), value.clone());
+        } else {
+            let expected = if variable.kind == "enum" {
+                format!("one of {}", variable.values.join(", "))
+            } else {
+                format!("a {}", variable.kind)
+            };
+            mistyped.push(format!("{} (expected {expected})", variable.name));
+        }
+    }
+    let mut problems = Vec::new();
+    if !missing.is_empty() {
+        problems.push(format!(
+            "missing required variables: {}",
+            missing.join(", ")
+        ));
+    }
+    if !mistyped.is_empty() {
+        problems.push(format!("mistyped variables: {}", mistyped.join(", ")));
+    }
+    if problems.is_empty() {
+        Ok(bound)
+    } else {
+        Err(ProxyError::BadRequest(problems.join("; ")))
+    }
+}
+
+/// Replaces each `{{name}}` with its value (strings as they are, others as JSON).
+pub fn render(template: &str, variables: &Map<String, Value>) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        match variables.get(after[..end].trim()) {
+            Some(Value::String(text)) => out.push_str(text),
+            Some(value) => out.push_str(&value.to_string()),
+            None => out.push_str(&rest[start..start + 2 + end + 2]),
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn format_usd(nanos: i64) -> String {
+    format!("{}.{:09}", nanos / 1_000_000_000, nanos % 1_000_000_000)
+}
+
+pub async fn run(
+    clients: &Clients,
+    config: &ActiveConfig,
+    key: &CompiledKey,
+    slug: &str,
+    request: Request<Counted<Incoming>>,
+    call: &mut Option<AiCall>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let started = Instant::now();
+    let api = config
+        .prompt_apis
+        .get(&(key.tenant_id, slug.to_string()))
+        .cloned()
+        .ok_or(ProxyError::NoRoute)?;
+    if !key.prompt_apis.is_empty() && !key.prompt_apis.contains(slug) {
+        return Err(ProxyError::KeyNotAllowed);
+    }
+    let stream = request.uri().query().is_some_and(|q| {
+        q.split('&')
+            .any(|pair| pair == "stream=true" || pair == "stream=1")
+    });
+    let given = read_json(request.into_body()).await?;
+    let variables = bind_variables(&api, &given)?;
+    let messages: Vec<Value> = api
+        .messages
+        .iter()
+        .map(|m| json!({"role": m.role, "content": render(&m.content, &variables)}))
+        .collect();
+    let mut document = json!({"model": api.model, "messages": messages, "stream": stream});
+    if let Some(temperature) = api.temperature {
+        document["temperature"] = json!(temperature);
+    }
+    if let Some(max_tokens) = api.max_tokens {
+        document["max_tokens"] = json!(max_tokens);
+    }
+    if api.json_output {
+        document["response_format"] = json!({"type": "json_object"});
+    }
+    let outcome = complete_document(
+        clients,
+        config,
+        key,
+        document,
+        "chat/completions",
+        call,
+        started,
+    )
+    .await;
+    if let Some(call) = call.as_mut() {
+        call.prompt_api_id = Some(api.id);
+    }
+    let response = outcome?;
+    if stream || !response.status().is_success() {
+        return Ok(response);
+    }
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| ProxyError::UpstreamUnreachable(e.to_string()))?
+        .to_bytes();
+    let completion: Value = serde_json::from_slice(&body).unwrap_or_default();
+    let content = completion
+        .pointer("/choices/0/message/content")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let output = match (&content, api.json_output) {
+        (Value::String(text), true) => serde_json::from_str(text).unwrap_or(content.clone()),
+        _ => content,
+    };
+    let (tokens, prices) = match call.as_ref() {
+        Some(call) => (
+            call.findings.lock().map(|f| f.tokens).unwrap_or_default(),
+            call.model.prices,
+        ),
+        None => return Err(ProxyError::NoRoute),
+    };
+    let answer = json!({
+        "output": output,
+        "model": completion.get("model").cloned().unwrap_or_else(|| json!(api.model)),
+        "usage": completion.get("usage").cloned().unwrap_or(Value::Null),
+        "cost_usd": format_usd(metering::cost_nanousd(&prices, &tokens)),
+        "prompt_api": {"slug": api.slug, "version": api.version},
+    });
+    Ok(json_response(
+        StatusCode::OK,
+        Bytes::from(answer.to_string()),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_protocol::{PromptMessage, PromptVariable};
+
+    fn api() -> PromptApiEntry {
+        let variable =
+            |name: &str, kind: &str, required: bool, default: Option<Value>, values: &[&str]| {
+                PromptVariable {
+                    name: name.into(),
+                    kind: kind.into(),
+                    required,
+                    default,
+                    values: values.iter().map(|v| v.to_string()).collect(),
+                }
+            };
+        PromptApiEntry {
+            id: uuid::Uuid::nil(),
+            tenant_id: uuid::Uuid::nil(),
+            slug: "s".into(),
+            version: 1,
+            model: "m".into(),
+            messages: vec![PromptMessage {
+                role: "user".into(),
+                content: "{{text}} in {{lang}} x{{n}}".into(),
+            }],
+            variables: vec![
+                variable("text", "string", true, None, &[]),
+                variable("lang", "enum", false, Some(json!("en")), &["en", "fr"]),
+                variable("n", "number", false, None, &[]),
+            ],
+            temperature: None,
+            max_tokens: None,
+            json_output: false,
+        }
+    }
+
+    #[test]
+    fn variables_are_checked_defaulted_and_rendered() {
+        let bound = bind_variables(&api(), &json!({"text": "Hi", "n": 2})).unwrap_or_default();
+        assert_eq!(render("{{text}} in {{lang}} x{{n}}", &bound), "Hi in en x2");
+    }
+
+    #[test]
+    fn bad_variables_are_named() {
+        let error = |given: Value| match bind_variables(&api(), &given) {
+            Err(ProxyError::BadRequest(why)) => why,
+            other => panic!("{other:?}"),
+        };
+        assert!(error(json!({})).contains("missing required variables: text"));
+        assert!(error(json!({"text": "a", "colour": 1})).contains("unknown variables: colour"));
+        assert!(error(json!({"text": 5})).contains("text (expected a string)"));
+        assert!(error(json!({"text": "a", "lang": "de"})).contains("lang (expected one of en, fr)"));
+    }
+}

@@ -1,0 +1,538 @@
+//! Prompt APIs: a messages template with `{{variables}}`, a model and parameters, served by the
+//! proxy as `POST /prompts/{slug}`. Every edit makes a new version; any version can be made
+//! active again.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::error::{conflict_on_unique, ApiError, ApiResult};
+use crate::roles::Role;
+use crate::service::tenants::TenantAccess;
+use crate::service::{audit, config_version};
+use crate::validate;
+
+/// A variable's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VariableType {
+    #[default]
+    String,
+    Number,
+    Boolean,
+    /// One of `values`.
+    Enum,
+}
+
+/// A declared template variable.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Variable {
+    pub name: String,
+    #[serde(default, rename = "type")]
+    pub kind: VariableType,
+    #[serde(default)]
+    pub required: bool,
+    /// Used when the caller leaves the variable out.
+    #[schema(value_type = Object)]
+    pub default: Option<Value>,
+    /// The allowed values of an enum.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+    pub description: Option<String>,
+}
+
+/// A template message: `content` may hold `{{variable}}` placeholders.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateMessage {
+    pub role: String,
+    pub content: String,
+}
+
+/// Model parameters of the call.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Parameters {
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u32>,
+    /// `text` (default) or `json_object`: with JSON, the output is parsed.
+    pub response_format: Option<String>,
+}
+
+/// A prompt API's settings.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PromptApiSpec {
+    /// The path on the proxy: `POST /prompts/{slug}`.
+    pub slug: String,
+    pub description: Option<String>,
+    /// A model name of this tenant.
+    pub model: String,
+    pub messages: Vec<TemplateMessage>,
+    #[serde(default)]
+    pub variables: Vec<Variable>,
+    #[serde(default)]
+    pub parameters: Parameters,
+}
+
+/// A version of a prompt API.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PromptApiVersion {
+    pub version: i32,
+    pub created_by: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A prompt API: its active version's settings and all its versions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PromptApi {
+    pub id: Uuid,
+    #[serde(flatten)]
+    pub spec: PromptApiSpec,
+    /// The version in force.
+    pub version: i32,
+    pub versions: Vec<PromptApiVersion>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// The `{{name}}` placeholders of a text.
+pub fn placeholders(text: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else { break };
+        found.insert(after[..end].trim().to_string());
+        rest = &after[end + 2..];
+    }
+    found
+}
+
+fn valid_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 64
+}
+
+fn fits(kind: VariableType, values: &[String], value: &Value) -> bool {
+    match kind {
+        VariableType::String => value.is_string(),
+        VariableType::Number => value.is_number(),
+        VariableType::Boolean => value.is_boolean(),
+        VariableType::Enum => value
+            .as_str()
+            .is_some_and(|v| values.iter().any(|allowed| allowed == v)),
+    }
+}
+
+async fn check(
+    db: &PgPool,
+    access: &TenantAccess,
+    spec: PromptApiSpec,
+) -> ApiResult<PromptApiSpec> {
+    let invalid = |msg: String| Err(ApiError::Invalid(msg));
+    let slug = validate::slug(&spec.slug)?;
+    let model_exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM models WHERE tenant_id = $1 AND name = $2)",
+    )
+    .bind(access.tenant.id)
+    .bind(&spec.model)
+    .fetch_one(db)
+    .await?;
+    if !model_exists {
+        return invalid(format!(
+            "there is no model '{}' in this tenant; create it first",
+            spec.model.chars().take(100).collect::<String>()
+        ));
+    }
+    if spec.messages.is_empty() || spec.messages.len() > 50 {
+        return invalid("messages: give 1 to 50 messages".into());
+    }
+    for message in &spec.messages {
+        if !["system", "user", "assistant"].contains(&message.role.as_str()) {
+            return invalid(format!(
+                "message role '{}' must be system, user or assistant",
+                message.role.chars().take(20).collect::<String>()
+            ));
+        }
+        if message.content.len() > 100_000 {
+            return invalid("a message's content may be at most 100,000 bytes".into());
+        }
+    }
+    let mut declared = BTreeSet::new();
+    for variable in &spec.variables {
+        if !valid_identifier(&variable.name) {
+            return invalid(format!(
+                "variable name '{}' must be letters, digits and _, not starting with a digit",
+                variable.name.chars().take(64).collect::<String>()
+            ));
+        }
+        if !declared.insert(variable.name.clone()) {
+            return invalid(format!("variable '{}' is declared twice", variable.name));
+        }
+        if variable.kind == VariableType::Enum && variable.values.is_empty() {
+            return invalid(format!(
+                "enum variable '{}' needs its 'values'",
+                variable.name
+            ));
+        }
+        if let Some(default) = &variable.default {
+            if !fits(variable.kind, &variable.values, default) {
+                return invalid(format!(
+                    "the default of '{}' is not of its type",
+                    variable.name
+                ));
+            }
+        }
+    }
+    let used: BTreeSet<String> = spec
+        .messages
+        .iter()
+        .flat_map(|m| placeholders(&m.content))
+        .collect();
+    let undeclared: Vec<&String> = used.difference(&declared).collect();
+    if !undeclared.is_empty() {
+        return invalid(format!(
+            "the template uses undeclared variables: {}; declare them in 'variables'",
+            undeclared
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if let Some(t) = spec.parameters.temperature {
+        if !(0.0..=2.0).contains(&t) {
+            return invalid("parameters.temperature must be between 0 and 2".into());
+        }
+    }
+    if let Some(format) = &spec.parameters.response_format {
+        if format != "text" && format != "json_object" {
+            return invalid("parameters.response_format must be text or json_object".into());
+        }
+    }
+    Ok(PromptApiSpec { slug, ..spec })
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    active_version: i32,
+    spec: sqlx::types::Json<PromptApiSpec>,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+async fn load(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<PromptApi> {
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT p.id, p.active_version, v.spec, p.created_at, p.updated_at
+         FROM prompt_apis p JOIN prompt_api_versions v ON v.prompt_api_id = p.id AND v.version = p.active_version
+         WHERE p.tenant_id = $1 AND p.id = $2",
+    )
+    .bind(access.tenant.id)
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    let row = row.ok_or_else(|| ApiError::not_found("prompt API", &id.to_string()))?;
+    let versions: Vec<(i32, Option<Uuid>, OffsetDateTime)> = sqlx::query_as(
+        "SELECT version, created_by, created_at FROM prompt_api_versions WHERE prompt_api_id = $1 ORDER BY version",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await?;
+    Ok(PromptApi {
+        id: row.id,
+        spec: row.spec.0,
+        version: row.active_version,
+        versions: versions
+            .into_iter()
+            .map(|(version, created_by, created_at)| PromptApiVersion {
+                version,
+                created_by,
+                created_at,
+            })
+            .collect(),
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+pub async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<PromptApi>> {
+    let ids: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM prompt_apis WHERE tenant_id = $1 ORDER BY slug")
+            .bind(access.tenant.id)
+            .fetch_all(db)
+            .await?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.push(load(db, access, id).await?);
+    }
+    Ok(out)
+}
+
+pub async fn get(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<PromptApi> {
+    load(db, access, id).await
+}
+
+pub async fn create(
+    db: &PgPool,
+    principal: &Principal,
+    access: &TenantAccess,
+    spec: PromptApiSpec,
+) -> ApiResult<PromptApi> {
+    access.role.require(Role::Member, "manage prompt APIs")?;
+    let spec = check(db, access, spec).await?;
+    let id = Uuid::now_v7();
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO prompt_apis (id, tenant_id, slug, active_version) VALUES ($1, $2, $3, 1)",
+    )
+    .bind(id)
+    .bind(access.tenant.id)
+    .bind(&spec.slug)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| {
+        conflict_on_unique(e, || {
+            format!("a prompt API '{}' exists in this tenant", spec.slug)
+        })
+    })?;
+    sqlx::query("INSERT INTO prompt_api_versions (prompt_api_id, version, spec, created_by) VALUES ($1, 1, $2, $3)")
+        .bind(id)
+        .bind(sqlx::types::Json(&spec))
+        .bind(principal.user_id)
+        .execute(&mut *tx)
+        .await?;
+    record(
+        &mut tx,
+        principal,
+        access,
+        "prompt_api.create",
+        id,
+        json!({"slug": spec.slug, "version": 1}),
+    )
+    .await?;
+    config_version::bump(&mut tx).await?;
+    tx.commit().await?;
+    load(db, access, id).await
+}
+
+/// A JSON merge patch of the active version's settings becomes a new, active version.
+pub async fn update(
+    db: &PgPool,
+    principal: &Principal,
+    access: &TenantAccess,
+    id: Uuid,
+    patch: Value,
+) -> ApiResult<PromptApi> {
+    access.role.require(Role::Member, "manage prompt APIs")?;
+    if !patch.is_object() {
+        return Err(ApiError::Invalid(
+            "send a JSON object with the fields to change".into(),
+        ));
+    }
+    let current = load(db, access, id).await?;
+    let mut merged = serde_json::to_value(&current.spec).map_err(ApiError::internal)?;
+    crate::merge_patch::apply(&mut merged, &patch);
+    let spec: PromptApiSpec = serde_json::from_value(merged)
+        .map_err(|e| ApiError::Invalid(format!("the changed prompt API does not fit: {e}")))?;
+    let spec = check(db, access, spec).await?;
+    let mut tx = db.begin().await?;
+    let version: i32 = sqlx::query_scalar(
+        "UPDATE prompt_apis SET active_version = (SELECT max(version) + 1 FROM prompt_api_versions WHERE prompt_api_id = $2),
+             slug = $3
+         WHERE tenant_id = $1 AND id = $2 RETURNING active_version",
+    )
+    .bind(access.tenant.id)
+    .bind(id)
+    .bind(&spec.slug)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| conflict_on_unique(e, || format!("a prompt API '{}' exists in this tenant", spec.slug)))?;
+    sqlx::query("INSERT INTO prompt_api_versions (prompt_api_id, version, spec, created_by) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(version)
+        .bind(sqlx::types::Json(&spec))
+        .bind(principal.user_id)
+        .execute(&mut *tx)
+        .await?;
+    record(
+        &mut tx,
+        principal,
+        access,
+        "prompt_api.update",
+        id,
+        json!({"slug": spec.slug, "version": version}),
+    )
+    .await?;
+    config_version::bump(&mut tx).await?;
+    tx.commit().await?;
+    load(db, access, id).await
+}
+
+/// Makes an earlier (or later) version the one in force.
+pub async fn activate(
+    db: &PgPool,
+    principal: &Principal,
+    access: &TenantAccess,
+    id: Uuid,
+    version: i32,
+) -> ApiResult<PromptApi> {
+    access.role.require(Role::Member, "manage prompt APIs")?;
+    let current = load(db, access, id).await?;
+    let target: Option<sqlx::types::Json<PromptApiSpec>> = sqlx::query_scalar(
+        "SELECT spec FROM prompt_api_versions WHERE prompt_api_id = $1 AND version = $2",
+    )
+    .bind(id)
+    .bind(version)
+    .fetch_optional(db)
+    .await?;
+    let target = target.ok_or_else(|| ApiError::not_found("version", &version.to_string()))?;
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "UPDATE prompt_apis SET active_version = $3, slug = $4 WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(access.tenant.id)
+    .bind(id)
+    .bind(version)
+    .bind(&target.0.slug)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| {
+        conflict_on_unique(e, || {
+            format!("another prompt API now uses the slug '{}'", target.0.slug)
+        })
+    })?;
+    record(
+        &mut tx,
+        principal,
+        access,
+        "prompt_api.activate",
+        id,
+        json!({"from": current.version, "to": version}),
+    )
+    .await?;
+    config_version::bump(&mut tx).await?;
+    tx.commit().await?;
+    load(db, access, id).await
+}
+
+pub async fn delete(
+    db: &PgPool,
+    principal: &Principal,
+    access: &TenantAccess,
+    id: Uuid,
+) -> ApiResult<()> {
+    access.role.require(Role::Member, "manage prompt APIs")?;
+    let mut tx = db.begin().await?;
+    let slug: Option<String> = sqlx::query_scalar(
+        "DELETE FROM prompt_apis WHERE tenant_id = $1 AND id = $2 RETURNING slug",
+    )
+    .bind(access.tenant.id)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let slug = slug.ok_or_else(|| ApiError::not_found("prompt API", &id.to_string()))?;
+    record(
+        &mut tx,
+        principal,
+        access,
+        "prompt_api.delete",
+        id,
+        json!({"slug": slug}),
+    )
+    .await?;
+    config_version::bump(&mut tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The OpenAPI document of the prompt API's own endpoint on the proxy.
+pub async fn openapi(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<Value> {
+    let api = load(db, access, id).await?;
+    let mut properties = serde_json::Map::new();
+    let mut required = Vec::new();
+    for variable in &api.spec.variables {
+        let mut schema = match variable.kind {
+            VariableType::String => json!({"type": "string"}),
+            VariableType::Number => json!({"type": "number"}),
+            VariableType::Boolean => json!({"type": "boolean"}),
+            VariableType::Enum => json!({"type": "string", "enum": variable.values}),
+        };
+        if let Some(description) = &variable.description {
+            schema["description"] = json!(description);
+        }
+        if let Some(default) = &variable.default {
+            schema["default"] = default.clone();
+        }
+        if variable.required {
+            required.push(variable.name.clone());
+        }
+        properties.insert(variable.name.clone(), schema);
+    }
+    let path = format!("/prompts/{}", api.spec.slug);
+    Ok(json!({
+        "openapi": "3.1.0",
+        "info": {"title": format!("Prompt API {}", api.spec.slug), "version": api.version.to_string(),
+                 "description": api.spec.description.clone().unwrap_or_default()},
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+        "paths": {path: {"post": {
+            "summary": api.spec.description.clone().unwrap_or_else(|| format!("Run the {} prompt", api.spec.slug)),
+            "parameters": [{"name": "stream", "in": "query", "required": false, "schema": {"type": "boolean"},
+                            "description": "Stream the model's answer as server-sent events"}],
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                "type": "object", "additionalProperties": false, "properties": properties, "required": required}}}},
+            "responses": {
+                "200": {"description": "The model's output", "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"output": {}, "model": {"type": "string"},
+                    "usage": {"type": "object"}, "cost_usd": {"type": "string"}}}}}},
+                "400": {"description": "Missing, unknown or mistyped variables"}
+            }}}}
+    }))
+}
+
+async fn record(
+    conn: &mut sqlx::PgConnection,
+    principal: &Principal,
+    access: &TenantAccess,
+    action: &str,
+    id: Uuid,
+    details: Value,
+) -> ApiResult<()> {
+    audit::record(
+        conn,
+        principal,
+        audit::Change {
+            tenant_id: Some(access.tenant.id),
+            action,
+            target_type: "prompt_api",
+            target_id: id.to_string(),
+            details,
+        },
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_found() {
+        let found = placeholders("Text: {{text}} in {{ lang }} {{text}} {{unclosed");
+        assert_eq!(found.into_iter().collect::<Vec<_>>(), ["lang", "text"]);
+    }
+}

@@ -305,12 +305,19 @@ fn finish(
         }
         let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         let ai = context.ai.as_ref().map(|call| {
-            let findings = call
+            let (tokens, first_byte) = call
                 .findings
                 .lock()
-                .map(|f| (f.tokens, f.first_byte))
+                .map(|f| {
+                    let mut tokens = f.tokens;
+                    if !tokens.reported && (status.is_success() || !f.output_text.is_empty()) {
+                        // No usage from the provider (or the stream was cut): count it ourselves.
+                        tokens.input = metering::estimate_tokens(&call.prompt_text);
+                        tokens.output = metering::estimate_tokens(&f.output_text);
+                    }
+                    (tokens, f.first_byte)
+                })
                 .unwrap_or_default();
-            let (tokens, first_byte) = findings;
             AiUsage {
                 model_id: call.model.id,
                 provider_id: call.provider_id,

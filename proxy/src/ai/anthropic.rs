@@ -385,6 +385,12 @@ impl<B> ChunkStream<B> {
                 let delta = event.get("delta").cloned().unwrap_or_default();
                 match delta.get("type").and_then(Value::as_str) {
                     Some("text_delta") => {
+                        if let (Some(text), Ok(mut findings)) = (
+                            delta.get("text").and_then(Value::as_str),
+                            self.findings.lock(),
+                        ) {
+                            findings.add_text(text);
+                        }
                         self.delta(json!({"content": delta.get("text")}), Value::Null)
                     }
                     Some("input_json_delta") => {

@@ -380,6 +380,9 @@ impl<B> ChunkStream<B> {
         };
         let (text, calls) = message_of(candidate, self.calls);
         self.calls += calls.len();
+        if let Ok(mut findings) = self.findings.lock() {
+            findings.add_text(&text);
+        }
         let mut delta = json!({});
         if !self.role_sent {
             delta["role"] = json!("assistant");

@@ -1,5 +1,7 @@
 //! Token counts and what they cost, in integer nano-dollars.
 
+use std::sync::OnceLock;
+
 use serde_json::Value;
 use tollgate_protocol::ModelPrices;
 
@@ -28,6 +30,53 @@ impl Tokens {
             reported: true,
         })
     }
+}
+
+/// Counts tokens with OpenAI's o200k tokenizer, for providers that report no usage (and streams
+/// cut before their usage arrived). Other providers' tokenizers differ a little: these counts
+/// are marked estimated.
+pub fn estimate_tokens(text: &str) -> u64 {
+    static TOKENIZER: OnceLock<Option<tiktoken_rs::CoreBPE>> = OnceLock::new();
+    let tokenizer = TOKENIZER.get_or_init(|| tiktoken_rs::o200k_base().ok());
+    match tokenizer {
+        Some(bpe) => bpe.encode_ordinary(text).len() as u64,
+        // Without the tokenizer, the usual rule of thumb: four characters a token.
+        None => text.chars().count().div_ceil(4) as u64,
+    }
+}
+
+/// The text of a chat request's messages (or an embeddings request's input), for estimates.
+pub fn prompt_text(document: &Value) -> String {
+    let mut text = String::new();
+    let mut push = |value: &Value| match value {
+        Value::String(s) => {
+            text.push_str(s);
+            text.push('\n');
+        }
+        Value::Array(parts) => {
+            for part in parts {
+                if let Some(s) = part.get("text").and_then(Value::as_str).or(part.as_str()) {
+                    text.push_str(s);
+                    text.push('\n');
+                }
+            }
+        }
+        _ => {}
+    };
+    for message in document
+        .get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(content) = message.get("content") {
+            push(content);
+        }
+    }
+    if let Some(input) = document.get("input") {
+        push(input);
+    }
+    text
 }
 
 /// The cost of a call: uncached input, cached input and output at their prices per million
@@ -72,6 +121,16 @@ mod tests {
             ),
             150
         );
+    }
+
+    #[test]
+    fn tokens_are_estimated_with_a_real_tokenizer() {
+        assert_eq!(estimate_tokens(""), 0);
+        let hello = estimate_tokens("Hello, world!");
+        assert!((3..=5).contains(&hello), "{hello}");
+        let document = serde_json::json!({"messages": [{"role": "user", "content": "Hi"},
+            {"role": "user", "content": [{"type": "text", "text": "there"}]}]});
+        assert_eq!(prompt_text(&document), "Hi\nthere\n");
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub struct AiCall {
     pub findings: Arc<Mutex<StreamFindings>>,
     /// Set when the call serves a prompt API.
     pub prompt_api_id: Option<Uuid>,
+    /// The request's text, to estimate its tokens if the provider reports none.
+    pub prompt_text: String,
 }
 
 /// Serves an AI API request for an authenticated key.
@@ -216,6 +218,7 @@ pub async fn complete_document(
         streamed: stream,
         findings: findings.clone(),
         prompt_api_id: None,
+        prompt_text: metering::prompt_text(&document),
     });
 
     let client = clients.get(CONNECT_TIMEOUT);
@@ -283,8 +286,19 @@ pub async fn complete_document(
         let (body, tokens) = family.answer(status, body, &deployment.model);
         if let Ok(mut findings) = findings.lock() {
             findings.first_byte = Some(started.elapsed());
-            if let Some(tokens) = tokens {
-                findings.tokens = tokens;
+            match tokens {
+                Some(tokens) => findings.tokens = tokens,
+                // No usage reported: keep the answer's text for the estimate.
+                None if status.is_success() => {
+                    if let Some(text) = serde_json::from_slice::<Value>(&body).ok().and_then(|a| {
+                        a.pointer("/choices/0/message/content")
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                    }) {
+                        findings.add_text(&text);
+                    }
+                }
+                None => {}
             }
         }
         return Ok(json_response(status, body));

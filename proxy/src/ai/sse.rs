@@ -18,6 +18,20 @@ const LINE_MAX: usize = 1 << 20;
 pub struct StreamFindings {
     pub tokens: Tokens,
     pub first_byte: Option<Duration>,
+    /// The answer's text so far, to estimate its tokens if the provider never reports usage.
+    pub output_text: String,
+}
+
+/// Most answer text kept for estimates.
+pub const OUTPUT_TEXT_MAX: usize = 4 << 20;
+
+impl StreamFindings {
+    /// Adds answer text (up to [`OUTPUT_TEXT_MAX`]).
+    pub fn add_text(&mut self, text: &str) {
+        if self.output_text.len() + text.len() <= OUTPUT_TEXT_MAX {
+            self.output_text.push_str(text);
+        }
+    }
 }
 
 /// Passes the stream through unchanged, noting the usage chunk and when data began.
@@ -58,16 +72,24 @@ impl<B> UsageScanner<B> {
         let Some(payload) = line.strip_prefix(b"data:") else {
             return;
         };
-        if !payload.windows(7).any(|w| w == b"\"usage\"") {
+        let has = |needle: &[u8]| payload.windows(needle.len()).any(|w| w == needle);
+        if !has(b"\"usage\"") && !has(b"\"content\"") {
             return;
         }
         let Ok(chunk) = serde_json::from_slice::<serde_json::Value>(payload.trim_ascii()) else {
             return;
         };
+        let Ok(mut findings) = self.findings.lock() else {
+            return;
+        };
+        if let Some(text) = chunk
+            .pointer("/choices/0/delta/content")
+            .and_then(|c| c.as_str())
+        {
+            findings.add_text(text);
+        }
         if let Some(tokens) = chunk.get("usage").and_then(Tokens::from_openai_usage) {
-            if let Ok(mut findings) = self.findings.lock() {
-                findings.tokens = tokens;
-            }
+            findings.tokens = tokens;
         }
     }
 }

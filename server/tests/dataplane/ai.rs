@@ -943,3 +943,126 @@ async fn prompt_apis_render_validate_version_and_meter() {
     assert_eq!(attributed, 4, "three answered calls and one stream");
     proxy.shutdown().await;
 }
+
+/// A provider whose stream breaks off after two chunks, before any usage.
+async fn start_cut_stream_mock() -> String {
+    let app = axum::Router::new().fallback(|| async {
+        let chunks = [
+            json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                   "choices": [{"index": 0, "delta": {"role": "assistant", "content": "The quick brown fox"}}]}),
+            json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                   "choices": [{"index": 0, "delta": {"content": " jumps over the lazy dog"}}]}),
+        ];
+        let mut items: Vec<Result<String, std::io::Error>> =
+            chunks.iter().map(|c| Ok(format!("data: {c}\n\n"))).collect();
+        items.push(Err(std::io::Error::other("connection lost")));
+        // Each piece a moment apart, so the first ones are sent before the connection breaks.
+        let paced = futures_util::stream::unfold(items.into_iter(), |mut items| async move {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            items.next().map(|item| (item, items))
+        });
+        ([("content-type", "text/event-stream")], Body::from_stream(paced))
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn a_stream_cut_before_its_usage_is_metered_with_estimated_tokens() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let url = start_cut_stream_mock().await;
+    provider(&admin, "flaky", &url).await;
+    admin
+        .post(
+            "/api/v1/tenants/default/models",
+            json!({"name": "m",
+        "deployments": [{"provider": "flaky", "model": "m"}],
+        "prices": {"input_per_mtok": "1", "output_per_mtok": "1"}}),
+        )
+        .await;
+    let (_, key) = create_key(&admin, json!({"name": "ai"})).await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(&server, dir.path()).await;
+    synced(&server, &proxy).await;
+    let response = client().post(format!("http://{}/v1/chat/completions", proxy.traffic_addr())).bearer_auth(&key)
+        .json(&json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "Tell me about foxes and dogs"}]}))
+        .send().await.unwrap();
+    // The client gets what came before the break, then the stream ends in an error.
+    let mut response = response;
+    let mut received = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        received.extend_from_slice(&chunk);
+    }
+    let received = String::from_utf8_lossy(&received);
+    assert!(received.contains("The quick brown fox"), "{received}");
+
+    let mut row = None;
+    for _ in 0..50 {
+        row = sqlx::query_as::<_, (i64, i64, bool, i64)>(
+            "SELECT input_tokens, output_tokens, tokens_estimated, cost_nanousd FROM usage_events WHERE model_id IS NOT NULL")
+            .fetch_optional(&server.db).await.unwrap();
+        if row.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (input, output, estimated, cost) = row.expect("the cut stream was metered");
+    assert!(estimated);
+    assert!(
+        (5..=10).contains(&input),
+        "input {input} output {output} cost {cost}"
+    );
+    assert!(
+        (7..=12).contains(&output),
+        "output {output}: 'The quick brown fox jumps over the lazy dog'"
+    );
+    assert_eq!(
+        cost,
+        (input + output) * 1_000,
+        "$1 per million tokens each way"
+    );
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn deployments_of_one_priority_share_calls_by_weight() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let (a, a_received) = start_mock(false).await;
+    let (b, b_received) = start_mock(false).await;
+    provider(&admin, "a", &a).await;
+    provider(&admin, "b", &b).await;
+    admin.post("/api/v1/tenants/default/models", json!({"name": "split",
+        "deployments": [{"provider": "a", "model": "a", "weight": 3}, {"provider": "b", "model": "b", "weight": 1}],
+        "prices": {"input_per_mtok": "1", "output_per_mtok": "1"}})).await;
+    let (_, key) = create_key(&admin, json!({"name": "ai"})).await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(&server, dir.path()).await;
+    synced(&server, &proxy).await;
+    for _ in 0..400 {
+        let (status, _, _) = call(
+            client()
+                .post(format!(
+                    "http://{}/v1/chat/completions",
+                    proxy.traffic_addr()
+                ))
+                .bearer_auth(&key)
+                .json(&json!({"model": "split", "messages": [{"role": "user", "content": "Hi"}]})),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    let share = a_received.lock().unwrap().len() as f64 / 400.0;
+    assert_eq!(
+        a_received.lock().unwrap().len() + b_received.lock().unwrap().len(),
+        400
+    );
+    assert!(
+        (0.68..=0.82).contains(&share),
+        "a got {share:.3} of the calls (weight 3 of 4)"
+    );
+    proxy.shutdown().await;
+}

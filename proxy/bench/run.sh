@@ -56,10 +56,22 @@ http {
 CONF
 }
 nginx_conf upstream 1 "keepalive_requests 1000000; server { listen 127.0.0.1:$UPSTREAM_PORT; location / { return 200 'ok'; } }"
+# A fast mock AI provider: fixed chat completion answers (JSON, and SSE for streams), with usage.
+COMPLETION='{"id":"c1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}}'
+CHUNK='data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hello"}}]}'
+USAGE='data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}}'
+# In an nginx double-quoted string: \n is a newline, and inner double quotes are escaped.
+SSE=$(printf '%s\\n\\n%s\\n\\n%s\\n\\ndata: [DONE]\\n\\n' "$CHUNK" "$CHUNK" "$USAGE")
+SSE=${SSE//\"/\\\"}
+MOCK_PORT=$(free_port)
+nginx_conf mockai 1 "keepalive_requests 1000000; server { listen 127.0.0.1:$MOCK_PORT;
+  location = /v1/chat/completions { default_type application/json; return 200 '$COMPLETION'; }
+  location = /v1/stream/chat/completions { default_type text/event-stream; return 200 \"$SSE\"; } }"
 nginx_conf nginxproxy auto "upstream backend { server 127.0.0.1:$UPSTREAM_PORT; keepalive 128; }
   server { listen 127.0.0.1:$NGINX_PORT; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
 "$NGINX" -c "$WORK/upstream.conf" & UPSTREAM_PID=$!; pids+=($UPSTREAM_PID)
 "$NGINX" -c "$WORK/nginxproxy.conf" & NGINX_PID=$!; pids+=($NGINX_PID)
+"$NGINX" -c "$WORK/mockai.conf" & MOCK_PID=$!; pids+=($MOCK_PID)
 
 # tollgate-server with its private PostgreSQL, then the proxy.
 TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -73,6 +85,15 @@ curl -fs -c "$WORK/cookies" -H 'content-type: application/json' \
 curl -fs -b "$WORK/cookies" -H 'content-type: application/json' \
   -d "{\"name\": \"bench\", \"path\": \"/\", \"targets\": [{\"url\": \"http://127.0.0.1:$UPSTREAM_PORT\"}]}" \
   "$API/tenants/default/routes" >/dev/null
+for name in mock:v1 mockstream:v1/stream; do
+  curl -fs -b "$WORK/cookies" -H 'content-type: application/json' \
+    -d "{\"name\": \"${name%%:*}\", \"kind\": \"openai_compatible\", \"base_url\": \"http://127.0.0.1:$MOCK_PORT/${name#*:}\"}" \
+    "$API/tenants/default/providers" >/dev/null
+done
+curl -fs -b "$WORK/cookies" -H 'content-type: application/json' -d '{"name": "chat", "deployments": [{"provider": "mock", "model": "m"}],
+  "prices": {"input_per_mtok": "0.15", "output_per_mtok": "0.60"}}' "$API/tenants/default/models" >/dev/null
+curl -fs -b "$WORK/cookies" -H 'content-type: application/json' -d '{"name": "chat-stream", "deployments": [{"provider": "mockstream", "model": "m"}],
+  "prices": {"input_per_mtok": "0.15", "output_per_mtok": "0.60"}}' "$API/tenants/default/models" >/dev/null
 KEY=$(curl -fs -b "$WORK/cookies" -H 'content-type: application/json' \
   -d '{"name": "bench", "limits": {"requests_per_minute": 2000000000}}' "$API/tenants/default/keys" \
   | sed -E 's/.*"secret":"([^"]+)".*/\1/')
@@ -101,13 +122,15 @@ measure() {
   local label=$1 url=$2 conns=$3; shift 3
   local threads=$(( conns < 2 ? 1 : 2 ))
   local before after out
-  wrk -t"$threads" -c"$conns" -d2s -H "Authorization: Bearer $KEY" "$url" >/dev/null  # warm up
+  local script=()
+  [ -n "${LUA:-}" ] && script=(-s "$LUA")
+  wrk -t"$threads" -c"$conns" -d2s "${script[@]}" -H "Authorization: Bearer $KEY" "$url" >/dev/null  # warm up
   before=$(cpu_ticks "$@")
   local perf_pid=""
-  if [ -n "${PERF_OUT:-}" ] && [ "$label" != "upstream direct" ] && [ "$label" != "nginx proxy" ]; then
+  if [ -n "${PERF_OUT:-}" ] && [[ "$label" == tollgate* ]]; then
     perf record -e cpu-clock -F 1999 -p "$1" -o "$PERF_OUT.$conns" >/dev/null 2>&1 & perf_pid=$!
   fi
-  out=$(wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency -H "Authorization: Bearer $KEY" "$url")
+  out=$(wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency "${script[@]}" -H "Authorization: Bearer $KEY" "$url")
   after=$(cpu_ticks "$@")
   [ -n "$perf_pid" ] && { kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; }
   local requests rps p50 p99
@@ -129,6 +152,21 @@ for conns in 1 64; do
   measure "upstream direct" "http://127.0.0.1:$UPSTREAM_PORT/" "$conns" $(with_children $UPSTREAM_PID)
   measure "nginx proxy" "http://127.0.0.1:$NGINX_PORT/" "$conns" $(with_children $NGINX_PID)
   measure "tollgate-proxy (key auth, rate limit, usage)" "http://127.0.0.1:$PROXY_PORT/" "$conns" "$PROXY_PID"
+done
+# Chat completions: a small request body, POSTed.
+chat_lua() { # model stream
+  cat >"$WORK/$1.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"model": "$1", "stream": $2, "messages": [{"role": "user", "content": "Say hello"}]}'
+LUA
+  echo "$WORK/$1.lua"
+}
+for conns in 1 64; do
+  LUA=$(chat_lua chat false) measure "mock AI provider direct (chat)" "http://127.0.0.1:$MOCK_PORT/v1/chat/completions" "$conns" $(with_children $MOCK_PID)
+  LUA=$(chat_lua chat false) measure "tollgate-proxy /v1/chat/completions" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$conns" "$PROXY_PID"
+  LUA=$(chat_lua chat-stream true) measure "mock AI provider direct (stream)" "http://127.0.0.1:$MOCK_PORT/v1/stream/chat/completions" "$conns" $(with_children $MOCK_PID)
+  LUA=$(chat_lua chat-stream true) measure "tollgate-proxy /v1/chat/completions, stream" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$conns" "$PROXY_PID"
 done
 dropped=$(curl -fs "http://127.0.0.1:$METRICS_PORT/metrics" | awk '/^tollgate_proxy_usage_dropped_events_total/ {print $2}')
 echo

@@ -21,6 +21,10 @@ impl Spool {
         Ok(spool)
     }
 
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Spooled batches, oldest first.
     pub fn files(&self) -> std::io::Result<Vec<(u64, PathBuf)>> {
         let mut files: Vec<(u64, PathBuf)> = std::fs::read_dir(&self.dir)?

@@ -19,6 +19,9 @@ pub const QUEUE_CAPACITY: usize = 100_000;
 const BATCH_MAX: usize = 2_000;
 /// Longest an event waits in a partly filled batch.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// Queued events past which the shipper stops posting as it drains and writes batches to the
+/// spool instead (fast), so the queue never overflows; the replayer posts them in order.
+const BACKLOG: usize = QUEUE_CAPACITY / 10;
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(15);
 
@@ -72,13 +75,20 @@ pub fn pipeline(config: ShipperConfig, metrics: Arc<Metrics>) -> (UsageRecorder,
     metrics
         .usage_spooled_batches
         .set(i64::try_from(config.spool.len()).unwrap_or(0));
+    let poster = Poster {
+        usage_url: config.usage_url.clone(),
+        token: config.token.clone(),
+        client,
+        metrics: metrics.clone(),
+        budgets: config.budgets.clone(),
+        backoff: BACKOFF_MIN,
+        retry_at: None,
+    };
     let shipper = Shipper {
         events,
         config,
-        client,
+        poster,
         metrics,
-        backoff: BACKOFF_MIN,
-        retry_at: None,
     };
     (recorder, shipper)
 }
@@ -91,146 +101,30 @@ enum Failure {
     Rejected,
 }
 
-/// Batches queued events to the server.
-pub struct Shipper {
-    events: mpsc::Receiver<UsageEvent>,
-    config: ShipperConfig,
+/// Posts batches to the server, backing off while it fails.
+struct Poster {
+    usage_url: String,
+    token: Option<String>,
     client: reqwest::Client,
     metrics: Arc<Metrics>,
+    budgets: Arc<crate::budget::Budgets>,
     backoff: Duration,
     /// While the server is failing: when to try it again.
     retry_at: Option<Instant>,
 }
 
-impl Shipper {
-    /// Every FLUSH_EVERY, takes what is queued and delivers it. Polling on a timer (rather than
-    /// waking per event) keeps the request path free of cross-thread wake-ups.
-    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
-        let mut tick = tokio::time::interval(FLUSH_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            let stopping = tokio::select! {
-                _ = tick.tick() => false,
-                _ = crate::stopped(&mut stop) => true,
-            };
-            if stopping {
-                // The server stopped accepting and in-flight requests are done: take everything.
-                self.retry_at = None;
-            }
-            loop {
-                let mut batch = Vec::new();
-                while batch.len() < BATCH_MAX {
-                    match self.events.try_recv() {
-                        Ok(event) => batch.push(event),
-                        Err(_) => break,
-                    }
-                }
-                let full = batch.len() == BATCH_MAX;
-                if !batch.is_empty() {
-                    self.deliver(batch).await;
-                }
-                if !full {
-                    break;
-                }
-            }
-            self.replay().await;
-            if stopping {
-                return;
-            }
-        }
-    }
-
-    fn server_resting(&self) -> bool {
+impl Poster {
+    fn resting(&self) -> bool {
         self.retry_at.is_some_and(|at| Instant::now() < at)
     }
 
-    fn server_failed(&mut self) {
-        self.retry_at = Some(Instant::now() + self.backoff);
-        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
-    }
-
-    fn server_ok(&mut self) {
-        self.retry_at = None;
-        self.backoff = BACKOFF_MIN;
-    }
-
-    /// Posts the batch, or spools it when the server is failing or older batches wait.
-    async fn deliver(&mut self, events: Vec<UsageEvent>) {
-        let count = events.len() as u64;
-        let batch = UsageBatch {
-            dataplane_id: self.config.dataplane_id,
-            events,
-        };
-        if self.config.spool.is_empty() && !self.server_resting() {
-            match self.post(&batch).await {
-                Ok(()) => {
-                    self.server_ok();
-                    self.metrics.usage_sent_events.inc_by(count);
-                    self.config.budgets.delivered(&batch.events);
-                    return;
-                }
-                Err(Failure::Rejected) => {
-                    self.metrics.usage_dropped_events.inc_by(count);
-                    return;
-                }
-                Err(Failure::Retry) => self.server_failed(),
-            }
-        }
-        match self.config.spool.push(&batch) {
-            Ok(()) => self.metrics.usage_spooled_batches.inc(),
-            Err(err) => {
-                self.metrics.usage_dropped_events.inc_by(count);
-                tracing::error!(error = %err, events = count, "cannot spool usage events: they are lost");
-            }
-        }
-    }
-
-    /// Sends spooled batches, oldest first, until one fails.
-    async fn replay(&mut self) {
-        if self.server_resting() {
-            return;
-        }
-        let Ok(files) = self.config.spool.files() else {
-            return;
-        };
-        for (_, path) in files {
-            let batch = match Spool::read(&path) {
-                Ok(batch) => batch,
-                Err(err) => {
-                    tracing::error!(file = %path.display(), error = %err, "unreadable spooled batch set aside");
-                    let _ = Spool::quarantine(&path);
-                    continue;
-                }
-            };
-            match self.post(&batch).await {
-                Ok(()) => {
-                    self.server_ok();
-                    self.metrics
-                        .usage_sent_events
-                        .inc_by(batch.events.len() as u64);
-                    self.config.budgets.delivered(&batch.events);
-                    let _ = Spool::remove(&path);
-                }
-                Err(Failure::Rejected) => {
-                    let _ = Spool::quarantine(&path);
-                }
-                Err(Failure::Retry) => {
-                    self.server_failed();
-                    break;
-                }
-            }
-        }
-        self.metrics
-            .usage_spooled_batches
-            .set(i64::try_from(self.config.spool.len()).unwrap_or(0));
-    }
-
-    async fn post(&self, batch: &UsageBatch) -> Result<(), Failure> {
-        let mut request = self.client.post(&self.config.usage_url).json(batch);
-        if let Some(token) = &self.config.token {
+    /// Posts a batch; the outcome also drives the back-off and the budgets' bookkeeping.
+    async fn post(&mut self, batch: &UsageBatch) -> Result<(), Failure> {
+        let mut request = self.client.post(&self.usage_url).json(batch);
+        if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
-        match request.send().await {
+        let outcome = match request.send().await {
             Ok(response) if response.status().is_success() => Ok(()),
             Ok(response) => {
                 let status = response.status();
@@ -247,6 +141,177 @@ impl Shipper {
             Err(err) => {
                 tracing::debug!(error = %err, "usage delivery failed; spooling");
                 Err(Failure::Retry)
+            }
+        };
+        match &outcome {
+            Ok(()) => {
+                self.retry_at = None;
+                self.backoff = BACKOFF_MIN;
+                self.metrics
+                    .usage_sent_events
+                    .inc_by(batch.events.len() as u64);
+                self.budgets.delivered(&batch.events);
+            }
+            Err(Failure::Retry) => {
+                self.retry_at = Some(Instant::now() + self.backoff);
+                self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+            }
+            Err(Failure::Rejected) => {
+                self.metrics
+                    .usage_dropped_events
+                    .inc_by(batch.events.len() as u64);
+            }
+        }
+        outcome
+    }
+
+    /// Posts spooled batches oldest first until the spool is empty or a post fails; returns
+    /// whether it emptied the spool.
+    async fn replay(&mut self, spool: &Spool) -> bool {
+        if self.resting() {
+            return false;
+        }
+        let Ok(files) = spool.files() else {
+            return false;
+        };
+        for (_, path) in files {
+            let batch = match Spool::read(&path) {
+                Ok(batch) => batch,
+                Err(err) => {
+                    tracing::error!(file = %path.display(), error = %err, "unreadable spooled batch set aside");
+                    let _ = Spool::quarantine(&path);
+                    continue;
+                }
+            };
+            match self.post(&batch).await {
+                Ok(()) => {
+                    let _ = Spool::remove(&path);
+                }
+                Err(Failure::Rejected) => {
+                    let _ = Spool::quarantine(&path);
+                }
+                Err(Failure::Retry) => {
+                    self.metrics
+                        .usage_spooled_batches
+                        .set(i64::try_from(spool.len()).unwrap_or(0));
+                    return false;
+                }
+            }
+            self.metrics
+                .usage_spooled_batches
+                .set(i64::try_from(spool.len()).unwrap_or(0));
+        }
+        true
+    }
+}
+
+/// Drains the queue into batches: posted at once while all is well, spooled otherwise.
+pub struct Shipper {
+    events: mpsc::Receiver<UsageEvent>,
+    config: ShipperConfig,
+    poster: Poster,
+    metrics: Arc<Metrics>,
+}
+
+impl Shipper {
+    /// Every FLUSH_EVERY, takes what is queued and delivers it, while a replayer task posts the
+    /// spool in order. Polling on a timer (rather than waking per event) keeps the request path
+    /// free of cross-thread wake-ups. On `stop`, everything queued is delivered or spooled and
+    /// the spool is replayed once more.
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let (drained, drained_signal) = tokio::sync::oneshot::channel();
+        let replayer = self.spawn_replayer(stop.clone(), drained_signal);
+        let mut drained = Some(drained);
+        let mut tick = tokio::time::interval(FLUSH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let stopping = tokio::select! {
+                _ = tick.tick() => false,
+                _ = crate::stopped(&mut stop) => true,
+            };
+            loop {
+                let mut batch = Vec::new();
+                while batch.len() < BATCH_MAX {
+                    match self.events.try_recv() {
+                        Ok(event) => batch.push(event),
+                        Err(_) => break,
+                    }
+                }
+                let full = batch.len() == BATCH_MAX;
+                if !batch.is_empty() {
+                    self.deliver(batch).await;
+                }
+                if !full {
+                    break;
+                }
+            }
+            if stopping {
+                if let Some(drained) = drained.take() {
+                    let _ = drained.send(());
+                }
+                let _ = replayer.await;
+                return;
+            }
+        }
+    }
+
+    fn spawn_replayer(
+        &self,
+        mut stop: watch::Receiver<bool>,
+        drained: tokio::sync::oneshot::Receiver<()>,
+    ) -> tokio::task::JoinHandle<()> {
+        let mut poster = Poster {
+            usage_url: self.poster.usage_url.clone(),
+            token: self.poster.token.clone(),
+            client: self.poster.client.clone(),
+            metrics: self.metrics.clone(),
+            budgets: self.poster.budgets.clone(),
+            backoff: BACKOFF_MIN,
+            retry_at: None,
+        };
+        let spool = Spool::open(self.config.spool.dir());
+        tokio::spawn(async move {
+            let Ok(spool) = spool else { return };
+            loop {
+                let emptied = poster.replay(&spool).await;
+                let stopping = tokio::select! {
+                    _ = tokio::time::sleep(if emptied { FLUSH_EVERY } else { BACKOFF_MIN }) => false,
+                    _ = crate::stopped(&mut stop) => true,
+                };
+                if stopping {
+                    // Once the drainer has delivered or spooled the last events, post the spool.
+                    let _ = drained.await;
+                    poster.retry_at = None;
+                    poster.replay(&spool).await;
+                    return;
+                }
+            }
+        })
+    }
+
+    fn backed_up(&self) -> bool {
+        self.events.len() > BACKLOG
+    }
+
+    /// Posts the batch, or spools it when the server is failing, older batches wait, or the
+    /// queue is backing up.
+    async fn deliver(&mut self, events: Vec<UsageEvent>) {
+        let count = events.len() as u64;
+        let batch = UsageBatch {
+            dataplane_id: self.config.dataplane_id,
+            events,
+        };
+        if !self.backed_up() && self.config.spool.is_empty() && !self.poster.resting() {
+            match self.poster.post(&batch).await {
+                Ok(()) | Err(Failure::Rejected) => return,
+                Err(Failure::Retry) => {}
+            }
+        }
+        match self.config.spool.push(&batch) {
+            Ok(()) => self.metrics.usage_spooled_batches.inc(),
+            Err(err) => {
+                self.metrics.usage_dropped_events.inc_by(count);
+                tracing::error!(error = %err, events = count, "cannot spool usage events: they are lost");
             }
         }
     }

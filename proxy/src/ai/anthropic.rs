@@ -2,20 +2,17 @@
 //! images, tools and tool results, stop reasons, cache tokens, and streams event by event.
 
 use std::collections::{HashMap, VecDeque};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
 use http::{header, HeaderName, HeaderValue, Method, Request};
-use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Map, Value};
 
 use crate::active::CompiledDeployment;
-use crate::ai::metering::Tokens;
-use crate::ai::sse::StreamFindings;
+use crate::ai::metering::{now_secs, openai_usage, Tokens};
+use crate::ai::sse::{ChunkTranslator, StreamFindings};
 use crate::body::ProxyBody;
 
 const API_VERSION: &str = "2023-06-01";
@@ -239,18 +236,6 @@ fn tokens_of(usage: &Value, tokens: &mut Tokens) {
     }
 }
 
-fn openai_usage(tokens: &Tokens) -> Value {
-    json!({"prompt_tokens": tokens.input, "completion_tokens": tokens.output,
-           "total_tokens": tokens.input + tokens.output,
-           "prompt_tokens_details": {"cached_tokens": tokens.cached_input}})
-}
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Anthropic message → OpenAI chat completion, with the usage it reported.
 pub fn to_chat_completion(answer: &Value) -> (Value, Tokens) {
     let mut text = String::new();
@@ -287,8 +272,7 @@ pub fn to_chat_completion(answer: &Value) -> (Value, Tokens) {
 }
 
 /// Anthropic's event stream, re-emitted as OpenAI chat completion chunks.
-pub struct ChunkStream<B> {
-    inner: B,
+pub struct ChunkStream {
     started: Instant,
     findings: Arc<Mutex<StreamFindings>>,
     buffer: Vec<u8>,
@@ -300,13 +284,11 @@ pub struct ChunkStream<B> {
     /// Content block index → tool call index.
     tools: HashMap<u64, usize>,
     finished: bool,
-    ended: bool,
 }
 
-impl<B> ChunkStream<B> {
-    pub fn new(inner: B, started: Instant, findings: Arc<Mutex<StreamFindings>>) -> Self {
+impl ChunkStream {
+    pub fn new(started: Instant, findings: Arc<Mutex<StreamFindings>>) -> Self {
         Self {
-            inner,
             started,
             findings,
             buffer: Vec::new(),
@@ -317,7 +299,6 @@ impl<B> ChunkStream<B> {
             tokens: Tokens::default(),
             tools: HashMap::new(),
             finished: false,
-            ended: false,
         }
     }
 
@@ -338,7 +319,7 @@ impl<B> ChunkStream<B> {
         );
     }
 
-    fn feed(&mut self, data: &[u8]) {
+    fn consume(&mut self, data: &[u8]) {
         if let Ok(mut findings) = self.findings.lock() {
             findings
                 .first_byte
@@ -438,42 +419,20 @@ impl<B> ChunkStream<B> {
     }
 }
 
-impl<B> Body for ChunkStream<B>
-where
-    B: Body<Data = Bytes> + Unpin,
-{
-    type Data = Bytes;
-    type Error = B::Error;
+impl ChunkTranslator for ChunkStream {
+    fn feed(&mut self, data: &[u8]) {
+        self.consume(data);
+    }
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        loop {
-            if let Some(bytes) = self.out.pop_front() {
-                return Poll::Ready(Some(Ok(Frame::data(bytes))));
-            }
-            if self.ended {
-                return Poll::Ready(None);
-            }
-            match Pin::new(&mut self.inner).poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => {
-                    if let Some(data) = frame.data_ref() {
-                        let data = data.clone();
-                        self.feed(&data);
-                    }
-                }
-                Poll::Ready(Some(Err(err))) => return Poll::Ready(Some(Err(err))),
-                Poll::Ready(None) => {
-                    // A stream cut before message_stop still reports what it counted.
-                    if let Ok(mut findings) = self.findings.lock() {
-                        findings.tokens = self.tokens;
-                    }
-                    self.ended = true;
-                }
-                Poll::Pending => return Poll::Pending,
-            }
+    fn end(&mut self) {
+        // A stream cut before message_stop still reports what it counted.
+        if let Ok(mut findings) = self.findings.lock() {
+            findings.tokens = self.tokens;
         }
+    }
+
+    fn next_frame(&mut self) -> Option<Bytes> {
+        self.out.pop_front()
     }
 }
 

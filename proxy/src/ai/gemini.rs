@@ -3,20 +3,17 @@
 //! responses, finish reasons, usage metadata.
 
 use std::collections::{HashMap, VecDeque};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request};
-use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Map, Value};
 
 use crate::active::CompiledDeployment;
-use crate::ai::metering::Tokens;
-use crate::ai::sse::StreamFindings;
+use crate::ai::metering::{now_secs, openai_usage, Tokens};
+use crate::ai::sse::{ChunkTranslator, StreamFindings};
 use crate::body::ProxyBody;
 
 /// Builds the Gemini request for a chat completion.
@@ -240,12 +237,6 @@ fn tokens_of(usage: &Value) -> Option<Tokens> {
     })
 }
 
-fn openai_usage(tokens: &Tokens) -> Value {
-    json!({"prompt_tokens": tokens.input, "completion_tokens": tokens.output,
-           "total_tokens": tokens.input + tokens.output,
-           "prompt_tokens_details": {"cached_tokens": tokens.cached_input}})
-}
-
 /// The text and function calls of one candidate, as OpenAI's message fields.
 fn message_of(candidate: &Value, call_offset: usize) -> (String, Vec<Value>) {
     let mut text = String::new();
@@ -266,12 +257,6 @@ fn message_of(candidate: &Value, call_offset: usize) -> (String, Vec<Value>) {
         }
     }
     (text, calls)
-}
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Gemini response → OpenAI chat completion, with the usage it reported.
@@ -314,8 +299,7 @@ pub fn to_chat_completion(answer: &Value, model: &str) -> (Value, Tokens) {
 }
 
 /// Gemini's SSE stream of partial responses, re-emitted as OpenAI chunks.
-pub struct ChunkStream<B> {
-    inner: B,
+pub struct ChunkStream {
     started: Instant,
     findings: Arc<Mutex<StreamFindings>>,
     buffer: Vec<u8>,
@@ -324,13 +308,11 @@ pub struct ChunkStream<B> {
     calls: usize,
     created: u64,
     role_sent: bool,
-    ended: bool,
 }
 
-impl<B> ChunkStream<B> {
-    pub fn new(inner: B, started: Instant, findings: Arc<Mutex<StreamFindings>>) -> Self {
+impl ChunkStream {
+    pub fn new(started: Instant, findings: Arc<Mutex<StreamFindings>>) -> Self {
         Self {
-            inner,
             started,
             findings,
             buffer: Vec::new(),
@@ -339,7 +321,6 @@ impl<B> ChunkStream<B> {
             calls: 0,
             created: now_secs(),
             role_sent: false,
-            ended: false,
         }
     }
 
@@ -348,7 +329,7 @@ impl<B> ChunkStream<B> {
             .push_back(Bytes::from(format!("data: {chunk}\n\n")));
     }
 
-    fn feed(&mut self, data: &[u8]) {
+    fn consume(&mut self, data: &[u8]) {
         if let Ok(mut findings) = self.findings.lock() {
             findings
                 .first_byte
@@ -419,39 +400,17 @@ impl<B> ChunkStream<B> {
     }
 }
 
-impl<B> Body for ChunkStream<B>
-where
-    B: Body<Data = Bytes> + Unpin,
-{
-    type Data = Bytes;
-    type Error = B::Error;
+impl ChunkTranslator for ChunkStream {
+    fn feed(&mut self, data: &[u8]) {
+        self.consume(data);
+    }
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        loop {
-            if let Some(bytes) = self.out.pop_front() {
-                return Poll::Ready(Some(Ok(Frame::data(bytes))));
-            }
-            if self.ended {
-                return Poll::Ready(None);
-            }
-            match Pin::new(&mut self.inner).poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => {
-                    if let Some(data) = frame.data_ref() {
-                        let data = data.clone();
-                        self.feed(&data);
-                    }
-                }
-                Poll::Ready(Some(Err(err))) => return Poll::Ready(Some(Err(err))),
-                Poll::Ready(None) => {
-                    self.finish();
-                    self.ended = true;
-                }
-                Poll::Pending => return Poll::Pending,
-            }
-        }
+    fn end(&mut self) {
+        self.finish();
+    }
+
+    fn next_frame(&mut self) -> Option<Bytes> {
+        self.out.pop_front()
     }
 }
 

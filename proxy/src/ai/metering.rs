@@ -79,6 +79,20 @@ pub fn prompt_text(document: &Value) -> String {
     text
 }
 
+/// Tokens in OpenAI's `usage` shape, for answers translated from other providers.
+pub fn openai_usage(tokens: &Tokens) -> Value {
+    serde_json::json!({"prompt_tokens": tokens.input, "completion_tokens": tokens.output,
+        "total_tokens": tokens.input + tokens.output,
+        "prompt_tokens_details": {"cached_tokens": tokens.cached_input}})
+}
+
+/// Seconds since the Unix epoch, for OpenAI's `created` fields.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// The cost of a call: uncached input, cached input and output at their prices per million
 /// tokens, plus the per-request price; rounded half up to the nano-dollar.
 pub fn cost_nanousd(prices: &ModelPrices, tokens: &Tokens) -> i64 {

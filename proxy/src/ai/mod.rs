@@ -259,12 +259,17 @@ pub async fn complete_document(
         if stream && status.is_success() {
             let (parts, body) = response.into_parts();
             let translated = match family {
-                Family::Anthropic => anthropic::ChunkStream::new(body, started, findings.clone())
-                    .map_err(Into::into)
-                    .boxed_unsync(),
-                Family::Gemini => gemini::ChunkStream::new(body, started, findings.clone())
-                    .map_err(Into::into)
-                    .boxed_unsync(),
+                Family::Anthropic => sse::Translated::new(
+                    body,
+                    anthropic::ChunkStream::new(started, findings.clone()),
+                )
+                .map_err(Into::into)
+                .boxed_unsync(),
+                Family::Gemini => {
+                    sse::Translated::new(body, gemini::ChunkStream::new(started, findings.clone()))
+                        .map_err(Into::into)
+                        .boxed_unsync()
+                }
                 _ => UsageScanner::new(body, started, findings.clone())
                     .map_err(Into::into)
                     .boxed_unsync(),

@@ -123,3 +123,70 @@ where
         self.inner.size_hint()
     }
 }
+
+/// Turns a provider's event stream into OpenAI chat completion chunks, piece by piece.
+pub trait ChunkTranslator {
+    /// Takes the next bytes of the provider's stream.
+    fn feed(&mut self, data: &[u8]);
+    /// The provider's stream ended, completely or not.
+    fn end(&mut self);
+    /// The next OpenAI SSE frame ready to send.
+    fn next_frame(&mut self) -> Option<Bytes>;
+}
+
+/// A provider's stream re-emitted through a [`ChunkTranslator`].
+pub struct Translated<B, T> {
+    inner: B,
+    translator: T,
+    ended: bool,
+}
+
+impl<B, T> Translated<B, T> {
+    pub fn new(inner: B, translator: T) -> Self {
+        Self {
+            inner,
+            translator,
+            ended: false,
+        }
+    }
+}
+
+impl<B, T> Body for Translated<B, T>
+where
+    B: Body<Data = Bytes> + Unpin,
+    T: ChunkTranslator + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        loop {
+            if let Some(bytes) = self.translator.next_frame() {
+                return Poll::Ready(Some(Ok(Frame::data(bytes))));
+            }
+            if self.ended {
+                return Poll::Ready(None);
+            }
+            match Pin::new(&mut self.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Some(data) = frame.data_ref() {
+                        let data = data.clone();
+                        self.translator.feed(&data);
+                    }
+                }
+                Poll::Ready(Some(Err(err))) => {
+                    self.translator.end();
+                    return Poll::Ready(Some(Err(err)));
+                }
+                Poll::Ready(None) => {
+                    self.translator.end();
+                    self.ended = true;
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}

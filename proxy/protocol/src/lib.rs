@@ -304,6 +304,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn provider_credentials_never_show_in_debug_output() {
+        let provider = ProviderEntry {
+            id: Uuid::nil(),
+            tenant_id: Uuid::nil(),
+            name: "p".into(),
+            kind: "openai".into(),
+            base_url: "https://api.openai.com/v1".into(),
+            api_version: None,
+            api_key: Some("sk-secret-value".into()),
+            headers: BTreeMap::from([("x-org".into(), "org-secret".into())]),
+        };
+        let printed = format!("{provider:?}");
+        assert!(
+            !printed.contains("sk-secret-value") && !printed.contains("org-secret"),
+            "{printed}"
+        );
+    }
+
+    #[test]
     fn a_snapshot_survives_the_wire() {
         let snapshot = Snapshot {
             version: 7,

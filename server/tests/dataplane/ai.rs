@@ -1066,3 +1066,62 @@ async fn deployments_of_one_priority_share_calls_by_weight() {
     );
     proxy.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_rate_limited_provider_falls_back_and_a_lone_one_passes_its_429_on() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let limited = axum::Router::new().fallback(|| async {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(json!({"error": {"message": "Rate limit reached for requests"}})),
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let limited_url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, limited).await });
+    let (ok_url, _) = start_mock(false).await;
+    provider(&admin, "limited", &limited_url).await;
+    provider(&admin, "spare", &ok_url).await;
+    for (name, deployments) in [
+        (
+            "with-spare",
+            json!([{"provider": "limited", "model": "x"}, {"provider": "spare", "model": "y", "priority": 1}]),
+        ),
+        ("alone", json!([{"provider": "limited", "model": "x"}])),
+    ] {
+        admin
+            .post(
+                "/api/v1/tenants/default/models",
+                json!({"name": name, "deployments": deployments,
+            "prices": {"input_per_mtok": "1", "output_per_mtok": "1"}}),
+            )
+            .await;
+    }
+    let (_, key) = create_key(&admin, json!({"name": "ai"})).await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(&server, dir.path()).await;
+    synced(&server, &proxy).await;
+    let chat = |model: &str| {
+        client()
+            .post(format!(
+                "http://{}/v1/chat/completions",
+                proxy.traffic_addr()
+            ))
+            .bearer_auth(&key)
+            .json(&json!({"model": model, "messages": [{"role": "user", "content": "Hi"}]}))
+    };
+    let (status, _, body) = call(chat("with-spare")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["model"], "y");
+    let (status, _, body) = call(chat("alone")).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Rate limit reached"),
+        "{body}"
+    );
+    proxy.shutdown().await;
+}

@@ -32,6 +32,8 @@ pub struct CompiledProvider {
     pub kind: String,
     pub base_url: String,
     pub api_version: Option<String>,
+    /// Time allowed until the provider starts answering.
+    pub timeout: Duration,
     /// Authentication and extra headers, ready to send.
     pub headers: Vec<(HeaderName, HeaderValue)>,
 }
@@ -208,6 +210,7 @@ fn compile_models(snapshot: &Snapshot) -> HashMap<(Uuid, String), Arc<CompiledMo
                 kind: entry.kind.clone(),
                 base_url: entry.base_url.trim_end_matches('/').to_string(),
                 api_version: entry.api_version.clone(),
+                timeout: Duration::from_millis(entry.timeout_ms.max(1)),
                 headers,
             }),
         );

@@ -79,6 +79,13 @@ pub struct ProviderEntry {
     pub api_version: Option<String>,
     pub api_key: Option<String>,
     pub headers: BTreeMap<String, String>,
+    /// Time allowed until the provider starts answering.
+    #[serde(default = "default_provider_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_provider_timeout_ms() -> u64 {
+    120_000
 }
 
 impl std::fmt::Debug for ProviderEntry {
@@ -314,6 +321,7 @@ mod tests {
             api_version: None,
             api_key: Some("sk-secret-value".into()),
             headers: BTreeMap::from([("x-org".into(), "org-secret".into())]),
+            timeout_ms: 1000,
         };
         let printed = format!("{provider:?}");
         assert!(

@@ -30,8 +30,6 @@ use sse::{StreamFindings, UsageScanner};
 const REQUEST_MAX: usize = 16 * 1024 * 1024;
 /// Largest non-streamed answer read back from a provider.
 const RESPONSE_MAX: usize = 64 * 1024 * 1024;
-/// Time allowed for a provider's response headers.
-const PROVIDER_TIMEOUT: Duration = Duration::from_secs(120);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Whether a path belongs to the AI API (it takes precedence over REST routes).
@@ -237,7 +235,11 @@ pub async fn complete_document(
                 continue;
             }
         };
-        let response = match tokio::time::timeout(PROVIDER_TIMEOUT, client.request(upstream)).await
+        let response = match tokio::time::timeout(
+            deployment.provider.timeout,
+            client.request(upstream),
+        )
+        .await
         {
             Err(_) => {
                 failures.push(Failure::Timeout);

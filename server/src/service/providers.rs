@@ -90,6 +90,8 @@ pub struct Provider {
     pub key_hint: String,
     /// Names of the extra headers sent (their values are secret).
     pub header_names: Vec<String>,
+    /// Time the provider may take to start answering before the next deployment is tried.
+    pub timeout: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -110,6 +112,9 @@ pub struct CreateProvider {
     pub headers: BTreeMap<String, String>,
     /// Azure OpenAI's `api-version`.
     pub api_version: Option<String>,
+    /// Time allowed until the provider starts answering, like "30s" (default 120s); past it the
+    /// next deployment is tried.
+    pub timeout: Option<String>,
 }
 
 /// Changes to a provider; fields left out stay as they are.
@@ -123,6 +128,7 @@ pub struct UpdateProvider {
     /// Replaces the stored extra headers.
     pub headers: Option<BTreeMap<String, String>>,
     pub api_version: Option<String>,
+    pub timeout: Option<String>,
 }
 
 /// What `POST …/providers/{id}/test` found.
@@ -154,6 +160,7 @@ struct ProviderRow {
     key_hint: String,
     header_names: Vec<String>,
     credentials: Vec<u8>,
+    timeout_ms: i64,
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
 }
@@ -172,14 +179,33 @@ impl ProviderRow {
             api_version: self.api_version,
             key_hint: self.key_hint,
             header_names: self.header_names,
+            timeout: humantime::format_duration(Duration::from_millis(
+                self.timeout_ms.max(0).unsigned_abs(),
+            ))
+            .to_string(),
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
     }
 }
 
-const COLUMNS: &str =
-    "id, name, kind, base_url, api_version, key_hint, header_names, credentials, created_at, updated_at";
+const COLUMNS: &str = "id, name, kind, base_url, api_version, key_hint, header_names, credentials,
+     timeout_ms, created_at, updated_at";
+
+/// A provider timeout in milliseconds: more than 0, at most 10 minutes.
+fn check_timeout(text: Option<&str>) -> ApiResult<Option<i64>> {
+    let Some(text) = text else { return Ok(None) };
+    let duration = humantime::parse_duration(text.trim())
+        .ok()
+        .filter(|d| !d.is_zero() && *d <= Duration::from_secs(600))
+        .ok_or_else(|| {
+            ApiError::Invalid(format!(
+                "timeout '{}' must be a duration like \"30s\", more than 0 and at most 10m",
+                text.chars().take(30).collect::<String>()
+            ))
+        })?;
+    Ok(Some(i64::try_from(duration.as_millis()).unwrap_or(600_000)))
+}
 
 fn key_hint(key: Option<&str>) -> String {
     match key {
@@ -334,6 +360,7 @@ pub async fn create(
         ));
     }
     check_credentials(input.api_key.as_deref(), &input.headers)?;
+    let timeout_ms = check_timeout(input.timeout.as_deref())?.unwrap_or(120_000);
     let id = Uuid::now_v7();
     let credentials = Credentials {
         api_key: input.api_key,
@@ -342,8 +369,9 @@ pub async fn create(
     let sealed = seal(secrets, id, &credentials)?;
     let mut tx = db.begin().await?;
     let row: ProviderRow = sqlx::query_as(&format!(
-        "INSERT INTO providers (id, tenant_id, name, kind, base_url, api_version, credentials, key_hint, header_names)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
+        "INSERT INTO providers (id, tenant_id, name, kind, base_url, api_version, credentials, key_hint,
+             header_names, timeout_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
     ))
     .bind(id)
     .bind(access.tenant.id)
@@ -354,6 +382,7 @@ pub async fn create(
     .bind(&sealed)
     .bind(key_hint(credentials.api_key.as_deref()))
     .bind(credentials.headers.keys().cloned().collect::<Vec<_>>())
+    .bind(timeout_ms)
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| name_taken(e, &name))?;
@@ -385,6 +414,7 @@ pub async fn update(
         .as_deref()
         .map(|url| check_url(kind, Some(url)))
         .transpose()?;
+    let timeout_ms = check_timeout(input.timeout.as_deref())?;
     let mut credentials = open(secrets, id, &current.credentials)?;
     if let Some(key) = input.api_key {
         credentials.api_key = Some(key);
@@ -397,7 +427,8 @@ pub async fn update(
     let mut tx = db.begin().await?;
     let row: ProviderRow = sqlx::query_as(&format!(
         "UPDATE providers SET name = coalesce($3, name), base_url = coalesce($4, base_url),
-             api_version = coalesce($5, api_version), credentials = $6, key_hint = $7, header_names = $8
+             api_version = coalesce($5, api_version), credentials = $6, key_hint = $7, header_names = $8,
+             timeout_ms = coalesce($9, timeout_ms)
          WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
     ))
     .bind(access.tenant.id)
@@ -408,6 +439,7 @@ pub async fn update(
     .bind(&sealed)
     .bind(key_hint(credentials.api_key.as_deref()))
     .bind(credentials.headers.keys().cloned().collect::<Vec<_>>())
+    .bind(timeout_ms)
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| name_taken(e, name.as_deref().unwrap_or_default()))?;

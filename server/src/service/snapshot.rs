@@ -62,6 +62,7 @@ struct ProviderRow {
     base_url: String,
     api_version: Option<String>,
     credentials: Vec<u8>,
+    timeout_ms: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -113,7 +114,8 @@ pub async fn build(db: &PgPool, secrets: &SecretBox) -> ApiResult<Snapshot> {
     .fetch_all(&mut *tx)
     .await?;
     let provider_rows: Vec<ProviderRow> = sqlx::query_as(
-        "SELECT id, tenant_id, name, kind, base_url, api_version, credentials FROM providers ORDER BY id",
+        "SELECT id, tenant_id, name, kind, base_url, api_version, credentials, timeout_ms
+         FROM providers ORDER BY id",
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -145,6 +147,7 @@ pub async fn build(db: &PgPool, secrets: &SecretBox) -> ApiResult<Snapshot> {
             api_version: row.api_version,
             api_key: credentials.api_key,
             headers: credentials.headers,
+            timeout_ms: row.timeout_ms.max(1).unsigned_abs(),
         });
     }
     Ok(Snapshot {

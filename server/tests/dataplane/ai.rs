@@ -1125,3 +1125,137 @@ async fn a_rate_limited_provider_falls_back_and_a_lone_one_passes_its_429_on() {
     );
     proxy.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_provider_slow_to_answer_times_out_and_falls_back() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let slow = axum::Router::new().fallback(|| async {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        Json(json!({"choices": []}))
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow_url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, slow).await });
+    let (fast_url, _) = start_mock(false).await;
+    let created = admin
+        .post(
+            "/api/v1/tenants/default/providers",
+            json!({"name": "slow", "kind": "openai_compatible",
+        "base_url": slow_url, "api_key": PROVIDER_KEY, "timeout": "300ms"}),
+        )
+        .await;
+    assert_eq!(created.body["timeout"], "300ms", "{}", created.text);
+    admin
+        .post(
+            "/api/v1/tenants/default/providers",
+            json!({"name": "x", "kind": "openai", "api_key": "k",
+        "timeout": "-1s"}),
+        )
+        .await
+        .assert_problem(422);
+    provider(&admin, "fast", &fast_url).await;
+    for (name, deployments) in [
+        (
+            "slow-first",
+            json!([{"provider": "slow", "model": "s"}, {"provider": "fast", "model": "f", "priority": 1}]),
+        ),
+        ("slow-only", json!([{"provider": "slow", "model": "s"}])),
+    ] {
+        admin
+            .post(
+                "/api/v1/tenants/default/models",
+                json!({"name": name, "deployments": deployments,
+            "prices": {"input_per_mtok": "1", "output_per_mtok": "1"}}),
+            )
+            .await;
+    }
+    let (_, key) = create_key(&admin, json!({"name": "ai"})).await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(&server, dir.path()).await;
+    synced(&server, &proxy).await;
+    let chat = |model: &str| {
+        client()
+            .post(format!(
+                "http://{}/v1/chat/completions",
+                proxy.traffic_addr()
+            ))
+            .bearer_auth(&key)
+            .json(&json!({"model": model, "messages": [{"role": "user", "content": "Hi"}]}))
+    };
+    let started = std::time::Instant::now();
+    let (status, _, body) = call(chat("slow-first")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["model"], "f");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let (status, _, body) = call(chat("slow-only")).await;
+    assert_eq!(status, 504, "{body}");
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn azure_openai_is_called_with_its_api_version_and_key_header() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let azure = axum::Router::new().fallback(move |uri: axum::http::Uri, headers: HeaderMap| {
+        let log = log.clone();
+        async move {
+            log.lock().unwrap().push((uri.to_string(), headers.get("api-key").and_then(|v| v.to_str().ok()).map(str::to_string),
+                headers.contains_key("authorization")));
+            Json(json!({"id": "az", "object": "chat.completion", "created": 1, "model": "gpt-4o",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi from Azure"}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}}))
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!(
+        "http://{}/openai/deployments/prod-4o",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(async move { axum::serve(listener, azure).await });
+    let created = admin
+        .post(
+            "/api/v1/tenants/default/providers",
+            json!({"name": "azure", "kind": "azure_openai",
+        "base_url": base, "api_key": PROVIDER_KEY, "api_version": "2024-10-21"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    admin
+        .post(
+            "/api/v1/tenants/default/models",
+            json!({"name": "gpt-4o",
+        "deployments": [{"provider": "azure", "model": "gpt-4o"}]}),
+        )
+        .await;
+    let (_, key) = create_key(&admin, json!({"name": "ai"})).await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(&server, dir.path()).await;
+    synced(&server, &proxy).await;
+    let (status, _, body) = call(
+        client()
+            .post(format!(
+                "http://{}/v1/chat/completions",
+                proxy.traffic_addr()
+            ))
+            .bearer_auth(&key)
+            .json(&json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["choices"][0]["message"]["content"], "Hi from Azure");
+    let (uri, api_key, has_bearer) = seen.lock().unwrap()[0].clone();
+    assert_eq!(
+        uri,
+        "/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21"
+    );
+    assert_eq!(api_key.as_deref(), Some(PROVIDER_KEY));
+    assert!(!has_bearer, "Azure takes api-key, not a bearer token");
+    proxy.shutdown().await;
+}

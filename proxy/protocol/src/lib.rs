@@ -127,6 +127,9 @@ pub struct ModelPrices {
     pub input_per_mtok: i64,
     pub cached_input_per_mtok: i64,
     pub output_per_mtok: i64,
+    /// Tokens written to the provider's prompt cache (Anthropic).
+    #[serde(default)]
+    pub cache_write_per_mtok: i64,
     pub per_request: i64,
 }
 

@@ -228,6 +228,7 @@ fn tokens_of(usage: &Value, tokens: &mut Tokens) {
         let cache_write = number("cache_creation_input_tokens").unwrap_or(0);
         tokens.input = input + cache_read + cache_write;
         tokens.cached_input = cache_read;
+        tokens.cache_write = cache_write;
         tokens.reported = true;
     }
     if let Some(output) = number("output_tokens") {
@@ -495,6 +496,7 @@ mod tests {
                 input: 100,
                 cached_input: 90,
                 output: 5,
+                cache_write: 0,
                 reported: true
             }
         );

@@ -233,6 +233,7 @@ fn tokens_of(usage: &Value) -> Option<Tokens> {
         cached_input: number("cachedContentTokenCount").unwrap_or(0).min(input),
         output: number("candidatesTokenCount").unwrap_or(0)
             + number("thoughtsTokenCount").unwrap_or(0),
+        cache_write: 0,
         reported: true,
     })
 }
@@ -468,6 +469,7 @@ mod tests {
                 input: 10,
                 cached_input: 4,
                 output: 2,
+                cache_write: 0,
                 reported: true
             }
         );

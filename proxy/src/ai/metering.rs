@@ -11,6 +11,8 @@ pub struct Tokens {
     pub input: u64,
     /// Of the input, how many were read from the provider's prompt cache.
     pub cached_input: u64,
+    /// Of the input, how many were written to the provider's prompt cache (Anthropic).
+    pub cache_write: u64,
     pub output: u64,
     /// Whether the provider reported usage at all.
     pub reported: bool,
@@ -27,6 +29,7 @@ impl Tokens {
                 .unwrap_or(0)
                 .min(input),
             output: number("/completion_tokens").unwrap_or(0),
+            cache_write: 0,
             reported: true,
         })
     }
@@ -93,12 +96,16 @@ pub fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The cost of a call: uncached input, cached input and output at their prices per million
-/// tokens, plus the per-request price; rounded half up to the nano-dollar.
+/// The cost of a call: plain input, cached input, cache writes and output at their prices per
+/// million tokens, plus the per-request price; rounded half up to the nano-dollar.
 pub fn cost_nanousd(prices: &ModelPrices, tokens: &Tokens) -> i64 {
-    let uncached = i128::from(tokens.input.saturating_sub(tokens.cached_input));
-    let per_mtok = uncached * i128::from(prices.input_per_mtok)
+    let plain = tokens
+        .input
+        .saturating_sub(tokens.cached_input)
+        .saturating_sub(tokens.cache_write);
+    let per_mtok = i128::from(plain) * i128::from(prices.input_per_mtok)
         + i128::from(tokens.cached_input) * i128::from(prices.cached_input_per_mtok)
+        + i128::from(tokens.cache_write) * i128::from(prices.cache_write_per_mtok)
         + i128::from(tokens.output) * i128::from(prices.output_per_mtok);
     let tokens_cost = (per_mtok + 500_000) / 1_000_000;
     i64::try_from(tokens_cost + i128::from(prices.per_request)).unwrap_or(i64::MAX)
@@ -115,12 +122,14 @@ mod tests {
             input_per_mtok: 150_000_000,
             cached_input_per_mtok: 75_000_000,
             output_per_mtok: 600_000_000,
+            cache_write_per_mtok: 187_500_000,
             per_request: 0,
         };
         let tokens = Tokens {
             input: 1_000,
             cached_input: 200,
             output: 500,
+            cache_write: 0,
             reported: true,
         };
         // 800 × 150 + 200 × 75 + 500 × 600 = 120,000 + 15,000 + 300,000 nano-dollars.
@@ -157,6 +166,7 @@ mod tests {
                 input: 12,
                 cached_input: 4,
                 output: 5,
+                cache_write: 0,
                 reported: true
             })
         );

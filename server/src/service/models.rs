@@ -48,6 +48,8 @@ pub struct Prices {
     pub cached_input_per_mtok: Option<String>,
     #[schema(example = "0.60")]
     pub output_per_mtok: String,
+    /// Writing to the provider's prompt cache (Anthropic); defaults to the input price.
+    pub cache_write_per_mtok: Option<String>,
     /// Defaults to 0.
     pub per_request: Option<String>,
 }
@@ -104,6 +106,7 @@ struct ModelRow {
     input_nanousd_per_mtok: i64,
     cached_nanousd_per_mtok: i64,
     output_nanousd_per_mtok: i64,
+    cache_write_nanousd_per_mtok: i64,
     per_request_nanousd: i64,
     price_source: Option<String>,
     created_at: OffsetDateTime,
@@ -111,7 +114,8 @@ struct ModelRow {
 }
 
 const COLUMNS: &str = "id, name, deployments, input_nanousd_per_mtok, cached_nanousd_per_mtok,
-     output_nanousd_per_mtok, per_request_nanousd, price_source, created_at, updated_at";
+     output_nanousd_per_mtok, cache_write_nanousd_per_mtok, per_request_nanousd, price_source,
+     created_at, updated_at";
 
 /// Checked prices in nano-dollars.
 #[derive(Debug, Clone, Copy)]
@@ -119,6 +123,7 @@ struct NanoPrices {
     input: i64,
     cached: i64,
     output: i64,
+    cache_write: i64,
     per_request: i64,
 }
 
@@ -208,6 +213,12 @@ async fn resolve_prices(
                     .transpose()?
                     .unwrap_or(input),
                 output: money::parse_usd(&prices.output_per_mtok)?,
+                cache_write: prices
+                    .cache_write_per_mtok
+                    .as_deref()
+                    .map(money::parse_usd)
+                    .transpose()?
+                    .unwrap_or(input),
                 per_request: prices
                     .per_request
                     .as_deref()
@@ -229,6 +240,9 @@ async fn resolve_prices(
                         .cached_nanousd_per_mtok
                         .unwrap_or(entry.input_nanousd_per_mtok),
                     output: entry.output_nanousd_per_mtok,
+                    cache_write: entry
+                        .cache_write_nanousd_per_mtok
+                        .unwrap_or(entry.input_nanousd_per_mtok),
                     per_request: 0,
                 },
                 Some(format!("{}/{}", entry.provider, entry.model)),
@@ -278,6 +292,7 @@ async fn view(db: &PgPool, access: &TenantAccess, row: ModelRow) -> ApiResult<Mo
             input_per_mtok: money::format_usd(row.input_nanousd_per_mtok),
             cached_input_per_mtok: Some(money::format_usd(row.cached_nanousd_per_mtok)),
             output_per_mtok: money::format_usd(row.output_nanousd_per_mtok),
+            cache_write_per_mtok: Some(money::format_usd(row.cache_write_nanousd_per_mtok)),
             per_request: Some(money::format_usd(row.per_request_nanousd)),
         },
         price_source: row.price_source,
@@ -371,13 +386,13 @@ async fn save(
     let query = match id {
         None => format!(
             "INSERT INTO models (tenant_id, id, name, deployments, input_nanousd_per_mtok, cached_nanousd_per_mtok,
-                 output_nanousd_per_mtok, per_request_nanousd, price_source)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
+                 output_nanousd_per_mtok, per_request_nanousd, price_source, cache_write_nanousd_per_mtok)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
         ),
         Some(_) => format!(
             "UPDATE models SET name = $3, deployments = $4, input_nanousd_per_mtok = $5,
                  cached_nanousd_per_mtok = $6, output_nanousd_per_mtok = $7, per_request_nanousd = $8,
-                 price_source = $9
+                 price_source = $9, cache_write_nanousd_per_mtok = $10
              WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
         ),
     };
@@ -391,6 +406,7 @@ async fn save(
         .bind(prices.output)
         .bind(prices.per_request)
         .bind(&source)
+        .bind(prices.cache_write)
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| {

@@ -74,6 +74,7 @@ struct ModelRow {
     input_nanousd_per_mtok: i64,
     cached_nanousd_per_mtok: i64,
     output_nanousd_per_mtok: i64,
+    cache_write_nanousd_per_mtok: i64,
     per_request_nanousd: i64,
 }
 
@@ -121,7 +122,7 @@ pub async fn build(db: &PgPool, secrets: &SecretBox) -> ApiResult<Snapshot> {
     .await?;
     let model_rows: Vec<ModelRow> = sqlx::query_as(
         "SELECT id, tenant_id, name, deployments, input_nanousd_per_mtok, cached_nanousd_per_mtok,
-                output_nanousd_per_mtok, per_request_nanousd
+                output_nanousd_per_mtok, cache_write_nanousd_per_mtok, per_request_nanousd
          FROM models ORDER BY id",
     )
     .fetch_all(&mut *tx)
@@ -247,6 +248,7 @@ fn model_entry(row: ModelRow) -> ModelEntry {
             input_per_mtok: row.input_nanousd_per_mtok,
             cached_input_per_mtok: row.cached_nanousd_per_mtok,
             output_per_mtok: row.output_nanousd_per_mtok,
+            cache_write_per_mtok: row.cache_write_nanousd_per_mtok,
             per_request: row.per_request_nanousd,
         },
     }

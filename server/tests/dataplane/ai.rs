@@ -379,7 +379,8 @@ async fn start_anthropic_mock() -> (String, Arc<Mutex<Vec<Value>>>) {
                     "error": {"type": "authentication_error", "message": "invalid x-api-key"}}))).into_response();
             }
             seen.lock().unwrap().push(body.clone());
-            let usage_start = json!({"input_tokens": 20, "cache_read_input_tokens": 5, "output_tokens": 1});
+            let usage_start = json!({"input_tokens": 20, "cache_read_input_tokens": 5,
+                                     "cache_creation_input_tokens": 4, "output_tokens": 1});
             if body["stream"] == true {
                 let events = [
                     ("message_start", json!({"type": "message_start", "message": {"id": "msg_1", "model": body["model"],
@@ -400,7 +401,8 @@ async fn start_anthropic_mock() -> (String, Arc<Mutex<Vec<Value>>>) {
             }
             Json(json!({"id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
                 "content": [{"type": "text", "text": "Bonjour"}], "stop_reason": "end_turn",
-                "usage": {"input_tokens": 20, "cache_read_input_tokens": 5, "output_tokens": 9}})).into_response()
+                "usage": {"input_tokens": 20, "cache_read_input_tokens": 5, "cache_creation_input_tokens": 4,
+                          "output_tokens": 9}})).into_response()
         }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -445,7 +447,7 @@ async fn anthropic_is_called_in_its_own_api_and_answers_in_openais() {
     assert_eq!(body["object"], "chat.completion");
     assert_eq!(body["choices"][0]["message"]["content"], "Bonjour");
     assert_eq!(body["choices"][0]["finish_reason"], "stop");
-    assert_eq!(body["usage"]["prompt_tokens"], 25);
+    assert_eq!(body["usage"]["prompt_tokens"], 29);
     let sent = received.lock().unwrap()[0].clone();
     assert_eq!(sent["system"], "Answer in French.");
     assert_eq!(sent["model"], "claude-haiku-4-5");
@@ -475,13 +477,13 @@ async fn anthropic_is_called_in_its_own_api_and_answers_in_openais() {
     assert_eq!(chunks.last().unwrap()["usage"]["completion_tokens"], 9);
     assert!(text.ends_with("data: [DONE]\n\n"));
 
-    // haiku-4-5's list prices: $1 in, $0.10 cached, $5 out per million tokens:
-    // 20 × 1,000 + 5 × 100 + 9 × 5,000 = 65,500 nano-dollars, streamed or not.
+    // haiku-4-5's list prices: $1 in, $0.10 cached, $1.25 cache write, $5 out per million
+    // tokens: 20 × 1,000 + 5 × 100 + 4 × 1,250 + 9 × 5,000 = 70,500 nano-dollars, streamed or not.
     let events = ai_events(&server, 2).await;
     for event in &events {
         assert_eq!(
             (event.0, event.1, event.2, event.3),
-            (25, 5, 9, 65_500),
+            (29, 5, 9, 70_500),
             "{events:?}"
         );
     }

@@ -123,6 +123,20 @@ pub fn to_messages(document: &Value, model: &str, stream: bool) -> Result<Value,
                 .collect(),
         ),
     );
+    // Anthropic has no JSON mode: ask for it in the system prompt, as OpenAI's does implicitly.
+    if matches!(
+        document
+            .pointer("/response_format/type")
+            .and_then(Value::as_str),
+        Some("json_object" | "json_schema")
+    ) {
+        let mut instruction =
+            "Respond with a single valid JSON object and nothing else.".to_string();
+        if let Some(schema) = document.pointer("/response_format/json_schema/schema") {
+            instruction.push_str(&format!(" It must match this JSON schema: {schema}"));
+        }
+        system.push(instruction);
+    }
     if !system.is_empty() {
         body.insert("system".into(), json!(system.join("\n\n")));
     }
@@ -456,6 +470,16 @@ mod tests {
             "tool_choice": "required"});
         let messages = to_messages(&openai, "claude-haiku-4-5", false).unwrap_or_default();
         assert_eq!(messages["system"], "Be brief.");
+        let json_mode = to_messages(
+            &json!({"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"}}),
+            "m",
+            false,
+        )
+        .unwrap_or_default();
+        assert!(json_mode["system"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("JSON object"));
         assert_eq!(messages["model"], "claude-haiku-4-5");
         assert_eq!(messages["max_tokens"], 100);
         assert_eq!(messages["stop_sequences"], json!(["END"]));

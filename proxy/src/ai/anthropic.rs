@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{header, HeaderName, HeaderValue, Method, Request};
-use http_body_util::{BodyExt, Full};
+use http::{HeaderName, HeaderValue, Request};
+
 use serde_json::{json, Map, Value};
 
 use crate::active::CompiledDeployment;
@@ -33,32 +33,15 @@ pub fn request(
         ));
     }
     let body = to_messages(document, &deployment.model, stream)?;
-    let bytes = Bytes::from(serde_json::to_vec(&body).map_err(|e| e.to_string())?);
-    let mut request = Request::builder()
-        .method(Method::POST)
-        .uri(format!("{}/v1/messages", deployment.provider.base_url))
-        .header(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )
-        .header(
-            HeaderName::from_static("anthropic-version"),
-            HeaderValue::from_static(API_VERSION),
-        )
-        .body(
-            Full::new(bytes)
-                .map_err(|never| match never {})
-                .boxed_unsync(),
-        )
-        .map_err(|e| {
-            format!(
-                "provider {} has an unusable base URL: {e}",
-                deployment.provider.name
-            )
-        })?;
-    for (name, value) in &deployment.provider.headers {
-        request.headers_mut().insert(name.clone(), value.clone());
-    }
+    let mut request = super::provider_post(
+        deployment,
+        format!("{}/v1/messages", deployment.provider.base_url),
+        &body,
+    )?;
+    request.headers_mut().insert(
+        HeaderName::from_static("anthropic-version"),
+        HeaderValue::from_static(API_VERSION),
+    );
     Ok(request)
 }
 

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Method, Request};
-use http_body_util::{BodyExt, Full};
+use http::Request;
+
 use serde_json::{json, Map, Value};
 
 use crate::active::CompiledDeployment;
@@ -35,32 +35,11 @@ pub fn request(
     } else {
         "generateContent"
     };
-    let bytes = Bytes::from(serde_json::to_vec(&body).map_err(|e| e.to_string())?);
-    let mut request = Request::builder()
-        .method(Method::POST)
-        .uri(format!(
-            "{}/models/{}:{method}",
-            deployment.provider.base_url, deployment.model
-        ))
-        .header(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )
-        .body(
-            Full::new(bytes)
-                .map_err(|never| match never {})
-                .boxed_unsync(),
-        )
-        .map_err(|e| {
-            format!(
-                "provider {} has an unusable base URL or model: {e}",
-                deployment.provider.name
-            )
-        })?;
-    for (name, value) in &deployment.provider.headers {
-        request.headers_mut().insert(name.clone(), value.clone());
-    }
-    Ok(request)
+    let url = format!(
+        "{}/models/{}:{method}",
+        deployment.provider.base_url, deployment.model
+    );
+    super::provider_post(deployment, url, &body)
 }
 
 fn parts_of(content: Option<&Value>) -> Vec<Value> {

@@ -32,6 +32,37 @@ const REQUEST_MAX: usize = 16 * 1024 * 1024;
 const RESPONSE_MAX: usize = 64 * 1024 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A JSON POST to a provider, with its authentication and extra headers.
+pub(crate) fn provider_post(
+    deployment: &CompiledDeployment,
+    url: String,
+    body: &Value,
+) -> Result<Request<ProxyBody>, String> {
+    let bytes = Bytes::from(serde_json::to_vec(body).map_err(|e| e.to_string())?);
+    let mut request = Request::builder()
+        .method(Method::POST)
+        .uri(url)
+        .header(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )
+        .body(
+            Full::new(bytes)
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        )
+        .map_err(|e| {
+            format!(
+                "provider {} has an unusable base URL or model: {e}",
+                deployment.provider.name
+            )
+        })?;
+    for (name, value) in &deployment.provider.headers {
+        request.headers_mut().insert(name.clone(), value.clone());
+    }
+    Ok(request)
+}
+
 /// Whether a path belongs to the AI API (it takes precedence over REST routes).
 pub fn is_ai_path(path: &str) -> bool {
     matches!(

@@ -1,9 +1,7 @@
 //! The OpenAI family (OpenAI, Azure OpenAI, Mistral, and any OpenAI-compatible server): requests
 //! pass through nearly as they are, with the deployment's model name, and streams ask for usage.
 
-use bytes::Bytes;
-use http::{header, HeaderValue, Method, Request};
-use http_body_util::{BodyExt, Full};
+use http::Request;
 use serde_json::{json, Value};
 
 use crate::active::CompiledDeployment;
@@ -40,22 +38,5 @@ pub fn request(
         url.push_str("?api-version=");
         url.push_str(version);
     }
-    let bytes = Bytes::from(serde_json::to_vec(&body).map_err(|e| e.to_string())?);
-    let mut request = Request::builder()
-        .method(Method::POST)
-        .uri(url)
-        .header(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )
-        .body(
-            Full::new(bytes)
-                .map_err(|never| match never {})
-                .boxed_unsync(),
-        )
-        .map_err(|e| format!("provider {} has an unusable base URL: {e}", provider.name))?;
-    for (name, value) in &provider.headers {
-        request.headers_mut().insert(name.clone(), value.clone());
-    }
-    Ok(request)
+    super::provider_post(deployment, url, &body)
 }

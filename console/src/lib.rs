@@ -1,48 +1,117 @@
-//! Tollgate's web console, rendered on the server with Leptos (no WASM, works without JavaScript).
-//! The server mounts [`router`] at `/`.
+//! Tollgate's web console, rendered on the server with Leptos (no WASM; forms work without
+//! JavaScript). The server mounts [`router`] at `/` and hands it its admin API router: every page
+//! reads and changes things by calling that API in-process with the user's own session, so roles,
+//! validation and tenant isolation are the API's, never repeated here.
 
-use axum::response::Html;
-use axum::routing::get;
+mod charts;
+mod client;
+mod csrf;
+mod ctx;
+mod format;
+mod forms;
+mod layout;
+mod pages;
+mod types;
+
+use std::time::Duration;
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
 use axum::Router;
-use leptos::prelude::*;
+
+/// What the server gives the console.
+pub struct Settings {
+    /// The admin API (with its session layer); called in-process.
+    pub api: Router,
+    /// The proxy's base URL, for try-it calls and curl snippets (no trailing slash).
+    pub proxy_url: String,
+}
+
+/// Shared by every console request.
+#[derive(Clone)]
+pub struct ConsoleState {
+    api: Router,
+    proxy_url: String,
+    http: reqwest::Client,
+    session_cookie: &'static str,
+}
+
+/// Name of the session cookie (the admin API's).
+pub const SESSION_COOKIE: &str = "tollgate_session";
+
+const STYLESHEET: &str = include_str!("../assets/console.css");
+const SCRIPT: &str = include_str!("../assets/console.js");
 
 /// The console's routes.
-pub fn router() -> Router {
-    Router::new().route("/", get(|| async { Html(home_page()) }))
+pub fn router(settings: Settings) -> Router {
+    let state = ConsoleState {
+        api: settings.api,
+        proxy_url: settings.proxy_url,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .unwrap_or_default(),
+        session_cookie: SESSION_COOKIE,
+    };
+    use pages::*;
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login::form).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route("/switch", get(switch))
+        .route("/t/{tenant}", get(dashboard::page))
+        .route("/t/{tenant}/keys", get(keys::list).post(keys::create))
+        .route("/t/{tenant}/keys/{id}", get(keys::edit).post(keys::update))
+        .route("/t/{tenant}/keys/{id}/revoke", post(keys::revoke))
+        .route("/t/{tenant}/providers", get(providers::list).post(providers::create))
+        .route("/t/{tenant}/providers/{id}", get(providers::edit).post(providers::update))
+        .route("/t/{tenant}/providers/{id}/test", post(providers::test))
+        .route("/t/{tenant}/providers/{id}/delete", post(providers::delete))
+        .route("/t/{tenant}/models", get(models::list).post(models::create))
+        .route("/t/{tenant}/models/{id}", get(models::edit).post(models::update))
+        .route("/t/{tenant}/models/{id}/delete", post(models::delete))
+        .route("/t/{tenant}/prompt-apis", get(prompt_apis::list).post(prompt_apis::create))
+        .route("/t/{tenant}/prompt-apis/{id}", get(prompt_apis::edit).post(prompt_apis::update))
+        .route("/t/{tenant}/prompt-apis/{id}/activate", post(prompt_apis::activate))
+        .route("/t/{tenant}/prompt-apis/{id}/try", post(prompt_apis::try_it))
+        .route("/t/{tenant}/prompt-apis/{id}/delete", post(prompt_apis::delete))
+        .route("/t/{tenant}/routes", get(routes::list).post(routes::create))
+        .route("/t/{tenant}/routes/{id}", get(routes::edit).post(routes::update))
+        .route("/t/{tenant}/routes/{id}/delete", post(routes::delete))
+        .route("/t/{tenant}/usage", get(usage::log))
+        .route("/t/{tenant}/usage.csv", get(usage::csv))
+        .route("/t/{tenant}/members", get(members::list).post(members::add))
+        .route("/t/{tenant}/members/{user}", post(members::change_role))
+        .route("/t/{tenant}/members/{user}/remove", post(members::remove))
+        .route("/t/{tenant}/tenants", post(members::create_tenant))
+        .route("/t/{tenant}/audit", get(audit::page))
+        .route("/t/{tenant}/tokens", get(tokens::list).post(tokens::create))
+        .route("/t/{tenant}/tokens/{id}/delete", post(tokens::delete))
+        .route_layer(axum::middleware::from_fn(|request, next| {
+            csrf::protect(SESSION_COOKIE, request, next)
+        }))
+        .route("/assets/console.css", get(stylesheet))
+        .route("/assets/console.js", get(script))
+        .with_state(state)
 }
 
-#[component]
-fn Home() -> impl IntoView {
-    view! {
-        <main class="home">
-            <h1>"Tollgate"</h1>
-            <p>"API management and AI gateway. The console is being built; meanwhile the admin API does everything."</p>
-            <ul>
-                <li><a href="/api/docs">"Admin API reference"</a></li>
-                <li><a href="/api/openapi.json">"OpenAPI document"</a></li>
-            </ul>
-        </main>
-    }
-}
-
-/// Renders the landing page as a complete HTML document.
-pub fn home_page() -> String {
-    let body = Owner::new().with(|| view! { <Home/> }.to_html());
-    format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Tollgate</title>\
-         <style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#1a1a2e}}\
-         a{{color:#3a4bd8}}</style></head><body>{body}</body></html>"
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        STYLESHEET,
     )
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn home_page_links_the_api_docs() {
-        let html = super::home_page();
-        assert!(html.starts_with("<!DOCTYPE html>"));
-        assert!(html.contains("href=\"/api/docs\""));
-    }
+async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        SCRIPT,
+    )
 }

@@ -17,6 +17,7 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::api;
+use crate::config::Config;
 use crate::error::{problem_response, ApiError};
 use crate::service::usage;
 use crate::state::AppState;
@@ -25,17 +26,22 @@ use crate::state::AppState;
 const SESSION_IDLE: time::Duration = time::Duration::hours(12);
 
 /// Builds the application router on a migrated database.
-pub fn router(state: AppState, session_store: PostgresStore, secure_cookies: bool) -> Router {
+pub fn router(state: AppState, session_store: PostgresStore, config: &Config) -> Router {
     let sessions = SessionManagerLayer::new(session_store)
         .with_name(api::SESSION_COOKIE)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
-        .with_secure(secure_cookies)
+        .with_secure(config.secure_cookies)
         .with_expiry(Expiry::OnInactivity(SESSION_IDLE));
     let request_id = HeaderName::from_static("x-request-id");
 
-    api::router(state)
-        .merge(tollgate_console::router())
+    // The console calls this same API in-process, so it sees exactly what the user's session may.
+    let api = api::router(state).layer(sessions);
+    let console = tollgate_console::router(tollgate_console::Settings {
+        api: api.clone(),
+        proxy_url: config.proxy_url.trim_end_matches('/').to_string(),
+    });
+    api.merge(console)
         .fallback(|| async {
             ApiError::NotFound("no such endpoint; see /api/docs for the API".into())
         })
@@ -60,8 +66,7 @@ pub fn router(state: AppState, session_store: PostgresStore, secure_cookies: boo
                     }),
                 )
                 .layer(PropagateRequestIdLayer::new(request_id))
-                .layer(CatchPanicLayer::custom(panic_response))
-                .layer(sessions),
+                .layer(CatchPanicLayer::custom(panic_response)),
         )
 }
 

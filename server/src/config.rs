@@ -55,6 +55,11 @@ pub struct Config {
     /// Mark session cookies `Secure` (send them over HTTPS only). Turn on behind TLS.
     #[arg(long, env = "TOLLGATE_SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
+
+    /// The proxy's address as clients reach it. The console's try-it form calls prompt APIs
+    /// there, and its curl snippets show it.
+    #[arg(long, env = "TOLLGATE_PROXY_URL", default_value = "http://127.0.0.1:8000")]
+    pub proxy_url: String,
 }
 
 /// How log lines are written.
@@ -80,6 +85,7 @@ impl Config {
             proxy_token: None,
             master_key: None,
             usage_retention_days: 90,
+            proxy_url: "http://127.0.0.1:8000".to_string(),
         }
     }
 }

@@ -115,7 +115,7 @@ impl Server {
         let seeded = service::price_catalog::seed(&db).await?;
         tracing::debug!(prices = seeded, "price catalog loaded");
         let state = AppState::new(db.clone(), proxy_token_hash, versions, stopping, secrets);
-        let router = app::router(state, session_store, config.secure_cookies);
+        let router = app::router(state, session_store, config);
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;

@@ -97,6 +97,8 @@ pub struct ApiKey {
     pub scopes: Scopes,
     pub limits: Limits,
     pub budget: Option<Budget>,
+    /// What the key has spent in its budget's current period (UTC), in USD; absent without a budget.
+    pub budget_spent_usd: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -173,11 +175,18 @@ struct KeyRow {
     created_by: Option<Uuid>,
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
+    budget_spent_nanousd: Option<i64>,
 }
 
 const KEY_COLUMNS: &str = "id, name, prefix, scope_routes, scope_models, scope_prompt_apis,
      requests_per_minute, tokens_per_minute, budget_nanousd, budget_period,
-     expires_at, revoked_at, last_used_at, created_by, created_at, updated_at";
+     expires_at, revoked_at, last_used_at, created_by, created_at, updated_at,
+     CASE WHEN budget_nanousd IS NULL THEN NULL ELSE (
+         SELECT coalesce(sum(h.cost_nanousd), 0)::bigint FROM usage_hourly h
+         WHERE h.key_id = api_keys.id AND h.hour >= CASE budget_period
+             WHEN 'day' THEN date_trunc('day', now(), 'UTC')
+             WHEN 'month' THEN date_trunc('month', now(), 'UTC')
+             ELSE '-infinity'::timestamptz END) END AS budget_spent_nanousd";
 
 impl From<KeyRow> for ApiKey {
     fn from(row: KeyRow) -> Self {
@@ -216,6 +225,7 @@ impl From<KeyRow> for ApiKey {
                 tokens_per_minute: row.tokens_per_minute,
             },
             budget,
+            budget_spent_usd: row.budget_spent_nanousd.map(money::format_usd),
             expires_at: row.expires_at,
             revoked_at: row.revoked_at,
             last_used_at: row.last_used_at,

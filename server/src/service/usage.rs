@@ -534,6 +534,16 @@ pub struct SeriesPoint {
     pub time: OffsetDateTime,
     #[serde(flatten)]
     pub stats: UsageStats,
+    /// This bucket's cost split by model (AI calls only).
+    pub cost_by_model: Vec<ModelCost>,
+}
+
+/// The cost of one model's calls.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelCost {
+    pub model_id: Uuid,
+    /// USD (exact decimal).
+    pub cost_usd: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -684,16 +694,18 @@ pub async fn summary(
     let mut by_route: BTreeMap<Uuid, Accumulator> = BTreeMap::new();
     let mut by_model: BTreeMap<Uuid, Accumulator> = BTreeMap::new();
     let mut by_provider: BTreeMap<Uuid, Accumulator> = BTreeMap::new();
+    let mut series_cost: BTreeMap<(OffsetDateTime, Uuid), i64> = BTreeMap::new();
     for row in &rows {
-        if !row.model_id.is_nil() {
-            by_model.entry(row.model_id).or_default().add(row);
-            by_provider.entry(row.provider_id).or_default().add(row);
-        }
-        total.add(row);
         let time = match bucket {
             Granularity::Hour => row.hour,
             Granularity::Day => row.hour.replace_time(Time::MIDNIGHT),
         };
+        if !row.model_id.is_nil() {
+            by_model.entry(row.model_id).or_default().add(row);
+            by_provider.entry(row.provider_id).or_default().add(row);
+            *series_cost.entry((time, row.model_id)).or_default() += row.cost_nanousd;
+        }
+        total.add(row);
         series.entry(time).or_default().add(row);
         by_key.entry(row.key_id).or_default().add(row);
         by_route.entry(row.route_id).or_default().add(row);
@@ -724,6 +736,13 @@ pub async fn summary(
             .map(|(time, acc)| SeriesPoint {
                 time,
                 stats: acc.stats(),
+                cost_by_model: series_cost
+                    .range((time, Uuid::nil())..=(time, Uuid::max()))
+                    .map(|((_, model_id), nanos)| ModelCost {
+                        model_id: *model_id,
+                        cost_usd: money::format_usd(*nanos),
+                    })
+                    .collect(),
             })
             .collect(),
         by_key: groups(by_key, &key_names),

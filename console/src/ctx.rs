@@ -1,0 +1,287 @@
+//! What every console request starts from: the user's API client, CSRF token and flash message,
+//! and for pages inside a tenant, who the user is and their role there.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Path};
+use axum::RequestPartsExt;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use crate::client::{Api, ApiFailure};
+use crate::csrf;
+use crate::layout::{self, Nav};
+use crate::types::{Me, TenantView};
+use crate::ConsoleState;
+
+const FLASH_COOKIE: &str = "tollgate_flash";
+
+/// A one-time message shown on the next page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Flash {
+    Success(String),
+    Error(String),
+}
+
+impl Flash {
+    fn encode(&self) -> String {
+        let (kind, text) = match self {
+            Self::Success(text) => ("s", text),
+            Self::Error(text) => ("e", text),
+        };
+        url::form_urlencoded::byte_serialize(format!("{kind}{text}").as_bytes()).collect()
+    }
+
+    fn decode(value: &str) -> Option<Self> {
+        let text: String = url::form_urlencoded::parse(format!("f={value}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())?;
+        let mut chars = text.chars();
+        match chars.next()? {
+            's' => Some(Self::Success(chars.collect())),
+            'e' => Some(Self::Error(chars.collect())),
+            _ => None,
+        }
+    }
+}
+
+/// A console request: the API as this browser's session sees it.
+pub struct Ctx {
+    pub api: Api,
+    pub csrf: String,
+    pub flash: Option<Flash>,
+    /// The path and query of this request (where to come back to after signing in).
+    pub here: String,
+    pub proxy_url: String,
+    pub http: reqwest::Client,
+}
+
+impl FromRequestParts<ConsoleState> for Ctx {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ConsoleState,
+    ) -> Result<Self, Self::Rejection> {
+        let session = csrf::cookie_value(&parts.headers, state.session_cookie);
+        let cookie = parts.headers.get(header::COOKIE).cloned();
+        let client = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .copied();
+        Ok(Self {
+            api: Api::new(state.api.clone(), cookie, client),
+            csrf: csrf::token(session),
+            flash: csrf::cookie_value(&parts.headers, FLASH_COOKIE).and_then(Flash::decode),
+            here: parts
+                .uri
+                .path_and_query()
+                .map_or("/".to_string(), |p| p.to_string()),
+            proxy_url: state.proxy_url.clone(),
+            http: state.http.clone(),
+        })
+    }
+}
+
+impl Ctx {
+    /// A full page: the API's cookies passed on, the shown flash message cleared.
+    pub fn page(&self, nav: Option<&Nav>, title: &str, body: String) -> Response {
+        let html = layout::document(title, nav, self.flash.as_ref(), &self.csrf, body);
+        let mut response = (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            html,
+        )
+            .into_response();
+        if self.flash.is_some() {
+            append_cookie(
+                &mut response,
+                &format!("{FLASH_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"),
+            );
+        }
+        self.finish(response)
+    }
+
+    /// A 303 to `to`, with a message for the next page.
+    pub fn redirect(&self, to: &str, flash: Option<Flash>) -> Response {
+        let mut response = Redirect::to(to).into_response();
+        if let Some(flash) = flash {
+            append_cookie(
+                &mut response,
+                &format!(
+                    "{FLASH_COOKIE}={}; Path=/; Max-Age=60; HttpOnly; SameSite=Lax",
+                    flash.encode()
+                ),
+            );
+        }
+        self.finish(response)
+    }
+
+    /// Back to `to` with the outcome of an API call as the flash message.
+    pub fn after<T>(
+        &self,
+        to: &str,
+        result: Result<T, ApiFailure>,
+        success: impl FnOnce(T) -> String,
+    ) -> Response {
+        match result {
+            Ok(value) => self.redirect(to, Some(Flash::Success(success(value)))),
+            Err(failure) if failure.status == StatusCode::UNAUTHORIZED => self.to_login(),
+            Err(failure) => self.redirect(to, Some(Flash::Error(failure.message))),
+        }
+    }
+
+    pub fn to_login(&self) -> Response {
+        let next: String = url::form_urlencoded::byte_serialize(self.here.as_bytes()).collect();
+        self.redirect(&format!("/login?next={next}"), None)
+    }
+
+    /// A page for an API failure while reading what a page shows.
+    pub fn failure(&self, nav: Option<&Nav>, failure: ApiFailure) -> Response {
+        if failure.status == StatusCode::UNAUTHORIZED {
+            return self.to_login();
+        }
+        let title = if failure.status == StatusCode::NOT_FOUND {
+            "Not found"
+        } else {
+            "Something went wrong"
+        };
+        let mut response = self.page(nav, title, layout::problem(title, &failure.message));
+        *response.status_mut() = if failure.status.is_client_error() {
+            failure.status
+        } else {
+            StatusCode::BAD_GATEWAY
+        };
+        response
+    }
+
+    fn finish(&self, mut response: Response) -> Response {
+        for cookie in self.api.set_cookies() {
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+        response
+    }
+}
+
+fn append_cookie(response: &mut Response, cookie: &str) {
+    if let Ok(value) = HeaderValue::from_str(cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+/// A request for a page inside a tenant (`/t/{tenant}/…`): the signed-in user and their role.
+pub struct TenantCtx {
+    pub ctx: Ctx,
+    pub me: Me,
+    pub nav: Nav,
+}
+
+#[derive(Deserialize)]
+struct TenantParam {
+    tenant: String,
+}
+
+impl FromRequestParts<ConsoleState> for TenantCtx {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ConsoleState,
+    ) -> Result<Self, Self::Rejection> {
+        let Ok(ctx) = Ctx::from_request_parts(parts, state).await;
+        let slug = parts
+            .extract::<Path<TenantParam>>()
+            .await
+            .map(|Path(param)| param.tenant)
+            .unwrap_or_default();
+        let me: Me = match ctx.api.get("/api/v1/me").await {
+            Ok(me) => me,
+            Err(failure) => return Err(ctx.failure(None, failure)),
+        };
+        let tenants: Vec<TenantView> = match ctx.api.get("/api/v1/tenants").await {
+            Ok(tenants) => tenants,
+            Err(failure) => return Err(ctx.failure(None, failure)),
+        };
+        let Some(current) = tenants.iter().find(|t| t.tenant.slug == slug).cloned() else {
+            let nav = Nav::without_tenant(&me, tenants);
+            let failure = ApiFailure {
+                status: StatusCode::NOT_FOUND,
+                message: format!("There is no tenant '{slug}' that you can see."),
+            };
+            return Err(ctx.failure(Some(&nav), failure));
+        };
+        let section = parts
+            .uri
+            .path()
+            .split('/')
+            .nth(3)
+            .unwrap_or("")
+            .to_string();
+        let nav = Nav {
+            email: me.email.clone(),
+            platform_admin: me.platform_admin,
+            tenants,
+            current: Some(current),
+            section,
+        };
+        Ok(Self { ctx, me, nav })
+    }
+}
+
+impl TenantCtx {
+    /// The current tenant's slug, for building paths.
+    pub fn slug(&self) -> &str {
+        self.nav.current.as_ref().map_or("", |t| t.tenant.slug.as_str())
+    }
+
+    /// `/t/{slug}{rest}`
+    pub fn path(&self, rest: &str) -> String {
+        format!("/t/{}{rest}", self.slug())
+    }
+
+    /// The API path of this tenant: `/api/v1/tenants/{slug}{rest}`.
+    pub fn api_path(&self, rest: &str) -> String {
+        format!("/api/v1/tenants/{}{rest}", self.slug())
+    }
+
+    /// The user's role here.
+    pub fn role(&self) -> crate::types::Role {
+        self.nav
+            .current
+            .as_ref()
+            .map_or(crate::types::Role::Viewer, |t| t.role)
+    }
+
+    pub fn page(&self, title: &str, body: String) -> Response {
+        self.ctx.page(Some(&self.nav), title, body)
+    }
+
+    pub fn failure(&self, failure: ApiFailure) -> Response {
+        self.ctx.failure(Some(&self.nav), failure)
+    }
+
+    pub fn after<T>(
+        &self,
+        to: &str,
+        result: Result<T, ApiFailure>,
+        success: impl FnOnce(T) -> String,
+    ) -> Response {
+        self.ctx.after(to, result, success)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Flash;
+
+    #[test]
+    fn flash_survives_the_cookie() {
+        for flash in [
+            Flash::Success("Key \"ci\" created; 100% done".into()),
+            Flash::Error("name: must not be empty; é".into()),
+        ] {
+            assert_eq!(Flash::decode(&flash.encode()), Some(flash));
+        }
+    }
+}

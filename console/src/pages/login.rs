@@ -1,0 +1,99 @@
+//! Signing in and out, through the API's own login (with its lock-out).
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::extract::Query;
+use axum::Form;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ctx::{Ctx, Flash};
+use crate::layout::render;
+
+#[derive(Deserialize, Default)]
+pub struct Next {
+    next: Option<String>,
+}
+
+/// Only paths on this site are followed after signing in.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+            path.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+pub async fn form(ctx: Ctx, Query(query): Query<Next>) -> Response {
+    if ctx.api.get::<Value>("/api/v1/me").await.is_ok() {
+        return ctx.redirect(&safe_next(query.next.as_deref()), None);
+    }
+    page(&ctx, "", query.next.as_deref(), StatusCode::OK)
+}
+
+fn page(ctx: &Ctx, email: &str, next: Option<&str>, status: StatusCode) -> Response {
+    let email = email.to_string();
+    let next = safe_next(next);
+    let csrf = ctx.csrf.clone();
+    let body = render(move || {
+        view! {
+            <section class="card login">
+                <h1>"Sign in to Tollgate"</h1>
+                <form method="post" action="/login" class="stack">
+                    <input type="hidden" name="csrf" value=csrf/>
+                    <input type="hidden" name="next" value=next/>
+                    <label for="email">"Email"</label>
+                    <input id="email" name="email" type="email" autocomplete="username" required value=email autofocus/>
+                    <label for="password">"Password"</label>
+                    <input id="password" name="password" type="password" autocomplete="current-password" required/>
+                    <button type="submit">"Sign in"</button>
+                </form>
+            </section>
+        }
+    });
+    let mut response = ctx.page(None, "Sign in", body);
+    *response.status_mut() = status;
+    response
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    next: Option<String>,
+}
+
+#[derive(Serialize)]
+struct LoginRequest<'a> {
+    email: &'a str,
+    password: &'a str,
+}
+
+pub async fn submit(mut ctx: Ctx, Form(form): Form<LoginForm>) -> Response {
+    let request = LoginRequest {
+        email: form.email.trim(),
+        password: &form.password,
+    };
+    match ctx.api.post::<Value>("/api/v1/auth/login", &request).await {
+        Ok(_) => ctx.redirect(&safe_next(form.next.as_deref()), None),
+        Err(failure) => {
+            let status = if failure.status == StatusCode::TOO_MANY_REQUESTS {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            ctx.flash = Some(Flash::Error(failure.message));
+            page(&ctx, form.email.trim(), form.next.as_deref(), status)
+        }
+    }
+}
+
+pub async fn logout(ctx: Ctx) -> Response {
+    let _ = ctx
+        .api
+        .send(axum::http::Method::POST, "/api/v1/auth/logout", None)
+        .await;
+    ctx.redirect("/login", Some(Flash::Success("You are signed out.".into())))
+}

@@ -1,0 +1,7 @@
+pub async fn list() -> &'static str { "todo" }
+pub async fn create() -> &'static str { "todo" }
+pub async fn edit() -> &'static str { "todo" }
+pub async fn update() -> &'static str { "todo" }
+pub async fn activate() -> &'static str { "todo" }
+pub async fn try_it() -> &'static str { "todo" }
+pub async fn delete() -> &'static str { "todo" }

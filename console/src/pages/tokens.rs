@@ -1,0 +1,3 @@
+pub async fn list() -> &'static str { "todo" }
+pub async fn create() -> &'static str { "todo" }
+pub async fn delete() -> &'static str { "todo" }

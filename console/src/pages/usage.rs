@@ -1,0 +1,2 @@
+pub async fn log() -> &'static str { "todo" }
+pub async fn csv() -> &'static str { "todo" }

@@ -83,7 +83,10 @@ pub fn lines(chart: &Chart) -> String {
         let points: Vec<(f64, f64)> = (0..n)
             .map(|i| (LEFT + slot * (i as f64 + 0.5), y_of(value(series, i), max)))
             .collect();
-        let path: Vec<String> = points.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
+        let path: Vec<String> = points
+            .iter()
+            .map(|(x, y)| format!("{x:.1},{y:.1}"))
+            .collect();
         let _ = write!(
             svg,
             "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"{}\"/>",
@@ -120,7 +123,7 @@ fn y_of(v: f64, max: f64) -> f64 {
 /// A round top for the y axis and its ticks.
 fn scale(peak: f64) -> (f64, Vec<f64>) {
     if peak <= 0.0 || !peak.is_finite() {
-        return (1.0, vec![0.0, 0.5, 1.0]);
+        return (1.0, vec![0.0, 1.0]);
     }
     let rough = peak / 4.0;
     let magnitude = 10f64.powf(rough.log10().floor());
@@ -190,7 +193,10 @@ fn close(mut svg: String, chart: &Chart) -> String {
         );
     }
     legend.push_str("</ul>");
-    format!("<figure class=\"chart-box\"><figcaption>{}</figcaption>{svg}{legend}</figure>", escape(chart.title))
+    format!(
+        "<figure class=\"chart-box\"><figcaption>{}</figcaption>{svg}{legend}</figure>",
+        escape(chart.title)
+    )
 }
 
 #[cfg(test)]

@@ -95,11 +95,6 @@ impl Api {
         self.raw(method, path, body).await.map(|_| ())
     }
 
-    /// The raw body of a successful GET (documents such as a prompt API's openapi.json).
-    pub async fn get_bytes(&self, path: &str) -> ApiResult<bytes::Bytes> {
-        self.raw(Method::GET, path, None::<&()>).await
-    }
-
     async fn json<T: DeserializeOwned>(
         &self,
         method: Method,
@@ -128,7 +123,8 @@ impl Api {
             Some(body) => {
                 request = request.header(header::CONTENT_TYPE, "application/json");
                 Body::from(
-                    serde_json::to_vec(body).map_err(|err| ApiFailure::internal(err.to_string()))?,
+                    serde_json::to_vec(body)
+                        .map_err(|err| ApiFailure::internal(err.to_string()))?,
                 )
             }
             None => Body::empty(),
@@ -147,7 +143,13 @@ impl Api {
             .map_err(|err| ApiFailure::internal(err.to_string()))?;
         let status = response.status();
         if let Ok(mut cookies) = self.set_cookies.lock() {
-            cookies.extend(response.headers().get_all(header::SET_COOKIE).iter().cloned());
+            cookies.extend(
+                response
+                    .headers()
+                    .get_all(header::SET_COOKIE)
+                    .iter()
+                    .cloned(),
+            );
         }
         let bytes = response
             .into_body()

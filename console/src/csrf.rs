@@ -41,7 +41,10 @@ pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// Middleware: lets safe methods through; checks origin and token on everything else.
 pub async fn protect(session_cookie: &'static str, request: Request, next: Next) -> Response {
-    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
         return next.run(request).await;
     }
     if !same_origin(request.headers()) {
@@ -65,7 +68,8 @@ pub async fn protect(session_cookie: &'static str, request: Request, next: Next)
              in again). Go back, reload the page and try again.",
         );
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 /// Whether the browser says the request comes from this site. Requests without any of the
@@ -118,11 +122,26 @@ mod tests {
 
     #[test]
     fn origin_must_match_host() {
-        assert!(same_origin(&headers(&[("host", "127.0.0.1:8001"), ("origin", "http://127.0.0.1:8001")])));
-        assert!(!same_origin(&headers(&[("host", "127.0.0.1:8001"), ("origin", "http://evil.example")])));
-        assert!(!same_origin(&headers(&[("host", "127.0.0.1:8001"), ("origin", "null")])));
-        assert!(!same_origin(&headers(&[("host", "a"), ("sec-fetch-site", "cross-site")])));
-        assert!(same_origin(&headers(&[("host", "a"), ("referer", "http://a/keys")])));
+        assert!(same_origin(&headers(&[
+            ("host", "127.0.0.1:8001"),
+            ("origin", "http://127.0.0.1:8001")
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("host", "127.0.0.1:8001"),
+            ("origin", "http://evil.example")
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("host", "127.0.0.1:8001"),
+            ("origin", "null")
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("host", "a"),
+            ("sec-fetch-site", "cross-site")
+        ])));
+        assert!(same_origin(&headers(&[
+            ("host", "a"),
+            ("referer", "http://a/keys")
+        ])));
     }
 
     #[test]

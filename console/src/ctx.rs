@@ -4,10 +4,10 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Path};
-use axum::RequestPartsExt;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::RequestPartsExt;
 use serde::Deserialize;
 
 use crate::client::{Api, ApiFailure};
@@ -67,10 +67,7 @@ impl FromRequestParts<ConsoleState> for Ctx {
     ) -> Result<Self, Self::Rejection> {
         let session = csrf::cookie_value(&parts.headers, state.session_cookie);
         let cookie = parts.headers.get(header::COOKIE).cloned();
-        let client = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .copied();
+        let client = parts.extensions.get::<ConnectInfo<SocketAddr>>().copied();
         Ok(Self {
             api: Api::new(state.api.clone(), cookie, client),
             csrf: csrf::token(session),
@@ -89,11 +86,8 @@ impl Ctx {
     /// A full page: the API's cookies passed on, the shown flash message cleared.
     pub fn page(&self, nav: Option<&Nav>, title: &str, body: String) -> Response {
         let html = layout::document(title, nav, self.flash.as_ref(), &self.csrf, body);
-        let mut response = (
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            html,
-        )
-            .into_response();
+        let mut response =
+            ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
         if self.flash.is_some() {
             append_cookie(
                 &mut response,
@@ -211,13 +205,7 @@ impl FromRequestParts<ConsoleState> for TenantCtx {
             };
             return Err(ctx.failure(Some(&nav), failure));
         };
-        let section = parts
-            .uri
-            .path()
-            .split('/')
-            .nth(3)
-            .unwrap_or("")
-            .to_string();
+        let section = parts.uri.path().split('/').nth(3).unwrap_or("").to_string();
         let nav = Nav {
             email: me.email.clone(),
             platform_admin: me.platform_admin,
@@ -232,7 +220,10 @@ impl FromRequestParts<ConsoleState> for TenantCtx {
 impl TenantCtx {
     /// The current tenant's slug, for building paths.
     pub fn slug(&self) -> &str {
-        self.nav.current.as_ref().map_or("", |t| t.tenant.slug.as_str())
+        self.nav
+            .current
+            .as_ref()
+            .map_or("", |t| t.tenant.slug.as_str())
     }
 
     /// `/t/{slug}{rest}`

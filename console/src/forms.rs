@@ -54,6 +54,9 @@ mod tests {
         assert_eq!(number::<u32>("limit", ""), Ok(None));
         assert!(number::<u32>("limit", "x").unwrap_err().contains("limit"));
         let parsed: Vec<_> = rows("# c\nhttp://a 2\n\nhttp://b").collect();
-        assert_eq!(parsed, vec![(2, vec!["http://a", "2"]), (4, vec!["http://b"])]);
+        assert_eq!(
+            parsed,
+            vec![(2, vec!["http://a", "2"]), (4, vec!["http://b"])]
+        );
     }
 }

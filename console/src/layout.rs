@@ -97,14 +97,12 @@ fn header(nav: &Nav, csrf: &str) -> String {
             .collect(),
         None => Vec::new(),
     };
-    let role = nav
-        .current
-        .as_ref()
-        .map(|t| t.role.as_str())
-        .unwrap_or("");
+    let role = nav.current.as_ref().map(|t| t.role.as_str()).unwrap_or("");
     let email = nav.email.clone();
     let csrf = csrf.to_string();
-    let admin_badge = nav.platform_admin.then(|| view! { <span class="badge">"platform admin"</span> });
+    let admin_badge = nav
+        .platform_admin
+        .then(|| view! { <span class="badge">"platform admin"</span> });
     render(move || {
         view! {
             <header class="top">

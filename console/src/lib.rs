@@ -61,23 +61,51 @@ pub fn router(settings: Settings) -> Router {
         .route("/logout", post(login::logout))
         .route("/switch", get(switch))
         .route("/t/{tenant}", get(dashboard::page))
+        .route("/t/{tenant}/", get(dashboard::page))
         .route("/t/{tenant}/keys", get(keys::list).post(keys::create))
         .route("/t/{tenant}/keys/{id}", get(keys::edit).post(keys::update))
         .route("/t/{tenant}/keys/{id}/revoke", post(keys::revoke))
-        .route("/t/{tenant}/providers", get(providers::list).post(providers::create))
-        .route("/t/{tenant}/providers/{id}", get(providers::edit).post(providers::update))
+        .route(
+            "/t/{tenant}/providers",
+            get(providers::list).post(providers::create),
+        )
+        .route(
+            "/t/{tenant}/providers/{id}",
+            get(providers::edit).post(providers::update),
+        )
         .route("/t/{tenant}/providers/{id}/test", post(providers::test))
         .route("/t/{tenant}/providers/{id}/delete", post(providers::delete))
         .route("/t/{tenant}/models", get(models::list).post(models::create))
-        .route("/t/{tenant}/models/{id}", get(models::edit).post(models::update))
+        .route(
+            "/t/{tenant}/models/{id}",
+            get(models::edit).post(models::update),
+        )
         .route("/t/{tenant}/models/{id}/delete", post(models::delete))
-        .route("/t/{tenant}/prompt-apis", get(prompt_apis::list).post(prompt_apis::create))
-        .route("/t/{tenant}/prompt-apis/{id}", get(prompt_apis::edit).post(prompt_apis::update))
-        .route("/t/{tenant}/prompt-apis/{id}/activate", post(prompt_apis::activate))
-        .route("/t/{tenant}/prompt-apis/{id}/try", post(prompt_apis::try_it))
-        .route("/t/{tenant}/prompt-apis/{id}/delete", post(prompt_apis::delete))
+        .route(
+            "/t/{tenant}/prompt-apis",
+            get(prompt_apis::list).post(prompt_apis::create),
+        )
+        .route(
+            "/t/{tenant}/prompt-apis/{id}",
+            get(prompt_apis::edit).post(prompt_apis::update),
+        )
+        .route(
+            "/t/{tenant}/prompt-apis/{id}/activate",
+            post(prompt_apis::activate),
+        )
+        .route(
+            "/t/{tenant}/prompt-apis/{id}/try",
+            post(prompt_apis::try_it),
+        )
+        .route(
+            "/t/{tenant}/prompt-apis/{id}/delete",
+            post(prompt_apis::delete),
+        )
         .route("/t/{tenant}/routes", get(routes::list).post(routes::create))
-        .route("/t/{tenant}/routes/{id}", get(routes::edit).post(routes::update))
+        .route(
+            "/t/{tenant}/routes/{id}",
+            get(routes::edit).post(routes::update),
+        )
         .route("/t/{tenant}/routes/{id}/delete", post(routes::delete))
         .route("/t/{tenant}/usage", get(usage::log))
         .route("/t/{tenant}/usage.csv", get(usage::csv))

@@ -1,7 +1,5 @@
 //! The console's view of the admin API's JSON: only the fields pages show or send.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -36,7 +34,6 @@ pub struct Me {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Tenant {
-    pub id: String,
     pub name: String,
     pub slug: String,
     pub created_at: String,
@@ -110,6 +107,7 @@ pub struct AdminToken {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct CreatedAdminToken {
+    #[serde(flatten)]
     pub token: AdminToken,
     pub secret: String,
 }
@@ -231,6 +229,7 @@ pub struct RouteSpec {
     pub name: String,
     pub hosts: Vec<String>,
     pub path: String,
+    #[serde(rename = "match")]
     pub path_match: String,
     pub methods: Vec<String>,
     pub strip_prefix: bool,
@@ -256,7 +255,6 @@ pub struct UsageStats {
     pub p50_ms: f64,
     pub p95_ms: f64,
     pub input_tokens: i64,
-    pub cached_input_tokens: i64,
     pub output_tokens: i64,
     pub cost_usd: String,
 }
@@ -285,8 +283,6 @@ pub struct GroupStats {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct UsageSummary {
-    pub from: String,
-    pub to: String,
     pub total: UsageStats,
     pub series: Vec<SeriesPoint>,
     pub by_key: Vec<GroupStats>,
@@ -326,12 +322,4 @@ pub struct AuditEntry {
     pub target_type: String,
     pub target_id: String,
     pub details: Value,
-}
-
-/// Name lookups for ids in tables.
-pub fn names<'a>(items: impl IntoIterator<Item = (&'a str, &'a str)>) -> BTreeMap<String, String> {
-    items
-        .into_iter()
-        .map(|(id, name)| (id.to_string(), name.to_string()))
-        .collect()
 }

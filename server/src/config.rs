@@ -58,7 +58,11 @@ pub struct Config {
 
     /// The proxy's address as clients reach it. The console's try-it form calls prompt APIs
     /// there, and its curl snippets show it.
-    #[arg(long, env = "TOLLGATE_PROXY_URL", default_value = "http://127.0.0.1:8000")]
+    #[arg(
+        long,
+        env = "TOLLGATE_PROXY_URL",
+        default_value = "http://127.0.0.1:8000"
+    )]
     pub proxy_url: String,
 }
 

@@ -30,9 +30,24 @@ struct Range {
 }
 
 const RANGES: [Range; 3] = [
-    Range { name: "24h", label: "24 hours", hours: 24, daily: false },
-    Range { name: "7d", label: "7 days", hours: 24 * 7, daily: true },
-    Range { name: "30d", label: "30 days", hours: 24 * 30, daily: true },
+    Range {
+        name: "24h",
+        label: "24 hours",
+        hours: 24,
+        daily: false,
+    },
+    Range {
+        name: "7d",
+        label: "7 days",
+        hours: 24 * 7,
+        daily: true,
+    },
+    Range {
+        name: "30d",
+        label: "30 days",
+        hours: 24 * 30,
+        daily: true,
+    },
 ];
 
 pub async fn page(t: TenantCtx, Query(query): Query<RangeQuery>) -> Response {
@@ -45,14 +60,18 @@ pub async fn page(t: TenantCtx, Query(query): Query<RangeQuery>) -> Response {
     let start = if range.daily {
         (now - Duration::hours(range.hours - 24)).replace_time(Time::MIDNIGHT)
     } else {
-        (now - Duration::hours(range.hours - 1)).replace_time(Time::from_hms(now.hour(), 0, 0).unwrap_or(Time::MIDNIGHT))
+        (now - Duration::hours(range.hours - 1))
+            .replace_time(Time::from_hms(now.hour(), 0, 0).unwrap_or(Time::MIDNIGHT))
     };
     let from = start.format(&Rfc3339).unwrap_or_default();
     let bucket = if range.daily { "day" } else { "hour" };
     let summary: UsageSummary = match t
         .ctx
         .api
-        .get(&t.api_path(&format!("/usage/summary?from={}&bucket={bucket}", enc(&from))))
+        .get(&t.api_path(&format!(
+            "/usage/summary?from={}&bucket={bucket}",
+            enc(&from)
+        )))
         .await
     {
         Ok(summary) => summary,
@@ -96,7 +115,12 @@ pub async fn page(t: TenantCtx, Query(query): Query<RangeQuery>) -> Response {
     let model_names: BTreeMap<String, String> = summary
         .by_model
         .iter()
-        .filter_map(|g| Some((g.id.clone()?, g.name.clone().unwrap_or_else(|| "deleted model".into()))))
+        .filter_map(|g| {
+            Some((
+                g.id.clone()?,
+                g.name.clone().unwrap_or_else(|| "deleted model".into()),
+            ))
+        })
         .collect();
     let mut spend_series: Vec<Series> = Vec::new();
     for (k, (model_id, name)) in model_names.iter().enumerate() {
@@ -125,7 +149,9 @@ pub async fn page(t: TenantCtx, Query(query): Query<RangeQuery>) -> Response {
             Series {
                 name: "succeeded".into(),
                 color: PALETTE[2],
-                values: column(&|p| (p.stats.requests - p.stats.client_errors - p.stats.server_errors) as f64),
+                values: column(&|p| {
+                    (p.stats.requests - p.stats.client_errors - p.stats.server_errors) as f64
+                }),
             },
             Series {
                 name: "client errors (4xx)".into(),
@@ -183,9 +209,20 @@ pub async fn page(t: TenantCtx, Query(query): Query<RangeQuery>) -> Response {
         ("Error rate", format::percent(errors, total.requests)),
         (
             "Tokens in / out",
-            format!("{} / {}", format::count(total.input_tokens), format::count(total.output_tokens)),
+            format!(
+                "{} / {}",
+                format::count(total.input_tokens),
+                format::count(total.output_tokens)
+            ),
         ),
-        ("Latency p50 / p95", format!("{} / {}", format::ms(total.p50_ms), format::ms(total.p95_ms))),
+        (
+            "Latency p50 / p95",
+            format!(
+                "{} / {}",
+                format::ms(total.p50_ms),
+                format::ms(total.p95_ms)
+            ),
+        ),
     ];
     let mut top_keys = summary.by_key.clone();
     top_keys.retain(|g| g.id.is_some());
@@ -198,8 +235,18 @@ pub async fn page(t: TenantCtx, Query(query): Query<RangeQuery>) -> Response {
             let budget = k.budget.as_ref()?;
             let spent = k.budget_spent_usd.clone().unwrap_or_else(|| "0".into());
             let limit = format::usd_value(&budget.amount_usd);
-            let share = if limit > 0.0 { format::usd_value(&spent) / limit } else { 1.0 };
-            Some((k.name.clone(), budget.period.clone(), format::usd(&spent), format::usd(&budget.amount_usd), share))
+            let share = if limit > 0.0 {
+                format::usd_value(&spent) / limit
+            } else {
+                1.0
+            };
+            Some((
+                k.name.clone(),
+                budget.period.clone(),
+                format::usd(&spent),
+                format::usd(&budget.amount_usd),
+                share,
+            ))
         })
         .collect();
 
@@ -319,7 +366,11 @@ fn sort_by_cost(groups: &mut [GroupStats]) {
 
 /// Every bucket start from `start` up to `now`.
 fn bucket_times(start: OffsetDateTime, now: OffsetDateTime, daily: bool) -> Vec<OffsetDateTime> {
-    let step = if daily { Duration::days(1) } else { Duration::hours(1) };
+    let step = if daily {
+        Duration::days(1)
+    } else {
+        Duration::hours(1)
+    };
     let mut times = Vec::new();
     let mut t = start;
     while t <= now && times.len() < 800 {

@@ -145,7 +145,9 @@ fn key_fields(key: Option<&ApiKey>) -> impl IntoView {
     let name = key.map(|k| k.name.clone()).unwrap_or_default();
     let routes = key.map(|k| k.scopes.routes.join(", ")).unwrap_or_default();
     let models = key.map(|k| k.scopes.models.join(", ")).unwrap_or_default();
-    let prompts = key.map(|k| k.scopes.prompt_apis.join(", ")).unwrap_or_default();
+    let prompts = key
+        .map(|k| k.scopes.prompt_apis.join(", "))
+        .unwrap_or_default();
     let rpm = key
         .and_then(|k| k.limits.requests_per_minute)
         .map(|v| v.to_string())
@@ -162,9 +164,7 @@ fn key_fields(key: Option<&ApiKey>) -> impl IntoView {
         .and_then(|k| k.budget.as_ref())
         .map(|b| b.period.clone())
         .unwrap_or_else(|| "month".into());
-    let expires = key
-        .and_then(|k| k.expires_at.clone())
-        .unwrap_or_default();
+    let expires = key.and_then(|k| k.expires_at.clone()).unwrap_or_default();
     view! {
         <label for="name">"Name"</label>
         <input id="name" name="name" required value=name placeholder="billing-service"/>
@@ -249,7 +249,12 @@ pub async fn create(t: TenantCtx, Form(form): Form<KeyForm>) -> Response {
         }
         Err(message) => return t.ctx.redirect(&back, Some(Flash::Error(message))),
     };
-    match t.ctx.api.post::<CreatedApiKey>(&t.api_path("/keys"), &body).await {
+    match t
+        .ctx
+        .api
+        .post::<CreatedApiKey>(&t.api_path("/keys"), &body)
+        .await
+    {
         Ok(created) => render_list(t, Some(created)).await,
         Err(failure) => t.after(&back, Err::<(), ApiFailure>(failure), |_| String::new()),
     }
@@ -301,7 +306,11 @@ pub async fn edit(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
     t.page(&title, body)
 }
 
-pub async fn update(t: TenantCtx, Path(IdPath { id }): Path<IdPath>, Form(form): Form<KeyForm>) -> Response {
+pub async fn update(
+    t: TenantCtx,
+    Path(IdPath { id }): Path<IdPath>,
+    Form(form): Form<KeyForm>,
+) -> Response {
     let here = t.path(&format!("/keys/{id}"));
     let body = match form.to_json() {
         Ok(body) => body,
@@ -312,7 +321,9 @@ pub async fn update(t: TenantCtx, Path(IdPath { id }): Path<IdPath>, Form(form):
         .api
         .patch::<ApiKey>(&t.api_path(&format!("/keys/{id}")), &body)
         .await;
-    t.after(&here, result, |k| format!("Key \u{201c}{}\u{201d} saved.", k.name))
+    t.after(&here, result, |k| {
+        format!("Key \u{201c}{}\u{201d} saved.", k.name)
+    })
 }
 
 pub async fn revoke(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {

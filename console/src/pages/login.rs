@@ -1,8 +1,8 @@
 //! Signing in and out, through the API's own login (with its lock-out).
 
+use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::extract::Query;
 use axum::Form;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};

@@ -58,7 +58,15 @@ pub struct SwitchQuery {
 pub async fn switch(ctx: Ctx, Query(query): Query<SwitchQuery>) -> Response {
     let slug: String = url::form_urlencoded::byte_serialize(query.tenant.as_bytes()).collect();
     let known = [
-        "keys", "providers", "models", "prompt-apis", "routes", "usage", "members", "audit", "tokens",
+        "keys",
+        "providers",
+        "models",
+        "prompt-apis",
+        "routes",
+        "usage",
+        "members",
+        "audit",
+        "tokens",
     ];
     let to = if known.contains(&query.section.as_str()) {
         format!("/t/{slug}/{}", query.section)

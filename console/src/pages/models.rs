@@ -149,9 +149,11 @@ impl ModelForm {
         for (line, words) in forms::rows(&self.deployments) {
             let (provider, model) = match words.as_slice() {
                 [provider, model, ..] => (provider, model),
-                _ => return Err(format!(
+                _ => {
+                    return Err(format!(
                     "Deployments, line {line}: write  provider upstream-model [weight] [priority]"
-                )),
+                ))
+                }
             };
             let weight = forms::number::<u32>(
                 &format!("Deployments, line {line}, weight"),

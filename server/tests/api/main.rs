@@ -5,6 +5,7 @@
 mod support;
 
 mod auth;
+mod console;
 mod internal;
 mod isolation;
 mod keys;

@@ -261,6 +261,37 @@ impl Api {
         self.finish(request).await
     }
 
+    /// A console page, after redirects: its status and HTML.
+    pub async fn page(&self, path: &str) -> (StatusCode, String) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("page fetched");
+        let status = response.status();
+        (status, response.text().await.unwrap_or_default())
+    }
+
+    /// Posts a console form the way a browser on the console's own page does: with the
+    /// session's CSRF token (read from a page) and the console's origin.
+    pub async fn submit(&self, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String) {
+        let (_, html) = self.page("/login").await;
+        let token = csrf_token(&html).expect("a page with a CSRF token");
+        let mut form: Vec<(&str, &str)> = vec![("csrf", token.as_str())];
+        form.extend_from_slice(fields);
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("origin", &self.base)
+            .form(&form)
+            .send()
+            .await
+            .expect("form posted");
+        let status = response.status();
+        (status, response.text().await.unwrap_or_default())
+    }
+
     /// Sends a body as-is, with the given content type (for malformed input).
     pub async fn send_raw(
         &self,
@@ -295,4 +326,11 @@ impl Api {
             text,
         }
     }
+}
+
+/// The CSRF token in a console page's forms.
+pub fn csrf_token(html: &str) -> Option<String> {
+    let start = html.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
+    let end = html[start..].find('"')?;
+    Some(html[start..start + end].to_string())
 }

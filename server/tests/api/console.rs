@@ -1,0 +1,472 @@
+//! The console's pages, rendered by the real server for users of each role: what they show,
+//! what they hide, and that forms are guarded against cross-site requests.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::support::{csrf_token, TestServer, ADMIN_EMAIL, ADMIN_PASSWORD};
+
+/// Every page of a tenant, by path suffix.
+const PAGES: [&str; 10] = [
+    "",
+    "/keys",
+    "/providers",
+    "/models",
+    "/prompt-apis",
+    "/routes",
+    "/usage",
+    "/members",
+    "/audit",
+    "/tokens",
+];
+
+#[tokio::test]
+async fn signed_out_visitors_are_sent_to_sign_in() {
+    let server = TestServer::start().await;
+    let browser = server.anonymous();
+    let (status, html) = browser.page("/t/default/keys").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Sign in to Tollgate"), "{html}");
+    assert!(
+        html.contains("value=\"/t/default/keys\""),
+        "comes back after sign-in: {html}"
+    );
+    // The stylesheet is our own and served by the console.
+    let (status, css) = browser.page("/assets/console.css").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(css.contains(":focus-visible"));
+}
+
+#[tokio::test]
+async fn signing_in_through_the_form_lands_on_the_dashboard() {
+    let server = TestServer::start().await;
+    let browser = server.anonymous();
+    let (status, html) = browser
+        .submit(
+            "/login",
+            &[
+                ("email", ADMIN_EMAIL),
+                ("password", "wrong password!"),
+                ("next", "/"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(html.contains("flash error"), "{html}");
+    let (status, html) = browser
+        .submit(
+            "/login",
+            &[
+                ("email", ADMIN_EMAIL),
+                ("password", ADMIN_PASSWORD),
+                ("next", "/"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<h1>Dashboard</h1>"), "{html}");
+    assert!(html.contains("Spend by model"));
+    assert!(html.contains("<svg"));
+    // Only paths on this site are followed after signing in.
+    let (_, html) = browser
+        .submit(
+            "/login",
+            &[
+                ("email", ADMIN_EMAIL),
+                ("password", ADMIN_PASSWORD),
+                ("next", "//evil.example/"),
+            ],
+        )
+        .await;
+    assert!(html.contains("<h1>Dashboard</h1>"));
+    // Signing out ends the session for the API too.
+    let (_, html) = browser.submit("/logout", &[]).await;
+    assert!(html.contains("You are signed out."), "{html}");
+    assert_eq!(
+        browser.get("/api/v1/me").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn the_console_shows_the_api_lock_out() {
+    let server = TestServer::start().await;
+    let browser = server.anonymous();
+    let mut last = (StatusCode::OK, String::new());
+    for _ in 0..6 {
+        last = browser
+            .submit(
+                "/login",
+                &[("email", ADMIN_EMAIL), ("password", "guess-guess")],
+            )
+            .await;
+    }
+    assert_eq!(last.0, StatusCode::TOO_MANY_REQUESTS, "{}", last.1);
+    assert!(last.1.contains("flash error"));
+}
+
+#[tokio::test]
+async fn each_role_sees_what_it_may_do_and_no_more() {
+    let server = TestServer::start().await;
+    let viewer = server
+        .user_with_role("acme", "viewer@example.com", "viewer")
+        .await;
+    let member = server
+        .user_with_role("acme", "member@example.com", "member")
+        .await;
+    let admin = server
+        .user_with_role("acme", "admin@acme.example", "admin")
+        .await;
+    let owner = server
+        .user_with_role("acme", "owner@acme.example", "owner")
+        .await;
+
+    for (who, browser) in [
+        ("viewer", &viewer),
+        ("member", &member),
+        ("admin", &admin),
+        ("owner", &owner),
+    ] {
+        for page in PAGES {
+            let (status, html) = browser.page(&format!("/t/acme{page}")).await;
+            assert_eq!(status, StatusCode::OK, "{who} on {page}: {html}");
+            assert!(
+                html.contains("<nav aria-label=\"Sections\""),
+                "{who} on {page}"
+            );
+            assert!(
+                html.contains(&format!("<span class=\"role\">{who}</span>")),
+                "{who} on {page}"
+            );
+        }
+    }
+    let shows = |html: &str, text: &str| html.contains(text);
+
+    let (_, keys) = viewer.page("/t/acme/keys").await;
+    assert!(!shows(&keys, "Create a key"), "viewers do not create keys");
+    let (_, keys) = member.page("/t/acme/keys").await;
+    assert!(shows(&keys, "Create a key"));
+
+    let (_, prompts) = viewer.page("/t/acme/prompt-apis").await;
+    assert!(!shows(&prompts, "Create a prompt API"));
+    let (_, prompts) = member.page("/t/acme/prompt-apis").await;
+    assert!(shows(&prompts, "Create a prompt API"));
+
+    for section in ["providers", "models", "routes"] {
+        let (_, html) = member.page(&format!("/t/acme/{section}")).await;
+        assert!(
+            !shows(&html, "<h2>Add a"),
+            "members do not manage {section}"
+        );
+        let (_, html) = admin.page(&format!("/t/acme/{section}")).await;
+        assert!(shows(&html, "<h2>Add a"), "admins manage {section}");
+    }
+
+    let (_, members) = member.page("/t/acme/members").await;
+    assert!(!shows(&members, "Add a member"));
+    assert!(!shows(&members, "Create a tenant"));
+    let (_, members) = admin.page("/t/acme/members").await;
+    assert!(shows(&members, "Add a member"));
+    assert!(
+        !shows(&members, "<option value=\"owner\""),
+        "only owners grant owner"
+    );
+    let (_, members) = owner.page("/t/acme/members").await;
+    assert!(shows(&members, "<option value=\"owner\""));
+    assert!(
+        !shows(&members, "Create a tenant"),
+        "only platform admins create tenants"
+    );
+    let platform = server.admin().await;
+    let (_, members) = platform.page("/t/acme/members").await;
+    assert!(shows(&members, "Create a tenant"));
+
+    // A user sees only their tenants: the switcher lists acme alone, and default is not found.
+    let (_, dashboard) = viewer.page("/t/acme").await;
+    assert!(
+        !dashboard.contains("<option value=\"default\""),
+        "{dashboard}"
+    );
+    let (status, _) = viewer.page("/t/default/keys").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn forms_change_things_through_the_api() {
+    let server = TestServer::start().await;
+    let member = server
+        .user_with_role("acme", "member@example.com", "member")
+        .await;
+
+    let (status, html) = member
+        .submit(
+            "/t/acme/keys",
+            &[
+                ("name", "billing"),
+                ("requests_per_minute", "120"),
+                ("budget_usd", "25"),
+                ("budget_period", "month"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("It will not be shown again"), "{html}");
+    let secret_start = html.find("tg_").expect("the secret is shown");
+    let secret = &html[secret_start..secret_start + 43];
+    let keys = member.get("/api/v1/tenants/acme/keys").await;
+    let key = &keys.body[0];
+    assert_eq!(key["name"], "billing");
+    assert_eq!(key["limits"]["requests_per_minute"], 120);
+    assert_eq!(key["budget_spent_usd"], "0.00");
+    assert!(secret.starts_with(key["prefix"].as_str().unwrap()));
+
+    // Shown once: the list never shows it again.
+    let (_, list) = member.page("/t/acme/keys").await;
+    assert!(!list.contains(secret));
+    assert!(list.contains("$0.00 of $25.00 / month"), "{list}");
+
+    // A mistake comes back as a flash message from the API, nothing is created.
+    let (_, html) = member.submit("/t/acme/keys", &[("name", "")]).await;
+    assert!(html.contains("flash error"), "{html}");
+    assert_eq!(
+        member
+            .get("/api/v1/tenants/acme/keys")
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Editing and revoking.
+    let id = key["id"].as_str().unwrap();
+    let (_, html) = member
+        .submit(
+            &format!("/t/acme/keys/{id}"),
+            &[("name", "billing-v2"), ("tokens_per_minute", "5000")],
+        )
+        .await;
+    assert!(html.contains("saved"), "{html}");
+    let key = member
+        .get(&format!("/api/v1/tenants/acme/keys/{id}"))
+        .await
+        .body;
+    assert_eq!(key["name"], "billing-v2");
+    assert_eq!(key["limits"]["tokens_per_minute"], 5000);
+    assert_eq!(
+        key["budget"],
+        serde_json::Value::Null,
+        "an emptied budget is removed"
+    );
+    let (_, html) = member
+        .submit(&format!("/t/acme/keys/{id}/revoke"), &[])
+        .await;
+    assert!(html.contains("Key revoked."), "{html}");
+    let key = member
+        .get(&format!("/api/v1/tenants/acme/keys/{id}"))
+        .await
+        .body;
+    assert_eq!(key["status"], "revoked");
+
+    // The audit log page shows what happened.
+    let (_, audit) = member.page("/t/acme/audit").await;
+    assert!(audit.contains("api_key"), "{audit}");
+
+    // A member may not add a provider: the API refuses, and the page says why.
+    let (_, html) = member
+        .submit(
+            "/t/acme/providers",
+            &[("name", "p"), ("kind", "openai"), ("api_key", "sk-x")],
+        )
+        .await;
+    assert!(html.contains("may not manage providers"), "{html}");
+}
+
+#[tokio::test]
+async fn admins_manage_routes_models_and_members_from_forms() {
+    let server = TestServer::start().await;
+    let admin = server
+        .user_with_role("acme", "admin@acme.example", "admin")
+        .await;
+    let (_, html) = admin
+        .submit(
+            "/t/acme/routes",
+            &[
+                ("name", "orders"),
+                ("hosts", "api.example.com"),
+                ("path", "/orders"),
+                ("match", "prefix"),
+                ("methods", "GET"),
+                ("methods", "POST"),
+                ("targets", "http://127.0.0.1:9 3\nhttp://127.0.0.1:10"),
+                ("timeout", "5s"),
+                ("retries", "2"),
+                ("require_key", "on"),
+            ],
+        )
+        .await;
+    assert!(html.contains("Route “orders” added"), "{html}");
+    let route = &admin.get("/api/v1/tenants/acme/routes").await.body[0];
+    assert_eq!(route["methods"], json!(["GET", "POST"]));
+    assert_eq!(route["targets"][0]["weight"], 3);
+    assert_eq!(route["targets"][1]["weight"], 1);
+    assert_eq!(route["retries"], 2);
+
+    let (_, html) = admin
+        .submit(
+            "/t/acme/providers",
+            &[
+                ("name", "local"),
+                ("kind", "openai_compatible"),
+                ("base_url", "http://127.0.0.1:9/v1"),
+                ("api_key", "sk-secret-value-123"),
+            ],
+        )
+        .await;
+    assert!(html.contains("Provider “local” added"), "{html}");
+    assert!(
+        !html.contains("sk-secret-value-123"),
+        "credentials are write-only"
+    );
+    let (_, html) = admin
+        .submit(
+            "/t/acme/models",
+            &[
+                ("name", "chat"),
+                ("deployments", "local llama-3 2 0"),
+                ("input_per_mtok", "0.50"),
+                ("output_per_mtok", "1.50"),
+            ],
+        )
+        .await;
+    assert!(html.contains("Model “chat” added"), "{html}");
+    let model = &admin.get("/api/v1/tenants/acme/models").await.body[0];
+    assert_eq!(model["deployments"][0]["weight"], 2);
+    assert_eq!(model["prices"]["output_per_mtok"], "1.50");
+
+    let (_, html) = admin
+        .submit(
+            "/t/acme/members",
+            &[
+                ("email", "new@acme.example"),
+                ("password", "a-long-password-1"),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    assert!(
+        html.contains("new@acme.example is now viewer here."),
+        "{html}"
+    );
+    // Admins cannot grant owner, whatever the form says: the API decides.
+    let members = admin.get("/api/v1/tenants/acme/members").await.body;
+    let new_id = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] == "new@acme.example")
+        .unwrap()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, html) = admin
+        .submit(&format!("/t/acme/members/{new_id}"), &[("role", "owner")])
+        .await;
+    assert!(html.contains("flash error"), "{html}");
+}
+
+#[tokio::test]
+async fn cross_site_form_posts_are_refused() {
+    let server = TestServer::start().await;
+    let member = server
+        .user_with_role("acme", "member@example.com", "member")
+        .await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let cookie = member_cookie(&server, "member@example.com").await;
+    let page = client
+        .get(format!("{}/t/acme/keys", server.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = csrf_token(&page).unwrap();
+
+    // Another site's page posting a form: the browser says where it comes from.
+    for (origin, fetch_site) in [
+        ("http://evil.example", "cross-site"),
+        ("null", "cross-site"),
+    ] {
+        let response = client
+            .post(format!("{}/t/acme/keys", server.base))
+            .header("cookie", &cookie)
+            .header("origin", origin)
+            .header("sec-fetch-site", fetch_site)
+            .form(&[("csrf", token.as_str()), ("name", "stolen")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    }
+    // Without the session's token (a forged form), even from no stated origin.
+    for token in ["", "0000000000000000000000000000000000000000"] {
+        let response = client
+            .post(format!("{}/t/acme/keys", server.base))
+            .header("cookie", &cookie)
+            .form(&[("csrf", token), ("name", "stolen")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    }
+    // A token belongs to its session: another user's token does not work with this cookie.
+    let other = server
+        .user_with_role("acme", "other@example.com", "member")
+        .await;
+    let (_, other_page) = other.page("/t/acme/keys").await;
+    let other_token = csrf_token(&other_page).unwrap();
+    assert_ne!(other_token, token);
+    let response = client
+        .post(format!("{}/t/acme/keys", server.base))
+        .header("cookie", &cookie)
+        .form(&[("csrf", other_token.as_str()), ("name", "stolen")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    let keys = member.get("/api/v1/tenants/acme/keys").await.body;
+    assert_eq!(keys, json!([]), "nothing was created");
+
+    // The same form from the console itself, with its token, goes through.
+    let response = client
+        .post(format!("{}/t/acme/keys", server.base))
+        .header("cookie", &cookie)
+        .header("origin", &server.base)
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("csrf", token.as_str()), ("name", "legit")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let keys = member.get("/api/v1/tenants/acme/keys").await.body;
+    assert_eq!(keys[0]["name"], "legit");
+}
+
+/// A fresh session cookie for a user, as a raw `Cookie` header.
+async fn member_cookie(server: &TestServer, email: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/login", server.base))
+        .json(&json!({"email": email, "password": "user-password-1"}))
+        .send()
+        .await
+        .unwrap();
+    let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
+    set_cookie.split(';').next().unwrap().to_string()
+}

@@ -3,6 +3,8 @@
 # Uses DATABASE_URL when it is set (a role that may create databases); otherwise starts a
 # private, throw-away PostgreSQL cluster from the installed binaries for this run (as the
 # 'postgres' user when run as root, since PostgreSQL refuses root) and removes it afterwards.
+# Installs what the tests need when missing: the OpenAI Python SDK (in target/test-python) and
+# Debian's chromium + chromium-driver for the console's browser test.
 # Extra arguments go to `cargo test`, e.g. ./test.sh -p tollgate-server keys
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -63,6 +65,20 @@ if [ -z "${TOLLGATE_TEST_PYTHON:-}" ]; then
     "$venv/bin/pip" install -q --disable-pip-version-check 'openai>=1.40,<3'
   fi
   export TOLLGATE_TEST_PYTHON="$PWD/$venv/bin/python"
+fi
+
+# Headless Chromium and its WebDriver for the console's browser test.
+if ! command -v chromedriver >/dev/null 2>&1 || ! { command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; }; then
+  as_root=()
+  [ "$(id -u)" = 0 ] || as_root=(sudo)
+  if command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing chromium and chromium-driver for the browser test"
+    "${as_root[@]}" apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "test.sh: the browser test needs Chromium and chromedriver on PATH; install them" >&2
+    exit 1
+  fi
 fi
 
 cargo test --workspace --locked "$@"

@@ -75,25 +75,37 @@ pub fn lines(chart: &Chart) -> String {
         .series
         .iter()
         .flat_map(|s| s.values.iter().cloned())
+        .filter(|v| v.is_finite())
         .fold(0.0, f64::max);
     let (max, ticks) = scale(peak);
     let mut svg = open(chart, max, &ticks);
     let slot = plot_width() / n as f64;
     for series in &chart.series {
-        let points: Vec<(f64, f64)> = (0..n)
-            .map(|i| (LEFT + slot * (i as f64 + 0.5), y_of(value(series, i), max)))
+        let points: Vec<Option<(f64, f64)>> = (0..n)
+            .map(|i| {
+                let v = value(series, i);
+                v.is_finite()
+                    .then(|| (LEFT + slot * (i as f64 + 0.5), y_of(v, max)))
+            })
             .collect();
-        let path: Vec<String> = points
-            .iter()
-            .map(|(x, y)| format!("{x:.1},{y:.1}"))
-            .collect();
-        let _ = write!(
-            svg,
-            "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"{}\"/>",
-            series.color,
-            path.join(" ")
-        );
-        for (i, (x, y)) in points.iter().enumerate() {
+        // A gap (no data) splits the line.
+        for run in points.split(Option::is_none) {
+            let path: Vec<String> = run
+                .iter()
+                .flatten()
+                .map(|(x, y)| format!("{x:.1},{y:.1}"))
+                .collect();
+            if path.len() > 1 {
+                let _ = write!(
+                    svg,
+                    "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"{}\"/>",
+                    series.color,
+                    path.join(" ")
+                );
+            }
+        }
+        for (i, point) in points.iter().enumerate() {
+            let Some((x, y)) = point else { continue };
             let _ = write!(
                 svg,
                 "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3\" fill=\"{}\"><title>{} · {}: {}</title></circle>",
@@ -233,8 +245,12 @@ mod tests {
     }
 
     #[test]
-    fn lines_mark_every_point() {
+    fn lines_mark_every_point_and_skip_gaps() {
         let svg = lines(&chart(vec![1.0, 2.0, 4.0]));
         assert_eq!(svg.matches("<circle").count(), 3);
+        assert_eq!(svg.matches("<polyline").count(), 1);
+        let svg = lines(&chart(vec![1.0, 2.0, f64::NAN, 3.0, 4.0]));
+        assert_eq!(svg.matches("<circle").count(), 4);
+        assert_eq!(svg.matches("<polyline").count(), 2);
     }
 }

@@ -44,11 +44,11 @@ pub fn optional_time(text: Option<&str>) -> String {
     text.map(time).unwrap_or_else(|| "never".to_string())
 }
 
-/// "$1.234567" trimmed to at most six decimals, at least two.
+/// "$1.234567" with every significant decimal (nano-dollars), at least two.
 pub fn usd(text: &str) -> String {
     let value = text.trim();
     let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
-    let mut fraction: String = fraction.chars().take(6).collect();
+    let mut fraction: String = fraction.chars().take(9).collect();
     while fraction.len() > 2 && fraction.ends_with('0') {
         fraction.pop();
     }

@@ -104,13 +104,15 @@ pub async fn page(t: TenantCtx, Query(query): Query<RangeQuery>) -> Response {
         })
         .collect();
     let n = buckets.len();
-    let column = |f: &dyn Fn(&crate::types::SeriesPoint) -> f64| {
-        let mut values = vec![0.0; n];
+    // Buckets without traffic are 0 in bars; lines leave them out (NaN) rather than dip to 0.
+    let column_or = |missing: f64, f: &dyn Fn(&crate::types::SeriesPoint) -> f64| {
+        let mut values = vec![missing; n];
         for (i, p) in &points {
             values[*i] = f(p);
         }
         values
     };
+    let column = |f: &dyn Fn(&crate::types::SeriesPoint) -> f64| column_or(0.0, f);
 
     let model_names: BTreeMap<String, String> = summary
         .by_model
@@ -190,12 +192,12 @@ pub async fn page(t: TenantCtx, Query(query): Query<RangeQuery>) -> Response {
             Series {
                 name: "p50".into(),
                 color: PALETTE[0],
-                values: column(&|p| p.stats.p50_ms),
+                values: column_or(f64::NAN, &|p| p.stats.p50_ms),
             },
             Series {
                 name: "p95".into(),
                 color: PALETTE[3],
-                values: column(&|p| p.stats.p95_ms),
+                values: column_or(f64::NAN, &|p| p.stats.p95_ms),
             },
         ],
         format: ms_axis,

@@ -91,6 +91,12 @@ impl TestServer {
         }
     }
 
+    /// Points the console's try-it form and snippets at a proxy (restarts the server).
+    pub async fn set_proxy_url(&mut self, url: &str) {
+        self.config.proxy_url = url.to_string();
+        self.restart().await;
+    }
+
     /// Starts the server again on the same address and database.
     pub async fn restart(&mut self) {
         self.stop().await;

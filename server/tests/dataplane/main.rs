@@ -7,6 +7,7 @@
 mod support;
 
 mod ai;
+mod console_browser;
 mod harness;
 
 mod keys_and_limits;

@@ -1,0 +1,519 @@
+//! The console in a real browser (headless Chromium through chromedriver): sign in, create a key
+//! and read its secret, add a provider pointing at a mock, a model and a prompt API, run it from
+//! the try-it form through a real proxy, and find its cost on the dashboard and in the usage log.
+//! A failed step saves a screenshot under target/e2e-failures/. The run also refreshes the README
+//! screenshots in docs/screenshots/.
+
+use std::future::Future;
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::Json;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+use tollgate_protocol::{AiUsage, UsageBatch, UsageEvent};
+use uuid::Uuid;
+
+use crate::harness::{client, start_proxy, synced};
+use crate::support::{TestServer, ADMIN_EMAIL, ADMIN_PASSWORD, PROXY_TOKEN};
+
+const PROVIDER_KEY: &str = "sk-e2e-mock-provider-key";
+
+/// An OpenAI-compatible provider: lists one model; every chat answer reports 1,200 input and
+/// 350 output tokens.
+async fn start_mock_provider() -> String {
+    let app = axum::Router::new()
+        .route(
+            "/v1/models",
+            get(|| async { Json(json!({"object": "list", "data": [{"id": "mock-mini", "object": "model"}]})) }),
+        )
+        .route(
+            "/v1/chat/completions",
+            post(|Json(body): Json<Value>| async move {
+                Json(json!({
+                    "id": "chatcmpl-e2e", "object": "chat.completion", "created": 1, "model": body["model"],
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": "Tollgate meters every call exactly."}}],
+                    "usage": {"prompt_tokens": 1200, "completion_tokens": 350, "total_tokens": 1550}
+                }))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// chromedriver on a free loopback port, stopped on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver runs (apt-get install chromium chromium-driver; ./test.sh installs them)");
+        for _ in 0..100 {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn workspace_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A browser session on the console with steps that leave a screenshot when they fail.
+struct Browser {
+    client: Client,
+    base: String,
+}
+
+type StepResult<T> = Result<T, String>;
+
+fn ensure(condition: bool, message: impl Into<String>) -> StepResult<()> {
+    if condition {
+        Ok(())
+    } else {
+        Err(message.into())
+    }
+}
+
+fn cmd<T>(result: Result<T, fantoccini::error::CmdError>) -> StepResult<T> {
+    result.map_err(|err| err.to_string())
+}
+
+impl Browser {
+    async fn open(driver: &Driver, base: &str) -> Self {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium_binary(),
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                         "--disable-dev-shm-usage", "--window-size=1366,900", "--hide-scrollbars"]
+            }),
+        );
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&driver.url)
+            .await
+            .expect("a Chromium session through chromedriver");
+        Self {
+            client,
+            base: base.to_string(),
+        }
+    }
+
+    /// Runs one step; on failure saves a screenshot and the page, then fails the test.
+    async fn step<T>(&self, name: &str, step: impl Future<Output = StepResult<T>>) -> T {
+        match step.await {
+            Ok(value) => value,
+            Err(message) => {
+                let dir = workspace_dir().join("target/e2e-failures");
+                let _ = std::fs::create_dir_all(&dir);
+                let file = dir.join(format!("{}.png", name.replace(' ', "-")));
+                if let Ok(png) = self.client.screenshot().await {
+                    let _ = std::fs::write(&file, png);
+                }
+                if let Ok(html) = self.client.source().await {
+                    let _ = std::fs::write(file.with_extension("html"), html);
+                }
+                panic!(
+                    "browser step '{name}' failed: {message} (screenshot: {})",
+                    file.display()
+                );
+            }
+        }
+    }
+
+    async fn goto(&self, path: &str) -> StepResult<()> {
+        cmd(self.client.goto(&format!("{}{path}", self.base)).await)
+    }
+
+    async fn fill(&self, css: &str, text: &str) -> StepResult<()> {
+        let field = cmd(self.client.find(Locator::Css(css)).await)?;
+        cmd(field.clear().await)?;
+        cmd(field.send_keys(text).await)
+    }
+
+    /// Submits a form and waits for the page it leads to.
+    async fn submit(&self, form_css: &str) -> StepResult<()> {
+        let button = cmd(self
+            .client
+            .find(Locator::Css(&format!("{form_css} button[type=submit]")))
+            .await)?;
+        cmd(self
+            .client
+            .execute("window.__oldPage = true; return null;", vec![])
+            .await)?;
+        cmd(button.click().await)?;
+        for _ in 0..300 {
+            let loaded = self
+                .client
+                .execute(
+                    "return window.__oldPage === undefined && document.readyState === 'complete';",
+                    vec![],
+                )
+                .await;
+            if matches!(loaded, Ok(Value::Bool(true))) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(format!("submitting {form_css} did not lead to a new page"))
+    }
+
+    async fn text(&self, css: &str) -> StepResult<String> {
+        let element = cmd(self
+            .client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await)?;
+        cmd(element.text().await)
+    }
+
+    async fn page(&self) -> StepResult<String> {
+        cmd(self.client.source().await)
+    }
+
+    /// Saves the whole page (up to 2,000 pixels tall) as a README screenshot.
+    async fn screenshot(&self, name: &str) -> StepResult<()> {
+        let height = cmd(self
+            .client
+            .execute("return document.documentElement.scrollHeight;", vec![])
+            .await)?
+        .as_u64()
+        .unwrap_or(900)
+        .clamp(600, 2000) as u32;
+        cmd(self.client.set_window_size(1366, height + 140).await)?;
+        let png = self.client.screenshot().await;
+        cmd(self.client.set_window_size(1366, 900).await)?;
+        let png = cmd(png)?;
+        let dir = workspace_dir().join("docs/screenshots");
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        std::fs::write(dir.join(format!("{name}.png")), png).map_err(|e| e.to_string())
+    }
+}
+
+fn chromium_binary() -> &'static str {
+    [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ]
+    .into_iter()
+    .find(|path| std::path::Path::new(path).exists())
+    .unwrap_or("/usr/bin/chromium")
+}
+
+#[tokio::test]
+async fn a_user_runs_the_whole_console_in_a_browser() {
+    let mut server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(&server, dir.path()).await;
+    let proxy_url = format!("http://{}", proxy.traffic_addr());
+    server.set_proxy_url(&proxy_url).await;
+    let provider_url = start_mock_provider().await;
+    let driver = Driver::start();
+    let browser = Browser::open(&driver, &server.base).await;
+
+    browser
+        .step("sign in", async {
+            browser.goto("/").await?;
+            browser.fill("#email", ADMIN_EMAIL).await?;
+            browser.fill("#password", ADMIN_PASSWORD).await?;
+            browser.submit("form[action='/login']").await?;
+            let heading = browser.text("main h1").await?;
+            ensure(heading == "Dashboard", format!("landed on '{heading}'"))
+        })
+        .await;
+
+    let secret = browser
+        .step("create a key", async {
+            browser.goto("/t/default/keys").await?;
+            browser.fill("#name", "web-app").await?;
+            browser.fill("#requests_per_minute", "600").await?;
+            browser.fill("#budget_usd", "5").await?;
+            browser.submit("form[action='/t/default/keys']").await?;
+            let secret = browser.text("#new-secret").await?;
+            ensure(
+                secret.starts_with("tg_") && secret.len() == 43,
+                format!("secret '{secret}'"),
+            )?;
+            let page = browser.page().await?;
+            ensure(
+                page.contains("will not be shown again"),
+                "the once-only warning",
+            )?;
+            Ok(secret)
+        })
+        .await;
+
+    browser
+        .step("add a provider", async {
+            browser.goto("/t/default/providers").await?;
+            browser.fill("#name", "mock-openai").await?;
+            let kind = cmd(browser.client.find(Locator::Css("#kind")).await)?;
+            cmd(kind.select_by_value("openai_compatible").await)?;
+            browser.fill("#base_url", &provider_url).await?;
+            browser.fill("#api_key", PROVIDER_KEY).await?;
+            browser
+                .submit("form[action='/t/default/providers']")
+                .await?;
+            let flash = browser.text(".flash").await?;
+            ensure(flash.contains("mock-openai"), format!("flash '{flash}'"))?;
+            // Test the connection: the mock lists its models.
+            browser.submit("form[action$='/test']").await?;
+            let flash = browser.text(".flash").await?;
+            ensure(
+                flash.starts_with("Connection works"),
+                format!("flash '{flash}'"),
+            )?;
+            let page = browser.page().await?;
+            ensure(
+                !page.contains(PROVIDER_KEY),
+                "the provider key is never shown",
+            )
+        })
+        .await;
+
+    browser
+        .step("add a model", async {
+            browser.goto("/t/default/models").await?;
+            browser.fill("#name", "gpt-4o-mini").await?;
+            browser
+                .fill("#deployments", "mock-openai mock-mini 1 0")
+                .await?;
+            browser.fill("#input_per_mtok", "0.15").await?;
+            browser.fill("#output_per_mtok", "0.60").await?;
+            browser.submit("form[action='/t/default/models']").await?;
+            let flash = browser.text(".flash").await?;
+            ensure(flash.contains("gpt-4o-mini"), format!("flash '{flash}'"))
+        })
+        .await;
+
+    browser
+        .step("create a prompt API", async {
+            browser.goto("/t/default/prompt-apis").await?;
+            browser.fill("#slug", "summarize").await?;
+            browser
+                .fill("#description", "Summarizes a text in a few sentences")
+                .await?;
+            browser.fill("#model", "gpt-4o-mini").await?;
+            browser
+                .fill("#system", "You are a concise assistant.")
+                .await?;
+            browser
+                .fill("#user", "Summarize in {{sentences}} sentences: {{text}}")
+                .await?;
+            browser
+                .fill(
+                    "#variables",
+                    "text string required\nsentences number default=2",
+                )
+                .await?;
+            browser
+                .submit("form[action='/t/default/prompt-apis']")
+                .await?;
+            let flash = browser.text(".flash").await?;
+            ensure(flash.contains("summarize"), format!("flash '{flash}'"))?;
+            let curl = browser.text("#curl-snippet").await?;
+            ensure(
+                curl.contains(&format!("{proxy_url}/prompts/summarize")),
+                format!("curl '{curl}'"),
+            )
+        })
+        .await;
+    synced(&server, &proxy).await;
+
+    browser
+        .step("run it from the try-it form", async {
+            browser.fill("#try_key", &secret).await?;
+            browser
+                .fill(
+                    "#try_input",
+                    r#"{"text": "Tollgate is an API gateway written in Rust.", "sentences": 1}"#,
+                )
+                .await?;
+            browser.submit("form[action$='/try']").await?;
+            let output = browser.text("#try-output").await?;
+            ensure(
+                output.contains("Tollgate meters every call exactly."),
+                format!("output '{output}'"),
+            )?;
+            let tokens = browser.text("#try-tokens").await?;
+            ensure(tokens == "1,200 in, 350 out", format!("tokens '{tokens}'"))?;
+            // 1,200 × $0.15 + 350 × $0.60 per million tokens = $0.00039.
+            let cost = browser.text("#try-cost").await?;
+            ensure(cost == "$0.00039", format!("cost '{cost}'"))?;
+            browser.screenshot("prompt-api").await
+        })
+        .await;
+
+    browser
+        .step("see the cost in the usage log", async {
+            for _ in 0..50 {
+                browser.goto("/t/default/usage").await?;
+                let page = browser.page().await?;
+                if page.contains("id=\"usage-log\"") {
+                    let row = browser.text("#usage-log tbody tr").await?;
+                    ensure(row.contains("gpt-4o-mini"), format!("row '{row}'"))?;
+                    ensure(row.contains("web-app"), format!("row '{row}'"))?;
+                    ensure(row.contains("1,200 / 350"), format!("row '{row}'"))?;
+                    return ensure(row.contains("$0.00039"), format!("row '{row}'"));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err("the call never showed up in the usage log".into())
+        })
+        .await;
+
+    browser
+        .step("see the cost on the dashboard", async {
+            browser.goto("/t/default").await?;
+            let models = browser.text(".chart-row table").await?;
+            ensure(
+                models.contains("gpt-4o-mini"),
+                format!("top models '{models}'"),
+            )?;
+            ensure(
+                models.contains("$0.00039"),
+                format!("top models '{models}'"),
+            )?;
+            let page = browser.page().await?;
+            ensure(
+                page.contains("$0.00039 of $5.00") || page.contains("$0.00039"),
+                "budget use shown",
+            )
+        })
+        .await;
+
+    // A day of earlier traffic, replayed through the usage endpoint the proxies use, so the
+    // README screenshots show charts with some history.
+    replay_history(&server).await;
+    browser
+        .step("screenshots", async {
+            browser.goto("/t/default").await?;
+            browser.screenshot("dashboard").await?;
+            browser.goto("/t/default/keys").await?;
+            browser.screenshot("keys").await
+        })
+        .await;
+
+    browser.client.close().await.unwrap();
+    proxy.shutdown().await;
+}
+
+/// Posts a day of usage (two models, one key) as a proxy would after an outage.
+async fn replay_history(server: &TestServer) {
+    let ids: (Uuid, Uuid) = sqlx::query_as("SELECT t.id, k.id FROM tenants t JOIN api_keys k ON k.tenant_id = t.id WHERE t.slug = 'default'")
+        .fetch_one(&server.db)
+        .await
+        .unwrap();
+    let (tenant, key) = ids;
+    let admin = server.admin().await;
+    let second = admin
+        .post(
+            "/api/v1/tenants/default/models",
+            json!({"name": "claude-3-5-haiku", "deployments": [{"provider": "mock-openai", "model": "mock-mini"}],
+                   "prices": {"input_per_mtok": "0.80", "output_per_mtok": "4.00"}}),
+        )
+        .await;
+    assert_eq!(second.status, 201, "{}", second.text);
+    let models: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
+        "SELECT m.id, (m.deployments -> 0 ->> 'provider_id')::uuid, m.name FROM models m ORDER BY m.name",
+    )
+    .fetch_all(&server.db)
+    .await
+    .unwrap();
+    let now = OffsetDateTime::now_utc();
+    let mut events = Vec::new();
+    for hour in 1..24i64 {
+        let calls = 3 + (hour * 7 % 11);
+        for n in 0..calls {
+            let input = 400 + ((hour * 131 + n * 17) % 900) as u64;
+            let output = 120 + ((hour * 53 + n * 29) % 400) as u64;
+            let failed = (hour + n) % 17 == 0;
+            let (model_id, provider_id, name) = &models[(n % 3).min(1) as usize];
+            let (input_price, output_price) = if name == "gpt-4o-mini" {
+                (150, 600)
+            } else {
+                (800, 4000)
+            };
+            events.push(UsageEvent {
+                id: Uuid::now_v7(),
+                time: now - time::Duration::hours(hour) + time::Duration::seconds(n * 37),
+                tenant_id: Some(tenant),
+                key_id: Some(key),
+                route_id: None,
+                method: "POST".into(),
+                status: if failed { 502 } else { 200 },
+                latency_us: 180_000 + ((hour * 9_973 + n * 7_919) % 600_000) as u64,
+                upstream_latency_us: None,
+                bytes_in: 900,
+                bytes_out: 1400,
+                error_class: failed.then(|| "upstream_error".to_string()),
+                ai: (!failed).then(|| AiUsage {
+                    model_id: *model_id,
+                    provider_id: Some(*provider_id),
+                    upstream_model: Some("mock-mini".into()),
+                    input_tokens: input,
+                    cached_input_tokens: 0,
+                    output_tokens: output,
+                    estimated: false,
+                    cost_nanousd: (input * input_price + output * output_price) as i64,
+                    ttft_us: None,
+                    fallbacks: 0,
+                    prompt_api_id: None,
+                    streamed: false,
+                }),
+            });
+        }
+    }
+    let batch = UsageBatch {
+        dataplane_id: Uuid::new_v4(),
+        events,
+    };
+    let response = client()
+        .post(format!("{}/internal/v1/usage", server.base))
+        .bearer_auth(PROXY_TOKEN)
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+}

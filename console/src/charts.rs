@@ -171,7 +171,7 @@ fn open(chart: &Chart, max: f64, ticks: &[f64]) -> String {
     let slot = plot_width() / n as f64;
     let every = n.div_ceil(8);
     for (i, label) in chart.labels.iter().enumerate() {
-        if i % every != 0 {
+        if !i.is_multiple_of(every) {
             continue;
         }
         let _ = write!(

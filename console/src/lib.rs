@@ -3,6 +3,8 @@
 //! reads and changes things by calling that API in-process with the user's own session, so roles,
 //! validation and tenant isolation are the API's, never repeated here.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 mod charts;
 mod client;
 mod csrf;

@@ -260,6 +260,11 @@ impl TenantCtx {
     ) -> Response {
         self.ctx.after(to, result, success)
     }
+
+    /// Back to `to` with the API's reason for refusing.
+    pub fn refused(&self, to: &str, failure: ApiFailure) -> Response {
+        self.ctx.after(to, Err::<(), _>(failure), |_| String::new())
+    }
 }
 
 #[cfg(test)]

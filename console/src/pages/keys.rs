@@ -8,17 +8,12 @@ use leptos::prelude::*;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::client::ApiFailure;
+use super::IdPath;
 use crate::ctx::{Flash, TenantCtx};
 use crate::format;
 use crate::forms;
 use crate::layout::render;
 use crate::types::{ApiKey, CreatedApiKey, Role};
-
-#[derive(Deserialize)]
-pub struct IdPath {
-    id: String,
-}
 
 pub async fn list(t: TenantCtx) -> Response {
     render_list(t, None).await
@@ -81,14 +76,7 @@ async fn render_list(t: TenantCtx, created: Option<CreatedApiKey>) -> Response {
                 }.into_any()
             }}
             {can_manage.then(|| view! {
-                <section class="card">
-                    <h2>"Create a key"</h2>
-                    <form method="post" action=base.clone() class="grid-form">
-                        <input type="hidden" name="csrf" value=csrf.clone()/>
-                        {key_fields(None)}
-                        <div class="actions"><button type="submit">"Create key"</button></div>
-                    </form>
-                </section>
+                {super::form_card("Create a key", base.clone(), csrf.clone(), key_fields(None), "Create key")}
             })}
         }
     });
@@ -256,7 +244,7 @@ pub async fn create(t: TenantCtx, Form(form): Form<KeyForm>) -> Response {
         .await
     {
         Ok(created) => render_list(t, Some(created)).await,
-        Err(failure) => t.after(&back, Err::<(), ApiFailure>(failure), |_| String::new()),
+        Err(failure) => t.refused(&back, failure),
     }
 }
 
@@ -284,22 +272,8 @@ pub async fn edit(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
             <div class="page-head"><h1>{format!("Key \u{201c}{}\u{201d}", key.name)}</h1><a href=back.clone()>"All keys"</a></div>
             <section class="card">{summary}</section>
             {can_manage.then(|| view! {
-                <section class="card">
-                    <h2>"Settings"</h2>
-                    <form method="post" action=action.clone() class="grid-form">
-                        <input type="hidden" name="csrf" value=csrf.clone()/>
-                        {key_fields(Some(&key))}
-                        <div class="actions"><button type="submit">"Save"</button></div>
-                    </form>
-                </section>
-                <section class="card danger">
-                    <h2>"Revoke"</h2>
-                    <p>"Requests with this key are refused within seconds. This cannot be undone."</p>
-                    <form method="post" action=format!("{action}/revoke") data-confirm="Revoke this key? Applications using it stop working.">
-                        <input type="hidden" name="csrf" value=csrf.clone()/>
-                        <button type="submit" class="danger">"Revoke key"</button>
-                    </form>
-                </section>
+                {super::form_card("Settings", action.clone(), csrf.clone(), key_fields(Some(&key)), "Save")}
+                {super::danger_card("Revoke", "Requests with this key are refused within seconds. This cannot be undone.", format!("{action}/revoke"), csrf.clone(), "Revoke this key? Applications using it stop working.", "Revoke key")}
             })}
         }
     });

@@ -210,8 +210,6 @@ pub async fn create_tenant(t: TenantCtx, Form(form): Form<TenantForm>) -> Respon
                 created.tenant.name
             ))),
         ),
-        Err(failure) => t.after(&t.path("/members"), Err::<(), _>(failure), |_| {
-            String::new()
-        }),
+        Err(failure) => t.refused(&t.path("/members"), failure),
     }
 }

@@ -13,11 +13,12 @@ pub mod tokens;
 pub mod usage;
 
 use axum::extract::Query;
+use axum::http::Method;
 use axum::response::Response;
 use leptos::prelude::*;
 use serde::Deserialize;
 
-use crate::ctx::Ctx;
+use crate::ctx::{Ctx, Flash, TenantCtx};
 use crate::layout::{render, Nav};
 use crate::types::{Me, TenantView};
 
@@ -74,4 +75,69 @@ pub async fn switch(ctx: Ctx, Query(query): Query<SwitchQuery>) -> Response {
         format!("/t/{slug}")
     };
     ctx.redirect(&to, None)
+}
+
+/// `{id}` in an item's path.
+#[derive(Deserialize)]
+pub struct IdPath {
+    pub id: String,
+}
+
+/// A card with a form that posts `fields` (and the CSRF token) to `action`.
+pub fn form_card(
+    title: &'static str,
+    action: String,
+    csrf: String,
+    fields: impl IntoView,
+    button: &'static str,
+) -> impl IntoView {
+    view! {
+        <section class="card">
+            <h2>{title}</h2>
+            <form method="post" action=action class="grid-form">
+                <input type="hidden" name="csrf" value=csrf/>
+                {fields}
+                <div class="actions"><button type="submit">{button}</button></div>
+            </form>
+        </section>
+    }
+}
+
+/// The card at the foot of an edit page that deletes (or revokes) the item, after a confirm.
+pub fn danger_card(
+    title: &'static str,
+    note: &'static str,
+    action: String,
+    csrf: String,
+    confirm: &'static str,
+    button: &'static str,
+) -> impl IntoView {
+    view! {
+        <section class="card danger">
+            <h2>{title}</h2>
+            <p>{note}</p>
+            <form method="post" action=action data-confirm=confirm>
+                <input type="hidden" name="csrf" value=csrf/>
+                <button type="submit" class="danger">{button}</button>
+            </form>
+        </section>
+    }
+}
+
+/// Deletes `/{section}/{id}` through the API: back to the list with `done`, or to the item
+/// with the API's reason.
+pub async fn delete_item(t: &TenantCtx, section: &str, id: &str, done: &str) -> Response {
+    let item = format!("/{section}/{id}");
+    match t
+        .ctx
+        .api
+        .send(Method::DELETE, &t.api_path(&item), None)
+        .await
+    {
+        Ok(()) => t.ctx.redirect(
+            &t.path(&format!("/{section}")),
+            Some(Flash::Success(done.to_string())),
+        ),
+        Err(failure) => t.refused(&t.path(&item), failure),
+    }
 }

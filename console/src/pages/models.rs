@@ -1,23 +1,18 @@
 //! Models: the names clients call, their deployments (weights, priorities) and prices.
 
 use axum::extract::Path;
-use axum::http::Method;
 use axum::response::Response;
 use axum::Form;
 use leptos::prelude::*;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::IdPath;
 use crate::ctx::{Flash, TenantCtx};
 use crate::format;
 use crate::forms;
 use crate::layout::render;
 use crate::types::{Model, Provider, Role};
-
-#[derive(Deserialize)]
-pub struct IdPath {
-    id: String,
-}
 
 pub async fn list(t: TenantCtx) -> Response {
     let models: Vec<Model> = match t.ctx.api.get(&t.api_path("/models")).await {
@@ -224,21 +219,8 @@ pub async fn edit(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
                 </dl>
             </section>
             {can_manage.then(|| view! {
-                <section class="card">
-                    <h2>"Settings"</h2>
-                    <form method="post" action=action.clone() class="grid-form">
-                        <input type="hidden" name="csrf" value=csrf.clone()/>
-                        {model_fields(Some(&model), &provider_names)}
-                        <div class="actions"><button type="submit">"Save"</button></div>
-                    </form>
-                </section>
-                <section class="card danger">
-                    <h2>"Delete"</h2>
-                    <form method="post" action=format!("{action}/delete") data-confirm="Delete this model? Clients calling it get errors.">
-                        <input type="hidden" name="csrf" value=csrf.clone()/>
-                        <button type="submit" class="danger">"Delete model"</button>
-                    </form>
-                </section>
+                {super::form_card("Settings", action.clone(), csrf.clone(), model_fields(Some(&model), &provider_names), "Save")}
+                {super::danger_card("Delete", "Clients calling this model get errors from then on.", format!("{action}/delete"), csrf.clone(), "Delete this model? Clients calling it get errors.", "Delete model")}
             })}
         }
     });
@@ -266,20 +248,5 @@ pub async fn update(
 }
 
 pub async fn delete(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
-    let result = t
-        .ctx
-        .api
-        .send(Method::DELETE, &t.api_path(&format!("/models/{id}")), None)
-        .await;
-    match result {
-        Ok(()) => t.ctx.redirect(
-            &t.path("/models"),
-            Some(Flash::Success("Model deleted.".into())),
-        ),
-        Err(failure) => t.after(
-            &t.path(&format!("/models/{id}")),
-            Err::<(), _>(failure),
-            |_| String::new(),
-        ),
-    }
+    super::delete_item(&t, "models", &id, "Model deleted.").await
 }

@@ -3,23 +3,18 @@
 use std::time::Instant;
 
 use axum::extract::Path;
-use axum::http::Method;
 use axum::response::Response;
 use axum::Form;
 use leptos::prelude::*;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::IdPath;
 use crate::ctx::{Flash, TenantCtx};
 use crate::format;
 use crate::forms;
 use crate::layout::render;
 use crate::types::{Model, PromptApi, Role, Variable};
-
-#[derive(Deserialize)]
-pub struct IdPath {
-    id: String,
-}
 
 pub async fn list(t: TenantCtx) -> Response {
     let apis: Vec<PromptApi> = match t.ctx.api.get(&t.api_path("/prompt-apis")).await {
@@ -67,14 +62,7 @@ pub async fn list(t: TenantCtx) -> Response {
                 }.into_any()
             }}
             {can_manage.then(|| view! {
-                <section class="card">
-                    <h2>"Create a prompt API"</h2>
-                    <form method="post" action=base.clone() class="grid-form">
-                        <input type="hidden" name="csrf" value=csrf.clone()/>
-                        {prompt_fields(None, &model_names)}
-                        <div class="actions"><button type="submit">"Create prompt API"</button></div>
-                    </form>
-                </section>
+                {super::form_card("Create a prompt API", base.clone(), csrf.clone(), prompt_fields(None, &model_names), "Create prompt API")}
             })}
         }
     });
@@ -272,7 +260,7 @@ pub async fn create(t: TenantCtx, Form(form): Form<PromptForm>) -> Response {
                 api.spec.slug
             ))),
         ),
-        Err(failure) => t.after(&back, Err::<(), _>(failure), |_| String::new()),
+        Err(failure) => t.refused(&back, failure),
     }
 }
 
@@ -396,21 +384,8 @@ async fn render_edit(
                 </table>
             </section>
             {can_manage.then(|| view! {
-                <section class="card">
-                    <h2>"Edit (saves a new version)"</h2>
-                    <form method="post" action=action.clone() class="grid-form">
-                        <input type="hidden" name="csrf" value=csrf.clone()/>
-                        {prompt_fields(Some(&api), &model_names)}
-                        <div class="actions"><button type="submit">"Save new version"</button></div>
-                    </form>
-                </section>
-                <section class="card danger">
-                    <h2>"Delete"</h2>
-                    <form method="post" action=format!("{action}/delete") data-confirm="Delete this prompt API and all its versions?">
-                        <input type="hidden" name="csrf" value=csrf.clone()/>
-                        <button type="submit" class="danger">"Delete prompt API"</button>
-                    </form>
-                </section>
+                {super::form_card("Edit (saves a new version)", action.clone(), csrf.clone(), prompt_fields(Some(&api), &model_names), "Save new version")}
+                {super::danger_card("Delete", "The endpoint and all its versions go away.", format!("{action}/delete"), csrf.clone(), "Delete this prompt API and all its versions?", "Delete prompt API")}
             })}
         }
     });
@@ -480,26 +455,7 @@ pub async fn activate(
 }
 
 pub async fn delete(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
-    let result = t
-        .ctx
-        .api
-        .send(
-            Method::DELETE,
-            &t.api_path(&format!("/prompt-apis/{id}")),
-            None,
-        )
-        .await;
-    match result {
-        Ok(()) => t.ctx.redirect(
-            &t.path("/prompt-apis"),
-            Some(Flash::Success("Prompt API deleted.".into())),
-        ),
-        Err(failure) => t.after(
-            &t.path(&format!("/prompt-apis/{id}")),
-            Err::<(), _>(failure),
-            |_| String::new(),
-        ),
-    }
+    super::delete_item(&t, "prompt-apis", &id, "Prompt API deleted.").await
 }
 
 #[derive(Deserialize)]

@@ -3,13 +3,13 @@
 use std::collections::BTreeMap;
 
 use axum::extract::Path;
-use axum::http::Method;
 use axum::response::Response;
 use axum::Form;
 use leptos::prelude::*;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::IdPath;
 use crate::ctx::{Flash, TenantCtx};
 use crate::forms;
 use crate::layout::render;
@@ -23,11 +23,6 @@ const KINDS: [(&str, &str); 6] = [
     ("mistral", "Mistral"),
     ("openai_compatible", "OpenAI-compatible (vLLM, Ollama, …)"),
 ];
-
-#[derive(Deserialize)]
-pub struct IdPath {
-    id: String,
-}
 
 pub async fn list(t: TenantCtx) -> Response {
     let providers: Vec<Provider> = match t.ctx.api.get(&t.api_path("/providers")).await {
@@ -67,14 +62,7 @@ pub async fn list(t: TenantCtx) -> Response {
                 }.into_any()
             }}
             {can_manage.then(|| view! {
-                <section class="card">
-                    <h2>"Add a provider"</h2>
-                    <form method="post" action=base.clone() class="grid-form">
-                        <input type="hidden" name="csrf" value=csrf.clone()/>
-                        {provider_fields(None)}
-                        <div class="actions"><button type="submit">"Add provider"</button></div>
-                    </form>
-                </section>
+                {super::form_card("Add a provider", base.clone(), csrf.clone(), provider_fields(None), "Add provider")}
             })}
         }
     });
@@ -212,7 +200,7 @@ pub async fn create(t: TenantCtx, Form(form): Form<ProviderForm>) -> Response {
                 p.name
             ))),
         ),
-        Err(failure) => t.after(&back, Err::<(), _>(failure), |_| String::new()),
+        Err(failure) => t.refused(&back, failure),
     }
 }
 
@@ -250,21 +238,8 @@ pub async fn edit(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
                 })}
             </section>
             {can_manage.then(|| view! {
-                <section class="card">
-                    <h2>"Settings"</h2>
-                    <form method="post" action=action.clone() class="grid-form">
-                        <input type="hidden" name="csrf" value=csrf.clone()/>
-                        {provider_fields(Some(&provider))}
-                        <div class="actions"><button type="submit">"Save"</button></div>
-                    </form>
-                </section>
-                <section class="card danger">
-                    <h2>"Delete"</h2>
-                    <form method="post" action=format!("{action}/delete") data-confirm="Delete this provider?">
-                        <input type="hidden" name="csrf" value=csrf.clone()/>
-                        <button type="submit" class="danger">"Delete provider"</button>
-                    </form>
-                </section>
+                {super::form_card("Settings", action.clone(), csrf.clone(), provider_fields(Some(&provider)), "Save")}
+                {super::danger_card("Delete", "Models with deployments on this provider must be changed first.", format!("{action}/delete"), csrf.clone(), "Delete this provider?", "Delete provider")}
             })}
         }
     });
@@ -317,29 +292,10 @@ pub async fn test(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
                 test.detail
             ))),
         ),
-        Err(failure) => t.after(&here, Err::<(), _>(failure), |_| String::new()),
+        Err(failure) => t.refused(&here, failure),
     }
 }
 
 pub async fn delete(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
-    let result = t
-        .ctx
-        .api
-        .send(
-            Method::DELETE,
-            &t.api_path(&format!("/providers/{id}")),
-            None,
-        )
-        .await;
-    match result {
-        Ok(()) => t.ctx.redirect(
-            &t.path("/providers"),
-            Some(Flash::Success("Provider deleted.".into())),
-        ),
-        Err(failure) => t.after(
-            &t.path(&format!("/providers/{id}")),
-            Err::<(), _>(failure),
-            |_| String::new(),
-        ),
-    }
+    super::delete_item(&t, "providers", &id, "Provider deleted.").await
 }

@@ -1,24 +1,18 @@
 //! REST routes: hosts, path, methods, weighted targets, timeouts and retries.
 
 use axum::extract::Path;
-use axum::http::Method;
 use axum::response::Response;
 use axum::Form;
 use leptos::prelude::*;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::IdPath;
 use crate::ctx::{Flash, TenantCtx};
 use crate::forms;
 use crate::layout::render;
 use crate::types::{Role, Route};
 
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
-
-#[derive(Deserialize)]
-pub struct IdPath {
-    id: String,
-}
 
 pub async fn list(t: TenantCtx) -> Response {
     let routes: Vec<Route> = match t.ctx.api.get(&t.api_path("/routes")).await {
@@ -64,14 +58,7 @@ pub async fn list(t: TenantCtx) -> Response {
                 }.into_any()
             }}
             {can_manage.then(|| view! {
-                <section class="card">
-                    <h2>"Add a route"</h2>
-                    <form method="post" action=base.clone() class="grid-form">
-                        <input type="hidden" name="csrf" value=csrf.clone()/>
-                        {route_fields(None)}
-                        <div class="actions"><button type="submit">"Add route"</button></div>
-                    </form>
-                </section>
+                {super::form_card("Add a route", base.clone(), csrf.clone(), route_fields(None), "Add route")}
             })}
         }
     });
@@ -225,13 +212,7 @@ pub async fn edit(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
                 </form>
             </section>
             {can_manage.then(|| view! {
-                <section class="card danger">
-                    <h2>"Delete"</h2>
-                    <form method="post" action=format!("{action}/delete") data-confirm="Delete this route? The proxies stop serving it.">
-                        <input type="hidden" name="csrf" value=csrf.clone()/>
-                        <button type="submit" class="danger">"Delete route"</button>
-                    </form>
-                </section>
+                {super::danger_card("Delete", "The proxies stop serving this route within seconds.", format!("{action}/delete"), csrf.clone(), "Delete this route? The proxies stop serving it.", "Delete route")}
             })}
         }
     });
@@ -259,20 +240,5 @@ pub async fn update(
 }
 
 pub async fn delete(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
-    let result = t
-        .ctx
-        .api
-        .send(Method::DELETE, &t.api_path(&format!("/routes/{id}")), None)
-        .await;
-    match result {
-        Ok(()) => t.ctx.redirect(
-            &t.path("/routes"),
-            Some(Flash::Success("Route deleted.".into())),
-        ),
-        Err(failure) => t.after(
-            &t.path(&format!("/routes/{id}")),
-            Err::<(), _>(failure),
-            |_| String::new(),
-        ),
-    }
+    super::delete_item(&t, "routes", &id, "Route deleted.").await
 }

@@ -8,16 +8,12 @@ use leptos::prelude::*;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::IdPath;
 use crate::ctx::{Flash, TenantCtx};
 use crate::format;
 use crate::forms;
 use crate::layout::render;
 use crate::types::{AdminToken, CreatedAdminToken};
-
-#[derive(Deserialize)]
-pub struct IdPath {
-    id: String,
-}
 
 pub async fn list(t: TenantCtx) -> Response {
     render_list(t, None).await
@@ -109,7 +105,7 @@ pub async fn create(t: TenantCtx, Form(form): Form<TokenForm>) -> Response {
         .await
     {
         Ok(created) => render_list(t, Some(created)).await,
-        Err(failure) => t.after(&back, Err::<(), _>(failure), |_| String::new()),
+        Err(failure) => t.refused(&back, failure),
     }
 }
 

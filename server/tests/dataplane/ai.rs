@@ -1062,8 +1062,10 @@ async fn deployments_of_one_priority_share_calls_by_weight() {
         a_received.lock().unwrap().len() + b_received.lock().unwrap().len(),
         400
     );
+    // Random by weight: 400 calls give a standard deviation of about 0.022 around 0.75, so
+    // these bounds (±4.5σ) fail a correct proxy about once in 100,000 runs.
     assert!(
-        (0.68..=0.82).contains(&share),
+        (0.65..=0.85).contains(&share),
         "a got {share:.3} of the calls (weight 3 of 4)"
     );
     proxy.shutdown().await;

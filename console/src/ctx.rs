@@ -18,6 +18,11 @@ use crate::ConsoleState;
 
 const FLASH_COOKIE: &str = "tollgate_flash";
 
+/// Pages load only our own script and stylesheet, post only to us, and cannot be framed.
+/// (Inline `style` attributes size the chart bars and swatches.)
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 /// A one-time message shown on the next page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Flash {
@@ -86,8 +91,17 @@ impl Ctx {
     /// A full page: the API's cookies passed on, the shown flash message cleared.
     pub fn page(&self, nav: Option<&Nav>, title: &str, body: String) -> Response {
         let html = layout::document(title, nav, self.flash.as_ref(), &self.csrf, body);
-        let mut response =
-            ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
+        let mut response = (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CONTENT_SECURITY_POLICY, CSP),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                (header::REFERRER_POLICY, "same-origin"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            html,
+        )
+            .into_response();
         if self.flash.is_some() {
             append_cookie(
                 &mut response,

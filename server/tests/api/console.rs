@@ -32,6 +32,14 @@ async fn signed_out_visitors_are_sent_to_sign_in() {
         "comes back after sign-in: {html}"
     );
     // The stylesheet is our own and served by the console.
+    let page = reqwest::get(format!("{}/login", server.base))
+        .await
+        .unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
     let (status, css) = browser.page("/assets/console.css").await;
     assert_eq!(status, StatusCode::OK);
     assert!(css.contains(":focus-visible"));

@@ -478,3 +478,126 @@ async fn member_cookie(server: &TestServer, email: &str) -> String {
     let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
     set_cookie.split(';').next().unwrap().to_string()
 }
+
+/// Stores `count` AI calls of a model by a key, one per minute back from now, every fifth a 502,
+/// through the proxies' usage endpoint.
+async fn ingest_calls(server: &TestServer, key_id: &str, model_id: &str, count: usize) {
+    let tenant: uuid::Uuid = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = 'acme'")
+        .fetch_one(&server.db)
+        .await
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    // Oldest first, so ids (UUID v7) grow with time as a proxy's do.
+    let events: Vec<serde_json::Value> = (0..count)
+        .rev()
+        .map(|i| {
+            let failed = i % 5 == 4;
+            let time = now - time::Duration::minutes(i as i64 + 1);
+            json!({"id": uuid::Uuid::now_v7(), "time": time.format(&time::format_description::well_known::Rfc3339).unwrap(),
+                "tenant_id": tenant, "key_id": key_id, "route_id": null, "method": "POST",
+                "status": if failed { 502 } else { 200 }, "latency_us": 250_000, "upstream_latency_us": null,
+                "bytes_in": 100, "bytes_out": 200, "error_class": if failed { json!("upstream_error") } else { json!(null) },
+                "ai": if failed { json!(null) } else { json!({"model_id": model_id, "provider_id": null,
+                    "upstream_model": "mock-mini", "input_tokens": 1000, "cached_input_tokens": 0,
+                    "output_tokens": 500, "estimated": false, "cost_nanousd": 450_000, "ttft_us": null,
+                    "fallbacks": 0, "streamed": false}) }})
+        })
+        .collect();
+    let proxy = crate::support::Api::with_bearer(&server.base, crate::support::PROXY_TOKEN);
+    let stored = proxy
+        .post(
+            "/internal/v1/usage",
+            json!({"dataplane_id": uuid::Uuid::now_v7(), "events": events}),
+        )
+        .await;
+    assert_eq!(stored.body["stored"], count, "{}", stored.text);
+}
+
+#[tokio::test]
+async fn usage_log_filters_pages_and_exports_csv_and_the_dashboard_adds_it_up() {
+    let server = TestServer::start().await;
+    let admin = server
+        .user_with_role("acme", "admin@acme.example", "admin")
+        .await;
+    let provider = admin
+        .post(
+            "/api/v1/tenants/acme/providers",
+            json!({"name": "p", "kind": "openai_compatible", "base_url": "http://127.0.0.1:9/v1"}),
+        )
+        .await;
+    assert_eq!(provider.status, 201, "{}", provider.text);
+    let model = admin
+        .post(
+            "/api/v1/tenants/acme/models",
+            json!({"name": "chat", "deployments": [{"provider": "p", "model": "mock-mini"}],
+                   "prices": {"input_per_mtok": "0.15", "output_per_mtok": "0.60"}}),
+        )
+        .await;
+    let key = admin
+        .post(
+            "/api/v1/tenants/acme/keys",
+            json!({"name": "=cmd|calc", "budget": {"amount_usd": "1", "period": "month"}}),
+        )
+        .await;
+    let (model_id, key_id) = (
+        model.body["id"].as_str().unwrap(),
+        key.body["id"].as_str().unwrap(),
+    );
+    ingest_calls(&server, key_id, model_id, 60).await;
+
+    // 60 calls: the first page holds 50, newest first, with cost and tokens per call.
+    let (status, html) = admin.page("/t/acme/usage").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(html.matches("<tr>").count(), 51, "header + 50 rows");
+    assert!(html.contains("chat → mock-mini"), "{html}");
+    assert!(html.contains("$0.00045"), "{html}");
+    assert!(html.contains("1,000 / 500"));
+    let older = html.find("before=").expect("a link to older requests");
+    let href_start = html[..older].rfind("href=\"").unwrap() + 6;
+    let href_end = href_start + html[href_start..].find('"').unwrap();
+    let (_, older_page) = admin
+        .page(&html[href_start..href_end].replace("&amp;", "&"))
+        .await;
+    assert_eq!(older_page.matches("<tr>").count(), 11, "the other 10");
+
+    // Filters: only the failures.
+    let (_, failures) = admin.page("/t/acme/usage?status=5xx").await;
+    assert_eq!(failures.matches("<tr>").count(), 13, "header + 12 failures");
+    assert!(failures.contains("upstream_error"));
+    // A bad filter is explained, not a dead end.
+    let (status, bad) = admin.page("/t/acme/usage?status=9xx").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(bad.contains("is not a code like 429"), "{bad}");
+
+    // CSV: every matching call, with exact cost; spreadsheet formulas defused.
+    let (status, text) = admin.page("/t/acme/usage.csv").await;
+    assert_eq!(status, StatusCode::OK);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 61, "header + 60 calls");
+    assert!(lines[0].starts_with("id,time,key,route,model,"));
+    assert!(lines[1].contains(",'=cmd|calc,"), "{}", lines[1]);
+    assert!(
+        lines[1].ends_with(",1000,0,500,false,0.00045,"),
+        "{}",
+        lines[1]
+    );
+    let (_, failures_csv) = admin.page("/t/acme/usage.csv?status=502").await;
+    assert_eq!(failures_csv.lines().count(), 13);
+
+    // The dashboard adds it up: 48 calls at $0.00045 = $0.0216, 20% errors, the key's budget.
+    let (_, dashboard) = admin.page("/t/acme").await;
+    assert!(
+        dashboard.contains("<span class=\"value\">$0.0216</span>"),
+        "{dashboard}"
+    );
+    assert!(dashboard.contains("<span class=\"value\">20.0%</span>"));
+    assert!(dashboard.contains("<span class=\"value\">48,000 / 24,000</span>"));
+    assert!(
+        dashboard.contains("$0.0216</td><td class=\"num\">$1.00</td>"),
+        "budget row"
+    );
+    assert!(dashboard.contains("<title>"), "chart values on hover");
+    let (_, week) = admin.page("/t/acme?range=7d").await;
+    assert!(week.contains("The last 7 days"));
+    assert!(week.contains("$0.0216"));
+}

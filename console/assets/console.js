@@ -30,3 +30,33 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 });
+
+// When a form comes back with an error, put back what was typed (never passwords or tokens).
+(() => {
+  const KEY = "tollgate-last-form";
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (form.method.toLowerCase() !== "post") return;
+    const fields = [];
+    for (const el of form.elements) {
+      if (!el.name || el.type === "password" || el.type === "hidden" || el.type === "submit") continue;
+      if (el.type === "checkbox") fields.push([el.name, el.value, el.checked]);
+      else fields.push([el.name, el.value]);
+    }
+    sessionStorage.setItem(KEY, JSON.stringify({ action: form.getAttribute("action"), fields }));
+  });
+  document.addEventListener("DOMContentLoaded", () => {
+    const saved = sessionStorage.getItem(KEY);
+    sessionStorage.removeItem(KEY);
+    if (!saved || !document.querySelector(".flash.error")) return;
+    const { action, fields } = JSON.parse(saved);
+    const form = [...document.forms].find((f) => f.getAttribute("action") === action);
+    if (!form) return;
+    for (const [name, value, checked] of fields) {
+      for (const el of form.querySelectorAll(`[name="${CSS.escape(name)}"]`)) {
+        if (el.type === "checkbox") { if (el.value === value) el.checked = checked; }
+        else el.value = value;
+      }
+    }
+  });
+})();

@@ -311,11 +311,24 @@ async fn a_user_runs_the_whole_console_in_a_browser() {
         .step("add a model", async {
             browser.goto("/t/default/models").await?;
             browser.fill("#name", "gpt-4o-mini").await?;
+            // A typo first: the API's reason comes back, and what was typed is still there.
             browser
-                .fill("#deployments", "mock-openai mock-mini 1 0")
+                .fill("#deployments", "mock-opnai mock-mini 1 0")
                 .await?;
             browser.fill("#input_per_mtok", "0.15").await?;
             browser.fill("#output_per_mtok", "0.60").await?;
+            browser.submit("form[action='/t/default/models']").await?;
+            let flash = browser.text(".flash.error").await?;
+            ensure(flash.contains("mock-opnai"), format!("flash '{flash}'"))?;
+            let name = cmd(browser.client.find(Locator::Css("#name")).await)?;
+            let kept = cmd(name.prop("value").await)?;
+            ensure(
+                kept.as_deref() == Some("gpt-4o-mini"),
+                format!("name field kept {kept:?}"),
+            )?;
+            browser
+                .fill("#deployments", "mock-openai mock-mini 1 0")
+                .await?;
             browser.submit("form[action='/t/default/models']").await?;
             let flash = browser.text(".flash").await?;
             ensure(flash.contains("gpt-4o-mini"), format!("flash '{flash}'"))

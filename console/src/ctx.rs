@@ -77,14 +77,31 @@ impl FromRequestParts<ConsoleState> for Ctx {
             api: Api::new(state.api.clone(), cookie, client),
             csrf: csrf::token(session),
             flash: csrf::cookie_value(&parts.headers, FLASH_COOKIE).and_then(Flash::decode),
-            here: parts
-                .uri
-                .path_and_query()
-                .map_or("/".to_string(), |p| p.to_string()),
+            here: here(parts),
             proxy_url: state.proxy_url.clone(),
             http: state.http.clone(),
         })
     }
+}
+
+/// Where to come back to after signing in: this page, or for a form post the page it was on.
+fn here(parts: &Parts) -> String {
+    if parts.method == axum::http::Method::GET {
+        return parts
+            .uri
+            .path_and_query()
+            .map_or("/".to_string(), |p| p.to_string());
+    }
+    parts
+        .headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| url::Url::parse(v).ok())
+        .map(|url| match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_string(),
+        })
+        .unwrap_or_else(|| "/".to_string())
 }
 
 impl Ctx {

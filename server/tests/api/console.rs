@@ -31,6 +31,24 @@ async fn signed_out_visitors_are_sent_to_sign_in() {
         html.contains("value=\"/t/default/keys\""),
         "comes back after sign-in: {html}"
     );
+    // A form posted after the session ended goes to sign-in, then back to the page it was on.
+    let (_, login) = browser.page("/login").await;
+    let no_session_token = csrf_token(&login).unwrap();
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/t/default/keys", server.base))
+        .header("referer", format!("{}/t/default/keys?x=1", server.base))
+        .form(&[("csrf", no_session_token.as_str()), ("name", "late")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.headers()["location"],
+        "/login?next=%2Ft%2Fdefault%2Fkeys%3Fx%3D1"
+    );
     // The stylesheet is our own and served by the console.
     let page = reqwest::get(format!("{}/login", server.base))
         .await

@@ -14,7 +14,7 @@ use crate::ctx::{Flash, TenantCtx};
 use crate::format;
 use crate::forms;
 use crate::layout::render;
-use crate::types::{Model, PromptApi, Role, Variable};
+use crate::types::{Model, PromptApi, Role, TemplateMessage, Variable};
 
 pub async fn list(t: TenantCtx) -> Response {
     let apis: Vec<PromptApi> = match t.ctx.api.get(&t.api_path("/prompt-apis")).await {
@@ -146,6 +146,11 @@ fn prompt_fields(api: Option<&PromptApi>, models: &[String]) -> impl IntoView {
     };
     let system = message("system");
     let user = message("user");
+    // Templates with more turns (few-shot examples) are edited whole, as JSON, so none is lost.
+    let messages_json = spec
+        .as_ref()
+        .filter(|s| !simple_messages(&s.messages))
+        .map(|s| serde_json::to_string_pretty(&s.messages).unwrap_or_default());
     let variables = spec
         .as_ref()
         .map(|s| {
@@ -185,10 +190,19 @@ fn prompt_fields(api: Option<&PromptApi>, models: &[String]) -> impl IntoView {
         <input id="model" name="model" required value=model list="model-names" placeholder="gpt-4o"/>
         <datalist id="model-names">{models.iter().map(|m| view! { <option value=m.clone()></option> }).collect_view()}</datalist>
         <p class="hint">{model_hint}</p>
-        <label for="system">"System message"</label>
-        <textarea id="system" name="system" rows="3" placeholder="You are a concise assistant.">{system}</textarea>
-        <label for="user">"User message"</label>
-        <textarea id="user" name="user" rows="4" required placeholder="Summarize in {{sentences}} sentences: {{text}}">{user}</textarea>
+        {match messages_json {
+            Some(json) => view! {
+                <label for="messages_json">"Messages (JSON)"</label>
+                <textarea id="messages_json" name="messages_json" rows="10" required>{json}</textarea>
+                <p class="hint">"This template has several turns: edit them as a JSON list of {\"role\", \"content\"} objects."</p>
+            }.into_any(),
+            None => view! {
+                <label for="system">"System message"</label>
+                <textarea id="system" name="system" rows="3" placeholder="You are a concise assistant.">{system}</textarea>
+                <label for="user">"User message"</label>
+                <textarea id="user" name="user" rows="4" required placeholder="Summarize in {{sentences}} sentences: {{text}}">{user}</textarea>
+            }.into_any(),
+        }}
         <label for="variables">"Variables"</label>
         <textarea id="variables" name="variables" rows="3" placeholder="text string required\nsentences number default=2">{variables}</textarea>
         <p class="hint">"One per line: name, type (string, number, boolean, enum), then optionally required, default=value, values=a|b|c (for enum)."</p>
@@ -201,6 +215,15 @@ fn prompt_fields(api: Option<&PromptApi>, models: &[String]) -> impl IntoView {
     }
 }
 
+/// At most a system message followed by one user message: the two-field form shows it whole.
+fn simple_messages(messages: &[TemplateMessage]) -> bool {
+    match messages {
+        [user] => user.role == "user",
+        [system, user] => system.role == "system" && user.role == "user",
+        _ => false,
+    }
+}
+
 #[derive(Deserialize)]
 pub struct PromptForm {
     slug: String,
@@ -209,7 +232,9 @@ pub struct PromptForm {
     model: String,
     #[serde(default)]
     system: String,
+    #[serde(default)]
     user: String,
+    messages_json: Option<String>,
     #[serde(default)]
     variables: String,
     #[serde(default)]
@@ -221,11 +246,18 @@ pub struct PromptForm {
 
 impl PromptForm {
     fn to_json(&self) -> Result<Value, String> {
-        let mut messages = Vec::new();
-        if let Some(system) = forms::opt(&self.system) {
-            messages.push(json!({"role": "system", "content": system}));
-        }
-        messages.push(json!({"role": "user", "content": self.user.trim()}));
+        let messages = match &self.messages_json {
+            Some(text) => serde_json::from_str::<Value>(text)
+                .map_err(|err| format!("Messages: not valid JSON ({err})"))?,
+            None => {
+                let mut messages = Vec::new();
+                if let Some(system) = forms::opt(&self.system) {
+                    messages.push(json!({"role": "system", "content": system}));
+                }
+                messages.push(json!({"role": "user", "content": self.user.trim()}));
+                Value::Array(messages)
+            }
+        };
         Ok(json!({
             "slug": self.slug.trim(),
             "description": forms::opt(&self.description),

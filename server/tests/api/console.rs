@@ -619,3 +619,86 @@ async fn usage_log_filters_pages_and_exports_csv_and_the_dashboard_adds_it_up() 
     assert!(week.contains("The last 7 days"));
     assert!(week.contains("$0.0216"));
 }
+
+#[tokio::test]
+async fn detail_pages_offer_edits_only_to_those_allowed_and_lose_nothing() {
+    let server = TestServer::start().await;
+    let viewer = server
+        .user_with_role("acme", "viewer@example.com", "viewer")
+        .await;
+    let admin = server
+        .user_with_role("acme", "admin@acme.example", "admin")
+        .await;
+    admin
+        .post(
+            "/api/v1/tenants/acme/providers",
+            json!({"name": "p", "kind": "openai_compatible", "base_url": "http://127.0.0.1:9/v1"}),
+        )
+        .await;
+    let model = admin
+        .post(
+            "/api/v1/tenants/acme/models",
+            json!({"name": "chat", "deployments": [{"provider": "p", "model": "m"}],
+                   "prices": {"input_per_mtok": "1", "output_per_mtok": "2"}}),
+        )
+        .await;
+    let few_shot = json!([
+        {"role": "system", "content": "Classify sentiment."},
+        {"role": "user", "content": "I love it"},
+        {"role": "assistant", "content": "positive"},
+        {"role": "user", "content": "{{text}}"}
+    ]);
+    let prompt = admin
+        .post(
+            "/api/v1/tenants/acme/prompt-apis",
+            json!({"slug": "sentiment", "model": "chat", "messages": few_shot,
+                   "variables": [{"name": "text", "type": "string", "required": true}]}),
+        )
+        .await;
+    assert_eq!(prompt.status, 201, "{}", prompt.text);
+    let key = admin
+        .post("/api/v1/tenants/acme/keys", json!({"name": "k"}))
+        .await;
+    let pages = [
+        format!("/t/acme/keys/{}", key.body["id"].as_str().unwrap()),
+        format!("/t/acme/models/{}", model.body["id"].as_str().unwrap()),
+        format!(
+            "/t/acme/prompt-apis/{}",
+            prompt.body["id"].as_str().unwrap()
+        ),
+    ];
+    for page in &pages {
+        let (status, html) = viewer.page(page).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(!html.contains("class=\"card danger\""), "viewer on {page}");
+        assert!(!html.contains(">Save"), "viewer on {page}");
+        let (_, html) = admin.page(page).await;
+        assert!(html.contains("class=\"card danger\""), "admin on {page}");
+        assert!(html.contains(">Save"), "admin on {page}");
+    }
+
+    // A few-shot template is edited whole, so saving from the console keeps every turn.
+    let (_, html) = admin.page(&pages[2]).await;
+    assert!(html.contains("Messages (JSON)"), "{html}");
+    let (_, html) = admin
+        .submit(
+            &pages[2].clone(),
+            &[
+                ("slug", "sentiment"),
+                ("description", "now described"),
+                ("model", "chat"),
+                ("messages_json", &few_shot.to_string()),
+                ("variables", "text string required"),
+            ],
+        )
+        .await;
+    assert!(html.contains("Saved as version 2"), "{html}");
+    let saved = admin
+        .get(&format!(
+            "/api/v1/tenants/acme/prompt-apis/{}",
+            prompt.body["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(saved.body["messages"], few_shot);
+    assert_eq!(saved.body["description"], "now described");
+}

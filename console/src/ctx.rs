@@ -60,6 +60,8 @@ pub struct Ctx {
     /// The path and query of this request (where to come back to after signing in).
     pub here: String,
     pub proxy_url: String,
+    /// Where this server reaches the proxy (try-it calls).
+    pub proxy_internal_url: String,
     pub http: reqwest::Client,
 }
 
@@ -79,6 +81,7 @@ impl FromRequestParts<ConsoleState> for Ctx {
             flash: csrf::cookie_value(&parts.headers, FLASH_COOKIE).and_then(Flash::decode),
             here: here(parts),
             proxy_url: state.proxy_url.clone(),
+            proxy_internal_url: state.proxy_internal_url.clone(),
             http: state.http.clone(),
         })
     }

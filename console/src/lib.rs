@@ -26,8 +26,10 @@ use axum::Router;
 pub struct Settings {
     /// The admin API (with its session layer); called in-process.
     pub api: Router,
-    /// The proxy's base URL, for try-it calls and curl snippets (no trailing slash).
+    /// The proxy's base URL as clients reach it, for snippets (no trailing slash).
     pub proxy_url: String,
+    /// The proxy's base URL as the server reaches it, for try-it calls.
+    pub proxy_internal_url: String,
 }
 
 /// Shared by every console request.
@@ -35,6 +37,7 @@ pub struct Settings {
 pub struct ConsoleState {
     api: Router,
     proxy_url: String,
+    proxy_internal_url: String,
     http: reqwest::Client,
     session_cookie: &'static str,
 }
@@ -50,6 +53,7 @@ pub fn router(settings: Settings) -> Router {
     let state = ConsoleState {
         api: settings.api,
         proxy_url: settings.proxy_url,
+        proxy_internal_url: settings.proxy_internal_url,
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(120))
             .build()

@@ -40,6 +40,12 @@ pub fn router(state: AppState, session_store: PostgresStore, config: &Config) ->
     let console = tollgate_console::router(tollgate_console::Settings {
         api: api.clone(),
         proxy_url: config.proxy_url.trim_end_matches('/').to_string(),
+        proxy_internal_url: config
+            .proxy_internal_url
+            .as_deref()
+            .unwrap_or(&config.proxy_url)
+            .trim_end_matches('/')
+            .to_string(),
     });
     api.merge(console)
         .fallback(|| async {

@@ -64,6 +64,11 @@ pub struct Config {
         default_value = "http://127.0.0.1:8000"
     )]
     pub proxy_url: String,
+
+    /// Where the server itself reaches the proxy for try-it calls, when that differs from
+    /// `--proxy-url` (containers, private networks). Default: `--proxy-url`.
+    #[arg(long, env = "TOLLGATE_PROXY_INTERNAL_URL")]
+    pub proxy_internal_url: Option<String>,
 }
 
 /// How log lines are written.
@@ -90,6 +95,7 @@ impl Config {
             master_key: None,
             usage_retention_days: 90,
             proxy_url: "http://127.0.0.1:8000".to_string(),
+            proxy_internal_url: None,
         }
     }
 }

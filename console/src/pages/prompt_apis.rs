@@ -527,7 +527,7 @@ pub async fn try_it(
 }
 
 async fn call_proxy(t: &TenantCtx, slug: &str, key: &str, body: &Value) -> TryResult {
-    let url = format!("{}/prompts/{slug}", t.ctx.proxy_url);
+    let url = format!("{}/prompts/{slug}", t.ctx.proxy_internal_url);
     let started = Instant::now();
     let response = t
         .ctx

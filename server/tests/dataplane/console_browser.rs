@@ -147,6 +147,8 @@ impl Browser {
                 if let Ok(html) = self.client.source().await {
                     let _ = std::fs::write(file.with_extension("html"), html);
                 }
+                // Ends the browser too: killing chromedriver alone would leave Chromium running.
+                let _ = self.client.clone().close().await;
                 panic!(
                     "browser step '{name}' failed: {message} (screenshot: {})",
                     file.display()

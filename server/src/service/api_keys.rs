@@ -347,8 +347,8 @@ pub async fn create(
     .fetch_one(&mut *tx)
     .await?;
     let key = ApiKey::from(row);
-    audit::record(
-        &mut tx,
+    config_version::commit(
+        tx,
         principal,
         audit::Change {
             tenant_id: Some(access.tenant.id),
@@ -360,8 +360,6 @@ pub async fn create(
         },
     )
     .await?;
-    config_version::bump(&mut tx).await?;
-    tx.commit().await?;
     Ok(CreatedApiKey {
         key,
         secret: secret.secret,
@@ -423,8 +421,8 @@ pub async fn update(
     let key = ApiKey::from(row.ok_or_else(|| {
         ApiError::Conflict("this key was revoked meanwhile and cannot be changed".into())
     })?);
-    audit::record(
-        &mut tx,
+    config_version::commit(
+        tx,
         principal,
         audit::Change {
             tenant_id: Some(access.tenant.id),
@@ -436,8 +434,6 @@ pub async fn update(
         },
     )
     .await?;
-    config_version::bump(&mut tx).await?;
-    tx.commit().await?;
     Ok(key)
 }
 
@@ -463,8 +459,8 @@ pub async fn revoke(
         get(db, access, id).await?;
         return Ok(());
     };
-    audit::record(
-        &mut tx,
+    config_version::commit(
+        tx,
         principal,
         audit::Change {
             tenant_id: Some(access.tenant.id),
@@ -475,7 +471,5 @@ pub async fn revoke(
         },
     )
     .await?;
-    config_version::bump(&mut tx).await?;
-    tx.commit().await?;
     Ok(())
 }

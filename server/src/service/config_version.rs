@@ -1,8 +1,10 @@
 //! The configuration version the proxies follow.
 
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Postgres, Transaction};
 
+use crate::auth::Principal;
 use crate::error::ApiResult;
+use crate::service::audit;
 
 /// The channel NOTIFY'd with the new version after every change the proxies must see.
 pub const CHANNEL: &str = "tollgate_config";
@@ -19,4 +21,17 @@ pub async fn bump(conn: &mut PgConnection) -> ApiResult<i64> {
         .execute(conn)
         .await?;
     Ok(version)
+}
+
+/// Ends a change the proxies must see, as one unit: records it in the audit log, bumps the
+/// version and commits.
+pub async fn commit(
+    mut tx: Transaction<'_, Postgres>,
+    actor: &Principal,
+    change: audit::Change<'_>,
+) -> ApiResult<()> {
+    audit::record(&mut tx, actor, change).await?;
+    bump(&mut tx).await?;
+    tx.commit().await?;
+    Ok(())
 }

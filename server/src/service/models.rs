@@ -415,8 +415,8 @@ async fn save(
             })
         })?;
     let model = view(db, access, row).await?;
-    audit::record(
-        &mut tx,
+    config_version::commit(
+        tx,
         principal,
         audit::Change {
             tenant_id: Some(access.tenant.id),
@@ -428,8 +428,6 @@ async fn save(
         },
     )
     .await?;
-    config_version::bump(&mut tx).await?;
-    tx.commit().await?;
     Ok(model)
 }
 
@@ -448,8 +446,8 @@ pub async fn delete(
             .fetch_optional(&mut *tx)
             .await?;
     let name = name.ok_or_else(|| ApiError::not_found("model", &id.to_string()))?;
-    audit::record(
-        &mut tx,
+    config_version::commit(
+        tx,
         principal,
         audit::Change {
             tenant_id: Some(access.tenant.id),
@@ -460,7 +458,5 @@ pub async fn delete(
         },
     )
     .await?;
-    config_version::bump(&mut tx).await?;
-    tx.commit().await?;
     Ok(())
 }

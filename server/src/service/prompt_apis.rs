@@ -315,17 +315,17 @@ pub async fn create(
         .bind(principal.user_id)
         .execute(&mut *tx)
         .await?;
-    record(
-        &mut tx,
+    config_version::commit(
+        tx,
         principal,
-        access,
-        "prompt_api.create",
-        id,
-        json!({"slug": spec.slug, "version": 1}),
+        change(
+            access,
+            "prompt_api.create",
+            id,
+            json!({"slug": spec.slug, "version": 1}),
+        ),
     )
     .await?;
-    config_version::bump(&mut tx).await?;
-    tx.commit().await?;
     load(db, access, id).await
 }
 
@@ -368,17 +368,17 @@ pub async fn update(
         .bind(principal.user_id)
         .execute(&mut *tx)
         .await?;
-    record(
-        &mut tx,
+    config_version::commit(
+        tx,
         principal,
-        access,
-        "prompt_api.update",
-        id,
-        json!({"slug": spec.slug, "version": version}),
+        change(
+            access,
+            "prompt_api.update",
+            id,
+            json!({"slug": spec.slug, "version": version}),
+        ),
     )
     .await?;
-    config_version::bump(&mut tx).await?;
-    tx.commit().await?;
     load(db, access, id).await
 }
 
@@ -415,17 +415,17 @@ pub async fn activate(
             format!("another prompt API now uses the slug '{}'", target.0.slug)
         })
     })?;
-    record(
-        &mut tx,
+    config_version::commit(
+        tx,
         principal,
-        access,
-        "prompt_api.activate",
-        id,
-        json!({"from": current.version, "to": version}),
+        change(
+            access,
+            "prompt_api.activate",
+            id,
+            json!({"from": current.version, "to": version}),
+        ),
     )
     .await?;
-    config_version::bump(&mut tx).await?;
-    tx.commit().await?;
     load(db, access, id).await
 }
 
@@ -445,17 +445,12 @@ pub async fn delete(
     .fetch_optional(&mut *tx)
     .await?;
     let slug = slug.ok_or_else(|| ApiError::not_found("prompt API", &id.to_string()))?;
-    record(
-        &mut tx,
+    config_version::commit(
+        tx,
         principal,
-        access,
-        "prompt_api.delete",
-        id,
-        json!({"slug": slug}),
+        change(access, "prompt_api.delete", id, json!({"slug": slug})),
     )
     .await?;
-    config_version::bump(&mut tx).await?;
-    tx.commit().await?;
     Ok(())
 }
 
@@ -504,26 +499,20 @@ pub async fn openapi(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<
     }))
 }
 
-async fn record(
-    conn: &mut sqlx::PgConnection,
-    principal: &Principal,
+/// The audit entry of a change to this item.
+fn change<'a>(
     access: &TenantAccess,
-    action: &str,
+    action: &'a str,
     id: Uuid,
     details: Value,
-) -> ApiResult<()> {
-    audit::record(
-        conn,
-        principal,
-        audit::Change {
-            tenant_id: Some(access.tenant.id),
-            action,
-            target_type: "prompt_api",
-            target_id: id.to_string(),
-            details,
-        },
-    )
-    .await
+) -> audit::Change<'a> {
+    audit::Change {
+        tenant_id: Some(access.tenant.id),
+        action,
+        target_type: "prompt_api",
+        target_id: id.to_string(),
+        details,
+    }
 }
 
 #[cfg(test)]

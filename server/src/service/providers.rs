@@ -387,9 +387,7 @@ pub async fn create(
     .await
     .map_err(|e| name_taken(e, &name))?;
     let provider = row.view();
-    record(&mut tx, principal, access, "provider.create", &provider).await?;
-    config_version::bump(&mut tx).await?;
-    tx.commit().await?;
+    config_version::commit(tx, principal, change(access, "provider.create", &provider)).await?;
     Ok(provider)
 }
 
@@ -444,9 +442,7 @@ pub async fn update(
     .await
     .map_err(|e| name_taken(e, name.as_deref().unwrap_or_default()))?;
     let provider = row.view();
-    record(&mut tx, principal, access, "provider.update", &provider).await?;
-    config_version::bump(&mut tx).await?;
-    tx.commit().await?;
+    config_version::commit(tx, principal, change(access, "provider.update", &provider)).await?;
     Ok(provider)
 }
 
@@ -480,32 +476,20 @@ pub async fn delete(
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    record(&mut tx, principal, access, "provider.delete", &provider).await?;
-    config_version::bump(&mut tx).await?;
-    tx.commit().await?;
+    config_version::commit(tx, principal, change(access, "provider.delete", &provider)).await?;
     Ok(())
 }
 
-async fn record(
-    conn: &mut sqlx::PgConnection,
-    principal: &Principal,
-    access: &TenantAccess,
-    action: &str,
-    provider: &Provider,
-) -> ApiResult<()> {
-    audit::record(
-        conn,
-        principal,
-        audit::Change {
-            tenant_id: Some(access.tenant.id),
-            action,
-            target_type: "provider",
-            target_id: provider.id.to_string(),
-            details: json!({"name": provider.name, "kind": provider.kind, "base_url": provider.base_url,
-                            "key_hint": provider.key_hint, "header_names": provider.header_names}),
-        },
-    )
-    .await
+/// The audit entry of a change to this item.
+fn change<'a>(access: &TenantAccess, action: &'a str, provider: &Provider) -> audit::Change<'a> {
+    audit::Change {
+        tenant_id: Some(access.tenant.id),
+        action,
+        target_type: "provider",
+        target_id: provider.id.to_string(),
+        details: json!({"name": provider.name, "kind": provider.kind, "base_url": provider.base_url,
+                        "key_hint": provider.key_hint, "header_names": provider.header_names}),
+    }
 }
 
 /// Checks the credentials with a request that costs no tokens: listing the provider's models.

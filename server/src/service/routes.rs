@@ -515,9 +515,7 @@ pub async fn create(
     .await
     .map_err(|e| conflict(e, &checked.spec.name))?;
     let route = Route::from(row);
-    record(&mut tx, principal, access, "route.create", &route).await?;
-    config_version::bump(&mut tx).await?;
-    tx.commit().await?;
+    config_version::commit(tx, principal, change(access, "route.create", &route)).await?;
     Ok(route)
 }
 
@@ -559,9 +557,7 @@ pub async fn update(
     .await
     .map_err(|e| conflict(e, &checked.spec.name))?;
     let route = Route::from(row.ok_or_else(|| ApiError::not_found("route", &id.to_string()))?);
-    record(&mut tx, principal, access, "route.update", &route).await?;
-    config_version::bump(&mut tx).await?;
-    tx.commit().await?;
+    config_version::commit(tx, principal, change(access, "route.update", &route)).await?;
     Ok(route)
 }
 
@@ -580,8 +576,8 @@ pub async fn delete(
             .fetch_optional(&mut *tx)
             .await?;
     let name = name.ok_or_else(|| ApiError::not_found("route", &id.to_string()))?;
-    audit::record(
-        &mut tx,
+    config_version::commit(
+        tx,
         principal,
         audit::Change {
             tenant_id: Some(access.tenant.id),
@@ -592,8 +588,6 @@ pub async fn delete(
         },
     )
     .await?;
-    config_version::bump(&mut tx).await?;
-    tx.commit().await?;
     Ok(())
 }
 
@@ -632,25 +626,15 @@ fn duration_ms(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-async fn record(
-    conn: &mut sqlx::PgConnection,
-    principal: &Principal,
-    access: &TenantAccess,
-    action: &str,
-    route: &Route,
-) -> ApiResult<()> {
-    audit::record(
-        conn,
-        principal,
-        audit::Change {
-            tenant_id: Some(access.tenant.id),
-            action,
-            target_type: "route",
-            target_id: route.id.to_string(),
-            details: serde_json::to_value(&route.spec).unwrap_or_default(),
-        },
-    )
-    .await
+/// The audit entry of a change to this item.
+fn change<'a>(access: &TenantAccess, action: &'a str, route: &Route) -> audit::Change<'a> {
+    audit::Change {
+        tenant_id: Some(access.tenant.id),
+        action,
+        target_type: "route",
+        target_id: route.id.to_string(),
+        details: serde_json::to_value(&route.spec).unwrap_or_default(),
+    }
 }
 
 #[cfg(test)]

@@ -231,8 +231,8 @@ pub async fn update(
             )
         })
     })?;
-    audit::record(
-        &mut tx,
+    config_version::commit(
+        tx,
         principal,
         audit::Change {
             tenant_id: Some(tenant.id),
@@ -243,8 +243,6 @@ pub async fn update(
         },
     )
     .await?;
-    config_version::bump(&mut tx).await?;
-    tx.commit().await?;
     Ok(TenantView {
         tenant,
         role: access.role,
@@ -264,8 +262,8 @@ pub async fn delete(db: &PgPool, principal: &Principal, tenant_ref: &str) -> Api
         .bind(access.tenant.id)
         .execute(&mut *tx)
         .await?;
-    audit::record(
-        &mut tx,
+    config_version::commit(
+        tx,
         principal,
         audit::Change {
             tenant_id: Some(access.tenant.id),
@@ -276,7 +274,5 @@ pub async fn delete(db: &PgPool, principal: &Principal, tenant_ref: &str) -> Api
         },
     )
     .await?;
-    config_version::bump(&mut tx).await?;
-    tx.commit().await?;
     Ok(())
 }

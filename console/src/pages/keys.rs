@@ -285,19 +285,10 @@ pub async fn update(
     Path(IdPath { id }): Path<IdPath>,
     Form(form): Form<KeyForm>,
 ) -> Response {
-    let here = t.path(&format!("/keys/{id}"));
-    let body = match form.to_json() {
-        Ok(body) => body,
-        Err(message) => return t.ctx.redirect(&here, Some(Flash::Error(message))),
-    };
-    let result = t
-        .ctx
-        .api
-        .patch::<ApiKey>(&t.api_path(&format!("/keys/{id}")), &body)
-        .await;
-    t.after(&here, result, |k| {
+    super::save(&t, &format!("/keys/{id}"), form.to_json(), |k: ApiKey| {
         format!("Key \u{201c}{}\u{201d} saved.", k.name)
     })
+    .await
 }
 
 pub async fn revoke(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {

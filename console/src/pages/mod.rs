@@ -124,6 +124,24 @@ pub fn danger_card(
     }
 }
 
+/// Saves an edit form to `item` (like `/models/{id}`) with a merge-patch: back to the item with
+/// `done`'s message, or with the form's or the API's reason.
+pub async fn save<T: serde::de::DeserializeOwned>(
+    t: &TenantCtx,
+    item: &str,
+    body: Result<serde_json::Value, String>,
+    done: impl FnOnce(T) -> String,
+) -> Response {
+    let here = t.path(item);
+    match body {
+        Ok(body) => {
+            let result = t.ctx.api.patch::<T>(&t.api_path(item), &body).await;
+            t.after(&here, result, done)
+        }
+        Err(message) => t.ctx.redirect(&here, Some(Flash::Error(message))),
+    }
+}
+
 /// Deletes `/{section}/{id}` through the API: back to the list with `done`, or to the item
 /// with the API's reason.
 pub async fn delete_item(t: &TenantCtx, section: &str, id: &str, done: &str) -> Response {

@@ -232,19 +232,10 @@ pub async fn update(
     Path(IdPath { id }): Path<IdPath>,
     Form(form): Form<ModelForm>,
 ) -> Response {
-    let here = t.path(&format!("/models/{id}"));
-    let body = match form.to_json() {
-        Ok(body) => body,
-        Err(message) => return t.ctx.redirect(&here, Some(Flash::Error(message))),
-    };
-    let result = t
-        .ctx
-        .api
-        .patch::<Model>(&t.api_path(&format!("/models/{id}")), &body)
-        .await;
-    t.after(&here, result, |m| {
+    super::save(&t, &format!("/models/{id}"), form.to_json(), |m: Model| {
         format!("Model \u{201c}{}\u{201d} saved.", m.name)
     })
+    .await
 }
 
 pub async fn delete(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {

@@ -444,19 +444,13 @@ pub async fn update(
     Path(IdPath { id }): Path<IdPath>,
     Form(form): Form<PromptForm>,
 ) -> Response {
-    let here = t.path(&format!("/prompt-apis/{id}"));
-    let body = match form.to_json() {
-        Ok(body) => body,
-        Err(message) => return t.ctx.redirect(&here, Some(Flash::Error(message))),
-    };
-    let result = t
-        .ctx
-        .api
-        .patch::<PromptApi>(&t.api_path(&format!("/prompt-apis/{id}")), &body)
-        .await;
-    t.after(&here, result, |a| {
-        format!("Saved as version {}, now active.", a.version)
-    })
+    super::save(
+        &t,
+        &format!("/prompt-apis/{id}"),
+        form.to_json(),
+        |a: PromptApi| format!("Saved as version {}, now active.", a.version),
+    )
+    .await
 }
 
 #[derive(Deserialize)]

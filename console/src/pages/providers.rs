@@ -251,19 +251,13 @@ pub async fn update(
     Path(IdPath { id }): Path<IdPath>,
     Form(form): Form<ProviderForm>,
 ) -> Response {
-    let here = t.path(&format!("/providers/{id}"));
-    let body = match form.to_json(false) {
-        Ok(body) => body,
-        Err(message) => return t.ctx.redirect(&here, Some(Flash::Error(message))),
-    };
-    let result = t
-        .ctx
-        .api
-        .patch::<Provider>(&t.api_path(&format!("/providers/{id}")), &body)
-        .await;
-    t.after(&here, result, |p| {
-        format!("Provider \u{201c}{}\u{201d} saved.", p.name)
-    })
+    super::save(
+        &t,
+        &format!("/providers/{id}"),
+        form.to_json(false),
+        |p: Provider| format!("Provider \u{201c}{}\u{201d} saved.", p.name),
+    )
+    .await
 }
 
 pub async fn test(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {

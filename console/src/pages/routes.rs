@@ -224,19 +224,13 @@ pub async fn update(
     Path(IdPath { id }): Path<IdPath>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    let here = t.path(&format!("/routes/{id}"));
-    let body = match route_json(&pairs) {
-        Ok(body) => body,
-        Err(message) => return t.ctx.redirect(&here, Some(Flash::Error(message))),
-    };
-    let result = t
-        .ctx
-        .api
-        .patch::<Route>(&t.api_path(&format!("/routes/{id}")), &body)
-        .await;
-    t.after(&here, result, |r| {
-        format!("Route \u{201c}{}\u{201d} saved.", r.spec.name)
-    })
+    super::save(
+        &t,
+        &format!("/routes/{id}"),
+        route_json(&pairs),
+        |r: Route| format!("Route \u{201c}{}\u{201d} saved.", r.spec.name),
+    )
+    .await
 }
 
 pub async fn delete(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {

@@ -22,6 +22,8 @@ pub struct ActiveConfig {
     pub models: HashMap<(Uuid, String), Arc<CompiledModel>>,
     /// Prompt APIs by (tenant, slug).
     pub prompt_apis: HashMap<(Uuid, String), Arc<tollgate_protocol::PromptApiEntry>>,
+    /// Where routes and providers may connect.
+    pub egress: Arc<crate::egress::Egress>,
 }
 
 /// An AI provider ready to call.
@@ -60,16 +62,21 @@ pub struct CompiledModel {
 pub struct CompiledKey {
     pub id: Uuid,
     pub tenant_id: Uuid,
-    /// Route names the key may use; empty means all of its tenant's.
+    /// Route names the key may use; `*` means all of its tenant's, empty none.
     pub routes: HashSet<String>,
-    /// Model names the key may call; empty means all of its tenant's.
+    /// Model names the key may call; `*` means all of its tenant's, empty none.
     pub models: HashSet<String>,
-    /// Prompt API slugs the key may call; empty means all of its tenant's.
+    /// Prompt API slugs the key may call; `*` means all of its tenant's, empty none.
     pub prompt_apis: HashSet<String>,
     pub requests_per_minute: Option<u32>,
     pub tokens_per_minute: Option<u32>,
     pub budget: Option<tollgate_protocol::KeyBudget>,
     pub expires_at: Option<OffsetDateTime>,
+}
+
+/// Whether a scope list names `name` or holds `*` (all). An empty list allows nothing.
+pub fn scope_allows(scope: &HashSet<String>, name: &str) -> bool {
+    scope.contains("*") || scope.contains(name)
 }
 
 /// An upstream target with its base URL taken apart.
@@ -105,6 +112,10 @@ pub struct CompiledRoute {
     pub require_key: bool,
     pub set_headers: Vec<(HeaderName, HeaderValue)>,
     pub remove_headers: Vec<HeaderName>,
+    /// Forward the client's Tollgate key upstream (off: it is always removed).
+    pub forward_key: bool,
+    /// Time allowed between two pieces of the upstream's response body.
+    pub body_idle_timeout: Duration,
 }
 
 impl ActiveConfig {
@@ -117,6 +128,7 @@ impl ActiveConfig {
             keys: HashMap::new(),
             models: HashMap::new(),
             prompt_apis: HashMap::new(),
+            egress: Arc::new(crate::egress::Egress::new(&Default::default())),
         }
     }
 
@@ -158,13 +170,19 @@ impl ActiveConfig {
             .collect();
         let in_use: HashSet<String> = routes
             .iter()
-            .flat_map(|r| r.targets.iter().map(|t| t.url.clone()))
+            .flat_map(|r| {
+                r.targets
+                    .iter()
+                    .map(|t| format!("{}|{}", r.id, t.url))
+                    .collect::<Vec<_>>()
+            })
             .collect();
         health.retain(|url| in_use.contains(url));
         Self {
             version: snapshot.version,
             generated_at: snapshot.generated_at,
-            routes: RouteTable::new(routes),
+            routes: RouteTable::new(routes, &snapshot.namespaces),
+            egress: Arc::new(crate::egress::Egress::new(&snapshot.egress)),
             keys,
             models: compile_models(snapshot),
             prompt_apis: snapshot
@@ -263,7 +281,8 @@ fn compile_route(entry: &RouteEntry, health: &HealthRegistry) -> Result<Compiled
             authority,
             base_path: uri.path().trim_end_matches('/').to_string(),
             weight: target.weight,
-            health: health.get(&target.url),
+            // Health is kept per route: one tenant's failures never eject another's target.
+            health: health.get(&health_key(entry, &target.url)),
         });
     }
     if targets.iter().all(|t| t.weight == 0) {
@@ -311,5 +330,12 @@ fn compile_route(entry: &RouteEntry, health: &HealthRegistry) -> Result<Compiled
         require_key: entry.require_key,
         set_headers,
         remove_headers,
+        forward_key: entry.forward_key,
+        body_idle_timeout: Duration::from_millis(entry.body_idle_timeout_ms.max(1)),
     })
+}
+
+/// Passive health is tracked per route and target.
+fn health_key(entry: &RouteEntry, url: &str) -> String {
+    format!("{}|{url}", entry.id)
 }

@@ -1,5 +1,6 @@
 //! Bodies that stream through the proxy, and the one that meters a response as it is sent.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -120,5 +121,70 @@ where
 impl<B, F: FnOnce(u64)> Drop for Finished<B, F> {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+/// An upstream's response body that fails when no frame arrives for `idle`: an upstream that
+/// stalls mid-body does not hold the client's connection and its own forever.
+pub struct IdleTimeout<B> {
+    inner: B,
+    idle: std::time::Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<B> IdleTimeout<B> {
+    pub fn new(inner: B, idle: std::time::Duration) -> Self {
+        Self {
+            inner,
+            idle,
+            deadline: Box::pin(tokio::time::sleep(idle)),
+        }
+    }
+}
+
+/// The upstream sent nothing for longer than the route allows.
+#[derive(Debug)]
+pub struct BodyIdle;
+
+impl std::fmt::Display for BodyIdle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the upstream stopped sending its response body")
+    }
+}
+
+impl std::error::Error for BodyIdle {}
+
+impl<B> Body for IdleTimeout<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(polled) => {
+                let idle = self.idle;
+                let next = tokio::time::Instant::now() + idle;
+                self.deadline.as_mut().reset(next);
+                Poll::Ready(polled.map(|r| r.map_err(Into::into)))
+            }
+            Poll::Pending => match self.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyIdle)))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }

@@ -29,6 +29,8 @@ pub enum ProxyError {
     NotReady,
     UpstreamUnreachable(String),
     UpstreamTimeout,
+    /// The egress policy refuses the target's address.
+    EgressRefused(String),
     BadRequest(String),
     ModelNotFound(String),
     ModelNotAllowed(String),
@@ -52,7 +54,7 @@ impl ProxyError {
                 StatusCode::TOO_MANY_REQUESTS
             }
             Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
-            Self::UpstreamUnreachable(_) => StatusCode::BAD_GATEWAY,
+            Self::UpstreamUnreachable(_) | Self::EgressRefused(_) => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::ModelNotFound(_) => StatusCode::NOT_FOUND,
@@ -76,6 +78,7 @@ impl ProxyError {
             Self::NotReady => "not_ready",
             Self::UpstreamUnreachable(_) => "upstream_unreachable",
             Self::UpstreamTimeout => "upstream_timeout",
+            Self::EgressRefused(_) => "egress_refused",
             Self::BadRequest(_) => "bad_request",
             Self::ModelNotFound(_) => "model_not_found",
             Self::BudgetExceeded(_) => "budget_exceeded",
@@ -97,6 +100,7 @@ impl ProxyError {
             Self::NotReady
             | Self::UpstreamUnreachable(_)
             | Self::UpstreamTimeout
+            | Self::EgressRefused(_)
             | Self::Provider { .. } => "upstream_error",
         }
     }
@@ -124,6 +128,7 @@ impl ProxyError {
             }
             Self::UpstreamUnreachable(why) => format!("the upstream could not be reached: {why}"),
             Self::UpstreamTimeout => "the upstream did not answer in time".into(),
+            Self::EgressRefused(why) => format!("the upstream may not be reached: {why}"),
             Self::BadRequest(why) => why.clone(),
             Self::ModelNotFound(model) => format!(
                 "the model '{model}' does not exist or you do not have access to it"

@@ -10,13 +10,13 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode, Uri, Vers
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tollgate_protocol::RetryOn;
 
 use crate::active::{CompiledRoute, CompiledTarget};
 use crate::body::{Counted, ProxyBody};
+use crate::egress::{refusal_in, EgressConnector, PolicySource};
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
 
@@ -24,29 +24,37 @@ use crate::metrics::Metrics;
 /// through once, without retries.
 const REPLAYABLE_BODY_MAX: u64 = 64 * 1024;
 
-/// The upstream HTTP client: pooled connections, http and https.
-pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, ProxyBody>;
+/// The upstream HTTP client: pooled connections, http and https, under the egress policy.
+pub type UpstreamClient = Client<HttpsConnector<EgressConnector>, ProxyBody>;
 
 /// One pooled client per connect timeout in use (routes differ only in that).
-#[derive(Default)]
 pub struct Clients {
     by_connect_timeout: DashMap<Duration, UpstreamClient>,
+    policy: PolicySource,
 }
 
 impl Clients {
+    pub fn new(policy: PolicySource) -> Self {
+        Self {
+            by_connect_timeout: DashMap::new(),
+            policy,
+        }
+    }
+
     pub fn get(&self, connect_timeout: Duration) -> UpstreamClient {
         self.by_connect_timeout
             .entry(connect_timeout)
-            .or_insert_with(|| build_client(connect_timeout))
+            .or_insert_with(|| build_client(connect_timeout, self.policy.clone()))
             .clone()
     }
 }
 
-fn build_client(connect_timeout: Duration) -> UpstreamClient {
-    let mut http = HttpConnector::new();
-    http.set_connect_timeout(Some(connect_timeout));
-    http.set_nodelay(true);
-    http.enforce_http(false);
+fn build_client(connect_timeout: Duration, policy: PolicySource) -> UpstreamClient {
+    let http = EgressConnector::new(policy, |http| {
+        http.set_connect_timeout(Some(connect_timeout));
+        http.set_nodelay(true);
+        http.enforce_http(false);
+    });
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_webpki_roots()
         .https_or_http()
@@ -108,7 +116,9 @@ impl RequestBody {
                 .map_err(|never| match never {})
                 .boxed_unsync(),
             Self::Stream(stream) => match stream.take() {
-                Some(stream) => stream.map_err(Into::into).boxed_unsync(),
+                Some(stream) => stream
+                    .map_err(|e| Box::new(ClientBodyError(e.to_string())) as crate::body::BoxError)
+                    .boxed_unsync(),
                 None => Empty::new().map_err(|never| match never {}).boxed_unsync(),
             },
         }
@@ -200,11 +210,14 @@ pub async fn forward(
     client: &UpstreamClient,
     metrics: &Metrics,
 ) -> Result<Forwarded, ProxyError> {
-    let attempts = if may_retry(route, &parts.method) && body.replayable() {
+    // Connection failures are retried for every method (nothing was sent); other failures
+    // only where the route allows retrying this method.
+    let attempts = if body.replayable() {
         1 + route.retries
     } else {
         1
     };
+    let method_may_retry = may_retry(route, &parts.method);
     let mut tried: Vec<usize> = Vec::with_capacity(attempts as usize);
     let mut last_error = ProxyError::UpstreamUnreachable("no target has weight".into());
     for attempt in 0..attempts {
@@ -234,7 +247,11 @@ pub async fn forward(
         let sent = Instant::now();
         let outcome = tokio::time::timeout(route.timeout, client.request(request)).await;
         let upstream_latency = sent.elapsed();
-        let retry_on = |failure: RetryOn| !last_attempt && route.retry_on.contains(&failure);
+        let retry_on = |failure: RetryOn| {
+            !last_attempt
+                && route.retry_on.contains(&failure)
+                && (method_may_retry || failure == RetryOn::ConnectError)
+        };
         match outcome {
             Err(_elapsed) => {
                 note_failure(target, route, metrics, "timeout");
@@ -242,6 +259,19 @@ pub async fn forward(
                 if !retry_on(RetryOn::GatewayTimeout) {
                     break;
                 }
+            }
+            Ok(Err(err)) if refusal_in(&err).is_some() => {
+                let why = refusal_in(&err)
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                return Err(ProxyError::EgressRefused(why));
+            }
+            Ok(Err(err)) if is_client_body_error(&err) => {
+                // The client's body broke off or was malformed: the client's fault, not the
+                // target's.
+                return Err(ProxyError::BadRequest(
+                    "the request body could not be read (malformed or cut short)".into(),
+                ));
             }
             Ok(Err(err)) if err.is_connect() => {
                 note_failure(target, route, metrics, "connect");
@@ -287,6 +317,30 @@ pub async fn forward(
     }
     Err(last_error)
 }
+
+/// Whether the client's request body failed while it was being sent upstream.
+fn is_client_body_error(error: &hyper_util::client::legacy::Error) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = current {
+        if error.downcast_ref::<ClientBodyError>().is_some() {
+            return true;
+        }
+        current = error.source();
+    }
+    false
+}
+
+/// The client's request body ended with an error (malformed chunking, cut short).
+#[derive(Debug)]
+pub struct ClientBodyError(String);
+
+impl std::fmt::Display for ClientBodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the client's request body failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for ClientBodyError {}
 
 fn note_failure(target: &CompiledTarget, route: &CompiledRoute, metrics: &Metrics, kind: &str) {
     metrics

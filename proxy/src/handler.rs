@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::active::{ActiveConfig, CompiledKey, CompiledRoute};
 use crate::ai::{self, metering, AiCall};
-use crate::body::{Counted, Finished, ProxyBody};
+use crate::body::{Counted, Finished, IdleTimeout, ProxyBody};
 use crate::error::ProxyError;
 use crate::forward::{self, Clients, RequestBody};
 use crate::headers::{self, ClientFacts, X_REQUEST_ID};
@@ -102,6 +102,8 @@ async fn pipeline(
     if config.version == 0 {
         return Err(ProxyError::NotReady);
     }
+    let mut request = request;
+    normalise_path(&mut request)?;
     if ai::is_ai_path(request.uri().path()) {
         let (key, _) = authenticate(config, request.headers())?;
         context.key = Some(key.id);
@@ -140,21 +142,25 @@ async fn pipeline(
         .routes
         .find(&host, request.uri().path(), request.method())
     {
+        // TRACE and CONNECT reach an upstream only on a route that lists them.
+        RouteMatch::Found(route)
+            if matches!(*request.method(), Method::TRACE | Method::CONNECT)
+                && !route.methods.contains(request.method()) =>
+        {
+            return Err(ProxyError::MethodNotAllowed)
+        }
         RouteMatch::Found(route) => route.clone(),
         RouteMatch::WrongMethod => return Err(ProxyError::MethodNotAllowed),
         RouteMatch::NotFound => return Err(ProxyError::NoRoute),
     };
     context.route = Some(route.clone());
 
-    let credential = if route.require_key {
-        let (key, credential) = authenticate(config, request.headers())?;
+    if route.require_key {
+        let (key, _) = authenticate(config, request.headers())?;
         context.key = Some(key.id);
         authorize(key, &route)?;
         limit(shared, key, context)?;
-        Some(credential)
-    } else {
-        None
-    };
+    }
 
     let (mut parts, body) = request.into_parts();
     let client_host = parts.headers.get(header::HOST).cloned();
@@ -165,7 +171,6 @@ async fn pipeline(
             ip: peer.ip(),
             host: client_host.as_ref(),
             request_id,
-            credential: credential.as_ref(),
         },
     );
     let body = Counted::new(body, context.bytes_in.clone());
@@ -180,10 +185,37 @@ async fn pipeline(
     context.upstream_latency = Some(forwarded.upstream_latency);
     let (mut parts, body) = forwarded.response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
-    Ok(Response::from_parts(
-        parts,
-        body.map_err(Into::into).boxed_unsync(),
-    ))
+    let body = IdleTimeout::new(body, route.body_idle_timeout);
+    Ok(Response::from_parts(parts, body.boxed_unsync()))
+}
+
+/// Replaces the request's path by its normalised form, so the route matched is the path the
+/// upstream serves; ambiguous paths are refused.
+fn normalise_path<B>(request: &mut Request<B>) -> Result<(), ProxyError> {
+    let uri = request.uri();
+    let normal = match crate::path::normalise(uri.path()) {
+        Ok(std::borrow::Cow::Borrowed(_)) => return Ok(()),
+        Ok(std::borrow::Cow::Owned(normal)) => normal,
+        Err(bad) => {
+            return Err(ProxyError::BadRequest(format!(
+                "bad request path: {}",
+                bad.0
+            )))
+        }
+    };
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{normal}?{query}"),
+        None => normal,
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(
+        path_and_query
+            .parse()
+            .map_err(|_| ProxyError::BadRequest("bad request path".into()))?,
+    );
+    *request.uri_mut() = http::Uri::from_parts(parts)
+        .map_err(|_| ProxyError::BadRequest("bad request path".into()))?;
+    Ok(())
 }
 
 /// Finds the key the request presents, by the SHA-256 of its secret.
@@ -194,8 +226,8 @@ fn authenticate<'c>(
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|secret| (secret.trim(), header::AUTHORIZATION));
+        .and_then(headers::bearer_token)
+        .map(|secret| (secret, header::AUTHORIZATION));
     let presented = bearer.or_else(|| {
         headers
             .get(&X_API_KEY)
@@ -235,9 +267,9 @@ fn limit(
     }
 }
 
-/// A key may use its own tenant's routes, and only those its scope names (if it names any).
+/// A key may use its own tenant's routes, and only those its scope names (`*`: all).
 fn authorize(key: &CompiledKey, route: &CompiledRoute) -> Result<(), ProxyError> {
-    let in_scope = key.routes.is_empty() || key.routes.contains(&route.name);
+    let in_scope = crate::active::scope_allows(&key.routes, &route.name);
     if key.tenant_id == route.tenant_id && in_scope {
         Ok(())
     } else {

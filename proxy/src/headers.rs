@@ -43,15 +43,47 @@ pub struct ClientFacts<'a> {
     pub ip: IpAddr,
     pub host: Option<&'a HeaderValue>,
     pub request_id: &'a HeaderValue,
-    /// The header that carried the Tollgate key: removed, so upstreams never see it.
-    pub credential: Option<&'a HeaderName>,
+}
+
+static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+
+/// The token of an `Authorization: Bearer …` value; the scheme is case-insensitive (RFC 7235).
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Removes every Tollgate key the request carries (`Authorization: Bearer tg_…`,
+/// `x-api-key: tg_…`), whether or not the route checked it: upstreams never see Tollgate
+/// credentials unless the route opts in.
+fn remove_tollgate_keys(headers: &mut HeaderMap) {
+    let is_tollgate_key = |token: &str| token.starts_with("tg_");
+    let authorization_is_key = headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| bearer_token(v).is_some_and(is_tollgate_key));
+    if authorization_is_key {
+        headers.remove(header::AUTHORIZATION);
+    }
+    let api_key_is_key = headers
+        .get_all(&X_API_KEY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| is_tollgate_key(v.trim()));
+    if api_key_is_key {
+        headers.remove(&X_API_KEY);
+    }
 }
 
 /// Rewrites the client's headers into the upstream request's.
 pub fn prepare_upstream(headers: &mut HeaderMap, route: &CompiledRoute, facts: &ClientFacts<'_>) {
     strip_hop_by_hop(headers);
-    if let Some(credential) = facts.credential {
-        headers.remove(credential);
+    if !route.forward_key {
+        remove_tollgate_keys(headers);
     }
     let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(previous) => format!("{previous}, {}", facts.ip),
@@ -93,5 +125,26 @@ mod tests {
         strip_hop_by_hop(&mut headers);
         assert_eq!(headers.len(), 1);
         assert!(headers.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn tollgate_keys_are_removed_in_any_case_and_other_credentials_kept() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bEaReR tg_secret"),
+        );
+        headers.insert("x-api-key", HeaderValue::from_static("tg_other"));
+        remove_tollgate_keys(&mut headers);
+        assert!(headers.is_empty(), "{headers:?}");
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer upstream-token"),
+        );
+        headers.insert("x-api-key", HeaderValue::from_static("upstream-key"));
+        remove_tollgate_keys(&mut headers);
+        assert_eq!(headers.len(), 2);
+        assert_eq!(bearer_token("bearer  abc "), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
     }
 }

@@ -7,12 +7,14 @@ pub mod ai;
 pub mod body;
 pub mod budget;
 pub mod config;
+pub mod egress;
 pub mod error;
 pub mod forward;
 pub mod handler;
 pub mod headers;
 pub mod health;
 pub mod metrics;
+pub mod path;
 pub mod rate_limit;
 pub mod route_match;
 pub mod spool;
@@ -259,7 +261,10 @@ async fn serve_traffic(
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let clients = Arc::new(Clients::default());
+    let policy_shared = shared.clone();
+    let clients = Arc::new(Clients::new(Arc::new(move || {
+        policy_shared.config.load().egress.clone()
+    })));
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
     loop {

@@ -1,20 +1,31 @@
-//! Finds the route for a request: host first, then the most specific path, then method.
+//! Finds the route for a request: first the tenant whose namespace owns the request's host and
+//! path, then among that tenant's routes only: host first, then the most specific path, then
+//! method. No tenant's route can answer a request in another tenant's namespace.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use http::Method;
+use tollgate_protocol::{NamespaceEntry, Namespaces};
+use uuid::Uuid;
 
 use crate::active::CompiledRoute;
 
-/// Routes grouped by how they match hosts, each group ordered most specific first.
+/// Every tenant's routes behind the namespaces that say whose routes may answer.
 #[derive(Default)]
 pub struct RouteTable {
+    namespaces: Namespaces,
+    by_tenant: HashMap<Uuid, TenantRoutes>,
+    len: usize,
+}
+
+/// One tenant's routes grouped by how they match hosts, each group ordered most specific first.
+#[derive(Default)]
+struct TenantRoutes {
     exact_hosts: HashMap<String, Vec<Arc<CompiledRoute>>>,
     /// `(".example.com", routes)` for `*.example.com`, longest suffix first.
     wildcard_hosts: Vec<(String, Vec<Arc<CompiledRoute>>)>,
     any_host: Vec<Arc<CompiledRoute>>,
-    len: usize,
 }
 
 /// The outcome of matching a request.
@@ -26,11 +37,46 @@ pub enum RouteMatch<'a> {
 }
 
 impl RouteTable {
-    pub fn new(routes: Vec<Arc<CompiledRoute>>) -> Self {
-        let mut table = Self {
-            len: routes.len(),
-            ..Self::default()
+    pub fn new(routes: Vec<Arc<CompiledRoute>>, namespaces: &[NamespaceEntry]) -> Self {
+        let len = routes.len();
+        let mut grouped: HashMap<Uuid, Vec<Arc<CompiledRoute>>> = HashMap::new();
+        for route in routes {
+            grouped.entry(route.tenant_id).or_default().push(route);
+        }
+        Self {
+            namespaces: Namespaces::new(namespaces),
+            by_tenant: grouped
+                .into_iter()
+                .map(|(tenant, routes)| (tenant, TenantRoutes::new(routes)))
+                .collect(),
+            len,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Matches `host` (lower-case, without port), a normalised `path` and `method` among the
+    /// routes of the tenant that owns the host and path.
+    pub fn find(&self, host: &str, path: &str, method: &Method) -> RouteMatch<'_> {
+        let Some(owner) = self.namespaces.owner(host, path) else {
+            return RouteMatch::NotFound;
         };
+        match self.by_tenant.get(&owner) {
+            Some(routes) => routes.find(host, path, method),
+            None => RouteMatch::NotFound,
+        }
+    }
+}
+
+impl TenantRoutes {
+    fn new(routes: Vec<Arc<CompiledRoute>>) -> Self {
+        let mut table = Self::default();
         let mut wildcards: HashMap<String, Vec<Arc<CompiledRoute>>> = HashMap::new();
         for route in routes {
             if route.hosts.is_empty() {
@@ -65,16 +111,7 @@ impl RouteTable {
         table
     }
 
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Matches `host` (lower-case, without port), `path` and `method`.
-    pub fn find(&self, host: &str, path: &str, method: &Method) -> RouteMatch<'_> {
+    fn find(&self, host: &str, path: &str, method: &Method) -> RouteMatch<'_> {
         let mut wrong_method = false;
         let exact = self.exact_hosts.get(host).into_iter();
         let wildcard = self
@@ -111,11 +148,7 @@ fn path_matches(route: &CompiledRoute, path: &str) -> bool {
     if route.exact {
         return path == route.path;
     }
-    if route.path == "/" {
-        return true;
-    }
-    path.strip_prefix(route.path.as_str())
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    tollgate_protocol::namespace::prefix_covers(&route.path, path)
 }
 
 /// The request's host: lower-case, port removed.
@@ -167,7 +200,18 @@ mod tests {
             require_key: false,
             set_headers: vec![],
             remove_headers: vec![],
+            forward_key: false,
+            body_idle_timeout: Duration::from_secs(1),
         })
+    }
+
+    /// The nil tenant owns the whole request space.
+    fn everything() -> Vec<NamespaceEntry> {
+        vec![NamespaceEntry {
+            tenant_id: Uuid::nil(),
+            host: String::new(),
+            path_prefix: "/".into(),
+        }]
     }
 
     fn found(table: &RouteTable, host: &str, path: &str, method: Method) -> Option<String> {
@@ -180,16 +224,19 @@ mod tests {
 
     #[test]
     fn host_then_most_specific_path_then_method() {
-        let table = RouteTable::new(vec![
-            route("root", &[], "/", false, &[]),
-            route("orders", &[], "/orders", false, &[]),
-            route("orders-post", &[], "/orders", false, &["POST"]),
-            route("order-42", &[], "/orders/42", true, &[]),
-            route("api-host", &["api.example.com"], "/orders", false, &[]),
-            route("wild", &["*.example.com"], "/", false, &[]),
-            route("deep-wild", &["*.eu.example.com"], "/", false, &[]),
-            route("get-only", &["get.test"], "/g", false, &["GET"]),
-        ]);
+        let table = RouteTable::new(
+            vec![
+                route("root", &[], "/", false, &[]),
+                route("orders", &[], "/orders", false, &[]),
+                route("orders-post", &[], "/orders", false, &["POST"]),
+                route("order-42", &[], "/orders/42", true, &[]),
+                route("api-host", &["api.example.com"], "/orders", false, &[]),
+                route("wild", &["*.example.com"], "/", false, &[]),
+                route("deep-wild", &["*.eu.example.com"], "/", false, &[]),
+                route("get-only", &["get.test"], "/g", false, &["GET"]),
+            ],
+            &everything(),
+        );
         assert_eq!(
             found(&table, "other", "/orders/1", Method::GET).as_deref(),
             Some("orders")
@@ -239,12 +286,60 @@ mod tests {
 
     #[test]
     fn wrong_method_and_no_route_are_told_apart() {
-        let table = RouteTable::new(vec![route("get-only", &[], "/g", false, &["GET"])]);
+        let table = RouteTable::new(
+            vec![route("get-only", &[], "/g", false, &["GET"])],
+            &everything(),
+        );
         assert_eq!(
             found(&table, "h", "/g", Method::POST).as_deref(),
             Some("405")
         );
         assert_eq!(found(&table, "h", "/other", Method::GET), None);
+    }
+
+    #[test]
+    fn a_tenant_route_never_answers_in_another_tenants_namespace() {
+        let tenant_a = Uuid::from_u128(1);
+        let tenant_b = Uuid::from_u128(2);
+        let mut orders = route("orders", &[], "/aorders", false, &[]);
+        let mut squat = route("squat", &[], "/aorders/v2", false, &[]);
+        let mut host_squat = route("host-squat", &["api.a.com"], "/aorders", false, &[]);
+        for (route, tenant) in [
+            (&mut orders, tenant_a),
+            (&mut squat, tenant_b),
+            (&mut host_squat, tenant_b),
+        ] {
+            if let Some(route) = Arc::get_mut(route) {
+                route.tenant_id = tenant;
+            }
+        }
+        let namespaces = vec![
+            NamespaceEntry {
+                tenant_id: tenant_a,
+                host: String::new(),
+                path_prefix: "/".into(),
+            },
+            NamespaceEntry {
+                tenant_id: tenant_b,
+                host: "b.example".into(),
+                path_prefix: "/".into(),
+            },
+        ];
+        let table = RouteTable::new(vec![orders, squat, host_squat], &namespaces);
+        assert_eq!(
+            found(&table, "x", "/aorders/v2", Method::GET).as_deref(),
+            Some("orders")
+        );
+        assert_eq!(
+            found(&table, "api.a.com", "/aorders", Method::GET).as_deref(),
+            Some("orders")
+        );
+        // Tenant B's routes answer only on tenant B's own host.
+        assert_eq!(
+            found(&table, "b.example", "/aorders/v2", Method::GET).as_deref(),
+            Some("squat")
+        );
+        assert_eq!(found(&table, "b.example", "/other", Method::GET), None);
     }
 
     #[test]

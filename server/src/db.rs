@@ -19,7 +19,8 @@ pub async fn connect(url: &str) -> anyhow::Result<PgPool> {
     loop {
         let attempt = PgPoolOptions::new()
             .max_connections(20)
-            .acquire_timeout(Duration::from_secs(5))
+            // Short: while PostgreSQL is away, callers get a quick 503 rather than a long wait.
+            .acquire_timeout(Duration::from_millis(1500))
             .connect(url)
             .await;
         match attempt {

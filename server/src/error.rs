@@ -63,7 +63,8 @@ impl ApiError {
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Status { status, .. } => *status,
-            Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Database(err) => database_status(err),
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -84,7 +85,12 @@ impl ApiError {
                 503 => "unavailable",
                 _ => "bad-request",
             },
-            Self::Database(_) | Self::Internal(_) => "internal",
+            Self::Database(err) => match database_status(err).as_u16() {
+                503 => "unavailable",
+                422 => "invalid",
+                _ => "internal",
+            },
+            Self::Internal(_) => "internal",
         }
     }
 
@@ -100,6 +106,15 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         let status = self.status();
         let detail = match self {
+            Self::Database(err) if status == StatusCode::SERVICE_UNAVAILABLE => {
+                let _ = err;
+                "the database is unreachable right now; retry in a few seconds".to_string()
+            }
+            Self::Database(_) if status == StatusCode::UNPROCESSABLE_ENTITY => {
+                "the input holds a value the database cannot store (for example a NUL character \
+                 or an out-of-range number); remove it and send again"
+                    .to_string()
+            }
             Self::Database(_) | Self::Internal(_) => {
                 "the server failed to handle this request; the error is logged".to_string()
             }
@@ -123,6 +138,7 @@ impl IntoResponse for ApiError {
             Self::TooManyRequests {
                 retry_after_secs, ..
             } => Some(*retry_after_secs),
+            _ if self.status() == StatusCode::SERVICE_UNAVAILABLE => Some(5),
             _ => None,
         };
         let mut response = problem_response(&self.problem());
@@ -132,6 +148,28 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
+    }
+}
+
+/// What a database failure means for the caller: the database being away is a 503 (retry), a
+/// value PostgreSQL cannot store (NUL in text, a violated check) is the client's 422, anything
+/// else is our 500.
+fn database_status(err: &sqlx::Error) -> StatusCode {
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            // character_not_in_repertoire, untranslatable_character, check_violation,
+            // numeric_value_out_of_range, invalid_text_representation, string_data_right_truncation
+            Some("22021" | "22P05" | "23514" | "22003" | "22P02" | "22001") => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            // admin_shutdown, crash_shutdown, cannot_connect_now
+            Some("57P01" | "57P02" | "57P03") => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        },
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

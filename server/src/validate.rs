@@ -26,7 +26,34 @@ pub fn name(field: &str, value: &str) -> ApiResult<String> {
             "{field} must not contain control characters"
         )));
     }
+    if value.chars().any(is_invisible) {
+        return Err(ApiError::Invalid(format!(
+            "{field} must not contain bidirectional overrides or zero-width characters"
+        )));
+    }
     Ok(value.to_string())
+}
+
+/// Characters that make a name read differently from what it is: bidirectional controls and
+/// zero-width characters.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{2069}' | '\u{061C}' | '\u{FEFF}' | '\u{180E}')
+}
+
+/// Free text (descriptions, prompt messages): anything but NUL and other control characters
+/// than tab and line breaks.
+pub fn text(field: &str, value: &str) -> ApiResult<()> {
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return Err(ApiError::Invalid(format!(
+            "{field} must not contain NUL or other control characters"
+        )));
+    }
+    Ok(())
 }
 
 /// A plausible email address, trimmed.
@@ -93,6 +120,11 @@ pub fn name_list(field: &str, values: &[String]) -> ApiResult<Vec<String>> {
         if value.is_empty() || value.chars().count() > SCOPE_ENTRY_MAX {
             return Err(ApiError::Invalid(format!(
                 "every entry of {field} must be 1 to {SCOPE_ENTRY_MAX} characters"
+            )));
+        }
+        if value.chars().any(|c| c.is_control() || is_invisible(c)) {
+            return Err(ApiError::Invalid(format!(
+                "entries of {field} must not contain control, bidirectional or zero-width characters"
             )));
         }
         if !out.iter().any(|v| v == value) {

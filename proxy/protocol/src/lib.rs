@@ -8,6 +8,11 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub mod egress;
+pub mod namespace;
+
+pub use namespace::{NamespaceEntry, Namespaces};
+
 /// Everything a proxy needs to enforce the configuration, at one version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -30,6 +35,43 @@ pub struct Snapshot {
     /// Prompt APIs, each at its active version.
     #[serde(default)]
     pub prompt_apis: Vec<PromptApiEntry>,
+    /// The part of the request space each tenant's routes may serve.
+    #[serde(default)]
+    pub namespaces: Vec<NamespaceEntry>,
+    /// Where tenants' routes and providers may connect.
+    #[serde(default)]
+    pub egress: EgressPolicy,
+}
+
+/// Which addresses tenant-configured targets may connect to, checked against the resolved
+/// address at connect time. `allow` wins over everything; then `deny`; then the built-in denials
+/// (loopback, link-local and cloud metadata, unspecified, multicast), then private ranges unless
+/// `allow_private` is off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EgressPolicy {
+    /// CIDRs always allowed, like `127.0.0.1/32` for an upstream on the proxy's own machine.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// CIDRs always refused (unless also allowed).
+    #[serde(default)]
+    pub deny: Vec<String>,
+    /// Private ranges (10/8, 172.16/12, 192.168/16, fc00::/7, 100.64/10) are allowed.
+    #[serde(default = "yes")]
+    pub allow_private: bool,
+}
+
+impl Default for EgressPolicy {
+    fn default() -> Self {
+        Self {
+            allow: Vec::new(),
+            deny: Vec::new(),
+            allow_private: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A prompt API served at `POST /prompts/{slug}`.
@@ -161,6 +203,17 @@ pub struct RouteEntry {
     pub set_headers: BTreeMap<String, String>,
     /// Request headers removed before forwarding.
     pub remove_headers: Vec<String>,
+    /// Forward the client's Tollgate key (`Authorization: Bearer tg_…`, `x-api-key: tg_…`)
+    /// upstream; off by default, so upstreams never see Tollgate credentials.
+    #[serde(default)]
+    pub forward_key: bool,
+    /// Time allowed between two pieces of the upstream's response body.
+    #[serde(default = "default_body_idle_timeout_ms")]
+    pub body_idle_timeout_ms: u64,
+}
+
+fn default_body_idle_timeout_ms() -> u64 {
+    60_000
 }
 
 /// How a route's path is compared with the request path.
@@ -357,6 +410,8 @@ mod tests {
             providers: vec![],
             models: vec![],
             prompt_apis: vec![],
+            namespaces: vec![],
+            egress: EgressPolicy::default(),
         };
         let json = serde_json::to_string(&snapshot).unwrap_or_default();
         assert!(json.contains("\"period\":\"month\""));

@@ -125,7 +125,7 @@ pub(crate) fn json_response(status: StatusCode, body: Bytes) -> Response<ProxyBo
 }
 
 fn may_use(key: &CompiledKey, model: &str) -> bool {
-    key.models.is_empty() || key.models.contains(model)
+    crate::active::scope_allows(&key.models, model)
 }
 
 /// The models this key may call, in OpenAI's list shape.
@@ -191,6 +191,14 @@ async fn complete(
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let started = Instant::now();
     let document = read_json(request.into_body()).await?;
+    if let Some(name) = document.get("model").and_then(Value::as_str) {
+        let exists = config
+            .models
+            .contains_key(&(key.tenant_id, name.to_string()));
+        if exists && !may_use(key, name) {
+            return Err(ProxyError::ModelNotAllowed(name.to_string()));
+        }
+    }
     complete_document(clients, config, key, document, endpoint, call, started).await
 }
 
@@ -214,6 +222,8 @@ pub async fn read_json(body: Counted<Incoming>) -> Result<Value, ProxyError> {
 }
 
 /// Calls the model a chat or embeddings document names, with fallbacks, metering into `call`.
+/// The caller has checked that the key may use it (by model scope, or by prompt API scope for
+/// the prompt API's own model).
 pub async fn complete_document(
     clients: &Clients,
     config: &ActiveConfig,
@@ -233,9 +243,6 @@ pub async fn complete_document(
         .get(&(key.tenant_id, model_name.to_string()))
         .cloned()
         .ok_or_else(|| ProxyError::ModelNotFound(model_name.to_string()))?;
-    if !may_use(key, &model.name) {
-        return Err(ProxyError::ModelNotAllowed(model.name.clone()));
-    }
     let stream =
         endpoint == "chat/completions" && document.get("stream") == Some(&Value::Bool(true));
     let findings = Arc::new(Mutex::new(StreamFindings::default()));

@@ -133,7 +133,7 @@ pub async fn run(
         .get(&(key.tenant_id, slug.to_string()))
         .cloned()
         .ok_or(ProxyError::NoRoute)?;
-    if !key.prompt_apis.is_empty() && !key.prompt_apis.contains(slug) {
+    if !crate::active::scope_allows(&key.prompt_apis, slug) {
         return Err(ProxyError::KeyNotAllowed);
     }
     let stream = request.uri().query().is_some_and(|q| {

@@ -11,6 +11,7 @@ mod models;
 mod prompt_apis;
 mod providers;
 mod routes;
+mod settings;
 mod tenants;
 mod tokens;
 mod usage;
@@ -49,6 +50,7 @@ pub const SESSION_COOKIE: &str = "tollgate_session";
         (name = "usage", description = "The request log and usage summaries"),
         (name = "dataplanes", description = "The proxies and their configuration versions"),
         (name = "audit", description = "Who changed what, when"),
+        (name = "settings", description = "Platform settings: egress policy and tenant quotas"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -86,6 +88,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(usage::router())
         .merge(dataplanes::router())
         .merge(audit::router())
+        .merge(settings::router())
 }
 
 /// The API router with `/api/openapi.json` and the docs UI at `/api/docs`.

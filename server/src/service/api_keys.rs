@@ -17,7 +17,9 @@ use crate::service::tenants::TenantAccess;
 use crate::service::{audit, config_version};
 use crate::validate;
 
-/// What a key may reach. An empty list means all of the tenant's routes, models or prompt APIs.
+/// What a key may reach: names of the tenant's routes, models and prompt APIs, or `["*"]` for
+/// all of a kind. A kind left out or empty reaches nothing of that kind. A key created without
+/// any `scopes` reaches everything (`"*"` for every kind).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scopes {
@@ -128,8 +130,8 @@ pub struct CreateApiKey {
     /// RFC 3339 time after which the key stops working.
     #[schema(format = DateTime)]
     pub expires_at: Option<String>,
-    #[serde(default)]
-    pub scopes: Scopes,
+    /// Left out: the key reaches everything of its tenant.
+    pub scopes: Option<Scopes>,
     #[serde(default)]
     pub limits: Limits,
     pub budget: Option<Budget>,
@@ -244,11 +246,32 @@ struct KeySettings {
 }
 
 fn check_scopes(scopes: &Scopes) -> ApiResult<Scopes> {
+    // "*" stands alone: it already means every name.
+    let all_or = |list: Vec<String>| {
+        if list.iter().any(|n| n == "*") {
+            vec!["*".to_string()]
+        } else {
+            list
+        }
+    };
     Ok(Scopes {
-        routes: validate::name_list("scopes.routes", &scopes.routes)?,
-        models: validate::name_list("scopes.models", &scopes.models)?,
-        prompt_apis: validate::name_list("scopes.prompt_apis", &scopes.prompt_apis)?,
+        routes: all_or(validate::name_list("scopes.routes", &scopes.routes)?),
+        models: all_or(validate::name_list("scopes.models", &scopes.models)?),
+        prompt_apis: all_or(validate::name_list(
+            "scopes.prompt_apis",
+            &scopes.prompt_apis,
+        )?),
     })
+}
+
+/// The scopes of a key created without any: everything of its tenant.
+fn everything() -> Scopes {
+    let all = || vec!["*".to_string()];
+    Scopes {
+        routes: all(),
+        models: all(),
+        prompt_apis: all(),
+    }
 }
 
 fn check_limits(limits: &Limits) -> ApiResult<Limits> {
@@ -317,12 +340,20 @@ pub async fn create(
     let name = validate::name("name", &input.name)?;
     let expires_at = check_expiry(input.expires_at.as_deref())?;
     let settings = KeySettings {
-        scopes: check_scopes(&input.scopes)?,
+        scopes: check_scopes(input.scopes.as_ref().unwrap_or(&everything()))?,
         limits: check_limits(&input.limits)?,
         budget: check_budget(input.budget.as_ref())?,
     };
     let secret = secrets::generate(secrets::API_KEY_PREFIX);
     let mut tx = db.begin().await?;
+    crate::service::settings::check_quota(
+        &mut tx,
+        access.tenant.id,
+        crate::service::settings::Kind::Keys,
+        true,
+        &settings.scopes,
+    )
+    .await?;
     let row: KeyRow = sqlx::query_as(&format!(
         "INSERT INTO api_keys (id, tenant_id, name, prefix, secret_hash, scope_routes, scope_models,
              scope_prompt_apis, requests_per_minute, tokens_per_minute, budget_nanousd, budget_period,

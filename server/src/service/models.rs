@@ -383,6 +383,14 @@ async fn save(
     let (prices, source) = resolve_prices(db, spec.prices.as_ref(), &deployments).await?;
     let stored: Vec<StoredDeployment> = deployments.into_iter().map(|(d, _)| d).collect();
     let mut tx = db.begin().await?;
+    crate::service::settings::check_quota(
+        &mut tx,
+        access.tenant.id,
+        crate::service::settings::Kind::Models,
+        id.is_none(),
+        &spec,
+    )
+    .await?;
     let query = match id {
         None => format!(
             "INSERT INTO models (tenant_id, id, name, deployments, input_nanousd_per_mtok, cached_nanousd_per_mtok,

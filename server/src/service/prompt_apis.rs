@@ -137,13 +137,34 @@ fn fits(kind: VariableType, values: &[String], value: &Value) -> bool {
     }
 }
 
+/// Most variables a prompt API declares (and values an enum variable lists).
+const MAX_VARIABLES: usize = 100;
+
 async fn check(
     db: &PgPool,
     access: &TenantAccess,
     spec: PromptApiSpec,
+    adding: bool,
 ) -> ApiResult<PromptApiSpec> {
     let invalid = |msg: String| Err(ApiError::Invalid(msg));
     let slug = validate::slug(&spec.slug)?;
+    {
+        let mut conn = db.acquire().await?;
+        crate::service::settings::check_quota(
+            &mut conn,
+            access.tenant.id,
+            crate::service::settings::Kind::PromptApis,
+            adding,
+            &spec,
+        )
+        .await?;
+    }
+    if let Some(description) = &spec.description {
+        validate::text("description", description)?;
+    }
+    if spec.variables.len() > MAX_VARIABLES {
+        return invalid(format!("variables: at most {MAX_VARIABLES}"));
+    }
     let model_exists: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM models WHERE tenant_id = $1 AND name = $2)",
     )
@@ -170,6 +191,7 @@ async fn check(
         if message.content.len() > 100_000 {
             return invalid("a message's content may be at most 100,000 bytes".into());
         }
+        validate::text("a message's content", &message.content)?;
     }
     let mut declared = BTreeSet::new();
     for variable in &spec.variables {
@@ -181,6 +203,15 @@ async fn check(
         }
         if !declared.insert(variable.name.clone()) {
             return invalid(format!("variable '{}' is declared twice", variable.name));
+        }
+        if variable.values.len() > MAX_VARIABLES || variable.values.iter().any(|v| v.len() > 1000) {
+            return invalid(format!(
+                "variable '{}': at most {MAX_VARIABLES} values of at most 1000 bytes",
+                variable.name
+            ));
+        }
+        if let Some(description) = &variable.description {
+            validate::text("a variable's description", description)?;
         }
         if variable.kind == VariableType::Enum && variable.values.is_empty() {
             return invalid(format!(
@@ -293,7 +324,7 @@ pub async fn create(
     spec: PromptApiSpec,
 ) -> ApiResult<PromptApi> {
     access.role.require(Role::Member, "manage prompt APIs")?;
-    let spec = check(db, access, spec).await?;
+    let spec = check(db, access, spec, true).await?;
     let id = Uuid::now_v7();
     let mut tx = db.begin().await?;
     sqlx::query(
@@ -348,7 +379,7 @@ pub async fn update(
     crate::merge_patch::apply(&mut merged, &patch);
     let spec: PromptApiSpec = serde_json::from_value(merged)
         .map_err(|e| ApiError::Invalid(format!("the changed prompt API does not fit: {e}")))?;
-    let spec = check(db, access, spec).await?;
+    let spec = check(db, access, spec, false).await?;
     let mut tx = db.begin().await?;
     let version: i32 = sqlx::query_scalar(
         "UPDATE prompt_apis SET active_version = (SELECT max(version) + 1 FROM prompt_api_versions WHERE prompt_api_id = $2),

@@ -197,10 +197,10 @@ fn check_timeout(text: Option<&str>) -> ApiResult<Option<i64>> {
     let Some(text) = text else { return Ok(None) };
     let duration = humantime::parse_duration(text.trim())
         .ok()
-        .filter(|d| !d.is_zero() && *d <= Duration::from_secs(600))
+        .filter(|d| *d >= Duration::from_millis(1) && *d <= Duration::from_secs(600))
         .ok_or_else(|| {
             ApiError::Invalid(format!(
-                "timeout '{}' must be a duration like \"30s\", more than 0 and at most 10m",
+                "timeout '{}' must be a duration like \"30s\", at least 1ms and at most 10m",
                 text.chars().take(30).collect::<String>()
             ))
         })?;
@@ -267,6 +267,12 @@ fn check_credentials(api_key: Option<&str>, headers: &BTreeMap<String, String>) 
             return Err(ApiError::Invalid(format!(
                 "header '{}' is not a valid header name and value",
                 name.chars().take(60).collect::<String>()
+            )));
+        }
+        let lower = name.trim().to_ascii_lowercase();
+        if crate::service::routes::RESERVED_HEADERS.contains(&lower.as_str()) {
+            return Err(ApiError::Invalid(format!(
+                "header '{lower}' is managed by the proxy and cannot be set on a provider"
             )));
         }
     }
@@ -338,6 +344,25 @@ pub async fn resolve(
     }))
 }
 
+/// Checks what depends on platform settings: the egress policy and the tenant's quota.
+async fn admit(
+    conn: &mut sqlx::PgConnection,
+    access: &TenantAccess,
+    base_url: &str,
+    adding: bool,
+) -> ApiResult<()> {
+    let egress = crate::service::settings::egress(&mut *conn).await?;
+    crate::service::settings::check_url_egress(&egress, "base_url", base_url)?;
+    crate::service::settings::check_quota(
+        conn,
+        access.tenant.id,
+        crate::service::settings::Kind::Providers,
+        adding,
+        &base_url,
+    )
+    .await
+}
+
 fn name_taken(err: sqlx::Error, name: &str) -> ApiError {
     crate::error::conflict_on_unique(err, || {
         format!("a provider named '{name}' exists in this tenant; choose another name")
@@ -368,6 +393,7 @@ pub async fn create(
     };
     let sealed = seal(secrets, id, &credentials)?;
     let mut tx = db.begin().await?;
+    admit(&mut tx, access, &base_url, true).await?;
     let row: ProviderRow = sqlx::query_as(&format!(
         "INSERT INTO providers (id, tenant_id, name, kind, base_url, api_version, credentials, key_hint,
              header_names, timeout_ms)
@@ -423,6 +449,13 @@ pub async fn update(
     check_credentials(credentials.api_key.as_deref(), &credentials.headers)?;
     let sealed = seal(secrets, id, &credentials)?;
     let mut tx = db.begin().await?;
+    admit(
+        &mut tx,
+        access,
+        base_url.as_deref().unwrap_or(&current.base_url),
+        false,
+    )
+    .await?;
     let row: ProviderRow = sqlx::query_as(&format!(
         "UPDATE providers SET name = coalesce($3, name), base_url = coalesce($4, base_url),
              api_version = coalesce($5, api_version), credentials = $6, key_hint = $7, header_names = $8,
@@ -502,10 +535,20 @@ pub async fn test(
     let row = row(db, access, id).await?;
     let kind = row.kind();
     let credentials = open(secrets, id, &row.credentials)?;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(ApiError::internal)?;
+    let client =
+        match crate::service::settings::egress_client(db, &row.base_url, Duration::from_secs(10))
+            .await?
+        {
+            Ok(client) => client,
+            Err(why) => {
+                return Ok(ProviderTest {
+                    ok: false,
+                    status: None,
+                    latency_ms: 0,
+                    detail: format!("the provider may not be reached: {why}"),
+                })
+            }
+        };
     let key = credentials.api_key.clone().unwrap_or_default();
     let mut request = match kind {
         ProviderKind::Anthropic => client

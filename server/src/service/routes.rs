@@ -26,10 +26,14 @@ const MAX_WEIGHT: u32 = 10_000;
 const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+/// TRACE reaches an upstream only on a route that lists it.
+const METHODS: &[&str] = &[
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE",
+];
+const DEFAULT_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const RETRY_ON: &[&str] = &["connect_error", "502", "503", "504"];
 /// Headers the proxy manages itself; rules may not touch them.
-const RESERVED_HEADERS: &[&str] = &[
+pub(crate) const RESERVED_HEADERS: &[&str] = &[
     "host",
     "content-length",
     "transfer-encoding",
@@ -132,6 +136,14 @@ pub struct RouteSpec {
     pub require_key: bool,
     #[serde(default)]
     pub request_headers: HeaderRules,
+    /// Forward the client's Tollgate key (`Authorization: Bearer tg_…`, `x-api-key: tg_…`) to
+    /// the upstream. Off by default: upstreams never see Tollgate credentials.
+    #[serde(default)]
+    pub forward_key: bool,
+    /// Time allowed between two pieces of the upstream's response body once it streams
+    /// (default 60s); a stalled upstream is cut off after it.
+    #[schema(example = "60s")]
+    pub body_idle_timeout: Option<String>,
 }
 
 /// A route as the API shows it.
@@ -151,6 +163,7 @@ struct Checked {
     spec: RouteSpec,
     connect_timeout: Duration,
     timeout: Duration,
+    body_idle_timeout: Duration,
     retry_on: Vec<String>,
     signature: String,
 }
@@ -211,6 +224,11 @@ fn check(spec: RouteSpec) -> ApiResult<Checked> {
         spec.connect_timeout.as_deref(),
         DEFAULT_CONNECT_TIMEOUT,
     )?;
+    let body_idle_timeout = check_duration(
+        "body_idle_timeout",
+        spec.body_idle_timeout.as_deref(),
+        DEFAULT_BODY_IDLE_TIMEOUT,
+    )?;
     if spec.retries > MAX_RETRIES {
         return invalid(format!("retries must be 0 to {MAX_RETRIES}"));
     }
@@ -258,15 +276,18 @@ fn check(spec: RouteSpec) -> ApiResult<Checked> {
             retry_non_idempotent: spec.retry_non_idempotent,
             require_key: spec.require_key,
             request_headers,
+            forward_key: spec.forward_key,
+            body_idle_timeout: Some(humantime::format_duration(body_idle_timeout).to_string()),
         },
         connect_timeout,
         timeout,
+        body_idle_timeout,
         retry_on,
         signature,
     })
 }
 
-fn check_host(host: &str) -> ApiResult<String> {
+pub(crate) fn check_host(host: &str) -> ApiResult<String> {
     let host = host.trim().to_ascii_lowercase();
     let bare = host.strip_prefix("*.").unwrap_or(&host);
     let ok = !bare.is_empty()
@@ -288,6 +309,11 @@ fn check_host(host: &str) -> ApiResult<String> {
     }
 }
 
+/// A namespace's path prefix, normalised as route prefixes are.
+pub(crate) fn check_prefix(path: &str) -> ApiResult<String> {
+    check_path(path, PathMatch::Prefix)
+}
+
 fn check_path(path: &str, path_match: PathMatch) -> ApiResult<String> {
     let ok = path.starts_with('/')
         && path.len() <= 1000
@@ -297,6 +323,20 @@ fn check_path(path: &str, path_match: PathMatch) -> ApiResult<String> {
     if !ok {
         return Err(ApiError::Invalid(format!(
             "path '{}' must start with '/' and hold no spaces, '?' or '#' (at most 1000 characters)",
+            path.chars().take(60).collect::<String>()
+        )));
+    }
+    // The proxy matches normalised request paths, so a route path must be normalised too.
+    let segments: Vec<&str> = path[1..].split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    let abnormal =
+        segments.iter().enumerate().any(|(i, s)| {
+            matches!(*s, "." | "..") || (s.is_empty() && i != last) || s.contains('\\')
+        }) || path.to_ascii_lowercase().contains("%2f")
+            || path.to_ascii_lowercase().contains("%2e");
+    if abnormal {
+        return Err(ApiError::Invalid(format!(
+            "path '{}' is not normalised: no '.' or '..' segments, no '//', no encoded '/' or '.'",
             path.chars().take(60).collect::<String>()
         )));
     }
@@ -340,9 +380,9 @@ fn check_duration(field: &str, text: Option<&str>, default: Duration) -> ApiResu
             text.chars().take(30).collect::<String>()
         ))
     })?;
-    if duration.is_zero() || duration > MAX_TIMEOUT {
+    if duration < Duration::from_millis(1) || duration > MAX_TIMEOUT {
         return Err(ApiError::Invalid(format!(
-            "{field} must be more than 0 and at most 1h"
+            "{field} must be at least 1ms and at most 1h"
         )));
     }
     Ok(duration)
@@ -404,13 +444,15 @@ struct RouteRow {
     require_key: bool,
     set_headers: sqlx::types::Json<BTreeMap<String, String>>,
     remove_headers: Vec<String>,
+    forward_key: bool,
+    body_idle_timeout_ms: i64,
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
 }
 
 const ROUTE_COLUMNS: &str = "id, name, hosts, path, path_match, methods, strip_prefix, targets,
      connect_timeout_ms, timeout_ms, retries, retry_on, retry_non_idempotent, require_key,
-     set_headers, remove_headers, created_at, updated_at";
+     set_headers, remove_headers, forward_key, body_idle_timeout_ms, created_at, updated_at";
 
 fn millis_text(ms: i64) -> String {
     humantime::format_duration(Duration::from_millis(ms.max(0).unsigned_abs())).to_string()
@@ -442,6 +484,8 @@ impl From<RouteRow> for Route {
                     set: row.set_headers.0,
                     remove: row.remove_headers,
                 },
+                forward_key: row.forward_key,
+                body_idle_timeout: Some(millis_text(row.body_idle_timeout_ms)),
             },
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -454,8 +498,8 @@ fn conflict(err: sqlx::Error, name: &str) -> ApiError {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
             if db.constraint() == Some("routes_match_signature_key") {
                 ApiError::Conflict(
-                    "another route already matches exactly these hosts, path, match and methods; \
-                     change one of them"
+                    "another route of this tenant already matches exactly these hosts, path, \
+                     match and methods; change one of them"
                         .into(),
                 )
             } else {
@@ -499,12 +543,15 @@ pub async fn create(
     access.role.require(Role::Admin, "manage routes")?;
     let checked = check(spec)?;
     let mut tx = db.begin().await?;
+    admit(&mut tx, access, &checked, true).await?;
     let row: RouteRow = bind_spec(
         sqlx::query_as(&format!(
             "INSERT INTO routes (tenant_id, id, name, hosts, path, path_match, methods, strip_prefix,
                  targets, connect_timeout_ms, timeout_ms, retries, retry_on, retry_non_idempotent,
-                 require_key, set_headers, remove_headers, match_signature)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                 require_key, set_headers, remove_headers, match_signature, forward_key,
+                 body_idle_timeout_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                 $19, $20)
              RETURNING {ROUTE_COLUMNS}"
         )),
         access.tenant.id,
@@ -540,12 +587,14 @@ pub async fn update(
         .map_err(|e| ApiError::Invalid(format!("the changed route does not fit: {e}")))?;
     let checked = check(spec)?;
     let mut tx = db.begin().await?;
+    admit(&mut tx, access, &checked, false).await?;
     let row: Option<RouteRow> = bind_spec(
         sqlx::query_as(&format!(
             "UPDATE routes SET name = $3, hosts = $4, path = $5, path_match = $6, methods = $7,
                  strip_prefix = $8, targets = $9, connect_timeout_ms = $10, timeout_ms = $11,
                  retries = $12, retry_on = $13, retry_non_idempotent = $14, require_key = $15,
-                 set_headers = $16, remove_headers = $17, match_signature = $18
+                 set_headers = $16, remove_headers = $17, match_signature = $18, forward_key = $19,
+                 body_idle_timeout_ms = $20
              WHERE tenant_id = $1 AND id = $2
              RETURNING {ROUTE_COLUMNS}"
         )),
@@ -620,6 +669,33 @@ fn bind_spec<'q>(
         .bind(sqlx::types::Json(&spec.request_headers.set))
         .bind(&spec.request_headers.remove)
         .bind(&checked.signature)
+        .bind(spec.forward_key)
+        .bind(duration_ms(checked.body_idle_timeout))
+}
+
+/// Checks what depends on the platform's settings, inside the storing transaction: the route
+/// stays in its tenant's namespace, targets obey the egress policy, the tenant's quotas hold.
+async fn admit(
+    conn: &mut sqlx::PgConnection,
+    access: &TenantAccess,
+    checked: &Checked,
+    adding: bool,
+) -> ApiResult<()> {
+    crate::service::settings::check_quota(
+        &mut *conn,
+        access.tenant.id,
+        crate::service::settings::Kind::Routes,
+        adding,
+        &checked.spec,
+    )
+    .await?;
+    crate::service::namespaces::check_route(conn, access, &checked.spec.hosts, &checked.spec.path)
+        .await?;
+    let egress = crate::service::settings::egress(&mut *conn).await?;
+    for target in &checked.spec.targets {
+        crate::service::settings::check_url_egress(&egress, "target url", &target.url)?;
+    }
+    Ok(())
 }
 
 fn duration_ms(duration: Duration) -> i64 {

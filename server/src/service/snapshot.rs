@@ -51,6 +51,8 @@ struct RouteRow {
     require_key: bool,
     set_headers: sqlx::types::Json<BTreeMap<String, String>>,
     remove_headers: Vec<String>,
+    forward_key: bool,
+    body_idle_timeout_ms: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -108,7 +110,8 @@ pub async fn build(db: &PgPool, secrets: &SecretBox) -> ApiResult<Snapshot> {
     let routes: Vec<RouteRow> = sqlx::query_as(
         "SELECT r.id, r.tenant_id, t.slug AS tenant_slug, r.name, r.hosts, r.path, r.path_match,
                 r.methods, r.strip_prefix, r.targets, r.connect_timeout_ms, r.timeout_ms, r.retries,
-                r.retry_on, r.retry_non_idempotent, r.require_key, r.set_headers, r.remove_headers
+                r.retry_on, r.retry_non_idempotent, r.require_key, r.set_headers, r.remove_headers,
+                r.forward_key, r.body_idle_timeout_ms
          FROM routes r JOIN tenants t ON t.id = r.tenant_id
          ORDER BY r.id",
     )
@@ -134,6 +137,8 @@ pub async fn build(db: &PgPool, secrets: &SecretBox) -> ApiResult<Snapshot> {
     )
     .fetch_all(&mut *tx)
     .await?;
+    let namespaces = crate::service::namespaces::all(&mut tx).await?;
+    let egress = crate::service::settings::egress(&mut tx).await?;
     tx.commit().await?;
 
     let mut provider_entries = Vec::with_capacity(provider_rows.len());
@@ -162,6 +167,8 @@ pub async fn build(db: &PgPool, secrets: &SecretBox) -> ApiResult<Snapshot> {
             .into_iter()
             .map(|(id, tenant_id, version, spec)| prompt_api_entry(id, tenant_id, version, spec.0))
             .collect(),
+        namespaces,
+        egress,
     })
 }
 
@@ -225,6 +232,8 @@ fn route_entry(row: RouteRow) -> RouteEntry {
         require_key: row.require_key,
         set_headers: row.set_headers.0,
         remove_headers: row.remove_headers,
+        forward_key: row.forward_key,
+        body_idle_timeout_ms: row.body_idle_timeout_ms.max(1).unsigned_abs(),
     }
 }
 

@@ -184,18 +184,21 @@ pub async fn create(
     })
 }
 
-/// Inserts a tenant row; a taken slug is a 409.
+/// Inserts a tenant row; a taken slug is a 409. The first tenant of an installation receives
+/// the whole request space; later ones get theirs from a platform admin.
 pub async fn insert(conn: &mut sqlx::PgConnection, name: &str, slug: &str) -> ApiResult<Tenant> {
-    sqlx::query_as(
+    let tenant: Tenant = sqlx::query_as(
         "INSERT INTO tenants (id, name, slug) VALUES ($1, $2, $3)
          RETURNING id, name, slug, created_at, updated_at",
     )
     .bind(Uuid::now_v7())
     .bind(name)
     .bind(slug)
-    .fetch_one(conn)
+    .fetch_one(&mut *conn)
     .await
-    .map_err(|e| conflict_on_unique(e, || format!("the slug '{slug}' is taken; choose another")))
+    .map_err(|e| conflict_on_unique(e, || format!("the slug '{slug}' is taken; choose another")))?;
+    crate::service::namespaces::grant_all_if_unclaimed(conn, tenant.id).await?;
+    Ok(tenant)
 }
 
 /// Renames a tenant or changes its slug (admins and owners).

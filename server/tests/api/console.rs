@@ -315,6 +315,7 @@ async fn admins_manage_routes_models_and_members_from_forms() {
     let admin = server
         .user_with_role("acme", "admin@acme.example", "admin")
         .await;
+    server.give_request_space("acme").await;
     let (_, html) = admin
         .submit(
             "/t/acme/routes",

@@ -147,6 +147,7 @@ async fn only_admins_manage_routes_and_other_tenants_see_none() {
     let admin = server
         .user_with_role("acme", "a@example.com", "admin")
         .await;
+    server.give_request_space("acme").await;
     member
         .post("/api/v1/tenants/acme/routes", orders())
         .await

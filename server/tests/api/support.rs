@@ -72,6 +72,19 @@ impl TestServer {
         // Restarts come back on the same address, where the proxies look for the server.
         config.listen = addr;
         let db = PgPool::connect(url.as_str()).await.expect("test pool");
+        // Test upstreams and providers listen on loopback, which the default egress policy
+        // refuses; tests of the policy itself set it back.
+        sqlx::query(
+            "INSERT INTO platform_settings (name, value)
+             VALUES ('egress', '{\"allow\": [\"127.0.0.0/8\"], \"deny\": [], \"allow_private\": true}')",
+        )
+        .execute(&db)
+        .await
+        .expect("allow loopback egress");
+        sqlx::query("UPDATE config_version SET version = version + 1")
+            .execute(&db)
+            .await
+            .expect("bump the config version");
         Self {
             base: format!("http://{addr}"),
             db,
@@ -134,6 +147,26 @@ impl TestServer {
 
     /// Creates a tenant (as the platform admin) and a user with the given role in it; returns a
     /// client logged in as that user.
+    /// Moves the whole request space (any host, `/`) from `default` to `tenant`, as a platform
+    /// admin would for a tenant that should serve every route.
+    pub async fn give_request_space(&self, tenant: &str) {
+        let admin = self.admin().await;
+        let emptied = admin
+            .put(
+                "/api/v1/tenants/default/namespace",
+                serde_json::json!({"parts": []}),
+            )
+            .await;
+        assert_eq!(emptied.status, StatusCode::OK, "{}", emptied.text);
+        let given = admin
+            .put(
+                &format!("/api/v1/tenants/{tenant}/namespace"),
+                serde_json::json!({"parts": [{"path_prefix": "/"}]}),
+            )
+            .await;
+        assert_eq!(given.status, StatusCode::OK, "{}", given.text);
+    }
+
     pub async fn user_with_role(&self, tenant: &str, email: &str, role: &str) -> Api {
         let admin = self.admin().await;
         let exists = admin.get(&format!("/api/v1/tenants/{tenant}")).await;
@@ -249,6 +282,10 @@ impl Api {
 
     pub async fn post(&self, path: &str, body: Value) -> Reply {
         self.send(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.send(Method::PUT, path, Some(body)).await
     }
 
     pub async fn patch(&self, path: &str, body: Value) -> Reply {

@@ -55,7 +55,10 @@ impl Flash {
 /// A console request: the API as this browser's session sees it.
 pub struct Ctx {
     pub api: Api,
+    /// The placeholder token forms carry until the page is bound (see `csrf::bind_forms`).
     pub csrf: String,
+    /// The session cookie's value, which form tokens are derived from.
+    session: Option<String>,
     pub flash: Option<Flash>,
     /// The path and query of this request (where to come back to after signing in).
     pub here: String,
@@ -77,7 +80,8 @@ impl FromRequestParts<ConsoleState> for Ctx {
         let client = parts.extensions.get::<ConnectInfo<SocketAddr>>().copied();
         Ok(Self {
             api: Api::new(state.api.clone(), cookie, client),
-            csrf: csrf::token(session),
+            csrf: csrf::placeholder(session),
+            session: session.map(str::to_string),
             flash: csrf::cookie_value(&parts.headers, FLASH_COOKIE).and_then(Flash::decode),
             here: here(parts),
             proxy_url: state.proxy_url.clone(),
@@ -111,6 +115,7 @@ impl Ctx {
     /// A full page: the API's cookies passed on, the shown flash message cleared.
     pub fn page(&self, nav: Option<&Nav>, title: &str, body: String) -> Response {
         let html = layout::document(title, nav, self.flash.as_ref(), &self.csrf, body);
+        let html = csrf::bind_forms(&html, self.session.as_deref());
         let mut response = (
             [
                 (header::CONTENT_TYPE, "text/html; charset=utf-8"),

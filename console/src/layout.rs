@@ -171,3 +171,26 @@ pub fn escape(text: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
 }
+
+/// The content of a `<textarea>`. Leptos writes a textarea's children as they are, so text
+/// that holds `</textarea>` would end the element and turn the rest into live HTML; escaped, the
+/// browser shows it as the text it is (textarea content is RCDATA: entities are decoded).
+pub fn escape_textarea(text: &str) -> String {
+    escape(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use leptos::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn textarea_content_cannot_break_out() {
+        let payload =
+            "</textarea><meta http-equiv=refresh content=0;url=//evil.example>".to_string();
+        let html = render(move || view! { <textarea>{escape_textarea(&payload)}</textarea> });
+        assert_eq!(html.matches("</textarea>").count(), 1, "{html}");
+        assert!(!html.contains("<meta"), "{html}");
+    }
+}

@@ -15,6 +15,8 @@ mod layout;
 mod pages;
 mod types;
 
+pub use csrf::{same_origin, token as form_token};
+
 use std::time::Duration;
 
 use axum::http::header;

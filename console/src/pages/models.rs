@@ -11,7 +11,7 @@ use super::IdPath;
 use crate::ctx::{Flash, TenantCtx};
 use crate::format;
 use crate::forms;
-use crate::layout::render;
+use crate::layout::{escape_textarea, render};
 use crate::types::{Model, Provider, Role};
 
 pub async fn list(t: TenantCtx) -> Response {
@@ -110,7 +110,7 @@ fn model_fields(model: Option<&Model>, providers: &[String]) -> impl IntoView {
         <label for="name">"Name"</label>
         <input id="name" name="name" required value=name placeholder="gpt-4o"/>
         <label for="deployments">"Deployments"</label>
-        <textarea id="deployments" name="deployments" rows="3" required placeholder=format!("{example} gpt-4o-2024-08-06 1 0")>{deployments}</textarea>
+        <textarea id="deployments" name="deployments" rows="3" required placeholder=format!("{example} gpt-4o-2024-08-06 1 0")>{escape_textarea(&deployments)}</textarea>
         <p class="hint">{format!("One per line: provider, upstream model, weight (default 1), priority (default 0). Providers: {}.", if providers.is_empty() { "none yet".to_string() } else { providers.join(", ") })}</p>
         <label for="input_per_mtok">"Input price (USD / 1M tokens)"</label>
         <input id="input_per_mtok" name="input_per_mtok" inputmode="decimal" value=input placeholder="from the price catalog"/>

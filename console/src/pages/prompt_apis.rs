@@ -13,7 +13,7 @@ use super::IdPath;
 use crate::ctx::{Flash, TenantCtx};
 use crate::format;
 use crate::forms;
-use crate::layout::render;
+use crate::layout::{escape_textarea, render};
 use crate::types::{Model, PromptApi, Role, TemplateMessage, Variable};
 
 pub async fn list(t: TenantCtx) -> Response {
@@ -193,18 +193,18 @@ fn prompt_fields(api: Option<&PromptApi>, models: &[String]) -> impl IntoView {
         {match messages_json {
             Some(json) => view! {
                 <label for="messages_json">"Messages (JSON)"</label>
-                <textarea id="messages_json" name="messages_json" rows="10" required>{json}</textarea>
+                <textarea id="messages_json" name="messages_json" rows="10" required>{escape_textarea(&json)}</textarea>
                 <p class="hint">"This template has several turns: edit them as a JSON list of {\"role\", \"content\"} objects."</p>
             }.into_any(),
             None => view! {
                 <label for="system">"System message"</label>
-                <textarea id="system" name="system" rows="3" placeholder="You are a concise assistant.">{system}</textarea>
+                <textarea id="system" name="system" rows="3" placeholder="You are a concise assistant.">{escape_textarea(&system)}</textarea>
                 <label for="user">"User message"</label>
-                <textarea id="user" name="user" rows="4" required placeholder="Summarize in {{sentences}} sentences: {{text}}">{user}</textarea>
+                <textarea id="user" name="user" rows="4" required placeholder="Summarize in {{sentences}} sentences: {{text}}">{escape_textarea(&user)}</textarea>
             }.into_any(),
         }}
         <label for="variables">"Variables"</label>
-        <textarea id="variables" name="variables" rows="3" placeholder="text string required\nsentences number default=2">{variables}</textarea>
+        <textarea id="variables" name="variables" rows="3" placeholder="text string required\nsentences number default=2">{escape_textarea(&variables)}</textarea>
         <p class="hint">"One per line: name, type (string, number, boolean, enum), then optionally required, default=value, values=a|b|c (for enum)."</p>
         <label for="temperature">"Temperature"</label>
         <input id="temperature" name="temperature" inputmode="decimal" value=temperature placeholder="the model's default"/>
@@ -365,7 +365,7 @@ async fn render_edit(
                     <label for="try_key">"API key"</label>
                     <input id="try_key" name="key" type="password" autocomplete="off" required placeholder="tg_…"/>
                     <label for="try_input">"Variables (JSON)"</label>
-                    <textarea id="try_input" name="input" rows="4">{input}</textarea>
+                    <textarea id="try_input" name="input" rows="4">{escape_textarea(&input)}</textarea>
                     <div class="actions"><button type="submit">"Run"</button></div>
                 </form>
                 {tried.map(|r| {

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::IdPath;
 use crate::ctx::{Flash, TenantCtx};
 use crate::forms;
-use crate::layout::render;
+use crate::layout::{escape_textarea, render};
 use crate::types::{Role, Route};
 
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
@@ -121,7 +121,7 @@ fn route_fields(route: Option<&Route>) -> impl IntoView {
         </div>
         <p class="hint">"None ticked: any method."</p>
         <label for="targets">"Targets"</label>
-        <textarea id="targets" name="targets" rows="3" required placeholder="http://10.0.0.5:8080 3\nhttp://10.0.0.6:8080 1">{targets}</textarea>
+        <textarea id="targets" name="targets" rows="3" required placeholder="http://10.0.0.5:8080 3\nhttp://10.0.0.6:8080 1">{escape_textarea(&targets)}</textarea>
         <p class="hint">"One per line: upstream URL, then its weight (default 1)."</p>
         <label for="strip_prefix">"Strip prefix"</label>
         <div><input id="strip_prefix" name="strip_prefix" type="checkbox" value="on" checked=strip/>" Remove the matched path before forwarding"</div>

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{csrf_token, TestServer, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::support::{csrf_token_for, TestServer, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 /// Every page of a tenant, by path suffix.
 const PAGES: [&str; 10] = [
@@ -32,8 +32,8 @@ async fn signed_out_visitors_are_sent_to_sign_in() {
         "comes back after sign-in: {html}"
     );
     // A form posted after the session ended goes to sign-in, then back to the page it was on.
-    let (_, login) = browser.page("/login").await;
-    let no_session_token = csrf_token(&login).unwrap();
+    // (The browser has no session cookie: the form's token is the one of no session.)
+    let no_session_token = tollgate_console::form_token(None, "/t/default/keys");
     let response = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -423,7 +423,7 @@ async fn cross_site_form_posts_are_refused() {
         .text()
         .await
         .unwrap();
-    let token = csrf_token(&page).unwrap();
+    let token = csrf_token_for(&page, "/t/acme/keys").unwrap();
 
     // Another site's page posting a form: the browser says where it comes from.
     for (origin, fetch_site) in [
@@ -457,7 +457,7 @@ async fn cross_site_form_posts_are_refused() {
         .user_with_role("acme", "other@example.com", "member")
         .await;
     let (_, other_page) = other.page("/t/acme/keys").await;
-    let other_token = csrf_token(&other_page).unwrap();
+    let other_token = csrf_token_for(&other_page, "/t/acme/keys").unwrap();
     assert_ne!(other_token, token);
     let response = client
         .post(format!("{}/t/acme/keys", server.base))
@@ -702,4 +702,78 @@ async fn detail_pages_offer_edits_only_to_those_allowed_and_lose_nothing() {
         .await;
     assert_eq!(saved.body["messages"], few_shot);
     assert_eq!(saved.body["description"], "now described");
+}
+
+/// Stored text is shown as text everywhere, textareas included, and a form's token works only
+/// for its own action: markup that smuggles a `formaction` into a form gains nothing.
+#[tokio::test]
+async fn stored_markup_stays_text_and_tokens_are_bound_to_their_form() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let member = server
+        .user_with_role("default", "member@example.com", "member")
+        .await;
+    let members = admin.get("/api/v1/tenants/default/members").await.body;
+    let member_id = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] == "member@example.com")
+        .and_then(|m| m["user_id"].as_str())
+        .unwrap()
+        .to_string();
+    admin
+        .post(
+            "/api/v1/tenants/default/providers",
+            json!({"name": "p", "kind": "openai_compatible", "base_url": "http://127.0.0.1:9/v1"}),
+        )
+        .await;
+    admin
+        .post(
+            "/api/v1/tenants/default/models",
+            json!({"name": "chat", "deployments": [{"provider": "p", "model": "m"}],
+                   "prices": {"input_per_mtok": "1", "output_per_mtok": "2"}}),
+        )
+        .await;
+    let payload = format!(
+        "</textarea><meta http-equiv=\"refresh\" content=\"0;url=//evil.example\">\
+         <button formaction=\"/t/default/members/{member_id}\" style=\"position:fixed;inset:0;opacity:0\">\
+         <input type=\"hidden\" name=\"role\" value=\"owner\"></button><textarea>"
+    );
+    let prompt = admin
+        .post(
+            "/api/v1/tenants/default/prompt-apis",
+            json!({"slug": "p", "model": "chat",
+                   "messages": [{"role": "user", "content": payload}]}),
+        )
+        .await;
+    assert_eq!(prompt.status, 201, "{}", prompt.text);
+    let id = prompt.body["id"].as_str().unwrap();
+    let edit = format!("/t/default/prompt-apis/{id}");
+    let (status, html) = admin.page(&edit).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!html.contains("<meta http-equiv"), "{html}");
+    assert!(!html.contains("<button formaction"), "{html}");
+    assert!(html.contains("&lt;/textarea&gt;"), "{html}");
+
+    // The edit form's token, sent to another action (what an injected formaction would do).
+    let token = csrf_token_for(&html, &edit).expect("the edit form has a token");
+    let (status, _) = admin
+        .post_form_with_token(
+            &format!("/t/default/members/{member_id}"),
+            &token,
+            &[("role", "owner")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let members = admin.get("/api/v1/tenants/default/members").await.body;
+    assert!(
+        members
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["role"] != "owner" || m["email"] != "member@example.com"),
+        "{members}"
+    );
+    drop(member);
 }

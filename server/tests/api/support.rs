@@ -220,6 +220,7 @@ impl Drop for TestServer {
 /// An HTTP client for the admin API, with a cookie jar and an optional bearer token.
 pub struct Api {
     client: Client,
+    jar: std::sync::Arc<reqwest::cookie::Jar>,
     base: String,
     bearer: Option<String>,
 }
@@ -262,11 +263,13 @@ impl Reply {
 
 impl Api {
     pub fn new(base: &str, bearer: Option<String>) -> Self {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
         Self {
             client: Client::builder()
-                .cookie_store(true)
+                .cookie_provider(jar.clone())
                 .build()
                 .expect("client"),
+            jar,
             base: base.to_string(),
             bearer,
         }
@@ -319,8 +322,7 @@ impl Api {
     /// Posts a console form the way a browser on the console's own page does: with the
     /// session's CSRF token (read from a page) and the console's origin.
     pub async fn submit(&self, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String) {
-        let (_, html) = self.page("/login").await;
-        let token = csrf_token(&html).expect("a page with a CSRF token");
+        let token = self.form_token(path).await;
         let mut form: Vec<(&str, &str)> = vec![("csrf", token.as_str())];
         form.extend_from_slice(fields);
         let response = self
@@ -333,6 +335,43 @@ impl Api {
             .expect("form posted");
         let status = response.status();
         (status, response.text().await.unwrap_or_default())
+    }
+
+    /// Posts a console form with the given token (for tests of refusals).
+    pub async fn post_form_with_token(
+        &self,
+        path: &str,
+        token: &str,
+        fields: &[(&str, &str)],
+    ) -> (StatusCode, String) {
+        let mut form: Vec<(&str, &str)> = vec![("csrf", token)];
+        form.extend_from_slice(fields);
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("origin", &self.base)
+            .form(&form)
+            .send()
+            .await
+            .expect("form posted");
+        let status = response.status();
+        (status, response.text().await.unwrap_or_default())
+    }
+
+    /// The token a console page gives the form that posts to `action` in this client's session.
+    pub async fn form_token(&self, action: &str) -> String {
+        use reqwest::cookie::CookieStore;
+        let url = reqwest::Url::parse(&self.base).expect("base URL");
+        let cookies = self.jar.cookies(&url);
+        let session = cookies
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .into_iter()
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == "tollgate_session")
+            .map(|(_, value)| value.to_string());
+        tollgate_console::form_token(session.as_deref(), action)
     }
 
     /// Sends a body as-is, with the given content type (for malformed input).
@@ -371,7 +410,15 @@ impl Api {
     }
 }
 
-/// The CSRF token in a console page's forms.
+/// The CSRF token of the page's form that posts to `action`.
+pub fn csrf_token_for(html: &str, action: &str) -> Option<String> {
+    let needle = format!("action=\"{action}\"");
+    let form = &html[html.find(&needle)?..];
+    let form = &form[..form.find("</form>")?];
+    csrf_token(form)
+}
+
+/// The first CSRF token in a console page's forms.
 pub fn csrf_token(html: &str) -> Option<String> {
     let start = html.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
     let end = html[start..].find('"')?;

@@ -36,7 +36,9 @@ pub fn router(state: AppState, session_store: PostgresStore, config: &Config) ->
     let request_id = HeaderName::from_static("x-request-id");
 
     // The console calls this same API in-process, so it sees exactly what the user's session may.
-    let api = api::router(state).layer(sessions);
+    let api = api::router(state)
+        .layer(sessions)
+        .layer(axum::middleware::from_fn(cookie_posts_from_this_origin));
     let console = tollgate_console::router(tollgate_console::Settings {
         api: api.clone(),
         proxy_url: config.proxy_url.trim_end_matches('/').to_string(),
@@ -74,6 +76,46 @@ pub fn router(state: AppState, session_store: PostgresStore, config: &Config) ->
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(CatchPanicLayer::custom(panic_response)),
         )
+}
+
+/// A state-changing API call authenticated by the session cookie must come from this origin (a
+/// page on another port of the same host is another origin): body-less POSTs such as logout or
+/// a provider test cannot be triggered by another site's form. Bearer-token calls carry no
+/// ambient credential and pass.
+async fn cookie_posts_from_this_origin(
+    request: Request<Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::http::{header, Method};
+    use axum::response::IntoResponse;
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let headers = request.headers();
+    let by_cookie =
+        !headers.contains_key(header::AUTHORIZATION) && tollgate_console_cookie(headers).is_some();
+    if !safe && by_cookie && !tollgate_console::same_origin(headers) {
+        return ApiError::Forbidden(
+            "this request comes from another site or origin; the API takes state-changing calls \
+             with the session cookie only from the console's own pages (scripts: use an admin \
+             token)"
+                .into(),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+fn tollgate_console_cookie(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == api::SESSION_COOKIE)
+        .map(|(_, value)| value)
 }
 
 fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {

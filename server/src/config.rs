@@ -69,6 +69,18 @@ pub struct Config {
     /// `--proxy-url` (containers, private networks). Default: `--proxy-url`.
     #[arg(long, env = "TOLLGATE_PROXY_INTERNAL_URL")]
     pub proxy_internal_url: Option<String>,
+
+    /// Reverse proxies in front of the server (CIDRs, comma-separated, like 10.0.0.0/8). For
+    /// requests from them, the client address (sign-in throttling, audit) is taken from
+    /// `X-Forwarded-For`; from anyone else that header is ignored.
+    #[arg(long, env = "TOLLGATE_TRUSTED_PROXIES", value_delimiter = ',',
+          value_parser = parse_cidr)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+fn parse_cidr(text: &str) -> Result<ipnet::IpNet, String> {
+    tollgate_protocol::egress::parse_cidr(text)
+        .ok_or_else(|| format!("'{text}' is not an address or CIDR like 10.0.0.0/8"))
 }
 
 /// How log lines are written.
@@ -96,6 +108,7 @@ impl Config {
             usage_retention_days: 90,
             proxy_url: "http://127.0.0.1:8000".to_string(),
             proxy_internal_url: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -114,7 +114,8 @@ impl Server {
             .context("loading the master key")?;
         let seeded = service::price_catalog::seed(&db).await?;
         tracing::debug!(prices = seeded, "price catalog loaded");
-        let state = AppState::new(db.clone(), proxy_token_hash, versions, stopping, secrets);
+        let mut state = AppState::new(db.clone(), proxy_token_hash, versions, stopping, secrets);
+        state.trusted_proxies = std::sync::Arc::new(config.trusted_proxies.clone());
         let router = app::router(state, session_store, config);
         let listener = TcpListener::bind(config.listen)
             .await

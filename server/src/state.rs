@@ -6,14 +6,14 @@ use axum::body::Bytes;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use crate::login_throttle::LoginThrottle;
 use crate::secret_box::SecretBox;
 
 /// Shared state of the admin and internal APIs.
 #[derive(Clone)]
 pub struct AppState {
     pub db: PgPool,
-    pub login_throttle: Arc<LoginThrottle>,
+    /// Reverse proxies whose `X-Forwarded-For` names the real client.
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     /// SHA-256 of the token proxies present; `None` turns the internal API off.
     pub proxy_token_hash: Option<Arc<Vec<u8>>>,
     /// The newest configuration version.
@@ -38,7 +38,7 @@ impl AppState {
             stopping,
             secrets,
             db,
-            login_throttle: Arc::default(),
+            trusted_proxies: Arc::default(),
             proxy_token_hash: proxy_token_hash.map(Arc::new),
             config_version,
             snapshot_cache: Arc::default(),

@@ -17,12 +17,29 @@ pub struct Next {
 }
 
 /// Only paths on this site are followed after signing in.
+/// Where to go after signing in: only a path of this site. The value is resolved the way a
+/// browser would (which drops tabs and newlines and reads `\\` as `/`), and anything that
+/// would leave this origin, or holds control characters, goes to the dashboard instead.
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
-            path.to_string()
+    const HERE: &str = "http://console.invalid/";
+    let Some(next) = next else {
+        return "/".into();
+    };
+    if !next.starts_with('/') || next.chars().any(|c| c.is_control() || c == '\\') {
+        return "/".into();
+    }
+    let Ok(base) = url::Url::parse(HERE) else {
+        return "/".into();
+    };
+    match base.join(next) {
+        // A path that resolves to `//…` would read as another host in a Location header.
+        Ok(url) if url.origin() == base.origin() && !url.path().starts_with("//") => {
+            match url.query() {
+                Some(query) => format!("{}?{query}", url.path()),
+                None => url.path().to_string(),
+            }
         }
-        _ => "/".to_string(),
+        _ => "/".into(),
     }
 }
 
@@ -96,4 +113,31 @@ pub async fn logout(ctx: Ctx) -> Response {
         .send(axum::http::Method::POST, "/api/v1/auth/logout", None)
         .await;
     ctx.redirect("/login", Some(Flash::Success("You are signed out.".into())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_paths_of_this_site_are_followed() {
+        for evil in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\\evil.example",
+            "\\/evil.example",
+            "https://evil.example",
+            "javascript:alert(1)",
+            "/..//evil.example",
+        ] {
+            let next = safe_next(Some(evil));
+            assert!(
+                next.starts_with('/') && !next.starts_with("//") && !next.contains("evil"),
+                "{evil:?} -> {next}"
+            );
+        }
+        assert_eq!(safe_next(Some("/t/acme/keys?x=1")), "/t/acme/keys?x=1");
+        assert_eq!(safe_next(None), "/");
+    }
 }

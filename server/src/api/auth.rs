@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use crate::auth::{ClientAddr, Principal, SESSION_USER_KEY};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::ApiJson;
-use crate::login_throttle::Verdict;
+use crate::login_throttle::{self, Verdict};
 use crate::service::users::{self, MeView};
 use crate::state::AppState;
 use crate::{password, validate};
@@ -33,8 +33,9 @@ pub struct LoginRequest {
 
 /// Log in and receive a session cookie.
 ///
-/// Repeated failures slow the answers down, then lock the account (and the client address)
-/// out for a while with 429. Wrong email and wrong password get the same answer.
+/// Repeated failures of one email from one client address make that address wait longer and
+/// longer before its next try (429 with `Retry-After`); other addresses, and the right password
+/// from them, are not affected. Wrong email and wrong password get the same answer.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, description = "Logged in; the session cookie is set", body = MeView),
@@ -51,26 +52,30 @@ async fn login(
     if email.len() > validate::EMAIL_MAX || input.password.chars().count() > password::MAX_LEN {
         return Err(wrong_credentials());
     }
-    if let Verdict::Locked(wait) = state.login_throttle.check(&email, address) {
+    if let Verdict::Wait(wait) = login_throttle::check(&state.db, &email, address).await? {
+        let secs = wait.as_secs_f64().ceil() as u64;
         return Err(ApiError::TooManyRequests {
             detail: format!(
-                "too many failed logins; try again in {} minutes",
-                wait.as_secs().div_ceil(60)
+                "too many failed logins for this account from your address; try again in {}",
+                if secs >= 60 {
+                    format!("{} minutes", secs.div_ceil(60))
+                } else {
+                    format!("{secs} seconds")
+                }
             ),
-            retry_after_secs: wait.as_secs().max(1),
+            retry_after_secs: secs.max(1),
         });
     }
     let record = users::find_for_login(&state.db, &email).await?;
     let stored_hash = record.as_ref().map(|r| r.password_hash.clone());
     if !password::verify(input.password, stored_hash).await? {
-        let delay = state.login_throttle.failed(&email, address);
-        tokio::time::sleep(delay).await;
+        login_throttle::failed(&state.db, &email, address).await?;
         return Err(wrong_credentials());
     }
     let Some(record) = record else {
         return Err(wrong_credentials());
     };
-    state.login_throttle.succeeded(&email);
+    login_throttle::succeeded(&state.db, &email, address).await?;
     // A fresh session id on login defeats session fixation.
     session.cycle_id().await?;
     session.insert(SESSION_USER_KEY, record.id).await?;

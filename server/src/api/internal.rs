@@ -57,8 +57,8 @@ impl FromRequestParts<AppState> for ProxyAuth {
             .headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|token| secrets::hash(token.trim()));
+            .and_then(crate::auth::bearer_token)
+            .map(secrets::hash);
         match presented {
             Some(hash) if hash == **expected => Ok(Self),
             _ => Err(ApiError::Unauthenticated(

@@ -119,7 +119,7 @@ async fn the_console_shows_the_api_lock_out() {
     let server = TestServer::start().await;
     let browser = server.anonymous();
     let mut last = (StatusCode::OK, String::new());
-    for _ in 0..6 {
+    for _ in 0..4 {
         last = browser
             .submit(
                 "/login",

@@ -68,6 +68,8 @@ impl TestServer {
         config.admin_email = admin_email.into();
         config.admin_password = Some(admin_password.into());
         config.proxy_token = Some(PROXY_TOKEN.into());
+        // Tests play clients at other addresses with X-Forwarded-For from loopback.
+        config.trusted_proxies = vec!["127.0.0.0/8".parse().expect("CIDR")];
         let (addr, running) = serve(&config).await;
         // Restarts come back on the same address, where the proxies look for the server.
         config.listen = addr;

@@ -45,6 +45,15 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Most connections one client address may hold open at once (0: no limit). Behind a load
+    /// balancer that does not keep client addresses, raise it or turn it off.
+    #[arg(
+        long,
+        env = "TOLLGATE_PROXY_MAX_CONNECTIONS_PER_CLIENT",
+        default_value_t = 1024
+    )]
+    pub max_connections_per_client: usize,
 }
 
 /// How log lines are written.

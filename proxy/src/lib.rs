@@ -7,6 +7,7 @@ pub mod ai;
 pub mod body;
 pub mod budget;
 pub mod config;
+pub mod conn_limits;
 pub mod egress;
 pub mod error;
 pub mod forward;
@@ -30,8 +31,7 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 use axum::routing::get;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch, Notify};
@@ -156,7 +156,8 @@ impl Proxy {
             shared.clone(),
             stopped.clone(),
         ));
-        let workers = spawn_workers(traffic, &shared, &stopped)?;
+        let per_client = conn_limits::PerClient::new(config.max_connections_per_client);
+        let workers = spawn_workers(traffic, &shared, &per_client, &stopped)?;
         tracing::info!(listen = %traffic_addr, metrics = %metrics_addr, id = %dataplane_id, "tollgate-proxy started");
         Ok(Self {
             traffic_addr,
@@ -226,12 +227,14 @@ fn reuse_port_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListene
 fn spawn_workers(
     listeners: Vec<std::net::TcpListener>,
     shared: &Arc<Shared>,
+    per_client: &Arc<conn_limits::PerClient>,
     stop: &watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<oneshot::Receiver<()>>> {
     let mut done_signals = Vec::with_capacity(listeners.len());
     for (index, listener) in listeners.into_iter().enumerate() {
         let (done, drained) = oneshot::channel();
         let shared = shared.clone();
+        let per_client = per_client.clone();
         let stop = stop.clone();
         std::thread::Builder::new()
             .name(format!("tollgate-worker-{index}"))
@@ -242,7 +245,7 @@ fn spawn_workers(
                 {
                     Ok(runtime) => runtime.block_on(async move {
                         match TcpListener::from_std(listener) {
-                            Ok(listener) => serve_traffic(listener, shared, stop).await,
+                            Ok(listener) => serve_traffic(listener, shared, per_client, stop).await,
                             Err(err) => tracing::error!(error = %err, "worker cannot listen"),
                         }
                     }),
@@ -259,6 +262,7 @@ fn spawn_workers(
 async fn serve_traffic(
     listener: TcpListener,
     shared: Arc<Shared>,
+    per_client: Arc<conn_limits::PerClient>,
     mut stop: watch::Receiver<bool>,
 ) {
     let policy_shared = shared.clone();
@@ -266,7 +270,7 @@ async fn serve_traffic(
         policy_shared.config.load().egress.clone()
     })));
     let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let builder = conn_limits::builder();
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -279,6 +283,10 @@ async fn serve_traffic(
             },
             _ = crate::stopped(&mut stop) => break,
         };
+        let Some(slot) = per_client.admit(peer.ip()) else {
+            shared.metrics.refused_connections.inc();
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let clients = clients.clone();
@@ -287,10 +295,15 @@ async fn serve_traffic(
             let clients = clients.clone();
             async move { Ok::<_, Infallible>(handler::handle(shared, &clients, request, peer).await) }
         });
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection.into_owned());
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            if let Err(err) = connection.await {
+            let _slot = slot;
+            if !conn_limits::first_bytes_arrive(&stream).await {
+                return;
+            }
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            if let Err(err) = watcher.watch(connection.into_owned()).await {
                 tracing::debug!(error = %err, "connection ended with an error");
             }
         });

@@ -28,6 +28,8 @@ pub struct Metrics {
     pub usage_spooled_batches: IntGauge,
     pub usage_dropped_events: IntCounter,
     pub usage_sent_events: IntCounter,
+    /// Connections refused because their client address held too many.
+    pub refused_connections: IntCounter,
 }
 
 impl Metrics {
@@ -88,6 +90,10 @@ impl Metrics {
                 "usage_sent_events_total",
                 "Usage events delivered",
             )?,
+            refused_connections: IntCounter::new(
+                "refused_connections_total",
+                "Connections refused: the client address held its maximum already",
+            )?,
             registry,
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
@@ -103,6 +109,7 @@ impl Metrics {
             Box::new(metrics.usage_spooled_batches.clone()),
             Box::new(metrics.usage_dropped_events.clone()),
             Box::new(metrics.usage_sent_events.clone()),
+            Box::new(metrics.refused_connections.clone()),
         ];
         for collector in collectors {
             metrics.registry.register(collector)?;

@@ -18,6 +18,7 @@ pub mod password;
 pub mod roles;
 pub mod secret_box;
 pub mod secrets;
+mod serve;
 pub mod service;
 pub mod state;
 pub mod telemetry;
@@ -142,12 +143,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let stopping = self.stopping;
-        let served = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        serve::serve(self.listener, self.router, async move {
             shutdown.await;
             let _ = stopping.send(true);
         })
@@ -156,7 +152,7 @@ impl Server {
         if let Some(pg) = self.embedded {
             pg.stop().await?;
         }
-        served.context("serving HTTP")
+        Ok(())
     }
 }
 

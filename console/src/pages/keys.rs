@@ -90,12 +90,16 @@ fn scopes_text(k: &ApiKey) -> String {
         ("models", &k.scopes.models),
         ("prompt APIs", &k.scopes.prompt_apis),
     ] {
-        if !items.is_empty() {
+        if items.iter().any(|i| i == "*") {
+            parts.push(format!("all {label}"));
+        } else if !items.is_empty() {
             parts.push(format!("{label}: {}", items.join(", ")));
         }
     }
-    if parts.is_empty() {
+    if parts.len() == 3 && parts.iter().all(|p| p.starts_with("all ")) {
         "everything".into()
+    } else if parts.is_empty() {
+        "nothing".into()
     } else {
         parts.join("; ")
     }
@@ -131,11 +135,11 @@ fn budget_text(k: &ApiKey) -> String {
 /// The fields of the create and edit forms, filled from a key when editing.
 fn key_fields(key: Option<&ApiKey>) -> impl IntoView {
     let name = key.map(|k| k.name.clone()).unwrap_or_default();
-    let routes = key.map(|k| k.scopes.routes.join(", ")).unwrap_or_default();
-    let models = key.map(|k| k.scopes.models.join(", ")).unwrap_or_default();
-    let prompts = key
-        .map(|k| k.scopes.prompt_apis.join(", "))
-        .unwrap_or_default();
+    // A new key reaches everything until narrowed; an emptied field reaches nothing.
+    let all = || "*".to_string();
+    let routes = key.map_or_else(all, |k| k.scopes.routes.join(", "));
+    let models = key.map_or_else(all, |k| k.scopes.models.join(", "));
+    let prompts = key.map_or_else(all, |k| k.scopes.prompt_apis.join(", "));
     let rpm = key
         .and_then(|k| k.limits.requests_per_minute)
         .map(|v| v.to_string())
@@ -159,11 +163,11 @@ fn key_fields(key: Option<&ApiKey>) -> impl IntoView {
         <label for="expires_at">"Expires at"</label>
         <input id="expires_at" name="expires_at" value=expires placeholder="2027-01-31T00:00:00Z (empty: never)"/>
         <label for="scope_routes">"Routes it may call"</label>
-        <input id="scope_routes" name="scope_routes" value=routes placeholder="route names, comma-separated (empty: all)"/>
+        <input id="scope_routes" name="scope_routes" value=routes placeholder="route names, comma-separated; * for all (empty: none)"/>
         <label for="scope_models">"Models it may call"</label>
-        <input id="scope_models" name="scope_models" value=models placeholder="model names (empty: all)"/>
+        <input id="scope_models" name="scope_models" value=models placeholder="model names; * for all (empty: none)"/>
         <label for="scope_prompt_apis">"Prompt APIs it may call"</label>
-        <input id="scope_prompt_apis" name="scope_prompt_apis" value=prompts placeholder="prompt API slugs (empty: all)"/>
+        <input id="scope_prompt_apis" name="scope_prompt_apis" value=prompts placeholder="prompt API slugs; * for all (empty: none)"/>
         <label for="requests_per_minute">"Requests per minute"</label>
         <input id="requests_per_minute" name="requests_per_minute" inputmode="numeric" value=rpm placeholder="no limit"/>
         <label for="tokens_per_minute">"Tokens per minute"</label>

@@ -2,7 +2,7 @@
 //! Both the proxy (at connect time, against the resolved address) and the server (on
 //! server-side calls and when an object is saved) decide with this one function.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
 
@@ -122,7 +122,7 @@ fn canonical(ip: IpAddr) -> IpAddr {
                 let [c, d] = segments[7].to_be_bytes();
                 return IpAddr::V4(Ipv4Addr::new(a, b, c, d));
             }
-            IpAddr::V6(Ipv6Addr::from(v6))
+            IpAddr::V6(v6)
         }
         v4 => v4,
     }

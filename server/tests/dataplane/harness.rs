@@ -108,6 +108,7 @@ pub async fn start_proxy(server: &TestServer, data_dir: &Path) -> Proxy {
         workers: 2,
         proxy_token: Some(PROXY_TOKEN.into()),
         log_format: LogFormat::Text,
+        max_connections_per_client: 1024,
     };
     Proxy::start(&config).await.expect("proxy starts")
 }

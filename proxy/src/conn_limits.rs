@@ -1,0 +1,104 @@
+//! Limits on client connections, against slow and idle clients (Slowloris): a connection must
+//! send its first bytes and then each request's headers within a deadline, an idle keep-alive
+//! connection is closed, and one client address may hold only so many connections at once.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto;
+
+/// Time for a request's headers to arrive, counted from when the connection waits for them:
+/// also how long an idle keep-alive connection stays open.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The server connection builder with the timeouts set.
+pub fn builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(20)))
+        .keep_alive_timeout(Duration::from_secs(20))
+        .max_concurrent_streams(256);
+    builder
+}
+
+/// Waits for a new connection's first bytes; false when none came in time (the connection is
+/// then dropped before any protocol work).
+pub async fn first_bytes_arrive(stream: &tokio::net::TcpStream) -> bool {
+    matches!(
+        tokio::time::timeout(HEADER_READ_TIMEOUT, stream.readable()).await,
+        Ok(Ok(()))
+    )
+}
+
+/// Open connections per client address, shared by every worker.
+#[derive(Debug)]
+pub struct PerClient {
+    open: DashMap<IpAddr, usize>,
+    max: usize,
+}
+
+impl PerClient {
+    /// `max` 0 turns the limit off.
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            open: DashMap::new(),
+            max,
+        })
+    }
+
+    /// Admits a connection from `ip`, or `None` when the address holds its maximum already.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
+        let mut open = self.open.entry(ip).or_insert(0);
+        if self.max > 0 && *open >= self.max {
+            return None;
+        }
+        *open += 1;
+        Some(Slot {
+            owner: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// One admitted connection; frees its place when dropped.
+#[derive(Debug)]
+pub struct Slot {
+    owner: Arc<PerClient>,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.owner.open.remove_if_mut(&self.ip, |_, open| {
+            *open = open.saturating_sub(1);
+            *open == 0
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_gets_at_most_its_share_and_places_come_back() {
+        let limits = PerClient::new(2);
+        let ip = IpAddr::from([192, 0, 2, 1]);
+        let first = limits.admit(ip);
+        let second = limits.admit(ip);
+        assert!(first.is_some() && second.is_some());
+        assert!(limits.admit(ip).is_none());
+        assert!(limits.admit(IpAddr::from([192, 0, 2, 2])).is_some());
+        drop(first);
+        assert!(limits.admit(ip).is_some());
+    }
+}

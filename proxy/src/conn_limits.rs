@@ -30,12 +30,25 @@ pub fn builder() -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// Waits for a new connection's first bytes; false when none came in time (the connection is
-/// then dropped before any protocol work).
+/// Waits until a new connection has sent enough to tell HTTP/1 from HTTP/2 (the protocol
+/// detection itself has no deadline); false when that did not happen in time or the client
+/// went away, and the connection is then dropped before any protocol work.
 pub async fn first_bytes_arrive(stream: &tokio::net::TcpStream) -> bool {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let decided = async {
+        let mut buf = [0u8; 24];
+        loop {
+            match stream.peek(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) if n >= PREFACE.len() || buf[..n] != PREFACE[..n] => return true,
+                // Part of the HTTP/2 preface so far: wait for the rest.
+                Ok(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    };
     matches!(
-        tokio::time::timeout(HEADER_READ_TIMEOUT, stream.readable()).await,
-        Ok(Ok(()))
+        tokio::time::timeout(HEADER_READ_TIMEOUT, decided).await,
+        Ok(true)
     )
 }
 

@@ -174,12 +174,9 @@ async fn pipeline(
         },
     );
     let body = Counted::new(body, context.bytes_in.clone());
-    let body = RequestBody::prepare(
-        body,
-        &parts.headers,
-        forward::may_retry(&route, &parts.method),
-    )
-    .await?;
+    // Small bodies are kept whenever the route retries: a refused connection is retried for
+    // every method, since nothing was sent.
+    let body = RequestBody::prepare(body, &parts.headers, route.retries > 0).await?;
     let client = clients.get(route.connect_timeout);
     let forwarded = forward::forward(&route, parts, body, &client, &shared.metrics).await?;
     context.upstream_latency = Some(forwarded.upstream_latency);

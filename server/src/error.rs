@@ -219,8 +219,13 @@ impl From<QueryRejection> for ApiError {
 }
 
 impl From<tower_sessions::session::Error> for ApiError {
+    /// The session store is PostgreSQL: when it fails, the database is away.
     fn from(err: tower_sessions::session::Error) -> Self {
-        Self::internal(format!("session store: {err}"))
+        tracing::warn!(error = %err, "session store failed");
+        Self::Status {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            detail: "the database is unreachable right now; retry in a few seconds".into(),
+        }
     }
 }
 

@@ -61,8 +61,7 @@ pub async fn serve(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let first_bytes = tokio::time::timeout(HEADER_READ_TIMEOUT, stream.readable()).await;
-            if !matches!(first_bytes, Ok(Ok(()))) {
+            if !protocol_known(&stream).await {
                 return;
             }
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
@@ -78,4 +77,24 @@ pub async fn serve(
     {
         tracing::warn!("in-flight requests did not finish in time");
     }
+}
+
+/// Waits until a new connection has sent enough to tell HTTP/1 from HTTP/2 (hyper's protocol
+/// detection has no deadline of its own); false when that did not happen in time.
+async fn protocol_known(stream: &tokio::net::TcpStream) -> bool {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let decided = async {
+        let mut buf = [0u8; 24];
+        loop {
+            match stream.peek(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) if n >= PREFACE.len() || buf[..n] != PREFACE[..n] => return true,
+                Ok(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    };
+    matches!(
+        tokio::time::timeout(HEADER_READ_TIMEOUT, decided).await,
+        Ok(true)
+    )
 }

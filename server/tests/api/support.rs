@@ -98,6 +98,18 @@ impl TestServer {
         }
     }
 
+    /// The name of this server's database.
+    pub fn database_name(&self) -> &str {
+        &self.database
+    }
+
+    /// A connection with rights over every database (to take this one away and back).
+    pub async fn superuser(&self) -> PgConnection {
+        PgConnection::connect(&self.admin_url)
+            .await
+            .expect("connect")
+    }
+
     /// Stops the server gracefully (its database stays).
     pub async fn stop(&mut self) {
         if let Some(running) = self.running.take() {
@@ -147,8 +159,6 @@ impl TestServer {
         self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
     }
 
-    /// Creates a tenant (as the platform admin) and a user with the given role in it; returns a
-    /// client logged in as that user.
     /// Moves the whole request space (any host, `/`) from `default` to `tenant`, as a platform
     /// admin would for a tenant that should serve every route.
     pub async fn give_request_space(&self, tenant: &str) {
@@ -169,6 +179,8 @@ impl TestServer {
         assert_eq!(given.status, StatusCode::OK, "{}", given.text);
     }
 
+    /// Creates a tenant (as the platform admin) and a user with the given role in it; returns a
+    /// client logged in as that user.
     pub async fn user_with_role(&self, tenant: &str, email: &str, role: &str) -> Api {
         let admin = self.admin().await;
         let exists = admin.get(&format!("/api/v1/tenants/{tenant}")).await;
@@ -332,6 +344,26 @@ impl Api {
             .post(format!("{}{path}", self.base))
             .header("origin", &self.base)
             .form(&form)
+            .send()
+            .await
+            .expect("form posted");
+        let status = response.status();
+        (status, response.text().await.unwrap_or_default())
+    }
+
+    /// Posts an empty form as a browser page of `origin` would (for tests of refusals).
+    pub async fn post_form_with_origin(
+        &self,
+        path: &str,
+        origin: &str,
+        fetch_site: &str,
+    ) -> (StatusCode, String) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("origin", origin)
+            .header("sec-fetch-site", fetch_site)
+            .form(&[("x", "1")])
             .send()
             .await
             .expect("form posted");

@@ -100,7 +100,14 @@ pub async fn dead_url() -> String {
 
 /// Starts a proxy following the test server, with its state in `data_dir`.
 pub async fn start_proxy(server: &TestServer, data_dir: &Path) -> Proxy {
-    let config = Config {
+    Proxy::start(&proxy_config(server, data_dir))
+        .await
+        .expect("proxy starts")
+}
+
+/// The configuration of a proxy following the test server.
+pub fn proxy_config(server: &TestServer, data_dir: &Path) -> Config {
+    Config {
         server_url: server.base.clone(),
         listen: "127.0.0.1:0".parse().unwrap(),
         metrics_listen: "127.0.0.1:0".parse().unwrap(),
@@ -109,8 +116,7 @@ pub async fn start_proxy(server: &TestServer, data_dir: &Path) -> Proxy {
         proxy_token: Some(PROXY_TOKEN.into()),
         log_format: LogFormat::Text,
         max_connections_per_client: 1024,
-    };
-    Proxy::start(&config).await.expect("proxy starts")
+    }
 }
 
 /// Waits until the proxy has loaded the server's newest configuration.

@@ -14,4 +14,5 @@ mod keys_and_limits;
 mod readme;
 mod resilience;
 mod routing;
+mod security;
 mod usage;

@@ -66,6 +66,10 @@ pub fn router(settings: Settings) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/login", get(login::form).post(login::submit))
+        .route(
+            "/invitations/{token}",
+            get(invitation::page).post(invitation::accept),
+        )
         .route("/logout", post(login::logout))
         .route("/switch", get(switch))
         .route("/t/{tenant}", get(dashboard::page))
@@ -117,7 +121,10 @@ pub fn router(settings: Settings) -> Router {
         .route("/t/{tenant}/routes/{id}/delete", post(routes::delete))
         .route("/t/{tenant}/usage", get(usage::log))
         .route("/t/{tenant}/usage.csv", get(usage::csv))
-        .route("/t/{tenant}/members", get(members::list).post(members::add))
+        .route(
+            "/t/{tenant}/members",
+            get(members::list).post(members::invite),
+        )
         .route("/t/{tenant}/members/{user}", post(members::change_role))
         .route("/t/{tenant}/members/{user}/remove", post(members::remove))
         .route("/t/{tenant}/tenants", post(members::create_tenant))

@@ -90,18 +90,17 @@ pub async fn list(t: TenantCtx) -> Response {
             </table>
             {can_manage.then(|| view! {
                 <section class="card">
-                    <h2>"Add a member"</h2>
+                    <h2>"Invite a member"</h2>
+                    <p class="hint">"They join when they open the invitation link and accept it (signing in, or choosing a password if they have no account yet). The link works for 7 days."</p>
                     <form method="post" action=base.clone() class="grid-form">
                         <input type="hidden" name="csrf" value=csrf.clone()/>
                         <label for="email">"Email"</label>
                         <input id="email" name="email" type="email" required/>
-                        <label for="password">"Password"</label>
-                        <input id="password" name="password" type="password" autocomplete="new-password" placeholder="only for a new user: at least 12 characters"/>
                         <label for="role">"Role"</label>
                         <select id="role" name="role">
                             {grantable.iter().map(|r| view! { <option value=r.as_str() selected=*r == Role::Member>{r.as_str()}</option> }).collect_view()}
                         </select>
-                        <div class="actions"><button type="submit">"Add member"</button></div>
+                        <div class="actions"><button type="submit">"Create invitation"</button></div>
                     </form>
                 </section>
             })}
@@ -138,22 +137,31 @@ pub async fn list(t: TenantCtx) -> Response {
 }
 
 #[derive(Deserialize)]
-pub struct AddForm {
+pub struct InviteForm {
     email: String,
-    #[serde(default)]
-    password: String,
     role: String,
 }
 
-pub async fn add(t: TenantCtx, Form(form): Form<AddForm>) -> Response {
-    let body = json!({"email": form.email.trim(), "password": forms::opt(&form.password), "role": form.role});
+#[derive(Deserialize)]
+pub struct CreatedInvitation {
+    email: String,
+    role: String,
+    accept_path: String,
+}
+
+/// Creates an invitation; the flash shows its link once.
+pub async fn invite(t: TenantCtx, Form(form): Form<InviteForm>) -> Response {
+    let body = json!({"email": form.email.trim(), "role": form.role});
     let result = t
         .ctx
         .api
-        .post::<Member>(&t.api_path("/members"), &body)
+        .post::<CreatedInvitation>(&t.api_path("/invitations"), &body)
         .await;
-    t.after(&t.path("/members"), result, |m| {
-        format!("{} is now {} here.", m.email, m.role.as_str())
+    t.after(&t.path("/members"), result, |i| {
+        format!(
+            "Invitation for {} as {} created. Send them this link on this console (shown once): {}",
+            i.email, i.role, i.accept_path
+        )
     })
 }
 

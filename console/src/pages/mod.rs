@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod dashboard;
+pub mod invitation;
 pub mod keys;
 pub mod login;
 pub mod members;

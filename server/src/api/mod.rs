@@ -5,6 +5,7 @@ mod auth;
 mod dataplanes;
 mod health;
 mod internal;
+mod invitations;
 mod keys;
 mod members;
 mod models;
@@ -89,6 +90,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(dataplanes::router())
         .merge(audit::router())
         .merge(settings::router())
+        .merge(invitations::router())
 }
 
 /// The API router with `/api/openapi.json` and the docs UI at `/api/docs`.

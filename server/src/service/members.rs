@@ -26,8 +26,9 @@ pub struct Member {
     pub joined_at: OffsetDateTime,
 }
 
-/// Adds a user to the tenant. With `password`, a new user is created with it; without, the
-/// user must already exist.
+/// Adds a user to the tenant directly (platform admins, who see every user anyway). With
+/// `password`, a new user is created with it; without, the user must already exist. Tenant
+/// admins invite instead (`POST …/invitations`): nobody joins a tenant without accepting.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
@@ -62,6 +63,13 @@ pub async fn add(
     input: AddMember,
 ) -> ApiResult<Member> {
     access.role.require(Role::Admin, "add members")?;
+    if !principal.platform_admin {
+        return Err(ApiError::Forbidden(
+            "invite them instead (POST /api/v1/tenants/{tenant}/invitations): they join when \
+             they accept the link"
+                .into(),
+        ));
+    }
     require_owner_for(access, input.role, "grant the owner role")?;
     let email = validate::email(&input.email)?;
     let new_password_hash = match input.password {

@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod config_version;
 pub mod dataplanes;
+pub mod invitations;
 pub mod members;
 pub mod models;
 pub mod namespaces;

@@ -152,14 +152,30 @@ async fn each_role_may_do_what_it_should_and_no_more() {
         .await
         .assert_problem(403);
 
-    // Admins manage members but cannot grant, change or remove the owner role.
-    let added = admin
+    // Admins invite members (nobody joins without accepting) but cannot grant, change or
+    // remove the owner role.
+    admin
         .post(
             "/api/v1/tenants/acme/members",
             new_member("x@example.com", "member"),
         )
+        .await
+        .assert_problem(403);
+    let invited = admin
+        .post(
+            "/api/v1/tenants/acme/invitations",
+            json!({"email": "x@example.com", "role": "member"}),
+        )
         .await;
-    assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+    assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.text);
+    let accepted = server
+        .anonymous()
+        .post(
+            "/api/v1/invitations/accept",
+            json!({"token": invited.body["token"], "password": "x-user-password-1"}),
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.text);
     let promoted = admin
         .patch(
             "/api/v1/tenants/acme/members/x@example.com",
@@ -169,8 +185,8 @@ async fn each_role_may_do_what_it_should_and_no_more() {
     assert_eq!(promoted.body["role"], "admin");
     admin
         .post(
-            "/api/v1/tenants/acme/members",
-            new_member("y@example.com", "owner"),
+            "/api/v1/tenants/acme/invitations",
+            json!({"email": "y@example.com", "role": "owner"}),
         )
         .await
         .assert_problem(403);
@@ -265,4 +281,82 @@ async fn member_changes_are_audited() {
     assert_eq!(audit.body[1]["details"]["to"], "member");
     assert_eq!(audit.body[0]["actor_email"], "admin@example.com");
     assert!(!audit.text.contains("bobs-password"));
+}
+
+#[tokio::test]
+async fn invitations_need_consent_and_reveal_no_accounts() {
+    let server = TestServer::start().await;
+    let admin = server
+        .user_with_role("acme", "admin@acme.example", "admin")
+        .await;
+    let existing = server
+        .user_with_role("other", "taken@example.com", "viewer")
+        .await;
+    let invite = |email: &str| {
+        admin.post(
+            "/api/v1/tenants/acme/invitations",
+            json!({"email": email, "role": "viewer"}),
+        )
+    };
+    let to_existing = invite("taken@example.com").await;
+    let to_new = invite("fresh@example.com").await;
+    assert_eq!(to_existing.status, to_new.status);
+    assert_eq!(
+        to_existing.status,
+        StatusCode::CREATED,
+        "{}",
+        to_existing.text
+    );
+    let keys = |body: &serde_json::Value| {
+        let mut keys: Vec<String> = body.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(keys(&to_existing.body), keys(&to_new.body));
+    // Not a member until they accept.
+    let members = admin.get("/api/v1/tenants/acme/members").await.body;
+    assert!(
+        !members.to_string().contains("taken@example.com"),
+        "{members}"
+    );
+    let pending = admin.get("/api/v1/tenants/acme/invitations").await.body;
+    assert_eq!(pending.as_array().unwrap().len(), 2, "{pending}");
+
+    // Only the invited person accepts: someone else (or nobody) signed in cannot.
+    let token = to_existing.body["token"].clone();
+    let body = json!({"token": token});
+    let path = "/api/v1/invitations/accept";
+    server
+        .anonymous()
+        .post(path, body.clone())
+        .await
+        .assert_problem(403);
+    admin.post(path, body.clone()).await.assert_problem(403);
+    let joined = existing.post(path, body.clone()).await;
+    assert_eq!(joined.status, StatusCode::OK, "{}", joined.text);
+    assert_eq!(joined.body["tenant"], "acme");
+    assert_eq!(joined.body["account_created"], false);
+    // A link works once.
+    existing.post(path, body.clone()).await.assert_problem(404);
+
+    // A new person picks a password; a withdrawn invitation no longer works.
+    let fresh = to_new.body["token"].clone();
+    server
+        .anonymous()
+        .post("/api/v1/invitations/accept", json!({"token": fresh}))
+        .await
+        .assert_problem(422);
+    let id = to_new.body["id"].as_str().unwrap();
+    let withdrawn = admin
+        .delete(&format!("/api/v1/tenants/acme/invitations/{id}"))
+        .await;
+    assert_eq!(withdrawn.status, StatusCode::NO_CONTENT);
+    server
+        .anonymous()
+        .post(
+            "/api/v1/invitations/accept",
+            json!({"token": fresh, "password": "fresh-password-1"}),
+        )
+        .await
+        .assert_problem(404);
 }

@@ -1,0 +1,100 @@
+//! Invitations to tenants, and accepting them.
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::error::{ApiResult, Problem};
+use crate::extract::{ApiJson, ApiPath};
+use crate::service::invitations::{
+    self, AcceptInvitation, Accepted, CreateInvitation, CreatedInvitation, Invitation,
+};
+use crate::service::tenants;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_invitations, create_invitation))
+        .routes(routes!(revoke_invitation))
+        .routes(routes!(accept_invitation))
+}
+
+/// Pending invitations (admins and owners).
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/invitations", tag = "members",
+    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    responses(
+        (status = 200, body = Vec<Invitation>),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_invitations(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(tenant): ApiPath<String>,
+) -> ApiResult<Json<Vec<Invitation>>> {
+    let access = tenants::access(&state.db, &principal, &tenant).await?;
+    Ok(Json(invitations::list(&state.db, &access).await?))
+}
+
+/// Invite an email to the tenant (admins; only owners invite owners). The answer is the same
+/// whether the email has an account or not; pass the `accept_path` link on to the person.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/invitations", tag = "members",
+    request_body = CreateInvitation,
+    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    responses(
+        (status = 201, body = CreatedInvitation),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn create_invitation(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(tenant): ApiPath<String>,
+    ApiJson(input): ApiJson<CreateInvitation>,
+) -> ApiResult<(StatusCode, Json<CreatedInvitation>)> {
+    let access = tenants::access(&state.db, &principal, &tenant).await?;
+    let created = invitations::create(&state.db, &principal, &access, input).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Withdraw a pending invitation.
+#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/invitations/{id}", tag = "members",
+    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = Uuid, Path, description = "Invitation id")),
+    responses(
+        (status = 204, description = "Withdrawn"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn revoke_invitation(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((tenant, id)): ApiPath<(String, Uuid)>,
+) -> ApiResult<StatusCode> {
+    let access = tenants::access(&state.db, &principal, &tenant).await?;
+    invitations::revoke(&state.db, &principal, &access, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Accept an invitation: signed in as the invited email, or, for an email without an account,
+/// with the `password` of the account to create.
+#[utoipa::path(post, path = "/api/v1/invitations/accept", tag = "members",
+    request_body = AcceptInvitation,
+    responses(
+        (status = 200, body = Accepted),
+        (status = 403, description = "Sign in as the invited email first", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown, used or expired", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ), security((), ("session" = []), ("bearer" = [])))]
+async fn accept_invitation(
+    State(state): State<AppState>,
+    mut parts: Parts,
+    ApiJson(input): ApiJson<AcceptInvitation>,
+) -> ApiResult<Json<Accepted>> {
+    let signed_in = Principal::from_request_parts(&mut parts, &state).await.ok();
+    Ok(Json(
+        invitations::accept(&state.db, signed_in.as_ref(), input).await?,
+    ))
+}

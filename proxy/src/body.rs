@@ -125,11 +125,14 @@ impl<B, F: FnOnce(u64)> Drop for Finished<B, F> {
 }
 
 /// An upstream's response body that fails when no frame arrives for `idle`: an upstream that
-/// stalls mid-body does not hold the client's connection and its own forever.
+/// stalls mid-body does not hold the client's connection and its own forever. The timer is only
+/// armed when the body has to wait, so a body that is already there costs nothing.
 pub struct IdleTimeout<B> {
     inner: B,
     idle: std::time::Duration,
-    deadline: Pin<Box<tokio::time::Sleep>>,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// A frame came since the timer was last armed: re-arm it from now when next waiting.
+    progressed: bool,
 }
 
 impl<B> IdleTimeout<B> {
@@ -137,7 +140,8 @@ impl<B> IdleTimeout<B> {
         Self {
             inner,
             idle,
-            deadline: Box::pin(tokio::time::sleep(idle)),
+            deadline: None,
+            progressed: false,
         }
     }
 }
@@ -168,15 +172,26 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(polled) => {
-                let idle = self.idle;
-                let next = tokio::time::Instant::now() + idle;
-                self.deadline.as_mut().reset(next);
+                self.progressed = true;
                 Poll::Ready(polled.map(|r| r.map_err(Into::into)))
             }
-            Poll::Pending => match self.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyIdle)))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                let next = tokio::time::Instant::now() + self.idle;
+                let progressed = std::mem::take(&mut self.progressed);
+                let deadline = match &mut self.deadline {
+                    Some(deadline) => {
+                        if progressed {
+                            deadline.as_mut().reset(next);
+                        }
+                        deadline
+                    }
+                    none => none.insert(Box::pin(tokio::time::sleep_until(next))),
+                };
+                match deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyIdle)))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 

@@ -532,3 +532,108 @@ async fn replay_history(server: &TestServer) {
         response.text().await.unwrap_or_default()
     );
 }
+
+/// The review's console payloads, in a real browser: stored text that tries to close its
+/// `<textarea>` stays text (no redirect, no hidden button), and a form's token cannot be reused
+/// by another action.
+#[tokio::test]
+async fn stored_markup_stays_inert_in_the_browser() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let member = server
+        .user_with_role("default", "member@example.com", "member")
+        .await;
+    drop(member);
+    let members = admin.get("/api/v1/tenants/default/members").await.body;
+    let member_id = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] == "member@example.com")
+        .and_then(|m| m["user_id"].as_str())
+        .unwrap()
+        .to_string();
+    admin
+        .post(
+            "/api/v1/tenants/default/providers",
+            json!({"name": "p", "kind": "openai_compatible", "base_url": "http://127.0.0.1:9/v1"}),
+        )
+        .await;
+    admin
+        .post(
+            "/api/v1/tenants/default/models",
+            json!({"name": "chat", "deployments": [{"provider": "p", "model": "m"}],
+                   "prices": {"input_per_mtok": "1", "output_per_mtok": "2"}}),
+        )
+        .await;
+    let payload = format!(
+        "</textarea><meta http-equiv=\"refresh\" content=\"0;url=/hijacked\">\
+         <button formaction=\"/t/default/members/{member_id}\" \
+         style=\"position:fixed;inset:0;width:100%;height:100%;opacity:0;z-index:99\">x</button>\
+         <input type=\"hidden\" name=\"role\" value=\"owner\"><textarea>"
+    );
+    let prompt = admin
+        .post(
+            "/api/v1/tenants/default/prompt-apis",
+            json!({"slug": "p", "model": "chat", "messages": [{"role": "user", "content": payload}]}),
+        )
+        .await;
+    assert_eq!(prompt.status, 201, "{}", prompt.text);
+    let edit = format!(
+        "/t/default/prompt-apis/{}",
+        prompt.body["id"].as_str().unwrap()
+    );
+
+    let driver = Driver::start();
+    let browser = Browser::open(&driver, &server.base).await;
+    browser
+        .step("sign in", async {
+            browser.goto("/login").await?;
+            browser.fill("#email", ADMIN_EMAIL).await?;
+            browser.fill("#password", ADMIN_PASSWORD).await?;
+            browser.submit("form[action='/login']").await
+        })
+        .await;
+    browser
+        .step("open the prompt API with the payload", async {
+            browser.goto(&edit).await?;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let url = cmd(browser.client.current_url().await)?;
+            ensure(url.path() == edit, format!("the page moved to {url}"))?;
+            let buttons = cmd(browser
+                .client
+                .find_all(Locator::Css("button[formaction]"))
+                .await)?;
+            ensure(buttons.is_empty(), "an injected button is live")?;
+            let field = cmd(browser
+                .client
+                .find(Locator::Css(
+                    "textarea[name='user'], textarea[name='messages_json']",
+                ))
+                .await)?;
+            let value = cmd(field.prop("value").await)?.unwrap_or_default();
+            ensure(
+                value.contains("</textarea><meta"),
+                format!("the text is shown as it is: {value:?}"),
+            )
+        })
+        .await;
+    browser
+        .step("click around and save", async {
+            let main = cmd(browser.client.find(Locator::Css("main h1")).await)?;
+            cmd(main.click().await)?;
+            browser.submit(&format!("form[action='{edit}']")).await?;
+            let flash = browser.text(".flash").await?;
+            ensure(!flash.contains("Forbidden"), format!("flash '{flash}'"))
+        })
+        .await;
+    let members = admin.get("/api/v1/tenants/default/members").await.body;
+    let role = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] == "member@example.com")
+        .map(|m| m["role"].clone());
+    assert_eq!(role, Some(json!("member")), "{members}");
+    let _ = browser.client.clone().close().await;
+}

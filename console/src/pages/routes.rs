@@ -19,6 +19,13 @@ pub async fn list(t: TenantCtx) -> Response {
         Ok(r) => r,
         Err(failure) => return t.failure(failure),
     };
+    let namespace: Value = t
+        .ctx
+        .api
+        .get(&t.api_path("/namespace"))
+        .await
+        .unwrap_or(Value::Null);
+    let space = namespace_text(&namespace);
     let can_manage = t.role() >= Role::Admin;
     let csrf = t.ctx.csrf.clone();
     let base = t.path("/routes");
@@ -26,6 +33,7 @@ pub async fn list(t: TenantCtx) -> Response {
         view! {
             <div class="page-head"><h1>"Routes"</h1></div>
             <p class="muted">"Requests the proxy forwards to your upstream services, matched on host, path and method."</p>
+            <p class="hint" id="namespace">{space}</p>
             {if routes.is_empty() {
                 view! { <section class="card empty"><p>"No routes yet. Add one below to put an upstream service behind the proxy."</p></section> }.into_any()
             } else {
@@ -63,6 +71,29 @@ pub async fn list(t: TenantCtx) -> Response {
         }
     });
     t.page("Routes", body)
+}
+
+/// Where this tenant's routes may live, in words.
+fn namespace_text(namespace: &Value) -> String {
+    let parts: Vec<String> = namespace["parts"]
+        .as_array()
+        .map(|parts| {
+            parts
+                .iter()
+                .map(|p| {
+                    let host = p["host"].as_str().unwrap_or("any host");
+                    format!("{host} {}", p["path_prefix"].as_str().unwrap_or("/"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if parts.is_empty() {
+        "This tenant has no part of the request space yet: a platform admin assigns it hosts or \
+         path prefixes before its routes can be added."
+            .into()
+    } else {
+        format!("Routes of this tenant may serve: {}.", parts.join("; "))
+    }
 }
 
 fn route_fields(route: Option<&Route>) -> impl IntoView {

@@ -784,3 +784,19 @@ async fn stored_markup_stays_text_and_tokens_are_bound_to_their_form() {
     );
     drop(member);
 }
+
+#[tokio::test]
+async fn the_routes_page_says_where_the_tenants_routes_may_live() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let (_, html) = admin.page("/t/default/routes").await;
+    assert!(
+        html.contains("Routes of this tenant may serve: any host /."),
+        "{html}"
+    );
+    let acme = server
+        .user_with_role("acme", "admin@acme.example", "admin")
+        .await;
+    let (_, html) = acme.page("/t/acme/routes").await;
+    assert!(html.contains("no part of the request space yet"), "{html}");
+}

@@ -60,7 +60,9 @@ pub fn text(field: &str, value: &str) -> ApiResult<()> {
 pub fn email(value: &str) -> ApiResult<String> {
     let value = value.trim();
     let well_formed = value.len() <= EMAIL_MAX
-        && !value.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !value
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || is_invisible(c))
         && matches!(value.split_once('@'), Some((local, domain))
             if !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
     if well_formed {

@@ -18,6 +18,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_egress, put_egress))
         .routes(routes!(get_quotas, put_quotas))
         .routes(routes!(get_namespace, put_namespace))
+        .routes(routes!(get_tenant_quotas, put_tenant_quotas))
 }
 
 /// The egress policy: where tenants' route targets and providers may connect.
@@ -108,5 +109,44 @@ async fn put_namespace(
     let access = tenants::access(&state.db, &principal, &tenant).await?;
     Ok(Json(
         namespaces::replace(&state.db, &principal, &access, input).await?,
+    ))
+}
+
+/// The quotas this tenant is held to (its own, or the platform's defaults).
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/quotas", tag = "tenants",
+    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    responses(
+        (status = 200, body = Quotas),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_tenant_quotas(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(tenant): ApiPath<String>,
+) -> ApiResult<Json<Quotas>> {
+    let access = tenants::access(&state.db, &principal, &tenant).await?;
+    Ok(Json(
+        settings::get_tenant_quotas(&state.db, access.tenant.id).await?,
+    ))
+}
+
+/// Give the tenant its own quotas (platform admins); `null` returns it to the defaults.
+#[utoipa::path(put, path = "/api/v1/tenants/{tenant}/quotas", tag = "tenants",
+    request_body(content = Option<Quotas>, description = "The tenant's quotas, or null for the defaults"),
+    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    responses(
+        (status = 200, body = Quotas),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn put_tenant_quotas(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(tenant): ApiPath<String>,
+    ApiJson(input): ApiJson<Option<Quotas>>,
+) -> ApiResult<Json<Quotas>> {
+    let access = tenants::access(&state.db, &principal, &tenant).await?;
+    Ok(Json(
+        settings::put_tenant_quotas(&state.db, &principal, access.tenant.id, input).await?,
     ))
 }

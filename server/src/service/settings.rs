@@ -238,9 +238,85 @@ pub fn check_url_egress(policy: &EgressPolicy, field: &str, text: &str) -> ApiRe
     })
 }
 
-/// The tenant quotas in force.
+/// The platform's default tenant quotas.
 pub async fn quotas(conn: &mut PgConnection) -> ApiResult<Quotas> {
     read(conn, QUOTAS).await
+}
+
+fn tenant_quotas_name(tenant_id: Uuid) -> String {
+    format!("{QUOTAS}:{tenant_id}")
+}
+
+/// The quotas one tenant is held to: its own when a platform admin set them, else the defaults.
+pub async fn quotas_of(conn: &mut PgConnection, tenant_id: Uuid) -> ApiResult<Quotas> {
+    let own: Option<serde_json::Value> =
+        sqlx::query_scalar("SELECT value FROM platform_settings WHERE name = $1")
+            .bind(tenant_quotas_name(tenant_id))
+            .fetch_optional(&mut *conn)
+            .await?;
+    match own.and_then(|v| serde_json::from_value(v).ok()) {
+        Some(quotas) => Ok(quotas),
+        None => quotas(conn).await,
+    }
+}
+
+pub async fn get_tenant_quotas(db: &PgPool, tenant_id: Uuid) -> ApiResult<Quotas> {
+    let mut conn = db.acquire().await?;
+    quotas_of(&mut conn, tenant_id).await
+}
+
+/// Sets one tenant's own quotas (platform admins); `None` returns it to the defaults.
+pub async fn put_tenant_quotas(
+    db: &PgPool,
+    principal: &Principal,
+    tenant_id: Uuid,
+    input: Option<Quotas>,
+) -> ApiResult<Quotas> {
+    if !principal.platform_admin {
+        return Err(ApiError::Forbidden(
+            "only platform admins change a tenant's quotas".into(),
+        ));
+    }
+    if input.is_some_and(|q| q.max_object_bytes < 1024) {
+        return Err(ApiError::Invalid(
+            "max_object_bytes must be at least 1024".into(),
+        ));
+    }
+    let name = tenant_quotas_name(tenant_id);
+    let mut tx = db.begin().await?;
+    match &input {
+        Some(quotas) => {
+            sqlx::query(
+                "INSERT INTO platform_settings (name, value) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET value = $2, updated_at = now()",
+            )
+            .bind(&name)
+            .bind(json!(quotas))
+            .execute(&mut *tx)
+            .await?;
+        }
+        None => {
+            sqlx::query("DELETE FROM platform_settings WHERE name = $1")
+                .bind(&name)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    audit::record(
+        &mut tx,
+        principal,
+        audit::Change {
+            tenant_id: Some(tenant_id),
+            action: "tenant.quotas",
+            target_type: "tenant",
+            target_id: tenant_id.to_string(),
+            details: json!({ "quotas": input }),
+        },
+    )
+    .await?;
+    let effective = quotas_of(&mut tx, tenant_id).await?;
+    tx.commit().await?;
+    Ok(effective)
 }
 
 pub async fn get_quotas(db: &PgPool) -> ApiResult<Quotas> {
@@ -267,7 +343,7 @@ pub async fn check_quota(
     adding: bool,
     object: &impl Serialize,
 ) -> ApiResult<()> {
-    let quotas = quotas(&mut *conn).await?;
+    let quotas = quotas_of(&mut *conn, tenant_id).await?;
     let bytes = serde_json::to_vec(object).map(|v| v.len()).unwrap_or(0);
     if bytes > quotas.max_object_bytes as usize {
         return Err(ApiError::Invalid(format!(

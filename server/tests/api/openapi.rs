@@ -59,6 +59,8 @@ const ROUTES: &[&str] = &[
     "PUT /api/v1/settings/quotas",
     "GET /api/v1/tenants/{tenant}/namespace",
     "PUT /api/v1/tenants/{tenant}/namespace",
+    "GET /api/v1/tenants/{tenant}/quotas",
+    "PUT /api/v1/tenants/{tenant}/quotas",
     "GET /api/v1/tenants/{tenant}/invitations",
     "POST /api/v1/tenants/{tenant}/invitations",
     "DELETE /api/v1/tenants/{tenant}/invitations/{id}",

@@ -82,6 +82,9 @@ for _ in $(seq 120); do curl -fs "http://127.0.0.1:$SERVER_PORT/readyz" >/dev/nu
 API="http://127.0.0.1:$SERVER_PORT/api/v1"
 curl -fs -c "$WORK/cookies" -H 'content-type: application/json' \
   -d '{"email": "admin@localhost", "password": "bench-password-1"}' "$API/auth/login" >/dev/null
+# The upstreams run on this machine: let tenants reach loopback (refused by default).
+curl -fs -b "$WORK/cookies" -X PUT -H 'content-type: application/json' \
+  -d '{"allow": ["127.0.0.1/32"]}' "$API/settings/egress" >/dev/null
 curl -fs -b "$WORK/cookies" -H 'content-type: application/json' \
   -d "{\"name\": \"bench\", \"path\": \"/\", \"targets\": [{\"url\": \"http://127.0.0.1:$UPSTREAM_PORT\"}]}" \
   "$API/tenants/default/routes" >/dev/null

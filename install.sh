@@ -125,4 +125,6 @@ if tail -c +"$((log_start + 1))" "$LOG" | grep -q "created the platform admin"; 
 else
   echo "    admin:     the account created at first install (its password was shown then)"
 fi
+echo "  Upstreams on this machine (127.0.0.1) are refused until a platform admin allows them:"
+echo "    PUT /api/v1/settings/egress {\"allow\": [\"127.0.0.1/32\"]}  (see README, Security model)"
 echo "  Stop:  kill \$(cat $PROXY_PIDFILE) \$(cat $PIDFILE)"

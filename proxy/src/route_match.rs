@@ -162,7 +162,8 @@ pub fn normalise_host(host: &str) -> String {
     } else {
         host.rsplit_once(':').map_or(host, |(h, _)| h).to_string()
     };
-    host.to_ascii_lowercase()
+    // "api.example.com." is the same host as "api.example.com".
+    host.trim_end_matches('.').to_ascii_lowercase()
 }
 
 #[cfg(test)]
@@ -345,6 +346,7 @@ mod tests {
     #[test]
     fn hosts_lose_their_port_and_case() {
         assert_eq!(normalise_host("API.Example.com:8080"), "api.example.com");
+        assert_eq!(normalise_host("api.example.com.:80"), "api.example.com");
         assert_eq!(normalise_host("[::1]:8000"), "[::1]");
     }
 }

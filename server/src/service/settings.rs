@@ -70,6 +70,9 @@ pub struct Quotas {
     pub max_prompt_apis: u32,
     /// Largest single object (a route, a model, one prompt API version), in bytes.
     pub max_object_bytes: u32,
+    /// Most bytes of configuration (routes, providers, models, active prompt API versions) the
+    /// tenant adds to the snapshot every proxy loads.
+    pub max_tenant_bytes: u32,
 }
 
 impl Default for Quotas {
@@ -81,6 +84,7 @@ impl Default for Quotas {
             max_models: 1000,
             max_prompt_apis: 1000,
             max_object_bytes: 64 * 1024,
+            max_tenant_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -360,7 +364,7 @@ pub async fn check_quota(
             }
         ))
         .bind(tenant_id)
-        .fetch_one(conn)
+        .fetch_one(&mut *conn)
         .await?;
         let limit = kind.limit(&quotas);
         if count >= i64::from(limit) {
@@ -368,6 +372,15 @@ pub async fn check_quota(
                 "this tenant has {count} {}, the most the platform allows ({limit}); delete some \
                  or ask a platform admin to raise the quota",
                 kind.noun()
+            )));
+        }
+        let stored = tenant_bytes(conn, tenant_id).await?;
+        let total = stored.saturating_add(i64::try_from(bytes).unwrap_or(i64::MAX));
+        if total > i64::from(quotas.max_tenant_bytes) {
+            return Err(ApiError::Invalid(format!(
+                "this tenant's configuration would reach {total} bytes; the platform allows {} \
+                 (quota max_tenant_bytes): remove something or ask a platform admin to raise it",
+                quotas.max_tenant_bytes
             )));
         }
     }
@@ -427,4 +440,23 @@ pub async fn egress_client(
         None => return Ok(Err("the URL has no host".into())),
     };
     Ok(builder.build().map_err(|e| e.to_string()))
+}
+
+/// The bytes of configuration the tenant puts into the snapshot, as JSON text.
+async fn tenant_bytes(conn: &mut PgConnection, tenant_id: Uuid) -> ApiResult<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT (SELECT coalesce(sum(octet_length(row_to_json(r)::text)), 0) FROM routes r
+                 WHERE r.tenant_id = $1)
+              + (SELECT coalesce(sum(octet_length(row_to_json(m)::text)), 0) FROM models m
+                 WHERE m.tenant_id = $1)
+              + (SELECT coalesce(sum(octet_length(p.base_url) + octet_length(p.credentials) + 200), 0)
+                 FROM providers p WHERE p.tenant_id = $1)
+              + (SELECT coalesce(sum(octet_length(v.spec::text)), 0)
+                 FROM prompt_apis a JOIN prompt_api_versions v
+                      ON v.prompt_api_id = a.id AND v.version = a.active_version
+                 WHERE a.tenant_id = $1)",
+    )
+    .bind(tenant_id)
+    .fetch_one(conn)
+    .await?)
 }

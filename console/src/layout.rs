@@ -82,7 +82,7 @@ fn header(nav: &Nav, csrf: &str) -> String {
         .iter()
         .map(|t| (t.tenant.slug.clone(), t.tenant.name.clone()))
         .collect();
-    let links: Vec<(String, &'static str, bool)> = match &nav.current {
+    let mut links: Vec<(String, &'static str, bool)> = match &nav.current {
         Some(current) => SECTIONS
             .iter()
             .filter(|(_, _, least)| current.role >= *least)
@@ -97,6 +97,13 @@ fn header(nav: &Nav, csrf: &str) -> String {
             .collect(),
         None => Vec::new(),
     };
+    if nav.platform_admin && nav.current.is_some() {
+        links.push((
+            format!("/t/{current_slug}/platform"),
+            "Platform",
+            section == "platform",
+        ));
+    }
     let role = nav.current.as_ref().map(|t| t.role.as_str()).unwrap_or("");
     let email = nav.email.clone();
     let csrf = csrf.to_string();

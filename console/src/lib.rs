@@ -129,6 +129,13 @@ pub fn router(settings: Settings) -> Router {
         .route("/t/{tenant}/members/{user}/remove", post(members::remove))
         .route("/t/{tenant}/tenants", post(members::create_tenant))
         .route("/t/{tenant}/audit", get(audit::page))
+        .route("/t/{tenant}/platform", get(platform::page))
+        .route("/t/{tenant}/platform/egress", post(platform::save_egress))
+        .route("/t/{tenant}/platform/quotas", post(platform::save_quotas))
+        .route(
+            "/t/{tenant}/platform/namespaces/{slug}",
+            post(platform::save_namespace),
+        )
         .route("/t/{tenant}/tokens", get(tokens::list).post(tokens::create))
         .route("/t/{tenant}/tokens/{id}/delete", post(tokens::delete))
         .route_layer(axum::middleware::from_fn(|request, next| {

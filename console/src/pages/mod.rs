@@ -7,6 +7,7 @@ pub mod keys;
 pub mod login;
 pub mod members;
 pub mod models;
+pub mod platform;
 pub mod prompt_apis;
 pub mod providers;
 pub mod routes;

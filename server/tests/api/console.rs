@@ -800,3 +800,66 @@ async fn the_routes_page_says_where_the_tenants_routes_may_live() {
     let (_, html) = acme.page("/t/acme/routes").await;
     assert!(html.contains("no part of the request space yet"), "{html}");
 }
+
+#[tokio::test]
+async fn platform_admins_set_egress_quotas_and_namespaces_from_the_console() {
+    let server = TestServer::start().await;
+    let owner = server
+        .user_with_role("acme", "owner@acme.example", "owner")
+        .await;
+    let (status, html) = owner.page("/t/acme/platform").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
+    let (_, html) = owner.page("/t/acme/routes").await;
+    assert!(!html.contains("/t/acme/platform"), "{html}");
+
+    let admin = server.admin().await;
+    let (status, html) = admin.page("/t/default/platform").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("Egress policy") && html.contains("acme"),
+        "{html}"
+    );
+    let (_, html) = admin
+        .submit(
+            "/t/default/platform/egress",
+            &[("allow", "127.0.0.1/32\n10.1.0.0/16"), ("deny", "")],
+        )
+        .await;
+    assert!(html.contains("Egress policy saved."), "{html}");
+    let egress = admin.get("/api/v1/settings/egress").await.body;
+    assert_eq!(
+        egress,
+        json!({"allow": ["127.0.0.1/32", "10.1.0.0/16"], "deny": [], "allow_private": false})
+    );
+    let (_, html) = admin
+        .submit(
+            "/t/default/platform/quotas",
+            &[("max_routes", "12"), ("max_keys", "")],
+        )
+        .await;
+    assert!(html.contains("Quotas saved."), "{html}");
+    let quotas = admin.get("/api/v1/settings/quotas").await.body;
+    assert_eq!(quotas["max_routes"], 12);
+    assert_eq!(quotas["max_keys"], 10_000);
+    let (_, html) = admin
+        .submit(
+            "/t/default/platform/namespaces/acme",
+            &[("parts", "acme.example /\n/acme")],
+        )
+        .await;
+    assert!(html.contains("Namespace of acme saved."), "{html}");
+    let namespace = admin.get("/api/v1/tenants/acme/namespace").await.body;
+    assert_eq!(
+        namespace,
+        json!({"parts": [{"host": null, "path_prefix": "/acme"},
+                         {"host": "acme.example", "path_prefix": "/"}]})
+    );
+    // A part another tenant holds is refused, with the reason on the page.
+    let (_, html) = admin
+        .submit("/t/default/platform/namespaces/acme", &[("parts", "* /")])
+        .await;
+    assert!(
+        html.contains("flash error") && html.contains("default"),
+        "{html}"
+    );
+}

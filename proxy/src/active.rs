@@ -206,8 +206,11 @@ fn compile_models(snapshot: &Snapshot) -> HashMap<(Uuid, String), Arc<CompiledMo
             "gemini" => Some((HeaderName::from_static("x-goog-api-key"), key.to_string())),
             _ => Some((http::header::AUTHORIZATION, format!("Bearer {key}"))),
         };
+        // Headers the proxy manages are never taken from configuration (older entries may
+        // hold them: the server refuses them now).
         let extra = entry.headers.iter().filter_map(|(name, value)| {
-            Some((HeaderName::from_bytes(name.as_bytes()).ok()?, value.clone()))
+            let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
+            (!crate::headers::is_managed(&name)).then(|| (name, value.clone()))
         });
         for (name, value) in auth.into_iter().chain(extra) {
             match HeaderValue::from_str(&value) {

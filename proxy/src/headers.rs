@@ -23,6 +23,18 @@ static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
+/// Whether the proxy sets this header itself (framing, routing, connection management), so no
+/// configured header rule may set it.
+pub fn is_managed(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(name)
+        || [
+            header::HOST,
+            header::CONTENT_LENGTH,
+            header::TRANSFER_ENCODING,
+        ]
+        .contains(name)
+}
+
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
@@ -125,6 +137,20 @@ mod tests {
         strip_hop_by_hop(&mut headers);
         assert_eq!(headers.len(), 1);
         assert!(headers.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn framing_and_routing_headers_are_managed_by_the_proxy() {
+        for name in [
+            "content-length",
+            "host",
+            "transfer-encoding",
+            "connection",
+            "upgrade",
+        ] {
+            assert!(is_managed(&HeaderName::from_static(name)), "{name}");
+        }
+        assert!(!is_managed(&HeaderName::from_static("x-org")));
     }
 
     #[test]

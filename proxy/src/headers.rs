@@ -59,14 +59,7 @@ pub struct ClientFacts<'a> {
 
 static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
-/// The token of an `Authorization: Bearer …` value; the scheme is case-insensitive (RFC 7235).
-pub fn bearer_token(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim_start().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
-}
+pub use tollgate_protocol::bearer_token;
 
 /// Removes every Tollgate key the request carries (`Authorization: Bearer tg_…`,
 /// `x-api-key: tg_…`), whether or not the route checked it: upstreams never see Tollgate

@@ -110,11 +110,4 @@ pub fn client_address(
         .unwrap_or(peer)
 }
 
-/// The token of an `Authorization: Bearer …` value; the scheme is case-insensitive (RFC 7235).
-pub fn bearer_token(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim_start().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
-}
+pub use tollgate_protocol::bearer_token;

@@ -13,6 +13,16 @@ pub mod namespace;
 
 pub use namespace::{NamespaceEntry, Namespaces};
 
+/// The token of an `Authorization: Bearer …` value, as both processes read credentials: the
+/// scheme is case-insensitive (RFC 7235) and the token is trimmed.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
 /// Everything a proxy needs to enforce the configuration, at one version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {

@@ -637,19 +637,7 @@ async fn detail_pages_offer_edits_only_to_those_allowed_and_lose_nothing() {
     let admin = server
         .user_with_role("acme", "admin@acme.example", "admin")
         .await;
-    admin
-        .post(
-            "/api/v1/tenants/acme/providers",
-            json!({"name": "p", "kind": "openai_compatible", "base_url": "http://127.0.0.1:9/v1"}),
-        )
-        .await;
-    let model = admin
-        .post(
-            "/api/v1/tenants/acme/models",
-            json!({"name": "chat", "deployments": [{"provider": "p", "model": "m"}],
-                   "prices": {"input_per_mtok": "1", "output_per_mtok": "2"}}),
-        )
-        .await;
+    let model = admin.chat_model("acme").await;
     let few_shot = json!([
         {"role": "system", "content": "Classify sentiment."},
         {"role": "user", "content": "I love it"},
@@ -669,7 +657,7 @@ async fn detail_pages_offer_edits_only_to_those_allowed_and_lose_nothing() {
         .await;
     let pages = [
         format!("/t/acme/keys/{}", key.body["id"].as_str().unwrap()),
-        format!("/t/acme/models/{}", model.body["id"].as_str().unwrap()),
+        format!("/t/acme/models/{}", model["id"].as_str().unwrap()),
         format!(
             "/t/acme/prompt-apis/{}",
             prompt.body["id"].as_str().unwrap()
@@ -729,19 +717,7 @@ async fn stored_markup_stays_text_and_tokens_are_bound_to_their_form() {
         .and_then(|m| m["user_id"].as_str())
         .unwrap()
         .to_string();
-    admin
-        .post(
-            "/api/v1/tenants/default/providers",
-            json!({"name": "p", "kind": "openai_compatible", "base_url": "http://127.0.0.1:9/v1"}),
-        )
-        .await;
-    admin
-        .post(
-            "/api/v1/tenants/default/models",
-            json!({"name": "chat", "deployments": [{"provider": "p", "model": "m"}],
-                   "prices": {"input_per_mtok": "1", "output_per_mtok": "2"}}),
-        )
-        .await;
+    admin.chat_model("default").await;
     let payload = format!(
         "</textarea><meta http-equiv=\"refresh\" content=\"0;url=//evil.example\">\
          <button formaction=\"/t/default/members/{member_id}\" style=\"position:fixed;inset:0;opacity:0\">\

@@ -337,18 +337,29 @@ impl Api {
     /// session's CSRF token (read from a page) and the console's origin.
     pub async fn submit(&self, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String) {
         let token = self.form_token(path).await;
-        let mut form: Vec<(&str, &str)> = vec![("csrf", token.as_str())];
-        form.extend_from_slice(fields);
-        let response = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header("origin", &self.base)
-            .form(&form)
-            .send()
-            .await
-            .expect("form posted");
-        let status = response.status();
-        (status, response.text().await.unwrap_or_default())
+        self.post_form_with_token(path, &token, fields).await
+    }
+
+    /// Creates provider `p` (an OpenAI-compatible server that is never called) and model `chat`
+    /// on it in `tenant`; returns the model as the API shows it.
+    pub async fn chat_model(&self, tenant: &str) -> Value {
+        let provider = self
+            .post(
+                &format!("/api/v1/tenants/{tenant}/providers"),
+                serde_json::json!({"name": "p", "kind": "openai_compatible",
+                                   "base_url": "http://127.0.0.1:9/v1"}),
+            )
+            .await;
+        assert_eq!(provider.status, StatusCode::CREATED, "{}", provider.text);
+        let model = self
+            .post(
+                &format!("/api/v1/tenants/{tenant}/models"),
+                serde_json::json!({"name": "chat", "deployments": [{"provider": "p", "model": "m"}],
+                                   "prices": {"input_per_mtok": "1", "output_per_mtok": "2"}}),
+            )
+            .await;
+        assert_eq!(model.status, StatusCode::CREATED, "{}", model.text);
+        model.body
     }
 
     /// Posts an empty form as a browser page of `origin` would (for tests of refusals).
@@ -358,20 +369,11 @@ impl Api {
         origin: &str,
         fetch_site: &str,
     ) -> (StatusCode, String) {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header("origin", origin)
-            .header("sec-fetch-site", fetch_site)
-            .form(&[("x", "1")])
-            .send()
-            .await
-            .expect("form posted");
-        let status = response.status();
-        (status, response.text().await.unwrap_or_default())
+        let headers = [("origin", origin), ("sec-fetch-site", fetch_site)];
+        self.post_form(path, &[("x", "1")], &headers).await
     }
 
-    /// Posts a console form with the given token (for tests of refusals).
+    /// Posts a console form with the given token from the console's own origin.
     pub async fn post_form_with_token(
         &self,
         path: &str,
@@ -380,14 +382,22 @@ impl Api {
     ) -> (StatusCode, String) {
         let mut form: Vec<(&str, &str)> = vec![("csrf", token)];
         form.extend_from_slice(fields);
-        let response = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header("origin", &self.base)
-            .form(&form)
-            .send()
+        self.post_form(path, &form, &[("origin", self.base.as_str())])
             .await
-            .expect("form posted");
+    }
+
+    /// Posts a form with extra headers; returns the status and the body.
+    async fn post_form(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, String) {
+        let mut request = self.client.post(format!("{}{path}", self.base)).form(form);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("form posted");
         let status = response.status();
         (status, response.text().await.unwrap_or_default())
     }

@@ -553,19 +553,7 @@ async fn stored_markup_stays_inert_in_the_browser() {
         .and_then(|m| m["user_id"].as_str())
         .unwrap()
         .to_string();
-    admin
-        .post(
-            "/api/v1/tenants/default/providers",
-            json!({"name": "p", "kind": "openai_compatible", "base_url": "http://127.0.0.1:9/v1"}),
-        )
-        .await;
-    admin
-        .post(
-            "/api/v1/tenants/default/models",
-            json!({"name": "chat", "deployments": [{"provider": "p", "model": "m"}],
-                   "prices": {"input_per_mtok": "1", "output_per_mtok": "2"}}),
-        )
-        .await;
+    admin.chat_model("default").await;
     let payload = format!(
         "</textarea><meta http-equiv=\"refresh\" content=\"0;url=/hijacked\">\
          <button formaction=\"/t/default/members/{member_id}\" \

@@ -580,20 +580,7 @@ async fn the_provider_test_is_no_port_scanner_and_follows_no_redirects() {
 async fn a_key_scoped_to_routes_reaches_no_model_and_star_means_all() {
     let server = TestServer::start().await;
     let admin = server.admin().await;
-    admin
-        .post(
-            "/api/v1/tenants/default/providers",
-            json!({"name": "p", "kind": "openai_compatible", "base_url": "http://127.0.0.1:9/v1"}),
-        )
-        .await;
-    let model = admin
-        .post(
-            "/api/v1/tenants/default/models",
-            json!({"name": "chat", "deployments": [{"provider": "p", "model": "m"}],
-                   "prices": {"input_per_mtok": "1", "output_per_mtok": "2"}}),
-        )
-        .await;
-    assert_eq!(model.status, 201, "{}", model.text);
+    admin.chat_model("default").await;
     let (_, routes_only) = create_key(
         &admin,
         json!({"name": "r", "scopes": {"routes": ["orders"]}}),

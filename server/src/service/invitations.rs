@@ -207,23 +207,36 @@ pub async fn accept(
     .await?
     .ok_or_else(unusable)?;
     let existing = users::id_by_email(&mut tx, &pending.email).await?;
-    let (user_id, account_created) = match (existing, signed_in) {
-        (Some(user), Some(me)) if me.user_id == user => (user, false),
-        (Some(_), _) => {
+    let email = &pending.email;
+    // Every refusal reads the same whether the email has an account or not; only accepting
+    // (as the account, or by creating it) tells the two apart.
+    let (user_id, account_created) = match (existing, signed_in, input.password) {
+        (Some(user), Some(me), _) if me.user_id == user => (user, false),
+        (_, Some(_), _) => {
             return Err(ApiError::Forbidden(format!(
-                "sign in as {} to accept this invitation",
-                pending.email
+                "this invitation is for {email}: sign out, then accept it as {email}"
             )))
         }
-        (None, _) => {
-            let Some(new_password) = input.password else {
-                return Err(ApiError::Invalid(
-                    "choose a password for your new account ('password')".into(),
-                ));
-            };
+        (_, None, None) => {
+            return Err(ApiError::Invalid(format!(
+                "sign in as {email} to accept, or choose a 'password' if {email} has no account yet"
+            )))
+        }
+        (Some(_), None, Some(_)) => {
+            return Err(ApiError::Forbidden(format!(
+                "sign in as {email} to accept this invitation"
+            )))
+        }
+        (None, None, Some(new_password)) => {
             password::validate(&new_password)?;
             let hash = password::hash(new_password).await?;
-            let id = users::insert(&mut tx, &pending.email, &hash, false).await?;
+            let id = users::insert(&mut tx, email, &hash, false)
+                .await
+                .map_err(|e| {
+                    crate::error::conflict_on_unique(e, || {
+                        format!("sign in as {email} to accept this invitation")
+                    })
+                })?;
             (id, true)
         }
     };

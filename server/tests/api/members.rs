@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::TestServer;
+use crate::support::{Reply, TestServer};
 
 #[tokio::test]
 async fn adding_a_member_with_a_password_creates_a_user_who_can_log_in() {
@@ -326,12 +326,30 @@ async fn invitations_need_consent_and_reveal_no_accounts() {
     let token = to_existing.body["token"].clone();
     let body = json!({"token": token});
     let path = "/api/v1/invitations/accept";
-    server
-        .anonymous()
-        .post(path, body.clone())
-        .await
-        .assert_problem(403);
-    admin.post(path, body.clone()).await.assert_problem(403);
+    // Without credentials, or as someone else, the answers are the same for both invitations.
+    let other = json!({"token": to_new.body["token"]});
+    let anonymous_existing = server.anonymous().post(path, body.clone()).await;
+    let anonymous_new = server.anonymous().post(path, other.clone()).await;
+    anonymous_existing.assert_problem(422);
+    anonymous_new.assert_problem(422);
+    let as_admin_existing = admin.post(path, body.clone()).await;
+    let as_admin_new = admin.post(path, other.clone()).await;
+    as_admin_existing.assert_problem(403);
+    as_admin_new.assert_problem(403);
+    let detail = |reply: &Reply, email: &str| {
+        reply.body["detail"]
+            .as_str()
+            .unwrap_or("")
+            .replace(email, "EMAIL")
+    };
+    assert_eq!(
+        detail(&anonymous_existing, "taken@example.com"),
+        detail(&anonymous_new, "fresh@example.com")
+    );
+    assert_eq!(
+        detail(&as_admin_existing, "taken@example.com"),
+        detail(&as_admin_new, "fresh@example.com")
+    );
     let joined = existing.post(path, body.clone()).await;
     assert_eq!(joined.status, StatusCode::OK, "{}", joined.text);
     assert_eq!(joined.body["tenant"], "acme");

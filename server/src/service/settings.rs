@@ -100,13 +100,17 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn table(self) -> &'static str {
+    /// Counts the tenant's objects of this kind (revoked keys, kept for the audit trail, do not
+    /// count).
+    fn count_query(self) -> &'static str {
         match self {
-            Self::Routes => "routes",
-            Self::Keys => "api_keys WHERE revoked_at IS NULL AND",
-            Self::Providers => "providers",
-            Self::Models => "models",
-            Self::PromptApis => "prompt_apis",
+            Self::Routes => "SELECT count(*) FROM routes WHERE tenant_id = $1",
+            Self::Keys => {
+                "SELECT count(*) FROM api_keys WHERE tenant_id = $1 AND revoked_at IS NULL"
+            }
+            Self::Providers => "SELECT count(*) FROM providers WHERE tenant_id = $1",
+            Self::Models => "SELECT count(*) FROM models WHERE tenant_id = $1",
+            Self::PromptApis => "SELECT count(*) FROM prompt_apis WHERE tenant_id = $1",
         }
     }
 
@@ -356,16 +360,10 @@ pub async fn check_quota(
         )));
     }
     if adding {
-        let count: i64 = sqlx::query_scalar(&format!(
-            "SELECT count(*) FROM {} tenant_id = $1",
-            match kind {
-                Kind::Keys => kind.table().to_string(),
-                _ => format!("{} WHERE", kind.table()),
-            }
-        ))
-        .bind(tenant_id)
-        .fetch_one(&mut *conn)
-        .await?;
+        let count: i64 = sqlx::query_scalar(kind.count_query())
+            .bind(tenant_id)
+            .fetch_one(&mut *conn)
+            .await?;
         let limit = kind.limit(&quotas);
         if count >= i64::from(limit) {
             return Err(ApiError::Invalid(format!(

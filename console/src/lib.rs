@@ -15,7 +15,7 @@ mod layout;
 mod pages;
 mod types;
 
-pub use csrf::{same_origin, token as form_token};
+pub use csrf::{cookie_value, same_origin, token as form_token};
 
 use std::time::Duration;
 

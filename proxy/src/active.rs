@@ -173,7 +173,7 @@ impl ActiveConfig {
             .flat_map(|r| {
                 r.targets
                     .iter()
-                    .map(|t| format!("{}|{}", r.id, t.url))
+                    .map(|t| health_key(r.id, &t.url))
                     .collect::<Vec<_>>()
             })
             .collect();
@@ -285,7 +285,7 @@ fn compile_route(entry: &RouteEntry, health: &HealthRegistry) -> Result<Compiled
             base_path: uri.path().trim_end_matches('/').to_string(),
             weight: target.weight,
             // Health is kept per route: one tenant's failures never eject another's target.
-            health: health.get(&health_key(entry, &target.url)),
+            health: health.get(&health_key(entry.id, &target.url)),
         });
     }
     if targets.iter().all(|t| t.weight == 0) {
@@ -339,6 +339,6 @@ fn compile_route(entry: &RouteEntry, health: &HealthRegistry) -> Result<Compiled
 }
 
 /// Passive health is tracked per route and target.
-fn health_key(entry: &RouteEntry, url: &str) -> String {
-    format!("{}|{url}", entry.id)
+fn health_key(route: Uuid, url: &str) -> String {
+    format!("{route}|{url}")
 }

@@ -37,18 +37,6 @@ impl std::fmt::Display for EgressRefused {
 
 impl std::error::Error for EgressRefused {}
 
-/// Whether an error (or what caused it) is an egress refusal.
-pub fn refusal_in<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e EgressRefused> {
-    let mut current = Some(error);
-    while let Some(error) = current {
-        if let Some(refused) = error.downcast_ref::<EgressRefused>() {
-            return Some(refused);
-        }
-        current = error.source();
-    }
-    None
-}
-
 /// Resolves host names and keeps only the addresses the policy allows.
 #[derive(Clone)]
 pub struct PolicyResolver {

@@ -9,6 +9,20 @@ use http_body_util::{BodyExt, Full};
 
 use crate::body::ProxyBody;
 
+/// The first error of type `T` in `error`'s chain of causes.
+pub fn cause<'e, T: std::error::Error + 'static>(
+    error: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e T> {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(found) = error.downcast_ref::<T>() {
+            return Some(found);
+        }
+        current = error.source();
+    }
+    None
+}
+
 /// Why a request did not reach, or did not come back from, an upstream.
 #[derive(Debug)]
 pub enum ProxyError {

@@ -16,8 +16,8 @@ use tollgate_protocol::RetryOn;
 
 use crate::active::{CompiledRoute, CompiledTarget};
 use crate::body::{Counted, ProxyBody};
-use crate::egress::{refusal_in, EgressConnector, PolicySource};
-use crate::error::ProxyError;
+use crate::egress::{EgressConnector, EgressRefused, PolicySource};
+use crate::error::{cause, ProxyError};
 use crate::metrics::Metrics;
 
 /// Bodies up to this size are kept in memory so a retry can send them again; larger ones stream
@@ -260,13 +260,11 @@ pub async fn forward(
                     break;
                 }
             }
-            Ok(Err(err)) if refusal_in(&err).is_some() => {
-                let why = refusal_in(&err)
-                    .map(ToString::to_string)
-                    .unwrap_or_default();
-                return Err(ProxyError::EgressRefused(why));
+            Ok(Err(err)) if cause::<EgressRefused>(&err).is_some() => {
+                let why = cause::<EgressRefused>(&err).map(ToString::to_string);
+                return Err(ProxyError::EgressRefused(why.unwrap_or_default()));
             }
-            Ok(Err(err)) if is_client_body_error(&err) => {
+            Ok(Err(err)) if cause::<ClientBodyError>(&err).is_some() => {
                 // The client's body broke off or was malformed: the client's fault, not the
                 // target's.
                 return Err(ProxyError::BadRequest(
@@ -316,18 +314,6 @@ pub async fn forward(
         }
     }
     Err(last_error)
-}
-
-/// Whether the client's request body failed while it was being sent upstream.
-fn is_client_body_error(error: &hyper_util::client::legacy::Error) -> bool {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(error) = current {
-        if error.downcast_ref::<ClientBodyError>().is_some() {
-            return true;
-        }
-        current = error.source();
-    }
-    false
 }
 
 /// The client's request body ended with an error (malformed chunking, cut short).

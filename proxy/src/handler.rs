@@ -94,7 +94,7 @@ async fn pipeline(
     shared: &Shared,
     clients: &Clients,
     config: &ActiveConfig,
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
     peer: SocketAddr,
     request_id: &HeaderValue,
     context: &mut RequestContext,
@@ -102,7 +102,6 @@ async fn pipeline(
     if config.version == 0 {
         return Err(ProxyError::NotReady);
     }
-    let mut request = request;
     normalise_path(&mut request)?;
     if ai::is_ai_path(request.uri().path()) {
         let (key, _) = authenticate(config, request.headers())?;
@@ -142,13 +141,6 @@ async fn pipeline(
         .routes
         .find(&host, request.uri().path(), request.method())
     {
-        // TRACE and CONNECT reach an upstream only on a route that lists them.
-        RouteMatch::Found(route)
-            if matches!(*request.method(), Method::TRACE | Method::CONNECT)
-                && !route.methods.contains(request.method()) =>
-        {
-            return Err(ProxyError::MethodNotAllowed)
-        }
         RouteMatch::Found(route) => route.clone(),
         RouteMatch::WrongMethod => return Err(ProxyError::MethodNotAllowed),
         RouteMatch::NotFound => return Err(ProxyError::NoRoute),
@@ -190,7 +182,7 @@ async fn pipeline(
 /// upstream serves; ambiguous paths are refused.
 fn normalise_path<B>(request: &mut Request<B>) -> Result<(), ProxyError> {
     let uri = request.uri();
-    let normal = match crate::path::normalise(uri.path()) {
+    let normal = match tollgate_protocol::path::normalise(uri.path()) {
         Ok(std::borrow::Cow::Borrowed(_)) => return Ok(()),
         Ok(std::borrow::Cow::Owned(normal)) => normal,
         Err(bad) => {

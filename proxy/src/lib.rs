@@ -15,7 +15,6 @@ pub mod handler;
 pub mod headers;
 pub mod health;
 pub mod metrics;
-pub mod path;
 pub mod rate_limit;
 pub mod route_match;
 pub mod spool;
@@ -270,7 +269,7 @@ async fn serve_traffic(
         policy_shared.config.load().egress.clone()
     })));
     let graceful = GracefulShutdown::new();
-    let builder = conn_limits::builder();
+    let builder = Arc::new(conn_limits::builder());
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {

@@ -124,7 +124,7 @@ impl TenantRoutes {
                 if !path_matches(route, path) {
                     continue;
                 }
-                if route.methods.is_empty() || route.methods.contains(method) {
+                if takes(route, method) {
                     return RouteMatch::Found(route);
                 }
                 wrong_method = true;
@@ -135,6 +135,16 @@ impl TenantRoutes {
         } else {
             RouteMatch::NotFound
         }
+    }
+}
+
+/// Whether the route takes the method: the methods it lists, or any when it lists none, except
+/// TRACE and CONNECT, which reach an upstream only on a route that lists them.
+fn takes(route: &CompiledRoute, method: &Method) -> bool {
+    if route.methods.is_empty() {
+        !matches!(*method, Method::TRACE | Method::CONNECT)
+    } else {
+        route.methods.contains(method)
     }
 }
 
@@ -296,6 +306,29 @@ mod tests {
             Some("405")
         );
         assert_eq!(found(&table, "h", "/other", Method::GET), None);
+    }
+
+    #[test]
+    fn trace_and_connect_need_a_route_that_lists_them() {
+        let table = RouteTable::new(
+            vec![
+                route("any", &[], "/a", false, &[]),
+                route("trace", &[], "/t", false, &["TRACE"]),
+            ],
+            &everything(),
+        );
+        assert_eq!(
+            found(&table, "h", "/a", Method::TRACE).as_deref(),
+            Some("405")
+        );
+        assert_eq!(
+            found(&table, "h", "/a", Method::CONNECT).as_deref(),
+            Some("405")
+        );
+        assert_eq!(
+            found(&table, "h", "/t", Method::TRACE).as_deref(),
+            Some("trace")
+        );
     }
 
     #[test]

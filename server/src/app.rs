@@ -93,8 +93,8 @@ async fn cookie_posts_from_this_origin(
         Method::GET | Method::HEAD | Method::OPTIONS
     );
     let headers = request.headers();
-    let by_cookie =
-        !headers.contains_key(header::AUTHORIZATION) && tollgate_console_cookie(headers).is_some();
+    let by_cookie = !headers.contains_key(header::AUTHORIZATION)
+        && tollgate_console::cookie_value(headers, api::SESSION_COOKIE).is_some();
     if !safe && by_cookie && !tollgate_console::same_origin(headers) {
         return ApiError::Forbidden(
             "this request comes from another site or origin; the API takes state-changing calls \
@@ -105,17 +105,6 @@ async fn cookie_posts_from_this_origin(
         .into_response();
     }
     next.run(request).await
-}
-
-fn tollgate_console_cookie(headers: &axum::http::HeaderMap) -> Option<&str> {
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == api::SESSION_COOKIE)
-        .map(|(_, value)| value)
 }
 
 fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {

@@ -106,8 +106,7 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         let status = self.status();
         let detail = match self {
-            Self::Database(err) if status == StatusCode::SERVICE_UNAVAILABLE => {
-                let _ = err;
+            Self::Database(_) if status == StatusCode::SERVICE_UNAVAILABLE => {
                 "the database is unreachable right now; retry in a few seconds".to_string()
             }
             Self::Database(_) if status == StatusCode::UNPROCESSABLE_ENTITY => {

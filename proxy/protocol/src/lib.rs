@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 pub mod egress;
 pub mod namespace;
+pub mod path;
 
 pub use namespace::{NamespaceEntry, Namespaces};
 

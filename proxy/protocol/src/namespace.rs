@@ -101,6 +101,21 @@ impl Namespaces {
     }
 }
 
+impl Namespaces {
+    /// The first host pattern of a route (its `hosts`, empty meaning any host, written `""`)
+    /// whose requests on `path` `tenant` does not own; `None` when the route lies wholly inside
+    /// the tenant's namespace.
+    pub fn outside<'h>(&self, tenant: Uuid, hosts: &'h [String], path: &str) -> Option<&'h str> {
+        if hosts.is_empty() {
+            return (self.owner_of_pattern("", path) != Some(tenant)).then_some("");
+        }
+        hosts
+            .iter()
+            .map(String::as_str)
+            .find(|host| self.owner_of_pattern(host, path) != Some(tenant))
+    }
+}
+
 fn owner_in<'a>(
     groups: impl Iterator<Item = &'a Vec<(String, Uuid)>>,
     any: &'a [(String, Uuid)],
@@ -166,6 +181,13 @@ mod tests {
         assert_eq!(owner("", "/orders"), Some(1));
         assert_eq!(owner("api.b.com", "/orders"), Some(2));
         assert_eq!(owner("*.b.com", "/orders"), Some(1));
+        let b = Uuid::from_u128(2);
+        assert_eq!(spaces.outside(b, &["api.b.com".into()], "/x"), None);
+        assert_eq!(spaces.outside(b, &[], "/x"), Some(""));
+        assert_eq!(
+            spaces.outside(b, &["api.b.com".into(), "a.com".into()], "/x"),
+            Some("a.com")
+        );
         let narrow = Namespaces::new(&[entry(2, "api.b.com", "/")]);
         assert_eq!(narrow.owner_of_pattern("", "/"), None);
     }

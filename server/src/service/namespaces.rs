@@ -125,24 +125,17 @@ pub async fn check_route(
         )));
     }
     let namespaces = Namespaces::new(&entries);
-    let patterns: Vec<&str> = if hosts.is_empty() {
-        vec![""]
-    } else {
-        hosts.iter().map(String::as_str).collect()
-    };
-    for pattern in patterns {
-        if namespaces.owner_of_pattern(pattern, path) != Some(access.tenant.id) {
-            let what = if pattern.is_empty() {
-                format!("path '{path}' on any host")
-            } else {
-                format!("path '{path}' on host '{pattern}'")
-            };
-            return Err(ApiError::Invalid(format!(
-                "the route's {what} is outside tenant '{slug}''s namespace ({}); use a host and \
-                 path inside it, or ask a platform admin to assign more",
-                describe(&own)
-            )));
-        }
+    if let Some(pattern) = namespaces.outside(access.tenant.id, hosts, path) {
+        let what = if pattern.is_empty() {
+            format!("path '{path}' on any host")
+        } else {
+            format!("path '{path}' on host '{pattern}'")
+        };
+        return Err(ApiError::Invalid(format!(
+            "the route's {what} is outside tenant '{slug}''s namespace ({}); use a host and \
+             path inside it, or ask a platform admin to assign more",
+            describe(&own)
+        )));
     }
     Ok(())
 }
@@ -278,15 +271,7 @@ async fn stranded_routes(
     .await?;
     let mut stranded = Vec::new();
     for (tenant_id, slug, name, hosts, path) in routes {
-        let patterns: Vec<&str> = if hosts.is_empty() {
-            vec![""]
-        } else {
-            hosts.iter().map(String::as_str).collect()
-        };
-        if patterns
-            .iter()
-            .any(|p| namespaces.owner_of_pattern(p, &path) != Some(tenant_id))
-        {
+        if namespaces.outside(tenant_id, &hosts, &path).is_some() {
             stranded.push(format!("{slug}/{name}"));
         }
         if stranded.len() >= 10 {

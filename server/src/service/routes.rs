@@ -327,18 +327,22 @@ fn check_path(path: &str, path_match: PathMatch) -> ApiResult<String> {
         )));
     }
     // The proxy matches normalised request paths, so a route path must be normalised too.
-    let segments: Vec<&str> = path[1..].split('/').collect();
-    let last = segments.len().saturating_sub(1);
-    let abnormal =
-        segments.iter().enumerate().any(|(i, s)| {
-            matches!(*s, "." | "..") || (s.is_empty() && i != last) || s.contains('\\')
-        }) || path.to_ascii_lowercase().contains("%2f")
-            || path.to_ascii_lowercase().contains("%2e");
-    if abnormal {
-        return Err(ApiError::Invalid(format!(
-            "path '{}' is not normalised: no '.' or '..' segments, no '//', no encoded '/' or '.'",
-            path.chars().take(60).collect::<String>()
-        )));
+    match tollgate_protocol::path::normalise(path) {
+        Ok(normal) if normal == path => {}
+        Ok(normal) => {
+            return Err(ApiError::Invalid(format!(
+                "path '{}' is not in normal form; write it as '{}'",
+                path.chars().take(60).collect::<String>(),
+                normal.chars().take(60).collect::<String>()
+            )))
+        }
+        Err(bad) => {
+            return Err(ApiError::Invalid(format!(
+                "path '{}' is refused: {}",
+                path.chars().take(60).collect::<String>(),
+                bad.0
+            )))
+        }
     }
     // "/orders/" and "/orders" are the same prefix.
     if path_match == PathMatch::Prefix && path.len() > 1 {
@@ -734,6 +738,9 @@ mod tests {
         assert_eq!(checked.timeout, Duration::from_secs(10));
         assert_eq!(checked.retry_on, RETRY_ON);
         assert_eq!(checked.signature, "|prefix|/orders|GET,POST");
+        let encoded = check(spec(json!({"name": "r", "path": "/a%20b",
+            "targets": [{"url": "http://a:1"}]})));
+        assert!(encoded.is_ok(), "an encoded space is a normal path");
     }
 
     #[test]
@@ -753,6 +760,10 @@ mod tests {
             json!({"retries": 11}),
             json!({"retry_on": ["500"]}),
             json!({"request_headers": {"set": {"host": "x"}}}),
+            json!({"path": "/a/../b"}),
+            json!({"path": "/a//b"}),
+            json!({"path": "/a/%2e%2e/b"}),
+            json!({"path": "/a%2fb"}),
         ];
         for case in cases {
             let mut value = base.clone();

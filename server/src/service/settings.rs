@@ -146,11 +146,14 @@ async fn read<T: DeserializeOwned + Default>(conn: &mut PgConnection, name: &str
         .unwrap_or_default())
 }
 
+/// Stores a setting (`None` removes it, back to its default), audited; platform admins only.
+/// `tenant_id` names the tenant a per-tenant setting belongs to.
 async fn write(
     db: &PgPool,
     principal: &Principal,
-    name: &'static str,
-    value: serde_json::Value,
+    name: &str,
+    tenant_id: Option<Uuid>,
+    value: Option<serde_json::Value>,
 ) -> ApiResult<()> {
     if !principal.platform_admin {
         return Err(ApiError::Forbidden(
@@ -158,19 +161,29 @@ async fn write(
         ));
     }
     let mut tx = db.begin().await?;
-    sqlx::query(
-        "INSERT INTO platform_settings (name, value) VALUES ($1, $2)
-         ON CONFLICT (name) DO UPDATE SET value = $2, updated_at = now()",
-    )
-    .bind(name)
-    .bind(&value)
-    .execute(&mut *tx)
-    .await?;
+    match &value {
+        Some(value) => {
+            sqlx::query(
+                "INSERT INTO platform_settings (name, value) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET value = $2, updated_at = now()",
+            )
+            .bind(name)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+        }
+        None => {
+            sqlx::query("DELETE FROM platform_settings WHERE name = $1")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
     config_version::commit(
         tx,
         principal,
         audit::Change {
-            tenant_id: None,
+            tenant_id,
             action: "settings.update",
             target_type: "setting",
             target_id: name.to_string(),
@@ -218,7 +231,7 @@ pub async fn put_egress(
         deny: normalise("deny", &input.deny)?,
         allow_private: input.allow_private,
     };
-    write(db, principal, EGRESS, json!(settings)).await?;
+    write(db, principal, EGRESS, None, Some(json!(settings))).await?;
     Ok(settings)
 }
 
@@ -280,51 +293,19 @@ pub async fn put_tenant_quotas(
     tenant_id: Uuid,
     input: Option<Quotas>,
 ) -> ApiResult<Quotas> {
-    if !principal.platform_admin {
-        return Err(ApiError::Forbidden(
-            "only platform admins change a tenant's quotas".into(),
-        ));
-    }
-    if input.is_some_and(|q| q.max_object_bytes < 1024) {
-        return Err(ApiError::Invalid(
-            "max_object_bytes must be at least 1024".into(),
-        ));
+    if let Some(quotas) = &input {
+        check_quotas(quotas)?;
     }
     let name = tenant_quotas_name(tenant_id);
-    let mut tx = db.begin().await?;
-    match &input {
-        Some(quotas) => {
-            sqlx::query(
-                "INSERT INTO platform_settings (name, value) VALUES ($1, $2)
-                 ON CONFLICT (name) DO UPDATE SET value = $2, updated_at = now()",
-            )
-            .bind(&name)
-            .bind(json!(quotas))
-            .execute(&mut *tx)
-            .await?;
-        }
-        None => {
-            sqlx::query("DELETE FROM platform_settings WHERE name = $1")
-                .bind(&name)
-                .execute(&mut *tx)
-                .await?;
-        }
-    }
-    audit::record(
-        &mut tx,
+    write(
+        db,
         principal,
-        audit::Change {
-            tenant_id: Some(tenant_id),
-            action: "tenant.quotas",
-            target_type: "tenant",
-            target_id: tenant_id.to_string(),
-            details: json!({ "quotas": input }),
-        },
+        &name,
+        Some(tenant_id),
+        input.map(|q| json!(q)),
     )
     .await?;
-    let effective = quotas_of(&mut tx, tenant_id).await?;
-    tx.commit().await?;
-    Ok(effective)
+    get_tenant_quotas(db, tenant_id).await
 }
 
 pub async fn get_quotas(db: &PgPool) -> ApiResult<Quotas> {
@@ -333,13 +314,18 @@ pub async fn get_quotas(db: &PgPool) -> ApiResult<Quotas> {
 }
 
 pub async fn put_quotas(db: &PgPool, principal: &Principal, input: Quotas) -> ApiResult<Quotas> {
-    if input.max_object_bytes < 1024 {
+    check_quotas(&input)?;
+    write(db, principal, QUOTAS, None, Some(json!(input))).await?;
+    Ok(input)
+}
+
+fn check_quotas(quotas: &Quotas) -> ApiResult<()> {
+    if quotas.max_object_bytes < 1024 {
         return Err(ApiError::Invalid(
             "max_object_bytes must be at least 1024".into(),
         ));
     }
-    write(db, principal, QUOTAS, json!(input)).await?;
-    Ok(input)
+    Ok(())
 }
 
 /// Refuses an object that would take the tenant past its quota: one more of `kind` (when

@@ -1,4 +1,6 @@
-//! Request path normalisation, before any matching: RFC 3986 dot-segment removal, percent-encoded
+//! Request path normalisation, the one definition both sides use: the proxy normalises every
+//! request path before matching, and the server accepts only route paths already in this form.
+//! Before any matching: RFC 3986 dot-segment removal, percent-encoded
 //! unreserved characters decoded, duplicate slashes merged. What could mean a different path to
 //! the upstream than to the proxy (encoded slashes or backslashes, control characters, `..;`) is
 //! refused, so the route that matched is the route the upstream serves.

@@ -5,7 +5,7 @@
 # 'postgres' user when run as root, since PostgreSQL refuses root) and removes it afterwards.
 # Installs what the tests need when missing: the OpenAI Python SDK (in target/test-python) and
 # Debian's chromium + chromium-driver for the console's browser test.
-# Extra arguments go to `cargo test`, e.g. ./test.sh -p tollgate-server keys
+# Extra arguments go to `cargo nextest run` (or `cargo test`), e.g. ./test.sh -p tollgate-server keys
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -81,4 +81,10 @@ if ! command -v chromedriver >/dev/null 2>&1 || ! { command -v chromium >/dev/nu
   fi
 fi
 
-cargo test --workspace --locked "$@"
+# cargo-nextest runs every test in its own process, across all test binaries at once; plain
+# `cargo test` runs the binaries one after another.
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast "$@"
+else
+  cargo test --workspace --locked "$@"
+fi

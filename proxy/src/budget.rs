@@ -31,6 +31,8 @@ struct Ledger {
 #[derive(Default)]
 pub struct Budgets {
     ledgers: DashMap<Uuid, Mutex<Ledger>>,
+    /// Spend reports taken from the server so far.
+    reports: std::sync::atomic::AtomicU64,
 }
 
 /// When the current budget period began.
@@ -48,8 +50,8 @@ pub fn period_start(period: BudgetPeriod, now: OffsetDateTime) -> OffsetDateTime
 
 impl Budgets {
     /// The key's spend in its current period, in nano-dollars.
-    pub fn spent(&self, key: Uuid, budget: &KeyBudget) -> i64 {
-        let since = period_start(budget.period, OffsetDateTime::now_utc());
+    pub fn spent(&self, key: Uuid, budget: &KeyBudget, now: OffsetDateTime) -> i64 {
+        let since = period_start(budget.period, now);
         let ledger = self.ledgers.entry(key).or_default();
         let ledger = ledger.lock().unwrap_or_else(|p| p.into_inner());
         let pending: i64 = ledger
@@ -62,8 +64,8 @@ impl Budgets {
     }
 
     /// Whether the key may make another paid call.
-    pub fn allows(&self, key: Uuid, budget: &KeyBudget) -> bool {
-        self.spent(key, budget) < budget.nanousd
+    pub fn allows(&self, key: Uuid, budget: &KeyBudget, now: OffsetDateTime) -> bool {
+        self.spent(key, budget, now) < budget.nanousd
     }
 
     /// Records what a call of a budgeted key cost.
@@ -109,6 +111,13 @@ impl Budgets {
                 .pending
                 .retain(|_, charge| charge.delivered.is_none_or(|at| at >= asked));
         }
+        self.reports
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many spend reports from the server have been taken.
+    pub fn reports(&self) -> u64 {
+        self.reports.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -128,12 +137,12 @@ mod tests {
         let budgets = Budgets::default();
         let key = Uuid::nil();
         let now = OffsetDateTime::now_utc();
-        assert!(budgets.allows(key, &budget(100)));
+        assert!(budgets.allows(key, &budget(100), now));
         let event = Uuid::now_v7();
         budgets.charge(key, event, 60, now);
-        assert_eq!(budgets.spent(key, &budget(100)), 60);
+        assert_eq!(budgets.spent(key, &budget(100), now), 60);
         budgets.charge(key, Uuid::now_v7(), 60, now);
-        assert!(!budgets.allows(key, &budget(100)));
+        assert!(!budgets.allows(key, &budget(100), now));
 
         // The server counted the first call (delivered before it was asked); the second is
         // still only known here.
@@ -173,7 +182,7 @@ mod tests {
             }],
         };
         budgets.report(&report, Instant::now());
-        assert_eq!(budgets.spent(key, &budget(100)), 120);
+        assert_eq!(budgets.spent(key, &budget(100), now), 120);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
@@ -54,6 +55,12 @@ pub struct Config {
         default_value_t = 1024
     )]
     pub max_connections_per_client: usize,
+
+    /// Time a client has to send a request's headers (and to send its first bytes on a new
+    /// connection); also how long an idle keep-alive connection stays open. Like 20s or 500ms.
+    #[arg(long, env = "TOLLGATE_PROXY_HEADER_TIMEOUT", default_value = "20s",
+          value_parser = humantime::parse_duration)]
+    pub header_timeout: Duration,
 }
 
 /// How log lines are written.

@@ -10,17 +10,15 @@ use dashmap::DashMap;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 
-/// Time for a request's headers to arrive, counted from when the connection waits for them:
-/// also how long an idle keep-alive connection stays open.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// The server connection builder with the timeouts set.
-pub fn builder() -> auto::Builder<TokioExecutor> {
+/// The server connection builder with the timeouts set. `header_timeout` is the time for a
+/// request's headers to arrive, counted from when the connection waits for them: also how long
+/// an idle keep-alive connection stays open.
+pub fn builder(header_timeout: Duration) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(header_timeout);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -33,7 +31,7 @@ pub fn builder() -> auto::Builder<TokioExecutor> {
 /// Waits until a new connection has sent enough to tell HTTP/1 from HTTP/2 (the protocol
 /// detection itself has no deadline); false when that did not happen in time or the client
 /// went away, and the connection is then dropped before any protocol work.
-pub async fn first_bytes_arrive(stream: &tokio::net::TcpStream) -> bool {
+pub async fn first_bytes_arrive(stream: &tokio::net::TcpStream, deadline: Duration) -> bool {
     const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     let decided = async {
         let mut buf = [0u8; 24];
@@ -46,10 +44,7 @@ pub async fn first_bytes_arrive(stream: &tokio::net::TcpStream) -> bool {
             }
         }
     };
-    matches!(
-        tokio::time::timeout(HEADER_READ_TIMEOUT, decided).await,
-        Ok(true)
-    )
+    matches!(tokio::time::timeout(deadline, decided).await, Ok(true))
 }
 
 /// Open connections per client address, shared by every worker.

@@ -55,7 +55,7 @@ pub async fn handle(
     peer: SocketAddr,
 ) -> Response<ProxyBody> {
     let started = Instant::now();
-    let time = OffsetDateTime::now_utc();
+    let time = shared.clock.now_utc();
     let config = shared.config.load_full();
     let request_id = request_id(request.headers());
     let mut context = RequestContext {
@@ -104,13 +104,17 @@ async fn pipeline(
     }
     normalise_path(&mut request)?;
     if ai::is_ai_path(request.uri().path()) {
-        let (key, _) = authenticate(config, request.headers())?;
+        let (key, _) = authenticate(config, request.headers(), shared.clock.now_utc())?;
         context.key = Some(key.id);
         context.tenant = Some(key.tenant_id);
         limit(shared, key, context)?;
         if let Some(per_minute) = key.tokens_per_minute {
             context.tokens_per_minute = Some(per_minute);
-            if let Err(retry_after) = shared.token_limiter.check(key.id, per_minute) {
+            if let Err(retry_after) =
+                shared
+                    .token_limiter
+                    .check_at(key.id, per_minute, shared.clock.now())
+            {
                 return Err(ProxyError::TokenRateLimited {
                     limit: per_minute,
                     retry_after,
@@ -118,7 +122,10 @@ async fn pipeline(
             }
         }
         if let Some(budget) = key.budget.filter(|_| request.method() == Method::POST) {
-            if !shared.budgets.allows(key.id, &budget) {
+            if !shared
+                .budgets
+                .allows(key.id, &budget, shared.clock.now_utc())
+            {
                 return Err(ProxyError::BudgetExceeded(budget));
             }
         }
@@ -148,7 +155,7 @@ async fn pipeline(
     context.route = Some(route.clone());
 
     if route.require_key {
-        let (key, _) = authenticate(config, request.headers())?;
+        let (key, _) = authenticate(config, request.headers(), shared.clock.now_utc())?;
         context.key = Some(key.id);
         authorize(key, &route)?;
         limit(shared, key, context)?;
@@ -211,6 +218,7 @@ fn normalise_path<B>(request: &mut Request<B>) -> Result<(), ProxyError> {
 fn authenticate<'c>(
     config: &'c ActiveConfig,
     headers: &HeaderMap,
+    now: OffsetDateTime,
 ) -> Result<(&'c CompiledKey, HeaderName), ProxyError> {
     let bearer = headers
         .get(header::AUTHORIZATION)
@@ -226,10 +234,7 @@ fn authenticate<'c>(
     let (secret, credential) = presented.ok_or(ProxyError::MissingKey)?;
     let hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
     let key = config.keys.get(&hash).ok_or(ProxyError::InvalidKey)?;
-    if key
-        .expires_at
-        .is_some_and(|at| at <= OffsetDateTime::now_utc())
-    {
+    if key.expires_at.is_some_and(|at| at <= now) {
         return Err(ProxyError::ExpiredKey);
     }
     Ok((key, credential))
@@ -244,7 +249,9 @@ fn limit(
     let Some(per_minute) = key.requests_per_minute else {
         return Ok(());
     };
-    let decision = shared.limiter.check(key.id, per_minute);
+    let decision = shared
+        .limiter
+        .check_at(key.id, per_minute, shared.clock.now());
     context.rate = Some(decision);
     if decision.allowed {
         Ok(())
@@ -362,9 +369,12 @@ fn finish(
         if let (Some(key), Some(ai)) = (context.key, &ai) {
             shared.budgets.charge(key, id, ai.cost_nanousd, time);
             if let Some(per_minute) = context.tokens_per_minute {
-                shared
-                    .token_limiter
-                    .consume(key, per_minute, ai.input_tokens + ai.output_tokens);
+                shared.token_limiter.consume_at(
+                    key,
+                    per_minute,
+                    ai.input_tokens + ai.output_tokens,
+                    shared.clock.now(),
+                );
             }
         }
         shared.usage.record(UsageEvent {

@@ -6,6 +6,7 @@ pub mod active;
 pub mod ai;
 pub mod body;
 pub mod budget;
+pub mod clock;
 pub mod config;
 pub mod conn_limits;
 pub mod egress;
@@ -38,6 +39,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::active::ActiveConfig;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::forward::Clients;
 use crate::health::HealthRegistry;
@@ -64,6 +66,8 @@ pub struct Shared {
     pub budgets: Arc<budget::Budgets>,
     /// This process's identity in heartbeats and usage batches.
     pub dataplane_id: Uuid,
+    /// Time for key expiry, limits and budget periods.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// A running proxy.
@@ -80,6 +84,11 @@ impl Proxy {
     /// Starts serving: from the cached snapshot at once if there is one, and following the
     /// server from then on.
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        Self::start_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Starts serving with time read from `clock` (tests move it ahead instead of waiting).
+    pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let started = Instant::now();
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating {}", config.data_dir.display()))?;
@@ -113,6 +122,7 @@ impl Proxy {
             usage: recorder,
             budgets,
             dataplane_id,
+            clock,
         });
 
         let cache_path = config.data_dir.join("snapshot.json");
@@ -156,7 +166,13 @@ impl Proxy {
             stopped.clone(),
         ));
         let per_client = conn_limits::PerClient::new(config.max_connections_per_client);
-        let workers = spawn_workers(traffic, &shared, &per_client, &stopped)?;
+        let workers = spawn_workers(
+            traffic,
+            &shared,
+            &per_client,
+            config.header_timeout,
+            &stopped,
+        )?;
         tracing::info!(listen = %traffic_addr, metrics = %metrics_addr, id = %dataplane_id, "tollgate-proxy started");
         Ok(Self {
             traffic_addr,
@@ -179,6 +195,11 @@ impl Proxy {
     /// The configuration version in force (0 before any).
     pub fn config_version(&self) -> i64 {
         self.shared.config.load().version
+    }
+
+    /// How many spend reports this proxy has taken from the server (budgets count them).
+    pub fn spend_reports(&self) -> u64 {
+        self.shared.budgets.reports()
     }
 
     /// Stops accepting, lets in-flight requests finish, then delivers (or spools) all usage.
@@ -227,6 +248,7 @@ fn spawn_workers(
     listeners: Vec<std::net::TcpListener>,
     shared: &Arc<Shared>,
     per_client: &Arc<conn_limits::PerClient>,
+    header_timeout: Duration,
     stop: &watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<oneshot::Receiver<()>>> {
     let mut done_signals = Vec::with_capacity(listeners.len());
@@ -244,7 +266,10 @@ fn spawn_workers(
                 {
                     Ok(runtime) => runtime.block_on(async move {
                         match TcpListener::from_std(listener) {
-                            Ok(listener) => serve_traffic(listener, shared, per_client, stop).await,
+                            Ok(listener) => {
+                                serve_traffic(listener, shared, per_client, header_timeout, stop)
+                                    .await
+                            }
                             Err(err) => tracing::error!(error = %err, "worker cannot listen"),
                         }
                     }),
@@ -262,6 +287,7 @@ async fn serve_traffic(
     listener: TcpListener,
     shared: Arc<Shared>,
     per_client: Arc<conn_limits::PerClient>,
+    header_timeout: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
     let policy_shared = shared.clone();
@@ -269,7 +295,7 @@ async fn serve_traffic(
         policy_shared.config.load().egress.clone()
     })));
     let graceful = GracefulShutdown::new();
-    let builder = Arc::new(conn_limits::builder());
+    let builder = Arc::new(conn_limits::builder(header_timeout));
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -298,7 +324,7 @@ async fn serve_traffic(
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _slot = slot;
-            if !conn_limits::first_bytes_arrive(&stream).await {
+            if !conn_limits::first_bytes_arrive(&stream, header_timeout).await {
                 return;
             }
             let connection = builder.serve_connection(TokioIo::new(stream), service);

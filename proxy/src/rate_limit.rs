@@ -29,11 +29,7 @@ pub struct Decision {
 
 impl RateLimiter {
     /// Takes one request from the key's bucket of `per_minute` requests.
-    pub fn check(&self, key: Uuid, per_minute: u32) -> Decision {
-        self.check_at(key, per_minute, Instant::now())
-    }
-
-    fn check_at(&self, key: Uuid, per_minute: u32, now: Instant) -> Decision {
+    pub fn check_at(&self, key: Uuid, per_minute: u32, now: Instant) -> Decision {
         let capacity = f64::from(per_minute.max(1));
         let per_second = capacity / 60.0;
         let entry = self.buckets.entry(key).or_insert_with(|| {
@@ -106,11 +102,7 @@ impl TokenLimiter {
     }
 
     /// Ok while the key has tokens left; else how long until it has.
-    pub fn check(&self, key: Uuid, per_minute: u32) -> Result<(), Duration> {
-        self.check_at(key, per_minute, Instant::now())
-    }
-
-    fn check_at(&self, key: Uuid, per_minute: u32, now: Instant) -> Result<(), Duration> {
+    pub fn check_at(&self, key: Uuid, per_minute: u32, now: Instant) -> Result<(), Duration> {
         self.with_bucket(key, per_minute, now, |bucket, per_second| {
             if bucket.tokens > 0.0 {
                 Ok(())
@@ -121,8 +113,8 @@ impl TokenLimiter {
     }
 
     /// Takes a finished call's tokens from the key's bucket.
-    pub fn consume(&self, key: Uuid, per_minute: u32, tokens: u64) {
-        self.with_bucket(key, per_minute, Instant::now(), |bucket, _| {
+    pub fn consume_at(&self, key: Uuid, per_minute: u32, tokens: u64, now: Instant) {
+        self.with_bucket(key, per_minute, now, |bucket, _| {
             bucket.tokens -= tokens as f64;
         });
     }
@@ -163,9 +155,9 @@ mod token_tests {
         let key = Uuid::nil();
         let start = Instant::now();
         assert!(limiter.check_at(key, 60, start).is_ok());
-        limiter.consume(key, 60, 50);
+        limiter.consume_at(key, 60, 50, start);
         assert!(limiter.check_at(key, 60, start).is_ok());
-        limiter.consume(key, 60, 50);
+        limiter.consume_at(key, 60, 50, start);
         let wait = limiter.check_at(key, 60, start);
         assert!(
             matches!(wait, Err(d) if d >= Duration::from_secs(40)),

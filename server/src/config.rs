@@ -76,6 +76,12 @@ pub struct Config {
     #[arg(long, env = "TOLLGATE_TRUSTED_PROXIES", value_delimiter = ',',
           value_parser = parse_cidr)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// Time a client has to send a request's headers (and its first bytes on a new
+    /// connection); also how long an idle keep-alive connection stays open. Like 20s or 500ms.
+    #[arg(long, env = "TOLLGATE_HEADER_TIMEOUT", default_value = "20s",
+          value_parser = humantime::parse_duration)]
+    pub header_timeout: std::time::Duration,
 }
 
 fn parse_cidr(text: &str) -> Result<ipnet::IpNet, String> {
@@ -109,6 +115,7 @@ impl Config {
             proxy_url: "http://127.0.0.1:8000".to_string(),
             proxy_internal_url: None,
             trusted_proxies: Vec::new(),
+            header_timeout: std::time::Duration::from_secs(20),
         }
     }
 }

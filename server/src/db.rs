@@ -46,3 +46,16 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
         .await
         .context("applying database migrations")
 }
+
+/// Brings a database to the schema this build expects: migrations, the session table and the
+/// price catalog. Idempotent; tests run it once into a template database and clone that.
+pub async fn prepare_schema(pool: &PgPool) -> anyhow::Result<()> {
+    migrate(pool).await?;
+    tower_sessions_sqlx_store::PostgresStore::new(pool.clone())
+        .migrate()
+        .await
+        .context("creating the session table")?;
+    let seeded = crate::service::price_catalog::seed(pool).await?;
+    tracing::debug!(prices = seeded, "price catalog loaded");
+    Ok(())
+}

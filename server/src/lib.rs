@@ -49,6 +49,7 @@ pub struct Server {
     /// Raised at shutdown, so long-polling proxies are answered at once instead of holding
     /// the graceful shutdown up.
     stopping: tokio::sync::watch::Sender<bool>,
+    header_timeout: std::time::Duration,
 }
 
 impl Server {
@@ -71,6 +72,7 @@ impl Server {
                 embedded,
                 created_admin,
                 stopping,
+                header_timeout: config.header_timeout,
             }),
             Err(err) => {
                 if let Some(pg) = embedded {
@@ -87,12 +89,8 @@ impl Server {
         stopping: tokio::sync::watch::Receiver<bool>,
     ) -> anyhow::Result<(TcpListener, Router, PgPool, Option<CreatedAdmin>)> {
         let db = db::connect(url).await?;
-        db::migrate(&db).await?;
+        db::prepare_schema(&db).await?;
         let session_store = PostgresStore::new(db.clone());
-        session_store
-            .migrate()
-            .await
-            .context("creating the session table")?;
         let created_admin =
             bootstrap::ensure_admin(&db, &config.admin_email, config.admin_password.as_deref())
                 .await?;
@@ -113,8 +111,6 @@ impl Server {
         }
         let secrets = secret_box::SecretBox::load(config.master_key.as_deref(), &config.data_dir)
             .context("loading the master key")?;
-        let seeded = service::price_catalog::seed(&db).await?;
-        tracing::debug!(prices = seeded, "price catalog loaded");
         let mut state = AppState::new(db.clone(), proxy_token_hash, versions, stopping, secrets);
         state.trusted_proxies = std::sync::Arc::new(config.trusted_proxies.clone());
         let router = app::router(state, session_store, config);
@@ -143,10 +139,15 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let stopping = self.stopping;
-        serve::serve(self.listener, self.router, async move {
-            shutdown.await;
-            let _ = stopping.send(true);
-        })
+        serve::serve(
+            self.listener,
+            self.router,
+            self.header_timeout,
+            async move {
+                shutdown.await;
+                let _ = stopping.send(true);
+            },
+        )
         .await;
         self.db.close().await;
         if let Some(pg) = self.embedded {

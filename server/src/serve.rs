@@ -14,23 +14,23 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-/// Time for a request's headers to arrive, counted from when the connection waits for them:
-/// also how long an idle keep-alive connection stays open.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long shutdown waits for in-flight requests (long-polls end sooner: they watch `stopping`).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Serves `router` on `listener` until `shutdown` completes.
+/// Serves `router` on `listener` until `shutdown` completes. `header_timeout` is the time for a
+/// request's headers to arrive, counted from when the connection waits for them: also how long
+/// an idle keep-alive connection stays open.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    header_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(header_timeout);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -61,7 +61,7 @@ pub async fn serve(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            if !protocol_known(&stream).await {
+            if !protocol_known(&stream, header_timeout).await {
                 return;
             }
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
@@ -81,7 +81,7 @@ pub async fn serve(
 
 /// Waits until a new connection has sent enough to tell HTTP/1 from HTTP/2 (hyper's protocol
 /// detection has no deadline of its own); false when that did not happen in time.
-async fn protocol_known(stream: &tokio::net::TcpStream) -> bool {
+async fn protocol_known(stream: &tokio::net::TcpStream, deadline: Duration) -> bool {
     const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     let decided = async {
         let mut buf = [0u8; 24];
@@ -93,8 +93,5 @@ async fn protocol_known(stream: &tokio::net::TcpStream) -> bool {
             }
         }
     };
-    matches!(
-        tokio::time::timeout(HEADER_READ_TIMEOUT, decided).await,
-        Ok(true)
-    )
+    matches!(tokio::time::timeout(deadline, decided).await, Ok(true))
 }

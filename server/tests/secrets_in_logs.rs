@@ -2,13 +2,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "api/support.rs"]
-mod support;
-
-#[path = "dataplane/harness.rs"]
-#[allow(dead_code)]
-mod harness;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -39,7 +32,7 @@ async fn provider_keys_never_appear_in_logs() {
         .with_writer(move || writer.clone())
         .init();
 
-    let server = support::TestServer::start().await;
+    let server = tollgate_testkit::TestServer::start().await;
     let admin = server.admin().await;
     // A provider that refuses the key: its error path is exercised too.
     let refusing = axum::Router::new().fallback(|| async {
@@ -73,12 +66,12 @@ async fn provider_keys_never_appear_in_logs() {
         "prices": {"input_per_mtok": "1", "output_per_mtok": "1"}}),
         )
         .await;
-    let (_, key) = harness::create_key(&admin, json!({"name": "k"})).await;
+    let (_, key) = tollgate_testkit::create_key(&admin, json!({"name": "k"})).await;
     let dir = tempfile::tempdir().unwrap();
-    let proxy = harness::start_proxy(&server, dir.path()).await;
-    harness::synced(&server, &proxy).await;
-    let (status, _, _) = harness::call(
-        harness::client()
+    let proxy = tollgate_testkit::start_proxy(&server, dir.path()).await;
+    tollgate_testkit::synced(&server, &proxy).await;
+    let (status, _, _) = tollgate_testkit::call(
+        tollgate_testkit::client()
             .post(format!(
                 "http://{}/v1/chat/completions",
                 proxy.traffic_addr()

@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{Reply, TestServer, ADMIN_EMAIL, ADMIN_PASSWORD};
+use tollgate_testkit::{Reply, TestServer, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 #[tokio::test]
 async fn bootstrap_admin_logs_in_and_owns_the_default_tenant() {

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{csrf_token_for, TestServer, ADMIN_EMAIL, ADMIN_PASSWORD};
+use tollgate_testkit::{csrf_token_for, TestServer, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 /// Every page of a tenant, by path suffix.
 const PAGES: [&str; 10] = [
@@ -529,7 +529,7 @@ async fn ingest_calls(server: &TestServer, key_id: &str, model_id: &str, count: 
                     "fallbacks": 0, "streamed": false}) }})
         })
         .collect();
-    let proxy = crate::support::Api::with_bearer(&server.base, crate::support::PROXY_TOKEN);
+    let proxy = tollgate_testkit::Api::with_bearer(&server.base, tollgate_testkit::PROXY_TOKEN);
     let stored = proxy
         .post(
             "/internal/v1/usage",

@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{Api, TestServer, PROXY_TOKEN};
+use tollgate_testkit::{Api, TestServer, PROXY_TOKEN};
 
 #[tokio::test]
 async fn the_proxy_api_needs_the_proxy_token() {

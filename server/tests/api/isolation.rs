@@ -1,7 +1,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::TestServer;
+use tollgate_testkit::TestServer;
 
 /// A user of tenant A gets 404 for everything of tenant B, by slug or by id, read or write.
 #[tokio::test]

@@ -2,7 +2,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::support::TestServer;
+use tollgate_testkit::TestServer;
 
 #[tokio::test]
 async fn key_secret_is_returned_once_and_only_its_hash_is_stored() {

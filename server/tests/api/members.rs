@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{Reply, TestServer};
+use tollgate_testkit::{Reply, TestServer};
 
 #[tokio::test]
 async fn adding_a_member_with_a_password_creates_a_user_who_can_log_in() {

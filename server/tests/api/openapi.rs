@@ -2,7 +2,7 @@ use std::collections::BTreeSet;
 
 use reqwest::StatusCode;
 
-use crate::support::TestServer;
+use tollgate_testkit::TestServer;
 
 /// Every route the admin API serves, as "METHOD path".
 const ROUTES: &[&str] = &[

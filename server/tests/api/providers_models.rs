@@ -4,7 +4,7 @@ use axum::Json;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::TestServer;
+use tollgate_testkit::TestServer;
 
 const SECRET_KEY: &str = "sk-test-abcdefghijklmnopqrstuvwxyz0123";
 

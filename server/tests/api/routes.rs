@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::TestServer;
+use tollgate_testkit::TestServer;
 
 fn orders() -> serde_json::Value {
     json!({"name": "orders", "hosts": [], "path": "/orders", "match": "prefix", "methods": [],

@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::TestServer;
+use tollgate_testkit::TestServer;
 
 #[tokio::test]
 async fn platform_admin_creates_reads_renames_and_deletes_tenants() {

@@ -2,7 +2,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::support::{Api, TestServer};
+use tollgate_testkit::{Api, TestServer};
 
 #[tokio::test]
 async fn admin_token_is_shown_once_stored_hashed_and_works_as_bearer() {

@@ -1,7 +1,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::TestServer;
+use tollgate_testkit::TestServer;
 
 #[tokio::test]
 async fn malformed_requests_get_problem_documents_never_500() {

@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::harness::{call, client, create_key, start_proxy, synced};
-use crate::support::{Api, TestServer};
+use tollgate_testkit::{call, client, create_key, start_proxy, synced};
+use tollgate_testkit::{Api, TestServer};
 
 pub const PROVIDER_KEY: &str = "sk-mock-provider-key-0123456789";
 
@@ -295,7 +295,8 @@ async fn models_are_scoped_by_tenant_and_key() {
             json!({"name": "Globex", "slug": "globex"}),
         )
         .await;
-    let (_, foreign) = crate::harness::create_key_in(&admin, "globex", json!({"name": "g"})).await;
+    let (_, foreign) =
+        tollgate_testkit::create_key_in(&admin, "globex", json!({"name": "g"})).await;
     let dir = tempfile::tempdir().unwrap();
     let proxy = start_proxy(&server, dir.path()).await;
     synced(&server, &proxy).await;
@@ -719,7 +720,12 @@ async fn a_spent_budget_refuses_calls_on_every_proxy_until_it_resets() {
     let other_dir = tempfile::tempdir().unwrap();
     let other = start_proxy(&server, other_dir.path()).await;
     synced(&server, &other).await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    for _ in 0..250 {
+        if other.spend_reports() > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let other_base = format!("http://{}", other.traffic_addr());
     let (status, _, body) = call(
         client()

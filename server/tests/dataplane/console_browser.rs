@@ -18,8 +18,8 @@ use time::OffsetDateTime;
 use tollgate_protocol::{AiUsage, UsageBatch, UsageEvent};
 use uuid::Uuid;
 
-use crate::harness::{client, start_proxy, synced};
-use crate::support::{TestServer, ADMIN_EMAIL, ADMIN_PASSWORD, PROXY_TOKEN};
+use tollgate_testkit::{client, start_proxy, synced};
+use tollgate_testkit::{TestServer, ADMIN_EMAIL, ADMIN_PASSWORD, PROXY_TOKEN};
 
 const PROVIDER_KEY: &str = "sk-e2e-mock-provider-key";
 
@@ -585,7 +585,7 @@ async fn stored_markup_stays_inert_in_the_browser() {
     browser
         .step("open the prompt API with the payload", async {
             browser.goto(&edit).await?;
-            tokio::time::sleep(Duration::from_millis(1500)).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
             let url = cmd(browser.client.current_url().await)?;
             ensure(url.path() == edit, format!("the page moved to {url}"))?;
             let buttons = cmd(browser

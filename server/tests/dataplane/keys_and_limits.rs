@@ -1,11 +1,15 @@
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::harness::{
-    call, client, create_key, create_key_in, create_route, start_proxy, synced, Behaviour, Upstream,
+use tollgate_proxy::clock::ManualClock;
+use tollgate_proxy::Proxy;
+use tollgate_testkit::TestServer;
+use tollgate_testkit::{
+    call, client, create_key, create_key_in, create_route, proxy_config, start_proxy, synced,
+    Behaviour, Upstream,
 };
-use crate::support::TestServer;
 
 #[tokio::test]
 async fn keys_are_refused_when_missing_unknown_expired_out_of_scope_or_foreign() {
@@ -28,7 +32,7 @@ async fn keys_are_refused_when_missing_unknown_expired_out_of_scope_or_foreign()
         json!({"name": "billing", "scopes": {"routes": ["billing"]}}),
     )
     .await;
-    let expires = (time::OffsetDateTime::now_utc() + time::Duration::seconds(2))
+    let expires = (time::OffsetDateTime::now_utc() + time::Duration::minutes(5))
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
     let (_, expiring) = create_key(
@@ -45,7 +49,10 @@ async fn keys_are_refused_when_missing_unknown_expired_out_of_scope_or_foreign()
     let (_, foreign) = create_key_in(&admin, "globex", json!({"name": "globex key"})).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
+    let clock = Arc::new(ManualClock::default());
+    let proxy = Proxy::start_with_clock(&proxy_config(&server, dir.path()), clock.clone())
+        .await
+        .unwrap();
     synced(&server, &proxy).await;
     let url = format!("http://{}/orders", proxy.traffic_addr());
     let with_key = |key: &str| client().get(&url).bearer_auth(key);
@@ -89,7 +96,7 @@ async fn keys_are_refused_when_missing_unknown_expired_out_of_scope_or_foreign()
         (403, Some("key_not_allowed"))
     );
 
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    clock.advance(Duration::from_secs(301));
     let (status, _, body) = call(with_key(&expiring)).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),

@@ -3,12 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../api/support.rs"]
-mod support;
-
 mod ai;
 mod console_browser;
-mod harness;
 
 mod keys_and_limits;
 mod readme;

@@ -1,5 +1,5 @@
-use crate::harness::{start_proxy, Behaviour, Upstream};
-use crate::support::TestServer;
+use tollgate_testkit::TestServer;
+use tollgate_testkit::{start_proxy, Behaviour, Upstream};
 
 /// Variables the README asks the reader to set; the test sets them through the environment.
 const READER_SETS: [&str; 6] = [

@@ -4,10 +4,10 @@ use axum::body::Body;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::harness::{
+use tollgate_testkit::TestServer;
+use tollgate_testkit::{
     call, client, create_key, create_route, start_proxy, synced, Behaviour, Upstream,
 };
-use crate::support::TestServer;
 
 #[tokio::test]
 async fn a_proxy_restarted_while_the_server_is_down_serves_from_its_cache() {

@@ -2,10 +2,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::{
+use tollgate_testkit::TestServer;
+use tollgate_testkit::{
     call, client, create_key, create_route, dead_url, start_proxy, synced, Behaviour, Upstream,
 };
-use crate::support::TestServer;
 
 #[tokio::test]
 async fn requests_are_routed_by_host_then_path_then_method() {
@@ -217,7 +217,7 @@ async fn a_target_that_refuses_connections_is_retried_on_a_healthy_one() {
     proxy.shutdown().await;
 }
 
-async fn route_id(admin: &crate::support::Api, name: &str) -> String {
+async fn route_id(admin: &tollgate_testkit::Api, name: &str) -> String {
     let routes = admin.get("/api/v1/tenants/default/routes").await;
     routes
         .body

@@ -2,10 +2,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::{
+use tollgate_testkit::TestServer;
+use tollgate_testkit::{
     call, client, create_key, create_route, start_proxy, synced, Behaviour, Upstream,
 };
-use crate::support::TestServer;
 
 async fn stored_events(server: &TestServer) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM usage_events")
@@ -20,7 +20,7 @@ async fn wait_for_events(server: &TestServer, expected: i64) -> i64 {
         stored = stored_events(server).await;
         if stored >= expected {
             // Give a duplicate, if any, the chance to show up.
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
             return stored_events(server).await;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -15,7 +15,8 @@ use serde_json::{json, Value};
 use tollgate_proxy::config::{Config, LogFormat};
 use tollgate_proxy::Proxy;
 
-use crate::support::{Api, TestServer, PROXY_TOKEN};
+use crate::api::Api;
+use crate::server::{TestServer, PROXY_TOKEN};
 
 /// What a test upstream does with each request.
 #[derive(Clone)]
@@ -116,6 +117,7 @@ pub fn proxy_config(server: &TestServer, data_dir: &Path) -> Config {
         proxy_token: Some(PROXY_TOKEN.into()),
         log_format: LogFormat::Text,
         max_connections_per_client: 1024,
+        header_timeout: Duration::from_secs(20),
     }
 }
 

@@ -1,0 +1,16 @@
+//! What Tollgate's integration tests share: a real server on a cloned database, an admin API
+//! client, upstreams played by small HTTP servers, and proxies started beside the server.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod api;
+mod dataplane;
+mod server;
+mod template;
+
+pub use api::{csrf_token, csrf_token_for, Api, Reply};
+pub use dataplane::{
+    call, client, create_key, create_key_in, create_route, dead_url, proxy_config, start_proxy,
+    synced, Behaviour, Upstream,
+};
+pub use server::{TestServer, ADMIN_EMAIL, ADMIN_PASSWORD, PROXY_TOKEN};

@@ -1,0 +1,228 @@
+//! A real server on its own database per test, cloned from a template migrated once per run.
+
+use reqwest::StatusCode;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::oneshot;
+use tollgate_server::config::Config;
+use tollgate_server::Server;
+
+use crate::api::Api;
+use crate::template;
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "correct horse battery";
+/// The token shared by the test server and the proxies tests start.
+pub const PROXY_TOKEN: &str = "test-proxy-token-0123456789";
+
+/// A running server with its own database, dropped when the test ends.
+pub struct TestServer {
+    pub base: String,
+    pub db: PgPool,
+    admin_url: String,
+    database: String,
+    config: Config,
+    running: Option<Running>,
+    /// The server's own state (its master key among it).
+    _data_dir: tempfile::TempDir,
+}
+
+/// The serving task of a started server and the switch that stops it.
+struct Running {
+    shutdown: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+async fn serve(config: &Config) -> (std::net::SocketAddr, Running) {
+    let server = Server::start(config).await.expect("server starts");
+    let addr = server.local_addr();
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server.serve(async {
+        let _ = stopped.await;
+    }));
+    (addr, Running { shutdown, task })
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with_admin(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    /// Starts a server whose bootstrap admin has the given credentials.
+    pub async fn start_with_admin(admin_email: &str, admin_password: &str) -> Self {
+        let admin_url = template::admin_url();
+        let database = template::clone_database().await;
+        let url = template::database_url(&database);
+
+        let data_dir = tempfile::tempdir().expect("data directory");
+        let mut config = Config::for_database(url.as_str(), data_dir.path().to_path_buf());
+        config.admin_email = admin_email.into();
+        config.admin_password = Some(admin_password.into());
+        config.proxy_token = Some(PROXY_TOKEN.into());
+        // Tests play clients at other addresses with X-Forwarded-For from loopback.
+        config.trusted_proxies = vec!["127.0.0.0/8".parse().expect("CIDR")];
+        let (addr, running) = serve(&config).await;
+        // Restarts come back on the same address, where the proxies look for the server.
+        config.listen = addr;
+        let db = PgPool::connect(url.as_str()).await.expect("test pool");
+        // Test upstreams and providers listen on loopback, which the default egress policy
+        // refuses; tests of the policy itself set it back.
+        sqlx::query(
+            "INSERT INTO platform_settings (name, value)
+             VALUES ('egress', '{\"allow\": [\"127.0.0.0/8\"], \"deny\": [], \"allow_private\": true}')",
+        )
+        .execute(&db)
+        .await
+        .expect("allow loopback egress");
+        sqlx::query("UPDATE config_version SET version = version + 1")
+            .execute(&db)
+            .await
+            .expect("bump the config version");
+        Self {
+            base: format!("http://{addr}"),
+            db,
+            admin_url,
+            database,
+            config,
+            running: Some(running),
+            _data_dir: data_dir,
+        }
+    }
+
+    /// The name of this server's database.
+    pub fn database_name(&self) -> &str {
+        &self.database
+    }
+
+    /// A connection with rights over every database (to take this one away and back).
+    pub async fn superuser(&self) -> PgConnection {
+        PgConnection::connect(&self.admin_url)
+            .await
+            .expect("connect")
+    }
+
+    /// Stops the server gracefully (its database stays).
+    pub async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            let _ = running.shutdown.send(());
+            let _ = running.task.await;
+        }
+    }
+
+    /// Points the console's try-it form and snippets at a proxy (restarts the server).
+    pub async fn set_proxy_url(&mut self, url: &str) {
+        self.config.proxy_url = url.to_string();
+        self.restart().await;
+    }
+
+    /// Sets how long clients have to send headers (restarts the server).
+    pub async fn set_header_timeout(&mut self, timeout: std::time::Duration) {
+        self.config.header_timeout = timeout;
+        self.restart().await;
+    }
+
+    /// Starts the server again on the same address and database.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let (_, running) = serve(&self.config).await;
+        self.running = Some(running);
+    }
+
+    /// A client with no credentials.
+    pub fn anonymous(&self) -> Api {
+        Api::new(&self.base, None)
+    }
+
+    /// A client logged in as the given user.
+    pub async fn login(&self, email: &str, password: &str) -> Api {
+        let api = self.anonymous();
+        let reply = api
+            .post(
+                "/api/v1/auth/login",
+                serde_json::json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "login of {email}: {}",
+            reply.body
+        );
+        api
+    }
+
+    /// A client logged in as the bootstrap platform admin.
+    pub async fn admin(&self) -> Api {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    /// Moves the whole request space (any host, `/`) from `default` to `tenant`, as a platform
+    /// admin would for a tenant that should serve every route.
+    pub async fn give_request_space(&self, tenant: &str) {
+        let admin = self.admin().await;
+        let emptied = admin
+            .put(
+                "/api/v1/tenants/default/namespace",
+                serde_json::json!({"parts": []}),
+            )
+            .await;
+        assert_eq!(emptied.status, StatusCode::OK, "{}", emptied.text);
+        let given = admin
+            .put(
+                &format!("/api/v1/tenants/{tenant}/namespace"),
+                serde_json::json!({"parts": [{"path_prefix": "/"}]}),
+            )
+            .await;
+        assert_eq!(given.status, StatusCode::OK, "{}", given.text);
+    }
+
+    /// Creates a tenant (as the platform admin) and a user with the given role in it; returns a
+    /// client logged in as that user.
+    pub async fn user_with_role(&self, tenant: &str, email: &str, role: &str) -> Api {
+        let admin = self.admin().await;
+        let exists = admin.get(&format!("/api/v1/tenants/{tenant}")).await;
+        if exists.status == StatusCode::NOT_FOUND {
+            let created = admin
+                .post(
+                    "/api/v1/tenants",
+                    serde_json::json!({"name": tenant, "slug": tenant}),
+                )
+                .await;
+            assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        }
+        let added = admin
+            .post(
+                &format!("/api/v1/tenants/{tenant}/members"),
+                serde_json::json!({"email": email, "password": "user-password-1", "role": role}),
+            )
+            .await;
+        assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+        self.login(email, "user-password-1").await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            let _ = running.shutdown.send(());
+        }
+        let admin_url = self.admin_url.clone();
+        let database = self.database.clone();
+        // Drop runs inside the test's runtime: clean up on a thread with a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let mut conn = PgConnection::connect(&admin_url)
+                    .await
+                    .map_err(std::io::Error::other)?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .map_err(std::io::Error::other)?;
+                Ok::<_, std::io::Error>(())
+            })
+        })
+        .join();
+    }
+}

@@ -2,26 +2,19 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use tower_sessions::Session;
 use uuid::Uuid;
 
+use crate::access::{Principal, TenantAccess};
 use crate::error::ApiError;
-use crate::service::users;
+use crate::service::{tenants, users};
 use crate::state::AppState;
 
 /// Session key holding the logged-in user's id.
 pub const SESSION_USER_KEY: &str = "user_id";
-
-/// An authenticated user.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub user_id: Uuid,
-    pub email: String,
-    pub platform_admin: bool,
-}
 
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
@@ -111,3 +104,28 @@ pub fn client_address(
 }
 
 pub use tollgate_protocol::bearer_token;
+
+/// The caller and their access to the `{tenant}` of the request's path (id or slug), resolved
+/// once for every tenant route. A tenant the caller may not see is a 404, like one that does
+/// not exist.
+#[derive(Debug, Clone)]
+pub struct TenantScope {
+    pub principal: Principal,
+    pub access: TenantAccess,
+}
+
+impl FromRequestParts<AppState> for TenantScope {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let principal = Principal::from_request_parts(parts, state).await?;
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|err| ApiError::internal(err.body_text()))?;
+        let Some((_, tenant)) = params.iter().find(|(name, _)| *name == "tenant") else {
+            return Err(ApiError::internal("a tenant route without {tenant}"));
+        };
+        let access = tenants::access(&state.db, &principal, tenant).await?;
+        Ok(Self { principal, access })
+    }
+}

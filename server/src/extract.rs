@@ -1,6 +1,9 @@
 //! Request extractors whose rejections are problem documents instead of plain text.
 
 use axum::extract::{FromRequest, FromRequestParts};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
 
 use crate::error::ApiError;
 
@@ -18,3 +21,17 @@ pub struct ApiPath<T>(pub T);
 #[derive(Debug, FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct ApiQuery<T>(pub T);
+
+/// The `{tenant}` path parameter, for the OpenAPI document (`TenantScope` reads it).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TenantParam {
+    /// Tenant id or slug.
+    pub tenant: String,
+}
+
+/// The `{id}` of an object under a tenant (`/tenants/{tenant}/keys/{id}` and the like).
+#[derive(Debug, Deserialize)]
+pub struct ObjectId {
+    pub id: Uuid,
+}

@@ -1,6 +1,7 @@
 //! tollgate-server: Tollgate's control plane. The admin API, the console, and (later) the
 //! configuration the proxies pull, on PostgreSQL.
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod auth;

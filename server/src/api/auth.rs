@@ -9,7 +9,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{ClientAddr, Principal, SESSION_USER_KEY};
+use crate::access::Principal;
+use crate::auth::{ClientAddr, SESSION_USER_KEY};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::ApiJson;
 use crate::login_throttle::{self, Verdict};

@@ -5,8 +5,9 @@ use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Principal;
-use crate::error::{ApiResult, Problem};
+use crate::access::Principal;
+use crate::api::problems::Forbidden;
+use crate::error::ApiResult;
 use crate::service::dataplanes::{self, Dataplanes};
 use crate::state::AppState;
 
@@ -18,7 +19,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/api/v1/dataplanes", tag = "dataplanes",
     responses(
         (status = 200, body = Dataplanes),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
     ))]
 async fn list_dataplanes(
     State(state): State<AppState>,

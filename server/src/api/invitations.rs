@@ -6,15 +6,15 @@ use axum::http::StatusCode;
 use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
-use crate::auth::Principal;
+use crate::access::Principal;
+use crate::api::problems::{Forbidden, Invalid, NotFound};
+use crate::auth::TenantScope;
 use crate::error::{ApiResult, Problem};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiJson, ApiPath, ObjectId, TenantParam};
 use crate::service::invitations::{
     self, AcceptInvitation, Accepted, CreateInvitation, CreatedInvitation, Invitation,
 };
-use crate::service::tenants;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -26,17 +26,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Pending invitations (admins and owners).
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/invitations", tag = "members",
-    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    params(TenantParam),
     responses(
         (status = 200, body = Vec<Invitation>),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
     ))]
 async fn list_invitations(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath(tenant): ApiPath<String>,
+    TenantScope { access, .. }: TenantScope,
 ) -> ApiResult<Json<Vec<Invitation>>> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     Ok(Json(invitations::list(&state.db, &access).await?))
 }
 
@@ -44,36 +42,33 @@ async fn list_invitations(
 /// whether the email has an account or not; pass the `accept_path` link on to the person.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/invitations", tag = "members",
     request_body = CreateInvitation,
-    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    params(TenantParam),
     responses(
         (status = 201, body = CreatedInvitation),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        Invalid,
     ))]
 async fn create_invitation(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath(tenant): ApiPath<String>,
+    TenantScope { principal, access }: TenantScope,
     ApiJson(input): ApiJson<CreateInvitation>,
 ) -> ApiResult<(StatusCode, Json<CreatedInvitation>)> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     let created = invitations::create(&state.db, &principal, &access, input).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
 /// Withdraw a pending invitation.
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/invitations/{id}", tag = "members",
-    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = Uuid, Path, description = "Invitation id")),
+    params(TenantParam, ("id" = Uuid, Path, description = "Invitation id")),
     responses(
         (status = 204, description = "Withdrawn"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        NotFound,
     ))]
 async fn revoke_invitation(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath((tenant, id)): ApiPath<(String, Uuid)>,
+    TenantScope { principal, access }: TenantScope,
+    ApiPath(ObjectId { id }): ApiPath<ObjectId>,
 ) -> ApiResult<StatusCode> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     invitations::revoke(&state.db, &principal, &access, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -86,7 +81,7 @@ async fn revoke_invitation(
         (status = 200, body = Accepted),
         (status = 403, description = "Sign in as the invited email first", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown, used or expired", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Invalid,
     ), security((), ("session" = []), ("bearer" = [])))]
 async fn accept_invitation(
     State(state): State<AppState>,

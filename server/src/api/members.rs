@@ -6,11 +6,11 @@ use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Principal;
+use crate::api::problems::{Forbidden, Invalid, NotFound};
+use crate::auth::TenantScope;
 use crate::error::{ApiResult, Problem};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiJson, ApiPath, TenantParam};
 use crate::service::members::{self, AddMember, Member, UpdateMember};
-use crate::service::tenants;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -21,57 +21,52 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Members of a tenant with their roles.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/members", tag = "members",
-    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    params(TenantParam),
     responses(
         (status = 200, body = Vec<Member>),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        NotFound,
     ))]
 async fn list_members(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath(tenant): ApiPath<String>,
+    TenantScope { access, .. }: TenantScope,
 ) -> ApiResult<Json<Vec<Member>>> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     Ok(Json(members::list(&state.db, &access).await?))
 }
 
 /// Add a member (admins and owners); with `password`, a new user is created.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/members", tag = "members", request_body = AddMember,
-    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    params(TenantParam),
     responses(
         (status = 201, body = Member),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
         (status = 409, description = "Already a member, or the user exists and a password was given", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Invalid,
     ))]
 async fn add_member(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath(tenant): ApiPath<String>,
+    TenantScope { principal, access }: TenantScope,
     ApiJson(input): ApiJson<AddMember>,
 ) -> ApiResult<(StatusCode, Json<Member>)> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     let member = members::add(&state.db, &principal, &access, input).await?;
     Ok((StatusCode::CREATED, Json(member)))
 }
 
 /// Change a member's role (admins and owners; only owners grant or take the owner role).
 #[utoipa::path(patch, path = "/api/v1/tenants/{tenant}/members/{user}", tag = "members", request_body = UpdateMember,
-    params(("tenant" = String, Path, description = "Tenant id or slug"),
+    params(TenantParam,
            ("user" = String, Path, description = "User id or email")),
     responses(
         (status = 200, body = Member),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        NotFound,
         (status = 409, description = "The last owner cannot be demoted", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn update_member(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath((tenant, user)): ApiPath<(String, String)>,
+    TenantScope { principal, access }: TenantScope,
+    ApiPath((_, user)): ApiPath<(String, String)>,
     ApiJson(input): ApiJson<UpdateMember>,
 ) -> ApiResult<Json<Member>> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     Ok(Json(
         members::update(&state.db, &principal, &access, &user, input).await?,
     ))
@@ -79,20 +74,19 @@ async fn update_member(
 
 /// Remove a member from the tenant (the user account stays).
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/members/{user}", tag = "members",
-    params(("tenant" = String, Path, description = "Tenant id or slug"),
+    params(TenantParam,
            ("user" = String, Path, description = "User id or email")),
     responses(
         (status = 204, description = "Removed"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        NotFound,
         (status = 409, description = "The last owner cannot be removed", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn remove_member(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath((tenant, user)): ApiPath<(String, String)>,
+    TenantScope { principal, access }: TenantScope,
+    ApiPath((_, user)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     members::remove(&state.db, &principal, &access, &user).await?;
     Ok(StatusCode::NO_CONTENT)
 }

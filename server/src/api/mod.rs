@@ -9,6 +9,7 @@ mod invitations;
 mod keys;
 mod members;
 mod models;
+pub mod problems;
 mod prompt_apis;
 mod providers;
 mod routes;
@@ -91,6 +92,11 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(settings::router())
         .merge(invitations::router())
+}
+
+/// The OpenAPI document of the admin API, as `/api/openapi.json` serves it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
 }
 
 /// The API router with `/api/openapi.json` and the docs UI at `/api/docs`.

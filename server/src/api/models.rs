@@ -5,14 +5,14 @@ use axum::http::StatusCode;
 use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
-use crate::auth::Principal;
-use crate::error::{ApiResult, Problem};
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::access::Principal;
+use crate::api::problems::{Conflict, Forbidden, Invalid, NotFound};
+use crate::auth::TenantScope;
+use crate::error::ApiResult;
+use crate::extract::{ApiJson, ApiPath, ApiQuery, ObjectId, TenantParam};
 use crate::service::models::{self, Model, ModelSpec};
 use crate::service::price_catalog::{self, CatalogPrice, CatalogQuery, CatalogUpdate};
-use crate::service::tenants;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -25,47 +25,42 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// The tenant's models.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/models", tag = "models",
-    params(("tenant" = String, Path, description = "Tenant id or slug")),
-    responses((status = 200, body = Vec<Model>), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    params(TenantParam),
+    responses((status = 200, body = Vec<Model>), NotFound))]
 async fn list_models(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath(tenant): ApiPath<String>,
+    TenantScope { access, .. }: TenantScope,
 ) -> ApiResult<Json<Vec<Model>>> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     Ok(Json(models::list(&state.db, &access).await?))
 }
 
 /// Create a model (admins and owners). Without `prices`, list prices come from the catalog.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/models", tag = "models", request_body = ModelSpec,
-    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    params(TenantParam),
     responses(
         (status = 201, body = Model),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        Conflict,
+        Invalid,
     ))]
 async fn create_model(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath(tenant): ApiPath<String>,
+    TenantScope { principal, access }: TenantScope,
     ApiJson(spec): ApiJson<ModelSpec>,
 ) -> ApiResult<(StatusCode, Json<Model>)> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     let model = models::create(&state.db, &principal, &access, spec).await?;
     Ok((StatusCode::CREATED, Json(model)))
 }
 
 /// One model.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/models/{id}", tag = "models",
-    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = Uuid, Path, description = "Model id")),
-    responses((status = 200, body = Model), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    params(TenantParam, ("id" = Uuid, Path, description = "Model id")),
+    responses((status = 200, body = Model), NotFound))]
 async fn get_model(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath((tenant, id)): ApiPath<(String, Uuid)>,
+    TenantScope { access, .. }: TenantScope,
+    ApiPath(ObjectId { id }): ApiPath<ObjectId>,
 ) -> ApiResult<Json<Model>> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     Ok(Json(models::get(&state.db, &access, id).await?))
 }
 
@@ -73,20 +68,19 @@ async fn get_model(
 /// catalog's list prices).
 #[utoipa::path(patch, path = "/api/v1/tenants/{tenant}/models/{id}", tag = "models",
     request_body(content = Object, description = "Any subset of the model's fields"),
-    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = Uuid, Path, description = "Model id")),
+    params(TenantParam, ("id" = Uuid, Path, description = "Model id")),
     responses(
         (status = 200, body = Model),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        NotFound,
+        Invalid,
     ))]
 async fn update_model(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath((tenant, id)): ApiPath<(String, Uuid)>,
+    TenantScope { principal, access }: TenantScope,
+    ApiPath(ObjectId { id }): ApiPath<ObjectId>,
     ApiJson(patch): ApiJson<serde_json::Value>,
 ) -> ApiResult<Json<Model>> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     Ok(Json(
         models::update(&state.db, &principal, &access, id, patch).await?,
     ))
@@ -94,18 +88,17 @@ async fn update_model(
 
 /// Delete a model.
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/models/{id}", tag = "models",
-    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = Uuid, Path, description = "Model id")),
+    params(TenantParam, ("id" = Uuid, Path, description = "Model id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        NotFound,
     ))]
 async fn delete_model(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath((tenant, id)): ApiPath<(String, Uuid)>,
+    TenantScope { principal, access }: TenantScope,
+    ApiPath(ObjectId { id }): ApiPath<ObjectId>,
 ) -> ApiResult<StatusCode> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     models::delete(&state.db, &principal, &access, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -126,8 +119,8 @@ async fn list_catalog(
     params(("provider" = String, Path, description = "Provider family, like openai"), ("model" = String, Path, description = "Model name")),
     responses(
         (status = 200, body = CatalogPrice),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        Invalid,
     ))]
 async fn update_catalog(
     State(state): State<AppState>,

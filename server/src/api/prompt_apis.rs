@@ -7,11 +7,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::auth::Principal;
-use crate::error::{ApiResult, Problem};
-use crate::extract::{ApiJson, ApiPath};
+use crate::api::problems::{Conflict, Forbidden, Invalid, NotFound};
+use crate::auth::TenantScope;
+use crate::error::ApiResult;
+use crate::extract::{ApiJson, ApiPath, ObjectId, TenantParam};
 use crate::service::prompt_apis::{self, PromptApi, PromptApiSpec};
-use crate::service::tenants;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -28,33 +28,29 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// The tenant's prompt APIs.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/prompt-apis", tag = "prompt-apis",
-    params(("tenant" = String, Path, description = "Tenant id or slug")),
-    responses((status = 200, body = Vec<PromptApi>), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    params(TenantParam),
+    responses((status = 200, body = Vec<PromptApi>), NotFound))]
 async fn list_prompt_apis(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath(tenant): ApiPath<String>,
+    TenantScope { access, .. }: TenantScope,
 ) -> ApiResult<Json<Vec<PromptApi>>> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     Ok(Json(prompt_apis::list(&state.db, &access).await?))
 }
 
 /// Create a prompt API (members and above); it is served at `POST /prompts/{slug}` on the proxy.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/prompt-apis", tag = "prompt-apis", request_body = PromptApiSpec,
-    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    params(TenantParam),
     responses(
         (status = 201, body = PromptApi),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        Conflict,
+        Invalid,
     ))]
 async fn create_prompt_api(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath(tenant): ApiPath<String>,
+    TenantScope { principal, access }: TenantScope,
     ApiJson(spec): ApiJson<PromptApiSpec>,
 ) -> ApiResult<(StatusCode, Json<PromptApi>)> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     Ok((
         StatusCode::CREATED,
         Json(prompt_apis::create(&state.db, &principal, &access, spec).await?),
@@ -63,14 +59,13 @@ async fn create_prompt_api(
 
 /// One prompt API with its versions.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/prompt-apis/{id}", tag = "prompt-apis",
-    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = Uuid, Path, description = "Prompt API id")),
-    responses((status = 200, body = PromptApi), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    params(TenantParam, ("id" = Uuid, Path, description = "Prompt API id")),
+    responses((status = 200, body = PromptApi), NotFound))]
 async fn get_prompt_api(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath((tenant, id)): ApiPath<(String, Uuid)>,
+    TenantScope { access, .. }: TenantScope,
+    ApiPath(ObjectId { id }): ApiPath<ObjectId>,
 ) -> ApiResult<Json<PromptApi>> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     Ok(Json(prompt_apis::get(&state.db, &access, id).await?))
 }
 
@@ -78,20 +73,19 @@ async fn get_prompt_api(
 /// made active; earlier versions stay listed.
 #[utoipa::path(patch, path = "/api/v1/tenants/{tenant}/prompt-apis/{id}", tag = "prompt-apis",
     request_body(content = Object, description = "Any subset of the prompt API's fields"),
-    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = Uuid, Path, description = "Prompt API id")),
+    params(TenantParam, ("id" = Uuid, Path, description = "Prompt API id")),
     responses(
         (status = 200, body = PromptApi),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        NotFound,
+        Invalid,
     ))]
 async fn update_prompt_api(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath((tenant, id)): ApiPath<(String, Uuid)>,
+    TenantScope { principal, access }: TenantScope,
+    ApiPath(ObjectId { id }): ApiPath<ObjectId>,
     ApiJson(patch): ApiJson<serde_json::Value>,
 ) -> ApiResult<Json<PromptApi>> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     Ok(Json(
         prompt_apis::update(&state.db, &principal, &access, id, patch).await?,
     ))
@@ -99,37 +93,35 @@ async fn update_prompt_api(
 
 /// Delete a prompt API and all its versions.
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/prompt-apis/{id}", tag = "prompt-apis",
-    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = Uuid, Path, description = "Prompt API id")),
+    params(TenantParam, ("id" = Uuid, Path, description = "Prompt API id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        NotFound,
     ))]
 async fn delete_prompt_api(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath((tenant, id)): ApiPath<(String, Uuid)>,
+    TenantScope { principal, access }: TenantScope,
+    ApiPath(ObjectId { id }): ApiPath<ObjectId>,
 ) -> ApiResult<StatusCode> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     prompt_apis::delete(&state.db, &principal, &access, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Make a version the active one again.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/prompt-apis/{id}/versions/{version}/activate", tag = "prompt-apis",
-    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = Uuid, Path, description = "Prompt API id"),
+    params(TenantParam, ("id" = Uuid, Path, description = "Prompt API id"),
            ("version" = i32, Path, description = "Version number")),
     responses(
         (status = 200, body = PromptApi),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        NotFound,
     ))]
 async fn activate_version(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath((tenant, id, version)): ApiPath<(String, Uuid, i32)>,
+    TenantScope { principal, access }: TenantScope,
+    ApiPath((_, id, version)): ApiPath<(String, Uuid, i32)>,
 ) -> ApiResult<Json<PromptApi>> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     Ok(Json(
         prompt_apis::activate(&state.db, &principal, &access, id, version).await?,
     ))
@@ -137,13 +129,12 @@ async fn activate_version(
 
 /// The OpenAPI document of this prompt API's endpoint on the proxy (its variables as the schema).
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/prompt-apis/{id}/openapi.json", tag = "prompt-apis",
-    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = Uuid, Path, description = "Prompt API id")),
-    responses((status = 200, body = Object), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    params(TenantParam, ("id" = Uuid, Path, description = "Prompt API id")),
+    responses((status = 200, body = Object), NotFound))]
 async fn prompt_api_openapi(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath((tenant, id)): ApiPath<(String, Uuid)>,
+    TenantScope { access, .. }: TenantScope,
+    ApiPath(ObjectId { id }): ApiPath<ObjectId>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     Ok(Json(prompt_apis::openapi(&state.db, &access, id).await?))
 }

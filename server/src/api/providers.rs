@@ -5,13 +5,12 @@ use axum::http::StatusCode;
 use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
-use crate::auth::Principal;
+use crate::api::problems::{Conflict, Forbidden, Invalid, NotFound};
+use crate::auth::TenantScope;
 use crate::error::{ApiResult, Problem};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiJson, ApiPath, ObjectId, TenantParam};
 use crate::service::providers::{self, CreateProvider, Provider, ProviderTest, UpdateProvider};
-use crate::service::tenants;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -23,66 +22,60 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// The tenant's providers (credentials are never shown; `key_hint` identifies the key).
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/providers", tag = "providers",
-    params(("tenant" = String, Path, description = "Tenant id or slug")),
-    responses((status = 200, body = Vec<Provider>), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    params(TenantParam),
+    responses((status = 200, body = Vec<Provider>), NotFound))]
 async fn list_providers(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath(tenant): ApiPath<String>,
+    TenantScope { access, .. }: TenantScope,
 ) -> ApiResult<Json<Vec<Provider>>> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     Ok(Json(providers::list(&state.db, &access).await?))
 }
 
 /// Add a provider (admins and owners). The API key is encrypted at rest and never returned.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/providers", tag = "providers", request_body = CreateProvider,
-    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    params(TenantParam),
     responses(
         (status = 201, body = Provider),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        Conflict,
+        Invalid,
     ))]
 async fn create_provider(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath(tenant): ApiPath<String>,
+    TenantScope { principal, access }: TenantScope,
     ApiJson(input): ApiJson<CreateProvider>,
 ) -> ApiResult<(StatusCode, Json<Provider>)> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     let provider = providers::create(&state.db, &state.secrets, &principal, &access, input).await?;
     Ok((StatusCode::CREATED, Json(provider)))
 }
 
 /// One provider.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/providers/{id}", tag = "providers",
-    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = Uuid, Path, description = "Provider id")),
-    responses((status = 200, body = Provider), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    params(TenantParam, ("id" = Uuid, Path, description = "Provider id")),
+    responses((status = 200, body = Provider), NotFound))]
 async fn get_provider(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath((tenant, id)): ApiPath<(String, Uuid)>,
+    TenantScope { access, .. }: TenantScope,
+    ApiPath(ObjectId { id }): ApiPath<ObjectId>,
 ) -> ApiResult<Json<Provider>> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     Ok(Json(providers::get(&state.db, &access, id).await?))
 }
 
 /// Change a provider: name, base URL, API version, or replace its key or extra headers.
 #[utoipa::path(patch, path = "/api/v1/tenants/{tenant}/providers/{id}", tag = "providers", request_body = UpdateProvider,
-    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = Uuid, Path, description = "Provider id")),
+    params(TenantParam, ("id" = Uuid, Path, description = "Provider id")),
     responses(
         (status = 200, body = Provider),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        NotFound,
+        Invalid,
     ))]
 async fn update_provider(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath((tenant, id)): ApiPath<(String, Uuid)>,
+    TenantScope { principal, access }: TenantScope,
+    ApiPath(ObjectId { id }): ApiPath<ObjectId>,
     ApiJson(input): ApiJson<UpdateProvider>,
 ) -> ApiResult<Json<Provider>> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     Ok(Json(
         providers::update(&state.db, &state.secrets, &principal, &access, id, input).await?,
     ))
@@ -90,37 +83,35 @@ async fn update_provider(
 
 /// Delete a provider no model deploys on.
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/providers/{id}", tag = "providers",
-    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = Uuid, Path, description = "Provider id")),
+    params(TenantParam, ("id" = Uuid, Path, description = "Provider id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        NotFound,
         (status = 409, description = "Models still use it", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn delete_provider(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath((tenant, id)): ApiPath<(String, Uuid)>,
+    TenantScope { principal, access }: TenantScope,
+    ApiPath(ObjectId { id }): ApiPath<ObjectId>,
 ) -> ApiResult<StatusCode> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     providers::delete(&state.db, &principal, &access, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Check the credentials: lists the provider's models (costs no tokens) and reports the outcome.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/providers/{id}/test", tag = "providers",
-    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = Uuid, Path, description = "Provider id")),
+    params(TenantParam, ("id" = Uuid, Path, description = "Provider id")),
     responses(
         (status = 200, body = ProviderTest),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        NotFound,
     ))]
 async fn test_provider(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath((tenant, id)): ApiPath<(String, Uuid)>,
+    TenantScope { access, .. }: TenantScope,
+    ApiPath(ObjectId { id }): ApiPath<ObjectId>,
 ) -> ApiResult<Json<ProviderTest>> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     access
         .role
         .require(crate::roles::Role::Admin, "test providers")?;

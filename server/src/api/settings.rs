@@ -5,12 +5,13 @@ use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Principal;
+use crate::access::Principal;
+use crate::api::problems::{Forbidden, Invalid, NotFound};
+use crate::auth::TenantScope;
 use crate::error::{ApiResult, Problem};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiJson, TenantParam};
 use crate::service::namespaces::{self, Namespace};
 use crate::service::settings::{self, EgressSettings, Quotas};
-use crate::service::tenants;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -35,8 +36,8 @@ async fn get_egress(
 #[utoipa::path(put, path = "/api/v1/settings/egress", tag = "settings", request_body = EgressSettings,
     responses(
         (status = 200, body = EgressSettings),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        Invalid,
     ))]
 async fn put_egress(
     State(state): State<AppState>,
@@ -62,8 +63,8 @@ async fn get_quotas(
 #[utoipa::path(put, path = "/api/v1/settings/quotas", tag = "settings", request_body = Quotas,
     responses(
         (status = 200, body = Quotas),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        Invalid,
     ))]
 async fn put_quotas(
     State(state): State<AppState>,
@@ -77,36 +78,32 @@ async fn put_quotas(
 
 /// The tenant's namespace: the hosts and path prefixes its routes may serve.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/namespace", tag = "tenants",
-    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    params(TenantParam),
     responses(
         (status = 200, body = Namespace),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        NotFound,
     ))]
 async fn get_namespace(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath(tenant): ApiPath<String>,
+    TenantScope { access, .. }: TenantScope,
 ) -> ApiResult<Json<Namespace>> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     Ok(Json(namespaces::get(&state.db, &access).await?))
 }
 
 /// Assign the tenant's namespace (platform admins), replacing the parts it had.
 #[utoipa::path(put, path = "/api/v1/tenants/{tenant}/namespace", tag = "tenants", request_body = Namespace,
-    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    params(TenantParam),
     responses(
         (status = 200, body = Namespace),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
         (status = 409, description = "A part is another tenant's, or existing routes would fall outside their namespace", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Invalid,
     ))]
 async fn put_namespace(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath(tenant): ApiPath<String>,
+    TenantScope { principal, access }: TenantScope,
     ApiJson(input): ApiJson<Namespace>,
 ) -> ApiResult<Json<Namespace>> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     Ok(Json(
         namespaces::replace(&state.db, &principal, &access, input).await?,
     ))
@@ -114,17 +111,15 @@ async fn put_namespace(
 
 /// The quotas this tenant is held to (its own, or the platform's defaults).
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/quotas", tag = "tenants",
-    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    params(TenantParam),
     responses(
         (status = 200, body = Quotas),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        NotFound,
     ))]
 async fn get_tenant_quotas(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath(tenant): ApiPath<String>,
+    TenantScope { access, .. }: TenantScope,
 ) -> ApiResult<Json<Quotas>> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     Ok(Json(
         settings::get_tenant_quotas(&state.db, access.tenant.id).await?,
     ))
@@ -133,19 +128,17 @@ async fn get_tenant_quotas(
 /// Give the tenant its own quotas (platform admins); `null` returns it to the defaults.
 #[utoipa::path(put, path = "/api/v1/tenants/{tenant}/quotas", tag = "tenants",
     request_body(content = Option<Quotas>, description = "The tenant's quotas, or null for the defaults"),
-    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    params(TenantParam),
     responses(
         (status = 200, body = Quotas),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        Invalid,
     ))]
 async fn put_tenant_quotas(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath(tenant): ApiPath<String>,
+    TenantScope { principal, access }: TenantScope,
     ApiJson(input): ApiJson<Option<Quotas>>,
 ) -> ApiResult<Json<Quotas>> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     Ok(Json(
         settings::put_tenant_quotas(&state.db, &principal, access.tenant.id, input).await?,
     ))

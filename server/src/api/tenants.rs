@@ -6,9 +6,10 @@ use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Principal;
+use crate::access::Principal;
+use crate::api::problems::{Forbidden, NotFound};
 use crate::error::{ApiResult, Problem};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiJson, ApiPath, TenantParam};
 use crate::service::tenants::{self, CreateTenant, TenantView, UpdateTenant};
 use crate::state::AppState;
 
@@ -32,7 +33,7 @@ async fn list_tenants(
 #[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", request_body = CreateTenant,
     responses(
         (status = 201, body = TenantView),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
         (status = 409, description = "Slug taken", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn create_tenant(
@@ -46,10 +47,10 @@ async fn create_tenant(
 
 /// One tenant, by id or slug.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}", tag = "tenants",
-    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    params(TenantParam),
     responses(
         (status = 200, body = TenantView),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        NotFound,
     ))]
 async fn get_tenant(
     State(state): State<AppState>,
@@ -61,11 +62,11 @@ async fn get_tenant(
 
 /// Rename a tenant or change its slug (admins and owners).
 #[utoipa::path(patch, path = "/api/v1/tenants/{tenant}", tag = "tenants", request_body = UpdateTenant,
-    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    params(TenantParam),
     responses(
         (status = 200, body = TenantView),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        NotFound,
     ))]
 async fn update_tenant(
     State(state): State<AppState>,
@@ -80,11 +81,11 @@ async fn update_tenant(
 
 /// Delete a tenant and everything in it (platform admins).
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant}", tag = "tenants",
-    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    params(TenantParam),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        NotFound,
     ))]
 async fn delete_tenant(
     State(state): State<AppState>,

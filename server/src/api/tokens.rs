@@ -7,8 +7,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::auth::Principal;
-use crate::error::{ApiResult, Problem};
+use crate::access::Principal;
+use crate::api::problems::{Invalid, NotFound};
+use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath};
 use crate::service::admin_tokens::{self, AdminToken, CreateAdminToken, CreatedAdminToken};
 use crate::state::AppState;
@@ -33,7 +34,7 @@ async fn list_tokens(
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateAdminToken,
     responses(
         (status = 201, body = CreatedAdminToken),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Invalid,
     ))]
 async fn create_token(
     State(state): State<AppState>,
@@ -49,7 +50,7 @@ async fn create_token(
     params(("id" = Uuid, Path, description = "Token id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        NotFound,
     ))]
 async fn delete_token(
     State(state): State<AppState>,

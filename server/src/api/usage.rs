@@ -5,10 +5,10 @@ use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Principal;
-use crate::error::{ApiResult, Problem};
-use crate::extract::{ApiPath, ApiQuery};
-use crate::service::tenants;
+use crate::api::problems::{Invalid, NotFound};
+use crate::auth::TenantScope;
+use crate::error::ApiResult;
+use crate::extract::{ApiQuery, TenantParam};
 use crate::service::usage::{self, SummaryQuery, UsagePage, UsageQuery, UsageSummary};
 use crate::state::AppState;
 
@@ -20,36 +20,32 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// The tenant's requests, newest first, filtered and paginated.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/usage", tag = "usage",
-    params(("tenant" = String, Path, description = "Tenant id or slug"), UsageQuery),
+    params(TenantParam, UsageQuery),
     responses(
         (status = 200, body = UsagePage),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        NotFound,
+        Invalid,
     ))]
 async fn usage_log(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath(tenant): ApiPath<String>,
+    TenantScope { access, .. }: TenantScope,
     ApiQuery(query): ApiQuery<UsageQuery>,
 ) -> ApiResult<Json<UsagePage>> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     Ok(Json(usage::list(&state.db, &access, &query).await?))
 }
 
 /// Requests, errors and latency over time, per key and per route.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/usage/summary", tag = "usage",
-    params(("tenant" = String, Path, description = "Tenant id or slug"), SummaryQuery),
+    params(TenantParam, SummaryQuery),
     responses(
         (status = 200, body = UsageSummary),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        NotFound,
+        Invalid,
     ))]
 async fn usage_summary(
     State(state): State<AppState>,
-    principal: Principal,
-    ApiPath(tenant): ApiPath<String>,
+    TenantScope { access, .. }: TenantScope,
     ApiQuery(query): ApiQuery<SummaryQuery>,
 ) -> ApiResult<Json<UsageSummary>> {
-    let access = tenants::access(&state.db, &principal, &tenant).await?;
     Ok(Json(usage::summary(&state.db, &access, &query).await?))
 }

@@ -7,7 +7,7 @@ use time::{Duration, OffsetDateTime};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::Principal;
+use crate::access::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::secrets;
 use crate::service::audit;

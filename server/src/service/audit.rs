@@ -6,9 +6,9 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::Principal;
+use crate::access::Principal;
+use crate::access::TenantAccess;
 use crate::error::{ApiError, ApiResult};
-use crate::service::tenants::TenantAccess;
 
 /// One change.
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]

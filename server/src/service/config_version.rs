@@ -2,7 +2,7 @@
 
 use sqlx::{PgConnection, Postgres, Transaction};
 
-use crate::auth::Principal;
+use crate::access::Principal;
 use crate::error::ApiResult;
 use crate::service::audit;
 

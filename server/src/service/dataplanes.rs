@@ -7,7 +7,7 @@ use tollgate_protocol::Heartbeat;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::Principal;
+use crate::access::Principal;
 use crate::error::{ApiError, ApiResult};
 
 /// A proxy as its last heartbeat described it.

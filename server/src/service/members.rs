@@ -7,11 +7,11 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::Principal;
+use crate::access::Principal;
+use crate::access::TenantAccess;
 use crate::error::{conflict_on_unique, ApiError, ApiResult};
 use crate::password;
 use crate::roles::Role;
-use crate::service::tenants::TenantAccess;
 use crate::service::{audit, users};
 use crate::validate;
 

@@ -8,11 +8,11 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::Principal;
+use crate::access::Principal;
+use crate::access::TenantAccess;
 use crate::error::{conflict_on_unique, ApiError, ApiResult};
 use crate::money;
 use crate::roles::Role;
-use crate::service::tenants::TenantAccess;
 use crate::service::{audit, config_version, price_catalog, providers};
 
 const MAX_DEPLOYMENTS: usize = 20;

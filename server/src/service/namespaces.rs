@@ -14,10 +14,10 @@ use tollgate_protocol::{NamespaceEntry, Namespaces};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::Principal;
+use crate::access::Principal;
+use crate::access::TenantAccess;
 use crate::error::{ApiError, ApiResult};
 use crate::service::routes::{check_host, check_prefix};
-use crate::service::tenants::TenantAccess;
 use crate::service::{audit, config_version};
 
 /// Most parts one tenant's namespace may have.

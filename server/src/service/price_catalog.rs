@@ -6,7 +6,7 @@ use time::Date;
 
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::Principal;
+use crate::access::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::money;
 

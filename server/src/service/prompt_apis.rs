@@ -11,10 +11,10 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::Principal;
+use crate::access::Principal;
+use crate::access::TenantAccess;
 use crate::error::{conflict_on_unique, ApiError, ApiResult};
 use crate::roles::Role;
-use crate::service::tenants::TenantAccess;
 use crate::service::{audit, config_version};
 use crate::validate;
 

@@ -10,7 +10,7 @@ use tollgate_protocol::EgressPolicy;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::Principal;
+use crate::access::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::service::{audit, config_version};
 

@@ -3,27 +3,14 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::PgPool;
-use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::Principal;
+use crate::access::{Principal, Tenant, TenantAccess};
 use crate::error::{conflict_on_unique, ApiError, ApiResult};
 use crate::roles::Role;
 use crate::service::{audit, config_version};
 use crate::validate;
-
-/// A tenant: an organisation or team that owns keys, routes and models.
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
-pub struct Tenant {
-    pub id: Uuid,
-    pub name: String,
-    pub slug: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-}
 
 /// A tenant as the caller sees it, with the caller's role in it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -34,18 +21,11 @@ pub struct TenantView {
     pub role: Role,
 }
 
-/// A tenant the caller may see, and their effective role in it.
-#[derive(Debug, Clone)]
-pub struct TenantAccess {
-    pub tenant: Tenant,
-    pub role: Role,
-}
-
-impl TenantAccess {
-    fn view(self) -> TenantView {
+impl From<TenantAccess> for TenantView {
+    fn from(access: TenantAccess) -> Self {
         TenantView {
-            tenant: self.tenant,
-            role: self.role,
+            tenant: access.tenant,
+            role: access.role,
         }
     }
 }
@@ -135,7 +115,7 @@ pub async fn list(db: &PgPool, principal: &Principal) -> ApiResult<Vec<TenantVie
 }
 
 pub async fn get(db: &PgPool, principal: &Principal, tenant_ref: &str) -> ApiResult<TenantView> {
-    Ok(access(db, principal, tenant_ref).await?.view())
+    Ok(access(db, principal, tenant_ref).await?.into())
 }
 
 /// Creates a tenant (platform admins only); the creator becomes its owner.

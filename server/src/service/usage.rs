@@ -11,9 +11,9 @@ use tollgate_protocol::{UsageBatch, UsageEvent};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::access::TenantAccess;
 use crate::error::{ApiError, ApiResult};
 use crate::money;
-use crate::service::tenants::TenantAccess;
 
 /// Most events accepted in one batch.
 pub const MAX_BATCH: usize = 10_000;

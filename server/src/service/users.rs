@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::Principal;
+use crate::access::Principal;
 use crate::error::ApiResult;
 use crate::roles::Role;
 use crate::secrets;

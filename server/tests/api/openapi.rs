@@ -126,3 +126,11 @@ async fn the_docs_ui_is_served_without_the_internet() {
     let init = api.get("/api/docs/swagger-initializer.js").await;
     assert!(init.text.contains("/api/openapi.json"), "{}", init.text);
 }
+
+/// The whole document, pinned: any change to the API's shape shows in review as a diff of
+/// `snapshots/api__openapi__the_openapi_document_is_pinned.snap` (accept it with
+/// `cargo insta review`, or `INSTA_UPDATE=always`).
+#[test]
+fn the_openapi_document_is_pinned() {
+    insta::assert_json_snapshot!(tollgate_server::api::openapi());
+}

@@ -1,0 +1,36 @@
+//! Who a caller is and what they may reach: plain types, free of HTTP and of the database, so
+//! every layer can name them without depending on the layers above it.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::roles::Role;
+
+/// An authenticated user.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user_id: Uuid,
+    pub email: String,
+    pub platform_admin: bool,
+}
+
+/// A tenant: an organisation or team that owns keys, routes and models.
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Tenant {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// A tenant the caller may see, and their effective role in it.
+#[derive(Debug, Clone)]
+pub struct TenantAccess {
+    pub tenant: Tenant,
+    pub role: Role,
+}

@@ -46,16 +46,10 @@ pub fn optional_time(text: Option<&str>) -> String {
 
 /// "$1.234567" with every significant decimal (nano-dollars), at least two.
 pub fn usd(text: &str) -> String {
-    let value = text.trim();
-    let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
-    let mut fraction: String = fraction.chars().take(9).collect();
-    while fraction.len() > 2 && fraction.ends_with('0') {
-        fraction.pop();
+    match tollgate_protocol::NanoUsd::parse(text) {
+        Ok(amount) => format!("${amount}"),
+        Err(_) => format!("${}", text.trim()),
     }
-    while fraction.len() < 2 {
-        fraction.push('0');
-    }
-    format!("${whole}.{fraction}")
 }
 
 /// The dollars of a decimal USD string as a float, for chart geometry only (never for sums shown).

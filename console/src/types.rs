@@ -116,7 +116,7 @@ pub struct CreatedAdminToken {
 pub struct Provider {
     pub id: String,
     pub name: String,
-    pub kind: String,
+    pub kind: tollgate_protocol::ProviderKind,
     pub base_url: String,
     pub api_version: Option<String>,
     pub key_hint: String,

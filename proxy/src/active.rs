@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, Method, Uri};
 use time::OffsetDateTime;
-use tollgate_protocol::{RetryOn, RouteEntry, Snapshot};
+use tollgate_protocol::{ProviderKind, RetryOn, RouteEntry, Snapshot};
 use uuid::Uuid;
 
 use crate::health::{HealthRegistry, TargetHealth};
@@ -31,7 +31,7 @@ pub struct ActiveConfig {
 pub struct CompiledProvider {
     pub id: Uuid,
     pub name: String,
-    pub kind: String,
+    pub kind: ProviderKind,
     pub base_url: String,
     pub api_version: Option<String>,
     /// Time allowed until the provider starts answering.
@@ -199,13 +199,10 @@ fn compile_models(snapshot: &Snapshot) -> HashMap<(Uuid, String), Arc<CompiledMo
     for entry in &snapshot.providers {
         let mut headers = Vec::new();
         let key = entry.api_key.as_deref().unwrap_or_default();
-        let auth = match entry.kind.as_str() {
-            _ if key.is_empty() => None,
-            "azure_openai" => Some((HeaderName::from_static("api-key"), key.to_string())),
-            "anthropic" => Some((HeaderName::from_static("x-api-key"), key.to_string())),
-            "gemini" => Some((HeaderName::from_static("x-goog-api-key"), key.to_string())),
-            _ => Some((http::header::AUTHORIZATION, format!("Bearer {key}"))),
-        };
+        let auth = (!key.is_empty()).then(|| {
+            let (name, value) = entry.kind.auth_header(key);
+            (HeaderName::from_static(name), value)
+        });
         // Headers the proxy manages are never taken from configuration (older entries may
         // hold them: the server refuses them now).
         let extra = entry.headers.iter().filter_map(|(name, value)| {
@@ -228,7 +225,7 @@ fn compile_models(snapshot: &Snapshot) -> HashMap<(Uuid, String), Arc<CompiledMo
             Arc::new(CompiledProvider {
                 id: entry.id,
                 name: entry.name.clone(),
-                kind: entry.kind.clone(),
+                kind: entry.kind,
                 base_url: entry.base_url.trim_end_matches('/').to_string(),
                 api_version: entry.api_version.clone(),
                 timeout: Duration::from_millis(entry.timeout_ms.max(1)),

@@ -155,9 +155,8 @@ impl ProxyError {
                     tollgate_protocol::BudgetPeriod::Total => "in total",
                 };
                 format!(
-                    "this API key has spent its budget of ${}.{:09} {period}; ask for a larger budget",
-                    budget.nanousd / 1_000_000_000,
-                    budget.nanousd % 1_000_000_000
+                    "this API key has spent its budget of ${} {period}; ask for a larger budget",
+                    tollgate_protocol::NanoUsd(budget.nanousd)
                 )
             }
             Self::Provider { message, .. } => message.clone(),

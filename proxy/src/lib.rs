@@ -105,7 +105,8 @@ impl Proxy {
             Spool::open(&config.data_dir.join("spool")).context("opening the usage spool")?;
         let (recorder, shipper) = usage::pipeline(
             ShipperConfig {
-                usage_url: format!("{server_url}/internal/v1/usage"),
+                usage_url: format!("{server_url}{}", tollgate_protocol::internal::USAGE_PATH),
+                client: sync::server_client(usage::POST_TIMEOUT)?,
                 token: token.clone(),
                 dataplane_id,
                 spool,
@@ -149,6 +150,8 @@ impl Proxy {
         let (stop, stopped) = watch::channel(false);
         let shipper = tokio::spawn(shipper.run(stopped.clone()));
         let syncer = Arc::new(Syncer {
+            long_poll: sync::server_client(sync::LONG_POLL_TIMEOUT)?,
+            client: sync::server_client(sync::CALL_TIMEOUT)?,
             shared: shared.clone(),
             server_url,
             token,

@@ -10,6 +10,7 @@ use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng};
 use aes_gcm::{Aes256Gcm, Nonce};
 use sha2::{Digest, Sha256};
 use tokio::sync::{watch, Notify};
+use tollgate_protocol::internal::{self, SnapshotQuery};
 use tollgate_protocol::{Heartbeat, Snapshot};
 
 use crate::active::ActiveConfig;
@@ -83,8 +84,25 @@ fn store_cache(path: &Path, token: Option<&str>, body: &[u8]) -> std::io::Result
     std::fs::rename(&temporary, path)
 }
 
+/// An HTTP client for calls to the server, each bounded by `timeout`.
+pub fn server_client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(|err| anyhow::anyhow!("building the HTTP client for the server: {err}"))
+}
+
+/// Time allowed for one snapshot long-poll: the server's wait plus room to answer.
+pub const LONG_POLL_TIMEOUT: Duration = Duration::from_secs(LONG_POLL_SECS + 15);
+/// Time allowed for other calls to the server.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Talks to the server for the proxy.
 pub struct Syncer {
+    /// For snapshot long-polls (`LONG_POLL_TIMEOUT`).
+    pub long_poll: reqwest::Client,
+    /// For heartbeats and spend reports (`CALL_TIMEOUT`).
+    pub client: reqwest::Client,
     pub shared: Arc<Shared>,
     pub server_url: String,
     pub token: Option<String>,
@@ -95,24 +113,18 @@ pub struct Syncer {
 }
 
 impl Syncer {
-    fn client() -> reqwest::Client {
-        reqwest::Client::builder()
-            .timeout(Duration::from_secs(LONG_POLL_SECS + 15))
-            .build()
-            .unwrap_or_default()
-    }
-
     /// Long-polls for newer snapshots until `stop`.
     pub async fn follow(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let client = Self::client();
+        let client = &self.long_poll;
         let mut backoff = BACKOFF_MIN;
         loop {
             let after = self.shared.config.load().version;
-            let url = format!(
-                "{}/internal/v1/snapshot?after={after}&wait={LONG_POLL_SECS}",
-                self.server_url.trim_end_matches('/')
-            );
-            let mut request = client.get(url);
+            let query = SnapshotQuery {
+                after: Some(after),
+                wait: Some(LONG_POLL_SECS),
+            };
+            let url = format!("{}{}", self.server_url, internal::SNAPSHOT_PATH);
+            let mut request = client.get(url).query(&query);
             if let Some(token) = &self.token {
                 request = request.bearer_auth(token);
             }
@@ -161,14 +173,8 @@ impl Syncer {
 
     /// Fetches every budgeted key's spend from the server every couple of seconds.
     pub async fn spend(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_default();
-        let url = format!(
-            "{}/internal/v1/spend",
-            self.server_url.trim_end_matches('/')
-        );
+        let client = &self.client;
+        let url = format!("{}{}", self.server_url, internal::SPEND_PATH);
         loop {
             let asked = Instant::now();
             let mut request = client.get(&url);
@@ -196,18 +202,12 @@ impl Syncer {
 
     /// Reports the loaded version every few seconds, and at once after each new snapshot.
     pub async fn heartbeats(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_default();
+        let client = &self.client;
         let hostname = nix::unistd::gethostname()
             .ok()
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| "unknown".into());
-        let url = format!(
-            "{}/internal/v1/heartbeat",
-            self.server_url.trim_end_matches('/')
-        );
+        let url = format!("{}{}", self.server_url, internal::HEARTBEAT_PATH);
         loop {
             let heartbeat = Heartbeat {
                 id: self.shared.dataplane_id,

@@ -15,8 +15,11 @@ use crate::spool::Spool;
 
 /// Events the queue holds before new ones are dropped (and counted).
 pub const QUEUE_CAPACITY: usize = 100_000;
-/// Most events in one batch.
+/// Most events in one batch (well under the server's `MAX_USAGE_BATCH`).
 const BATCH_MAX: usize = 2_000;
+const _: () = assert!(BATCH_MAX <= tollgate_protocol::internal::MAX_USAGE_BATCH);
+/// Time allowed for posting one batch.
+pub const POST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest an event waits in a partly filled batch.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
 /// Queued events past which the shipper stops posting as it drains and writes batches to the
@@ -53,6 +56,8 @@ impl UsageRecorder {
 /// Where and how batches are delivered.
 pub struct ShipperConfig {
     pub usage_url: String,
+    /// Built once at start-up (`POST_TIMEOUT`).
+    pub client: reqwest::Client,
     pub token: Option<String>,
     pub dataplane_id: Uuid,
     pub spool: Spool,
@@ -68,10 +73,7 @@ pub fn pipeline(config: ShipperConfig, metrics: Arc<Metrics>) -> (UsageRecorder,
         metrics: metrics.clone(),
         dropped: AtomicU64::new(0),
     };
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap_or_default();
+    let client = config.client.clone();
     metrics
         .usage_spooled_batches
         .set(i64::try_from(config.spool.len()).unwrap_or(0));

@@ -14,15 +14,7 @@ use crate::ctx::{Flash, TenantCtx};
 use crate::forms;
 use crate::layout::render;
 use crate::types::{Provider, ProviderTest, Role};
-
-const KINDS: [(&str, &str); 6] = [
-    ("openai", "OpenAI"),
-    ("azure_openai", "Azure OpenAI"),
-    ("anthropic", "Anthropic"),
-    ("gemini", "Google Gemini"),
-    ("mistral", "Mistral"),
-    ("openai_compatible", "OpenAI-compatible (vLLM, Ollama, …)"),
-];
+use tollgate_protocol::ProviderKind;
 
 pub async fn list(t: TenantCtx) -> Response {
     let providers: Vec<Provider> = match t.ctx.api.get(&t.api_path("/providers")).await {
@@ -49,7 +41,7 @@ pub async fn list(t: TenantCtx) -> Response {
                                 view! {
                                     <tr>
                                         <td><a href=href.clone()>{p.name.clone()}</a></td>
-                                        <td>{kind_label(&p.kind)}</td>
+                                        <td>{p.kind.label()}</td>
                                         <td><code>{p.base_url.clone()}</code></td>
                                         <td><code>{p.key_hint.clone()}</code></td>
                                         <td>{p.timeout.clone()}</td>
@@ -69,19 +61,10 @@ pub async fn list(t: TenantCtx) -> Response {
     t.page("Providers", body)
 }
 
-fn kind_label(kind: &str) -> String {
-    KINDS
-        .iter()
-        .find(|(k, _)| *k == kind)
-        .map_or(kind.to_string(), |(_, label)| label.to_string())
-}
-
 fn provider_fields(provider: Option<&Provider>) -> impl IntoView {
     let editing = provider.is_some();
     let name = provider.map(|p| p.name.clone()).unwrap_or_default();
-    let kind = provider
-        .map(|p| p.kind.clone())
-        .unwrap_or_else(|| "openai".into());
+    let kind = provider.map_or(ProviderKind::Openai, |p| p.kind);
     let base_url = provider.map(|p| p.base_url.clone()).unwrap_or_default();
     let api_version = provider
         .and_then(|p| p.api_version.clone())
@@ -103,9 +86,9 @@ fn provider_fields(provider: Option<&Provider>) -> impl IntoView {
         <input id="name" name="name" required value=name placeholder="openai-prod"/>
         <label for="kind">"Kind"</label>
         <select id="kind" name="kind" disabled=editing>
-            {KINDS.iter().map(|(value, label)| {
+            {ProviderKind::ALL.iter().map(|value| {
                 let selected = *value == kind;
-                view! { <option value=*value selected=selected>{*label}</option> }
+                view! { <option value=value.as_str() selected=selected>{value.label()}</option> }
             }).collect_view()}
         </select>
         <label for="base_url">"Base URL"</label>
@@ -224,7 +207,7 @@ pub async fn edit(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
             <div class="page-head"><h1>{format!("Provider \u{201c}{}\u{201d}", provider.name)}</h1><a href=back.clone()>"All providers"</a></div>
             <section class="card">
                 <dl class="facts">
-                    <dt>"Kind"</dt><dd>{kind_label(&provider.kind)}</dd>
+                    <dt>"Kind"</dt><dd>{provider.kind.label()}</dd>
                     <dt>"Base URL"</dt><dd><code>{provider.base_url.clone()}</code></dd>
                     <dt>"Key"</dt><dd><code>{provider.key_hint.clone()}</code></dd>
                     <dt>"Timeout"</dt><dd>{provider.timeout.clone()}</dd>

@@ -15,7 +15,6 @@ use crate::ai::metering::{now_secs, openai_usage, Tokens};
 use crate::ai::sse::{ChunkTranslator, StreamFindings};
 use crate::body::ProxyBody;
 
-const API_VERSION: &str = "2023-06-01";
 /// Anthropic requires max_tokens; OpenAI clients often leave it out.
 const DEFAULT_MAX_TOKENS: u64 = 4096;
 
@@ -38,10 +37,12 @@ pub fn request(
         format!("{}/v1/messages", deployment.provider.base_url),
         &body,
     )?;
-    request.headers_mut().insert(
-        HeaderName::from_static("anthropic-version"),
-        HeaderValue::from_static(API_VERSION),
-    );
+    if let Some((name, value)) = deployment.provider.kind.version_header() {
+        request.headers_mut().insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
     Ok(request)
 }
 

@@ -18,6 +18,7 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use serde_json::{json, Value};
+use tollgate_protocol::Dialect;
 use uuid::Uuid;
 
 use crate::active::{ActiveConfig, CompiledDeployment, CompiledKey, CompiledModel};
@@ -265,8 +266,8 @@ pub async fn complete_document(
             call.provider_id = Some(deployment.provider.id);
             call.upstream_model = Some(deployment.model.clone());
         }
-        let family = Family::of(&deployment.provider.kind);
-        let upstream = match family.request(deployment, endpoint, &document, stream) {
+        let dialect = deployment.provider.kind.dialect();
+        let upstream = match dialect_request(deployment, endpoint, &document, stream) {
             Ok(upstream) => upstream,
             Err(why) => {
                 failures.push(Failure::Unsupported(why));
@@ -298,19 +299,19 @@ pub async fn complete_document(
         }
         if stream && status.is_success() {
             let (parts, body) = response.into_parts();
-            let translated = match family {
-                Family::Anthropic => sse::Translated::new(
+            let translated = match dialect {
+                Dialect::Anthropic => sse::Translated::new(
                     body,
                     anthropic::ChunkStream::new(started, findings.clone()),
                 )
                 .map_err(Into::into)
                 .boxed_unsync(),
-                Family::Gemini => {
+                Dialect::Gemini => {
                     sse::Translated::new(body, gemini::ChunkStream::new(started, findings.clone()))
                         .map_err(Into::into)
                         .boxed_unsync()
                 }
-                _ => UsageScanner::new(body, started, findings.clone())
+                Dialect::OpenAi => UsageScanner::new(body, started, findings.clone())
                     .map_err(Into::into)
                     .boxed_unsync(),
             };
@@ -328,7 +329,7 @@ pub async fn complete_document(
         let body = read_body(response.into_body())
             .await
             .map_err(ProxyError::UpstreamUnreachable)?;
-        let (body, tokens) = family.answer(status, body, &deployment.model);
+        let (body, tokens) = dialect_answer(dialect, status, body, &deployment.model);
         if let Ok(mut findings) = findings.lock() {
             findings.first_byte = Some(started.elapsed());
             match tokens {
@@ -354,83 +355,59 @@ pub async fn complete_document(
     Err(all_failed(&model.name, failures))
 }
 
-/// The API families, each with its module of translations.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Family {
-    OpenAi,
-    Anthropic,
-    Gemini,
-    Unsupported,
+/// The provider's request for the client's OpenAI-shaped document, in the provider's dialect.
+fn dialect_request(
+    deployment: &CompiledDeployment,
+    endpoint: &str,
+    document: &Value,
+    stream: bool,
+) -> Result<Request<ProxyBody>, String> {
+    match deployment.provider.kind.dialect() {
+        Dialect::OpenAi => openai::request(deployment, endpoint, document, stream),
+        Dialect::Anthropic => anthropic::request(deployment, endpoint, document, stream),
+        Dialect::Gemini => gemini::request(deployment, endpoint, document, stream),
+    }
 }
 
-impl Family {
-    fn of(kind: &str) -> Self {
-        match kind {
-            "openai" | "azure_openai" | "mistral" | "openai_compatible" => Self::OpenAi,
-            "anthropic" => Self::Anthropic,
-            "gemini" => Self::Gemini,
-            _ => Self::Unsupported,
+/// The provider's non-streamed answer in OpenAI's shape, and the usage it reported.
+fn dialect_answer(
+    dialect: Dialect,
+    status: StatusCode,
+    body: Bytes,
+    model: &str,
+) -> (Bytes, Option<metering::Tokens>) {
+    let parsed = serde_json::from_slice::<Value>(&body).ok();
+    match (dialect, parsed) {
+        (Dialect::Anthropic, Some(answer)) if status.is_success() => {
+            let (completion, tokens) = anthropic::to_chat_completion(&answer);
+            (Bytes::from(completion.to_string()), Some(tokens))
         }
-    }
-
-    fn request(
-        self,
-        deployment: &CompiledDeployment,
-        endpoint: &str,
-        document: &Value,
-        stream: bool,
-    ) -> Result<Request<ProxyBody>, String> {
-        match self {
-            Self::OpenAi => openai::request(deployment, endpoint, document, stream),
-            Self::Anthropic => anthropic::request(deployment, endpoint, document, stream),
-            Self::Gemini => gemini::request(deployment, endpoint, document, stream),
-            Self::Unsupported => Err(format!(
-                "provider {} is of kind {}, which this proxy does not call yet",
-                deployment.provider.name, deployment.provider.kind
-            )),
+        (Dialect::Gemini, Some(answer)) if status.is_success() => {
+            let (completion, tokens) = gemini::to_chat_completion(&answer, model);
+            (Bytes::from(completion.to_string()), Some(tokens))
         }
-    }
-
-    /// The provider's non-streamed answer in OpenAI's shape, and the usage it reported.
-    fn answer(
-        self,
-        status: StatusCode,
-        body: Bytes,
-        model: &str,
-    ) -> (Bytes, Option<metering::Tokens>) {
-        let parsed = serde_json::from_slice::<Value>(&body).ok();
-        match (self, parsed) {
-            (Self::Anthropic, Some(answer)) if status.is_success() => {
-                let (completion, tokens) = anthropic::to_chat_completion(&answer);
-                (Bytes::from(completion.to_string()), Some(tokens))
-            }
-            (Self::Gemini, Some(answer)) if status.is_success() => {
-                let (completion, tokens) = gemini::to_chat_completion(&answer, model);
-                (Bytes::from(completion.to_string()), Some(tokens))
-            }
-            (Self::Anthropic | Self::Gemini, parsed) => {
-                let message = parsed
-                    .as_ref()
-                    .and_then(|v| v.pointer("/error/message"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("the provider refused the request");
-                let kind = parsed
-                    .as_ref()
-                    .and_then(|v| v.pointer("/error/type"))
-                    .cloned()
-                    .unwrap_or_else(|| json!("invalid_request_error"));
-                let error =
-                    json!({"error": {"message": message, "type": kind, "code": "provider_error"}});
-                (Bytes::from(error.to_string()), None)
-            }
-            (_, Some(answer)) if status.is_success() => {
-                let tokens = answer
-                    .get("usage")
-                    .and_then(metering::Tokens::from_openai_usage);
-                (body, tokens)
-            }
-            _ => (body, None),
+        (Dialect::Anthropic | Dialect::Gemini, parsed) => {
+            let message = parsed
+                .as_ref()
+                .and_then(|v| v.pointer("/error/message"))
+                .and_then(Value::as_str)
+                .unwrap_or("the provider refused the request");
+            let kind = parsed
+                .as_ref()
+                .and_then(|v| v.pointer("/error/type"))
+                .cloned()
+                .unwrap_or_else(|| json!("invalid_request_error"));
+            let error =
+                json!({"error": {"message": message, "type": kind, "code": "provider_error"}});
+            (Bytes::from(error.to_string()), None)
         }
+        (_, Some(answer)) if status.is_success() => {
+            let tokens = answer
+                .get("usage")
+                .and_then(metering::Tokens::from_openai_usage);
+            (body, tokens)
+        }
+        _ => (body, None),
     }
 }
 

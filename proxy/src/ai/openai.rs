@@ -33,7 +33,7 @@ pub fn request(
     if let Some(version) = provider
         .api_version
         .as_deref()
-        .filter(|_| provider.kind == "azure_openai")
+        .filter(|_| provider.kind.takes_api_version_query())
     {
         url.push_str("?api-version=");
         url.push_str(version);

@@ -9,7 +9,8 @@ use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::{json, Map, Value};
-use tollgate_protocol::PromptApiEntry;
+use tollgate_protocol::template::render;
+use tollgate_protocol::{NanoUsd, PromptApiEntry};
 
 use crate::active::{ActiveConfig, CompiledKey};
 use crate::ai::{complete_document, json_response, metering, read_json, AiCall};
@@ -57,22 +58,10 @@ pub fn bind_variables(
                 continue;
             }
         };
-        let fits = match variable.kind.as_str() {
-            "number" => value.is_number(),
-            "boolean" => value.is_boolean(),
-            "enum" => value
-                .as_str()
-                .is_some_and(|v| variable.values.iter().any(|allowed| allowed == v)),
-            _ => value.is_string(),
-        };
-        if fits {
+        if variable.kind.fits(&variable.values, value) {
             bound.insert(variable.name.clone(), value.clone());
         } else {
-            let expected = if variable.kind == "enum" {
-                format!("one of {}", variable.values.join(", "))
-            } else {
-                format!("a {}", variable.kind)
-            };
+            let expected = variable.kind.expected(&variable.values);
             mistyped.push(format!("{} (expected {expected})", variable.name));
         }
     }
@@ -91,32 +80,6 @@ pub fn bind_variables(
     } else {
         Err(ProxyError::BadRequest(problems.join("; ")))
     }
-}
-
-/// Replaces each `{{name}}` with its value (strings as they are, others as JSON).
-pub fn render(template: &str, variables: &Map<String, Value>) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else {
-            out.push_str(&rest[start..]);
-            return out;
-        };
-        match variables.get(after[..end].trim()) {
-            Some(Value::String(text)) => out.push_str(text),
-            Some(value) => out.push_str(&value.to_string()),
-            None => out.push_str(&rest[start..start + 2 + end + 2]),
-        }
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    out
-}
-
-fn format_usd(nanos: i64) -> String {
-    format!("{}.{:09}", nanos / 1_000_000_000, nanos % 1_000_000_000)
 }
 
 pub async fn run(
@@ -200,7 +163,7 @@ pub async fn run(
         "output": output,
         "model": completion.get("model").cloned().unwrap_or_else(|| json!(api.model)),
         "usage": completion.get("usage").cloned().unwrap_or(Value::Null),
-        "cost_usd": format_usd(metering::cost_nanousd(&prices, &tokens)),
+        "cost_usd": NanoUsd(metering::cost_nanousd(&prices, &tokens)).to_string(),
         "prompt_api": {"slug": api.slug, "version": api.version},
     });
     Ok(json_response(
@@ -212,19 +175,22 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tollgate_protocol::{PromptMessage, PromptVariable};
+    use tollgate_protocol::{PromptMessage, PromptVariable, VariableType};
 
     fn api() -> PromptApiEntry {
-        let variable =
-            |name: &str, kind: &str, required: bool, default: Option<Value>, values: &[&str]| {
-                PromptVariable {
-                    name: name.into(),
-                    kind: kind.into(),
-                    required,
-                    default,
-                    values: values.iter().map(|v| v.to_string()).collect(),
-                }
-            };
+        let variable = |name: &str,
+                        kind: VariableType,
+                        required: bool,
+                        default: Option<Value>,
+                        values: &[&str]| {
+            PromptVariable {
+                name: name.into(),
+                kind,
+                required,
+                default,
+                values: values.iter().map(|v| v.to_string()).collect(),
+            }
+        };
         PromptApiEntry {
             id: uuid::Uuid::nil(),
             tenant_id: uuid::Uuid::nil(),
@@ -236,9 +202,15 @@ mod tests {
                 content: "{{text}} in {{lang}} x{{n}}".into(),
             }],
             variables: vec![
-                variable("text", "string", true, None, &[]),
-                variable("lang", "enum", false, Some(json!("en")), &["en", "fr"]),
-                variable("n", "number", false, None, &[]),
+                variable("text", VariableType::String, true, None, &[]),
+                variable(
+                    "lang",
+                    VariableType::Enum,
+                    false,
+                    Some(json!("en")),
+                    &["en", "fr"],
+                ),
+                variable("n", VariableType::Number, false, None, &[]),
             ],
             temperature: None,
             max_tokens: None,

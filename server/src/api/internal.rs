@@ -11,7 +11,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use tollgate_protocol::internal::{self, Ingested, SnapshotQuery};
 use tollgate_protocol::{Heartbeat, UsageBatch};
 
 use crate::error::{ApiError, ApiResult};
@@ -20,21 +20,18 @@ use crate::secrets;
 use crate::service::{dataplanes, snapshot, usage};
 use crate::state::AppState;
 
-/// Longest a snapshot request waits for a change.
-const MAX_WAIT: Duration = Duration::from_secs(60);
+/// How long a snapshot request waits for a change when it does not say.
 const DEFAULT_WAIT: Duration = Duration::from_secs(30);
-/// Usage batches can be large.
-const USAGE_BODY_LIMIT: usize = 32 * 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/internal/v1/snapshot", get(snapshot))
+        .route(internal::SNAPSHOT_PATH, get(snapshot))
         .route(
-            "/internal/v1/usage",
-            post(ingest_usage).layer(DefaultBodyLimit::max(USAGE_BODY_LIMIT)),
+            internal::USAGE_PATH,
+            post(ingest_usage).layer(DefaultBodyLimit::max(internal::MAX_USAGE_BODY)),
         )
-        .route("/internal/v1/heartbeat", post(heartbeat))
-        .route("/internal/v1/spend", get(spend))
+        .route(internal::HEARTBEAT_PATH, post(heartbeat))
+        .route(internal::SPEND_PATH, get(spend))
         .with_state(state)
 }
 
@@ -69,15 +66,6 @@ impl FromRequestParts<AppState> for ProxyAuth {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SnapshotQuery {
-    /// The version the proxy holds.
-    after: Option<i64>,
-    /// Seconds to wait for a newer version.
-    wait: Option<u64>,
-}
-
 /// The full snapshot when it is newer than `after`; otherwise waits for a change, then 304.
 async fn snapshot(
     State(state): State<AppState>,
@@ -88,7 +76,7 @@ async fn snapshot(
     let wait = query
         .wait
         .map_or(DEFAULT_WAIT, Duration::from_secs)
-        .min(MAX_WAIT);
+        .min(Duration::from_secs(internal::MAX_SNAPSHOT_WAIT_SECS));
     let mut versions = state.config_version.clone();
     let mut stopping = state.stopping.clone();
     let newer = async { versions.wait_for(|v| *v > after).await.map(|v| *v).ok() };
@@ -123,7 +111,7 @@ async fn snapshot(
         [
             (CONTENT_TYPE, HeaderValue::from_static("application/json")),
             (
-                axum::http::HeaderName::from_static("x-tollgate-config-version"),
+                axum::http::HeaderName::from_static(internal::CONFIG_VERSION_HEADER),
                 HeaderValue::from(version),
             ),
         ],
@@ -137,7 +125,7 @@ async fn ingest_usage(
     State(state): State<AppState>,
     _: ProxyAuth,
     ApiJson(batch): ApiJson<UsageBatch>,
-) -> ApiResult<Json<usage::Ingested>> {
+) -> ApiResult<Json<Ingested>> {
     Ok(Json(usage::ingest(&state.db, &batch).await?))
 }
 

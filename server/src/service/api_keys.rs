@@ -41,33 +41,7 @@ pub struct Limits {
     pub tokens_per_minute: Option<i32>,
 }
 
-/// How often a budget starts afresh.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum BudgetPeriod {
-    Day,
-    Month,
-    Total,
-}
-
-impl BudgetPeriod {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Day => "day",
-            Self::Month => "month",
-            Self::Total => "total",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        match text {
-            "day" => Some(Self::Day),
-            "month" => Some(Self::Month),
-            "total" => Some(Self::Total),
-            _ => None,
-        }
-    }
-}
+pub use tollgate_protocol::BudgetPeriod;
 
 /// A spending limit in USD per period.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -170,7 +144,7 @@ struct KeyRow {
     requests_per_minute: Option<i32>,
     tokens_per_minute: Option<i32>,
     budget_nanousd: Option<i64>,
-    budget_period: Option<String>,
+    budget_period: Option<BudgetPeriod>,
     expires_at: Option<OffsetDateTime>,
     revoked_at: Option<OffsetDateTime>,
     last_used_at: Option<OffsetDateTime>,
@@ -202,10 +176,7 @@ impl From<KeyRow> for ApiKey {
         } else {
             KeyStatus::Active
         };
-        let budget = match (
-            row.budget_nanousd,
-            row.budget_period.as_deref().and_then(BudgetPeriod::parse),
-        ) {
+        let budget = match (row.budget_nanousd, row.budget_period) {
             (Some(nanos), Some(period)) => Some(Budget {
                 amount_usd: money::format_usd(nanos),
                 period,
@@ -372,7 +343,7 @@ pub async fn create(
     .bind(settings.limits.requests_per_minute)
     .bind(settings.limits.tokens_per_minute)
     .bind(settings.budget.map(|b| b.0))
-    .bind(settings.budget.map(|b| b.1.as_str()))
+    .bind(settings.budget.map(|b| b.1))
     .bind(expires_at)
     .bind(principal.user_id)
     .fetch_one(&mut *tx)
@@ -445,7 +416,7 @@ pub async fn update(
     .bind(settings.limits.requests_per_minute)
     .bind(settings.limits.tokens_per_minute)
     .bind(settings.budget.map(|b| b.0))
-    .bind(settings.budget.map(|b| b.1.as_str()))
+    .bind(settings.budget.map(|b| b.1))
     .bind(expires_at)
     .fetch_optional(&mut *tx)
     .await?;

@@ -18,17 +18,8 @@ use crate::roles::Role;
 use crate::service::{audit, config_version};
 use crate::validate;
 
-/// A variable's type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum VariableType {
-    #[default]
-    String,
-    Number,
-    Boolean,
-    /// One of `values`.
-    Enum,
-}
+use tollgate_protocol::template::placeholders;
+pub use tollgate_protocol::VariableType;
 
 /// A declared template variable.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -106,35 +97,11 @@ pub struct PromptApi {
     pub updated_at: OffsetDateTime,
 }
 
-/// The `{{name}}` placeholders of a text.
-pub fn placeholders(text: &str) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else { break };
-        found.insert(after[..end].trim().to_string());
-        rest = &after[end + 2..];
-    }
-    found
-}
-
 fn valid_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
         && name.len() <= 64
-}
-
-fn fits(kind: VariableType, values: &[String], value: &Value) -> bool {
-    match kind {
-        VariableType::String => value.is_string(),
-        VariableType::Number => value.is_number(),
-        VariableType::Boolean => value.is_boolean(),
-        VariableType::Enum => value
-            .as_str()
-            .is_some_and(|v| values.iter().any(|allowed| allowed == v)),
-    }
 }
 
 /// Most variables a prompt API declares (and values an enum variable lists).
@@ -220,7 +187,7 @@ async fn check(
             ));
         }
         if let Some(default) = &variable.default {
-            if !fits(variable.kind, &variable.values, default) {
+            if !variable.kind.fits(&variable.values, default) {
                 return invalid(format!(
                     "the default of '{}' is not of its type",
                     variable.name
@@ -543,16 +510,5 @@ fn change<'a>(
         target_type: "prompt_api",
         target_id: id.to_string(),
         details,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders_are_found() {
-        let found = placeholders("Text: {{text}} in {{ lang }} {{text}} {{unclosed");
-        assert_eq!(found.into_iter().collect::<Vec<_>>(), ["lang", "text"]);
     }
 }

@@ -18,65 +18,7 @@ use crate::secret_box::SecretBox;
 use crate::service::{audit, config_version};
 use crate::validate;
 
-/// The API families Tollgate speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ProviderKind {
-    Openai,
-    AzureOpenai,
-    Anthropic,
-    Gemini,
-    Mistral,
-    /// Any server speaking OpenAI's API: vLLM, Ollama, Groq, DeepSeek, Together, OpenRouter...
-    OpenaiCompatible,
-}
-
-impl ProviderKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Openai => "openai",
-            Self::AzureOpenai => "azure_openai",
-            Self::Anthropic => "anthropic",
-            Self::Gemini => "gemini",
-            Self::Mistral => "mistral",
-            Self::OpenaiCompatible => "openai_compatible",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        [
-            Self::Openai,
-            Self::AzureOpenai,
-            Self::Anthropic,
-            Self::Gemini,
-            Self::Mistral,
-            Self::OpenaiCompatible,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == text)
-    }
-
-    fn default_base_url(self) -> Option<&'static str> {
-        match self {
-            Self::Openai => Some("https://api.openai.com/v1"),
-            Self::Anthropic => Some("https://api.anthropic.com"),
-            Self::Gemini => Some("https://generativelanguage.googleapis.com/v1beta"),
-            Self::Mistral => Some("https://api.mistral.ai/v1"),
-            Self::AzureOpenai | Self::OpenaiCompatible => None,
-        }
-    }
-
-    /// The price catalog's name for this family, where it has one.
-    pub fn catalog_family(self) -> Option<&'static str> {
-        match self {
-            Self::Openai | Self::AzureOpenai => Some("openai"),
-            Self::Anthropic => Some("anthropic"),
-            Self::Gemini => Some("gemini"),
-            Self::Mistral => Some("mistral"),
-            Self::OpenaiCompatible => None,
-        }
-    }
-}
+pub use tollgate_protocol::ProviderKind;
 
 /// A provider as the API shows it: never its credentials.
 #[derive(Debug, Serialize, ToSchema)]
@@ -154,7 +96,7 @@ pub struct Credentials {
 struct ProviderRow {
     id: Uuid,
     name: String,
-    kind: String,
+    kind: ProviderKind,
     base_url: String,
     api_version: Option<String>,
     key_hint: String,
@@ -166,13 +108,9 @@ struct ProviderRow {
 }
 
 impl ProviderRow {
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::parse(&self.kind).unwrap_or(ProviderKind::OpenaiCompatible)
-    }
-
     fn view(self) -> Provider {
         Provider {
-            kind: self.kind(),
+            kind: self.kind,
             id: self.id,
             name: self.name,
             base_url: self.base_url,
@@ -326,7 +264,7 @@ pub async fn resolve(
     name_or_id: &str,
 ) -> ApiResult<Option<(Uuid, String, ProviderKind)>> {
     let by_id = Uuid::parse_str(name_or_id).ok();
-    let found: Option<(Uuid, String, String)> = sqlx::query_as(
+    let found: Option<(Uuid, String, ProviderKind)> = sqlx::query_as(
         "SELECT id, name, kind FROM providers WHERE tenant_id = $1
          AND (($2::uuid IS NOT NULL AND id = $2) OR ($2::uuid IS NULL AND name = $3))",
     )
@@ -335,13 +273,7 @@ pub async fn resolve(
     .bind(name_or_id)
     .fetch_optional(db)
     .await?;
-    Ok(found.map(|(id, name, kind)| {
-        (
-            id,
-            name,
-            ProviderKind::parse(&kind).unwrap_or(ProviderKind::OpenaiCompatible),
-        )
-    }))
+    Ok(found)
 }
 
 /// Checks what depends on platform settings: the egress policy and the tenant's quota.
@@ -402,7 +334,7 @@ pub async fn create(
     .bind(id)
     .bind(access.tenant.id)
     .bind(&name)
-    .bind(input.kind.as_str())
+    .bind(input.kind)
     .bind(&base_url)
     .bind(&input.api_version)
     .bind(&sealed)
@@ -427,7 +359,7 @@ pub async fn update(
 ) -> ApiResult<Provider> {
     access.role.require(Role::Admin, "manage providers")?;
     let current = row(db, access, id).await?;
-    let kind = current.kind();
+    let kind = current.kind;
     let name = input
         .name
         .as_deref()
@@ -533,7 +465,7 @@ pub async fn test(
     id: Uuid,
 ) -> ApiResult<ProviderTest> {
     let row = row(db, access, id).await?;
-    let kind = row.kind();
+    let kind = row.kind;
     let credentials = open(secrets, id, &row.credentials)?;
     let client =
         match crate::service::settings::egress_client(db, &row.base_url, Duration::from_secs(10))
@@ -550,27 +482,17 @@ pub async fn test(
             }
         };
     let key = credentials.api_key.clone().unwrap_or_default();
-    let mut request = match kind {
-        ProviderKind::Anthropic => client
-            .get(format!("{}/v1/models", row.base_url))
-            .header("x-api-key", &key)
-            .header("anthropic-version", "2023-06-01"),
-        ProviderKind::Gemini => client
-            .get(format!("{}/models", row.base_url))
-            .header("x-goog-api-key", &key),
-        ProviderKind::AzureOpenai => client
-            .get(format!("{}/models", row.base_url))
-            .query(&[("api-version", row.api_version.clone().unwrap_or_default())])
-            .header("api-key", &key),
-        ProviderKind::Openai | ProviderKind::Mistral | ProviderKind::OpenaiCompatible => {
-            let request = client.get(format!("{}/models", row.base_url));
-            if key.is_empty() {
-                request
-            } else {
-                request.bearer_auth(&key)
-            }
-        }
-    };
+    let mut request = client.get(format!("{}{}", row.base_url, kind.models_path()));
+    if !key.is_empty() {
+        let (name, value) = kind.auth_header(&key);
+        request = request.header(name, value);
+    }
+    if let Some((name, value)) = kind.version_header() {
+        request = request.header(name, value);
+    }
+    if kind.takes_api_version_query() {
+        request = request.query(&[("api-version", row.api_version.clone().unwrap_or_default())]);
+    }
     for (name, value) in &credentials.headers {
         request = request.header(name, value);
     }

@@ -31,7 +31,6 @@ const METHODS: &[&str] = &[
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE",
 ];
 const DEFAULT_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-const RETRY_ON: &[&str] = &["connect_error", "502", "503", "504"];
 /// Headers the proxy manages itself; rules may not touch them.
 pub(crate) const RESERVED_HEADERS: &[&str] = &[
     "host",
@@ -45,25 +44,8 @@ pub(crate) const RESERVED_HEADERS: &[&str] = &[
     "proxy-connection",
 ];
 
-/// How the route's path is compared with the request path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum PathMatch {
-    /// The request path equals the route path or continues it after a `/`.
-    #[default]
-    Prefix,
-    /// The request path equals the route path.
-    Exact,
-}
-
-impl PathMatch {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Prefix => "prefix",
-            Self::Exact => "exact",
-        }
-    }
-}
+pub use tollgate_protocol::PathMatch;
+use tollgate_protocol::RetryOn;
 
 /// An upstream target and its share of the traffic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -233,15 +215,15 @@ fn check(spec: RouteSpec) -> ApiResult<Checked> {
         return invalid(format!("retries must be 0 to {MAX_RETRIES}"));
     }
     let retry_on = match &spec.retry_on {
-        None => RETRY_ON.iter().map(|s| s.to_string()).collect(),
+        None => RetryOn::ALL.map(|r| r.as_str().to_string()).to_vec(),
         Some(list) => {
             let mut out: Vec<String> = Vec::new();
             for item in list {
-                if !RETRY_ON.contains(&item.as_str()) {
+                if RetryOn::parse(item).is_none() {
                     return invalid(format!(
                         "retry_on '{}' is not one of {}",
                         item.chars().take(20).collect::<String>(),
-                        RETRY_ON.join(", ")
+                        RetryOn::ALL.map(RetryOn::as_str).join(", ")
                     ));
                 }
                 if !out.contains(item) {
@@ -436,7 +418,7 @@ struct RouteRow {
     name: String,
     hosts: Vec<String>,
     path: String,
-    path_match: String,
+    path_match: PathMatch,
     methods: Vec<String>,
     strip_prefix: bool,
     targets: sqlx::types::Json<Vec<Target>>,
@@ -470,11 +452,7 @@ impl From<RouteRow> for Route {
                 name: row.name,
                 hosts: row.hosts,
                 path: row.path,
-                path_match: if row.path_match == "exact" {
-                    PathMatch::Exact
-                } else {
-                    PathMatch::Prefix
-                },
+                path_match: row.path_match,
                 methods: row.methods,
                 strip_prefix: row.strip_prefix,
                 targets: row.targets.0,
@@ -660,7 +638,7 @@ fn bind_spec<'q>(
         .bind(&spec.name)
         .bind(&spec.hosts)
         .bind(&spec.path)
-        .bind(spec.path_match.as_str())
+        .bind(spec.path_match)
         .bind(&spec.methods)
         .bind(spec.strip_prefix)
         .bind(sqlx::types::Json(&spec.targets))
@@ -736,7 +714,7 @@ mod tests {
         assert_eq!(checked.spec.methods, ["GET", "POST"]);
         assert_eq!(checked.spec.targets[0].url, "http://10.0.0.5:8080");
         assert_eq!(checked.timeout, Duration::from_secs(10));
-        assert_eq!(checked.retry_on, RETRY_ON);
+        assert_eq!(checked.retry_on, RetryOn::ALL.map(RetryOn::as_str));
         assert_eq!(checked.signature, "|prefix|/orders|GET,POST");
         let encoded = check(spec(json!({"name": "r", "path": "/a%20b",
             "targets": [{"url": "http://a:1"}]})));

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::error::ApiResult;
 use crate::secret_box::SecretBox;
-use crate::service::prompt_apis::{PromptApiSpec, VariableType};
+use crate::service::prompt_apis::PromptApiSpec;
 use crate::service::providers;
 
 #[derive(sqlx::FromRow)]
@@ -27,7 +27,7 @@ struct KeyRow {
     requests_per_minute: Option<i32>,
     tokens_per_minute: Option<i32>,
     budget_nanousd: Option<i64>,
-    budget_period: Option<String>,
+    budget_period: Option<BudgetPeriod>,
     expires_at: Option<OffsetDateTime>,
 }
 
@@ -39,7 +39,7 @@ struct RouteRow {
     name: String,
     hosts: Vec<String>,
     path: String,
-    path_match: String,
+    path_match: PathMatch,
     methods: Vec<String>,
     strip_prefix: bool,
     targets: sqlx::types::Json<Vec<Target>>,
@@ -60,7 +60,7 @@ struct ProviderRow {
     id: Uuid,
     tenant_id: Uuid,
     name: String,
-    kind: String,
+    kind: tollgate_protocol::ProviderKind,
     base_url: String,
     api_version: Option<String>,
     credentials: Vec<u8>,
@@ -174,12 +174,7 @@ pub async fn build(db: &PgPool, secrets: &SecretBox) -> ApiResult<Snapshot> {
 
 fn key_entry(row: KeyRow) -> KeyEntry {
     let positive = |v: Option<i32>| v.and_then(|v| u32::try_from(v).ok());
-    let period = match row.budget_period.as_deref() {
-        Some("day") => Some(BudgetPeriod::Day),
-        Some("month") => Some(BudgetPeriod::Month),
-        Some("total") => Some(BudgetPeriod::Total),
-        _ => None,
-    };
+    let period = row.budget_period;
     KeyEntry {
         id: row.id,
         tenant_id: row.tenant_id,
@@ -201,13 +196,7 @@ fn route_entry(row: RouteRow) -> RouteEntry {
     let retry_on = row
         .retry_on
         .iter()
-        .filter_map(|r| match r.as_str() {
-            "connect_error" => Some(RetryOn::ConnectError),
-            "502" => Some(RetryOn::BadGateway),
-            "503" => Some(RetryOn::ServiceUnavailable),
-            "504" => Some(RetryOn::GatewayTimeout),
-            _ => None,
-        })
+        .filter_map(|r| RetryOn::parse(r))
         .collect();
     RouteEntry {
         id: row.id,
@@ -216,11 +205,7 @@ fn route_entry(row: RouteRow) -> RouteEntry {
         name: row.name,
         hosts: row.hosts,
         path: row.path,
-        path_match: if row.path_match == "exact" {
-            PathMatch::Exact
-        } else {
-            PathMatch::Prefix
-        },
+        path_match: row.path_match,
         methods: row.methods,
         strip_prefix: row.strip_prefix,
         targets: row.targets.0,
@@ -288,13 +273,7 @@ fn prompt_api_entry(
             .into_iter()
             .map(|v| PromptVariable {
                 name: v.name,
-                kind: match v.kind {
-                    VariableType::String => "string",
-                    VariableType::Number => "number",
-                    VariableType::Boolean => "boolean",
-                    VariableType::Enum => "enum",
-                }
-                .into(),
+                kind: v.kind,
                 required: v.required,
                 default: v.default,
                 values: v.values,

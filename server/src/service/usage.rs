@@ -15,8 +15,7 @@ use crate::access::TenantAccess;
 use crate::error::{ApiError, ApiResult};
 use crate::money;
 
-/// Most events accepted in one batch.
-pub const MAX_BATCH: usize = 10_000;
+use tollgate_protocol::internal::{Ingested, MAX_USAGE_BATCH};
 
 /// Upper bounds (µs) of the latency buckets kept in rollups; the last bucket is unbounded.
 const LATENCY_BOUNDS_US: [u64; 15] = [
@@ -30,15 +29,6 @@ fn bucket_of(latency_us: u64) -> usize {
         .iter()
         .position(|bound| latency_us <= *bound)
         .unwrap_or(LATENCY_BOUNDS_US.len())
-}
-
-/// What an ingest did.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Ingested {
-    /// Events stored now.
-    pub stored: usize,
-    /// Events already stored by an earlier delivery of the same batch.
-    pub duplicates: usize,
 }
 
 #[derive(Default)]
@@ -74,9 +64,9 @@ fn ai_column<T>(
 /// Stores a batch: each event once (by id), rollups updated with the new ones only, in one
 /// transaction, so a replayed batch changes nothing.
 pub async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingested> {
-    if batch.events.len() > MAX_BATCH {
+    if batch.events.len() > MAX_USAGE_BATCH {
         return Err(ApiError::Invalid(format!(
-            "at most {MAX_BATCH} events per batch"
+            "at most {MAX_USAGE_BATCH} events per batch"
         )));
     }
     if batch.events.is_empty() {

@@ -9,10 +9,17 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub mod egress;
+pub mod internal;
+pub mod money;
 pub mod namespace;
 pub mod path;
+pub mod provider;
+pub mod template;
 
+pub use money::NanoUsd;
 pub use namespace::{NamespaceEntry, Namespaces};
+pub use provider::{Dialect, ProviderKind};
+pub use template::VariableType;
 
 /// The token of an `Authorization: Bearer …` value, as both processes read credentials: the
 /// scheme is case-insensitive (RFC 7235) and the token is trimmed.
@@ -110,11 +117,11 @@ pub struct PromptMessage {
     pub content: String,
 }
 
-/// A declared variable: `kind` is string, number, boolean or enum.
+/// A declared variable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PromptVariable {
     pub name: String,
-    pub kind: String,
+    pub kind: VariableType,
     pub required: bool,
     pub default: Option<serde_json::Value>,
     pub values: Vec<String>,
@@ -126,8 +133,7 @@ pub struct ProviderEntry {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub name: String,
-    /// openai, azure_openai, anthropic, gemini, mistral, openai_compatible.
-    pub kind: String,
+    pub kind: ProviderKind,
     pub base_url: String,
     pub api_version: Option<String>,
     pub api_key: Option<String>,
@@ -228,13 +234,26 @@ fn default_body_idle_timeout_ms() -> u64 {
 }
 
 /// How a route's path is compared with the request path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
+#[cfg_attr(feature = "sqlx", sqlx(type_name = "text", rename_all = "lowercase"))]
 #[serde(rename_all = "lowercase")]
 pub enum PathMatch {
     /// The request path is the route path or continues it at a `/`.
+    #[default]
     Prefix,
     /// The request path is exactly the route path.
     Exact,
+}
+
+impl PathMatch {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Prefix => "prefix",
+            Self::Exact => "exact",
+        }
+    }
 }
 
 /// An upstream target and its share of the traffic.
@@ -246,6 +265,7 @@ pub struct Target {
 
 /// Failures after which a request is tried again on another target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub enum RetryOn {
     #[serde(rename = "connect_error")]
     ConnectError,
@@ -255,6 +275,30 @@ pub enum RetryOn {
     ServiceUnavailable,
     #[serde(rename = "504")]
     GatewayTimeout,
+}
+
+impl RetryOn {
+    /// Every condition, which is also what a route retries on unless it says otherwise.
+    pub const ALL: [Self; 4] = [
+        Self::ConnectError,
+        Self::BadGateway,
+        Self::ServiceUnavailable,
+        Self::GatewayTimeout,
+    ];
+
+    /// The name in the API, the database and the snapshot.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ConnectError => "connect_error",
+            Self::BadGateway => "502",
+            Self::ServiceUnavailable => "503",
+            Self::GatewayTimeout => "504",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == text)
+    }
 }
 
 /// What a proxy reports about itself to `POST /internal/v1/heartbeat`.
@@ -298,6 +342,9 @@ pub struct KeyBudget {
 
 /// How often a budget starts afresh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
+#[cfg_attr(feature = "sqlx", sqlx(type_name = "text", rename_all = "lowercase"))]
 #[serde(rename_all = "lowercase")]
 pub enum BudgetPeriod {
     Day,
@@ -383,7 +430,7 @@ mod tests {
             id: Uuid::nil(),
             tenant_id: Uuid::nil(),
             name: "p".into(),
-            kind: "openai".into(),
+            kind: ProviderKind::Openai,
             base_url: "https://api.openai.com/v1".into(),
             api_version: None,
             api_key: Some("sk-secret-value".into()),

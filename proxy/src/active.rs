@@ -4,12 +4,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderName, HeaderValue, Method, Uri};
+use http::{HeaderName, HeaderValue};
 use time::OffsetDateTime;
-use tollgate_protocol::{ProviderKind, RetryOn, RouteEntry, Snapshot};
+use tollgate_protocol::{ProviderKind, Snapshot};
 use uuid::Uuid;
 
+use crate::attempts::Candidate;
 use crate::health::{HealthRegistry, TargetHealth};
+use crate::route::{self, CompiledRoute};
 use crate::route_match::RouteTable;
 
 /// A snapshot ready to serve.
@@ -46,6 +48,18 @@ pub struct CompiledDeployment {
     pub provider: Arc<CompiledProvider>,
     pub model: String,
     pub weight: u32,
+    /// Passive health, per model, provider and provider model.
+    pub health: Arc<TargetHealth>,
+}
+
+impl Candidate for CompiledDeployment {
+    fn weight(&self) -> u32 {
+        self.weight
+    }
+
+    fn health(&self) -> &TargetHealth {
+        &self.health
+    }
 }
 
 /// A model: deployment groups in priority order (fallbacks later), and its prices.
@@ -77,45 +91,6 @@ pub struct CompiledKey {
 /// Whether a scope list names `name` or holds `*` (all). An empty list allows nothing.
 pub fn scope_allows(scope: &HashSet<String>, name: &str) -> bool {
     scope.contains("*") || scope.contains(name)
-}
-
-/// An upstream target with its base URL taken apart.
-#[derive(Debug)]
-pub struct CompiledTarget {
-    pub url: String,
-    pub scheme: http::uri::Scheme,
-    pub authority: http::uri::Authority,
-    /// The target URL's own path, without a trailing slash ("" for none).
-    pub base_path: String,
-    pub weight: u32,
-    pub health: Arc<TargetHealth>,
-}
-
-/// A route ready to match and forward.
-#[derive(Debug)]
-pub struct CompiledRoute {
-    pub id: Uuid,
-    pub tenant_id: Uuid,
-    pub label: String,
-    pub name: String,
-    pub hosts: Vec<String>,
-    pub path: String,
-    pub exact: bool,
-    pub methods: Vec<Method>,
-    pub strip_prefix: bool,
-    pub targets: Vec<CompiledTarget>,
-    pub connect_timeout: Duration,
-    pub timeout: Duration,
-    pub retries: u32,
-    pub retry_on: Vec<RetryOn>,
-    pub retry_non_idempotent: bool,
-    pub require_key: bool,
-    pub set_headers: Vec<(HeaderName, HeaderValue)>,
-    pub remove_headers: Vec<HeaderName>,
-    /// Forward the client's Tollgate key upstream (off: it is always removed).
-    pub forward_key: bool,
-    /// Time allowed between two pieces of the upstream's response body.
-    pub body_idle_timeout: Duration,
 }
 
 impl ActiveConfig {
@@ -160,7 +135,7 @@ impl ActiveConfig {
         let routes: Vec<Arc<CompiledRoute>> = snapshot
             .routes
             .iter()
-            .filter_map(|entry| match compile_route(entry, health) {
+            .filter_map(|entry| match route::compile(entry, health) {
                 Ok(route) => Some(Arc::new(route)),
                 Err(why) => {
                     tracing::warn!(route = %entry.label, %why, "skipping a route");
@@ -173,18 +148,24 @@ impl ActiveConfig {
             .flat_map(|r| {
                 r.targets
                     .iter()
-                    .map(|t| health_key(r.id, &t.url))
+                    .map(|t| route::health_key(r.id, &t.url))
                     .collect::<Vec<_>>()
             })
+            .chain(snapshot.models.iter().flat_map(|m| {
+                m.deployments
+                    .iter()
+                    .map(|d| deployment_health_key(m.id, d))
+                    .collect::<Vec<_>>()
+            }))
             .collect();
-        health.retain(|url| in_use.contains(url));
+        health.retain(|key| in_use.contains(key));
         Self {
             version: snapshot.version,
             generated_at: snapshot.generated_at,
             routes: RouteTable::new(routes, &snapshot.namespaces),
             egress: Arc::new(crate::egress::Egress::new(&snapshot.egress)),
             keys,
-            models: compile_models(snapshot),
+            models: compile_models(snapshot, health),
             prompt_apis: snapshot
                 .prompt_apis
                 .iter()
@@ -194,7 +175,10 @@ impl ActiveConfig {
     }
 }
 
-fn compile_models(snapshot: &Snapshot) -> HashMap<(Uuid, String), Arc<CompiledModel>> {
+fn compile_models(
+    snapshot: &Snapshot,
+    health: &HealthRegistry,
+) -> HashMap<(Uuid, String), Arc<CompiledModel>> {
     let mut providers = HashMap::new();
     for entry in &snapshot.providers {
         let mut headers = Vec::new();
@@ -249,6 +233,7 @@ fn compile_models(snapshot: &Snapshot) -> HashMap<(Uuid, String), Arc<CompiledMo
                     provider: provider.clone(),
                     model: deployment.model.clone(),
                     weight: deployment.weight,
+                    health: health.get(&deployment_health_key(entry.id, deployment)),
                 });
         }
         models.insert(
@@ -264,78 +249,7 @@ fn compile_models(snapshot: &Snapshot) -> HashMap<(Uuid, String), Arc<CompiledMo
     models
 }
 
-fn compile_route(entry: &RouteEntry, health: &HealthRegistry) -> Result<CompiledRoute, String> {
-    let mut targets = Vec::with_capacity(entry.targets.len());
-    for target in &entry.targets {
-        let uri: Uri = target
-            .url
-            .parse()
-            .map_err(|e| format!("target {}: {e}", target.url))?;
-        let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned())
-        else {
-            return Err(format!("target {} has no scheme or host", target.url));
-        };
-        targets.push(CompiledTarget {
-            url: target.url.clone(),
-            scheme,
-            authority,
-            base_path: uri.path().trim_end_matches('/').to_string(),
-            weight: target.weight,
-            // Health is kept per route: one tenant's failures never eject another's target.
-            health: health.get(&health_key(entry.id, &target.url)),
-        });
-    }
-    if targets.iter().all(|t| t.weight == 0) {
-        return Err("no target has weight".into());
-    }
-    let methods = entry
-        .methods
-        .iter()
-        .map(|m| Method::from_bytes(m.as_bytes()).map_err(|e| format!("method {m}: {e}")))
-        .collect::<Result<Vec<_>, _>>()?;
-    let set_headers = entry
-        .set_headers
-        .iter()
-        .map(|(name, value)| {
-            Ok((
-                HeaderName::from_bytes(name.as_bytes())
-                    .map_err(|e| format!("header {name}: {e}"))?,
-                HeaderValue::from_str(value).map_err(|e| format!("header {name}: {e}"))?,
-            ))
-        })
-        .collect::<Result<Vec<_>, String>>()?;
-    let remove_headers = entry
-        .remove_headers
-        .iter()
-        .map(|name| {
-            HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("header {name}: {e}"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(CompiledRoute {
-        id: entry.id,
-        tenant_id: entry.tenant_id,
-        label: entry.label.clone(),
-        name: entry.name.clone(),
-        hosts: entry.hosts.clone(),
-        path: entry.path.clone(),
-        exact: entry.path_match == tollgate_protocol::PathMatch::Exact,
-        methods,
-        strip_prefix: entry.strip_prefix,
-        targets,
-        connect_timeout: Duration::from_millis(entry.connect_timeout_ms.max(1)),
-        timeout: Duration::from_millis(entry.timeout_ms.max(1)),
-        retries: entry.retries,
-        retry_on: entry.retry_on.clone(),
-        retry_non_idempotent: entry.retry_non_idempotent,
-        require_key: entry.require_key,
-        set_headers,
-        remove_headers,
-        forward_key: entry.forward_key,
-        body_idle_timeout: Duration::from_millis(entry.body_idle_timeout_ms.max(1)),
-    })
-}
-
-/// Passive health is tracked per route and target.
-fn health_key(route: Uuid, url: &str) -> String {
-    format!("{route}|{url}")
+/// Passive health of a deployment is tracked per model, provider and provider model.
+fn deployment_health_key(model: Uuid, deployment: &tollgate_protocol::DeploymentEntry) -> String {
+    format!("{model}|{}|{}", deployment.provider_id, deployment.model)
 }

@@ -48,6 +48,8 @@ pub enum ProxyError {
     BadRequest(String),
     ModelNotFound(String),
     ModelNotAllowed(String),
+    /// No prompt API of the key's tenant has this slug.
+    PromptApiNotFound(String),
     /// The key spent its budget for the period.
     BudgetExceeded(tollgate_protocol::KeyBudget),
     /// Every deployment of a model failed; `message` names each failure.
@@ -71,7 +73,7 @@ impl ProxyError {
             Self::UpstreamUnreachable(_) | Self::EgressRefused(_) => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::ModelNotFound(_) => StatusCode::NOT_FOUND,
+            Self::ModelNotFound(_) | Self::PromptApiNotFound(_) => StatusCode::NOT_FOUND,
             Self::BudgetExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::ModelNotAllowed(_) => StatusCode::FORBIDDEN,
             Self::Provider { status, .. } => *status,
@@ -95,6 +97,7 @@ impl ProxyError {
             Self::EgressRefused(_) => "egress_refused",
             Self::BadRequest(_) => "bad_request",
             Self::ModelNotFound(_) => "model_not_found",
+            Self::PromptApiNotFound(_) => "prompt_api_not_found",
             Self::BudgetExceeded(_) => "budget_exceeded",
             Self::ModelNotAllowed(_) => "model_not_allowed",
             Self::Provider { .. } => "provider_error",
@@ -110,7 +113,8 @@ impl ProxyError {
             Self::NoRoute
             | Self::MethodNotAllowed
             | Self::BadRequest(_)
-            | Self::ModelNotFound(_) => "invalid_request_error",
+            | Self::ModelNotFound(_)
+            | Self::PromptApiNotFound(_) => "invalid_request_error",
             Self::NotReady
             | Self::UpstreamUnreachable(_)
             | Self::UpstreamTimeout
@@ -148,6 +152,9 @@ impl ProxyError {
                 "the model '{model}' does not exist or you do not have access to it"
             ),
             Self::ModelNotAllowed(model) => format!("this API key may not call the model '{model}'"),
+            Self::PromptApiNotFound(slug) => format!(
+                "no prompt API '{slug}' here; its slug is the last part of POST /prompts/{{slug}}"
+            ),
             Self::BudgetExceeded(budget) => {
                 let period = match budget.period {
                     tollgate_protocol::BudgetPeriod::Day => "today (resets at 00:00 UTC)",
@@ -163,8 +170,8 @@ impl ProxyError {
         }
     }
 
-    /// The JSON response for this error.
-    pub fn into_response(self) -> Response<ProxyBody> {
+    /// The error as the client sees it: OpenAI's error body, with `Retry-After` on limits.
+    pub fn to_response(&self) -> Response<ProxyBody> {
         let body = serde_json::json!({"error": {
             "message": self.message(), "type": self.kind(), "code": self.class()}});
         let mut response = Response::new(

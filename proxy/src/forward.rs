@@ -14,11 +14,12 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tollgate_protocol::RetryOn;
 
-use crate::active::{CompiledRoute, CompiledTarget};
+use crate::attempts::Attempts;
 use crate::body::{Counted, ProxyBody};
 use crate::egress::{EgressConnector, EgressRefused, PolicySource};
 use crate::error::{cause, ProxyError};
 use crate::metrics::Metrics;
+use crate::route::{CompiledRoute, CompiledTarget};
 
 /// Bodies up to this size are kept in memory so a retry can send them again; larger ones stream
 /// through once, without retries.
@@ -144,32 +145,6 @@ pub fn may_retry(route: &CompiledRoute, method: &Method) -> bool {
     route.retries > 0 && (route.retry_non_idempotent || is_idempotent(method))
 }
 
-/// Picks a target by weight among those not tried yet, preferring targets in rotation.
-fn choose(targets: &[CompiledTarget], tried: &[usize]) -> Option<usize> {
-    let candidates = |healthy_only: bool| {
-        targets.iter().enumerate().filter(move |(i, t)| {
-            t.weight > 0 && !tried.contains(i) && (!healthy_only || !t.health.is_ejected())
-        })
-    };
-    for healthy_only in [true, false] {
-        let total: u64 = candidates(healthy_only)
-            .map(|(_, t)| u64::from(t.weight))
-            .sum();
-        if total == 0 {
-            continue;
-        }
-        let mut pick = fastrand::u64(0..total);
-        for (i, target) in candidates(healthy_only) {
-            let weight = u64::from(target.weight);
-            if pick < weight {
-                return Some(i);
-            }
-            pick -= weight;
-        }
-    }
-    None
-}
-
 /// The path the upstream sees: the target's base path, then the request path (its matched
 /// prefix removed when the route strips it), then the query.
 fn upstream_uri(
@@ -218,14 +193,10 @@ pub async fn forward(
         1
     };
     let method_may_retry = may_retry(route, &parts.method);
-    let mut tried: Vec<usize> = Vec::with_capacity(attempts as usize);
+    let mut candidates = Attempts::new([route.targets.as_slice()], attempts);
     let mut last_error = ProxyError::UpstreamUnreachable("no target has weight".into());
-    for attempt in 0..attempts {
-        let Some(index) = choose(&route.targets, &tried) else {
-            break;
-        };
-        tried.push(index);
-        let target = &route.targets[index];
+    while let Some(target) = candidates.next_candidate() {
+        let attempt = candidates.made() - 1;
         if attempt > 0 {
             metrics.retries.with_label_values(&[&route.label]).inc();
             tokio::time::sleep(Duration::from_millis(5 << attempt.min(5))).await;
@@ -335,55 +306,5 @@ fn note_failure(target: &CompiledTarget, route: &CompiledRoute, metrics: &Metric
         .inc();
     if target.health.failed() {
         tracing::warn!(route = %route.label, target = %target.url, "target ejected after repeated failures");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::health::TargetHealth;
-
-    fn target(url: &str, weight: u32) -> CompiledTarget {
-        let uri: Uri = url.parse().unwrap_or_default();
-        CompiledTarget {
-            url: url.into(),
-            scheme: uri.scheme().cloned().unwrap_or(http::uri::Scheme::HTTP),
-            authority: uri
-                .authority()
-                .cloned()
-                .unwrap_or_else(|| http::uri::Authority::from_static("x")),
-            base_path: uri.path().trim_end_matches('/').to_string(),
-            weight,
-            health: Arc::new(TargetHealth::default()),
-        }
-    }
-
-    #[test]
-    fn weights_share_the_traffic_and_tried_targets_are_skipped() {
-        let targets = vec![
-            target("http://a", 900),
-            target("http://b", 100),
-            target("http://c", 0),
-        ];
-        let mut counts = [0; 3];
-        for _ in 0..10_000 {
-            counts[choose(&targets, &[]).unwrap_or(2)] += 1;
-        }
-        assert_eq!(counts[2], 0);
-        assert!((8_700..=9_300).contains(&counts[0]), "{counts:?}");
-        assert_eq!(choose(&targets, &[0]), Some(1));
-        assert_eq!(choose(&targets, &[0, 1]), None);
-    }
-
-    #[test]
-    fn ejected_targets_are_used_only_when_nothing_else_is_left() {
-        let targets = vec![target("http://a", 1), target("http://b", 1)];
-        for _ in 0..3 {
-            targets[0].health.failed();
-        }
-        for _ in 0..100 {
-            assert_eq!(choose(&targets, &[]), Some(1));
-        }
-        assert_eq!(choose(&targets, &[1]), Some(0));
     }
 }

@@ -1,5 +1,13 @@
-//! One request through the proxy, as a sequence of stages: match route → authenticate key →
-//! authorize → limit → transform → forward → stream back → meter.
+//! One request through the proxy, as named phases over one `RequestContext` (pingora's
+//! `ProxyHttp` is the model):
+//!
+//! 1. `resolve`: an AI endpoint, or the REST route for the host and path;
+//! 2. `admit`: the key, its scope, request and token limits, the budget (REST and AI alike);
+//! 3. `upstream_request`: the headers and body the upstream gets;
+//! 4. `forward`: weighted, health-aware attempts (`forward::forward`, `ai::serve`);
+//! 5. `response_filter`: the proxy's response headers, the body's idle deadline;
+//! 6. `logging`: metrics, cost, budget and token charges, the usage event. It always runs,
+//!    when the response body is done, and sees the error if there was one.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::header::{self, HeaderName, HeaderValue};
-use http::{HeaderMap, Method, Request, Response};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
@@ -15,29 +23,29 @@ use time::OffsetDateTime;
 use tollgate_protocol::{AiUsage, UsageEvent};
 use uuid::Uuid;
 
-use crate::active::{ActiveConfig, CompiledKey, CompiledRoute};
+use crate::active::{ActiveConfig, CompiledKey};
 use crate::ai::{self, metering, AiCall};
 use crate::body::{Counted, Finished, IdleTimeout, ProxyBody};
 use crate::error::ProxyError;
 use crate::forward::{self, Clients, RequestBody};
 use crate::headers::{self, ClientFacts, X_REQUEST_ID};
 use crate::rate_limit::Decision;
+use crate::route::CompiledRoute;
 use crate::route_match::{normalise_host, RouteMatch};
-use crate::Shared;
+use crate::shared::Shared;
 
 static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 static RATE_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit-requests");
 static RATE_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining-requests");
 static RATE_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset-requests");
 
-/// What the stages learn about a request, for the response headers and the usage event.
+/// What the phases learn about a request, for the response headers and the usage event.
 struct RequestContext {
     method: Method,
     route: Option<Arc<CompiledRoute>>,
     key: Option<Uuid>,
     rate: Option<Decision>,
     upstream_latency: Option<Duration>,
-    error_class: Option<&'static str>,
     bytes_in: Arc<AtomicU64>,
     /// The tenant, when known from a key (AI calls have no route).
     tenant: Option<Uuid>,
@@ -45,6 +53,16 @@ struct RequestContext {
     ai: Option<AiCall>,
     /// The key's tokens-per-minute limit, charged when the call ends.
     tokens_per_minute: Option<u32>,
+    /// When the request arrived, by the monotonic clock (latency) and the proxy's clock.
+    started: Instant,
+    time: OffsetDateTime,
+}
+
+/// What a request is for.
+enum Upstream {
+    /// The AI API (`/v1/…`, `/prompts/…`): the model is named in the body.
+    Ai,
+    Route(Arc<CompiledRoute>),
 }
 
 /// Serves one request; never fails: every refusal or failure is a JSON error response.
@@ -54,8 +72,6 @@ pub async fn handle(
     request: Request<Incoming>,
     peer: SocketAddr,
 ) -> Response<ProxyBody> {
-    let started = Instant::now();
-    let time = shared.clock.now_utc();
     let config = shared.config.load_full();
     let request_id = request_id(request.headers());
     let mut context = RequestContext {
@@ -64,13 +80,14 @@ pub async fn handle(
         key: None,
         rate: None,
         upstream_latency: None,
-        error_class: None,
         bytes_in: Arc::new(AtomicU64::new(0)),
         tenant: None,
         ai: None,
         tokens_per_minute: None,
+        started: Instant::now(),
+        time: shared.clock.now_utc(),
     };
-    let response = match pipeline(
+    let outcome = pipeline(
         &shared,
         clients,
         &config,
@@ -79,15 +96,12 @@ pub async fn handle(
         &request_id,
         &mut context,
     )
-    .await
-    {
-        Ok(response) => response,
-        Err(error) => {
-            context.error_class = Some(error.class());
-            error.into_response()
-        }
+    .await;
+    let (response, error) = match outcome {
+        Ok(response) => (response, None),
+        Err(error) => (error.to_response(), Some(error)),
     };
-    finish(shared, response, context, request_id, started, time)
+    response_filter(shared, response, context, error, request_id)
 }
 
 async fn pipeline(
@@ -103,11 +117,89 @@ async fn pipeline(
         return Err(ProxyError::NotReady);
     }
     normalise_path(&mut request)?;
+    let upstream = resolve(config, &request)?;
+    if let Upstream::Route(route) = &upstream {
+        context.route = Some(route.clone());
+    }
+    let key = admit(shared, config, &request, &upstream, context)?;
+    match upstream {
+        Upstream::Ai => {
+            let key = key.ok_or(ProxyError::MissingKey)?;
+            let request = request.map(|body| Counted::new(body, context.bytes_in.clone()));
+            let caller = ai::Caller {
+                key,
+                config,
+                clients,
+                metrics: &shared.metrics,
+            };
+            ai::serve(&caller, request, &mut context.ai).await
+        }
+        Upstream::Route(route) => {
+            let (parts, body) =
+                upstream_request(request, &route, peer, request_id, context).await?;
+            let client = clients.get(route.connect_timeout);
+            let forwarded = forward::forward(&route, parts, body, &client, &shared.metrics).await?;
+            context.upstream_latency = Some(forwarded.upstream_latency);
+            let (mut parts, body) = forwarded.response.into_parts();
+            headers::strip_hop_by_hop(&mut parts.headers);
+            let body = IdleTimeout::new(body, route.body_idle_timeout);
+            Ok(Response::from_parts(parts, body.boxed_unsync()))
+        }
+    }
+}
+
+/// Phase 1: the AI API takes precedence; anything else must match a route of the tenant that
+/// owns the host and path.
+fn resolve<B>(config: &ActiveConfig, request: &Request<B>) -> Result<Upstream, ProxyError> {
     if ai::is_ai_path(request.uri().path()) {
-        let (key, _) = authenticate(config, request.headers(), shared.clock.now_utc())?;
-        context.key = Some(key.id);
-        context.tenant = Some(key.tenant_id);
-        limit(shared, key, context)?;
+        return Ok(Upstream::Ai);
+    }
+    let host = request
+        .uri()
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| {
+            request
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+        })
+        .map(normalise_host)
+        .unwrap_or_default();
+    match config
+        .routes
+        .find(&host, request.uri().path(), request.method())
+    {
+        RouteMatch::Found(route) => Ok(Upstream::Route(route.clone())),
+        RouteMatch::WrongMethod => Err(ProxyError::MethodNotAllowed),
+        RouteMatch::NotFound => Err(ProxyError::NoRoute),
+    }
+}
+
+/// Phase 2: the key (where one is needed), its scope for a route, its request limit, and for
+/// AI calls its token limit and budget. Returns the key, if one was presented and needed.
+fn admit<'c, B>(
+    shared: &Shared,
+    config: &'c ActiveConfig,
+    request: &Request<B>,
+    upstream: &Upstream,
+    context: &mut RequestContext,
+) -> Result<Option<&'c CompiledKey>, ProxyError> {
+    let needs_key = match upstream {
+        Upstream::Ai => true,
+        Upstream::Route(route) => route.require_key,
+    };
+    if !needs_key {
+        return Ok(None);
+    }
+    let (key, _) = authenticate(config, request.headers(), shared.clock.now_utc())?;
+    context.key = Some(key.id);
+    context.tenant = Some(key.tenant_id);
+    if let Upstream::Route(route) = upstream {
+        authorize(key, route)?;
+    }
+    limit(shared, key, context)?;
+    if let Upstream::Ai = upstream {
         if let Some(per_minute) = key.tokens_per_minute {
             context.tokens_per_minute = Some(per_minute);
             if let Err(retry_after) =
@@ -129,43 +221,24 @@ async fn pipeline(
                 return Err(ProxyError::BudgetExceeded(budget));
             }
         }
-        let request = request.map(|body| Counted::new(body, context.bytes_in.clone()));
-        return ai::serve(clients, config, key, request, &mut context.ai).await;
     }
-    let host = request
-        .uri()
-        .authority()
-        .map(|a| a.as_str())
-        .or_else(|| {
-            request
-                .headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-        })
-        .map(normalise_host)
-        .unwrap_or_default();
-    let route = match config
-        .routes
-        .find(&host, request.uri().path(), request.method())
-    {
-        RouteMatch::Found(route) => route.clone(),
-        RouteMatch::WrongMethod => return Err(ProxyError::MethodNotAllowed),
-        RouteMatch::NotFound => return Err(ProxyError::NoRoute),
-    };
-    context.route = Some(route.clone());
+    Ok(Some(key))
+}
 
-    if route.require_key {
-        let (key, _) = authenticate(config, request.headers(), shared.clock.now_utc())?;
-        context.key = Some(key.id);
-        authorize(key, &route)?;
-        limit(shared, key, context)?;
-    }
-
+/// Phase 3: the route's header rules, forwarding headers, and a body ready to send (kept in
+/// memory when small and the route retries, so an attempt can send it again).
+async fn upstream_request(
+    request: Request<Incoming>,
+    route: &CompiledRoute,
+    peer: SocketAddr,
+    request_id: &HeaderValue,
+    context: &RequestContext,
+) -> Result<(http::request::Parts, RequestBody), ProxyError> {
     let (mut parts, body) = request.into_parts();
     let client_host = parts.headers.get(header::HOST).cloned();
     headers::prepare_upstream(
         &mut parts.headers,
-        &route,
+        route,
         &ClientFacts {
             ip: peer.ip(),
             host: client_host.as_ref(),
@@ -173,16 +246,9 @@ async fn pipeline(
         },
     );
     let body = Counted::new(body, context.bytes_in.clone());
-    // Small bodies are kept whenever the route retries: a refused connection is retried for
-    // every method, since nothing was sent.
+    // A refused connection is retried for every method, since nothing was sent.
     let body = RequestBody::prepare(body, &parts.headers, route.retries > 0).await?;
-    let client = clients.get(route.connect_timeout);
-    let forwarded = forward::forward(&route, parts, body, &client, &shared.metrics).await?;
-    context.upstream_latency = Some(forwarded.upstream_latency);
-    let (mut parts, body) = forwarded.response.into_parts();
-    headers::strip_hop_by_hop(&mut parts.headers);
-    let body = IdleTimeout::new(body, route.body_idle_timeout);
-    Ok(Response::from_parts(parts, body.boxed_unsync()))
+    Ok((parts, body))
 }
 
 /// Replaces the request's path by its normalised form, so the route matched is the path the
@@ -285,14 +351,13 @@ fn request_id(headers: &HeaderMap) -> HeaderValue {
         })
 }
 
-/// Adds the proxy's response headers and meters the response when its body has been sent.
-fn finish(
+/// Phase 5: the proxy's own response headers; `logging` is attached to the end of the body.
+fn response_filter(
     shared: Arc<Shared>,
     response: Response<ProxyBody>,
     context: RequestContext,
+    error: Option<ProxyError>,
     request_id: HeaderValue,
-    started: Instant,
-    time: OffsetDateTime,
 ) -> Response<ProxyBody> {
     let (mut parts, body) = response.into_parts();
     parts.headers.insert(X_REQUEST_ID.clone(), request_id);
@@ -309,97 +374,131 @@ fn finish(
         }
     }
     let status = parts.status;
-    let meter = move |bytes_out: u64| {
-        let latency = started.elapsed();
-        let label = match (&context.route, &context.ai) {
-            (Some(route), _) => route.label.as_str(),
-            (None, Some(_)) => "ai",
-            (None, None) => "-",
-        };
-        let metrics = &shared.metrics;
-        metrics
-            .requests
-            .with_label_values(&[label, status.as_str()])
-            .inc();
-        metrics
-            .duration
-            .with_label_values(&[label])
-            .observe(latency.as_secs_f64());
-        if let Some(upstream) = context.upstream_latency {
-            metrics
-                .upstream_duration
-                .with_label_values(&[label])
-                .observe(upstream.as_secs_f64());
-        }
-        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        let ai = context.ai.as_ref().map(|call| {
-            let (tokens, first_byte) = call
-                .findings
-                .lock()
-                .map(|f| {
-                    let mut tokens = f.tokens;
-                    if !tokens.reported && (status.is_success() || !f.output_text.is_empty()) {
-                        // No usage from the provider (or the stream was cut): count it ourselves.
-                        tokens.input = metering::estimate_tokens(&call.prompt_text);
-                        tokens.output = metering::estimate_tokens(&f.output_text);
-                    }
-                    (tokens, f.first_byte)
-                })
-                .unwrap_or_default();
-            AiUsage {
-                model_id: call.model.id,
-                provider_id: call.provider_id,
-                upstream_model: call.upstream_model.clone(),
-                input_tokens: tokens.input,
-                cached_input_tokens: tokens.cached_input,
-                output_tokens: tokens.output,
-                estimated: !tokens.reported,
-                cost_nanousd: if tokens.reported || status.is_success() {
-                    metering::cost_nanousd(&call.model.prices, &tokens)
-                } else {
-                    0
-                },
-                ttft_us: first_byte.map(micros),
-                fallbacks: call.fallbacks,
-                streamed: call.streamed,
-                prompt_api_id: call.prompt_api_id,
-            }
-        });
-        let id = Uuid::now_v7();
-        if let (Some(key), Some(ai)) = (context.key, &ai) {
-            shared.budgets.charge(key, id, ai.cost_nanousd, time);
-            if let Some(per_minute) = context.tokens_per_minute {
-                shared.token_limiter.consume_at(
-                    key,
-                    per_minute,
-                    ai.input_tokens + ai.output_tokens,
-                    shared.clock.now(),
-                );
-            }
-        }
-        shared.usage.record(UsageEvent {
-            ai,
-            id,
-            time,
-            tenant_id: context
-                .route
-                .as_ref()
-                .map(|r| r.tenant_id)
-                .or(context.tenant),
-            key_id: context.key,
-            route_id: context.route.as_ref().map(|r| r.id),
-            method: context.method.to_string(),
-            status: status.as_u16(),
-            latency_us: micros(latency),
-            upstream_latency_us: context.upstream_latency.map(micros),
-            bytes_in: context.bytes_in.load(Ordering::Relaxed),
-            bytes_out,
-            error_class: context.error_class.map(str::to_string).or_else(|| {
-                status
-                    .is_server_error()
-                    .then(|| "upstream_status".to_string())
-            }),
-        });
+    let log = move |bytes_out: u64| logging(&shared, &context, status, error.as_ref(), bytes_out);
+    Response::from_parts(parts, Finished::new(body, log).boxed_unsync())
+}
+
+/// Phase 6: runs once the response body is done (or dropped), for every request.
+fn logging(
+    shared: &Shared,
+    context: &RequestContext,
+    status: StatusCode,
+    error: Option<&ProxyError>,
+    bytes_out: u64,
+) {
+    let latency = context.started.elapsed();
+    let label = match (&context.route, &context.ai) {
+        (Some(route), _) => route.label.as_str(),
+        (None, Some(_)) => ai::AI_LABEL,
+        (None, None) => "-",
     };
-    Response::from_parts(parts, Finished::new(body, meter).boxed_unsync())
+    observe(
+        &shared.metrics,
+        label,
+        status,
+        latency,
+        context.upstream_latency,
+    );
+    let ai = context.ai.as_ref().map(|call| ai_usage(call, status));
+    let id = Uuid::now_v7();
+    if let (Some(key), Some(ai)) = (context.key, &ai) {
+        shared
+            .budgets
+            .charge(key, id, ai.cost_nanousd, context.time);
+        if let Some(per_minute) = context.tokens_per_minute {
+            shared.token_limiter.consume_at(
+                key,
+                per_minute,
+                ai.input_tokens + ai.output_tokens,
+                shared.clock.now(),
+            );
+        }
+    }
+    shared.usage.record(UsageEvent {
+        ai,
+        id,
+        time: context.time,
+        tenant_id: context
+            .route
+            .as_ref()
+            .map(|r| r.tenant_id)
+            .or(context.tenant),
+        key_id: context.key,
+        route_id: context.route.as_ref().map(|r| r.id),
+        method: context.method.to_string(),
+        status: status.as_u16(),
+        latency_us: micros(latency),
+        upstream_latency_us: context.upstream_latency.map(micros),
+        bytes_in: context.bytes_in.load(Ordering::Relaxed),
+        bytes_out,
+        error_class: error.map(|e| e.class().to_string()).or_else(|| {
+            status
+                .is_server_error()
+                .then(|| "upstream_status".to_string())
+        }),
+    });
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Request count and latency histograms, by route label.
+fn observe(
+    metrics: &crate::metrics::Metrics,
+    label: &str,
+    status: StatusCode,
+    latency: Duration,
+    upstream: Option<Duration>,
+) {
+    metrics
+        .requests
+        .with_label_values(&[label, status.as_str()])
+        .inc();
+    metrics
+        .duration
+        .with_label_values(&[label])
+        .observe(latency.as_secs_f64());
+    if let Some(upstream) = upstream {
+        metrics
+            .upstream_duration
+            .with_label_values(&[label])
+            .observe(upstream.as_secs_f64());
+    }
+}
+
+/// The metering of an AI call: tokens as the provider reported them (estimated when it did not,
+/// or when the stream was cut), and their cost. A failed call costs nothing unless the provider
+/// reported usage.
+fn ai_usage(call: &AiCall, status: StatusCode) -> AiUsage {
+    let (tokens, first_byte) = call
+        .findings
+        .lock()
+        .map(|f| {
+            let mut tokens = f.tokens;
+            if !tokens.reported && (status.is_success() || !f.output_text.is_empty()) {
+                tokens.input = metering::estimate_tokens(&call.prompt_text);
+                tokens.output = metering::estimate_tokens(&f.output_text);
+            }
+            (tokens, f.first_byte)
+        })
+        .unwrap_or_default();
+    AiUsage {
+        model_id: call.model.id,
+        provider_id: call.provider_id,
+        upstream_model: call.upstream_model.clone(),
+        input_tokens: tokens.input,
+        cached_input_tokens: tokens.cached_input,
+        output_tokens: tokens.output,
+        estimated: !tokens.reported,
+        cost_nanousd: if tokens.reported || status.is_success() {
+            metering::cost_nanousd(&call.model.prices, &tokens)
+        } else {
+            0
+        },
+        ttft_us: first_byte.map(micros),
+        fallbacks: call.fallbacks,
+        streamed: call.streamed,
+        prompt_api_id: call.prompt_api_id,
+    }
 }

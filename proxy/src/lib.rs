@@ -4,6 +4,7 @@
 
 pub mod active;
 pub mod ai;
+pub mod attempts;
 pub mod body;
 pub mod budget;
 pub mod clock;
@@ -17,7 +18,9 @@ pub mod headers;
 pub mod health;
 pub mod metrics;
 pub mod rate_limit;
+pub mod route;
 pub mod route_match;
+pub mod shared;
 pub mod spool;
 pub mod sync;
 pub mod usage;
@@ -45,30 +48,13 @@ use crate::forward::Clients;
 use crate::health::HealthRegistry;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
+use crate::shared::Shared;
 use crate::spool::Spool;
 use crate::sync::Syncer;
-use crate::usage::{ShipperConfig, UsageRecorder};
+use crate::usage::ShipperConfig;
 
 /// How long shutdown waits for in-flight requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// What every request and background task shares.
-pub struct Shared {
-    /// The configuration in force; swapped whole, read without locks.
-    pub config: ArcSwap<ActiveConfig>,
-    pub health: HealthRegistry,
-    pub limiter: RateLimiter,
-    /// Tokens-per-minute limits of keys.
-    pub token_limiter: rate_limit::TokenLimiter,
-    pub metrics: Arc<Metrics>,
-    pub usage: UsageRecorder,
-    /// Spend of keys with budgets.
-    pub budgets: Arc<budget::Budgets>,
-    /// This process's identity in heartbeats and usage batches.
-    pub dataplane_id: Uuid,
-    /// Time for key expiry, limits and budget periods.
-    pub clock: Arc<dyn Clock>,
-}
 
 /// A running proxy.
 pub struct Proxy {
@@ -216,11 +202,6 @@ impl Proxy {
     }
 }
 
-/// Completes once the stop signal is raised (or its sender is gone).
-pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stop| *stop).await;
-}
-
 /// Binds `count` listeners to one address with SO_REUSEPORT: the kernel spreads connections
 /// over them. With port 0, the first picks the port and the others join it.
 fn bind_listeners(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
@@ -309,7 +290,7 @@ async fn serve_traffic(
                     continue;
                 }
             },
-            _ = crate::stopped(&mut stop) => break,
+            _ = crate::shared::stopped(&mut stop) => break,
         };
         let Some(slot) = per_client.admit(peer.ip()) else {
             shared.metrics.refused_connections.inc();
@@ -401,7 +382,7 @@ async fn serve_metrics(
         );
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
-            crate::stopped(&mut stop).await;
+            crate::shared::stopped(&mut stop).await;
         })
         .await;
     if let Err(err) = served {

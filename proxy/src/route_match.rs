@@ -9,7 +9,7 @@ use http::Method;
 use tollgate_protocol::{NamespaceEntry, Namespaces};
 use uuid::Uuid;
 
-use crate::active::CompiledRoute;
+use crate::route::CompiledRoute;
 
 /// Every tenant's routes behind the namespaces that say whose routes may answer.
 #[derive(Default)]

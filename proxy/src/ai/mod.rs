@@ -22,9 +22,11 @@ use tollgate_protocol::Dialect;
 use uuid::Uuid;
 
 use crate::active::{ActiveConfig, CompiledDeployment, CompiledKey, CompiledModel};
+use crate::attempts::Attempts;
 use crate::body::{Counted, ProxyBody};
 use crate::error::ProxyError;
 use crate::forward::Clients;
+use crate::metrics::Metrics;
 use sse::{StreamFindings, UsageScanner};
 
 /// Largest request body accepted on the AI endpoints.
@@ -86,26 +88,30 @@ pub struct AiCall {
     pub prompt_text: String,
 }
 
+/// An admitted AI call's caller, and what it reaches providers with.
+pub struct Caller<'a> {
+    pub key: &'a CompiledKey,
+    pub config: &'a ActiveConfig,
+    pub clients: &'a Clients,
+    pub metrics: &'a Metrics,
+}
+
 /// Serves an AI API request for an authenticated key.
 pub async fn serve(
-    clients: &Clients,
-    config: &ActiveConfig,
-    key: &CompiledKey,
+    caller: &Caller<'_>,
     request: Request<Counted<Incoming>>,
     call: &mut Option<AiCall>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let path = request.uri().path().to_string();
     match (request.method(), path.as_str()) {
-        (&Method::GET, "/v1/models") => Ok(list_models(config, key)),
+        (&Method::GET, "/v1/models") => Ok(list_models(caller.config, caller.key)),
         (&Method::POST, "/v1/chat/completions") => {
-            complete(clients, config, key, request, "chat/completions", call).await
+            complete(caller, request, "chat/completions", call).await
         }
-        (&Method::POST, "/v1/embeddings") => {
-            complete(clients, config, key, request, "embeddings", call).await
-        }
+        (&Method::POST, "/v1/embeddings") => complete(caller, request, "embeddings", call).await,
         (&Method::POST, path) if path.starts_with("/prompts/") => {
             let slug = path.trim_start_matches("/prompts/").to_string();
-            prompt::run(clients, config, key, &slug, request, call).await
+            prompt::run(caller, &slug, request, call).await
         }
         _ => Err(ProxyError::MethodNotAllowed),
     }
@@ -148,30 +154,18 @@ fn list_models(config: &ActiveConfig, key: &CompiledKey) -> Response<ProxyBody> 
     )
 }
 
-/// Deployments in the order to try them: groups by priority, each shuffled by weight.
-fn attempt_order(model: &CompiledModel) -> Vec<&CompiledDeployment> {
-    let mut order = Vec::new();
-    for group in &model.groups {
-        let mut left: Vec<&CompiledDeployment> = group.iter().filter(|d| d.weight > 0).collect();
-        while !left.is_empty() {
-            let total: u64 = left.iter().map(|d| u64::from(d.weight)).sum();
-            let mut pick = fastrand::u64(0..total.max(1));
-            let index = left
-                .iter()
-                .position(|d| {
-                    let weight = u64::from(d.weight);
-                    if pick < weight {
-                        true
-                    } else {
-                        pick -= weight;
-                        false
-                    }
-                })
-                .unwrap_or(0);
-            order.push(left.remove(index));
-        }
+/// The metrics label of AI calls (they have no route).
+pub const AI_LABEL: &str = "ai";
+
+/// Counts a deployment's failure; repeated failures take it out of rotation for a while.
+fn note_failure(deployment: &CompiledDeployment, metrics: &Metrics, kind: &str) {
+    metrics
+        .upstream_errors
+        .with_label_values(&[AI_LABEL, kind])
+        .inc();
+    if deployment.health.failed() {
+        tracing::warn!(provider = %deployment.provider.name, model = %deployment.model, "deployment ejected after repeated failures");
     }
-    order
 }
 
 /// Why one deployment did not answer.
@@ -183,9 +177,7 @@ enum Failure {
 }
 
 async fn complete(
-    clients: &Clients,
-    config: &ActiveConfig,
-    key: &CompiledKey,
+    caller: &Caller<'_>,
     request: Request<Counted<Incoming>>,
     endpoint: &str,
     call: &mut Option<AiCall>,
@@ -193,14 +185,15 @@ async fn complete(
     let started = Instant::now();
     let document = read_json(request.into_body()).await?;
     if let Some(name) = document.get("model").and_then(Value::as_str) {
-        let exists = config
+        let exists = caller
+            .config
             .models
-            .contains_key(&(key.tenant_id, name.to_string()));
-        if exists && !may_use(key, name) {
+            .contains_key(&(caller.key.tenant_id, name.to_string()));
+        if exists && !may_use(caller.key, name) {
             return Err(ProxyError::ModelNotAllowed(name.to_string()));
         }
     }
-    complete_document(clients, config, key, document, endpoint, call, started).await
+    complete_document(caller, document, endpoint, call, started).await
 }
 
 /// Reads a JSON request body (an empty body reads as `{}`).
@@ -226,9 +219,7 @@ pub async fn read_json(body: Counted<Incoming>) -> Result<Value, ProxyError> {
 /// The caller has checked that the key may use it (by model scope, or by prompt API scope for
 /// the prompt API's own model).
 pub async fn complete_document(
-    clients: &Clients,
-    config: &ActiveConfig,
-    key: &CompiledKey,
+    caller: &Caller<'_>,
     document: Value,
     endpoint: &str,
     call: &mut Option<AiCall>,
@@ -239,9 +230,10 @@ pub async fn complete_document(
             "'model' is required: the name of the model to call".into(),
         ));
     };
-    let model = config
+    let model = caller
+        .config
         .models
-        .get(&(key.tenant_id, model_name.to_string()))
+        .get(&(caller.key.tenant_id, model_name.to_string()))
         .cloned()
         .ok_or_else(|| ProxyError::ModelNotFound(model_name.to_string()))?;
     let stream =
@@ -258,9 +250,13 @@ pub async fn complete_document(
         prompt_text: metering::prompt_text(&document),
     });
 
-    let client = clients.get(CONNECT_TIMEOUT);
+    let client = caller.clients.get(CONNECT_TIMEOUT);
     let mut failures: Vec<Failure> = Vec::new();
-    for deployment in attempt_order(&model) {
+    let mut candidates = Attempts::new(model.groups.iter().map(Vec::as_slice), u32::MAX);
+    while let Some(deployment) = candidates.next_candidate() {
+        if !failures.is_empty() {
+            caller.metrics.retries.with_label_values(&[AI_LABEL]).inc();
+        }
         if let Some(call) = call.as_mut() {
             call.fallbacks = u32::try_from(failures.len()).unwrap_or(u32::MAX);
             call.provider_id = Some(deployment.provider.id);
@@ -281,11 +277,13 @@ pub async fn complete_document(
         .await
         {
             Err(_) => {
+                note_failure(deployment, caller.metrics, "timeout");
                 failures.push(Failure::Timeout);
                 continue;
             }
             Ok(Err(err)) => {
                 tracing::debug!(provider = %deployment.provider.name, error = %err, "provider unreachable");
+                note_failure(deployment, caller.metrics, "connect");
                 failures.push(Failure::Connect(deployment.provider.name.clone()));
                 continue;
             }
@@ -293,10 +291,12 @@ pub async fn complete_document(
         };
         let status = response.status();
         if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            note_failure(deployment, caller.metrics, "status");
             let body = read_body(response.into_body()).await.unwrap_or_default();
             failures.push(Failure::Status(status, body));
             continue;
         }
+        deployment.health.succeeded();
         if stream && status.is_success() {
             let (parts, body) = response.into_parts();
             let translated = match dialect {

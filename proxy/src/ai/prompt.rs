@@ -12,11 +12,9 @@ use serde_json::{json, Map, Value};
 use tollgate_protocol::template::render;
 use tollgate_protocol::{NanoUsd, PromptApiEntry};
 
-use crate::active::{ActiveConfig, CompiledKey};
-use crate::ai::{complete_document, json_response, metering, read_json, AiCall};
+use crate::ai::{complete_document, json_response, metering, read_json, AiCall, Caller};
 use crate::body::{Counted, ProxyBody};
 use crate::error::ProxyError;
-use crate::forward::Clients;
 
 /// Checks the caller's variables against the declaration and fills in defaults.
 pub fn bind_variables(
@@ -83,20 +81,19 @@ pub fn bind_variables(
 }
 
 pub async fn run(
-    clients: &Clients,
-    config: &ActiveConfig,
-    key: &CompiledKey,
+    caller: &Caller<'_>,
     slug: &str,
     request: Request<Counted<Incoming>>,
     call: &mut Option<AiCall>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let started = Instant::now();
-    let api = config
+    let api = caller
+        .config
         .prompt_apis
-        .get(&(key.tenant_id, slug.to_string()))
+        .get(&(caller.key.tenant_id, slug.to_string()))
         .cloned()
-        .ok_or(ProxyError::NoRoute)?;
-    if !crate::active::scope_allows(&key.prompt_apis, slug) {
+        .ok_or_else(|| ProxyError::PromptApiNotFound(slug.to_string()))?;
+    if !crate::active::scope_allows(&caller.key.prompt_apis, slug) {
         return Err(ProxyError::KeyNotAllowed);
     }
     let stream = request.uri().query().is_some_and(|q| {
@@ -120,16 +117,7 @@ pub async fn run(
     if api.json_output {
         document["response_format"] = json!({"type": "json_object"});
     }
-    let outcome = complete_document(
-        clients,
-        config,
-        key,
-        document,
-        "chat/completions",
-        call,
-        started,
-    )
-    .await;
+    let outcome = complete_document(caller, document, "chat/completions", call, started).await;
     if let Some(call) = call.as_mut() {
         call.prompt_api_id = Some(api.id);
     }

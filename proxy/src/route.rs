@@ -1,0 +1,137 @@
+//! A REST route compiled for the hot path: what it matches, where it forwards, and how.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue, Method, Uri};
+use tollgate_protocol::{RetryOn, RouteEntry};
+use uuid::Uuid;
+
+use crate::attempts::Candidate;
+use crate::health::{HealthRegistry, TargetHealth};
+
+/// An upstream target with its base URL taken apart.
+#[derive(Debug)]
+pub struct CompiledTarget {
+    pub url: String,
+    pub scheme: http::uri::Scheme,
+    pub authority: http::uri::Authority,
+    /// The target URL's own path, without a trailing slash ("" for none).
+    pub base_path: String,
+    pub weight: u32,
+    pub health: Arc<TargetHealth>,
+}
+
+/// A route ready to match and forward.
+#[derive(Debug)]
+pub struct CompiledRoute {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub label: String,
+    pub name: String,
+    pub hosts: Vec<String>,
+    pub path: String,
+    pub exact: bool,
+    pub methods: Vec<Method>,
+    pub strip_prefix: bool,
+    pub targets: Vec<CompiledTarget>,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub retry_on: Vec<RetryOn>,
+    pub retry_non_idempotent: bool,
+    pub require_key: bool,
+    pub set_headers: Vec<(HeaderName, HeaderValue)>,
+    pub remove_headers: Vec<HeaderName>,
+    /// Forward the client's Tollgate key upstream (off: it is always removed).
+    pub forward_key: bool,
+    /// Time allowed between two pieces of the upstream's response body.
+    pub body_idle_timeout: Duration,
+}
+
+/// Compiles a route entry; an error says why it cannot be served.
+pub fn compile(entry: &RouteEntry, health: &HealthRegistry) -> Result<CompiledRoute, String> {
+    let mut targets = Vec::with_capacity(entry.targets.len());
+    for target in &entry.targets {
+        let uri: Uri = target
+            .url
+            .parse()
+            .map_err(|e| format!("target {}: {e}", target.url))?;
+        let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned())
+        else {
+            return Err(format!("target {} has no scheme or host", target.url));
+        };
+        targets.push(CompiledTarget {
+            url: target.url.clone(),
+            scheme,
+            authority,
+            base_path: uri.path().trim_end_matches('/').to_string(),
+            weight: target.weight,
+            // Health is kept per route: one tenant's failures never eject another's target.
+            health: health.get(&health_key(entry.id, &target.url)),
+        });
+    }
+    if targets.iter().all(|t| t.weight == 0) {
+        return Err("no target has weight".into());
+    }
+    let methods = entry
+        .methods
+        .iter()
+        .map(|m| Method::from_bytes(m.as_bytes()).map_err(|e| format!("method {m}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let set_headers = entry
+        .set_headers
+        .iter()
+        .map(|(name, value)| {
+            Ok((
+                HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|e| format!("header {name}: {e}"))?,
+                HeaderValue::from_str(value).map_err(|e| format!("header {name}: {e}"))?,
+            ))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let remove_headers = entry
+        .remove_headers
+        .iter()
+        .map(|name| {
+            HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("header {name}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(CompiledRoute {
+        id: entry.id,
+        tenant_id: entry.tenant_id,
+        label: entry.label.clone(),
+        name: entry.name.clone(),
+        hosts: entry.hosts.clone(),
+        path: entry.path.clone(),
+        exact: entry.path_match == tollgate_protocol::PathMatch::Exact,
+        methods,
+        strip_prefix: entry.strip_prefix,
+        targets,
+        connect_timeout: Duration::from_millis(entry.connect_timeout_ms.max(1)),
+        timeout: Duration::from_millis(entry.timeout_ms.max(1)),
+        retries: entry.retries,
+        retry_on: entry.retry_on.clone(),
+        retry_non_idempotent: entry.retry_non_idempotent,
+        require_key: entry.require_key,
+        set_headers,
+        remove_headers,
+        forward_key: entry.forward_key,
+        body_idle_timeout: Duration::from_millis(entry.body_idle_timeout_ms.max(1)),
+    })
+}
+
+/// Passive health is tracked per route and target.
+pub fn health_key(route: Uuid, url: &str) -> String {
+    format!("{route}|{url}")
+}
+
+impl Candidate for CompiledTarget {
+    fn weight(&self) -> u32 {
+        self.weight
+    }
+
+    fn health(&self) -> &TargetHealth {
+        &self.health
+    }
+}

@@ -186,6 +186,12 @@ impl Proxy {
         self.shared.config.load().version
     }
 
+    /// Puts a snapshot in force at once, as if the server had sent it (for tests and for
+    /// embedding the proxy without a server).
+    pub fn apply_snapshot(&self, snapshot: &tollgate_protocol::Snapshot) {
+        sync::apply(&self.shared, snapshot);
+    }
+
     /// How many spend reports this proxy has taken from the server (budgets count them).
     pub fn spend_reports(&self) -> u64 {
         self.shared.budgets.reports()

@@ -1,0 +1,31 @@
+//! What each budgeted key has spent in its current period, for the proxies.
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::error::ApiResult;
+
+/// The spend of every key with a budget, in its current period (UTC days and months).
+pub async fn spend(db: &PgPool) -> ApiResult<tollgate_protocol::SpendReport> {
+    let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+        "SELECT k.id, coalesce(sum(h.cost_nanousd), 0)::bigint
+         FROM api_keys k
+         LEFT JOIN usage_hourly h ON h.key_id = k.id AND h.hour >= CASE k.budget_period
+             WHEN 'day' THEN date_trunc('day', now(), 'UTC')
+             WHEN 'month' THEN date_trunc('month', now(), 'UTC')
+             ELSE '-infinity'::timestamptz END
+         WHERE k.budget_nanousd IS NOT NULL AND k.revoked_at IS NULL
+         GROUP BY k.id",
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(tollgate_protocol::SpendReport {
+        keys: rows
+            .into_iter()
+            .map(|(key_id, spent_nanousd)| tollgate_protocol::KeySpend {
+                key_id,
+                spent_nanousd,
+            })
+            .collect(),
+    })
+}

@@ -1,0 +1,221 @@
+//! Usage summaries: totals, a time series, and breakdowns by key, route, model and provider,
+//! added up from the hourly rollups.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use time::{OffsetDateTime, Time};
+use tollgate_protocol::NanoUsd;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+pub use super::counters::UsageStats;
+use super::counters::{Counters, BUCKETS};
+use super::log::time_range;
+use crate::access::TenantAccess;
+use crate::error::ApiResult;
+
+/// Time buckets of a summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Granularity {
+    Hour,
+    Day,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryQuery {
+    /// Start (RFC 3339); default 24 hours ago.
+    pub from: Option<String>,
+    /// End (RFC 3339); default now.
+    pub to: Option<String>,
+    /// `hour` (default) or `day`.
+    pub bucket: Option<Granularity>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeriesPoint {
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+    #[serde(flatten)]
+    pub stats: UsageStats,
+    /// This bucket's cost split by model (AI calls only).
+    pub cost_by_model: Vec<ModelCost>,
+}
+
+/// The cost of one model's calls.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelCost {
+    pub model_id: Uuid,
+    /// USD (exact decimal).
+    pub cost_usd: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupStats {
+    /// The key's or route's id; absent for requests without one (refused before a key was known).
+    pub id: Option<Uuid>,
+    /// Its name, if it still exists.
+    pub name: Option<String>,
+    #[serde(flatten)]
+    pub stats: UsageStats,
+}
+
+/// Usage of a tenant over a time range.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageSummary {
+    #[serde(with = "time::serde::rfc3339")]
+    pub from: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub to: OffsetDateTime,
+    pub bucket: Granularity,
+    pub total: UsageStats,
+    pub series: Vec<SeriesPoint>,
+    pub by_key: Vec<GroupStats>,
+    pub by_route: Vec<GroupStats>,
+    pub by_model: Vec<GroupStats>,
+    pub by_provider: Vec<GroupStats>,
+}
+
+/// An hourly rollup as stored.
+#[derive(sqlx::FromRow)]
+struct RollupRow {
+    hour: OffsetDateTime,
+    key_id: Uuid,
+    route_id: Uuid,
+    requests: i64,
+    client_errors: i64,
+    server_errors: i64,
+    latency_sum_us: i64,
+    latency_buckets: Vec<i64>,
+    bytes_in: i64,
+    bytes_out: i64,
+    model_id: Uuid,
+    provider_id: Uuid,
+    input_tokens: i64,
+    cached_input_tokens: i64,
+    output_tokens: i64,
+    cost_nanousd: i64,
+}
+
+impl RollupRow {
+    fn counters(&self) -> Counters {
+        let mut buckets = [0; BUCKETS];
+        for (bucket, count) in buckets.iter_mut().zip(&self.latency_buckets) {
+            *bucket = *count;
+        }
+        Counters {
+            requests: self.requests,
+            client_errors: self.client_errors,
+            server_errors: self.server_errors,
+            latency_sum_us: self.latency_sum_us,
+            buckets,
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            input_tokens: self.input_tokens,
+            cached_input_tokens: self.cached_input_tokens,
+            output_tokens: self.output_tokens,
+            cost_nanousd: self.cost_nanousd,
+        }
+    }
+}
+
+pub async fn summary(
+    db: &PgPool,
+    access: &TenantAccess,
+    query: &SummaryQuery,
+) -> ApiResult<UsageSummary> {
+    let (from, to) = time_range(query.from.as_deref(), query.to.as_deref())?;
+    let bucket = query.bucket.unwrap_or(Granularity::Hour);
+    let rows: Vec<RollupRow> = sqlx::query_as(
+        "SELECT hour, key_id, route_id, requests, client_errors, server_errors, latency_sum_us,
+                latency_buckets, bytes_in, bytes_out, model_id, provider_id, input_tokens,
+                cached_input_tokens, output_tokens, cost_nanousd
+         FROM usage_hourly
+         WHERE tenant_id = $1 AND hour >= date_trunc('hour', $2::timestamptz) AND hour < $3",
+    )
+    .bind(access.tenant.id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await?;
+
+    let mut total = Counters::default();
+    let mut series: BTreeMap<OffsetDateTime, Counters> = BTreeMap::new();
+    let mut by_key: BTreeMap<Uuid, Counters> = BTreeMap::new();
+    let mut by_route: BTreeMap<Uuid, Counters> = BTreeMap::new();
+    let mut by_model: BTreeMap<Uuid, Counters> = BTreeMap::new();
+    let mut by_provider: BTreeMap<Uuid, Counters> = BTreeMap::new();
+    let mut series_cost: BTreeMap<(OffsetDateTime, Uuid), i64> = BTreeMap::new();
+    for row in &rows {
+        let counters = row.counters();
+        let time = match bucket {
+            Granularity::Hour => row.hour,
+            Granularity::Day => row.hour.replace_time(Time::MIDNIGHT),
+        };
+        if !row.model_id.is_nil() {
+            by_model.entry(row.model_id).or_default().add(&counters);
+            by_provider
+                .entry(row.provider_id)
+                .or_default()
+                .add(&counters);
+            *series_cost.entry((time, row.model_id)).or_default() += row.cost_nanousd;
+        }
+        total.add(&counters);
+        series.entry(time).or_default().add(&counters);
+        by_key.entry(row.key_id).or_default().add(&counters);
+        by_route.entry(row.route_id).or_default().add(&counters);
+    }
+    let key_names = names(db, "api_keys", access.tenant.id).await?;
+    let route_names = names(db, "routes", access.tenant.id).await?;
+    let model_names = names(db, "models", access.tenant.id).await?;
+    let provider_names = names(db, "providers", access.tenant.id).await?;
+    let groups = |groups: BTreeMap<Uuid, Counters>, names: &BTreeMap<Uuid, String>| {
+        let mut out: Vec<GroupStats> = groups
+            .into_iter()
+            .map(|(id, acc)| GroupStats {
+                id: (!id.is_nil()).then_some(id),
+                name: names.get(&id).cloned(),
+                stats: acc.stats(),
+            })
+            .collect();
+        out.sort_by_key(|group| std::cmp::Reverse(group.stats.requests));
+        out
+    };
+    Ok(UsageSummary {
+        from,
+        to,
+        bucket,
+        total: total.stats(),
+        series: series
+            .into_iter()
+            .map(|(time, acc)| SeriesPoint {
+                time,
+                stats: acc.stats(),
+                cost_by_model: series_cost
+                    .range((time, Uuid::nil())..=(time, Uuid::max()))
+                    .map(|((_, model_id), nanos)| ModelCost {
+                        model_id: *model_id,
+                        cost_usd: NanoUsd(*nanos).to_string(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        by_key: groups(by_key, &key_names),
+        by_route: groups(by_route, &route_names),
+        by_model: groups(by_model, &model_names),
+        by_provider: groups(by_provider, &provider_names),
+    })
+}
+
+async fn names(db: &PgPool, table: &str, tenant_id: Uuid) -> ApiResult<BTreeMap<Uuid, String>> {
+    let rows: Vec<(Uuid, String)> = sqlx::query_as(&format!(
+        "SELECT id, name FROM {table} WHERE tenant_id = $1"
+    ))
+    .bind(tenant_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().collect())
+}

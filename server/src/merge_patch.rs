@@ -21,3 +21,22 @@ pub fn apply(target: &mut Value, patch: &Value) {
         }
     }
 }
+
+/// Changes a resource's settings by a merge patch and reads the result back as settings: the
+/// one way PATCH endpoints take "any subset of the fields". `what` names the resource in errors.
+pub fn patched<T: serde::Serialize + serde::de::DeserializeOwned>(
+    current: &T,
+    patch: &Value,
+    what: &str,
+) -> crate::error::ApiResult<T> {
+    use crate::error::ApiError;
+    if !patch.is_object() {
+        return Err(ApiError::Invalid(
+            "send a JSON object with the fields to change".into(),
+        ));
+    }
+    let mut merged = serde_json::to_value(current).map_err(ApiError::internal)?;
+    apply(&mut merged, patch);
+    serde_json::from_value(merged)
+        .map_err(|e| ApiError::Invalid(format!("the changed {what} does not fit: {e}")))
+}

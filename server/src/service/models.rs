@@ -350,24 +350,22 @@ pub async fn update(
     patch: serde_json::Value,
 ) -> ApiResult<Model> {
     access.role.require(Role::Admin, "manage models")?;
-    if !patch.is_object() {
-        return Err(ApiError::Invalid(
-            "send a JSON object with the fields to change".into(),
-        ));
-    }
     let current = get(db, access, id).await?;
-    let mut spec = json!({
-        "name": current.name,
-        "deployments": current.deployments.iter().map(|d| json!({
-            "provider": d.provider_id.to_string(), "model": d.model, "weight": d.weight, "priority": d.priority,
-        })).collect::<Vec<_>>(),
-    });
-    if current.price_source.is_none() {
-        spec["prices"] = serde_json::to_value(&current.prices).map_err(ApiError::internal)?;
-    }
-    crate::merge_patch::apply(&mut spec, &patch);
-    let spec: ModelSpec = serde_json::from_value(spec)
-        .map_err(|e| ApiError::Invalid(format!("the changed model does not fit: {e}")))?;
+    let settings = ModelSpec {
+        name: current.name,
+        deployments: current
+            .deployments
+            .iter()
+            .map(|d| DeploymentSpec {
+                provider: d.provider_id.to_string(),
+                model: d.model.clone(),
+                weight: d.weight,
+                priority: d.priority,
+            })
+            .collect(),
+        prices: current.price_source.is_none().then_some(current.prices),
+    };
+    let spec = crate::merge_patch::patched(&settings, &patch, "model")?;
     save(db, principal, access, Some(id), spec).await
 }
 

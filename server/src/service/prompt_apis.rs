@@ -336,16 +336,8 @@ pub async fn update(
     patch: Value,
 ) -> ApiResult<PromptApi> {
     access.role.require(Role::Member, "manage prompt APIs")?;
-    if !patch.is_object() {
-        return Err(ApiError::Invalid(
-            "send a JSON object with the fields to change".into(),
-        ));
-    }
     let current = load(db, access, id).await?;
-    let mut merged = serde_json::to_value(&current.spec).map_err(ApiError::internal)?;
-    crate::merge_patch::apply(&mut merged, &patch);
-    let spec: PromptApiSpec = serde_json::from_value(merged)
-        .map_err(|e| ApiError::Invalid(format!("the changed prompt API does not fit: {e}")))?;
+    let spec = crate::merge_patch::patched(&current.spec, &patch, "prompt API")?;
     let spec = check(db, access, spec, false).await?;
     let mut tx = db.begin().await?;
     let version: i32 = sqlx::query_scalar(

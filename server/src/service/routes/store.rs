@@ -1,0 +1,291 @@
+//! Routes in PostgreSQL: rows, queries, conflicts, quotas and audit entries.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::json;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::spec::{check, Checked};
+use super::{HeaderRules, PathMatch, Route, RouteSpec, Target};
+use crate::access::{Principal, TenantAccess};
+use crate::error::{ApiError, ApiResult};
+use crate::roles::Role;
+use crate::service::{audit, config_version};
+
+#[derive(sqlx::FromRow)]
+struct RouteRow {
+    id: Uuid,
+    name: String,
+    hosts: Vec<String>,
+    path: String,
+    path_match: PathMatch,
+    methods: Vec<String>,
+    strip_prefix: bool,
+    targets: sqlx::types::Json<Vec<Target>>,
+    connect_timeout_ms: i64,
+    timeout_ms: i64,
+    retries: i32,
+    retry_on: Vec<String>,
+    retry_non_idempotent: bool,
+    require_key: bool,
+    set_headers: sqlx::types::Json<BTreeMap<String, String>>,
+    remove_headers: Vec<String>,
+    forward_key: bool,
+    body_idle_timeout_ms: i64,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+const ROUTE_COLUMNS: &str = "id, name, hosts, path, path_match, methods, strip_prefix, targets,
+     connect_timeout_ms, timeout_ms, retries, retry_on, retry_non_idempotent, require_key,
+     set_headers, remove_headers, forward_key, body_idle_timeout_ms, created_at, updated_at";
+
+fn millis_text(ms: i64) -> String {
+    humantime::format_duration(Duration::from_millis(ms.max(0).unsigned_abs())).to_string()
+}
+
+impl From<RouteRow> for Route {
+    fn from(row: RouteRow) -> Self {
+        Self {
+            id: row.id,
+            spec: RouteSpec {
+                name: row.name,
+                hosts: row.hosts,
+                path: row.path,
+                path_match: row.path_match,
+                methods: row.methods,
+                strip_prefix: row.strip_prefix,
+                targets: row.targets.0,
+                timeout: Some(millis_text(row.timeout_ms)),
+                connect_timeout: Some(millis_text(row.connect_timeout_ms)),
+                retries: row.retries.max(0).unsigned_abs(),
+                retry_on: Some(row.retry_on),
+                retry_non_idempotent: row.retry_non_idempotent,
+                require_key: row.require_key,
+                request_headers: HeaderRules {
+                    set: row.set_headers.0,
+                    remove: row.remove_headers,
+                },
+                forward_key: row.forward_key,
+                body_idle_timeout: Some(millis_text(row.body_idle_timeout_ms)),
+            },
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+fn conflict(err: sqlx::Error, name: &str) -> ApiError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            if db.constraint() == Some("routes_match_signature_key") {
+                ApiError::Conflict(
+                    "another route of this tenant already matches exactly these hosts, path, \
+                     match and methods; change one of them"
+                        .into(),
+                )
+            } else {
+                ApiError::Conflict(format!(
+                    "a route named '{name}' exists in this tenant; choose another name"
+                ))
+            }
+        }
+        _ => ApiError::Database(err),
+    }
+}
+
+pub async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<Route>> {
+    let rows: Vec<RouteRow> = sqlx::query_as(&format!(
+        "SELECT {ROUTE_COLUMNS} FROM routes WHERE tenant_id = $1 ORDER BY name"
+    ))
+    .bind(access.tenant.id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(Route::from).collect())
+}
+
+pub async fn get(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<Route> {
+    let row: Option<RouteRow> = sqlx::query_as(&format!(
+        "SELECT {ROUTE_COLUMNS} FROM routes WHERE tenant_id = $1 AND id = $2"
+    ))
+    .bind(access.tenant.id)
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    row.map(Route::from)
+        .ok_or_else(|| ApiError::not_found("route", &id.to_string()))
+}
+
+pub async fn create(
+    db: &PgPool,
+    principal: &Principal,
+    access: &TenantAccess,
+    spec: RouteSpec,
+) -> ApiResult<Route> {
+    access.role.require(Role::Admin, "manage routes")?;
+    let checked = check(spec)?;
+    let mut tx = db.begin().await?;
+    admit(&mut tx, access, &checked, true).await?;
+    let row: RouteRow = bind_spec(
+        sqlx::query_as(&format!(
+            "INSERT INTO routes (tenant_id, id, name, hosts, path, path_match, methods, strip_prefix,
+                 targets, connect_timeout_ms, timeout_ms, retries, retry_on, retry_non_idempotent,
+                 require_key, set_headers, remove_headers, match_signature, forward_key,
+                 body_idle_timeout_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                 $19, $20)
+             RETURNING {ROUTE_COLUMNS}"
+        )),
+        access.tenant.id,
+        Uuid::now_v7(),
+        &checked,
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| conflict(e, &checked.spec.name))?;
+    let route = Route::from(row);
+    config_version::commit(tx, principal, change(access, "route.create", &route)).await?;
+    Ok(route)
+}
+
+/// Applies a JSON merge patch to the route's settings.
+pub async fn update(
+    db: &PgPool,
+    principal: &Principal,
+    access: &TenantAccess,
+    id: Uuid,
+    patch: serde_json::Value,
+) -> ApiResult<Route> {
+    access.role.require(Role::Admin, "manage routes")?;
+    let current = get(db, access, id).await?;
+    let spec = crate::merge_patch::patched(&current.spec, &patch, "route")?;
+    let checked = check(spec)?;
+    let mut tx = db.begin().await?;
+    admit(&mut tx, access, &checked, false).await?;
+    let row: Option<RouteRow> = bind_spec(
+        sqlx::query_as(&format!(
+            "UPDATE routes SET name = $3, hosts = $4, path = $5, path_match = $6, methods = $7,
+                 strip_prefix = $8, targets = $9, connect_timeout_ms = $10, timeout_ms = $11,
+                 retries = $12, retry_on = $13, retry_non_idempotent = $14, require_key = $15,
+                 set_headers = $16, remove_headers = $17, match_signature = $18, forward_key = $19,
+                 body_idle_timeout_ms = $20
+             WHERE tenant_id = $1 AND id = $2
+             RETURNING {ROUTE_COLUMNS}"
+        )),
+        access.tenant.id,
+        id,
+        &checked,
+    )
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(|e| conflict(e, &checked.spec.name))?;
+    let route = Route::from(row.ok_or_else(|| ApiError::not_found("route", &id.to_string()))?);
+    config_version::commit(tx, principal, change(access, "route.update", &route)).await?;
+    Ok(route)
+}
+
+pub async fn delete(
+    db: &PgPool,
+    principal: &Principal,
+    access: &TenantAccess,
+    id: Uuid,
+) -> ApiResult<()> {
+    access.role.require(Role::Admin, "manage routes")?;
+    let mut tx = db.begin().await?;
+    let name: Option<String> =
+        sqlx::query_scalar("DELETE FROM routes WHERE tenant_id = $1 AND id = $2 RETURNING name")
+            .bind(access.tenant.id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let name = name.ok_or_else(|| ApiError::not_found("route", &id.to_string()))?;
+    config_version::commit(
+        tx,
+        principal,
+        audit::Change {
+            tenant_id: Some(access.tenant.id),
+            action: "route.delete",
+            target_type: "route",
+            target_id: id.to_string(),
+            details: json!({ "name": name }),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+type RouteQuery<'q> =
+    sqlx::query::QueryAs<'q, sqlx::Postgres, RouteRow, sqlx::postgres::PgArguments>;
+
+fn bind_spec<'q>(
+    query: RouteQuery<'q>,
+    tenant_id: Uuid,
+    id: Uuid,
+    checked: &'q Checked,
+) -> RouteQuery<'q> {
+    let spec = &checked.spec;
+    query
+        .bind(tenant_id)
+        .bind(id)
+        .bind(&spec.name)
+        .bind(&spec.hosts)
+        .bind(&spec.path)
+        .bind(spec.path_match)
+        .bind(&spec.methods)
+        .bind(spec.strip_prefix)
+        .bind(sqlx::types::Json(&spec.targets))
+        .bind(duration_ms(checked.connect_timeout))
+        .bind(duration_ms(checked.timeout))
+        .bind(i32::try_from(spec.retries).unwrap_or(0))
+        .bind(&checked.retry_on)
+        .bind(spec.retry_non_idempotent)
+        .bind(spec.require_key)
+        .bind(sqlx::types::Json(&spec.request_headers.set))
+        .bind(&spec.request_headers.remove)
+        .bind(&checked.signature)
+        .bind(spec.forward_key)
+        .bind(duration_ms(checked.body_idle_timeout))
+}
+
+/// Checks what depends on the platform's settings, inside the storing transaction: the route
+/// stays in its tenant's namespace, targets obey the egress policy, the tenant's quotas hold.
+async fn admit(
+    conn: &mut sqlx::PgConnection,
+    access: &TenantAccess,
+    checked: &Checked,
+    adding: bool,
+) -> ApiResult<()> {
+    crate::service::settings::check_quota(
+        &mut *conn,
+        access.tenant.id,
+        crate::service::settings::Kind::Routes,
+        adding,
+        &checked.spec,
+    )
+    .await?;
+    crate::service::namespaces::check_route(conn, access, &checked.spec.hosts, &checked.spec.path)
+        .await?;
+    let egress = crate::service::settings::egress(&mut *conn).await?;
+    for target in &checked.spec.targets {
+        crate::service::settings::check_url_egress(&egress, "target url", &target.url)?;
+    }
+    Ok(())
+}
+
+pub(super) fn duration_ms(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The audit entry of a change to this item.
+fn change<'a>(access: &TenantAccess, action: &'a str, route: &Route) -> audit::Change<'a> {
+    audit::Change {
+        tenant_id: Some(access.tenant.id),
+        action,
+        target_type: "route",
+        target_id: route.id.to_string(),
+        details: serde_json::to_value(&route.spec).unwrap_or_default(),
+    }
+}

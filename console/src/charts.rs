@@ -30,6 +30,8 @@ pub struct Chart<'a> {
     pub labels: Vec<String>,
     pub series: Vec<Series>,
     pub format: fn(f64) -> String,
+    /// The y axis counts things (requests, tokens): its ticks are whole numbers.
+    pub whole_numbers: bool,
 }
 
 /// Bars stacked per x label.
@@ -38,7 +40,10 @@ pub fn stacked_bars(chart: &Chart) -> String {
     let totals: Vec<f64> = (0..n)
         .map(|i| chart.series.iter().map(|s| value(s, i)).sum())
         .collect();
-    let (max, ticks) = scale(totals.iter().cloned().fold(0.0, f64::max));
+    let (max, ticks) = scale(
+        totals.iter().cloned().fold(0.0, f64::max),
+        chart.whole_numbers,
+    );
     let mut svg = open(chart, max, &ticks);
     let slot = plot_width() / n as f64;
     let bar = (slot * 0.7).max(1.0);
@@ -77,7 +82,7 @@ pub fn lines(chart: &Chart) -> String {
         .flat_map(|s| s.values.iter().cloned())
         .filter(|v| v.is_finite())
         .fold(0.0, f64::max);
-    let (max, ticks) = scale(peak);
+    let (max, ticks) = scale(peak, chart.whole_numbers);
     let mut svg = open(chart, max, &ticks);
     let slot = plot_width() / n as f64;
     for series in &chart.series {
@@ -132,18 +137,24 @@ fn y_of(v: f64, max: f64) -> f64 {
     TOP + height - (v / max) * height
 }
 
-/// A round top for the y axis and its ticks.
-fn scale(peak: f64) -> (f64, Vec<f64>) {
+/// A round top for the y axis and its ticks (whole-number steps for counts).
+fn scale(peak: f64, whole_numbers: bool) -> (f64, Vec<f64>) {
     if peak <= 0.0 || !peak.is_finite() {
         return (1.0, vec![0.0, 1.0]);
     }
     let rough = peak / 4.0;
     let magnitude = 10f64.powf(rough.log10().floor());
-    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+    let multiples: &[f64] = if whole_numbers {
+        &[1.0, 2.0, 5.0, 10.0]
+    } else {
+        &[1.0, 2.0, 2.5, 5.0, 10.0]
+    };
+    let step = multiples
         .iter()
         .map(|m| m * magnitude)
         .find(|step| *step >= rough)
         .unwrap_or(10.0 * magnitude);
+    let step = if whole_numbers { step.max(1.0) } else { step };
     let steps = (peak / step).ceil().max(1.0);
     let ticks = (0..=steps as usize).map(|i| i as f64 * step).collect();
     (steps * step, ticks)
@@ -225,6 +236,7 @@ mod tests {
                 values,
             }],
             format: |v| format!("${v:.2}"),
+            whole_numbers: false,
         }
     }
 
@@ -239,9 +251,18 @@ mod tests {
 
     #[test]
     fn scale_is_round() {
-        assert_eq!(scale(7.3).0, 8.0);
-        assert_eq!(scale(0.0).0, 1.0);
-        assert_eq!(scale(950.0).0, 1000.0);
+        assert_eq!(scale(7.3, false).0, 8.0);
+        assert_eq!(scale(0.0, false).0, 1.0);
+        assert_eq!(scale(950.0, false).0, 1000.0);
+    }
+
+    #[test]
+    fn count_axes_tick_in_whole_numbers() {
+        assert_eq!(scale(1.0, true), (1.0, vec![0.0, 1.0]));
+        let (max, ticks) = scale(3.0, true);
+        assert_eq!(max, 3.0);
+        assert!(ticks.iter().all(|t| t.fract() == 0.0), "{ticks:?}");
+        assert_eq!(scale(25.0, true).1, vec![0.0, 10.0, 20.0, 30.0]);
     }
 
     #[test]

@@ -10,15 +10,19 @@ use uuid::Uuid;
 
 pub mod egress;
 pub mod internal;
+#[cfg(feature = "logging")]
+pub mod logging;
 pub mod money;
 pub mod namespace;
 pub mod path;
 pub mod provider;
+pub mod role;
 pub mod template;
 
 pub use money::NanoUsd;
 pub use namespace::{NamespaceEntry, Namespaces};
 pub use provider::{Dialect, ProviderKind};
+pub use role::Role;
 pub use template::VariableType;
 
 /// The token of an `Authorization: Bearer …` value, as both processes read credentials: the

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 
 /// Tollgate data plane: serves REST routes with API keys, limits and usage metering, configured
 /// by tollgate-server. Keeps serving from its cached configuration while the server is down.
@@ -63,9 +63,4 @@ pub struct Config {
     pub header_timeout: Duration,
 }
 
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
+pub use tollgate_protocol::logging::LogFormat;

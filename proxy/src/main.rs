@@ -1,7 +1,6 @@
 use clap::Parser;
-use tollgate_proxy::config::{Config, LogFormat};
+use tollgate_proxy::config::Config;
 use tollgate_proxy::Proxy;
-use tracing_subscriber::EnvFilter;
 
 // The hot path allocates small, short-lived buffers per request; mimalloc is faster at that
 // than the system allocator.
@@ -12,14 +11,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
-    match config.log_format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
+    tollgate_protocol::logging::init(config.log_format, "info");
     let proxy = Proxy::start(&config).await?;
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests, flushing usage");

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 
 /// Tollgate control plane: the admin API, the web console and the configuration the proxies pull.
 ///
@@ -89,14 +89,7 @@ fn parse_cidr(text: &str) -> Result<ipnet::IpNet, String> {
         .ok_or_else(|| format!("'{text}' is not an address or CIDR like 10.0.0.0/8"))
 }
 
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
+pub use tollgate_protocol::logging::LogFormat;
 
 impl Config {
     /// A configuration for tests and embedding: the given database, an ephemeral loopback port.

@@ -12,12 +12,22 @@ use crate::service::config_version::CHANNEL;
 /// How often the version is read even without a notification.
 const POLL_EVERY: Duration = Duration::from_secs(5);
 
-/// Starts following the version; the receiver always holds the newest version seen.
-pub async fn spawn(db: PgPool) -> anyhow::Result<watch::Receiver<i64>> {
+/// Starts following the version until `stopping` turns true; the receiver always holds the
+/// newest version seen. Await the handle before closing the pool, so the watcher never sees it
+/// closed under it.
+pub async fn spawn(
+    db: PgPool,
+    mut stopping: watch::Receiver<bool>,
+) -> anyhow::Result<(watch::Receiver<i64>, tokio::task::JoinHandle<()>)> {
     let initial = current(&db).await?;
     let (sender, receiver) = watch::channel(initial);
-    tokio::spawn(follow(db, sender));
-    Ok(receiver)
+    let task = tokio::spawn(async move {
+        tokio::select! {
+            () = follow(db, sender) => {}
+            _ = stopping.wait_for(|stop| *stop) => {}
+        }
+    });
+    Ok((receiver, task))
 }
 
 async fn current(db: &PgPool) -> Result<i64, sqlx::Error> {

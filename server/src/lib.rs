@@ -51,6 +51,17 @@ pub struct Server {
     /// the graceful shutdown up.
     stopping: tokio::sync::watch::Sender<bool>,
     header_timeout: std::time::Duration,
+    /// Follows the configuration version; stopped before the pool closes.
+    config_watch: tokio::task::JoinHandle<()>,
+}
+
+/// What `prepare` readies for serving.
+struct Prepared {
+    listener: TcpListener,
+    router: Router,
+    db: PgPool,
+    created_admin: Option<CreatedAdmin>,
+    config_watch: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
@@ -66,14 +77,15 @@ impl Server {
         };
         let (stopping, stop_signal) = tokio::sync::watch::channel(false);
         match Self::prepare(config, &url, stop_signal).await {
-            Ok((listener, router, db, created_admin)) => Ok(Self {
-                listener,
-                router,
-                db,
+            Ok(prepared) => Ok(Self {
+                listener: prepared.listener,
+                router: prepared.router,
+                db: prepared.db,
                 embedded,
-                created_admin,
+                created_admin: prepared.created_admin,
                 stopping,
                 header_timeout: config.header_timeout,
+                config_watch: prepared.config_watch,
             }),
             Err(err) => {
                 if let Some(pg) = embedded {
@@ -88,7 +100,7 @@ impl Server {
         config: &Config,
         url: &str,
         stopping: tokio::sync::watch::Receiver<bool>,
-    ) -> anyhow::Result<(TcpListener, Router, PgPool, Option<CreatedAdmin>)> {
+    ) -> anyhow::Result<Prepared> {
         let db = db::connect(url).await?;
         db::prepare_schema(&db).await?;
         let session_store = PostgresStore::new(db.clone());
@@ -101,7 +113,7 @@ impl Server {
             session_store.clone(),
             config.usage_retention_days,
         );
-        let versions = config_watch::spawn(db.clone()).await?;
+        let (versions, config_watch) = config_watch::spawn(db.clone(), stopping.clone()).await?;
         let proxy_token_hash = config
             .proxy_token
             .as_deref()
@@ -118,7 +130,13 @@ impl Server {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
-        Ok((listener, router, db, created_admin))
+        Ok(Prepared {
+            listener,
+            router,
+            db,
+            created_admin,
+            config_watch,
+        })
     }
 
     /// The address the server listens on (useful with port 0).
@@ -150,6 +168,7 @@ impl Server {
             },
         )
         .await;
+        let _ = self.config_watch.await;
         self.db.close().await;
         if let Some(pg) = self.embedded {
             pg.stop().await?;

@@ -1,47 +1,18 @@
-//! Tenant roles and what each may do.
+//! What each tenant role may do: the contract's `Role`, and the check every service runs.
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+pub use tollgate_protocol::Role;
 
 use crate::error::{ApiError, ApiResult};
 
-/// A user's role in a tenant, from least to most powerful.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Reads everything in the tenant.
-    Viewer,
-    /// Also manages API keys.
-    Member,
-    /// Also manages members and everything else in the tenant.
-    Admin,
-    /// Like admin, and may grant or take the owner role.
-    Owner,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Viewer => "viewer",
-            Self::Member => "member",
-            Self::Admin => "admin",
-            Self::Owner => "owner",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "viewer" => Some(Self::Viewer),
-            "member" => Some(Self::Member),
-            "admin" => Some(Self::Admin),
-            "owner" => Some(Self::Owner),
-            _ => None,
-        }
-    }
-
+/// Role checks, as methods on `Role`.
+pub trait Require {
     /// Refuses with 403 unless this role is at least `needed`; `action` completes
     /// "your role … may not …".
-    pub fn require(self, needed: Role, action: &str) -> ApiResult<()> {
+    fn require(self, needed: Role, action: &str) -> ApiResult<()>;
+}
+
+impl Require for Role {
+    fn require(self, needed: Role, action: &str) -> ApiResult<()> {
         if self >= needed {
             Ok(())
         } else {

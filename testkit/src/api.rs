@@ -185,7 +185,7 @@ impl Api {
             .into_iter()
             .flat_map(|v| v.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == "tollgate_session")
+            .find(|(name, _)| *name == tollgate_console::SESSION_COOKIE)
             .map(|(_, value)| value.to_string());
         tollgate_console::form_token(session.as_deref(), action)
     }

@@ -143,6 +143,7 @@ pub async fn page(t: TenantCtx, Query(query): Query<RangeQuery>) -> Response {
         labels: labels.clone(),
         series: spend_series,
         format: money_axis,
+        whole_numbers: false,
     });
     let requests = charts::stacked_bars(&Chart {
         title: "Requests",
@@ -167,6 +168,7 @@ pub async fn page(t: TenantCtx, Query(query): Query<RangeQuery>) -> Response {
             },
         ],
         format: count_axis,
+        whole_numbers: true,
     });
     let tokens = charts::stacked_bars(&Chart {
         title: "Tokens",
@@ -184,6 +186,7 @@ pub async fn page(t: TenantCtx, Query(query): Query<RangeQuery>) -> Response {
             },
         ],
         format: count_axis,
+        whole_numbers: true,
     });
     let latency = charts::lines(&Chart {
         title: "Latency (ms)",
@@ -201,6 +204,7 @@ pub async fn page(t: TenantCtx, Query(query): Query<RangeQuery>) -> Response {
             },
         ],
         format: ms_axis,
+        whole_numbers: false,
     });
 
     let total = summary.total.clone();

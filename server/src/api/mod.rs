@@ -26,8 +26,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::state::AppState;
 
-/// Name of the console's and API's session cookie.
-pub const SESSION_COOKIE: &str = "tollgate_session";
+/// Name of the console's and API's session cookie (the console owns it; the API shares it).
+pub use tollgate_console::SESSION_COOKIE;
 
 #[derive(OpenApi)]
 #[openapi(

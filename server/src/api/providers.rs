@@ -10,6 +10,7 @@ use crate::api::problems::{Conflict, Forbidden, Invalid, NotFound};
 use crate::auth::TenantScope;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, ObjectId, TenantParam};
+use crate::roles::Require;
 use crate::service::providers::{self, CreateProvider, Provider, ProviderTest, UpdateProvider};
 use crate::state::AppState;
 

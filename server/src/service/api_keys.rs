@@ -12,7 +12,7 @@ use crate::access::Principal;
 use crate::access::TenantAccess;
 use crate::error::{ApiError, ApiResult};
 use crate::money;
-use crate::roles::Role;
+use crate::roles::{Require, Role};
 use crate::secrets;
 use crate::service::{audit, config_version};
 use crate::validate;

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::access::Principal;
 use crate::access::TenantAccess;
 use crate::error::{ApiError, ApiResult};
-use crate::roles::Role;
+use crate::roles::{Require, Role};
 use crate::service::{audit, users};
 use crate::{password, secrets, validate};
 

@@ -11,7 +11,7 @@ use crate::access::Principal;
 use crate::access::TenantAccess;
 use crate::error::{conflict_on_unique, ApiError, ApiResult};
 use crate::password;
-use crate::roles::Role;
+use crate::roles::{Require, Role};
 use crate::service::{audit, users};
 use crate::validate;
 

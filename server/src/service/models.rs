@@ -12,7 +12,7 @@ use crate::access::Principal;
 use crate::access::TenantAccess;
 use crate::error::{conflict_on_unique, ApiError, ApiResult};
 use crate::money;
-use crate::roles::Role;
+use crate::roles::{Require, Role};
 use crate::service::{audit, config_version, price_catalog, providers};
 
 const MAX_DEPLOYMENTS: usize = 20;

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::access::Principal;
 use crate::access::TenantAccess;
 use crate::error::{ApiError, ApiResult};
-use crate::roles::Role;
+use crate::roles::{Require, Role};
 use crate::secret_box::SecretBox;
 use crate::service::{audit, config_version};
 use crate::validate;

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::access::{Principal, Tenant, TenantAccess};
 use crate::error::{conflict_on_unique, ApiError, ApiResult};
-use crate::roles::Role;
+use crate::roles::{Require, Role};
 use crate::service::{audit, config_version};
 use crate::validate;
 

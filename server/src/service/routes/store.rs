@@ -12,7 +12,7 @@ use super::spec::{check, Checked};
 use super::{HeaderRules, PathMatch, Route, RouteSpec, Target};
 use crate::access::{Principal, TenantAccess};
 use crate::error::{ApiError, ApiResult};
-use crate::roles::Role;
+use crate::roles::{Require, Role};
 use crate::service::{audit, config_version};
 
 #[derive(sqlx::FromRow)]

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use crate::layout::escape;
 
 /// Colours for series, chosen to stay apart for common colour blindness.
-pub const PALETTE: [&str; 8] = [
+pub(crate) const PALETTE: [&str; 8] = [
     "#3a5bd9", "#e8833a", "#2a9d8f", "#c8507a", "#8a6fd1", "#d4b106", "#5b8c3a", "#7a7a8c",
 ];
 
@@ -18,14 +18,14 @@ const TOP: f64 = 12.0;
 const BOTTOM: f64 = 28.0;
 
 /// One named series of values, one per x label.
-pub struct Series {
+pub(crate) struct Series {
     pub name: String,
     pub color: &'static str,
     pub values: Vec<f64>,
 }
 
 /// A chart's data: x labels and series.
-pub struct Chart<'a> {
+pub(crate) struct Chart<'a> {
     pub title: &'a str,
     pub labels: Vec<String>,
     pub series: Vec<Series>,
@@ -35,7 +35,7 @@ pub struct Chart<'a> {
 }
 
 /// Bars stacked per x label.
-pub fn stacked_bars(chart: &Chart) -> String {
+pub(crate) fn stacked_bars(chart: &Chart) -> String {
     let n = chart.labels.len().max(1);
     let totals: Vec<f64> = (0..n)
         .map(|i| chart.series.iter().map(|s| value(s, i)).sum())
@@ -74,7 +74,7 @@ pub fn stacked_bars(chart: &Chart) -> String {
 }
 
 /// Lines, one per series.
-pub fn lines(chart: &Chart) -> String {
+pub(crate) fn lines(chart: &Chart) -> String {
     let n = chart.labels.len().max(1);
     let peak = chart
         .series
@@ -156,6 +156,8 @@ fn scale(peak: f64, whole_numbers: bool) -> (f64, Vec<f64>) {
         .unwrap_or(10.0 * magnitude);
     let step = if whole_numbers { step.max(1.0) } else { step };
     let steps = (peak / step).ceil().max(1.0);
+    // At most ten steps: the step is at least a quarter of the peak.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let ticks = (0..=steps as usize).map(|i| i as f64 * step).collect();
     (steps * step, ticks)
 }

@@ -17,7 +17,7 @@ use tower::ServiceExt;
 
 /// A refusal or failure from the API, in words for the user.
 #[derive(Debug, Clone)]
-pub struct ApiFailure {
+pub(crate) struct ApiFailure {
     pub status: StatusCode,
     pub message: String,
 }
@@ -31,11 +31,11 @@ impl ApiFailure {
     }
 }
 
-pub type ApiResult<T> = Result<T, ApiFailure>;
+pub(crate) type ApiResult<T> = Result<T, ApiFailure>;
 
 /// The API as one signed-in browser sees it.
 #[derive(Clone)]
-pub struct Api {
+pub(crate) struct Api {
     router: Router,
     cookie: Option<HeaderValue>,
     client: Option<ConnectInfo<SocketAddr>>,
@@ -44,7 +44,7 @@ pub struct Api {
 }
 
 impl Api {
-    pub fn new(
+    pub(crate) fn new(
         router: Router,
         cookie: Option<HeaderValue>,
         client: Option<ConnectInfo<SocketAddr>>,
@@ -58,18 +58,18 @@ impl Api {
     }
 
     /// The `Set-Cookie` values the API answered with so far.
-    pub fn set_cookies(&self) -> Vec<HeaderValue> {
+    pub(crate) fn set_cookies(&self) -> Vec<HeaderValue> {
         self.set_cookies
             .lock()
             .map(|cookies| cookies.clone())
             .unwrap_or_default()
     }
 
-    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> ApiResult<T> {
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> ApiResult<T> {
         self.json(Method::GET, path, None::<&()>).await
     }
 
-    pub async fn post<T: DeserializeOwned>(
+    pub(crate) async fn post<T: DeserializeOwned>(
         &self,
         path: &str,
         body: &impl Serialize,
@@ -77,7 +77,7 @@ impl Api {
         self.json(Method::POST, path, Some(body)).await
     }
 
-    pub async fn patch<T: DeserializeOwned>(
+    pub(crate) async fn patch<T: DeserializeOwned>(
         &self,
         path: &str,
         body: &impl Serialize,
@@ -86,7 +86,7 @@ impl Api {
     }
 
     /// A call whose answer has no body worth reading (204s, deletes).
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         method: Method,
         path: &str,

@@ -15,14 +15,14 @@ use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 
 /// The form field that carries the token.
-pub const FIELD: &str = "csrf";
+pub(crate) const FIELD: &str = "csrf";
 
 /// Forms larger than this are refused (prompt templates are the largest).
 const MAX_FORM_BYTES: usize = 1024 * 1024;
 
 /// What pages put in their forms' token fields; [`bind_forms`] replaces it by each form's own
 /// token before the page leaves. It is never accepted itself.
-pub fn placeholder(session: Option<&str>) -> String {
+pub(crate) fn placeholder(session: Option<&str>) -> String {
     let mut hash = Sha256::new();
     hash.update(b"tollgate-console-csrf-page\0");
     hash.update(session.unwrap_or("").as_bytes());
@@ -41,7 +41,7 @@ pub fn token(session: Option<&str>, action: &str) -> String {
 }
 
 /// Gives every `<form>` of a rendered page the token of its own `action`.
-pub fn bind_forms(html: &str, session: Option<&str>) -> String {
+pub(crate) fn bind_forms(html: &str, session: Option<&str>) -> String {
     let placeholder = format!("value=\"{}\"", placeholder(session));
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
@@ -91,7 +91,11 @@ pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Middleware: lets safe methods through; checks origin and token on everything else.
-pub async fn protect(session_cookie: &'static str, request: Request, next: Next) -> Response {
+pub(crate) async fn protect(
+    session_cookie: &'static str,
+    request: Request,
+    next: Next,
+) -> Response {
     if matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS

@@ -25,7 +25,7 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsa
 
 /// A one-time message shown on the next page.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Flash {
+pub(crate) enum Flash {
     Success(String),
     Error(String),
 }
@@ -53,7 +53,7 @@ impl Flash {
 }
 
 /// A console request: the API as this browser's session sees it.
-pub struct Ctx {
+pub(crate) struct Ctx {
     pub api: Api,
     /// The placeholder token forms carry until the page is bound (see `csrf::bind_forms`).
     pub csrf: String,
@@ -113,7 +113,7 @@ fn here(parts: &Parts) -> String {
 
 impl Ctx {
     /// A full page: the API's cookies passed on, the shown flash message cleared.
-    pub fn page(&self, nav: Option<&Nav>, title: &str, body: String) -> Response {
+    pub(crate) fn page(&self, nav: Option<&Nav>, title: &str, body: String) -> Response {
         let html = layout::document(title, nav, self.flash.as_ref(), &self.csrf, body);
         let html = csrf::bind_forms(&html, self.session.as_deref());
         let mut response = (
@@ -137,7 +137,7 @@ impl Ctx {
     }
 
     /// A 303 to `to`, with a message for the next page.
-    pub fn redirect(&self, to: &str, flash: Option<Flash>) -> Response {
+    pub(crate) fn redirect(&self, to: &str, flash: Option<Flash>) -> Response {
         let mut response = Redirect::to(to).into_response();
         if let Some(flash) = flash {
             append_cookie(
@@ -152,7 +152,7 @@ impl Ctx {
     }
 
     /// Back to `to` with the outcome of an API call as the flash message.
-    pub fn after<T>(
+    pub(crate) fn after<T>(
         &self,
         to: &str,
         result: Result<T, ApiFailure>,
@@ -165,13 +165,13 @@ impl Ctx {
         }
     }
 
-    pub fn to_login(&self) -> Response {
+    pub(crate) fn to_login(&self) -> Response {
         let next: String = url::form_urlencoded::byte_serialize(self.here.as_bytes()).collect();
         self.redirect(&format!("/login?next={next}"), None)
     }
 
     /// A page for an API failure while reading what a page shows.
-    pub fn failure(&self, nav: Option<&Nav>, failure: ApiFailure) -> Response {
+    pub(crate) fn failure(&self, nav: Option<&Nav>, failure: ApiFailure) -> Response {
         if failure.status == StatusCode::UNAUTHORIZED {
             return self.to_login();
         }
@@ -204,7 +204,7 @@ fn append_cookie(response: &mut Response, cookie: &str) {
 }
 
 /// A request for a page inside a tenant (`/t/{tenant}/…`): the signed-in user and their role.
-pub struct TenantCtx {
+pub(crate) struct TenantCtx {
     pub ctx: Ctx,
     pub me: Me,
     pub nav: Nav,
@@ -258,7 +258,7 @@ impl FromRequestParts<ConsoleState> for TenantCtx {
 
 impl TenantCtx {
     /// The current tenant's slug, for building paths.
-    pub fn slug(&self) -> &str {
+    pub(crate) fn slug(&self) -> &str {
         self.nav
             .current
             .as_ref()
@@ -266,32 +266,32 @@ impl TenantCtx {
     }
 
     /// `/t/{slug}{rest}`
-    pub fn path(&self, rest: &str) -> String {
+    pub(crate) fn path(&self, rest: &str) -> String {
         format!("/t/{}{rest}", self.slug())
     }
 
     /// The API path of this tenant: `/api/v1/tenants/{slug}{rest}`.
-    pub fn api_path(&self, rest: &str) -> String {
+    pub(crate) fn api_path(&self, rest: &str) -> String {
         format!("/api/v1/tenants/{}{rest}", self.slug())
     }
 
     /// The user's role here.
-    pub fn role(&self) -> crate::types::Role {
+    pub(crate) fn role(&self) -> crate::types::Role {
         self.nav
             .current
             .as_ref()
             .map_or(crate::types::Role::Viewer, |t| t.role)
     }
 
-    pub fn page(&self, title: &str, body: String) -> Response {
+    pub(crate) fn page(&self, title: &str, body: String) -> Response {
         self.ctx.page(Some(&self.nav), title, body)
     }
 
-    pub fn failure(&self, failure: ApiFailure) -> Response {
+    pub(crate) fn failure(&self, failure: ApiFailure) -> Response {
         self.ctx.failure(Some(&self.nav), failure)
     }
 
-    pub fn after<T>(
+    pub(crate) fn after<T>(
         &self,
         to: &str,
         result: Result<T, ApiFailure>,
@@ -301,7 +301,7 @@ impl TenantCtx {
     }
 
     /// Back to `to` with the API's reason for refusing.
-    pub fn refused(&self, to: &str, failure: ApiFailure) -> Response {
+    pub(crate) fn refused(&self, to: &str, failure: ApiFailure) -> Response {
         self.ctx.after(to, Err::<(), _>(failure), |_| String::new())
     }
 }

@@ -4,7 +4,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// "2026-11-29 14:03 UTC" from an RFC 3339 time; the input as is when it does not parse.
-pub fn time(text: &str) -> String {
+pub(crate) fn time(text: &str) -> String {
     match OffsetDateTime::parse(text, &Rfc3339) {
         Ok(t) => {
             let t = t.to_offset(time::UtcOffset::UTC);
@@ -22,7 +22,7 @@ pub fn time(text: &str) -> String {
 }
 
 /// "2026-11-29 14:03:07" with seconds, for request logs.
-pub fn time_seconds(text: &str) -> String {
+pub(crate) fn time_seconds(text: &str) -> String {
     match OffsetDateTime::parse(text, &Rfc3339) {
         Ok(t) => {
             let t = t.to_offset(time::UtcOffset::UTC);
@@ -40,12 +40,12 @@ pub fn time_seconds(text: &str) -> String {
     }
 }
 
-pub fn optional_time(text: Option<&str>) -> String {
+pub(crate) fn optional_time(text: Option<&str>) -> String {
     text.map(time).unwrap_or_else(|| "never".to_string())
 }
 
 /// "$1.234567" with every significant decimal (nano-dollars), at least two.
-pub fn usd(text: &str) -> String {
+pub(crate) fn usd(text: &str) -> String {
     match tollgate_protocol::NanoUsd::parse(text) {
         Ok(amount) => format!("${amount}"),
         Err(_) => format!("${}", text.trim()),
@@ -53,12 +53,12 @@ pub fn usd(text: &str) -> String {
 }
 
 /// The dollars of a decimal USD string as a float, for chart geometry only (never for sums shown).
-pub fn usd_value(text: &str) -> f64 {
+pub(crate) fn usd_value(text: &str) -> f64 {
     text.trim().parse().unwrap_or(0.0)
 }
 
 /// 1234567 → "1,234,567".
-pub fn count(value: i64) -> String {
+pub(crate) fn count(value: i64) -> String {
     let digits = value.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -75,7 +75,7 @@ pub fn count(value: i64) -> String {
 }
 
 /// Milliseconds with sensible precision.
-pub fn ms(value: f64) -> String {
+pub(crate) fn ms(value: f64) -> String {
     if value >= 100.0 {
         format!("{value:.0} ms")
     } else if value >= 10.0 {
@@ -86,7 +86,7 @@ pub fn ms(value: f64) -> String {
 }
 
 /// A percentage of `part` in `whole`.
-pub fn percent(part: i64, whole: i64) -> String {
+pub(crate) fn percent(part: i64, whole: i64) -> String {
     if whole == 0 {
         return "0%".into();
     }

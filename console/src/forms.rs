@@ -4,13 +4,13 @@
 use std::str::FromStr;
 
 /// Trimmed text, or None when empty.
-pub fn opt(text: &str) -> Option<String> {
+pub(crate) fn opt(text: &str) -> Option<String> {
     let text = text.trim();
     (!text.is_empty()).then(|| text.to_string())
 }
 
 /// A comma- or newline-separated list.
-pub fn list(text: &str) -> Vec<String> {
+pub(crate) fn list(text: &str) -> Vec<String> {
     text.split([',', '\n'])
         .map(str::trim)
         .filter(|item| !item.is_empty())
@@ -19,7 +19,7 @@ pub fn list(text: &str) -> Vec<String> {
 }
 
 /// An optional number; the error names the field.
-pub fn number<T: FromStr>(label: &str, text: &str) -> Result<Option<T>, String> {
+pub(crate) fn number<T: FromStr>(label: &str, text: &str) -> Result<Option<T>, String> {
     match opt(text) {
         None => Ok(None),
         Some(text) => text
@@ -30,7 +30,7 @@ pub fn number<T: FromStr>(label: &str, text: &str) -> Result<Option<T>, String> 
 }
 
 /// Lines of whitespace-separated words, skipping blank lines and `#` comments.
-pub fn rows(text: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
+pub(crate) fn rows(text: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
     text.lines().enumerate().filter_map(|(i, line)| {
         let line = line.trim();
         (!line.is_empty() && !line.starts_with('#'))
@@ -39,7 +39,7 @@ pub fn rows(text: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
 }
 
 /// A checkbox is sent only when ticked.
-pub fn ticked(value: &Option<String>) -> bool {
+pub(crate) fn ticked(value: &Option<String>) -> bool {
     value.is_some()
 }
 

@@ -6,7 +6,7 @@ use crate::ctx::Flash;
 use crate::types::{Me, Role, TenantView};
 
 /// Where the user is, for the header.
-pub struct Nav {
+pub(crate) struct Nav {
     pub email: String,
     pub platform_admin: bool,
     pub tenants: Vec<TenantView>,
@@ -16,7 +16,7 @@ pub struct Nav {
 }
 
 impl Nav {
-    pub fn without_tenant(me: &Me, tenants: Vec<TenantView>) -> Self {
+    pub(crate) fn without_tenant(me: &Me, tenants: Vec<TenantView>) -> Self {
         Self {
             email: me.email.clone(),
             platform_admin: me.platform_admin,
@@ -42,7 +42,7 @@ const SECTIONS: [(&str, &str, Role); 10] = [
 ];
 
 /// A whole HTML document.
-pub fn document(
+pub(crate) fn document(
     title: &str,
     nav: Option<&Nav>,
     flash: Option<&Flash>,
@@ -152,7 +152,7 @@ fn header(nav: &Nav, csrf: &str) -> String {
 }
 
 /// A page body for a failure.
-pub fn problem(title: &str, message: &str) -> String {
+pub(crate) fn problem(title: &str, message: &str) -> String {
     let title = title.to_string();
     let message = message.to_string();
     render(move || {
@@ -167,12 +167,12 @@ pub fn problem(title: &str, message: &str) -> String {
 }
 
 /// Renders a view to HTML outside any reactive context.
-pub fn render<V: IntoView + 'static>(view: impl FnOnce() -> V) -> String {
+pub(crate) fn render<V: IntoView + 'static>(view: impl FnOnce() -> V) -> String {
     Owner::new().with(|| view().to_html())
 }
 
 /// Escapes text for HTML outside of views.
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -182,7 +182,7 @@ pub fn escape(text: &str) -> String {
 /// The content of a `<textarea>`. Leptos writes a textarea's children as they are, so text
 /// that holds `</textarea>` would end the element and turn the rest into live HTML; escaped, the
 /// browser shows it as the text it is (textarea content is RCDATA: entities are decoded).
-pub fn escape_textarea(text: &str) -> String {
+pub(crate) fn escape_textarea(text: &str) -> String {
     escape(text)
 }
 

@@ -3,31 +3,31 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use tollgate_protocol::Role;
+pub(crate) use tollgate_protocol::Role;
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct Me {
+pub(crate) struct Me {
     pub id: String,
     pub email: String,
     pub platform_admin: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct Tenant {
+pub(crate) struct Tenant {
     pub name: String,
     pub slug: String,
     pub created_at: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct TenantView {
+pub(crate) struct TenantView {
     #[serde(flatten)]
     pub tenant: Tenant,
     pub role: Role,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct Member {
+pub(crate) struct Member {
     pub user_id: String,
     pub email: String,
     pub role: Role,
@@ -35,26 +35,26 @@ pub struct Member {
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-pub struct Scopes {
+pub(crate) struct Scopes {
     pub routes: Vec<String>,
     pub models: Vec<String>,
     pub prompt_apis: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-pub struct Limits {
+pub(crate) struct Limits {
     pub requests_per_minute: Option<i64>,
     pub tokens_per_minute: Option<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct Budget {
+pub(crate) struct Budget {
     pub amount_usd: String,
     pub period: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct ApiKey {
+pub(crate) struct ApiKey {
     pub id: String,
     pub name: String,
     pub prefix: String,
@@ -69,14 +69,14 @@ pub struct ApiKey {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct CreatedApiKey {
+pub(crate) struct CreatedApiKey {
     #[serde(flatten)]
     pub key: ApiKey,
     pub secret: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct AdminToken {
+pub(crate) struct AdminToken {
     pub id: String,
     pub name: String,
     pub prefix: String,
@@ -86,14 +86,14 @@ pub struct AdminToken {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct CreatedAdminToken {
+pub(crate) struct CreatedAdminToken {
     #[serde(flatten)]
     pub token: AdminToken,
     pub secret: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct Provider {
+pub(crate) struct Provider {
     pub id: String,
     pub name: String,
     pub kind: tollgate_protocol::ProviderKind,
@@ -105,7 +105,7 @@ pub struct Provider {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct ProviderTest {
+pub(crate) struct ProviderTest {
     pub ok: bool,
     pub status: Option<u16>,
     pub latency_ms: u64,
@@ -113,7 +113,7 @@ pub struct ProviderTest {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct Deployment {
+pub(crate) struct Deployment {
     pub provider: String,
     pub model: String,
     pub weight: u32,
@@ -121,7 +121,7 @@ pub struct Deployment {
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-pub struct Prices {
+pub(crate) struct Prices {
     pub input_per_mtok: String,
     pub cached_input_per_mtok: Option<String>,
     pub output_per_mtok: String,
@@ -130,7 +130,7 @@ pub struct Prices {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct Model {
+pub(crate) struct Model {
     pub id: String,
     pub name: String,
     pub deployments: Vec<Deployment>,
@@ -139,13 +139,13 @@ pub struct Model {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct TemplateMessage {
+pub(crate) struct TemplateMessage {
     pub role: String,
     pub content: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct Variable {
+pub(crate) struct Variable {
     pub name: String,
     #[serde(rename = "type", default = "string_type")]
     pub kind: String,
@@ -164,14 +164,14 @@ fn string_type() -> String {
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-pub struct Parameters {
+pub(crate) struct Parameters {
     pub temperature: Option<f64>,
     pub max_tokens: Option<u32>,
     pub response_format: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct PromptApiSpec {
+pub(crate) struct PromptApiSpec {
     pub slug: String,
     pub description: Option<String>,
     pub model: String,
@@ -183,13 +183,13 @@ pub struct PromptApiSpec {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct PromptApiVersion {
+pub(crate) struct PromptApiVersion {
     pub version: i32,
     pub created_at: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct PromptApi {
+pub(crate) struct PromptApi {
     pub id: String,
     #[serde(flatten)]
     pub spec: PromptApiSpec,
@@ -199,13 +199,13 @@ pub struct PromptApi {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct Target {
+pub(crate) struct Target {
     pub url: String,
     pub weight: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct RouteSpec {
+pub(crate) struct RouteSpec {
     pub name: String,
     pub hosts: Vec<String>,
     pub path: String,
@@ -221,14 +221,14 @@ pub struct RouteSpec {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct Route {
+pub(crate) struct Route {
     pub id: String,
     #[serde(flatten)]
     pub spec: RouteSpec,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct UsageStats {
+pub(crate) struct UsageStats {
     pub requests: i64,
     pub client_errors: i64,
     pub server_errors: i64,
@@ -240,13 +240,13 @@ pub struct UsageStats {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct ModelCost {
+pub(crate) struct ModelCost {
     pub model_id: String,
     pub cost_usd: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct SeriesPoint {
+pub(crate) struct SeriesPoint {
     pub time: String,
     #[serde(flatten)]
     pub stats: UsageStats,
@@ -254,7 +254,7 @@ pub struct SeriesPoint {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct GroupStats {
+pub(crate) struct GroupStats {
     pub id: Option<String>,
     pub name: Option<String>,
     #[serde(flatten)]
@@ -262,7 +262,7 @@ pub struct GroupStats {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct UsageSummary {
+pub(crate) struct UsageSummary {
     pub total: UsageStats,
     pub series: Vec<SeriesPoint>,
     pub by_key: Vec<GroupStats>,
@@ -270,7 +270,7 @@ pub struct UsageSummary {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct UsageRecord {
+pub(crate) struct UsageRecord {
     pub id: String,
     pub time: String,
     pub key_id: Option<String>,
@@ -289,13 +289,13 @@ pub struct UsageRecord {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct UsagePage {
+pub(crate) struct UsagePage {
     pub events: Vec<UsageRecord>,
     pub next_before: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct AuditEntry {
+pub(crate) struct AuditEntry {
     pub time: String,
     pub actor_email: Option<String>,
     pub action: String,

@@ -2,6 +2,8 @@
 //! (tollgate-proxy): the configuration snapshot the proxy pulls, and the usage events it posts
 //! back. Plain serde types, one definition for both sides.
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -41,6 +43,7 @@ pub struct Snapshot {
     /// Increases with every change; proxies ask for anything newer than what they hold.
     pub version: i64,
     #[serde(with = "time::serde::rfc3339")]
+    /// When the server built it.
     pub generated_at: OffsetDateTime,
     /// Keys that may be usable: not revoked. Expiry is checked by the proxy per request.
     pub keys: Vec<KeyEntry>,
@@ -99,16 +102,23 @@ fn yes() -> bool {
 /// A prompt API served at `POST /prompts/{slug}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PromptApiEntry {
+    /// Its id.
     pub id: Uuid,
+    /// The tenant it belongs to.
     pub tenant_id: Uuid,
+    /// The last part of its path: `POST /prompts/{slug}`.
     pub slug: String,
+    /// The version in force.
     pub version: i32,
     /// The model name (of the same tenant) to call.
     pub model: String,
     /// `[{"role", "content"}]` with `{{variable}}` placeholders.
     pub messages: Vec<PromptMessage>,
+    /// The variables callers fill in.
     pub variables: Vec<PromptVariable>,
+    /// Sampling temperature sent to the model.
     pub temperature: Option<f64>,
+    /// Most output tokens the model may write.
     pub max_tokens: Option<u32>,
     /// The answer is JSON, parsed into `output`.
     pub json_output: bool,
@@ -117,30 +127,45 @@ pub struct PromptApiEntry {
 /// A template message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PromptMessage {
+    /// `system`, `user` or `assistant`.
     pub role: String,
+    /// The text, with `{{variable}}` placeholders.
     pub content: String,
 }
 
 /// A declared variable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PromptVariable {
+    /// Its name, unique in the tenant.
     pub name: String,
+    /// The type its values must have.
     pub kind: VariableType,
+    /// Callers must give it (else `default`, or empty).
     pub required: bool,
+    /// The value used when a caller gives none.
     pub default: Option<serde_json::Value>,
+    /// The allowed values of an enum variable.
     pub values: Vec<String>,
 }
 
 /// An AI provider and how to reach it.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProviderEntry {
+    /// Its id.
     pub id: Uuid,
+    /// The tenant it belongs to.
     pub tenant_id: Uuid,
+    /// Its name, unique in the tenant.
     pub name: String,
+    /// The API family and vendor.
     pub kind: ProviderKind,
+    /// Where its API lives.
     pub base_url: String,
+    /// The API version some vendors require (Azure OpenAI).
     pub api_version: Option<String>,
+    /// The credential, decrypted for the proxy.
     pub api_key: Option<String>,
+    /// Extra headers sent with every call.
     pub headers: BTreeMap<String, String>,
     /// Time allowed until the provider starts answering.
     #[serde(default = "default_provider_timeout_ms")]
@@ -166,19 +191,26 @@ impl std::fmt::Debug for ProviderEntry {
 /// A model clients call by name, its deployments and prices.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelEntry {
+    /// Its id.
     pub id: Uuid,
+    /// The tenant it belongs to.
     pub tenant_id: Uuid,
+    /// Its name, unique in the tenant.
     pub name: String,
+    /// The provider models that serve it.
     pub deployments: Vec<DeploymentEntry>,
+    /// What its calls cost.
     pub prices: ModelPrices,
 }
 
 /// One provider model behind a model name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeploymentEntry {
+    /// The provider that serves it.
     pub provider_id: Uuid,
     /// The model name the provider knows.
     pub model: String,
+    /// Relative share of the traffic; 0 takes it out of rotation.
     pub weight: u32,
     /// Lower is tried first; higher priorities are fallbacks.
     pub priority: u32,
@@ -187,19 +219,25 @@ pub struct DeploymentEntry {
 /// Prices in integer nano-dollars: per million input, cached input and output tokens, and per request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelPrices {
+    /// Per million input tokens.
     pub input_per_mtok: i64,
+    /// Per million input tokens read from the provider's prompt cache.
     pub cached_input_per_mtok: i64,
+    /// Per million output tokens.
     pub output_per_mtok: i64,
     /// Tokens written to the provider's prompt cache (Anthropic).
     #[serde(default)]
     pub cache_write_per_mtok: i64,
+    /// Per call, whatever its tokens.
     pub per_request: i64,
 }
 
 /// A REST route: what it matches and where it forwards.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RouteEntry {
+    /// Its id.
     pub id: Uuid,
+    /// The tenant it belongs to.
     pub tenant_id: Uuid,
     /// `<tenant slug>/<route name>`: the label metrics and logs use.
     pub label: String,
@@ -207,18 +245,27 @@ pub struct RouteEntry {
     pub name: String,
     /// Exact hosts or wildcards like `*.example.com`, lower-case; empty matches any host.
     pub hosts: Vec<String>,
+    /// The path it matches, starting with `/`.
     pub path: String,
+    /// How `path` is compared with the request path.
     pub path_match: PathMatch,
     /// Upper-case methods; empty matches any.
     pub methods: Vec<String>,
+    /// Remove the matched prefix before forwarding.
     pub strip_prefix: bool,
+    /// Where it forwards, by weight.
     pub targets: Vec<Target>,
+    /// Time allowed to connect to a target.
     pub connect_timeout_ms: u64,
+    /// Time allowed until the target starts answering.
     pub timeout_ms: u64,
+    /// Further attempts on other targets after a failure it retries on.
     pub retries: u32,
+    /// The failures that are retried.
     pub retry_on: Vec<RetryOn>,
     /// Retry methods that are not idempotent (POST, PATCH) too.
     pub retry_non_idempotent: bool,
+    /// Callers must present a key of the route's tenant that may use it.
     pub require_key: bool,
     /// Request headers set (replacing any sent) before forwarding.
     pub set_headers: BTreeMap<String, String>,
@@ -252,6 +299,7 @@ pub enum PathMatch {
 }
 
 impl PathMatch {
+    /// The name in the API, the database and the snapshot.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Prefix => "prefix",
@@ -263,7 +311,9 @@ impl PathMatch {
 /// An upstream target and its share of the traffic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
+    /// `http://` or `https://` base URL; the request path is appended to its path.
     pub url: String,
+    /// Relative share of the traffic; 0 takes it out of rotation.
     pub weight: u32,
 }
 
@@ -272,12 +322,16 @@ pub struct Target {
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub enum RetryOn {
     #[serde(rename = "connect_error")]
+    /// The connection to the target failed (nothing was sent).
     ConnectError,
     #[serde(rename = "502")]
+    /// The target answered 502.
     BadGateway,
     #[serde(rename = "503")]
+    /// The target answered 503.
     ServiceUnavailable,
     #[serde(rename = "504")]
+    /// The target answered 504, or did not answer in time.
     GatewayTimeout,
 }
 
@@ -300,6 +354,7 @@ impl RetryOn {
         }
     }
 
+    /// The value of a name `as_str` gives; `None` for anything else.
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|r| r.as_str() == text)
     }
@@ -310,37 +365,50 @@ impl RetryOn {
 pub struct Heartbeat {
     /// Chosen by the proxy at start; stable for the life of the process.
     pub id: Uuid,
+    /// The machine the proxy runs on.
     pub hostname: String,
     /// The address the proxy serves traffic on.
     pub address: String,
     /// The snapshot version it has loaded (0: none yet).
     pub version: i64,
+    /// Seconds since the proxy started.
     pub uptime_secs: u64,
+    /// The proxy's release.
     pub proxy_version: String,
 }
 
 /// A data-plane API key as the proxy sees it: its hash, never its secret.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyEntry {
+    /// Its id.
     pub id: Uuid,
+    /// The tenant it belongs to.
     pub tenant_id: Uuid,
     /// Hex SHA-256 of the full secret (`tg_…`).
     pub secret_sha256: String,
     /// Allowed route, model and prompt API names; empty means all of the tenant's.
     pub routes: Vec<String>,
+    /// Model names the key may call; `*` for all of its tenant's.
     pub models: Vec<String>,
+    /// Prompt API slugs the key may call; `*` for all of its tenant's.
     pub prompt_apis: Vec<String>,
+    /// Most requests a minute.
     pub requests_per_minute: Option<u32>,
+    /// Most AI tokens (input and output) a minute.
     pub tokens_per_minute: Option<u32>,
+    /// Most the key may spend per period.
     pub budget: Option<KeyBudget>,
     #[serde(with = "time::serde::rfc3339::option")]
+    /// When the key stops working.
     pub expires_at: Option<OffsetDateTime>,
 }
 
 /// A key's spending limit in integer nano-dollars per period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyBudget {
+    /// The limit, in nano-dollars.
     pub nanousd: i64,
+    /// When the spend starts again from zero.
     pub period: BudgetPeriod,
 }
 
@@ -351,8 +419,11 @@ pub struct KeyBudget {
 #[cfg_attr(feature = "sqlx", sqlx(type_name = "text", rename_all = "lowercase"))]
 #[serde(rename_all = "lowercase")]
 pub enum BudgetPeriod {
+    /// Each UTC day.
     Day,
+    /// Each UTC calendar month.
     Month,
+    /// Never: the budget is for the key's whole life.
     Total,
 }
 
@@ -362,15 +433,25 @@ pub struct UsageEvent {
     /// UUID v7, so events sort by time and a replayed batch is recognised.
     pub id: Uuid,
     #[serde(with = "time::serde::rfc3339")]
+    /// When the request arrived.
     pub time: OffsetDateTime,
+    /// The tenant of its route or key, when known.
     pub tenant_id: Option<Uuid>,
+    /// The key it presented, when it needed one.
     pub key_id: Option<Uuid>,
+    /// The route it matched (REST only).
     pub route_id: Option<Uuid>,
+    /// The HTTP method.
     pub method: String,
+    /// The status the client got.
     pub status: u16,
+    /// From arrival to the end of the response body.
     pub latency_us: u64,
+    /// From sending upstream to the upstream's response headers.
     pub upstream_latency_us: Option<u64>,
+    /// Request body bytes read.
     pub bytes_in: u64,
+    /// Response body bytes sent.
     pub bytes_out: u64,
     /// Why a request failed, in a few stable words (`unauthorized`, `upstream_timeout`, …).
     pub error_class: Option<String>,
@@ -382,15 +463,21 @@ pub struct UsageEvent {
 /// The metering of one AI call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AiUsage {
+    /// The model called.
     pub model_id: Uuid,
+    /// The provider that answered (or was tried last).
     pub provider_id: Option<Uuid>,
     /// The provider's model name that answered.
     pub upstream_model: Option<String>,
+    /// Input tokens, cached ones included.
     pub input_tokens: u64,
+    /// Input tokens read from the provider's prompt cache.
     pub cached_input_tokens: u64,
+    /// Output tokens.
     pub output_tokens: u64,
     /// True when the provider reported no usage and the counts are estimates.
     pub estimated: bool,
+    /// What the call cost, in nano-dollars.
     pub cost_nanousd: i64,
     /// Time to the first byte of the answer.
     pub ttft_us: Option<u64>,
@@ -399,6 +486,7 @@ pub struct AiUsage {
     /// The prompt API the call was made for.
     #[serde(default)]
     pub prompt_api_id: Option<Uuid>,
+    /// The answer was streamed (server-sent events).
     pub streamed: bool,
 }
 
@@ -406,13 +494,16 @@ pub struct AiUsage {
 /// from every proxy's usage the server has stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SpendReport {
+    /// Every key with a budget.
     pub keys: Vec<KeySpend>,
 }
 
 /// A key's spend so far in its budget period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeySpend {
+    /// The key.
     pub key_id: Uuid,
+    /// Its spend in the current period, in nano-dollars.
     pub spent_nanousd: i64,
 }
 
@@ -421,6 +512,7 @@ pub struct KeySpend {
 pub struct UsageBatch {
     /// The proxy that saw the events.
     pub dataplane_id: Uuid,
+    /// The events, oldest first.
     pub events: Vec<UsageEvent>,
 }
 

@@ -32,6 +32,7 @@ impl fmt::Display for ParseUsdError {
 impl std::error::Error for ParseUsdError {}
 
 impl NanoUsd {
+    /// No money.
     pub const ZERO: Self = Self(0);
 
     /// Parses a non-negative amount like `"10"`, `"0.50"` or `"12.345678901"`.
@@ -56,6 +57,7 @@ impl NanoUsd {
             .ok_or_else(invalid)
     }
 
+    /// The amount in nano-dollars.
     pub fn nanos(self) -> i64 {
         self.0
     }

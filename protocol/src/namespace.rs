@@ -12,6 +12,7 @@ use uuid::Uuid;
 /// One part of the request space given to a tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct NamespaceEntry {
+    /// The tenant it belongs to.
     pub tenant_id: Uuid,
     /// An exact host, a wildcard like `*.example.com`, or empty for any host; lower-case.
     pub host: String,
@@ -33,6 +34,7 @@ pub struct Namespaces {
 }
 
 impl Namespaces {
+    /// Indexes the snapshot's namespace parts.
     pub fn new(entries: &[NamespaceEntry]) -> Self {
         let mut namespaces = Self::default();
         let mut wildcard: HashMap<String, Vec<(String, Uuid)>> = HashMap::new();
@@ -65,6 +67,7 @@ impl Namespaces {
         namespaces
     }
 
+    /// No tenant owns any part of the request space.
     pub fn is_empty(&self) -> bool {
         self.exact.is_empty() && self.wildcard.is_empty() && self.any.is_empty()
     }

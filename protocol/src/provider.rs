@@ -13,10 +13,15 @@ pub const ANTHROPIC_API_VERSION: &str = "2023-06-01";
 #[cfg_attr(feature = "sqlx", sqlx(type_name = "text", rename_all = "snake_case"))]
 #[serde(rename_all = "snake_case")]
 pub enum ProviderKind {
+    /// OpenAI.
     Openai,
+    /// OpenAI models on Azure (`api-key` header, `api-version` query).
     AzureOpenai,
+    /// Anthropic's Messages API.
     Anthropic,
+    /// Google's Gemini API.
     Gemini,
+    /// Mistral (OpenAI-compatible API).
     Mistral,
     /// Any server speaking OpenAI's API: vLLM, Ollama, Groq, DeepSeek, Together, OpenRouter...
     OpenaiCompatible,
@@ -25,8 +30,11 @@ pub enum ProviderKind {
 /// The wire format a provider speaks; the proxy has one translator per dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dialect {
+    /// OpenAI's Chat Completions API, which most vendors also speak.
     OpenAi,
+    /// Anthropic's Messages API.
     Anthropic,
+    /// Google's Gemini API.
     Gemini,
 }
 
@@ -53,6 +61,7 @@ impl ProviderKind {
         }
     }
 
+    /// The value of a name `as_str` gives; `None` for anything else.
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == text)
     }
@@ -69,6 +78,7 @@ impl ProviderKind {
         }
     }
 
+    /// The wire format its API speaks.
     pub fn dialect(self) -> Dialect {
         match self {
             Self::Openai | Self::AzureOpenai | Self::Mistral | Self::OpenaiCompatible => {

@@ -22,6 +22,7 @@ impl Role {
     /// Every role, least powerful first.
     pub const ALL: [Role; 4] = [Role::Viewer, Role::Member, Role::Admin, Role::Owner];
 
+    /// The name in the API, the database and the snapshot.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Viewer => "viewer",
@@ -31,6 +32,7 @@ impl Role {
         }
     }
 
+    /// The value of a name `as_str` gives; `None` for anything else.
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|r| r.as_str() == text)
     }

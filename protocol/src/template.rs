@@ -12,14 +12,18 @@ use serde_json::{Map, Value};
 #[serde(rename_all = "lowercase")]
 pub enum VariableType {
     #[default]
+    /// Text.
     String,
+    /// Any JSON number.
     Number,
+    /// `true` or `false`.
     Boolean,
     /// One of the variable's `values`.
     Enum,
 }
 
 impl VariableType {
+    /// The name in the API, the database and the snapshot.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::String => "string",

@@ -368,7 +368,7 @@ fn response_filter(
         parts
             .headers
             .insert(RATE_REMAINING.clone(), HeaderValue::from(rate.remaining));
-        let reset = format!("{}s", rate.reset.as_secs_f64().ceil() as u64);
+        let reset = format!("{}s", whole_seconds_up(rate.reset));
         if let Ok(value) = HeaderValue::from_str(&reset) {
             parts.headers.insert(RATE_RESET.clone(), value);
         }
@@ -437,6 +437,11 @@ fn logging(
                 .then(|| "upstream_status".to_string())
         }),
     });
+}
+
+/// A duration in seconds, rounded up.
+fn whole_seconds_up(duration: Duration) -> u64 {
+    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
 }
 
 fn micros(duration: Duration) -> u64 {

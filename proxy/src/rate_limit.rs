@@ -54,10 +54,13 @@ impl RateLimiter {
         } else {
             (1.0 - bucket.tokens) / per_second
         };
+        // Tokens lie between 0 and the capacity, a u32.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let remaining = bucket.tokens.max(0.0).floor() as u32;
         Decision {
             allowed,
             limit: per_minute,
-            remaining: bucket.tokens.floor() as u32,
+            remaining,
             reset: Duration::from_secs_f64(reset_secs.max(0.0)),
         }
     }

@@ -20,7 +20,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Serves `router` on `listener` until `shutdown` completes. `header_timeout` is the time for a
 /// request's headers to arrive, counted from when the connection waits for them: also how long
 /// an idle keep-alive connection stays open.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     header_timeout: Duration,

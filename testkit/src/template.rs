@@ -11,19 +11,19 @@ use tokio::sync::OnceCell;
 static TEMPLATE: OnceCell<String> = OnceCell::const_new();
 
 /// The URL of a role that may create databases (`DATABASE_URL`, which `./test.sh` sets).
-pub fn admin_url() -> String {
+pub(crate) fn admin_url() -> String {
     std::env::var("DATABASE_URL").expect("DATABASE_URL is not set: run the tests with ./test.sh")
 }
 
 /// The URL of `database` on the server of `DATABASE_URL`.
-pub fn database_url(database: &str) -> String {
+pub(crate) fn database_url(database: &str) -> String {
     let mut url = url::Url::from_str(&admin_url()).expect("DATABASE_URL is a URL");
     url.set_path(&format!("/{database}"));
     url.to_string()
 }
 
 /// Creates a fresh database with the current schema and returns its name.
-pub async fn clone_database() -> String {
+pub(crate) async fn clone_database() -> String {
     let template = TEMPLATE.get_or_init(ensure_template).await;
     let database = format!("tollgate_test_{}", uuid::Uuid::new_v4().simple());
     let mut conn = PgConnection::connect(&admin_url()).await.expect("connect");

@@ -11,7 +11,7 @@ use crate::layout::render;
 use crate::types::AuditEntry;
 
 #[derive(Deserialize, Default)]
-pub struct AuditQuery {
+pub(crate) struct AuditQuery {
     before: Option<String>,
 }
 
@@ -22,7 +22,7 @@ struct Entry {
     entry: AuditEntry,
 }
 
-pub async fn page(t: TenantCtx, Query(query): Query<AuditQuery>) -> Response {
+pub(crate) async fn page(t: TenantCtx, Query(query): Query<AuditQuery>) -> Response {
     const PAGE: usize = 50;
     let mut path = t.api_path(&format!("/audit?limit={PAGE}"));
     if let Some(before) = query.before.as_deref().filter(|b| !b.is_empty()) {

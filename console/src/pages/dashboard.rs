@@ -16,7 +16,7 @@ use crate::layout::render;
 use crate::types::{ApiKey, GroupStats, UsageSummary};
 
 #[derive(Deserialize, Default)]
-pub struct RangeQuery {
+pub(crate) struct RangeQuery {
     range: Option<String>,
 }
 
@@ -50,7 +50,7 @@ const RANGES: [Range; 3] = [
     },
 ];
 
-pub async fn page(t: TenantCtx, Query(query): Query<RangeQuery>) -> Response {
+pub(crate) async fn page(t: TenantCtx, Query(query): Query<RangeQuery>) -> Response {
     let range = RANGES
         .iter()
         .find(|r| Some(r.name) == query.range.as_deref())

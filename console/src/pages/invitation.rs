@@ -13,11 +13,11 @@ use crate::ctx::{Ctx, Flash};
 use crate::layout::render;
 
 #[derive(Deserialize)]
-pub struct TokenPath {
+pub(crate) struct TokenPath {
     token: String,
 }
 
-pub async fn page(ctx: Ctx, Path(TokenPath { token }): Path<TokenPath>) -> Response {
+pub(crate) async fn page(ctx: Ctx, Path(TokenPath { token }): Path<TokenPath>) -> Response {
     show(&ctx, &token, StatusCode::OK)
 }
 
@@ -51,12 +51,12 @@ fn url_path_escape(path: &str) -> String {
 }
 
 #[derive(Deserialize)]
-pub struct AcceptForm {
+pub(crate) struct AcceptForm {
     #[serde(default)]
     password: String,
 }
 
-pub async fn accept(
+pub(crate) async fn accept(
     mut ctx: Ctx,
     Path(TokenPath { token }): Path<TokenPath>,
     Form(form): Form<AcceptForm>,

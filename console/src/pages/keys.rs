@@ -15,7 +15,7 @@ use crate::forms;
 use crate::layout::render;
 use crate::types::{ApiKey, CreatedApiKey, Role};
 
-pub async fn list(t: TenantCtx) -> Response {
+pub(crate) async fn list(t: TenantCtx) -> Response {
     render_list(t, None).await
 }
 
@@ -187,7 +187,7 @@ fn key_fields(key: Option<&ApiKey>) -> impl IntoView {
 }
 
 #[derive(Deserialize)]
-pub struct KeyForm {
+pub(crate) struct KeyForm {
     name: String,
     #[serde(default)]
     expires_at: String,
@@ -229,7 +229,7 @@ impl KeyForm {
     }
 }
 
-pub async fn create(t: TenantCtx, Form(form): Form<KeyForm>) -> Response {
+pub(crate) async fn create(t: TenantCtx, Form(form): Form<KeyForm>) -> Response {
     let back = t.path("/keys");
     let body = match form.to_json() {
         Ok(mut body) => {
@@ -252,7 +252,7 @@ pub async fn create(t: TenantCtx, Form(form): Form<KeyForm>) -> Response {
     }
 }
 
-pub async fn edit(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
+pub(crate) async fn edit(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
     let key: ApiKey = match t.ctx.api.get(&t.api_path(&format!("/keys/{id}"))).await {
         Ok(key) => key,
         Err(failure) => return t.failure(failure),
@@ -284,7 +284,7 @@ pub async fn edit(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
     t.page(&title, body)
 }
 
-pub async fn update(
+pub(crate) async fn update(
     t: TenantCtx,
     Path(IdPath { id }): Path<IdPath>,
     Form(form): Form<KeyForm>,
@@ -295,7 +295,7 @@ pub async fn update(
     .await
 }
 
-pub async fn revoke(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
+pub(crate) async fn revoke(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
     let result = t
         .ctx
         .api

@@ -12,7 +12,7 @@ use crate::ctx::{Ctx, Flash};
 use crate::layout::render;
 
 #[derive(Deserialize, Default)]
-pub struct Next {
+pub(crate) struct Next {
     next: Option<String>,
 }
 
@@ -43,7 +43,7 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-pub async fn form(ctx: Ctx, Query(query): Query<Next>) -> Response {
+pub(crate) async fn form(ctx: Ctx, Query(query): Query<Next>) -> Response {
     if ctx.api.get::<Value>("/api/v1/me").await.is_ok() {
         return ctx.redirect(&safe_next(query.next.as_deref()), None);
     }
@@ -76,7 +76,7 @@ fn page(ctx: &Ctx, email: &str, next: Option<&str>, status: StatusCode) -> Respo
 }
 
 #[derive(Deserialize)]
-pub struct LoginForm {
+pub(crate) struct LoginForm {
     email: String,
     password: String,
     next: Option<String>,
@@ -88,7 +88,7 @@ struct LoginRequest<'a> {
     password: &'a str,
 }
 
-pub async fn submit(mut ctx: Ctx, Form(form): Form<LoginForm>) -> Response {
+pub(crate) async fn submit(mut ctx: Ctx, Form(form): Form<LoginForm>) -> Response {
     let request = LoginRequest {
         email: form.email.trim(),
         password: &form.password,
@@ -107,7 +107,7 @@ pub async fn submit(mut ctx: Ctx, Form(form): Form<LoginForm>) -> Response {
     }
 }
 
-pub async fn logout(ctx: Ctx) -> Response {
+pub(crate) async fn logout(ctx: Ctx) -> Response {
     let _ = ctx
         .api
         .send(axum::http::Method::POST, "/api/v1/auth/logout", None)

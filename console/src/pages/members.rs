@@ -15,11 +15,11 @@ use crate::layout::render;
 use crate::types::{Member, Role, TenantView};
 
 #[derive(Deserialize)]
-pub struct UserPath {
+pub(crate) struct UserPath {
     user: String,
 }
 
-pub async fn list(t: TenantCtx) -> Response {
+pub(crate) async fn list(t: TenantCtx) -> Response {
     let members: Vec<Member> = match t.ctx.api.get(&t.api_path("/members")).await {
         Ok(m) => m,
         Err(failure) => return t.failure(failure),
@@ -137,20 +137,20 @@ pub async fn list(t: TenantCtx) -> Response {
 }
 
 #[derive(Deserialize)]
-pub struct InviteForm {
+pub(crate) struct InviteForm {
     email: String,
     role: String,
 }
 
 #[derive(Deserialize)]
-pub struct CreatedInvitation {
+pub(crate) struct CreatedInvitation {
     email: String,
     role: String,
     accept_path: String,
 }
 
 /// Creates an invitation; the flash shows its link once.
-pub async fn invite(t: TenantCtx, Form(form): Form<InviteForm>) -> Response {
+pub(crate) async fn invite(t: TenantCtx, Form(form): Form<InviteForm>) -> Response {
     let body = json!({"email": form.email.trim(), "role": form.role});
     let result = t
         .ctx
@@ -166,11 +166,11 @@ pub async fn invite(t: TenantCtx, Form(form): Form<InviteForm>) -> Response {
 }
 
 #[derive(Deserialize)]
-pub struct RoleForm {
+pub(crate) struct RoleForm {
     role: String,
 }
 
-pub async fn change_role(
+pub(crate) async fn change_role(
     t: TenantCtx,
     Path(UserPath { user }): Path<UserPath>,
     Form(form): Form<RoleForm>,
@@ -188,7 +188,7 @@ pub async fn change_role(
     })
 }
 
-pub async fn remove(t: TenantCtx, Path(UserPath { user }): Path<UserPath>) -> Response {
+pub(crate) async fn remove(t: TenantCtx, Path(UserPath { user }): Path<UserPath>) -> Response {
     let result = t
         .ctx
         .api
@@ -202,13 +202,13 @@ pub async fn remove(t: TenantCtx, Path(UserPath { user }): Path<UserPath>) -> Re
 }
 
 #[derive(Deserialize)]
-pub struct TenantForm {
+pub(crate) struct TenantForm {
     name: String,
     #[serde(default)]
     slug: String,
 }
 
-pub async fn create_tenant(t: TenantCtx, Form(form): Form<TenantForm>) -> Response {
+pub(crate) async fn create_tenant(t: TenantCtx, Form(form): Form<TenantForm>) -> Response {
     let body = json!({"name": form.name.trim(), "slug": forms::opt(&form.slug)});
     match t.ctx.api.post::<TenantView>("/api/v1/tenants", &body).await {
         Ok(created) => t.ctx.redirect(

@@ -1,18 +1,18 @@
 //! One module per console section. Handlers read through the API and render with Leptos.
 
-pub mod audit;
-pub mod dashboard;
-pub mod invitation;
-pub mod keys;
-pub mod login;
-pub mod members;
-pub mod models;
-pub mod platform;
-pub mod prompt_apis;
-pub mod providers;
-pub mod routes;
-pub mod tokens;
-pub mod usage;
+pub(crate) mod audit;
+pub(crate) mod dashboard;
+pub(crate) mod invitation;
+pub(crate) mod keys;
+pub(crate) mod login;
+pub(crate) mod members;
+pub(crate) mod models;
+pub(crate) mod platform;
+pub(crate) mod prompt_apis;
+pub(crate) mod providers;
+pub(crate) mod routes;
+pub(crate) mod tokens;
+pub(crate) mod usage;
 
 use axum::extract::Query;
 use axum::http::Method;
@@ -25,7 +25,7 @@ use crate::layout::{render, Nav};
 use crate::types::{Me, TenantView};
 
 /// `/`: the first tenant's dashboard, or the sign-in page.
-pub async fn home(ctx: Ctx) -> Response {
+pub(crate) async fn home(ctx: Ctx) -> Response {
     let me: Me = match ctx.api.get("/api/v1/me").await {
         Ok(me) => me,
         Err(failure) => return ctx.failure(None, failure),
@@ -51,14 +51,14 @@ pub async fn home(ctx: Ctx) -> Response {
 }
 
 #[derive(Deserialize)]
-pub struct SwitchQuery {
+pub(crate) struct SwitchQuery {
     tenant: String,
     #[serde(default)]
     section: String,
 }
 
 /// The tenant switcher: the same section in another tenant.
-pub async fn switch(ctx: Ctx, Query(query): Query<SwitchQuery>) -> Response {
+pub(crate) async fn switch(ctx: Ctx, Query(query): Query<SwitchQuery>) -> Response {
     let slug: String = url::form_urlencoded::byte_serialize(query.tenant.as_bytes()).collect();
     let known = [
         "keys",
@@ -81,12 +81,12 @@ pub async fn switch(ctx: Ctx, Query(query): Query<SwitchQuery>) -> Response {
 
 /// `{id}` in an item's path.
 #[derive(Deserialize)]
-pub struct IdPath {
+pub(crate) struct IdPath {
     pub id: String,
 }
 
 /// A card with a form that posts `fields` (and the CSRF token) to `action`.
-pub fn form_card(
+pub(crate) fn form_card(
     title: &'static str,
     action: String,
     csrf: String,
@@ -106,7 +106,7 @@ pub fn form_card(
 }
 
 /// The card at the foot of an edit page that deletes (or revokes) the item, after a confirm.
-pub fn danger_card(
+pub(crate) fn danger_card(
     title: &'static str,
     note: &'static str,
     action: String,
@@ -128,7 +128,7 @@ pub fn danger_card(
 
 /// Saves an edit form to `item` (like `/models/{id}`) with a merge-patch: back to the item with
 /// `done`'s message, or with the form's or the API's reason.
-pub async fn save<T: serde::de::DeserializeOwned>(
+pub(crate) async fn save<T: serde::de::DeserializeOwned>(
     t: &TenantCtx,
     item: &str,
     body: Result<serde_json::Value, String>,
@@ -146,7 +146,7 @@ pub async fn save<T: serde::de::DeserializeOwned>(
 
 /// Deletes `/{section}/{id}` through the API: back to the list with `done`, or to the item
 /// with the API's reason.
-pub async fn delete_item(t: &TenantCtx, section: &str, id: &str, done: &str) -> Response {
+pub(crate) async fn delete_item(t: &TenantCtx, section: &str, id: &str, done: &str) -> Response {
     let item = format!("/{section}/{id}");
     match t
         .ctx

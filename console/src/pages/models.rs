@@ -14,7 +14,7 @@ use crate::forms;
 use crate::layout::{escape_textarea, render};
 use crate::types::{Model, Provider, Role};
 
-pub async fn list(t: TenantCtx) -> Response {
+pub(crate) async fn list(t: TenantCtx) -> Response {
     let models: Vec<Model> = match t.ctx.api.get(&t.api_path("/models")).await {
         Ok(m) => m,
         Err(failure) => return t.failure(failure),
@@ -125,7 +125,7 @@ fn model_fields(model: Option<&Model>, providers: &[String]) -> impl IntoView {
 }
 
 #[derive(Deserialize)]
-pub struct ModelForm {
+pub(crate) struct ModelForm {
     name: String,
     deployments: String,
     #[serde(default)]
@@ -178,7 +178,7 @@ impl ModelForm {
     }
 }
 
-pub async fn create(t: TenantCtx, Form(form): Form<ModelForm>) -> Response {
+pub(crate) async fn create(t: TenantCtx, Form(form): Form<ModelForm>) -> Response {
     let back = t.path("/models");
     let body = match form.to_json() {
         Ok(body) => body,
@@ -190,7 +190,7 @@ pub async fn create(t: TenantCtx, Form(form): Form<ModelForm>) -> Response {
     })
 }
 
-pub async fn edit(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
+pub(crate) async fn edit(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
     let model: Model = match t.ctx.api.get(&t.api_path(&format!("/models/{id}"))).await {
         Ok(m) => m,
         Err(failure) => return t.failure(failure),
@@ -227,7 +227,7 @@ pub async fn edit(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
     t.page(&title, body)
 }
 
-pub async fn update(
+pub(crate) async fn update(
     t: TenantCtx,
     Path(IdPath { id }): Path<IdPath>,
     Form(form): Form<ModelForm>,
@@ -238,6 +238,6 @@ pub async fn update(
     .await
 }
 
-pub async fn delete(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
+pub(crate) async fn delete(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
     super::delete_item(&t, "models", &id, "Model deleted.").await
 }

@@ -26,7 +26,7 @@ const QUOTAS: [(&str, &str); 7] = [
     ("max_tenant_bytes", "Bytes of configuration per tenant"),
 ];
 
-pub async fn page(t: TenantCtx) -> Response {
+pub(crate) async fn page(t: TenantCtx) -> Response {
     if !t.nav.platform_admin {
         return t.failure(ApiFailure {
             status: axum::http::StatusCode::FORBIDDEN,
@@ -141,7 +141,7 @@ fn parts_text(namespace: &Value) -> String {
 }
 
 #[derive(Deserialize)]
-pub struct EgressForm {
+pub(crate) struct EgressForm {
     #[serde(default)]
     allow: String,
     #[serde(default)]
@@ -150,7 +150,7 @@ pub struct EgressForm {
     allow_private: Option<String>,
 }
 
-pub async fn save_egress(t: TenantCtx, Form(form): Form<EgressForm>) -> Response {
+pub(crate) async fn save_egress(t: TenantCtx, Form(form): Form<EgressForm>) -> Response {
     let body = json!({
         "allow": forms::list(&form.allow),
         "deny": forms::list(&form.deny),
@@ -166,7 +166,7 @@ pub async fn save_egress(t: TenantCtx, Form(form): Form<EgressForm>) -> Response
     })
 }
 
-pub async fn save_quotas(
+pub(crate) async fn save_quotas(
     t: TenantCtx,
     Form(form): Form<std::collections::HashMap<String, String>>,
 ) -> Response {
@@ -202,17 +202,17 @@ pub async fn save_quotas(
 
 /// `/t/{tenant}/platform/namespaces/{slug}`: the tenant being changed is `slug`.
 #[derive(Deserialize)]
-pub struct NamespacePath {
+pub(crate) struct NamespacePath {
     slug: String,
 }
 
 #[derive(Deserialize)]
-pub struct NamespaceForm {
+pub(crate) struct NamespaceForm {
     #[serde(default)]
     parts: String,
 }
 
-pub async fn save_namespace(
+pub(crate) async fn save_namespace(
     t: TenantCtx,
     Path(NamespacePath { slug }): Path<NamespacePath>,
     Form(form): Form<NamespaceForm>,

@@ -16,7 +16,7 @@ use crate::forms;
 use crate::layout::{escape_textarea, render};
 use crate::types::{Model, PromptApi, Role, TemplateMessage, Variable};
 
-pub async fn list(t: TenantCtx) -> Response {
+pub(crate) async fn list(t: TenantCtx) -> Response {
     let apis: Vec<PromptApi> = match t.ctx.api.get(&t.api_path("/prompt-apis")).await {
         Ok(a) => a,
         Err(failure) => return t.failure(failure),
@@ -225,7 +225,7 @@ fn simple_messages(messages: &[TemplateMessage]) -> bool {
 }
 
 #[derive(Deserialize)]
-pub struct PromptForm {
+pub(crate) struct PromptForm {
     slug: String,
     #[serde(default)]
     description: String,
@@ -273,7 +273,7 @@ impl PromptForm {
     }
 }
 
-pub async fn create(t: TenantCtx, Form(form): Form<PromptForm>) -> Response {
+pub(crate) async fn create(t: TenantCtx, Form(form): Form<PromptForm>) -> Response {
     let back = t.path("/prompt-apis");
     let body = match form.to_json() {
         Ok(body) => body,
@@ -306,7 +306,7 @@ struct TryResult {
     error: Option<String>,
 }
 
-pub async fn edit(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
+pub(crate) async fn edit(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
     render_edit(t, &id, None, None).await
 }
 
@@ -439,7 +439,7 @@ fn example_input(variables: &[Variable]) -> String {
     Value::Object(body).to_string()
 }
 
-pub async fn update(
+pub(crate) async fn update(
     t: TenantCtx,
     Path(IdPath { id }): Path<IdPath>,
     Form(form): Form<PromptForm>,
@@ -454,11 +454,11 @@ pub async fn update(
 }
 
 #[derive(Deserialize)]
-pub struct ActivateForm {
+pub(crate) struct ActivateForm {
     version: i32,
 }
 
-pub async fn activate(
+pub(crate) async fn activate(
     t: TenantCtx,
     Path(IdPath { id }): Path<IdPath>,
     Form(form): Form<ActivateForm>,
@@ -480,18 +480,18 @@ pub async fn activate(
     })
 }
 
-pub async fn delete(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
+pub(crate) async fn delete(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
     super::delete_item(&t, "prompt-apis", &id, "Prompt API deleted.").await
 }
 
 #[derive(Deserialize)]
-pub struct TryForm {
+pub(crate) struct TryForm {
     key: String,
     input: String,
 }
 
 /// Runs the prompt API through the proxy, as a client would.
-pub async fn try_it(
+pub(crate) async fn try_it(
     t: TenantCtx,
     Path(IdPath { id }): Path<IdPath>,
     Form(form): Form<TryForm>,

@@ -16,7 +16,7 @@ use crate::layout::render;
 use crate::types::{Provider, ProviderTest, Role};
 use tollgate_protocol::ProviderKind;
 
-pub async fn list(t: TenantCtx) -> Response {
+pub(crate) async fn list(t: TenantCtx) -> Response {
     let providers: Vec<Provider> = match t.ctx.api.get(&t.api_path("/providers")).await {
         Ok(p) => p,
         Err(failure) => return t.failure(failure),
@@ -106,7 +106,7 @@ fn provider_fields(provider: Option<&Provider>) -> impl IntoView {
 }
 
 #[derive(Deserialize)]
-pub struct ProviderForm {
+pub(crate) struct ProviderForm {
     name: String,
     kind: Option<String>,
     #[serde(default)]
@@ -164,7 +164,7 @@ impl ProviderForm {
     }
 }
 
-pub async fn create(t: TenantCtx, Form(form): Form<ProviderForm>) -> Response {
+pub(crate) async fn create(t: TenantCtx, Form(form): Form<ProviderForm>) -> Response {
     let back = t.path("/providers");
     let body = match form.to_json(true) {
         Ok(body) => body,
@@ -187,7 +187,7 @@ pub async fn create(t: TenantCtx, Form(form): Form<ProviderForm>) -> Response {
     }
 }
 
-pub async fn edit(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
+pub(crate) async fn edit(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
     let provider: Provider = match t
         .ctx
         .api
@@ -229,7 +229,7 @@ pub async fn edit(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
     t.page(&title, body)
 }
 
-pub async fn update(
+pub(crate) async fn update(
     t: TenantCtx,
     Path(IdPath { id }): Path<IdPath>,
     Form(form): Form<ProviderForm>,
@@ -243,7 +243,7 @@ pub async fn update(
     .await
 }
 
-pub async fn test(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
+pub(crate) async fn test(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
     let here = t.path(&format!("/providers/{id}"));
     let result = t
         .ctx
@@ -273,6 +273,6 @@ pub async fn test(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
     }
 }
 
-pub async fn delete(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
+pub(crate) async fn delete(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
     super::delete_item(&t, "providers", &id, "Provider deleted.").await
 }

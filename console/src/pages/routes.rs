@@ -14,7 +14,7 @@ use crate::types::{Role, Route};
 
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
-pub async fn list(t: TenantCtx) -> Response {
+pub(crate) async fn list(t: TenantCtx) -> Response {
     let routes: Vec<Route> = match t.ctx.api.get(&t.api_path("/routes")).await {
         Ok(r) => r,
         Err(failure) => return t.failure(failure),
@@ -205,7 +205,7 @@ fn route_json(pairs: &[(String, String)]) -> Result<Value, String> {
     }))
 }
 
-pub async fn create(t: TenantCtx, Form(pairs): Form<Vec<(String, String)>>) -> Response {
+pub(crate) async fn create(t: TenantCtx, Form(pairs): Form<Vec<(String, String)>>) -> Response {
     let back = t.path("/routes");
     let body = match route_json(&pairs) {
         Ok(body) => body,
@@ -220,7 +220,7 @@ pub async fn create(t: TenantCtx, Form(pairs): Form<Vec<(String, String)>>) -> R
     })
 }
 
-pub async fn edit(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
+pub(crate) async fn edit(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
     let route: Route = match t.ctx.api.get(&t.api_path(&format!("/routes/{id}"))).await {
         Ok(r) => r,
         Err(failure) => return t.failure(failure),
@@ -250,7 +250,7 @@ pub async fn edit(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
     t.page(&title, body)
 }
 
-pub async fn update(
+pub(crate) async fn update(
     t: TenantCtx,
     Path(IdPath { id }): Path<IdPath>,
     Form(pairs): Form<Vec<(String, String)>>,
@@ -264,6 +264,6 @@ pub async fn update(
     .await
 }
 
-pub async fn delete(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
+pub(crate) async fn delete(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
     super::delete_item(&t, "routes", &id, "Route deleted.").await
 }

@@ -15,7 +15,7 @@ use crate::forms;
 use crate::layout::render;
 use crate::types::{AdminToken, CreatedAdminToken};
 
-pub async fn list(t: TenantCtx) -> Response {
+pub(crate) async fn list(t: TenantCtx) -> Response {
     render_list(t, None).await
 }
 
@@ -85,13 +85,13 @@ async fn render_list(t: TenantCtx, created: Option<CreatedAdminToken>) -> Respon
 }
 
 #[derive(Deserialize)]
-pub struct TokenForm {
+pub(crate) struct TokenForm {
     name: String,
     #[serde(default)]
     expires_in_days: String,
 }
 
-pub async fn create(t: TenantCtx, Form(form): Form<TokenForm>) -> Response {
+pub(crate) async fn create(t: TenantCtx, Form(form): Form<TokenForm>) -> Response {
     let back = t.path("/tokens");
     let days = match forms::number::<i64>("Expires in", &form.expires_in_days) {
         Ok(days) => days,
@@ -109,7 +109,7 @@ pub async fn create(t: TenantCtx, Form(form): Form<TokenForm>) -> Response {
     }
 }
 
-pub async fn delete(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
+pub(crate) async fn delete(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
     let result = t
         .ctx
         .api

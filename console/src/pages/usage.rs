@@ -18,7 +18,7 @@ use crate::types::{ApiKey, Model, Route, UsagePage, UsageRecord};
 
 /// The page's filters, as the form sends them.
 #[derive(Deserialize, Default, Clone)]
-pub struct Filters {
+pub(crate) struct Filters {
     #[serde(default)]
     from: String,
     #[serde(default)]
@@ -128,7 +128,7 @@ fn tokens_of(e: &UsageRecord) -> String {
     }
 }
 
-pub async fn log(t: TenantCtx, Query(filters): Query<Filters>) -> Response {
+pub(crate) async fn log(t: TenantCtx, Query(filters): Query<Filters>) -> Response {
     const PAGE: u32 = 50;
     let before = forms::opt(&filters.before);
     let page: UsagePage = match t
@@ -260,7 +260,7 @@ async fn render_log(
 }
 
 /// The filtered log as CSV, newest first, up to 100,000 rows.
-pub async fn csv(t: TenantCtx, Query(filters): Query<Filters>) -> Response {
+pub(crate) async fn csv(t: TenantCtx, Query(filters): Query<Filters>) -> Response {
     const MAX_ROWS: usize = 100_000;
     let names = match names(&t).await {
         Ok(names) => names,

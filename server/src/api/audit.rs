@@ -12,7 +12,7 @@ use crate::extract::{ApiQuery, TenantParam};
 use crate::service::audit::{self, AuditEntry, AuditQuery};
 use crate::state::AppState;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(tenant_audit))
 }
 

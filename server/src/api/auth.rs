@@ -18,7 +18,7 @@ use crate::service::users::{self, MeView};
 use crate::state::AppState;
 use crate::{password, validate};
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(login))
         .routes(routes!(logout))
@@ -27,7 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct LoginRequest {
+pub(super) struct LoginRequest {
     pub email: String,
     pub password: String,
 }
@@ -54,7 +54,7 @@ async fn login(
         return Err(wrong_credentials());
     }
     if let Verdict::Wait(wait) = login_throttle::check(&state.db, &email, address).await? {
-        let secs = wait.as_secs_f64().ceil() as u64;
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         return Err(ApiError::TooManyRequests {
             detail: format!(
                 "too many failed logins for this account from your address; try again in {}",

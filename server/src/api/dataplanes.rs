@@ -11,7 +11,7 @@ use crate::error::ApiResult;
 use crate::service::dataplanes::{self, Dataplanes};
 use crate::state::AppState;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_dataplanes))
 }
 

@@ -23,7 +23,7 @@ use crate::state::AppState;
 /// How long a snapshot request waits for a change when it does not say.
 const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 
-pub fn router(state: AppState) -> Router {
+pub(super) fn router(state: AppState) -> Router {
     Router::new()
         .route(internal::SNAPSHOT_PATH, get(snapshot))
         .route(

@@ -17,7 +17,7 @@ use crate::service::invitations::{
 };
 use crate::state::AppState;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_invitations, create_invitation))
         .routes(routes!(revoke_invitation))

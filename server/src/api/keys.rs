@@ -13,7 +13,7 @@ use crate::extract::{ApiJson, ApiPath, ObjectId, TenantParam};
 use crate::service::api_keys::{self, ApiKey, CreateApiKey, CreatedApiKey, UpdateApiKey};
 use crate::state::AppState;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_keys, create_key))
         .routes(routes!(get_key, update_key, revoke_key))

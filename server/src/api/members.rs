@@ -13,7 +13,7 @@ use crate::extract::{ApiJson, ApiPath, TenantParam};
 use crate::service::members::{self, AddMember, Member, UpdateMember};
 use crate::state::AppState;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_members, add_member))
         .routes(routes!(update_member, remove_member))

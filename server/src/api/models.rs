@@ -15,7 +15,7 @@ use crate::service::models::{self, Model, ModelSpec};
 use crate::service::price_catalog::{self, CatalogPrice, CatalogQuery, CatalogUpdate};
 use crate::state::AppState;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_models, create_model))
         .routes(routes!(get_model, update_model, delete_model))

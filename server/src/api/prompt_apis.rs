@@ -14,7 +14,7 @@ use crate::extract::{ApiJson, ApiPath, ObjectId, TenantParam};
 use crate::service::prompt_apis::{self, PromptApi, PromptApiSpec};
 use crate::state::AppState;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_prompt_apis, create_prompt_api))
         .routes(routes!(

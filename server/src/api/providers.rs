@@ -14,7 +14,7 @@ use crate::roles::Require;
 use crate::service::providers::{self, CreateProvider, Provider, ProviderTest, UpdateProvider};
 use crate::state::AppState;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_providers, create_provider))
         .routes(routes!(get_provider, update_provider, delete_provider))

@@ -13,7 +13,7 @@ use crate::extract::{ApiJson, ApiPath, ObjectId, TenantParam};
 use crate::service::routes::{self, Route, RouteSpec};
 use crate::state::AppState;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_routes, create_route))
         .routes(routes!(get_route, update_route, delete_route))

@@ -14,7 +14,7 @@ use crate::service::namespaces::{self, Namespace};
 use crate::service::settings::{self, EgressSettings, Quotas};
 use crate::state::AppState;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_egress, put_egress))
         .routes(routes!(get_quotas, put_quotas))

@@ -13,7 +13,7 @@ use crate::extract::{ApiJson, ApiPath, TenantParam};
 use crate::service::tenants::{self, CreateTenant, TenantView, UpdateTenant};
 use crate::state::AppState;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_tenants, create_tenant))
         .routes(routes!(get_tenant, update_tenant, delete_tenant))

@@ -14,7 +14,7 @@ use crate::extract::{ApiJson, ApiPath};
 use crate::service::admin_tokens::{self, AdminToken, CreateAdminToken, CreatedAdminToken};
 use crate::state::AppState;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(delete_token))

@@ -12,7 +12,7 @@ use crate::extract::{ApiQuery, TenantParam};
 use crate::service::usage::{self, SummaryQuery, UsagePage, UsageQuery, UsageSummary};
 use crate::state::AppState;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(usage_log))
         .routes(routes!(usage_summary))

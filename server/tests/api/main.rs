@@ -1,6 +1,11 @@
 //! Integration tests of the admin API: a real server on real PostgreSQL, over real HTTP.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
 
 mod auth;
 mod console;

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use tollgate_testkit::{call, client, create_key, start_proxy, synced};
 use tollgate_testkit::{Api, TestServer};
 
-pub const PROVIDER_KEY: &str = "sk-mock-provider-key-0123456789";
+pub(crate) const PROVIDER_KEY: &str = "sk-mock-provider-key-0123456789";
 
 /// An OpenAI-speaking provider on loopback. It reports 11 input tokens (3 of them cached) and
 /// 7 output tokens for every chat call, and remembers the bodies it received.
@@ -80,7 +80,7 @@ async fn mock_answer(
         "usage": usage})).into_response()
 }
 
-pub async fn start_mock(failing: bool) -> (String, Arc<Mutex<Vec<Value>>>) {
+pub(crate) async fn start_mock(failing: bool) -> (String, Arc<Mutex<Vec<Value>>>) {
     let received = Arc::new(Mutex::new(Vec::new()));
     let app = axum::Router::new()
         .fallback(mock_answer)

@@ -1,7 +1,12 @@
 //! End to end: the server, a real tollgate-proxy, and upstreams played by real HTTP servers on
 //! loopback ports.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
 
 mod ai;
 mod console_browser;

@@ -41,7 +41,7 @@ pub(super) struct Counters {
 
 impl Counters {
     /// Counts one request.
-    pub fn count(&mut self, event: &UsageEvent) {
+    pub(super) fn count(&mut self, event: &UsageEvent) {
         if let Some(ai) = &event.ai {
             self.input_tokens += clamp(ai.input_tokens);
             self.cached_input_tokens += clamp(ai.cached_input_tokens);
@@ -58,7 +58,7 @@ impl Counters {
     }
 
     /// Adds another set's counters to these.
-    pub fn add(&mut self, other: &Counters) {
+    pub(super) fn add(&mut self, other: &Counters) {
         self.requests += other.requests;
         self.client_errors += other.client_errors;
         self.server_errors += other.server_errors;
@@ -75,7 +75,7 @@ impl Counters {
     }
 
     /// The counters as the API reports them: percentiles, mean, cost in USD.
-    pub fn stats(&self) -> UsageStats {
+    pub(super) fn stats(&self) -> UsageStats {
         let mean_ms = if self.requests > 0 {
             self.latency_sum_us as f64 / self.requests as f64 / 1000.0
         } else {

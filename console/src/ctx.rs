@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::client::{Api, ApiFailure};
 use crate::csrf;
+pub(crate) use crate::flash::Flash;
 use crate::layout::{self, Nav};
 use crate::types::{Me, TenantView};
 use crate::ConsoleState;
@@ -22,35 +23,6 @@ const FLASH_COOKIE: &str = "tollgate_flash";
 /// (Inline `style` attributes size the chart bars and swatches.)
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
      img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-/// A one-time message shown on the next page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Flash {
-    Success(String),
-    Error(String),
-}
-
-impl Flash {
-    fn encode(&self) -> String {
-        let (kind, text) = match self {
-            Self::Success(text) => ("s", text),
-            Self::Error(text) => ("e", text),
-        };
-        url::form_urlencoded::byte_serialize(format!("{kind}{text}").as_bytes()).collect()
-    }
-
-    fn decode(value: &str) -> Option<Self> {
-        let text: String = url::form_urlencoded::parse(format!("f={value}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())?;
-        let mut chars = text.chars();
-        match chars.next()? {
-            's' => Some(Self::Success(chars.collect())),
-            'e' => Some(Self::Error(chars.collect())),
-            _ => None,
-        }
-    }
-}
 
 /// A console request: the API as this browser's session sees it.
 pub(crate) struct Ctx {

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::ctx::Flash;
+use crate::flash::Flash;
 use crate::types::{Me, Role, TenantView};
 
 /// Where the user is, for the header.

@@ -9,6 +9,7 @@ mod charts;
 mod client;
 mod csrf;
 mod ctx;
+mod flash;
 mod format;
 mod forms;
 mod layout;

@@ -22,6 +22,7 @@ pub mod route;
 pub mod route_match;
 pub mod shared;
 pub mod spool;
+pub mod stop;
 pub mod sync;
 pub mod usage;
 
@@ -296,7 +297,7 @@ async fn serve_traffic(
                     continue;
                 }
             },
-            _ = crate::shared::stopped(&mut stop) => break,
+            _ = crate::stop::stopped(&mut stop) => break,
         };
         let Some(slot) = per_client.admit(peer.ip()) else {
             shared.metrics.refused_connections.inc();
@@ -388,7 +389,7 @@ async fn serve_metrics(
         );
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
-            crate::shared::stopped(&mut stop).await;
+            crate::stop::stopped(&mut stop).await;
         })
         .await;
     if let Err(err) = served {

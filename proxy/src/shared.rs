@@ -1,9 +1,8 @@
-//! What every request and background task shares, and the stop signal they watch.
+//! What every request and background task shares.
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::active::ActiveConfig;
@@ -30,9 +29,4 @@ pub struct Shared {
     pub dataplane_id: Uuid,
     /// Time for key expiry, limits and budget periods.
     pub clock: Arc<dyn Clock>,
-}
-
-/// Completes once the stop signal is raised (or its sender is gone).
-pub async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stop| *stop).await;
 }

@@ -130,7 +130,7 @@ impl Syncer {
             }
             let outcome = tokio::select! {
                 outcome = request.send() => outcome,
-                _ = crate::shared::stopped(&mut stop) => return,
+                _ = crate::stop::stopped(&mut stop) => return,
             };
             match self.take(outcome).await {
                 Ok(()) => backoff = BACKOFF_MIN,
@@ -138,7 +138,7 @@ impl Syncer {
                     tracing::warn!(%why, retry_in = ?backoff, "cannot pull configuration");
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
-                        _ = crate::shared::stopped(&mut stop) => return,
+                        _ = crate::stop::stopped(&mut stop) => return,
                     }
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                 }
@@ -195,7 +195,7 @@ impl Syncer {
             }
             tokio::select! {
                 _ = tokio::time::sleep(SPEND_EVERY) => {}
-                _ = crate::shared::stopped(&mut stop) => return,
+                _ = crate::stop::stopped(&mut stop) => return,
             }
         }
     }
@@ -227,7 +227,7 @@ impl Syncer {
             tokio::select! {
                 _ = tokio::time::sleep(HEARTBEAT_EVERY) => {}
                 _ = self.loaded.notified() => {}
-                _ = crate::shared::stopped(&mut stop) => return,
+                _ = crate::stop::stopped(&mut stop) => return,
             }
         }
     }

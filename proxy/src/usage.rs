@@ -229,7 +229,7 @@ impl Shipper {
         loop {
             let stopping = tokio::select! {
                 _ = tick.tick() => false,
-                _ = crate::shared::stopped(&mut stop) => true,
+                _ = crate::stop::stopped(&mut stop) => true,
             };
             loop {
                 let mut batch = Vec::new();
@@ -278,7 +278,7 @@ impl Shipper {
                 let emptied = poster.replay(&spool).await;
                 let stopping = tokio::select! {
                     _ = tokio::time::sleep(if emptied { FLUSH_EVERY } else { BACKOFF_MIN }) => false,
-                    _ = crate::shared::stopped(&mut stop) => true,
+                    _ = crate::stop::stopped(&mut stop) => true,
                 };
                 if stopping {
                     // Once the drainer has delivered or spooled the last events, post the spool.

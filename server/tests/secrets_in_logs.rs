@@ -6,6 +6,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
+use tollgate_testkit::{serve, TestProxy};
 
 /// Collects every log line of this test process.
 #[derive(Clone, Default)]
@@ -41,9 +42,7 @@ async fn provider_keys_never_appear_in_logs() {
             axum::Json(json!({"error": {"message": "bad key"}})),
         )
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, refusing).await });
+    let url = format!("{}/v1", serve(refusing).await);
     let created = admin
         .post(
             "/api/v1/tenants/default/providers",
@@ -67,9 +66,7 @@ async fn provider_keys_never_appear_in_logs() {
         )
         .await;
     let (_, key) = tollgate_testkit::create_key(&admin, json!({"name": "k"})).await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = tollgate_testkit::start_proxy(&server, dir.path()).await;
-    tollgate_testkit::synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let (status, _, _) = tollgate_testkit::call(
         tollgate_testkit::client()
             .post(format!(

@@ -179,3 +179,55 @@ pub async fn call(request: reqwest::RequestBuilder) -> (u16, reqwest::header::He
         serde_json::from_str(&text).unwrap_or(Value::Null),
     )
 }
+
+/// Serves `app` on a loopback port (a provider or upstream played by a test); returns its
+/// `http://address`.
+pub async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// A proxy following the test server, with a data directory of its own, that has loaded the
+/// server's newest configuration.
+pub struct TestProxy {
+    proxy: Proxy,
+    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for TestProxy {
+    type Target = Proxy;
+
+    fn deref(&self) -> &Proxy {
+        &self.proxy
+    }
+}
+
+impl TestProxy {
+    /// Starts one and waits until it is in step with the server.
+    pub async fn start(server: &TestServer) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let proxy = start_proxy(server, dir.path()).await;
+        synced(server, &proxy).await;
+        Self { proxy, _dir: dir }
+    }
+
+    /// The URL of `path` on the proxy's traffic port.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.proxy.traffic_addr())
+    }
+
+    /// A chat completion of `model` saying "Hi", with `key`.
+    pub fn chat(&self, key: &str, model: &str) -> reqwest::RequestBuilder {
+        client()
+            .post(self.url("/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&json!({"model": model, "messages": [{"role": "user", "content": "Hi"}]}))
+    }
+
+    /// Stops it gracefully (usage delivered or spooled).
+    pub async fn shutdown(self) {
+        self.proxy.shutdown().await;
+    }
+}

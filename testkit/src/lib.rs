@@ -10,7 +10,7 @@ mod template;
 
 pub use api::{csrf_token, csrf_token_for, Api, Reply};
 pub use dataplane::{
-    call, client, create_key, create_key_in, create_route, dead_url, proxy_config, start_proxy,
-    synced, Behaviour, Upstream,
+    call, client, create_key, create_key_in, create_route, dead_url, proxy_config, serve,
+    start_proxy, synced, Behaviour, TestProxy, Upstream,
 };
 pub use server::{TestServer, ADMIN_EMAIL, ADMIN_PASSWORD, PROXY_TOKEN};

@@ -4,6 +4,7 @@ use axum::Json;
 use reqwest::StatusCode;
 use serde_json::json;
 
+use tollgate_testkit::serve;
 use tollgate_testkit::TestServer;
 
 const SECRET_KEY: &str = "sk-test-abcdefghijklmnopqrstuvwxyz0123";
@@ -22,9 +23,7 @@ async fn mock_provider() -> String {
             (AxumStatus::UNAUTHORIZED, Json(json!({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}))).into_response()
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("{}/v1", serve(app).await);
     url
 }
 

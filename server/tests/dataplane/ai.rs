@@ -7,7 +7,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use tollgate_testkit::{call, client, create_key, start_proxy, synced};
+use tollgate_testkit::{call, client, create_key, synced};
+use tollgate_testkit::{serve, TestProxy};
 use tollgate_testkit::{Api, TestServer};
 
 pub(crate) const PROVIDER_KEY: &str = "sk-mock-provider-key-0123456789";
@@ -88,9 +89,7 @@ pub(crate) async fn start_mock(failing: bool) -> (String, Arc<Mutex<Vec<Value>>>
             failing,
             received: received.clone(),
         });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("{}/v1", serve(app).await);
     (url, received)
 }
 
@@ -137,9 +136,7 @@ async fn chat_completions_are_forwarded_and_metered_exactly_streamed_or_not() {
         "prices": {"input_per_mtok": "0.15", "cached_input_per_mtok": "0.075", "output_per_mtok": "0.60"}})).await;
     assert_eq!(model.status, 201, "{}", model.text);
     let (_, key) = create_key(&admin, json!({"name": "ai"})).await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let base = format!("http://{}", proxy.traffic_addr());
 
     let (status, _, body) = call(client().post(format!("{base}/v1/chat/completions")).bearer_auth(&key)
@@ -232,9 +229,7 @@ async fn a_failing_deployment_falls_back_to_the_next_priority() {
         )
         .await;
     let (_, key) = create_key(&admin, json!({"name": "ai"})).await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let base = format!("http://{}", proxy.traffic_addr());
     let chat = |model: &str| {
         client()
@@ -297,9 +292,7 @@ async fn models_are_scoped_by_tenant_and_key() {
         .await;
     let (_, foreign) =
         tollgate_testkit::create_key_in(&admin, "globex", json!({"name": "g"})).await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let base = format!("http://{}", proxy.traffic_addr());
 
     let ids = |body: &Value| {
@@ -406,9 +399,7 @@ async fn start_anthropic_mock() -> (String, Arc<Mutex<Vec<Value>>>) {
                           "output_tokens": 9}})).into_response()
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = serve(app).await;
     (url, received)
 }
 
@@ -433,9 +424,7 @@ async fn anthropic_is_called_in_its_own_api_and_answers_in_openais() {
         )
         .await;
     let (_, key) = create_key(&admin, json!({"name": "ai"})).await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let base = format!("http://{}", proxy.traffic_addr());
     let request = |stream: bool| {
         client().post(format!("{base}/v1/chat/completions")).bearer_auth(&key)
@@ -511,9 +500,7 @@ async fn the_openai_python_sdk_works_against_the_proxy() {
         .await;
     assert_eq!(model.status, 201, "{}", model.text);
     let (_, key) = create_key(&admin, json!({"name": "sdk"})).await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
 
     let script = r#"
 import os, json
@@ -589,9 +576,7 @@ async fn start_gemini_mock() -> (String, Arc<Mutex<Vec<(String, Value)>>>) {
                 "usageMetadata": usage, "modelVersion": "gemini-2.5-flash"})).into_response()
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1beta", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("{}/v1beta", serve(app).await);
     (url, received)
 }
 
@@ -612,9 +597,7 @@ async fn gemini_is_called_in_its_own_api_and_answers_in_openais() {
         "prices": {"input_per_mtok": "0.30", "cached_input_per_mtok": "0.03", "output_per_mtok": "2.50"}})).await;
     assert_eq!(model.status, 201, "{}", model.text);
     let (_, key) = create_key(&admin, json!({"name": "ai"})).await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let base = format!("http://{}", proxy.traffic_addr());
     let request = |stream: bool| {
         client().post(format!("{base}/v1/chat/completions")).bearer_auth(&key)
@@ -684,9 +667,7 @@ async fn a_spent_budget_refuses_calls_on_every_proxy_until_it_resets() {
         "budget": {"amount_usd": "0.00001", "period": "day"}}),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let base = format!("http://{}", proxy.traffic_addr());
     let chat =
         |key: &str| {
@@ -717,9 +698,7 @@ async fn a_spent_budget_refuses_calls_on_every_proxy_until_it_resets() {
 
     // Another proxy (or this one restarted) learns the spend from the server.
     proxy.shutdown().await;
-    let other_dir = tempfile::tempdir().unwrap();
-    let other = start_proxy(&server, other_dir.path()).await;
-    synced(&server, &other).await;
+    let other = TestProxy::start(&server).await;
     for _ in 0..250 {
         if other.spend_reports() > 0 {
             break;
@@ -790,9 +769,7 @@ async fn the_tokens_per_minute_limit_refuses_calls_once_spent() {
         json!({"name": "tpm", "limits": {"tokens_per_minute": 20}}),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let base = format!("http://{}", proxy.traffic_addr());
     let chat =
         || {
@@ -847,9 +824,7 @@ async fn prompt_apis_render_validate_version_and_meter() {
         json!({"name": "prompts", "scopes": {"prompt_apis": ["sentiment"]}}),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let base = format!("http://{}", proxy.traffic_addr());
     let run = |body: Value| {
         client()
@@ -971,9 +946,7 @@ async fn start_cut_stream_mock() -> String {
         });
         ([("content-type", "text/event-stream")], Body::from_stream(paced))
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("{}/v1", serve(app).await);
     url
 }
 
@@ -992,9 +965,7 @@ async fn a_stream_cut_before_its_usage_is_metered_with_estimated_tokens() {
         )
         .await;
     let (_, key) = create_key(&admin, json!({"name": "ai"})).await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let response = client().post(format!("http://{}/v1/chat/completions", proxy.traffic_addr())).bearer_auth(&key)
         .json(&json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "Tell me about foxes and dogs"}]}))
         .send().await.unwrap();
@@ -1047,9 +1018,7 @@ async fn deployments_of_one_priority_share_calls_by_weight() {
         "deployments": [{"provider": "a", "model": "a", "weight": 3}, {"provider": "b", "model": "b", "weight": 1}],
         "prices": {"input_per_mtok": "1", "output_per_mtok": "1"}})).await;
     let (_, key) = create_key(&admin, json!({"name": "ai"})).await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     for _ in 0..400 {
         let (status, _, _) = call(
             client()
@@ -1087,9 +1056,7 @@ async fn a_rate_limited_provider_falls_back_and_a_lone_one_passes_its_429_on() {
             Json(json!({"error": {"message": "Rate limit reached for requests"}})),
         )
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let limited_url = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, limited).await });
+    let limited_url = format!("{}/v1", serve(limited).await);
     let (ok_url, _) = start_mock(false).await;
     provider(&admin, "limited", &limited_url).await;
     provider(&admin, "spare", &ok_url).await;
@@ -1109,18 +1076,8 @@ async fn a_rate_limited_provider_falls_back_and_a_lone_one_passes_its_429_on() {
             .await;
     }
     let (_, key) = create_key(&admin, json!({"name": "ai"})).await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
-    let chat = |model: &str| {
-        client()
-            .post(format!(
-                "http://{}/v1/chat/completions",
-                proxy.traffic_addr()
-            ))
-            .bearer_auth(&key)
-            .json(&json!({"model": model, "messages": [{"role": "user", "content": "Hi"}]}))
-    };
+    let proxy = TestProxy::start(&server).await;
+    let chat = |model: &str| proxy.chat(&key, model);
     let (status, _, body) = call(chat("with-spare")).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["model"], "y");
@@ -1144,9 +1101,7 @@ async fn a_provider_slow_to_answer_times_out_and_falls_back() {
         tokio::time::sleep(std::time::Duration::from_secs(3)).await;
         Json(json!({"choices": []}))
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let slow_url = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, slow).await });
+    let slow_url = format!("{}/v1", serve(slow).await);
     let (fast_url, _) = start_mock(false).await;
     let created = admin
         .post(
@@ -1181,18 +1136,8 @@ async fn a_provider_slow_to_answer_times_out_and_falls_back() {
             .await;
     }
     let (_, key) = create_key(&admin, json!({"name": "ai"})).await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
-    let chat = |model: &str| {
-        client()
-            .post(format!(
-                "http://{}/v1/chat/completions",
-                proxy.traffic_addr()
-            ))
-            .bearer_auth(&key)
-            .json(&json!({"model": model, "messages": [{"role": "user", "content": "Hi"}]}))
-    };
+    let proxy = TestProxy::start(&server).await;
+    let chat = |model: &str| proxy.chat(&key, model);
     let started = std::time::Instant::now();
     let (status, _, body) = call(chat("slow-first")).await;
     assert_eq!(status, 200, "{body}");
@@ -1245,9 +1190,7 @@ async fn azure_openai_is_called_with_its_api_version_and_key_header() {
         )
         .await;
     let (_, key) = create_key(&admin, json!({"name": "ai"})).await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let (status, _, body) = call(
         client()
             .post(format!(

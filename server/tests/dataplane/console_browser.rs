@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 use tollgate_protocol::{AiUsage, UsageBatch, UsageEvent};
 use uuid::Uuid;
 
+use tollgate_testkit::serve;
 use tollgate_testkit::{client, start_proxy, synced};
 use tollgate_testkit::{TestServer, ADMIN_EMAIL, ADMIN_PASSWORD, PROXY_TOKEN};
 
@@ -42,9 +43,7 @@ async fn start_mock_provider() -> String {
                 }))
             }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("{}/v1", serve(app).await);
     url
 }
 

@@ -5,10 +5,11 @@ use serde_json::json;
 
 use tollgate_proxy::clock::ManualClock;
 use tollgate_proxy::Proxy;
+use tollgate_testkit::TestProxy;
 use tollgate_testkit::TestServer;
 use tollgate_testkit::{
-    call, client, create_key, create_key_in, create_route, proxy_config, start_proxy, synced,
-    Behaviour, Upstream,
+    call, client, create_key, create_key_in, create_route, proxy_config, synced, Behaviour,
+    Upstream,
 };
 
 #[tokio::test]
@@ -117,9 +118,7 @@ async fn a_revoked_key_is_refused_within_a_second() {
     )
     .await;
     let (id, secret) = create_key(&admin, json!({"name": "doomed"})).await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let url = format!("http://{}/x", proxy.traffic_addr());
     assert_eq!(call(client().get(&url).bearer_auth(&secret)).await.0, 200);
 
@@ -165,9 +164,7 @@ async fn the_rate_limit_answers_429_with_retry_after_and_headers() {
         json!({"name": "other", "limits": {"requests_per_minute": 3}}),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let url = format!("http://{}/x", proxy.traffic_addr());
 
     for remaining in ["2", "1", "0"] {

@@ -8,6 +8,7 @@ use tollgate_testkit::TestServer;
 use tollgate_testkit::{
     call, client, create_key, create_route, start_proxy, synced, Behaviour, Upstream,
 };
+use tollgate_testkit::{serve, TestProxy};
 
 #[tokio::test]
 async fn a_proxy_restarted_while_the_server_is_down_serves_from_its_cache() {
@@ -107,9 +108,7 @@ async fn large_bodies_stream_through_both_ways() {
             Body::from_stream(stream)
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let stream_url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, streaming).await });
+    let stream_url = serve(streaming).await;
 
     create_route(
         &admin,
@@ -123,9 +122,7 @@ async fn large_bodies_stream_through_both_ways() {
         "targets": [{"url": stream_url}]}),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
 
     let upload = vec![b'x'; 20 * 1024 * 1024];
     let (status, _, body) = call(
@@ -176,9 +173,7 @@ async fn the_server_lists_each_proxy_with_its_configuration_version() {
     let server = TestServer::start().await;
     let admin = server.admin().await;
     let up = Upstream::start("up", Behaviour::Echo).await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     create_route(
         &admin,
         json!({"name": "new", "path": "/", "targets": [{"url": up.url}]}),

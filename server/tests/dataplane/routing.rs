@@ -2,9 +2,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use tollgate_testkit::TestProxy;
 use tollgate_testkit::TestServer;
 use tollgate_testkit::{
-    call, client, create_key, create_route, dead_url, start_proxy, synced, Behaviour, Upstream,
+    call, client, create_key, create_route, dead_url, synced, Behaviour, Upstream,
 };
 
 #[tokio::test]
@@ -70,9 +71,7 @@ async fn requests_are_routed_by_host_then_path_then_method() {
     )
     .await;
 
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let base = format!("http://{}", proxy.traffic_addr());
     let http = client();
     let upstream_of =
@@ -118,9 +117,7 @@ async fn unmatched_requests_get_a_json_404_and_wrong_methods_a_405() {
         "targets": [{"url": up.url}], "require_key": false}),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let base = format!("http://{}", proxy.traffic_addr());
     let (status, headers, body) = call(client().get(format!("{base}/nothing"))).await;
     assert_eq!(status, 404);
@@ -146,9 +143,7 @@ async fn weights_split_the_traffic_as_configured() {
                     {"url": off.url, "weight": 0}]}),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let base = format!("http://{}", proxy.traffic_addr());
     let http = client();
     for _ in 0..200 {
@@ -185,9 +180,7 @@ async fn a_target_that_refuses_connections_is_retried_on_a_healthy_one() {
         "connect_timeout": "1s", "targets": [{"url": dead}, {"url": healthy.url}]}),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let base = format!("http://{}", proxy.traffic_addr());
     for _ in 0..50 {
         let (status, _, body) = call(client().get(format!("{base}/x"))).await;
@@ -253,9 +246,7 @@ async fn a_slow_upstream_gets_a_504() {
         "targets": [{"url": slow.url}]}),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let started = std::time::Instant::now();
     let (status, _, body) = call(client().get(format!("http://{}/x", proxy.traffic_addr()))).await;
     assert_eq!(status, 504);
@@ -277,9 +268,7 @@ async fn prefix_is_stripped_and_forwarding_headers_are_set() {
     )
     .await;
     let (_, secret) = create_key(&admin, json!({"name": "k"})).await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let base = format!("http://{}", proxy.traffic_addr());
 
     let (status, headers, body) = call(
@@ -348,9 +337,7 @@ async fn a_503_is_retried_on_another_target_and_passed_through_when_retries_run_
         "targets": [{"url": unavailable.url}]}),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let base = format!("http://{}", proxy.traffic_addr());
     for _ in 0..20 {
         let (status, _, body) = call(client().get(format!("{base}/r"))).await;

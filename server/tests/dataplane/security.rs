@@ -12,6 +12,7 @@ use tollgate_testkit::TestServer;
 use tollgate_testkit::{
     call, client, create_key, create_route, dead_url, start_proxy, synced, Behaviour, Upstream,
 };
+use tollgate_testkit::{serve, TestProxy};
 
 /// Sends raw bytes to `addr` and returns what comes back until the peer closes (or 5 s pass).
 async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> String {
@@ -110,9 +111,7 @@ async fn a_tenant_cannot_capture_another_tenants_traffic_or_keys() {
         .await
         .assert_problem(409);
 
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let base = format!("http://{}", proxy.traffic_addr());
     // A's clients reach A's upstream, with A's key, on every host but B's.
     for host in ["127.0.0.1", "api.a.example", "other.example"] {
@@ -162,9 +161,7 @@ async fn upstreams_never_see_tollgate_keys_unless_the_route_opts_in() {
     )
     .await;
     let (_, key) = create_key(&admin, json!({"name": "k"})).await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let base = format!("http://{}", proxy.traffic_addr());
     let (status, _, body) = call(
         client()
@@ -222,9 +219,7 @@ async fn path_tricks_never_skip_the_key_check() {
         json!({"name": "admin", "path": "/admin", "targets": [{"url": secret.url}]}),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let addr = proxy.traffic_addr();
     for path in [
         "/static/../admin/secret.txt",
@@ -356,9 +351,7 @@ async fn client_faults_are_400s_and_never_eject_a_target() {
         json!({"name": "up", "path": "/up", "require_key": false, "targets": [{"url": upstream.url}]}),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     for _ in 0..5 {
         let answer = raw(
             proxy.traffic_addr(),
@@ -392,9 +385,7 @@ async fn refused_connections_are_retried_for_every_method_and_trace_needs_a_rout
                "targets": [{"url": live.url}]}),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let base = format!("http://{}", proxy.traffic_addr());
     for _ in 0..30 {
         let (status, _, body) = call(client().post(format!("{base}/two")).body("{}")).await;
@@ -418,9 +409,7 @@ async fn stalling_upstream() -> String {
         .chain(futures_util::stream::pending());
         axum::response::Response::new(Body::from_stream(chunks))
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = serve(app).await;
     url
 }
 
@@ -435,9 +424,7 @@ async fn an_upstream_that_stalls_mid_body_is_cut_off() {
                "body_idle_timeout": "1s", "targets": [{"url": url}]}),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let response = client()
         .get(format!("http://{}/stall", proxy.traffic_addr()))
         .send()
@@ -552,9 +539,7 @@ async fn the_provider_test_is_no_port_scanner_and_follows_no_redirects() {
     let app = axum::Router::new().fallback(|| async {
         axum::response::Redirect::temporary("http://169.254.169.254/latest/meta-data")
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("{}/v1", serve(app).await);
     let provider = admin
         .post(
             "/api/v1/tenants/default/providers",
@@ -610,9 +595,7 @@ async fn a_key_scoped_to_routes_reaches_no_model_and_star_means_all() {
         .get(&format!("/api/v1/tenants/default/keys/{id}"))
         .await;
     assert_eq!(shown.body["scopes"]["models"], json!(["*"]));
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let base = format!("http://{}", proxy.traffic_addr());
     let chat = |key: &str| {
         client()

@@ -2,10 +2,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use tollgate_testkit::TestProxy;
 use tollgate_testkit::TestServer;
-use tollgate_testkit::{
-    call, client, create_key, create_route, start_proxy, synced, Behaviour, Upstream,
-};
+use tollgate_testkit::{call, client, create_key, create_route, Behaviour, Upstream};
 
 async fn stored_events(server: &TestServer) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM usage_events")
@@ -39,9 +38,7 @@ async fn every_request_is_counted_exactly_once_across_a_server_restart() {
     )
     .await;
     let (key_id, secret) = create_key(&admin, json!({"name": "k"})).await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let url = format!("http://{}/orders", proxy.traffic_addr());
     let http = client();
 
@@ -109,9 +106,7 @@ async fn the_usage_log_filters_and_pages() {
     )
     .await;
     let (key_id, secret) = create_key(&admin, json!({"name": "k"})).await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&server, dir.path()).await;
-    synced(&server, &proxy).await;
+    let proxy = TestProxy::start(&server).await;
     let url = format!("http://{}/x", proxy.traffic_addr());
     for _ in 0..5 {
         call(client().post(&url).bearer_auth(&secret).body("hello")).await;

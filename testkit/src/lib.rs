@@ -13,4 +13,4 @@ pub use dataplane::{
     call, client, create_key, create_key_in, create_route, dead_url, proxy_config, serve,
     start_proxy, synced, Behaviour, TestProxy, Upstream,
 };
-pub use server::{TestServer, ADMIN_EMAIL, ADMIN_PASSWORD, PROXY_TOKEN};
+pub use server::{RoleUsers, TestServer, ADMIN_EMAIL, ADMIN_PASSWORD, PROXY_TOKEN};

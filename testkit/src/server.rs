@@ -175,6 +175,20 @@ impl TestServer {
         assert_eq!(given.status, StatusCode::OK, "{}", given.text);
     }
 
+    /// Creates `tenant` with a user of every role, each signed in.
+    pub async fn users_of_every_role(&self, tenant: &str) -> RoleUsers {
+        let user = |role: &'static str| {
+            let email = format!("{role}@{tenant}.example");
+            async move { self.user_with_role(tenant, &email, role).await }
+        };
+        RoleUsers {
+            viewer: user("viewer").await,
+            member: user("member").await,
+            admin: user("admin").await,
+            owner: user("owner").await,
+        }
+    }
+
     /// Creates a tenant (as the platform admin) and a user with the given role in it; returns a
     /// client logged in as that user.
     pub async fn user_with_role(&self, tenant: &str, email: &str, role: &str) -> Api {
@@ -225,4 +239,12 @@ impl Drop for TestServer {
         })
         .join();
     }
+}
+
+/// One signed-in user per role in a tenant: `viewer@<tenant>.example` and so on.
+pub struct RoleUsers {
+    pub viewer: Api,
+    pub member: Api,
+    pub admin: Api,
+    pub owner: Api,
 }

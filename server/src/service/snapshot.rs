@@ -1,13 +1,10 @@
 //! Builds the configuration snapshot the proxies pull.
 
-use std::collections::BTreeMap;
-
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use tollgate_protocol::{
-    BudgetPeriod, DeploymentEntry, KeyBudget, KeyEntry, ModelEntry, ModelPrices, PathMatch,
-    PromptApiEntry, PromptMessage, PromptVariable, ProviderEntry, RetryOn, RouteEntry, Snapshot,
-    Target,
+    BudgetPeriod, DeploymentEntry, KeyBudget, KeyEntry, ModelEntry, ModelPrices, PromptApiEntry,
+    PromptMessage, PromptVariable, ProviderEntry, RetryOn, RouteEntry, Snapshot, Target,
 };
 use uuid::Uuid;
 
@@ -15,6 +12,7 @@ use crate::error::ApiResult;
 use crate::secret_box::SecretBox;
 use crate::service::prompt_apis::PromptApiSpec;
 use crate::service::providers;
+use crate::service::routes::RouteRow;
 
 #[derive(sqlx::FromRow)]
 struct KeyRow {
@@ -31,28 +29,13 @@ struct KeyRow {
     expires_at: Option<OffsetDateTime>,
 }
 
+/// A route row with its tenant's slug, for the label metrics and logs use.
 #[derive(sqlx::FromRow)]
-struct RouteRow {
-    id: Uuid,
+struct TenantRouteRow {
     tenant_id: Uuid,
     tenant_slug: String,
-    name: String,
-    hosts: Vec<String>,
-    path: String,
-    path_match: PathMatch,
-    methods: Vec<String>,
-    strip_prefix: bool,
-    targets: sqlx::types::Json<Vec<Target>>,
-    connect_timeout_ms: i64,
-    timeout_ms: i64,
-    retries: i32,
-    retry_on: Vec<String>,
-    retry_non_idempotent: bool,
-    require_key: bool,
-    set_headers: sqlx::types::Json<BTreeMap<String, String>>,
-    remove_headers: Vec<String>,
-    forward_key: bool,
-    body_idle_timeout_ms: i64,
+    #[sqlx(flatten)]
+    route: RouteRow,
 }
 
 #[derive(sqlx::FromRow)]
@@ -107,11 +90,8 @@ pub async fn build(db: &PgPool, secrets: &SecretBox) -> ApiResult<Snapshot> {
     )
     .fetch_all(&mut *tx)
     .await?;
-    let routes: Vec<RouteRow> = sqlx::query_as(
-        "SELECT r.id, r.tenant_id, t.slug AS tenant_slug, r.name, r.hosts, r.path, r.path_match,
-                r.methods, r.strip_prefix, r.targets, r.connect_timeout_ms, r.timeout_ms, r.retries,
-                r.retry_on, r.retry_non_idempotent, r.require_key, r.set_headers, r.remove_headers,
-                r.forward_key, r.body_idle_timeout_ms
+    let routes: Vec<TenantRouteRow> = sqlx::query_as(
+        "SELECT r.*, t.slug AS tenant_slug
          FROM routes r JOIN tenants t ON t.id = r.tenant_id
          ORDER BY r.id",
     )
@@ -192,7 +172,13 @@ fn key_entry(row: KeyRow) -> KeyEntry {
     }
 }
 
-fn route_entry(row: RouteRow) -> RouteEntry {
+fn route_entry(
+    TenantRouteRow {
+        tenant_id,
+        tenant_slug,
+        route: row,
+    }: TenantRouteRow,
+) -> RouteEntry {
     let retry_on = row
         .retry_on
         .iter()
@@ -200,15 +186,23 @@ fn route_entry(row: RouteRow) -> RouteEntry {
         .collect();
     RouteEntry {
         id: row.id,
-        tenant_id: row.tenant_id,
-        label: format!("{}/{}", row.tenant_slug, row.name),
+        tenant_id,
+        label: format!("{tenant_slug}/{}", row.name),
         name: row.name,
         hosts: row.hosts,
         path: row.path,
         path_match: row.path_match,
         methods: row.methods,
         strip_prefix: row.strip_prefix,
-        targets: row.targets.0,
+        targets: row
+            .targets
+            .0
+            .into_iter()
+            .map(|t| Target {
+                url: t.url,
+                weight: t.weight,
+            })
+            .collect(),
         connect_timeout_ms: row.connect_timeout_ms.max(1).unsigned_abs(),
         timeout_ms: row.timeout_ms.max(1).unsigned_abs(),
         retries: row.retries.max(0).unsigned_abs(),

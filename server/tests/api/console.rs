@@ -4,6 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
+use tollgate_testkit::RoleUsers;
 use tollgate_testkit::{csrf_token_for, TestServer, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 /// Every page of a tenant, by path suffix.
@@ -134,18 +135,12 @@ async fn the_console_shows_the_api_lock_out() {
 #[tokio::test]
 async fn each_role_sees_what_it_may_do_and_no_more() {
     let server = TestServer::start().await;
-    let viewer = server
-        .user_with_role("acme", "viewer@example.com", "viewer")
-        .await;
-    let member = server
-        .user_with_role("acme", "member@example.com", "member")
-        .await;
-    let admin = server
-        .user_with_role("acme", "admin@acme.example", "admin")
-        .await;
-    let owner = server
-        .user_with_role("acme", "owner@acme.example", "owner")
-        .await;
+    let RoleUsers {
+        viewer,
+        member,
+        admin,
+        owner,
+    } = server.users_of_every_role("acme").await;
 
     for (who, browser) in [
         ("viewer", &viewer),
@@ -221,7 +216,7 @@ async fn each_role_sees_what_it_may_do_and_no_more() {
 async fn forms_change_things_through_the_api() {
     let server = TestServer::start().await;
     let member = server
-        .user_with_role("acme", "member@example.com", "member")
+        .user_with_role("acme", "member@acme.example", "member")
         .await;
 
     let (status, html) = member
@@ -414,13 +409,13 @@ async fn admins_manage_routes_models_and_members_from_forms() {
 async fn cross_site_form_posts_are_refused() {
     let server = TestServer::start().await;
     let member = server
-        .user_with_role("acme", "member@example.com", "member")
+        .user_with_role("acme", "member@acme.example", "member")
         .await;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let cookie = member_cookie(&server, "member@example.com").await;
+    let cookie = member_cookie(&server, "member@acme.example").await;
     let page = client
         .get(format!("{}/t/acme/keys", server.base))
         .header("cookie", &cookie)
@@ -632,7 +627,7 @@ async fn usage_log_filters_pages_and_exports_csv_and_the_dashboard_adds_it_up() 
 async fn detail_pages_offer_edits_only_to_those_allowed_and_lose_nothing() {
     let server = TestServer::start().await;
     let viewer = server
-        .user_with_role("acme", "viewer@example.com", "viewer")
+        .user_with_role("acme", "viewer@acme.example", "viewer")
         .await;
     let admin = server
         .user_with_role("acme", "admin@acme.example", "admin")
@@ -706,14 +701,14 @@ async fn stored_markup_stays_text_and_tokens_are_bound_to_their_form() {
     let server = TestServer::start().await;
     let admin = server.admin().await;
     let member = server
-        .user_with_role("default", "member@example.com", "member")
+        .user_with_role("default", "member@acme.example", "member")
         .await;
     let members = admin.get("/api/v1/tenants/default/members").await.body;
     let member_id = members
         .as_array()
         .unwrap()
         .iter()
-        .find(|m| m["email"] == "member@example.com")
+        .find(|m| m["email"] == "member@acme.example")
         .and_then(|m| m["user_id"].as_str())
         .unwrap()
         .to_string();
@@ -755,7 +750,7 @@ async fn stored_markup_stays_text_and_tokens_are_bound_to_their_form() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|m| m["role"] != "owner" || m["email"] != "member@example.com"),
+            .all(|m| m["role"] != "owner" || m["email"] != "member@acme.example"),
         "{members}"
     );
     drop(member);

@@ -1,6 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
+use tollgate_testkit::RoleUsers;
 use tollgate_testkit::{Reply, TestServer};
 
 #[tokio::test]
@@ -73,18 +74,12 @@ async fn existing_users_are_added_without_a_password() {
 #[tokio::test]
 async fn each_role_may_do_what_it_should_and_no_more() {
     let server = TestServer::start().await;
-    let viewer = server
-        .user_with_role("acme", "viewer@example.com", "viewer")
-        .await;
-    let member = server
-        .user_with_role("acme", "member@example.com", "member")
-        .await;
-    let admin = server
-        .user_with_role("acme", "admin@acme.example", "admin")
-        .await;
-    let owner = server
-        .user_with_role("acme", "owner@acme.example", "owner")
-        .await;
+    let RoleUsers {
+        viewer,
+        member,
+        admin,
+        owner,
+    } = server.users_of_every_role("acme").await;
     let new_member =
         |email: &str, role: &str| json!({"email": email, "password": "password-123", "role": role});
 
@@ -146,7 +141,7 @@ async fn each_role_may_do_what_it_should_and_no_more() {
         .assert_problem(403);
     member
         .patch(
-            "/api/v1/tenants/acme/members/viewer@example.com",
+            "/api/v1/tenants/acme/members/viewer@acme.example",
             json!({"role": "admin"}),
         )
         .await

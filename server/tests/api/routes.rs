@@ -1,6 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
+use tollgate_testkit::RoleUsers;
 use tollgate_testkit::TestServer;
 
 fn orders() -> serde_json::Value {
@@ -138,15 +139,12 @@ async fn a_route_that_duplicates_another_match_is_a_conflict() {
 #[tokio::test]
 async fn only_admins_manage_routes_and_other_tenants_see_none() {
     let server = TestServer::start().await;
-    let member = server
-        .user_with_role("acme", "m@example.com", "member")
-        .await;
-    let viewer = server
-        .user_with_role("acme", "v@example.com", "viewer")
-        .await;
-    let admin = server
-        .user_with_role("acme", "a@example.com", "admin")
-        .await;
+    let RoleUsers {
+        viewer,
+        member,
+        admin,
+        ..
+    } = server.users_of_every_role("acme").await;
     server.give_request_space("acme").await;
     member
         .post("/api/v1/tenants/acme/routes", orders())

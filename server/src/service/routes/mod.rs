@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub(crate) use spec::{check_host, check_prefix, RESERVED_HEADERS};
+pub(crate) use store::RouteRow;
 pub use store::{create, delete, get, list, update};
 
 pub use tollgate_protocol::PathMatch;

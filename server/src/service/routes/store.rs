@@ -15,28 +15,29 @@ use crate::error::{ApiError, ApiResult};
 use crate::roles::{Require, Role};
 use crate::service::{audit, config_version};
 
+/// A route as stored (the snapshot reads the same rows).
 #[derive(sqlx::FromRow)]
-struct RouteRow {
-    id: Uuid,
-    name: String,
-    hosts: Vec<String>,
-    path: String,
-    path_match: PathMatch,
-    methods: Vec<String>,
-    strip_prefix: bool,
-    targets: sqlx::types::Json<Vec<Target>>,
-    connect_timeout_ms: i64,
-    timeout_ms: i64,
-    retries: i32,
-    retry_on: Vec<String>,
-    retry_non_idempotent: bool,
-    require_key: bool,
-    set_headers: sqlx::types::Json<BTreeMap<String, String>>,
-    remove_headers: Vec<String>,
-    forward_key: bool,
-    body_idle_timeout_ms: i64,
-    created_at: OffsetDateTime,
-    updated_at: OffsetDateTime,
+pub(crate) struct RouteRow {
+    pub id: Uuid,
+    pub name: String,
+    pub hosts: Vec<String>,
+    pub path: String,
+    pub path_match: PathMatch,
+    pub methods: Vec<String>,
+    pub strip_prefix: bool,
+    pub targets: sqlx::types::Json<Vec<Target>>,
+    pub connect_timeout_ms: i64,
+    pub timeout_ms: i64,
+    pub retries: i32,
+    pub retry_on: Vec<String>,
+    pub retry_non_idempotent: bool,
+    pub require_key: bool,
+    pub set_headers: sqlx::types::Json<BTreeMap<String, String>>,
+    pub remove_headers: Vec<String>,
+    pub forward_key: bool,
+    pub body_idle_timeout_ms: i64,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
 }
 
 const ROUTE_COLUMNS: &str = "id, name, hosts, path, path_match, methods, strip_prefix, targets,

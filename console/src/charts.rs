@@ -24,14 +24,51 @@ pub(crate) struct Series {
     pub values: Vec<f64>,
 }
 
+impl Series {
+    pub(crate) fn new(name: impl Into<String>, color: &'static str, values: Vec<f64>) -> Self {
+        Self {
+            name: name.into(),
+            color,
+            values,
+        }
+    }
+}
+
+/// What a chart's y axis measures: how its values read, and whether ticks are whole numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Axis {
+    /// US dollars.
+    Usd,
+    /// Things counted (requests, tokens): whole-number ticks.
+    Count,
+    /// Milliseconds.
+    Millis,
+}
+
+impl Axis {
+    /// A value as the axis and the tooltips show it.
+    pub(crate) fn format(self, v: f64) -> String {
+        match self {
+            Self::Usd if v == 0.0 => "$0".into(),
+            Self::Usd if v >= 1.0 => format!("${v:.2}"),
+            Self::Usd => format!("${v:.6}").trim_end_matches('0').to_string(),
+            Self::Count if v >= 1_000_000.0 => format!("{:.1}M", v / 1_000_000.0),
+            Self::Count if v >= 1000.0 => format!("{:.1}k", v / 1000.0),
+            Self::Count | Self::Millis => format!("{v:.0}"),
+        }
+    }
+
+    fn whole_numbers(self) -> bool {
+        self == Self::Count
+    }
+}
+
 /// A chart's data: x labels and series.
 pub(crate) struct Chart<'a> {
     pub title: &'a str,
     pub labels: Vec<String>,
     pub series: Vec<Series>,
-    pub format: fn(f64) -> String,
-    /// The y axis counts things (requests, tokens): its ticks are whole numbers.
-    pub whole_numbers: bool,
+    pub axis: Axis,
 }
 
 /// Bars stacked per x label.
@@ -42,7 +79,7 @@ pub(crate) fn stacked_bars(chart: &Chart) -> String {
         .collect();
     let (max, ticks) = scale(
         totals.iter().cloned().fold(0.0, f64::max),
-        chart.whole_numbers,
+        chart.axis.whole_numbers(),
     );
     let mut svg = open(chart, max, &ticks);
     let slot = plot_width() / n as f64;
@@ -65,7 +102,7 @@ pub(crate) fn stacked_bars(chart: &Chart) -> String {
                 series.color,
                 escape(chart.labels.get(i).map_or("", String::as_str)),
                 escape(&series.name),
-                (chart.format)(v)
+                chart.axis.format(v)
             );
             base += v;
         }
@@ -82,7 +119,7 @@ pub(crate) fn lines(chart: &Chart) -> String {
         .flat_map(|s| s.values.iter().cloned())
         .filter(|v| v.is_finite())
         .fold(0.0, f64::max);
-    let (max, ticks) = scale(peak, chart.whole_numbers);
+    let (max, ticks) = scale(peak, chart.axis.whole_numbers());
     let mut svg = open(chart, max, &ticks);
     let slot = plot_width() / n as f64;
     for series in &chart.series {
@@ -117,7 +154,7 @@ pub(crate) fn lines(chart: &Chart) -> String {
                 series.color,
                 escape(chart.labels.get(i).map_or("", String::as_str)),
                 escape(&series.name),
-                (chart.format)(value(series, i))
+                chart.axis.format(value(series, i))
             );
         }
     }
@@ -177,7 +214,7 @@ fn open(chart: &Chart, max: f64, ticks: &[f64]) -> String {
             WIDTH - RIGHT,
             LEFT - 6.0,
             y + 4.0,
-            escape(&(chart.format)(*tick))
+            escape(&chart.axis.format(*tick))
         );
     }
     let n = chart.labels.len().max(1);
@@ -237,8 +274,7 @@ mod tests {
                 color: PALETTE[0],
                 values,
             }],
-            format: |v| format!("${v:.2}"),
-            whole_numbers: false,
+            axis: Axis::Usd,
         }
     }
 

@@ -68,10 +68,11 @@ pub(crate) struct ApiKey {
     pub created_at: String,
 }
 
+/// A credential just created, with its secret (shown this once).
 #[derive(Debug, Clone, Deserialize)]
-pub(crate) struct CreatedApiKey {
+pub(crate) struct Created<T> {
     #[serde(flatten)]
-    pub key: ApiKey,
+    pub item: T,
     pub secret: String,
 }
 
@@ -83,13 +84,6 @@ pub(crate) struct AdminToken {
     pub expires_at: Option<String>,
     pub last_used_at: Option<String>,
     pub created_at: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct CreatedAdminToken {
-    #[serde(flatten)]
-    pub token: AdminToken,
-    pub secret: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -16,21 +16,29 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Any body the proxy sends: an upstream's stream, or a small JSON error.
 pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
 
-/// Counts the bytes of a body as they pass, into a shared counter.
-pub struct Counted<B> {
-    inner: B,
-    bytes: Arc<AtomicU64>,
+/// Something that looks at each piece of a body as it passes (and changes nothing).
+pub trait Inspect {
+    /// Called with each data frame, in order.
+    fn inspect(&mut self, data: &Bytes);
 }
 
-impl<B> Counted<B> {
-    pub fn new(inner: B, bytes: Arc<AtomicU64>) -> Self {
-        Self { inner, bytes }
+/// A body passed through unchanged, each data frame shown to an `Inspect`.
+pub struct Inspected<B, I> {
+    inner: B,
+    inspector: I,
+}
+
+impl<B, I> Inspected<B, I> {
+    /// Passes `inner` through, showing its data to `inspector`.
+    pub fn with(inner: B, inspector: I) -> Self {
+        Self { inner, inspector }
     }
 }
 
-impl<B> Body for Counted<B>
+impl<B, I> Body for Inspected<B, I>
 where
     B: Body<Data = Bytes> + Unpin,
+    I: Inspect + Unpin,
 {
     type Data = Bytes;
     type Error = B::Error;
@@ -39,10 +47,11 @@ where
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
         if let Poll::Ready(Some(Ok(frame))) = &polled {
             if let Some(data) = frame.data_ref() {
-                self.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+                this.inspector.inspect(data);
             }
         }
         polled
@@ -54,6 +63,25 @@ where
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// Adds the bytes that pass to a shared counter.
+pub struct ByteCount(Arc<AtomicU64>);
+
+impl Inspect for ByteCount {
+    fn inspect(&mut self, data: &Bytes) {
+        self.0.fetch_add(data.len() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Counts the bytes of a body as they pass, into a shared counter.
+pub type Counted<B> = Inspected<B, ByteCount>;
+
+impl<B> Counted<B> {
+    /// Counts `inner`'s bytes into `bytes`.
+    pub fn new(inner: B, bytes: Arc<AtomicU64>) -> Self {
+        Self::with(inner, ByteCount(bytes))
     }
 }
 

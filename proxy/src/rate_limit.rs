@@ -11,10 +11,42 @@ struct Bucket {
     refilled: Instant,
 }
 
+/// A bucket per key, each holding up to `per_minute` and refilling that much a minute.
+#[derive(Default)]
+struct Buckets(DashMap<Uuid, Mutex<Bucket>>);
+
+impl Buckets {
+    /// Refills the key's bucket up to `now`, then runs `f` on it with the refill rate per second.
+    fn with_bucket<T>(
+        &self,
+        key: Uuid,
+        per_minute: u32,
+        now: Instant,
+        f: impl FnOnce(&mut Bucket, f64) -> T,
+    ) -> T {
+        let capacity = f64::from(per_minute.max(1));
+        let per_second = capacity / 60.0;
+        let entry = self.0.entry(key).or_insert_with(|| {
+            Mutex::new(Bucket {
+                tokens: capacity,
+                refilled: now,
+            })
+        });
+        let mut bucket = entry
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let elapsed = now.saturating_duration_since(bucket.refilled).as_secs_f64();
+        // A lowered limit takes effect at once.
+        bucket.tokens = (bucket.tokens + elapsed * per_second).min(capacity);
+        bucket.refilled = now;
+        f(&mut bucket, per_second)
+    }
+}
+
 /// The buckets of every key that has a limit.
 #[derive(Default)]
 pub struct RateLimiter {
-    buckets: DashMap<Uuid, Mutex<Bucket>>,
+    buckets: Buckets,
 }
 
 /// The outcome of taking one request from a key's bucket.
@@ -31,43 +63,32 @@ impl RateLimiter {
     /// Takes one request from the key's bucket of `per_minute` requests.
     pub fn check_at(&self, key: Uuid, per_minute: u32, now: Instant) -> Decision {
         let capacity = f64::from(per_minute.max(1));
-        let per_second = capacity / 60.0;
-        let entry = self.buckets.entry(key).or_insert_with(|| {
-            Mutex::new(Bucket {
-                tokens: capacity,
-                refilled: now,
+        self.buckets
+            .with_bucket(key, per_minute, now, |bucket, per_second| {
+                let allowed = bucket.tokens >= 1.0;
+                if allowed {
+                    bucket.tokens -= 1.0;
+                }
+                let reset_secs = if allowed {
+                    (capacity - bucket.tokens) / per_second
+                } else {
+                    (1.0 - bucket.tokens) / per_second
+                };
+                // Tokens lie between 0 and the capacity, a u32.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let remaining = bucket.tokens.max(0.0).floor() as u32;
+                Decision {
+                    allowed,
+                    limit: per_minute,
+                    remaining,
+                    reset: Duration::from_secs_f64(reset_secs.max(0.0)),
+                }
             })
-        });
-        let mut bucket = entry
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let elapsed = now.saturating_duration_since(bucket.refilled).as_secs_f64();
-        // A lowered limit takes effect at once.
-        bucket.tokens = (bucket.tokens + elapsed * per_second).min(capacity);
-        bucket.refilled = now;
-        let allowed = bucket.tokens >= 1.0;
-        if allowed {
-            bucket.tokens -= 1.0;
-        }
-        let reset_secs = if allowed {
-            (capacity - bucket.tokens) / per_second
-        } else {
-            (1.0 - bucket.tokens) / per_second
-        };
-        // Tokens lie between 0 and the capacity, a u32.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let remaining = bucket.tokens.max(0.0).floor() as u32;
-        Decision {
-            allowed,
-            limit: per_minute,
-            remaining,
-            reset: Duration::from_secs_f64(reset_secs.max(0.0)),
-        }
     }
 
     /// Forgets keys that are gone from the configuration.
     pub fn retain(&self, keep: impl Fn(&Uuid) -> bool) {
-        self.buckets.retain(|key, _| keep(key));
+        self.buckets.0.retain(|key, _| keep(key));
     }
 }
 
@@ -76,48 +97,25 @@ impl RateLimiter {
 /// may go below zero, and then the key waits until it refills).
 #[derive(Default)]
 pub struct TokenLimiter {
-    buckets: DashMap<Uuid, Mutex<Bucket>>,
+    buckets: Buckets,
 }
 
 impl TokenLimiter {
-    fn with_bucket<T>(
-        &self,
-        key: Uuid,
-        per_minute: u32,
-        now: Instant,
-        f: impl FnOnce(&mut Bucket, f64) -> T,
-    ) -> T {
-        let capacity = f64::from(per_minute.max(1));
-        let per_second = capacity / 60.0;
-        let entry = self.buckets.entry(key).or_insert_with(|| {
-            Mutex::new(Bucket {
-                tokens: capacity,
-                refilled: now,
-            })
-        });
-        let mut bucket = entry
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let elapsed = now.saturating_duration_since(bucket.refilled).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * per_second).min(capacity);
-        bucket.refilled = now;
-        f(&mut bucket, per_second)
-    }
-
     /// Ok while the key has tokens left; else how long until it has.
     pub fn check_at(&self, key: Uuid, per_minute: u32, now: Instant) -> Result<(), Duration> {
-        self.with_bucket(key, per_minute, now, |bucket, per_second| {
-            if bucket.tokens > 0.0 {
-                Ok(())
-            } else {
-                Err(Duration::from_secs_f64((-bucket.tokens + 1.0) / per_second))
-            }
-        })
+        self.buckets
+            .with_bucket(key, per_minute, now, |bucket, per_second| {
+                if bucket.tokens > 0.0 {
+                    Ok(())
+                } else {
+                    Err(Duration::from_secs_f64((-bucket.tokens + 1.0) / per_second))
+                }
+            })
     }
 
     /// Takes a finished call's tokens from the key's bucket.
     pub fn consume_at(&self, key: Uuid, per_minute: u32, tokens: u64, now: Instant) {
-        self.with_bucket(key, per_minute, now, |bucket, _| {
+        self.buckets.with_bucket(key, per_minute, now, |bucket, _| {
             bucket.tokens -= tokens as f64;
         });
     }

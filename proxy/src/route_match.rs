@@ -248,51 +248,27 @@ mod tests {
             ],
             &everything(),
         );
-        assert_eq!(
-            found(&table, "other", "/orders/1", Method::GET).as_deref(),
-            Some("orders")
-        );
-        assert_eq!(
-            found(&table, "other", "/orders/1", Method::POST).as_deref(),
-            Some("orders-post")
-        );
-        assert_eq!(
-            found(&table, "other", "/orders/42", Method::GET).as_deref(),
-            Some("order-42")
-        );
-        assert_eq!(
-            found(&table, "other", "/orders/42/x", Method::GET).as_deref(),
-            Some("orders")
-        );
-        assert_eq!(
-            found(&table, "other", "/ordersx", Method::GET).as_deref(),
-            Some("root")
-        );
-        assert_eq!(
-            found(&table, "api.example.com", "/orders", Method::GET).as_deref(),
-            Some("api-host")
-        );
-        assert_eq!(
-            found(&table, "api.example.com", "/x", Method::GET).as_deref(),
-            Some("wild")
-        );
-        assert_eq!(
-            found(&table, "a.eu.example.com", "/x", Method::GET).as_deref(),
-            Some("deep-wild")
-        );
-        assert_eq!(
-            found(&table, "example.com", "/x", Method::GET).as_deref(),
-            Some("root")
-        );
-        assert_eq!(
-            found(&table, "get.test", "/g", Method::GET).as_deref(),
-            Some("get-only")
-        );
-        // The host's own route refuses the method; the catch-all still serves the path.
-        assert_eq!(
-            found(&table, "get.test", "/g", Method::DELETE).as_deref(),
-            Some("root")
-        );
+        let cases = [
+            ("other", "/orders/1", Method::GET, "orders"),
+            ("other", "/orders/1", Method::POST, "orders-post"),
+            ("other", "/orders/42", Method::GET, "order-42"),
+            ("other", "/orders/42/x", Method::GET, "orders"),
+            ("other", "/ordersx", Method::GET, "root"),
+            ("api.example.com", "/orders", Method::GET, "api-host"),
+            ("api.example.com", "/x", Method::GET, "wild"),
+            ("a.eu.example.com", "/x", Method::GET, "deep-wild"),
+            ("example.com", "/x", Method::GET, "root"),
+            ("get.test", "/g", Method::GET, "get-only"),
+            // The host's own route refuses the method; the catch-all still serves the path.
+            ("get.test", "/g", Method::DELETE, "root"),
+        ];
+        for (host, path, method, expected) in cases {
+            assert_eq!(
+                found(&table, host, path, method.clone()).as_deref(),
+                Some(expected),
+                "{method} {host}{path}"
+            );
+        }
     }
 
     #[test]

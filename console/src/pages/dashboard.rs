@@ -9,7 +9,7 @@ use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime, Time};
 
-use crate::charts::{self, Chart, Series, PALETTE};
+use crate::charts::{self, Axis, Chart, Series, PALETTE};
 use crate::ctx::TenantCtx;
 use crate::format;
 use crate::layout::render;
@@ -142,69 +142,57 @@ pub(crate) async fn page(t: TenantCtx, Query(query): Query<RangeQuery>) -> Respo
         title: "Spend by model (USD)",
         labels: labels.clone(),
         series: spend_series,
-        format: money_axis,
-        whole_numbers: false,
+        axis: Axis::Usd,
     });
     let requests = charts::stacked_bars(&Chart {
         title: "Requests",
         labels: labels.clone(),
         series: vec![
-            Series {
-                name: "succeeded".into(),
-                color: PALETTE[2],
-                values: column(&|p| {
+            Series::new(
+                "succeeded",
+                PALETTE[2],
+                column(&|p| {
                     (p.stats.requests - p.stats.client_errors - p.stats.server_errors) as f64
                 }),
-            },
-            Series {
-                name: "client errors (4xx)".into(),
-                color: PALETTE[5],
-                values: column(&|p| p.stats.client_errors as f64),
-            },
-            Series {
-                name: "server errors (5xx)".into(),
-                color: PALETTE[3],
-                values: column(&|p| p.stats.server_errors as f64),
-            },
+            ),
+            Series::new(
+                "client errors (4xx)",
+                PALETTE[5],
+                column(&|p| p.stats.client_errors as f64),
+            ),
+            Series::new(
+                "server errors (5xx)",
+                PALETTE[3],
+                column(&|p| p.stats.server_errors as f64),
+            ),
         ],
-        format: count_axis,
-        whole_numbers: true,
+        axis: Axis::Count,
     });
     let tokens = charts::stacked_bars(&Chart {
         title: "Tokens",
         labels: labels.clone(),
         series: vec![
-            Series {
-                name: "input".into(),
-                color: PALETTE[0],
-                values: column(&|p| p.stats.input_tokens as f64),
-            },
-            Series {
-                name: "output".into(),
-                color: PALETTE[1],
-                values: column(&|p| p.stats.output_tokens as f64),
-            },
+            Series::new(
+                "input",
+                PALETTE[0],
+                column(&|p| p.stats.input_tokens as f64),
+            ),
+            Series::new(
+                "output",
+                PALETTE[1],
+                column(&|p| p.stats.output_tokens as f64),
+            ),
         ],
-        format: count_axis,
-        whole_numbers: true,
+        axis: Axis::Count,
     });
     let latency = charts::lines(&Chart {
         title: "Latency (ms)",
         labels,
         series: vec![
-            Series {
-                name: "p50".into(),
-                color: PALETTE[0],
-                values: column_or(f64::NAN, &|p| p.stats.p50_ms),
-            },
-            Series {
-                name: "p95".into(),
-                color: PALETTE[3],
-                values: column_or(f64::NAN, &|p| p.stats.p95_ms),
-            },
+            Series::new("p50", PALETTE[0], column_or(f64::NAN, &|p| p.stats.p50_ms)),
+            Series::new("p95", PALETTE[3], column_or(f64::NAN, &|p| p.stats.p95_ms)),
         ],
-        format: ms_axis,
-        whole_numbers: false,
+        axis: Axis::Millis,
     });
 
     let total = summary.total.clone();
@@ -384,31 +372,6 @@ fn bucket_times(start: OffsetDateTime, now: OffsetDateTime, daily: bool) -> Vec<
         t += step;
     }
     times
-}
-
-fn money_axis(v: f64) -> String {
-    if v == 0.0 {
-        "$0".into()
-    } else if v >= 1.0 {
-        format!("${v:.2}")
-    } else {
-        let s = format!("${v:.6}");
-        s.trim_end_matches('0').to_string()
-    }
-}
-
-fn count_axis(v: f64) -> String {
-    if v >= 1_000_000.0 {
-        format!("{:.1}M", v / 1_000_000.0)
-    } else if v >= 1000.0 {
-        format!("{:.1}k", v / 1000.0)
-    } else {
-        format!("{v:.0}")
-    }
-}
-
-fn ms_axis(v: f64) -> String {
-    format!("{v:.0}")
 }
 
 fn enc(text: &str) -> String {

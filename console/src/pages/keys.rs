@@ -13,13 +13,13 @@ use crate::ctx::{Flash, TenantCtx};
 use crate::format;
 use crate::forms;
 use crate::layout::render;
-use crate::types::{ApiKey, CreatedApiKey, Role};
+use crate::types::{ApiKey, Created, Role};
 
 pub(crate) async fn list(t: TenantCtx) -> Response {
     render_list(t, None).await
 }
 
-async fn render_list(t: TenantCtx, created: Option<CreatedApiKey>) -> Response {
+async fn render_list(t: TenantCtx, created: Option<Created<ApiKey>>) -> Response {
     let keys: Vec<ApiKey> = match t.ctx.api.get(&t.api_path("/keys")).await {
         Ok(keys) => keys,
         Err(failure) => return t.failure(failure),
@@ -34,7 +34,7 @@ async fn render_list(t: TenantCtx, created: Option<CreatedApiKey>) -> Response {
             <p class="muted">"Keys let applications call the proxy. The secret is shown once, when the key is created; Tollgate keeps only its hash."</p>
             {created.map(|created| view! {
                 <section class="card secret" aria-live="polite">
-                    <h2>{format!("Key \u{201c}{}\u{201d} created", created.key.name)}</h2>
+                    <h2>{format!("Key \u{201c}{}\u{201d} created", created.item.name)}</h2>
                     <p class="warning">"Copy this secret now. It will not be shown again: Tollgate stores only a hash of it."</p>
                     <div class="copy-row">
                         <code id="new-secret" class="secret-value">{created.secret.clone()}</code>
@@ -244,7 +244,7 @@ pub(crate) async fn create(t: TenantCtx, Form(form): Form<KeyForm>) -> Response 
     match t
         .ctx
         .api
-        .post::<CreatedApiKey>(&t.api_path("/keys"), &body)
+        .post::<Created<ApiKey>>(&t.api_path("/keys"), &body)
         .await
     {
         Ok(created) => render_list(t, Some(created)).await,

@@ -13,13 +13,13 @@ use crate::ctx::{Flash, TenantCtx};
 use crate::format;
 use crate::forms;
 use crate::layout::render;
-use crate::types::{AdminToken, CreatedAdminToken};
+use crate::types::{AdminToken, Created};
 
 pub(crate) async fn list(t: TenantCtx) -> Response {
     render_list(t, None).await
 }
 
-async fn render_list(t: TenantCtx, created: Option<CreatedAdminToken>) -> Response {
+async fn render_list(t: TenantCtx, created: Option<Created<AdminToken>>) -> Response {
     let tokens: Vec<AdminToken> = match t.ctx.api.get("/api/v1/tokens").await {
         Ok(tokens) => tokens,
         Err(failure) => return t.failure(failure),
@@ -32,7 +32,7 @@ async fn render_list(t: TenantCtx, created: Option<CreatedAdminToken>) -> Respon
             <p class="muted">"Personal tokens for scripts and CI: they act as you on the admin API (Authorization: Bearer …), with your roles. The secret is shown once."</p>
             {created.map(|created| view! {
                 <section class="card secret">
-                    <h2>{format!("Token \u{201c}{}\u{201d} created", created.token.name)}</h2>
+                    <h2>{format!("Token \u{201c}{}\u{201d} created", created.item.name)}</h2>
                     <p class="warning">"Copy this token now. It will not be shown again."</p>
                     <div class="copy-row">
                         <code id="new-secret" class="secret-value">{created.secret.clone()}</code>
@@ -101,7 +101,7 @@ pub(crate) async fn create(t: TenantCtx, Form(form): Form<TokenForm>) -> Respons
     match t
         .ctx
         .api
-        .post::<CreatedAdminToken>("/api/v1/tokens", &body)
+        .post::<Created<AdminToken>>("/api/v1/tokens", &body)
         .await
     {
         Ok(created) => render_list(t, Some(created)).await,

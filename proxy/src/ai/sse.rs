@@ -6,9 +6,10 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
+use http_body::{Body, Frame};
 
 use crate::ai::metering::Tokens;
+use crate::body::{Inspect, Inspected};
 
 /// Longest SSE line kept while looking for usage; longer lines are passed on unread.
 const LINE_MAX: usize = 1 << 20;
@@ -34,24 +35,37 @@ impl StreamFindings {
     }
 }
 
-/// Passes the stream through unchanged, noting the usage chunk and when data began.
-pub struct UsageScanner<B> {
-    inner: B,
+/// Notes an OpenAI-style stream's usage chunk, its text, and when data began.
+pub struct UsageScan {
     started: Instant,
     line: Vec<u8>,
     findings: Arc<Mutex<StreamFindings>>,
 }
 
-impl<B> UsageScanner<B> {
-    pub fn new(inner: B, started: Instant, findings: Arc<Mutex<StreamFindings>>) -> Self {
-        Self {
-            inner,
-            started,
-            line: Vec::new(),
-            findings,
-        }
-    }
+/// Passes the stream through unchanged, noting the usage chunk and when data began.
+pub type UsageScanner<B> = Inspected<B, UsageScan>;
 
+impl<B> UsageScanner<B> {
+    /// Scans `inner` into `findings`; `started` is when the request arrived.
+    pub fn new(inner: B, started: Instant, findings: Arc<Mutex<StreamFindings>>) -> Self {
+        Self::with(
+            inner,
+            UsageScan {
+                started,
+                line: Vec::new(),
+                findings,
+            },
+        )
+    }
+}
+
+impl Inspect for UsageScan {
+    fn inspect(&mut self, data: &Bytes) {
+        self.scan(data);
+    }
+}
+
+impl UsageScan {
     fn scan(&mut self, data: &[u8]) {
         if let Ok(mut findings) = self.findings.lock() {
             findings
@@ -91,36 +105,6 @@ impl<B> UsageScanner<B> {
         if let Some(tokens) = chunk.get("usage").and_then(Tokens::from_openai_usage) {
             findings.tokens = tokens;
         }
-    }
-}
-
-impl<B> Body for UsageScanner<B>
-where
-    B: Body<Data = Bytes> + Unpin,
-{
-    type Data = Bytes;
-    type Error = B::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled {
-            if let Some(data) = frame.data_ref() {
-                let data = data.clone();
-                self.scan(&data);
-            }
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }
 

@@ -5,38 +5,38 @@ use utoipa::IntoResponses;
 
 use crate::error::Problem;
 
-/// 403: the caller's role does not allow the operation.
-#[derive(IntoResponses)]
-#[response(
-    status = 403,
-    description = "Your role does not allow this; the detail says which role it needs",
-    content_type = "application/problem+json"
-)]
-pub struct Forbidden(pub Problem);
+/// Declares a shared problem response: its type, status and description.
+macro_rules! problem_response {
+    ($(#[$doc:meta])* $name:ident, $status:literal, $description:literal) => {
+        $(#[$doc])*
+        #[derive(IntoResponses)]
+        #[response(status = $status, description = $description,
+                   content_type = "application/problem+json")]
+        pub struct $name(pub Problem);
+    };
+}
 
-/// 404: no such tenant or object, or the caller may not see it.
-#[derive(IntoResponses)]
-#[response(
-    status = 404,
-    description = "No such tenant or object, or you may not see it",
-    content_type = "application/problem+json"
-)]
-pub struct NotFound(pub Problem);
-
-/// 409: the change conflicts with what exists.
-#[derive(IntoResponses)]
-#[response(
-    status = 409,
-    description = "The change conflicts with what exists; the detail says how",
-    content_type = "application/problem+json"
-)]
-pub struct Conflict(pub Problem);
-
-/// 422: the input is well-formed but not valid.
-#[derive(IntoResponses)]
-#[response(
-    status = 422,
-    description = "Invalid input; the detail names the field and what it accepts",
-    content_type = "application/problem+json"
-)]
-pub struct Invalid(pub Problem);
+problem_response!(
+    /// 403: the caller's role does not allow the operation.
+    Forbidden,
+    403,
+    "Your role does not allow this; the detail says which role it needs"
+);
+problem_response!(
+    /// 404: no such tenant or object, or the caller may not see it.
+    NotFound,
+    404,
+    "No such tenant or object, or you may not see it"
+);
+problem_response!(
+    /// 409: the change conflicts with what exists.
+    Conflict,
+    409,
+    "The change conflicts with what exists; the detail says how"
+);
+problem_response!(
+    /// 422: the input is well-formed but not valid.
+    Invalid,
+    422,
+    "Invalid input; the detail names the field and what it accepts"
+);

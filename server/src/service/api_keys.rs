@@ -14,6 +14,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::money;
 use crate::roles::{Require, Role};
 use crate::secrets;
+use crate::service::scoped;
 use crate::service::{audit, config_version};
 use crate::validate;
 
@@ -280,25 +281,17 @@ fn check_expiry(text: Option<&str>) -> ApiResult<Option<OffsetDateTime>> {
 }
 
 pub async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<ApiKey>> {
-    let rows: Vec<KeyRow> = sqlx::query_as(&format!(
+    let sql = format!(
         "SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC"
-    ))
-    .bind(access.tenant.id)
-    .fetch_all(db)
-    .await?;
+    );
+    let rows: Vec<KeyRow> = scoped::all(db, access, &sql).await?;
     Ok(rows.into_iter().map(ApiKey::from).collect())
 }
 
 pub async fn get(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<ApiKey> {
-    let row: Option<KeyRow> = sqlx::query_as(&format!(
-        "SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 AND id = $2"
-    ))
-    .bind(access.tenant.id)
-    .bind(id)
-    .fetch_optional(db)
-    .await?;
-    row.map(ApiKey::from)
-        .ok_or_else(|| ApiError::not_found("key", &id.to_string()))
+    let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 AND id = $2");
+    let row: KeyRow = scoped::one(db, access, &sql, id, "key").await?;
+    Ok(row.into())
 }
 
 pub async fn create(

@@ -13,6 +13,7 @@ use crate::access::TenantAccess;
 use crate::error::{conflict_on_unique, ApiError, ApiResult};
 use crate::money;
 use crate::roles::{Require, Role};
+use crate::service::removal::{self, Removable};
 use crate::service::{audit, config_version, price_catalog, providers};
 
 const MAX_DEPLOYMENTS: usize = 20;
@@ -444,25 +445,5 @@ pub async fn delete(
     id: Uuid,
 ) -> ApiResult<()> {
     access.role.require(Role::Admin, "manage models")?;
-    let mut tx = db.begin().await?;
-    let name: Option<String> =
-        sqlx::query_scalar("DELETE FROM models WHERE tenant_id = $1 AND id = $2 RETURNING name")
-            .bind(access.tenant.id)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let name = name.ok_or_else(|| ApiError::not_found("model", &id.to_string()))?;
-    config_version::commit(
-        tx,
-        principal,
-        audit::Change {
-            tenant_id: Some(access.tenant.id),
-            action: "model.delete",
-            target_type: "model",
-            target_id: id.to_string(),
-            details: json!({"name": name}),
-        },
-    )
-    .await?;
-    Ok(())
+    removal::remove(db, principal, access, Removable::Model, id).await
 }

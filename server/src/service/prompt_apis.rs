@@ -358,18 +358,13 @@ pub async fn update(
         .bind(principal.user_id)
         .execute(&mut *tx)
         .await?;
-    config_version::commit(
-        tx,
-        principal,
-        change(
-            access,
-            "prompt_api.update",
-            id,
-            json!({"slug": spec.slug, "version": version}),
-        ),
-    )
-    .await?;
-    load(db, access, id).await
+    let change = change(
+        access,
+        "prompt_api.update",
+        id,
+        json!({"slug": spec.slug, "version": version}),
+    );
+    commit_then_load(db, tx, principal, access, id, change).await
 }
 
 /// Makes an earlier (or later) version the one in force.
@@ -405,17 +400,26 @@ pub async fn activate(
             format!("another prompt API now uses the slug '{}'", target.0.slug)
         })
     })?;
-    config_version::commit(
-        tx,
-        principal,
-        change(
-            access,
-            "prompt_api.activate",
-            id,
-            json!({"from": current.version, "to": version}),
-        ),
-    )
-    .await?;
+    let change = change(
+        access,
+        "prompt_api.activate",
+        id,
+        json!({"from": current.version, "to": version}),
+    );
+    commit_then_load(db, tx, principal, access, id, change).await
+}
+
+/// Records the change and bumps the configuration version, then answers with the prompt API
+/// as it now is.
+async fn commit_then_load(
+    db: &PgPool,
+    tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    principal: &Principal,
+    access: &TenantAccess,
+    id: Uuid,
+    change: audit::Change<'_>,
+) -> ApiResult<PromptApi> {
+    config_version::commit(tx, principal, change).await?;
     load(db, access, id).await
 }
 

@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde_json::json;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -13,6 +12,8 @@ use super::{HeaderRules, PathMatch, Route, RouteSpec, Target};
 use crate::access::{Principal, TenantAccess};
 use crate::error::{ApiError, ApiResult};
 use crate::roles::{Require, Role};
+use crate::service::removal::{self, Removable};
+use crate::service::scoped;
 use crate::service::{audit, config_version};
 
 /// A route as stored (the snapshot reads the same rows).
@@ -99,25 +100,15 @@ fn conflict(err: sqlx::Error, name: &str) -> ApiError {
 }
 
 pub async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<Route>> {
-    let rows: Vec<RouteRow> = sqlx::query_as(&format!(
-        "SELECT {ROUTE_COLUMNS} FROM routes WHERE tenant_id = $1 ORDER BY name"
-    ))
-    .bind(access.tenant.id)
-    .fetch_all(db)
-    .await?;
+    let sql = format!("SELECT {ROUTE_COLUMNS} FROM routes WHERE tenant_id = $1 ORDER BY name");
+    let rows: Vec<RouteRow> = scoped::all(db, access, &sql).await?;
     Ok(rows.into_iter().map(Route::from).collect())
 }
 
 pub async fn get(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<Route> {
-    let row: Option<RouteRow> = sqlx::query_as(&format!(
-        "SELECT {ROUTE_COLUMNS} FROM routes WHERE tenant_id = $1 AND id = $2"
-    ))
-    .bind(access.tenant.id)
-    .bind(id)
-    .fetch_optional(db)
-    .await?;
-    row.map(Route::from)
-        .ok_or_else(|| ApiError::not_found("route", &id.to_string()))
+    let sql = format!("SELECT {ROUTE_COLUMNS} FROM routes WHERE tenant_id = $1 AND id = $2");
+    let row: RouteRow = scoped::one(db, access, &sql, id, "route").await?;
+    Ok(row.into())
 }
 
 pub async fn create(
@@ -195,27 +186,7 @@ pub async fn delete(
     id: Uuid,
 ) -> ApiResult<()> {
     access.role.require(Role::Admin, "manage routes")?;
-    let mut tx = db.begin().await?;
-    let name: Option<String> =
-        sqlx::query_scalar("DELETE FROM routes WHERE tenant_id = $1 AND id = $2 RETURNING name")
-            .bind(access.tenant.id)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let name = name.ok_or_else(|| ApiError::not_found("route", &id.to_string()))?;
-    config_version::commit(
-        tx,
-        principal,
-        audit::Change {
-            tenant_id: Some(access.tenant.id),
-            action: "route.delete",
-            target_type: "route",
-            target_id: id.to_string(),
-            details: json!({ "name": name }),
-        },
-    )
-    .await?;
-    Ok(())
+    removal::remove(db, principal, access, Removable::Route, id).await
 }
 
 type RouteQuery<'q> =

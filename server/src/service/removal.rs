@@ -1,0 +1,62 @@
+//! Deleting a tenant's configuration object by id: one statement, audited, a new version.
+
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::access::{Principal, TenantAccess};
+use crate::error::{ApiError, ApiResult};
+use crate::service::{audit, config_version};
+
+/// The objects deleted this plain way (others check what depends on them first).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Removable {
+    Model,
+    Route,
+}
+
+impl Removable {
+    fn kind(self) -> &'static str {
+        match self {
+            Self::Model => "model",
+            Self::Route => "route",
+        }
+    }
+
+    fn statement(self) -> &'static str {
+        match self {
+            Self::Model => "DELETE FROM models WHERE tenant_id = $1 AND id = $2 RETURNING name",
+            Self::Route => "DELETE FROM routes WHERE tenant_id = $1 AND id = $2 RETURNING name",
+        }
+    }
+}
+
+/// Deletes the object (404 when the tenant has none by that id) and records who did it.
+pub(crate) async fn remove(
+    db: &PgPool,
+    principal: &Principal,
+    access: &TenantAccess,
+    what: Removable,
+    id: Uuid,
+) -> ApiResult<()> {
+    let mut tx = db.begin().await?;
+    let name: Option<String> = sqlx::query_scalar(what.statement())
+        .bind(access.tenant.id)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let name = name.ok_or_else(|| ApiError::not_found(what.kind(), &id.to_string()))?;
+    let action = format!("{}.delete", what.kind());
+    config_version::commit(
+        tx,
+        principal,
+        audit::Change {
+            tenant_id: Some(access.tenant.id),
+            action: &action,
+            target_type: what.kind(),
+            target_id: id.to_string(),
+            details: json!({ "name": name }),
+        },
+    )
+    .await
+}

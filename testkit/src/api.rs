@@ -81,6 +81,17 @@ impl Api {
         self.send(Method::PATCH, path, Some(body)).await
     }
 
+    /// The id of the object named `name` in the list at `path`.
+    pub async fn id_of(&self, path: &str, name: &str) -> String {
+        let list = self.get(path).await;
+        list.body
+            .as_array()
+            .and_then(|items| items.iter().find(|item| item["name"] == name))
+            .and_then(|item| item["id"].as_str())
+            .unwrap_or_else(|| panic!("no '{name}' in {path}: {}", list.text))
+            .to_string()
+    }
+
     pub async fn delete(&self, path: &str) -> Reply {
         self.send(Method::DELETE, path, None).await
     }

@@ -106,20 +106,15 @@ async fn revoked_keys_stay_listed_and_can_never_change_again() {
 async fn expiry_must_be_in_the_future_and_expired_keys_show_as_expired() {
     let server = TestServer::start().await;
     let admin = server.admin().await;
-    admin
-        .post(
-            "/api/v1/tenants/default/keys",
-            json!({"name": "k", "expires_at": "2020-01-01T00:00:00Z"}),
-        )
-        .await
-        .assert_problem(422);
-    admin
-        .post(
-            "/api/v1/tenants/default/keys",
-            json!({"name": "k", "expires_at": "tomorrow"}),
-        )
-        .await
-        .assert_problem(422);
+    for past_or_malformed in ["2020-01-01T00:00:00Z", "tomorrow"] {
+        admin
+            .post(
+                "/api/v1/tenants/default/keys",
+                json!({"name": "k", "expires_at": past_or_malformed}),
+            )
+            .await
+            .assert_problem(422);
+    }
     let created = admin
         .post(
             "/api/v1/tenants/default/keys",

@@ -48,27 +48,32 @@ async fn existing_users_are_added_without_a_password() {
         )
         .await;
     assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
-    admin
-        .post(
-            "/api/v1/tenants/default/members",
+    let refusals = [
+        // Already a member.
+        (
+            "default",
             json!({"email": "bob@example.com", "role": "member"}),
-        )
-        .await
-        .assert_problem(409);
-    admin
-        .post(
-            "/api/v1/tenants/default/members",
+            409,
+        ),
+        // A new user needs a password.
+        (
+            "default",
             json!({"email": "carol@example.com", "role": "member"}),
-        )
-        .await
-        .assert_problem(422);
-    admin
-        .post(
-            "/api/v1/tenants/acme/members",
+            422,
+        ),
+        // An existing user keeps their own password.
+        (
+            "acme",
             json!({"email": "bob@example.com", "password": "another-pass", "role": "member"}),
-        )
-        .await
-        .assert_problem(409);
+            409,
+        ),
+    ];
+    for (tenant, member, status) in refusals {
+        admin
+            .post(&format!("/api/v1/tenants/{tenant}/members"), member)
+            .await
+            .assert_problem(status);
+    }
 }
 
 #[tokio::test]

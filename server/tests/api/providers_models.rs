@@ -278,17 +278,9 @@ async fn models_take_list_prices_from_the_catalog_or_their_own() {
     );
 
     // A provider in use cannot be deleted.
-    let providers = admin.get("/api/v1/tenants/default/providers").await;
-    let local = providers
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "local")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let local = admin
+        .id_of("/api/v1/tenants/default/providers", "local")
+        .await;
     admin
         .delete(&format!("/api/v1/tenants/default/providers/{local}"))
         .await

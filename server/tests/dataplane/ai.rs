@@ -104,6 +104,20 @@ async fn provider(admin: &Api, name: &str, base_url: &str) {
     assert_eq!(reply.status, 201, "{}", reply.text);
 }
 
+/// Creates models of the given deployments, each at $1 per million tokens in and out.
+async fn models(admin: &Api, models: &[(&str, Value)]) {
+    for (name, deployments) in models {
+        let created = admin
+            .post(
+                "/api/v1/tenants/default/models",
+                json!({"name": name, "deployments": deployments,
+                       "prices": {"input_per_mtok": "1", "output_per_mtok": "1"}}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+    }
+}
+
 /// gpt-4o-mini prices: 0.15 in, 0.075 cached, 0.60 out per million tokens. For 11 input (3
 /// cached) and 7 output tokens: 8 × 150 + 3 × 75 + 7 × 600 = 5,625 nano-dollars.
 const EXPECTED_COST: i64 = 5_625;
@@ -718,17 +732,7 @@ async fn a_spent_budget_refuses_calls_on_every_proxy_until_it_resets() {
     assert_eq!(status, 429, "{body}");
 
     // Raising the budget lets the key call again.
-    let keys = admin.get("/api/v1/tenants/default/keys").await;
-    let id = keys
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["name"] == "capped")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = admin.id_of("/api/v1/tenants/default/keys", "capped").await;
     admin
         .patch(
             &format!("/api/v1/tenants/default/keys/{id}"),
@@ -1060,21 +1064,17 @@ async fn a_rate_limited_provider_falls_back_and_a_lone_one_passes_its_429_on() {
     let (ok_url, _) = start_mock(false).await;
     provider(&admin, "limited", &limited_url).await;
     provider(&admin, "spare", &ok_url).await;
-    for (name, deployments) in [
-        (
-            "with-spare",
-            json!([{"provider": "limited", "model": "x"}, {"provider": "spare", "model": "y", "priority": 1}]),
-        ),
-        ("alone", json!([{"provider": "limited", "model": "x"}])),
-    ] {
-        admin
-            .post(
-                "/api/v1/tenants/default/models",
-                json!({"name": name, "deployments": deployments,
-            "prices": {"input_per_mtok": "1", "output_per_mtok": "1"}}),
-            )
-            .await;
-    }
+    models(
+        &admin,
+        &[
+            (
+                "with-spare",
+                json!([{"provider": "limited", "model": "x"}, {"provider": "spare", "model": "y", "priority": 1}]),
+            ),
+            ("alone", json!([{"provider": "limited", "model": "x"}])),
+        ],
+    )
+    .await;
     let (_, key) = create_key(&admin, json!({"name": "ai"})).await;
     let proxy = TestProxy::start(&server).await;
     let chat = |model: &str| proxy.chat(&key, model);
@@ -1120,21 +1120,17 @@ async fn a_provider_slow_to_answer_times_out_and_falls_back() {
         .await
         .assert_problem(422);
     provider(&admin, "fast", &fast_url).await;
-    for (name, deployments) in [
-        (
-            "slow-first",
-            json!([{"provider": "slow", "model": "s"}, {"provider": "fast", "model": "f", "priority": 1}]),
-        ),
-        ("slow-only", json!([{"provider": "slow", "model": "s"}])),
-    ] {
-        admin
-            .post(
-                "/api/v1/tenants/default/models",
-                json!({"name": name, "deployments": deployments,
-            "prices": {"input_per_mtok": "1", "output_per_mtok": "1"}}),
-            )
-            .await;
-    }
+    models(
+        &admin,
+        &[
+            (
+                "slow-first",
+                json!([{"provider": "slow", "model": "s"}, {"provider": "fast", "model": "f", "priority": 1}]),
+            ),
+            ("slow-only", json!([{"provider": "slow", "model": "s"}])),
+        ],
+    )
+    .await;
     let (_, key) = create_key(&admin, json!({"name": "ai"})).await;
     let proxy = TestProxy::start(&server).await;
     let chat = |model: &str| proxy.chat(&key, model);

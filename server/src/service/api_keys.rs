@@ -284,14 +284,12 @@ pub async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<ApiKey>> 
     let sql = format!(
         "SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC"
     );
-    let rows: Vec<KeyRow> = scoped::all(db, access, &sql).await?;
-    Ok(rows.into_iter().map(ApiKey::from).collect())
+    scoped::all::<KeyRow, _>(db, access, &sql).await
 }
 
 pub async fn get(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<ApiKey> {
     let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 AND id = $2");
-    let row: KeyRow = scoped::one(db, access, &sql, id, "key").await?;
-    Ok(row.into())
+    scoped::one::<KeyRow, _>(db, access, &sql, id, "key").await
 }
 
 pub async fn create(

@@ -246,7 +246,7 @@ async fn resolve_prices(
                         .unwrap_or(entry.input_nanousd_per_mtok),
                     per_request: 0,
                 },
-                Some(format!("{}/{}", entry.provider, entry.model)),
+                Some(format!("{}/{}", entry.model.provider, entry.model.model)),
             ));
         }
     }

@@ -14,19 +14,26 @@ use crate::money;
 const CATALOG_CSV: &str = include_str!("../../data/model-prices.csv");
 const CATALOG_DATE: Date = time::macros::date!(2026 - 11 - 28);
 
-/// A model's list prices, USD per million tokens as decimal strings.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct CatalogPrice {
+/// What a catalog entry is for: the vendor's model, its kind of API, and its token limits.
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct CatalogModel {
     pub provider: String,
     pub model: String,
     /// `chat`, `embedding` or `responses`.
     pub mode: String,
+    pub max_input_tokens: Option<i32>,
+    pub max_output_tokens: Option<i32>,
+}
+
+/// A model's list prices, USD per million tokens as decimal strings.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CatalogPrice {
+    #[serde(flatten)]
+    pub model: CatalogModel,
     pub input_per_mtok: String,
     pub cached_input_per_mtok: Option<String>,
     pub cache_write_per_mtok: Option<String>,
     pub output_per_mtok: String,
-    pub max_input_tokens: Option<i32>,
-    pub max_output_tokens: Option<i32>,
     /// When the list price was taken (YYYY-MM-DD).
     pub as_of: String,
     /// Changed by a platform admin since it was seeded.
@@ -36,15 +43,12 @@ pub struct CatalogPrice {
 /// A catalog row, prices in integer nano-dollars per million tokens.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CatalogRow {
-    pub provider: String,
-    pub model: String,
-    pub mode: String,
+    #[sqlx(flatten)]
+    pub model: CatalogModel,
     pub input_nanousd_per_mtok: i64,
     pub cached_nanousd_per_mtok: Option<i64>,
     pub cache_write_nanousd_per_mtok: Option<i64>,
     pub output_nanousd_per_mtok: i64,
-    pub max_input_tokens: Option<i32>,
-    pub max_output_tokens: Option<i32>,
     pub as_of: Date,
     pub edited: bool,
 }
@@ -57,11 +61,7 @@ impl From<CatalogRow> for CatalogPrice {
             cache_write_per_mtok: row.cache_write_nanousd_per_mtok.map(money::format_usd),
             output_per_mtok: money::format_usd(row.output_nanousd_per_mtok),
             as_of: row.as_of.to_string(),
-            provider: row.provider,
             model: row.model,
-            mode: row.mode,
-            max_input_tokens: row.max_input_tokens,
-            max_output_tokens: row.max_output_tokens,
             edited: row.edited,
         }
     }

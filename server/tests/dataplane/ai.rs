@@ -104,6 +104,13 @@ async fn provider(admin: &Api, name: &str, base_url: &str) {
     assert_eq!(reply.status, 201, "{}", reply.text);
 }
 
+/// Starts an OpenAI-speaking mock and adds it as provider `name`; returns the bodies it gets.
+async fn mock_provider(admin: &Api, name: &str, failing: bool) -> Arc<Mutex<Vec<Value>>> {
+    let (url, received) = start_mock(failing).await;
+    provider(admin, name, &url).await;
+    received
+}
+
 /// Creates models of the given deployments, each at $1 per million tokens in and out.
 async fn models(admin: &Api, models: &[(&str, Value)]) {
     for (name, deployments) in models {
@@ -143,8 +150,7 @@ async fn ai_events(
 async fn chat_completions_are_forwarded_and_metered_exactly_streamed_or_not() {
     let server = TestServer::start().await;
     let admin = server.admin().await;
-    let (url, received) = start_mock(false).await;
-    provider(&admin, "mock", &url).await;
+    let received = mock_provider(&admin, "mock", false).await;
     let model = admin.post("/api/v1/tenants/default/models", json!({"name": "gpt-4o-mini",
         "deployments": [{"provider": "mock", "model": "mock-mini-001"}],
         "prices": {"input_per_mtok": "0.15", "cached_input_per_mtok": "0.075", "output_per_mtok": "0.60"}})).await;
@@ -227,10 +233,8 @@ async fn chat_completions_are_forwarded_and_metered_exactly_streamed_or_not() {
 async fn a_failing_deployment_falls_back_to_the_next_priority() {
     let server = TestServer::start().await;
     let admin = server.admin().await;
-    let (down, down_received) = start_mock(true).await;
-    let (up, _) = start_mock(false).await;
-    provider(&admin, "down", &down).await;
-    provider(&admin, "up", &up).await;
+    let down_received = mock_provider(&admin, "down", true).await;
+    mock_provider(&admin, "up", false).await;
     admin.post("/api/v1/tenants/default/models", json!({"name": "resilient",
         "deployments": [{"provider": "down", "model": "a", "priority": 0}, {"provider": "up", "model": "b", "priority": 1}],
         "prices": {"input_per_mtok": "1", "output_per_mtok": "2"}})).await;
@@ -280,8 +284,7 @@ async fn a_failing_deployment_falls_back_to_the_next_priority() {
 async fn models_are_scoped_by_tenant_and_key() {
     let server = TestServer::start().await;
     let admin = server.admin().await;
-    let (url, _) = start_mock(false).await;
-    provider(&admin, "mock", &url).await;
+    mock_provider(&admin, "mock", false).await;
     for name in ["alpha", "beta"] {
         admin
             .post(
@@ -502,8 +505,7 @@ async fn the_openai_python_sdk_works_against_the_proxy() {
     );
     let server = TestServer::start().await;
     let admin = server.admin().await;
-    let (url, _) = start_mock(false).await;
-    provider(&admin, "mock", &url).await;
+    mock_provider(&admin, "mock", false).await;
     let model = admin
         .post(
             "/api/v1/tenants/default/models",
@@ -663,8 +665,7 @@ async fn gemini_is_called_in_its_own_api_and_answers_in_openais() {
 async fn a_spent_budget_refuses_calls_on_every_proxy_until_it_resets() {
     let server = TestServer::start().await;
     let admin = server.admin().await;
-    let (url, received) = start_mock(false).await;
-    provider(&admin, "mock", &url).await;
+    let received = mock_provider(&admin, "mock", false).await;
     admin.post("/api/v1/tenants/default/models", json!({"name": "gpt-4o-mini",
         "deployments": [{"provider": "mock", "model": "m"}],
         "prices": {"input_per_mtok": "0.15", "cached_input_per_mtok": "0.075", "output_per_mtok": "0.60"}})).await;
@@ -757,8 +758,7 @@ async fn a_spent_budget_refuses_calls_on_every_proxy_until_it_resets() {
 async fn the_tokens_per_minute_limit_refuses_calls_once_spent() {
     let server = TestServer::start().await;
     let admin = server.admin().await;
-    let (url, _) = start_mock(false).await;
-    provider(&admin, "mock", &url).await;
+    mock_provider(&admin, "mock", false).await;
     admin
         .post(
             "/api/v1/tenants/default/models",
@@ -794,8 +794,7 @@ async fn the_tokens_per_minute_limit_refuses_calls_once_spent() {
 async fn prompt_apis_render_validate_version_and_meter() {
     let server = TestServer::start().await;
     let admin = server.admin().await;
-    let (url, received) = start_mock(false).await;
-    provider(&admin, "mock", &url).await;
+    let received = mock_provider(&admin, "mock", false).await;
     admin.post("/api/v1/tenants/default/models", json!({"name": "gpt-4o-mini",
         "deployments": [{"provider": "mock", "model": "m"}],
         "prices": {"input_per_mtok": "0.15", "cached_input_per_mtok": "0.075", "output_per_mtok": "0.60"}})).await;
@@ -1014,13 +1013,16 @@ async fn a_stream_cut_before_its_usage_is_metered_with_estimated_tokens() {
 async fn deployments_of_one_priority_share_calls_by_weight() {
     let server = TestServer::start().await;
     let admin = server.admin().await;
-    let (a, a_received) = start_mock(false).await;
-    let (b, b_received) = start_mock(false).await;
-    provider(&admin, "a", &a).await;
-    provider(&admin, "b", &b).await;
-    admin.post("/api/v1/tenants/default/models", json!({"name": "split",
-        "deployments": [{"provider": "a", "model": "a", "weight": 3}, {"provider": "b", "model": "b", "weight": 1}],
-        "prices": {"input_per_mtok": "1", "output_per_mtok": "1"}})).await;
+    let a_received = mock_provider(&admin, "a", false).await;
+    let b_received = mock_provider(&admin, "b", false).await;
+    models(
+        &admin,
+        &[(
+            "split",
+            json!([{"provider": "a", "model": "a", "weight": 3}, {"provider": "b", "model": "b", "weight": 1}]),
+        )],
+    )
+    .await;
     let (_, key) = create_key(&admin, json!({"name": "ai"})).await;
     let proxy = TestProxy::start(&server).await;
     for _ in 0..400 {

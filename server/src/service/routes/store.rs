@@ -101,14 +101,12 @@ fn conflict(err: sqlx::Error, name: &str) -> ApiError {
 
 pub async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<Route>> {
     let sql = format!("SELECT {ROUTE_COLUMNS} FROM routes WHERE tenant_id = $1 ORDER BY name");
-    let rows: Vec<RouteRow> = scoped::all(db, access, &sql).await?;
-    Ok(rows.into_iter().map(Route::from).collect())
+    scoped::all::<RouteRow, _>(db, access, &sql).await
 }
 
 pub async fn get(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<Route> {
     let sql = format!("SELECT {ROUTE_COLUMNS} FROM routes WHERE tenant_id = $1 AND id = $2");
-    let row: RouteRow = scoped::one(db, access, &sql, id, "route").await?;
-    Ok(row.into())
+    scoped::one::<RouteRow, _>(db, access, &sql, id, "route").await
 }
 
 pub async fn create(

@@ -51,20 +51,19 @@ pub const SESSION_COOKIE: &str = "tollgate_session";
 const STYLESHEET: &str = include_str!("../assets/console.css");
 const SCRIPT: &str = include_str!("../assets/console.js");
 
-/// The console's routes.
-pub fn router(settings: Settings) -> Router {
+/// The console's routes; fails only when its HTTP client (for try-it calls) cannot be built.
+pub fn router(settings: Settings) -> Result<Router, reqwest::Error> {
     let state = ConsoleState {
         api: settings.api,
         proxy_url: settings.proxy_url,
         proxy_internal_url: settings.proxy_internal_url,
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(120))
-            .build()
-            .unwrap_or_default(),
+            .build()?,
         session_cookie: SESSION_COOKIE,
     };
     use pages::*;
-    Router::new()
+    Ok(Router::new()
         .route("/", get(home))
         .route("/login", get(login::form).post(login::submit))
         .route(
@@ -144,7 +143,7 @@ pub fn router(settings: Settings) -> Router {
         }))
         .route("/assets/console.css", get(stylesheet))
         .route("/assets/console.js", get(script))
-        .with_state(state)
+        .with_state(state))
 }
 
 async fn stylesheet() -> impl IntoResponse {

@@ -231,3 +231,61 @@ where
         self.inner.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use http_body_util::BodyExt;
+    use tokio::sync::mpsc;
+
+    use super::*;
+
+    /// A body that yields whatever is sent to it, and waits in between.
+    struct Trickle(mpsc::Receiver<Bytes>);
+
+    impl Body for Trickle {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            self.0
+                .poll_recv(cx)
+                .map(|piece| piece.map(|bytes| Ok(Frame::data(bytes))))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_is_cut_after_an_idle_gap_not_after_a_long_slow_stream() {
+        let (pieces, received) = mpsc::channel(4);
+        tokio::spawn(async move {
+            for _ in 0..3 {
+                tokio::time::sleep(Duration::from_secs(59)).await;
+                let _ = pieces.send(Bytes::from_static(b"x")).await;
+            }
+            // Then stall, holding the body open.
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            drop(pieces);
+        });
+        let started = tokio::time::Instant::now();
+        let mut body = IdleTimeout::new(Trickle(received), Duration::from_secs(60));
+        for _ in 0..3 {
+            let frame = body.frame().await;
+            assert!(
+                matches!(frame, Some(Ok(_))),
+                "pieces 59 s apart keep it open"
+            );
+        }
+        let cut = body.frame().await;
+        let error = match cut {
+            Some(Err(error)) => error,
+            other => panic!("expected the idle deadline, got {other:?}"),
+        };
+        assert!(error.is::<BodyIdle>(), "{error}");
+        // The last piece came at 177 s; the deadline is 60 s later.
+        assert_eq!(started.elapsed(), Duration::from_secs(237));
+    }
+}

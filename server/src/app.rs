@@ -26,7 +26,11 @@ use crate::state::AppState;
 const SESSION_IDLE: time::Duration = time::Duration::hours(12);
 
 /// Builds the application router on a migrated database.
-pub fn router(state: AppState, session_store: PostgresStore, config: &Config) -> Router {
+pub fn router(
+    state: AppState,
+    session_store: PostgresStore,
+    config: &Config,
+) -> anyhow::Result<Router> {
     let sessions = SessionManagerLayer::new(session_store)
         .with_name(api::SESSION_COOKIE)
         .with_http_only(true)
@@ -48,8 +52,10 @@ pub fn router(state: AppState, session_store: PostgresStore, config: &Config) ->
             .unwrap_or(&config.proxy_url)
             .trim_end_matches('/')
             .to_string(),
-    });
-    api.merge(console)
+    })
+    .map_err(|err| anyhow::anyhow!("building the console's HTTP client: {err}"))?;
+    Ok(api
+        .merge(console)
         .fallback(|| async {
             ApiError::NotFound("no such endpoint; see /api/docs for the API".into())
         })
@@ -75,7 +81,7 @@ pub fn router(state: AppState, session_store: PostgresStore, config: &Config) ->
                 )
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(CatchPanicLayer::custom(panic_response)),
-        )
+        ))
 }
 
 /// A state-changing API call authenticated by the session cookie must come from this origin (a

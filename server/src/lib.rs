@@ -126,7 +126,7 @@ impl Server {
             .context("loading the master key")?;
         let mut state = AppState::new(db.clone(), proxy_token_hash, versions, stopping, secrets);
         state.trusted_proxies = std::sync::Arc::new(config.trusted_proxies.clone());
-        let router = app::router(state, session_store, config);
+        let router = app::router(state, session_store, config)?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;

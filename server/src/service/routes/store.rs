@@ -137,7 +137,7 @@ pub async fn create(
     .await
     .map_err(|e| conflict(e, &checked.spec.name))?;
     let route = Route::from(row);
-    config_version::commit(tx, principal, change(access, "route.create", &route)).await?;
+    config_version::commit(tx, principal, change(access, "route.create", &route)?).await?;
     Ok(route)
 }
 
@@ -173,7 +173,7 @@ pub async fn update(
     .await
     .map_err(|e| conflict(e, &checked.spec.name))?;
     let route = Route::from(row.ok_or_else(|| ApiError::not_found("route", &id.to_string()))?);
-    config_version::commit(tx, principal, change(access, "route.update", &route)).await?;
+    config_version::commit(tx, principal, change(access, "route.update", &route)?).await?;
     Ok(route)
 }
 
@@ -250,12 +250,16 @@ pub(super) fn duration_ms(duration: Duration) -> i64 {
 }
 
 /// The audit entry of a change to this item.
-fn change<'a>(access: &TenantAccess, action: &'a str, route: &Route) -> audit::Change<'a> {
-    audit::Change {
+fn change<'a>(
+    access: &TenantAccess,
+    action: &'a str,
+    route: &Route,
+) -> ApiResult<audit::Change<'a>> {
+    Ok(audit::Change {
         tenant_id: Some(access.tenant.id),
         action,
         target_type: "route",
         target_id: route.id.to_string(),
-        details: serde_json::to_value(&route.spec).unwrap_or_default(),
-    }
+        details: serde_json::to_value(&route.spec).map_err(ApiError::internal)?,
+    })
 }

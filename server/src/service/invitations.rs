@@ -35,8 +35,7 @@ pub struct CreateInvitation {
 pub struct Invitation {
     pub id: Uuid,
     pub email: String,
-    #[schema(value_type = Role)]
-    pub role: String,
+    pub role: Role,
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -66,8 +65,7 @@ pub struct AcceptInvitation {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Accepted {
     pub tenant: String,
-    #[schema(value_type = Role)]
-    pub role: String,
+    pub role: Role,
     /// True when a new account was created for the invited email.
     pub account_created: bool,
 }
@@ -103,7 +101,7 @@ pub async fn create(
     .bind(Uuid::now_v7())
     .bind(access.tenant.id)
     .bind(&email)
-    .bind(input.role.as_str())
+    .bind(input.role)
     .bind(&secret.hash)
     .bind(principal.user_id)
     .bind(OffsetDateTime::now_utc() + VALID_FOR)
@@ -182,7 +180,7 @@ struct Pending {
     tenant_id: Uuid,
     slug: String,
     email: String,
-    role: String,
+    role: Role,
 }
 
 /// Accepts an invitation: as the signed-in user the email belongs to, or, for an email without
@@ -246,7 +244,7 @@ pub async fn accept(
     )
     .bind(pending.tenant_id)
     .bind(user_id)
-    .bind(&pending.role)
+    .bind(pending.role)
     .execute(&mut *tx)
     .await?;
     sqlx::query("UPDATE invitations SET accepted_at = now() WHERE id = $1")

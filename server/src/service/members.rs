@@ -20,8 +20,7 @@ use crate::validate;
 pub struct Member {
     pub user_id: Uuid,
     pub email: String,
-    #[schema(value_type = Role)]
-    pub role: String,
+    pub role: Role,
     #[serde(with = "time::serde::rfc3339")]
     pub joined_at: OffsetDateTime,
 }
@@ -104,7 +103,7 @@ pub async fn add(
     sqlx::query("INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, $3)")
         .bind(access.tenant.id)
         .bind(user_id)
-        .bind(input.role.as_str())
+        .bind(input.role)
         .execute(&mut *tx)
         .await
         .map_err(|e| {
@@ -140,13 +139,13 @@ pub async fn update(
     let mut tx = db.begin().await?;
     lock_tenant(&mut tx, access.tenant.id).await?;
     let current = find(&mut tx, access, user_ref).await?;
-    if current.role == Role::Owner.as_str() || input.role == Role::Owner {
+    if current.role == Role::Owner || input.role == Role::Owner {
         require_owner_for(access, Role::Owner, "grant or take the owner role")?;
     }
     sqlx::query("UPDATE memberships SET role = $3 WHERE tenant_id = $1 AND user_id = $2")
         .bind(access.tenant.id)
         .bind(current.user_id)
-        .bind(input.role.as_str())
+        .bind(input.role)
         .execute(&mut *tx)
         .await?;
     ensure_an_owner_remains(&mut tx, access.tenant.id).await?;
@@ -177,7 +176,7 @@ pub async fn remove(
     let mut tx = db.begin().await?;
     lock_tenant(&mut tx, access.tenant.id).await?;
     let current = find(&mut tx, access, user_ref).await?;
-    if current.role == Role::Owner.as_str() {
+    if current.role == Role::Owner {
         require_owner_for(access, Role::Owner, "remove an owner")?;
     }
     sqlx::query("DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2")

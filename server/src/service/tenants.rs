@@ -50,7 +50,7 @@ pub struct UpdateTenant {
 struct AccessRow {
     #[sqlx(flatten)]
     tenant: Tenant,
-    role: Option<String>,
+    role: Option<Role>,
 }
 
 const TENANT_COLUMNS: &str = "t.id, t.name, t.slug, t.created_at, t.updated_at";
@@ -75,7 +75,7 @@ pub async fn access(
     .await?;
     let not_found = || ApiError::not_found("tenant", tenant_ref);
     let row = row.ok_or_else(not_found)?;
-    let role = match row.role.as_deref().and_then(Role::parse) {
+    let role = match row.role {
         _ if principal.platform_admin => Role::Owner,
         Some(role) => role,
         None => return Err(not_found()),
@@ -104,10 +104,7 @@ pub async fn list(db: &PgPool, principal: &Principal) -> ApiResult<Vec<TenantVie
             role: if principal.platform_admin {
                 Role::Owner
             } else {
-                row.role
-                    .as_deref()
-                    .and_then(Role::parse)
-                    .unwrap_or(Role::Viewer)
+                row.role.unwrap_or(Role::Viewer)
             },
             tenant: row.tenant,
         })

@@ -50,8 +50,7 @@ pub struct MyTenant {
     pub id: Uuid,
     pub name: String,
     pub slug: String,
-    #[schema(value_type = Role)]
-    pub role: String,
+    pub role: Role,
     #[serde(with = "time::serde::rfc3339")]
     pub joined_at: OffsetDateTime,
 }

@@ -149,18 +149,9 @@ pub async fn update(
         .execute(&mut *tx)
         .await?;
     ensure_an_owner_remains(&mut tx, access.tenant.id).await?;
-    audit::record(
-        &mut tx,
-        principal,
-        audit::Change {
-            tenant_id: Some(access.tenant.id),
-            action: "member.update",
-            target_type: "user",
-            target_id: current.user_id.to_string(),
-            details: json!({ "email": current.email, "from": current.role, "to": input.role }),
-        },
-    )
-    .await?;
+    let details = json!({ "email": current.email, "from": current.role, "to": input.role });
+    let change = member_change(access, "member.update", &current, details);
+    audit::record(&mut tx, principal, change).await?;
     let member = fetch(&mut tx, access.tenant.id, current.user_id).await?;
     tx.commit().await?;
     Ok(member)
@@ -185,18 +176,9 @@ pub async fn remove(
         .execute(&mut *tx)
         .await?;
     ensure_an_owner_remains(&mut tx, access.tenant.id).await?;
-    audit::record(
-        &mut tx,
-        principal,
-        audit::Change {
-            tenant_id: Some(access.tenant.id),
-            action: "member.remove",
-            target_type: "user",
-            target_id: current.user_id.to_string(),
-            details: json!({ "email": current.email, "role": current.role }),
-        },
-    )
-    .await?;
+    let details = json!({ "email": current.email, "role": current.role });
+    let change = member_change(access, "member.remove", &current, details);
+    audit::record(&mut tx, principal, change).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -256,4 +238,20 @@ async fn fetch(conn: &mut PgConnection, tenant_id: Uuid, user_id: Uuid) -> ApiRe
     .bind(user_id)
     .fetch_one(conn)
     .await?)
+}
+
+/// The audit entry of a change to a member.
+fn member_change<'a>(
+    access: &TenantAccess,
+    action: &'a str,
+    member: &Member,
+    details: serde_json::Value,
+) -> audit::Change<'a> {
+    audit::Change {
+        tenant_id: Some(access.tenant.id),
+        action,
+        target_type: "user",
+        target_id: member.user_id.to_string(),
+        details,
+    }
 }

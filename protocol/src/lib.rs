@@ -136,7 +136,7 @@ pub struct PromptMessage {
 /// A declared variable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PromptVariable {
-    /// Its name, unique in the tenant.
+    /// The name its `{{name}}` placeholders use.
     pub name: String,
     /// The type its values must have.
     pub kind: VariableType,
@@ -386,11 +386,11 @@ pub struct KeyEntry {
     pub tenant_id: Uuid,
     /// Hex SHA-256 of the full secret (`tg_…`).
     pub secret_sha256: String,
-    /// Allowed route, model and prompt API names; empty means all of the tenant's.
+    /// Route names the key may use; `*` for all of its tenant's, empty for none.
     pub routes: Vec<String>,
-    /// Model names the key may call; `*` for all of its tenant's.
+    /// Model names the key may call; `*` for all of its tenant's, empty for none.
     pub models: Vec<String>,
-    /// Prompt API slugs the key may call; `*` for all of its tenant's.
+    /// Prompt API slugs the key may call; `*` for all of its tenant's, empty for none.
     pub prompt_apis: Vec<String>,
     /// Most requests a minute.
     pub requests_per_minute: Option<u32>,

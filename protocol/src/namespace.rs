@@ -12,7 +12,7 @@ use uuid::Uuid;
 /// One part of the request space given to a tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct NamespaceEntry {
-    /// The tenant it belongs to.
+    /// The tenant that owns this part.
     pub tenant_id: Uuid,
     /// An exact host, a wildcard like `*.example.com`, or empty for any host; lower-case.
     pub host: String,

@@ -125,6 +125,63 @@ async fn models(admin: &Api, models: &[(&str, Value)]) {
     }
 }
 
+/// An AI scenario in a few chained calls: mock providers and models, then `start` adds a key
+/// and a synced proxy.
+#[derive(Default)]
+struct Scenario {
+    providers: Vec<(&'static str, bool)>,
+    models: Vec<(&'static str, Value)>,
+}
+
+/// A started scenario.
+struct Running {
+    key: String,
+    proxy: TestProxy,
+    received: std::collections::HashMap<&'static str, Arc<Mutex<Vec<Value>>>>,
+}
+
+impl Scenario {
+    /// An OpenAI-speaking mock provider, answering or (`failing`) always 500.
+    fn provider(mut self, name: &'static str, failing: bool) -> Self {
+        self.providers.push((name, failing));
+        self
+    }
+
+    /// A model over these deployments, at $1 per million tokens each way.
+    fn model(mut self, name: &'static str, deployments: Value) -> Self {
+        self.models.push((name, deployments));
+        self
+    }
+
+    async fn start(self, server: &TestServer) -> Running {
+        let admin = server.admin().await;
+        let mut received = std::collections::HashMap::new();
+        for (name, failing) in self.providers {
+            received.insert(name, mock_provider(&admin, name, failing).await);
+        }
+        models(&admin, &self.models).await;
+        let (_, key) = create_key(&admin, json!({"name": "ai"})).await;
+        Running {
+            key,
+            proxy: TestProxy::start(server).await,
+            received,
+        }
+    }
+}
+
+impl Running {
+    fn chat(&self, model: &str) -> reqwest::RequestBuilder {
+        self.proxy.chat(&self.key, model)
+    }
+
+    /// How many calls the mock provider `name` got.
+    fn calls_to(&self, name: &str) -> usize {
+        self.received
+            .get(name)
+            .map_or(0, |calls| calls.lock().unwrap().len())
+    }
+}
+
 /// gpt-4o-mini prices: 0.15 in, 0.075 cached, 0.60 out per million tokens. For 11 input (3
 /// cached) and 7 output tokens: 8 × 150 + 3 × 75 + 7 × 600 = 5,625 nano-dollars.
 const EXPECTED_COST: i64 = 5_625;
@@ -232,38 +289,23 @@ async fn chat_completions_are_forwarded_and_metered_exactly_streamed_or_not() {
 #[tokio::test]
 async fn a_failing_deployment_falls_back_to_the_next_priority() {
     let server = TestServer::start().await;
-    let admin = server.admin().await;
-    let down_received = mock_provider(&admin, "down", true).await;
-    mock_provider(&admin, "up", false).await;
-    admin.post("/api/v1/tenants/default/models", json!({"name": "resilient",
-        "deployments": [{"provider": "down", "model": "a", "priority": 0}, {"provider": "up", "model": "b", "priority": 1}],
-        "prices": {"input_per_mtok": "1", "output_per_mtok": "2"}})).await;
-    admin
-        .post(
-            "/api/v1/tenants/default/models",
-            json!({"name": "doomed",
-        "deployments": [{"provider": "down", "model": "a"}],
-        "prices": {"input_per_mtok": "1", "output_per_mtok": "2"}}),
+    let ai = Scenario::default()
+        .provider("down", true)
+        .provider("up", false)
+        .model(
+            "resilient",
+            json!([{"provider": "down", "model": "a", "priority": 0},
+                   {"provider": "up", "model": "b", "priority": 1}]),
         )
+        .model("doomed", json!([{"provider": "down", "model": "a"}]))
+        .start(&server)
         .await;
-    let (_, key) = create_key(&admin, json!({"name": "ai"})).await;
-    let proxy = TestProxy::start(&server).await;
-    let base = format!("http://{}", proxy.traffic_addr());
-    let chat = |model: &str| {
-        client()
-            .post(format!("{base}/v1/chat/completions"))
-            .bearer_auth(&key)
-            .json(&json!({"model": model, "messages": [{"role": "user", "content": "Hi"}]}))
-    };
+    let chat = |model: &str| ai.chat(model);
 
     let (status, _, body) = call(chat("resilient")).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["model"], "b");
-    assert_eq!(
-        down_received.lock().unwrap().len(),
-        1,
-        "the first choice was tried first"
-    );
+    assert_eq!(ai.calls_to("down"), 1, "the first choice was tried first");
     let (status, _, body) = call(chat("doomed")).await;
     assert_eq!(status, 502);
     assert_eq!(body["error"]["code"], "provider_error");
@@ -277,7 +319,7 @@ async fn a_failing_deployment_falls_back_to_the_next_priority() {
     let events = ai_events(&server, 2).await;
     assert_eq!(events[0].4, 1, "one fallback");
     assert_eq!(events[0].5.as_deref(), Some("b"));
-    proxy.shutdown().await;
+    ai.proxy.shutdown().await;
 }
 
 #[tokio::test]
@@ -1012,44 +1054,29 @@ async fn a_stream_cut_before_its_usage_is_metered_with_estimated_tokens() {
 #[tokio::test]
 async fn deployments_of_one_priority_share_calls_by_weight() {
     let server = TestServer::start().await;
-    let admin = server.admin().await;
-    let a_received = mock_provider(&admin, "a", false).await;
-    let b_received = mock_provider(&admin, "b", false).await;
-    models(
-        &admin,
-        &[(
+    let ai = Scenario::default()
+        .provider("a", false)
+        .provider("b", false)
+        .model(
             "split",
-            json!([{"provider": "a", "model": "a", "weight": 3}, {"provider": "b", "model": "b", "weight": 1}]),
-        )],
-    )
-    .await;
-    let (_, key) = create_key(&admin, json!({"name": "ai"})).await;
-    let proxy = TestProxy::start(&server).await;
-    for _ in 0..400 {
-        let (status, _, _) = call(
-            client()
-                .post(format!(
-                    "http://{}/v1/chat/completions",
-                    proxy.traffic_addr()
-                ))
-                .bearer_auth(&key)
-                .json(&json!({"model": "split", "messages": [{"role": "user", "content": "Hi"}]})),
+            json!([{"provider": "a", "model": "a", "weight": 3},
+                   {"provider": "b", "model": "b", "weight": 1}]),
         )
+        .start(&server)
         .await;
+    for _ in 0..400 {
+        let (status, _, _) = call(ai.chat("split")).await;
         assert_eq!(status, 200);
     }
-    let share = a_received.lock().unwrap().len() as f64 / 400.0;
-    assert_eq!(
-        a_received.lock().unwrap().len() + b_received.lock().unwrap().len(),
-        400
-    );
+    let share = ai.calls_to("a") as f64 / 400.0;
+    assert_eq!(ai.calls_to("a") + ai.calls_to("b"), 400);
     // Random by weight: 400 calls give a standard deviation of about 0.022 around 0.75, so
     // these bounds (±4.5σ) fail a correct proxy about once in 100,000 runs.
     assert!(
         (0.65..=0.85).contains(&share),
         "a got {share:.3} of the calls (weight 3 of 4)"
     );
-    proxy.shutdown().await;
+    ai.proxy.shutdown().await;
 }
 
 #[tokio::test]

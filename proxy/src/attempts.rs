@@ -30,20 +30,27 @@ pub fn pick_weighted(weights: impl Iterator<Item = (usize, u32)> + Clone) -> Opt
     None
 }
 
-/// The candidates still to try for one request.
-pub struct Attempts<'a, C> {
-    groups: Vec<&'a [C]>,
+/// The candidates still to try for one request: `groups` in order (a route's targets are one
+/// group; a model's deployments a group per priority).
+pub struct Attempts<'a, G, C> {
+    groups: &'a [G],
+    candidate: std::marker::PhantomData<&'a C>,
     group: usize,
     tried: Vec<usize>,
     left: u32,
     made: u32,
 }
 
-impl<'a, C: Candidate> Attempts<'a, C> {
+impl<'a, G, C> Attempts<'a, G, C>
+where
+    G: AsRef<[C]>,
+    C: Candidate + 'a,
+{
     /// At most `max` attempts over `groups`, the first group first.
-    pub fn new(groups: impl IntoIterator<Item = &'a [C]>, max: u32) -> Self {
+    pub fn new(groups: &'a [G], max: u32) -> Self {
         Self {
-            groups: groups.into_iter().collect(),
+            groups,
+            candidate: std::marker::PhantomData,
             group: 0,
             tried: Vec::new(),
             left: max,
@@ -61,7 +68,7 @@ impl<'a, C: Candidate> Attempts<'a, C> {
         if self.left == 0 {
             return None;
         }
-        while let Some(group) = self.groups.get(self.group).copied() {
+        while let Some(group) = self.groups.get(self.group).map(AsRef::as_ref) {
             let untried = |healthy_only: bool| {
                 let tried = &self.tried;
                 group.iter().enumerate().filter(move |(i, c)| {
@@ -125,7 +132,7 @@ mod tests {
         let targets = [fake(900), fake(100), fake(0)];
         let mut firsts = [0u32; 3];
         for _ in 0..20_000 {
-            let mut attempts = Attempts::new([&targets[..]], 1);
+            let mut attempts = Attempts::new(std::slice::from_ref(&targets), 1);
             if let Some(first) = attempts.next_candidate() {
                 firsts[position(&targets, first)] += 1;
             }
@@ -138,7 +145,7 @@ mod tests {
     #[test]
     fn each_candidate_is_tried_once_and_groups_in_order() {
         let groups = [vec![fake(1), fake(1)], vec![fake(5)]];
-        let mut attempts = Attempts::new(groups.iter().map(Vec::as_slice), 10);
+        let mut attempts = Attempts::new(&groups, 10);
         let mut seen = Vec::new();
         while let Some(next) = attempts.next_candidate() {
             seen.push(next as *const Fake);
@@ -157,7 +164,7 @@ mod tests {
         for _ in 0..3 {
             targets[0].health.failed();
         }
-        let mut attempts = Attempts::new([&targets[..]], 1);
+        let mut attempts = Attempts::new(std::slice::from_ref(&targets), 1);
         let first = attempts.next_candidate().map(|c| position(&targets, c));
         assert_eq!(first, Some(1));
         assert!(attempts.next_candidate().is_none(), "one attempt only");

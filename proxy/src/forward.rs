@@ -193,7 +193,7 @@ pub async fn forward(
         1
     };
     let method_may_retry = may_retry(route, &parts.method);
-    let mut candidates = Attempts::new([route.targets.as_slice()], attempts);
+    let mut candidates = Attempts::new(std::slice::from_ref(&route.targets), attempts);
     let mut last_error = ProxyError::UpstreamUnreachable("no target has weight".into());
     while let Some(target) = candidates.next_candidate() {
         let attempt = candidates.made() - 1;

@@ -192,7 +192,7 @@ fn admit<'c, B>(
     if !needs_key {
         return Ok(None);
     }
-    let (key, _) = authenticate(config, request.headers(), shared.clock.now_utc())?;
+    let (key, _) = authenticate(config, request.headers(), context.time)?;
     context.key = Some(key.id);
     context.tenant = Some(key.tenant_id);
     if let Upstream::Route(route) = upstream {
@@ -214,10 +214,7 @@ fn admit<'c, B>(
             }
         }
         if let Some(budget) = key.budget.filter(|_| request.method() == Method::POST) {
-            if !shared
-                .budgets
-                .allows(key.id, &budget, shared.clock.now_utc())
-            {
+            if !shared.budgets.allows(key.id, &budget, context.time) {
                 return Err(ProxyError::BudgetExceeded(budget));
             }
         }

@@ -252,7 +252,7 @@ pub async fn complete_document(
 
     let client = caller.clients.get(CONNECT_TIMEOUT);
     let mut failures: Vec<Failure> = Vec::new();
-    let mut candidates = Attempts::new(model.groups.iter().map(Vec::as_slice), u32::MAX);
+    let mut candidates = Attempts::new(&model.groups, u32::MAX);
     while let Some(deployment) = candidates.next_candidate() {
         if !failures.is_empty() {
             caller.metrics.retries.with_label_values(&[AI_LABEL]).inc();
@@ -263,7 +263,7 @@ pub async fn complete_document(
             call.upstream_model = Some(deployment.model.clone());
         }
         let dialect = deployment.provider.kind.dialect();
-        let upstream = match dialect_request(deployment, endpoint, &document, stream) {
+        let upstream = match dialect_request(dialect, deployment, endpoint, &document, stream) {
             Ok(upstream) => upstream,
             Err(why) => {
                 failures.push(Failure::Unsupported(why));
@@ -357,12 +357,13 @@ pub async fn complete_document(
 
 /// The provider's request for the client's OpenAI-shaped document, in the provider's dialect.
 fn dialect_request(
+    dialect: Dialect,
     deployment: &CompiledDeployment,
     endpoint: &str,
     document: &Value,
     stream: bool,
 ) -> Result<Request<ProxyBody>, String> {
-    match deployment.provider.kind.dialect() {
+    match dialect {
         Dialect::OpenAi => openai::request(deployment, endpoint, document, stream),
         Dialect::Anthropic => anthropic::request(deployment, endpoint, document, stream),
         Dialect::Gemini => gemini::request(deployment, endpoint, document, stream),

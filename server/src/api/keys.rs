@@ -10,7 +10,7 @@ use crate::api::problems::{Forbidden, Invalid, NotFound};
 use crate::auth::TenantScope;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, ObjectId, TenantParam};
-use crate::service::api_keys::{self, ApiKey, CreateApiKey, CreatedApiKey, UpdateApiKey};
+use crate::service::api_keys::{self, ApiKey, CreateApiKey, CreatedApiKey};
 use crate::state::AppState;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -67,7 +67,8 @@ async fn get_key(
 }
 
 /// Change a key's name, expiry, scopes, limits or budget (members and above).
-#[utoipa::path(patch, path = "/api/v1/tenants/{tenant}/keys/{id}", tag = "keys", request_body = UpdateApiKey,
+#[utoipa::path(patch, path = "/api/v1/tenants/{tenant}/keys/{id}", tag = "keys",
+    request_body(content = CreateApiKey, description = "JSON merge patch (RFC 7386) of these fields"),
     params(TenantParam, ("id" = Uuid, Path, description = "Key id")),
     responses(
         (status = 200, body = ApiKey),
@@ -79,10 +80,10 @@ async fn update_key(
     State(state): State<AppState>,
     TenantScope { principal, access }: TenantScope,
     ApiPath(ObjectId { id }): ApiPath<ObjectId>,
-    ApiJson(input): ApiJson<UpdateApiKey>,
+    ApiJson(patch): ApiJson<serde_json::Value>,
 ) -> ApiResult<Json<ApiKey>> {
     Ok(Json(
-        api_keys::update(&state.db, &principal, &access, id, input).await?,
+        api_keys::update(&state.db, &principal, &access, id, patch).await?,
     ))
 }
 

@@ -10,7 +10,7 @@ use crate::api::problems::{Forbidden, Invalid, NotFound};
 use crate::auth::TenantScope;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, TenantParam};
-use crate::service::members::{self, AddMember, Member, UpdateMember};
+use crate::service::members::{self, AddMember, Member, MemberSettings};
 use crate::state::AppState;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -52,7 +52,8 @@ async fn add_member(
 }
 
 /// Change a member's role (admins and owners; only owners grant or take the owner role).
-#[utoipa::path(patch, path = "/api/v1/tenants/{tenant}/members/{user}", tag = "members", request_body = UpdateMember,
+#[utoipa::path(patch, path = "/api/v1/tenants/{tenant}/members/{user}", tag = "members",
+    request_body(content = MemberSettings, description = "JSON merge patch (RFC 7386) of these fields"),
     params(TenantParam,
            ("user" = String, Path, description = "User id or email")),
     responses(
@@ -65,10 +66,10 @@ async fn update_member(
     State(state): State<AppState>,
     TenantScope { principal, access }: TenantScope,
     ApiPath((_, user)): ApiPath<(String, String)>,
-    ApiJson(input): ApiJson<UpdateMember>,
+    ApiJson(patch): ApiJson<serde_json::Value>,
 ) -> ApiResult<Json<Member>> {
     Ok(Json(
-        members::update(&state.db, &principal, &access, &user, input).await?,
+        members::update(&state.db, &principal, &access, &user, patch).await?,
     ))
 }
 

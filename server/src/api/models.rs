@@ -67,7 +67,7 @@ async fn get_model(
 /// Change a model: any subset of its fields (JSON merge patch; `"prices": null` returns to the
 /// catalog's list prices).
 #[utoipa::path(patch, path = "/api/v1/tenants/{tenant}/models/{id}", tag = "models",
-    request_body(content = Object, description = "Any subset of the model's fields"),
+    request_body(content = ModelSpec, description = "JSON merge patch (RFC 7386) of these fields"),
     params(TenantParam, ("id" = Uuid, Path, description = "Model id")),
     responses(
         (status = 200, body = Model),

@@ -72,7 +72,7 @@ async fn get_prompt_api(
 /// Edit a prompt API: any subset of its fields (JSON merge patch). The result is a new version,
 /// made active; earlier versions stay listed.
 #[utoipa::path(patch, path = "/api/v1/tenants/{tenant}/prompt-apis/{id}", tag = "prompt-apis",
-    request_body(content = Object, description = "Any subset of the prompt API's fields"),
+    request_body(content = PromptApiSpec, description = "JSON merge patch (RFC 7386) of these fields"),
     params(TenantParam, ("id" = Uuid, Path, description = "Prompt API id")),
     responses(
         (status = 200, body = PromptApi),

@@ -11,7 +11,7 @@ use crate::auth::TenantScope;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, ObjectId, TenantParam};
 use crate::roles::Require;
-use crate::service::providers::{self, CreateProvider, Provider, ProviderTest, UpdateProvider};
+use crate::service::providers::{self, CreateProvider, Provider, ProviderTest};
 use crate::state::AppState;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -63,7 +63,8 @@ async fn get_provider(
 }
 
 /// Change a provider: name, base URL, API version, or replace its key or extra headers.
-#[utoipa::path(patch, path = "/api/v1/tenants/{tenant}/providers/{id}", tag = "providers", request_body = UpdateProvider,
+#[utoipa::path(patch, path = "/api/v1/tenants/{tenant}/providers/{id}", tag = "providers",
+    request_body(content = CreateProvider, description = "JSON merge patch (RFC 7386) of these fields; the kind cannot change"),
     params(TenantParam, ("id" = Uuid, Path, description = "Provider id")),
     responses(
         (status = 200, body = Provider),
@@ -75,10 +76,10 @@ async fn update_provider(
     State(state): State<AppState>,
     TenantScope { principal, access }: TenantScope,
     ApiPath(ObjectId { id }): ApiPath<ObjectId>,
-    ApiJson(input): ApiJson<UpdateProvider>,
+    ApiJson(patch): ApiJson<serde_json::Value>,
 ) -> ApiResult<Json<Provider>> {
     Ok(Json(
-        providers::update(&state.db, &state.secrets, &principal, &access, id, input).await?,
+        providers::update(&state.db, &state.secrets, &principal, &access, id, patch).await?,
     ))
 }
 

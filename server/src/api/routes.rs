@@ -68,7 +68,7 @@ async fn get_route(
 
 /// Change a route: send any subset of its fields (JSON merge patch; `null` restores a default).
 #[utoipa::path(patch, path = "/api/v1/tenants/{tenant}/routes/{id}", tag = "routes",
-    request_body(content = Object, description = "Any subset of the route's fields"),
+    request_body(content = RouteSpec, description = "JSON merge patch (RFC 7386) of these fields"),
     params(TenantParam, ("id" = Uuid, Path, description = "Route id")),
     responses(
         (status = 200, body = Route),

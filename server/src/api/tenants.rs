@@ -10,7 +10,7 @@ use crate::access::Principal;
 use crate::api::problems::{Forbidden, NotFound};
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, TenantParam};
-use crate::service::tenants::{self, CreateTenant, TenantView, UpdateTenant};
+use crate::service::tenants::{self, CreateTenant, TenantView};
 use crate::state::AppState;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -60,8 +60,9 @@ async fn get_tenant(
     Ok(Json(tenants::get(&state.db, &principal, &tenant).await?))
 }
 
-/// Rename a tenant or change its slug (admins and owners).
-#[utoipa::path(patch, path = "/api/v1/tenants/{tenant}", tag = "tenants", request_body = UpdateTenant,
+/// Rename a tenant or change its slug (admins and owners); a `null` slug is derived from the name.
+#[utoipa::path(patch, path = "/api/v1/tenants/{tenant}", tag = "tenants",
+    request_body(content = CreateTenant, description = "JSON merge patch (RFC 7386) of these fields"),
     params(TenantParam),
     responses(
         (status = 200, body = TenantView),
@@ -72,10 +73,10 @@ async fn update_tenant(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(tenant): ApiPath<String>,
-    ApiJson(input): ApiJson<UpdateTenant>,
+    ApiJson(patch): ApiJson<serde_json::Value>,
 ) -> ApiResult<Json<TenantView>> {
     Ok(Json(
-        tenants::update(&state.db, &principal, &tenant, input).await?,
+        tenants::update(&state.db, &principal, &tenant, patch).await?,
     ))
 }
 

@@ -1,7 +1,7 @@
 //! Data-plane API keys. The secret is returned once at creation; only its SHA-256 is stored.
 
-use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 use sqlx::PgPool;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -16,7 +16,7 @@ use crate::roles::{Require, Role};
 use crate::secrets;
 use crate::service::scoped;
 use crate::service::{audit, config_version};
-use crate::validate;
+use crate::{merge_patch, validate};
 
 /// What a key may reach: names of the tenant's routes, models and prompt APIs, or `["*"]` for
 /// all of a kind. A kind left out or empty reaches nothing of that kind. A key created without
@@ -98,7 +98,7 @@ pub struct CreatedApiKey {
     pub secret: String,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     pub name: String,
@@ -110,28 +110,6 @@ pub struct CreateApiKey {
     #[serde(default)]
     pub limits: Limits,
     pub budget: Option<Budget>,
-}
-
-/// Changes to a key; fields left out stay as they are, `null` clears expiry or budget.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateApiKey {
-    pub name: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub expires_at: Option<Option<String>>,
-    pub scopes: Option<Scopes>,
-    pub limits: Option<Limits>,
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Budget>)]
-    pub budget: Option<Option<Budget>>,
-}
-
-/// Tells a field sent as `null` (Some(None)) from one left out (None).
-fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(sqlx::FromRow)]
@@ -359,12 +337,14 @@ pub async fn create(
     })
 }
 
+/// A JSON merge patch of the key's settings (`null` clears expiry or budget, or scopes the key
+/// to everything); the secret never changes.
 pub async fn update(
     db: &PgPool,
     principal: &Principal,
     access: &TenantAccess,
     id: Uuid,
-    input: UpdateApiKey,
+    patch: Value,
 ) -> ApiResult<ApiKey> {
     access.role.require(Role::Member, "change API keys")?;
     let current = get(db, access, id).await?;
@@ -373,26 +353,34 @@ pub async fn update(
             "this key is revoked and cannot be changed; create a new key".into(),
         ));
     }
-    let name = input
-        .name
-        .as_deref()
-        .map(|n| validate::name("name", n))
-        .transpose()?;
-    let expires_at = match &input.expires_at {
-        Some(text) => check_expiry(text.as_deref())?,
-        None => current.expires_at,
+    let current_expiry = current
+        .expires_at
+        .map(|t| t.format(&Rfc3339))
+        .transpose()
+        .map_err(ApiError::internal)?;
+    let settings = CreateApiKey {
+        name: current.name,
+        expires_at: current_expiry.clone(),
+        scopes: Some(current.scopes),
+        limits: current.limits,
+        budget: current.budget,
+    };
+    let input = merge_patch::patched(&settings, &patch, "key")?;
+    let name = validate::name("name", &input.name)?;
+    // An expiry left as it was is not checked again: the key may have expired meanwhile.
+    let expires_at = if input.expires_at == current_expiry {
+        current.expires_at
+    } else {
+        check_expiry(input.expires_at.as_deref())?
     };
     let settings = KeySettings {
-        scopes: check_scopes(input.scopes.as_ref().unwrap_or(&current.scopes))?,
-        limits: check_limits(input.limits.as_ref().unwrap_or(&current.limits))?,
-        budget: match &input.budget {
-            Some(budget) => check_budget(budget.as_ref())?,
-            None => check_budget(current.budget.as_ref())?,
-        },
+        scopes: check_scopes(input.scopes.as_ref().unwrap_or(&everything()))?,
+        limits: check_limits(&input.limits)?,
+        budget: check_budget(input.budget.as_ref())?,
     };
     let mut tx = db.begin().await?;
     let row: Option<KeyRow> = sqlx::query_as(&format!(
-        "UPDATE api_keys SET name = coalesce($3, name), scope_routes = $4, scope_models = $5,
+        "UPDATE api_keys SET name = $3, scope_routes = $4, scope_models = $5,
              scope_prompt_apis = $6, requests_per_minute = $7, tokens_per_minute = $8,
              budget_nanousd = $9, budget_period = $10, expires_at = $11
          WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL

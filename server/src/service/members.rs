@@ -1,7 +1,7 @@
 //! Tenant members and their roles.
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -13,7 +13,7 @@ use crate::error::{conflict_on_unique, ApiError, ApiResult};
 use crate::password;
 use crate::roles::{Require, Role};
 use crate::service::{audit, users};
-use crate::validate;
+use crate::{merge_patch, validate};
 
 /// A user's membership in a tenant.
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
@@ -37,9 +37,10 @@ pub struct AddMember {
     pub role: Role,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// What a member's PATCH may change.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct UpdateMember {
+pub struct MemberSettings {
     pub role: Role,
 }
 
@@ -133,12 +134,14 @@ pub async fn update(
     principal: &Principal,
     access: &TenantAccess,
     user_ref: &str,
-    input: UpdateMember,
+    patch: Value,
 ) -> ApiResult<Member> {
     access.role.require(Role::Admin, "change members' roles")?;
     let mut tx = db.begin().await?;
     lock_tenant(&mut tx, access.tenant.id).await?;
     let current = find(&mut tx, access, user_ref).await?;
+    let settings = MemberSettings { role: current.role };
+    let input = merge_patch::patched(&settings, &patch, "membership")?;
     if current.role == Role::Owner || input.role == Role::Owner {
         require_owner_for(access, Role::Owner, "grant or take the owner role")?;
     }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Value};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -16,7 +16,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::roles::{Require, Role};
 use crate::secret_box::SecretBox;
 use crate::service::{audit, config_version};
-use crate::validate;
+use crate::{merge_patch, validate};
 
 pub use tollgate_protocol::ProviderKind;
 
@@ -40,7 +40,8 @@ pub struct Provider {
     pub updated_at: OffsetDateTime,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// A provider's settings, as created and as changed by a merge patch.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProvider {
     pub name: String,
@@ -56,20 +57,6 @@ pub struct CreateProvider {
     pub api_version: Option<String>,
     /// Time allowed until the provider starts answering, like "30s" (default 120s); past it the
     /// next deployment is tried.
-    pub timeout: Option<String>,
-}
-
-/// Changes to a provider; fields left out stay as they are.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateProvider {
-    pub name: Option<String>,
-    pub base_url: Option<String>,
-    /// Replaces the stored key.
-    pub api_key: Option<String>,
-    /// Replaces the stored extra headers.
-    pub headers: Option<BTreeMap<String, String>>,
-    pub api_version: Option<String>,
     pub timeout: Option<String>,
 }
 
@@ -117,10 +104,7 @@ impl ProviderRow {
             api_version: self.api_version,
             key_hint: self.key_hint,
             header_names: self.header_names,
-            timeout: humantime::format_duration(Duration::from_millis(
-                self.timeout_ms.max(0).unsigned_abs(),
-            ))
-            .to_string(),
+            timeout: format_timeout(self.timeout_ms),
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
@@ -129,6 +113,40 @@ impl ProviderRow {
 
 const COLUMNS: &str = "id, name, kind, base_url, api_version, key_hint, header_names, credentials,
      timeout_ms, created_at, updated_at";
+
+fn format_timeout(millis: i64) -> String {
+    humantime::format_duration(Duration::from_millis(millis.max(0).unsigned_abs())).to_string()
+}
+
+/// Checked settings of a provider, ready to seal and store.
+struct ProviderSettings {
+    name: String,
+    base_url: String,
+    api_version: Option<String>,
+    timeout_ms: i64,
+    credentials: Credentials,
+}
+
+fn check(input: CreateProvider) -> ApiResult<ProviderSettings> {
+    let name = validate::name("name", &input.name)?;
+    let base_url = check_url(input.kind, input.base_url.as_deref())?;
+    if input.kind == ProviderKind::AzureOpenai && input.api_version.is_none() {
+        return Err(ApiError::Invalid(
+            "api_version is required for azure_openai providers".into(),
+        ));
+    }
+    check_credentials(input.api_key.as_deref(), &input.headers)?;
+    Ok(ProviderSettings {
+        name,
+        base_url,
+        api_version: input.api_version,
+        timeout_ms: check_timeout(input.timeout.as_deref())?.unwrap_or(120_000),
+        credentials: Credentials {
+            api_key: input.api_key,
+            headers: input.headers,
+        },
+    })
+}
 
 /// A provider timeout in milliseconds: more than 0, at most 10 minutes.
 fn check_timeout(text: Option<&str>) -> ApiResult<Option<i64>> {
@@ -309,20 +327,15 @@ pub async fn create(
     input: CreateProvider,
 ) -> ApiResult<Provider> {
     access.role.require(Role::Admin, "manage providers")?;
-    let name = validate::name("name", &input.name)?;
-    let base_url = check_url(input.kind, input.base_url.as_deref())?;
-    if input.kind == ProviderKind::AzureOpenai && input.api_version.is_none() {
-        return Err(ApiError::Invalid(
-            "api_version is required for azure_openai providers".into(),
-        ));
-    }
-    check_credentials(input.api_key.as_deref(), &input.headers)?;
-    let timeout_ms = check_timeout(input.timeout.as_deref())?.unwrap_or(120_000);
+    let kind = input.kind;
+    let ProviderSettings {
+        name,
+        base_url,
+        api_version,
+        timeout_ms,
+        credentials,
+    } = check(input)?;
     let id = Uuid::now_v7();
-    let credentials = Credentials {
-        api_key: input.api_key,
-        headers: input.headers,
-    };
     let sealed = seal(secrets, id, &credentials)?;
     let mut tx = db.begin().await?;
     admit(&mut tx, access, &base_url, true).await?;
@@ -334,9 +347,9 @@ pub async fn create(
     .bind(id)
     .bind(access.tenant.id)
     .bind(&name)
-    .bind(input.kind)
+    .bind(kind)
     .bind(&base_url)
-    .bind(&input.api_version)
+    .bind(&api_version)
     .bind(&sealed)
     .bind(key_hint(credentials.api_key.as_deref()))
     .bind(credentials.headers.keys().cloned().collect::<Vec<_>>())
@@ -349,63 +362,61 @@ pub async fn create(
     Ok(provider)
 }
 
+/// A JSON merge patch of the provider's settings (write-only credentials included: a `null`
+/// `api_key` removes the key). The kind cannot change.
 pub async fn update(
     db: &PgPool,
     secrets: &SecretBox,
     principal: &Principal,
     access: &TenantAccess,
     id: Uuid,
-    input: UpdateProvider,
+    patch: Value,
 ) -> ApiResult<Provider> {
     access.role.require(Role::Admin, "manage providers")?;
     let current = row(db, access, id).await?;
-    let kind = current.kind;
-    let name = input
-        .name
-        .as_deref()
-        .map(|n| validate::name("name", n))
-        .transpose()?;
-    let base_url = input
-        .base_url
-        .as_deref()
-        .map(|url| check_url(kind, Some(url)))
-        .transpose()?;
-    let timeout_ms = check_timeout(input.timeout.as_deref())?;
-    let mut credentials = open(secrets, id, &current.credentials)?;
-    if let Some(key) = input.api_key {
-        credentials.api_key = Some(key);
+    let credentials = open(secrets, id, &current.credentials)?;
+    let existing = CreateProvider {
+        name: current.name,
+        kind: current.kind,
+        base_url: Some(current.base_url),
+        api_key: credentials.api_key,
+        headers: credentials.headers,
+        api_version: current.api_version,
+        timeout: Some(format_timeout(current.timeout_ms)),
+    };
+    let input = merge_patch::patched(&existing, &patch, "provider")?;
+    if input.kind != current.kind {
+        return Err(ApiError::Invalid(
+            "a provider's kind cannot change; create a new provider".into(),
+        ));
     }
-    if let Some(headers) = input.headers {
-        credentials.headers = headers;
-    }
-    check_credentials(credentials.api_key.as_deref(), &credentials.headers)?;
+    let ProviderSettings {
+        name,
+        base_url,
+        api_version,
+        timeout_ms,
+        credentials,
+    } = check(input)?;
     let sealed = seal(secrets, id, &credentials)?;
     let mut tx = db.begin().await?;
-    admit(
-        &mut tx,
-        access,
-        base_url.as_deref().unwrap_or(&current.base_url),
-        false,
-    )
-    .await?;
+    admit(&mut tx, access, &base_url, false).await?;
     let row: ProviderRow = sqlx::query_as(&format!(
-        "UPDATE providers SET name = coalesce($3, name), base_url = coalesce($4, base_url),
-             api_version = coalesce($5, api_version), credentials = $6, key_hint = $7, header_names = $8,
-             timeout_ms = coalesce($9, timeout_ms)
+        "UPDATE providers SET name = $3, base_url = $4, api_version = $5, credentials = $6,
+             key_hint = $7, header_names = $8, timeout_ms = $9
          WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
     ))
     .bind(access.tenant.id)
     .bind(id)
     .bind(&name)
     .bind(&base_url)
-    .bind(&input.api_version)
+    .bind(&api_version)
     .bind(&sealed)
     .bind(key_hint(credentials.api_key.as_deref()))
     .bind(credentials.headers.keys().cloned().collect::<Vec<_>>())
     .bind(timeout_ms)
     .fetch_one(&mut *tx)
     .await
-    .map_err(|e| name_taken(e, name.as_deref().unwrap_or_default()))?;
+    .map_err(|e| name_taken(e, &name))?;
     let provider = row.view();
     config_version::commit(tx, principal, change(access, "provider.update", &provider)).await?;
     Ok(provider)

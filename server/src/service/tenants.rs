@@ -1,7 +1,7 @@
 //! Tenants and the caller's access to them.
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Value};
 use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -10,7 +10,7 @@ use crate::access::{Principal, Tenant, TenantAccess};
 use crate::error::{conflict_on_unique, ApiError, ApiResult};
 use crate::roles::{Require, Role};
 use crate::service::{audit, config_version};
-use crate::validate;
+use crate::{merge_patch, validate};
 
 /// A tenant as the caller sees it, with the caller's role in it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -30,19 +30,12 @@ impl From<TenantAccess> for TenantView {
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
     /// Display name, 1 to 100 characters.
     pub name: String,
     /// URL-safe identifier; derived from the name when left out.
-    pub slug: Option<String>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateTenant {
-    pub name: Option<String>,
     pub slug: Option<String>,
 }
 
@@ -126,15 +119,7 @@ pub async fn create(
             "only platform admins may create tenants".into(),
         ));
     }
-    let name = validate::name("name", &input.name)?;
-    let slug = match input.slug {
-        Some(slug) => validate::slug(&slug)?,
-        None => validate::slug(&validate::slugify(&name)).map_err(|_| {
-            ApiError::Invalid(format!(
-                "no slug can be derived from the name '{name}'; give one, like \"acme\""
-            ))
-        })?,
-    };
+    let (name, slug) = check(&input)?;
     let mut tx = db.begin().await?;
     let tenant = insert(&mut tx, &name, &slug).await?;
     sqlx::query("INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, 'owner')")
@@ -179,23 +164,37 @@ pub async fn insert(conn: &mut sqlx::PgConnection, name: &str, slug: &str) -> Ap
 }
 
 /// Renames a tenant or changes its slug (admins and owners).
+/// The checked name and slug (derived from the name when left out).
+fn check(input: &CreateTenant) -> ApiResult<(String, String)> {
+    let name = validate::name("name", &input.name)?;
+    let slug = match &input.slug {
+        Some(slug) => validate::slug(slug)?,
+        None => validate::slug(&validate::slugify(&name)).map_err(|_| {
+            ApiError::Invalid(format!(
+                "no slug can be derived from the name '{name}'; give one, like \"acme\""
+            ))
+        })?,
+    };
+    Ok((name, slug))
+}
+
+/// A JSON merge patch of the tenant's name and slug; a `null` slug is derived from the name.
 pub async fn update(
     db: &PgPool,
     principal: &Principal,
     tenant_ref: &str,
-    input: UpdateTenant,
+    patch: Value,
 ) -> ApiResult<TenantView> {
     let access = access(db, principal, tenant_ref).await?;
     access.role.require(Role::Admin, "change the tenant")?;
-    let name = input
-        .name
-        .as_deref()
-        .map(|n| validate::name("name", n))
-        .transpose()?;
-    let slug = input.slug.as_deref().map(validate::slug).transpose()?;
+    let current = CreateTenant {
+        name: access.tenant.name.clone(),
+        slug: Some(access.tenant.slug.clone()),
+    };
+    let (name, slug) = check(&merge_patch::patched(&current, &patch, "tenant")?)?;
     let mut tx = db.begin().await?;
     let tenant: Tenant = sqlx::query_as(
-        "UPDATE tenants SET name = coalesce($2, name), slug = coalesce($3, slug) WHERE id = $1
+        "UPDATE tenants SET name = $2, slug = $3 WHERE id = $1
          RETURNING id, name, slug, created_at, updated_at",
     )
     .bind(access.tenant.id)
@@ -203,14 +202,7 @@ pub async fn update(
     .bind(&slug)
     .fetch_one(&mut *tx)
     .await
-    .map_err(|e| {
-        conflict_on_unique(e, || {
-            format!(
-                "the slug '{}' is taken; choose another",
-                slug.clone().unwrap_or_default()
-            )
-        })
-    })?;
+    .map_err(|e| conflict_on_unique(e, || format!("the slug '{slug}' is taken; choose another")))?;
     config_version::commit(
         tx,
         principal,

@@ -13,6 +13,7 @@ mod internal;
 mod isolation;
 mod keys;
 mod members;
+mod merge_patch;
 mod openapi;
 mod providers_models;
 mod routes;

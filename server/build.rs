@@ -1,3 +1,5 @@
+//! Rebuilds the server when a migration changes (they are embedded with `sqlx::migrate!`).
+
 // `sqlx::migrate!` embeds the migrations at compile time; rebuild when they change.
 fn main() {
     println!("cargo:rerun-if-changed=../migrations");

@@ -2,8 +2,6 @@
 //! (tollgate-proxy): the configuration snapshot the proxy pulls, and the usage events it posts
 //! back. Plain serde types, one definition for both sides.
 
-#![warn(missing_docs)]
-
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};

@@ -15,41 +15,41 @@ use crate::route::{self, CompiledRoute};
 use crate::route_match::RouteTable;
 
 /// A snapshot ready to serve.
-pub struct ActiveConfig {
-    pub version: i64,
-    pub generated_at: OffsetDateTime,
-    pub routes: RouteTable,
-    pub keys: HashMap<[u8; 32], Arc<CompiledKey>>,
+pub(crate) struct ActiveConfig {
+    pub(crate) version: i64,
+    pub(crate) generated_at: OffsetDateTime,
+    pub(crate) routes: RouteTable,
+    pub(crate) keys: HashMap<[u8; 32], Arc<CompiledKey>>,
     /// Models by (tenant, name).
-    pub models: HashMap<(Uuid, String), Arc<CompiledModel>>,
+    pub(crate) models: HashMap<(Uuid, String), Arc<CompiledModel>>,
     /// Prompt APIs by (tenant, slug).
-    pub prompt_apis: HashMap<(Uuid, String), Arc<tollgate_protocol::PromptApiEntry>>,
+    pub(crate) prompt_apis: HashMap<(Uuid, String), Arc<tollgate_protocol::PromptApiEntry>>,
     /// Where routes and providers may connect.
-    pub egress: Arc<crate::egress::Egress>,
+    pub(crate) egress: Arc<crate::egress::Egress>,
 }
 
 /// An AI provider ready to call.
 #[derive(Debug)]
-pub struct CompiledProvider {
-    pub id: Uuid,
-    pub name: String,
-    pub kind: ProviderKind,
-    pub base_url: String,
-    pub api_version: Option<String>,
+pub(crate) struct CompiledProvider {
+    pub(crate) id: Uuid,
+    pub(crate) name: String,
+    pub(crate) kind: ProviderKind,
+    pub(crate) base_url: String,
+    pub(crate) api_version: Option<String>,
     /// Time allowed until the provider starts answering.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Authentication and extra headers, ready to send.
-    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 /// One way to serve a model.
 #[derive(Debug)]
-pub struct CompiledDeployment {
-    pub provider: Arc<CompiledProvider>,
-    pub model: String,
-    pub weight: u32,
+pub(crate) struct CompiledDeployment {
+    pub(crate) provider: Arc<CompiledProvider>,
+    pub(crate) model: String,
+    pub(crate) weight: u32,
     /// Passive health, per model, provider and provider model.
-    pub health: Arc<TargetHealth>,
+    pub(crate) health: Arc<TargetHealth>,
 }
 
 impl Candidate for CompiledDeployment {
@@ -64,38 +64,38 @@ impl Candidate for CompiledDeployment {
 
 /// A model: deployment groups in priority order (fallbacks later), and its prices.
 #[derive(Debug)]
-pub struct CompiledModel {
-    pub id: Uuid,
-    pub name: String,
-    pub groups: Vec<Vec<CompiledDeployment>>,
-    pub prices: tollgate_protocol::ModelPrices,
+pub(crate) struct CompiledModel {
+    pub(crate) id: Uuid,
+    pub(crate) name: String,
+    pub(crate) groups: Vec<Vec<CompiledDeployment>>,
+    pub(crate) prices: tollgate_protocol::ModelPrices,
 }
 
 /// An API key as the hot path needs it.
 #[derive(Debug)]
-pub struct CompiledKey {
-    pub id: Uuid,
-    pub tenant_id: Uuid,
+pub(crate) struct CompiledKey {
+    pub(crate) id: Uuid,
+    pub(crate) tenant_id: Uuid,
     /// Route names the key may use; `*` means all of its tenant's, empty none.
-    pub routes: HashSet<String>,
+    pub(crate) routes: HashSet<String>,
     /// Model names the key may call; `*` means all of its tenant's, empty none.
-    pub models: HashSet<String>,
+    pub(crate) models: HashSet<String>,
     /// Prompt API slugs the key may call; `*` means all of its tenant's, empty none.
-    pub prompt_apis: HashSet<String>,
-    pub requests_per_minute: Option<u32>,
-    pub tokens_per_minute: Option<u32>,
-    pub budget: Option<tollgate_protocol::KeyBudget>,
-    pub expires_at: Option<OffsetDateTime>,
+    pub(crate) prompt_apis: HashSet<String>,
+    pub(crate) requests_per_minute: Option<u32>,
+    pub(crate) tokens_per_minute: Option<u32>,
+    pub(crate) budget: Option<tollgate_protocol::KeyBudget>,
+    pub(crate) expires_at: Option<OffsetDateTime>,
 }
 
 /// Whether a scope list names `name` or holds `*` (all). An empty list allows nothing.
-pub fn scope_allows(scope: &HashSet<String>, name: &str) -> bool {
+pub(crate) fn scope_allows(scope: &HashSet<String>, name: &str) -> bool {
     scope.contains("*") || scope.contains(name)
 }
 
 impl ActiveConfig {
     /// The configuration before any snapshot arrived: serves nothing.
-    pub fn empty() -> Self {
+    pub(crate) fn empty() -> Self {
         Self {
             version: 0,
             generated_at: OffsetDateTime::UNIX_EPOCH,
@@ -109,7 +109,7 @@ impl ActiveConfig {
 
     /// Compiles a snapshot; entries that cannot be used are skipped with a warning, so one bad
     /// entry never takes the others down.
-    pub fn compile(snapshot: &Snapshot, health: &HealthRegistry) -> Self {
+    pub(crate) fn compile(snapshot: &Snapshot, health: &HealthRegistry) -> Self {
         let mut keys = HashMap::with_capacity(snapshot.keys.len());
         for key in &snapshot.keys {
             let mut hash = [0u8; 32];

@@ -6,7 +6,7 @@
 use crate::health::TargetHealth;
 
 /// Something a request can be sent to.
-pub trait Candidate {
+pub(crate) trait Candidate {
     /// Relative share of the traffic; 0 takes it out of rotation.
     fn weight(&self) -> u32;
     fn health(&self) -> &TargetHealth;
@@ -14,7 +14,7 @@ pub trait Candidate {
 
 /// Picks one of `weights` (index, weight) at random in proportion to its weight; `None` when
 /// every weight is 0.
-pub fn pick_weighted(weights: impl Iterator<Item = (usize, u32)> + Clone) -> Option<usize> {
+pub(crate) fn pick_weighted(weights: impl Iterator<Item = (usize, u32)> + Clone) -> Option<usize> {
     let total: u64 = weights.clone().map(|(_, w)| u64::from(w)).sum();
     if total == 0 {
         return None;
@@ -32,7 +32,7 @@ pub fn pick_weighted(weights: impl Iterator<Item = (usize, u32)> + Clone) -> Opt
 
 /// The candidates still to try for one request: `groups` in order (a route's targets are one
 /// group; a model's deployments a group per priority).
-pub struct Attempts<'a, G, C> {
+pub(crate) struct Attempts<'a, G, C> {
     groups: &'a [G],
     candidate: std::marker::PhantomData<&'a C>,
     group: usize,
@@ -47,7 +47,7 @@ where
     C: Candidate + 'a,
 {
     /// At most `max` attempts over `groups`, the first group first.
-    pub fn new(groups: &'a [G], max: u32) -> Self {
+    pub(crate) fn new(groups: &'a [G], max: u32) -> Self {
         Self {
             groups,
             candidate: std::marker::PhantomData,
@@ -59,12 +59,12 @@ where
     }
 
     /// Attempts made so far.
-    pub fn made(&self) -> u32 {
+    pub(crate) fn made(&self) -> u32 {
         self.made
     }
 
     /// The next candidate, or `None` when the attempts are spent or nothing is left to try.
-    pub fn next_candidate(&mut self) -> Option<&'a C> {
+    pub(crate) fn next_candidate(&mut self) -> Option<&'a C> {
         if self.left == 0 {
             return None;
         }

@@ -11,26 +11,26 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::combinators::UnsyncBoxBody;
 
 /// Errors a streamed body can end with.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Any body the proxy sends: an upstream's stream, or a small JSON error.
-pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
+pub(crate) type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// Something that looks at each piece of a body as it passes (and changes nothing).
-pub trait Inspect {
+pub(crate) trait Inspect {
     /// Called with each data frame, in order.
     fn inspect(&mut self, data: &Bytes);
 }
 
 /// A body passed through unchanged, each data frame shown to an `Inspect`.
-pub struct Inspected<B, I> {
+pub(crate) struct Inspected<B, I> {
     inner: B,
     inspector: I,
 }
 
 impl<B, I> Inspected<B, I> {
     /// Passes `inner` through, showing its data to `inspector`.
-    pub fn with(inner: B, inspector: I) -> Self {
+    pub(crate) fn with(inner: B, inspector: I) -> Self {
         Self { inner, inspector }
     }
 }
@@ -67,7 +67,7 @@ where
 }
 
 /// Adds the bytes that pass to a shared counter.
-pub struct ByteCount(Arc<AtomicU64>);
+pub(crate) struct ByteCount(Arc<AtomicU64>);
 
 impl Inspect for ByteCount {
     fn inspect(&mut self, data: &Bytes) {
@@ -76,25 +76,25 @@ impl Inspect for ByteCount {
 }
 
 /// Counts the bytes of a body as they pass, into a shared counter.
-pub type Counted<B> = Inspected<B, ByteCount>;
+pub(crate) type Counted<B> = Inspected<B, ByteCount>;
 
 impl<B> Counted<B> {
     /// Counts `inner`'s bytes into `bytes`.
-    pub fn new(inner: B, bytes: Arc<AtomicU64>) -> Self {
+    pub(crate) fn new(inner: B, bytes: Arc<AtomicU64>) -> Self {
         Self::with(inner, ByteCount(bytes))
     }
 }
 
 /// A response body that runs `on_done` once, when the body ends or is dropped (a client that
 /// hangs up still gets its request recorded).
-pub struct Finished<B, F: FnOnce(u64)> {
+pub(crate) struct Finished<B, F: FnOnce(u64)> {
     inner: B,
     sent: u64,
     on_done: Option<F>,
 }
 
 impl<B, F: FnOnce(u64)> Finished<B, F> {
-    pub fn new(inner: B, on_done: F) -> Self {
+    pub(crate) fn new(inner: B, on_done: F) -> Self {
         Self {
             inner,
             sent: 0,
@@ -155,7 +155,7 @@ impl<B, F: FnOnce(u64)> Drop for Finished<B, F> {
 /// An upstream's response body that fails when no frame arrives for `idle`: an upstream that
 /// stalls mid-body does not hold the client's connection and its own forever. The timer is only
 /// armed when the body has to wait, so a body that is already there costs nothing.
-pub struct IdleTimeout<B> {
+pub(crate) struct IdleTimeout<B> {
     inner: B,
     idle: std::time::Duration,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
@@ -164,7 +164,7 @@ pub struct IdleTimeout<B> {
 }
 
 impl<B> IdleTimeout<B> {
-    pub fn new(inner: B, idle: std::time::Duration) -> Self {
+    pub(crate) fn new(inner: B, idle: std::time::Duration) -> Self {
         Self {
             inner,
             idle,
@@ -176,7 +176,7 @@ impl<B> IdleTimeout<B> {
 
 /// The upstream sent nothing for longer than the route allows.
 #[derive(Debug)]
-pub struct BodyIdle;
+pub(crate) struct BodyIdle;
 
 impl std::fmt::Display for BodyIdle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -29,14 +29,14 @@ struct Ledger {
 
 /// Spend so far of every key with a budget.
 #[derive(Default)]
-pub struct Budgets {
+pub(crate) struct Budgets {
     ledgers: DashMap<Uuid, Mutex<Ledger>>,
     /// Spend reports taken from the server so far.
     reports: std::sync::atomic::AtomicU64,
 }
 
 /// When the current budget period began.
-pub fn period_start(period: BudgetPeriod, now: OffsetDateTime) -> OffsetDateTime {
+pub(crate) fn period_start(period: BudgetPeriod, now: OffsetDateTime) -> OffsetDateTime {
     let now = now.to_offset(time::UtcOffset::UTC);
     match period {
         BudgetPeriod::Day => now.replace_time(Time::MIDNIGHT),
@@ -50,7 +50,7 @@ pub fn period_start(period: BudgetPeriod, now: OffsetDateTime) -> OffsetDateTime
 
 impl Budgets {
     /// The key's spend in its current period, in nano-dollars.
-    pub fn spent(&self, key: Uuid, budget: &KeyBudget, now: OffsetDateTime) -> i64 {
+    pub(crate) fn spent(&self, key: Uuid, budget: &KeyBudget, now: OffsetDateTime) -> i64 {
         let since = period_start(budget.period, now);
         let ledger = self.ledgers.entry(key).or_default();
         let ledger = ledger.lock().unwrap_or_else(|p| p.into_inner());
@@ -64,12 +64,12 @@ impl Budgets {
     }
 
     /// Whether the key may make another paid call.
-    pub fn allows(&self, key: Uuid, budget: &KeyBudget, now: OffsetDateTime) -> bool {
+    pub(crate) fn allows(&self, key: Uuid, budget: &KeyBudget, now: OffsetDateTime) -> bool {
         self.spent(key, budget, now) < budget.nanousd
     }
 
     /// Records what a call of a budgeted key cost.
-    pub fn charge(&self, key: Uuid, event: Uuid, cost: i64, time: OffsetDateTime) {
+    pub(crate) fn charge(&self, key: Uuid, event: Uuid, cost: i64, time: OffsetDateTime) {
         if cost <= 0 {
             return;
         }
@@ -87,7 +87,7 @@ impl Budgets {
     }
 
     /// Notes that these usage events reached the server.
-    pub fn delivered(&self, events: &[UsageEvent]) {
+    pub(crate) fn delivered(&self, events: &[UsageEvent]) {
         let now = Instant::now();
         for event in events.iter().filter(|e| e.ai.is_some()) {
             let Some(key) = event.key_id else { continue };
@@ -102,7 +102,7 @@ impl Budgets {
 
     /// Takes the server's figures. Calls delivered before `asked` are in them, so they stop
     /// counting locally; the others still do.
-    pub fn report(&self, report: &SpendReport, asked: Instant) {
+    pub(crate) fn report(&self, report: &SpendReport, asked: Instant) {
         for spend in &report.keys {
             let ledger = self.ledgers.entry(spend.key_id).or_default();
             let mut ledger = ledger.lock().unwrap_or_else(|p| p.into_inner());
@@ -116,7 +116,7 @@ impl Budgets {
     }
 
     /// How many spend reports from the server have been taken.
-    pub fn reports(&self) -> u64 {
+    pub(crate) fn reports(&self) -> u64 {
         self.reports.load(std::sync::atomic::Ordering::Relaxed)
     }
 }

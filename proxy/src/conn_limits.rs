@@ -13,7 +13,7 @@ use hyper_util::server::conn::auto;
 /// The server connection builder with the timeouts set. `header_timeout` is the time for a
 /// request's headers to arrive, counted from when the connection waits for them: also how long
 /// an idle keep-alive connection stays open.
-pub fn builder(header_timeout: Duration) -> auto::Builder<TokioExecutor> {
+pub(crate) fn builder(header_timeout: Duration) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -31,7 +31,7 @@ pub fn builder(header_timeout: Duration) -> auto::Builder<TokioExecutor> {
 /// Waits until a new connection has sent enough to tell HTTP/1 from HTTP/2 (the protocol
 /// detection itself has no deadline); false when that did not happen in time or the client
 /// went away, and the connection is then dropped before any protocol work.
-pub async fn first_bytes_arrive(stream: &tokio::net::TcpStream, deadline: Duration) -> bool {
+pub(crate) async fn first_bytes_arrive(stream: &tokio::net::TcpStream, deadline: Duration) -> bool {
     const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     let decided = async {
         let mut buf = [0u8; 24];
@@ -49,14 +49,14 @@ pub async fn first_bytes_arrive(stream: &tokio::net::TcpStream, deadline: Durati
 
 /// Open connections per client address, shared by every worker.
 #[derive(Debug)]
-pub struct PerClient {
+pub(crate) struct PerClient {
     open: DashMap<IpAddr, usize>,
     max: usize,
 }
 
 impl PerClient {
     /// `max` 0 turns the limit off.
-    pub fn new(max: usize) -> Arc<Self> {
+    pub(crate) fn new(max: usize) -> Arc<Self> {
         Arc::new(Self {
             open: DashMap::new(),
             max,
@@ -64,7 +64,7 @@ impl PerClient {
     }
 
     /// Admits a connection from `ip`, or `None` when the address holds its maximum already.
-    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
+    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
         let mut open = self.open.entry(ip).or_insert(0);
         if self.max > 0 && *open >= self.max {
             return None;
@@ -79,7 +79,7 @@ impl PerClient {
 
 /// One admitted connection; frees its place when dropped.
 #[derive(Debug)]
-pub struct Slot {
+pub(crate) struct Slot {
     owner: Arc<PerClient>,
     ip: IpAddr,
 }

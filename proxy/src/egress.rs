@@ -15,18 +15,18 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tower_service::Service;
 
-pub use tollgate_protocol::egress::{Egress, Refusal};
+pub(crate) use tollgate_protocol::egress::{Egress, Refusal};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Where the policy in force is read from (it changes with each snapshot).
-pub type PolicySource = Arc<dyn Fn() -> Arc<Egress> + Send + Sync>;
+pub(crate) type PolicySource = Arc<dyn Fn() -> Arc<Egress> + Send + Sync>;
 
 /// A connection refused by the egress policy; never the target's fault.
 #[derive(Debug)]
-pub struct EgressRefused {
-    pub host: String,
-    pub why: Refusal,
+pub(crate) struct EgressRefused {
+    pub(crate) host: String,
+    pub(crate) why: Refusal,
 }
 
 impl std::fmt::Display for EgressRefused {
@@ -39,7 +39,7 @@ impl std::error::Error for EgressRefused {}
 
 /// Resolves host names and keeps only the addresses the policy allows.
 #[derive(Clone)]
-pub struct PolicyResolver {
+pub(crate) struct PolicyResolver {
     policy: PolicySource,
 }
 
@@ -79,14 +79,14 @@ impl Service<Name> for PolicyResolver {
 
 /// An HTTP connector that refuses what the egress policy refuses.
 #[derive(Clone)]
-pub struct EgressConnector {
+pub(crate) struct EgressConnector {
     inner: HttpConnector<PolicyResolver>,
     policy: PolicySource,
 }
 
 impl EgressConnector {
     /// `configure` sets the inner connector's timeouts and socket options.
-    pub fn new(
+    pub(crate) fn new(
         policy: PolicySource,
         configure: impl FnOnce(&mut HttpConnector<PolicyResolver>),
     ) -> Self {

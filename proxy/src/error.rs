@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Full};
 use crate::body::ProxyBody;
 
 /// The first error of type `T` in `error`'s chain of causes.
-pub fn cause<'e, T: std::error::Error + 'static>(
+pub(crate) fn cause<'e, T: std::error::Error + 'static>(
     error: &'e (dyn std::error::Error + 'static),
 ) -> Option<&'e T> {
     let mut current = Some(error);
@@ -25,7 +25,7 @@ pub fn cause<'e, T: std::error::Error + 'static>(
 
 /// Why a request did not reach, or did not come back from, an upstream.
 #[derive(Debug)]
-pub enum ProxyError {
+pub(crate) enum ProxyError {
     NoRoute,
     MethodNotAllowed,
     MissingKey,
@@ -60,7 +60,7 @@ pub enum ProxyError {
 }
 
 impl ProxyError {
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             Self::NoRoute => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -81,7 +81,7 @@ impl ProxyError {
     }
 
     /// A short stable name: the error `code`, the usage event's error class, a metric label.
-    pub fn class(&self) -> &'static str {
+    pub(crate) fn class(&self) -> &'static str {
         match self {
             Self::NoRoute => "no_route",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -171,7 +171,7 @@ impl ProxyError {
     }
 
     /// The error as the client sees it: OpenAI's error body, with `Retry-After` on limits.
-    pub fn to_response(&self) -> Response<ProxyBody> {
+    pub(crate) fn to_response(&self) -> Response<ProxyBody> {
         let body = serde_json::json!({"error": {
             "message": self.message(), "type": self.kind(), "code": self.class()}});
         let mut response = Response::new(

@@ -26,23 +26,23 @@ use crate::route::{CompiledRoute, CompiledTarget};
 const REPLAYABLE_BODY_MAX: u64 = 64 * 1024;
 
 /// The upstream HTTP client: pooled connections, http and https, under the egress policy.
-pub type UpstreamClient = Client<HttpsConnector<EgressConnector>, ProxyBody>;
+pub(crate) type UpstreamClient = Client<HttpsConnector<EgressConnector>, ProxyBody>;
 
 /// One pooled client per connect timeout in use (routes differ only in that).
-pub struct Clients {
+pub(crate) struct Clients {
     by_connect_timeout: DashMap<Duration, UpstreamClient>,
     policy: PolicySource,
 }
 
 impl Clients {
-    pub fn new(policy: PolicySource) -> Self {
+    pub(crate) fn new(policy: PolicySource) -> Self {
         Self {
             by_connect_timeout: DashMap::new(),
             policy,
         }
     }
 
-    pub fn get(&self, connect_timeout: Duration) -> UpstreamClient {
+    pub(crate) fn get(&self, connect_timeout: Duration) -> UpstreamClient {
         self.by_connect_timeout
             .entry(connect_timeout)
             .or_insert_with(|| build_client(connect_timeout, self.policy.clone()))
@@ -68,7 +68,7 @@ fn build_client(connect_timeout: Duration, policy: PolicySource) -> UpstreamClie
 }
 
 /// A request body that may be sent more than once.
-pub enum RequestBody {
+pub(crate) enum RequestBody {
     Empty,
     Buffered(Bytes),
     /// Streams through once.
@@ -77,7 +77,7 @@ pub enum RequestBody {
 
 impl RequestBody {
     /// Buffers small bodies when the route may retry; streams everything else.
-    pub async fn prepare(
+    pub(crate) async fn prepare(
         body: Counted<Incoming>,
         headers: &http::HeaderMap,
         may_retry: bool,
@@ -127,10 +127,10 @@ impl RequestBody {
 }
 
 /// An upstream's answer.
-pub struct Forwarded {
-    pub response: Response<Incoming>,
+pub(crate) struct Forwarded {
+    pub(crate) response: Response<Incoming>,
     /// From sending the last attempt to its response headers.
-    pub upstream_latency: Duration,
+    pub(crate) upstream_latency: Duration,
 }
 
 fn is_idempotent(method: &Method) -> bool {
@@ -141,7 +141,7 @@ fn is_idempotent(method: &Method) -> bool {
 }
 
 /// Whether the route allows retrying this method at all.
-pub fn may_retry(route: &CompiledRoute, method: &Method) -> bool {
+pub(crate) fn may_retry(route: &CompiledRoute, method: &Method) -> bool {
     route.retries > 0 && (route.retry_non_idempotent || is_idempotent(method))
 }
 
@@ -178,7 +178,7 @@ fn upstream_uri(
 }
 
 /// Forwards the request, retrying on the route's failures while targets and attempts remain.
-pub async fn forward(
+pub(crate) async fn forward(
     route: &Arc<CompiledRoute>,
     mut parts: http::request::Parts,
     mut body: RequestBody,
@@ -289,7 +289,7 @@ pub async fn forward(
 
 /// The client's request body ended with an error (malformed chunking, cut short).
 #[derive(Debug)]
-pub struct ClientBodyError(String);
+pub(crate) struct ClientBodyError(String);
 
 impl std::fmt::Display for ClientBodyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

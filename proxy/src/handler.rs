@@ -66,7 +66,7 @@ enum Upstream {
 }
 
 /// Serves one request; never fails: every refusal or failure is a JSON error response.
-pub async fn handle(
+pub(crate) async fn handle(
     shared: Arc<Shared>,
     clients: &Clients,
     request: Request<Incoming>,

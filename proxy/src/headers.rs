@@ -18,14 +18,14 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::UPGRADE,
 ];
 
-pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Whether the proxy sets this header itself (framing, routing, connection management), so no
 /// configured header rule may set it.
-pub fn is_managed(name: &HeaderName) -> bool {
+pub(crate) fn is_managed(name: &HeaderName) -> bool {
     HOP_BY_HOP.contains(name)
         || [
             header::HOST,
@@ -36,7 +36,7 @@ pub fn is_managed(name: &HeaderName) -> bool {
 }
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -51,15 +51,15 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// What the proxy knows about the client's request that the upstream should learn.
-pub struct ClientFacts<'a> {
-    pub ip: IpAddr,
-    pub host: Option<&'a HeaderValue>,
-    pub request_id: &'a HeaderValue,
+pub(crate) struct ClientFacts<'a> {
+    pub(crate) ip: IpAddr,
+    pub(crate) host: Option<&'a HeaderValue>,
+    pub(crate) request_id: &'a HeaderValue,
 }
 
 static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
-pub use tollgate_protocol::bearer_token;
+pub(crate) use tollgate_protocol::bearer_token;
 
 /// Removes every Tollgate key the request carries (`Authorization: Bearer tg_…`,
 /// `x-api-key: tg_…`), whether or not the route checked it: upstreams never see Tollgate
@@ -85,7 +85,11 @@ fn remove_tollgate_keys(headers: &mut HeaderMap) {
 }
 
 /// Rewrites the client's headers into the upstream request's.
-pub fn prepare_upstream(headers: &mut HeaderMap, route: &CompiledRoute, facts: &ClientFacts<'_>) {
+pub(crate) fn prepare_upstream(
+    headers: &mut HeaderMap,
+    route: &CompiledRoute,
+    facts: &ClientFacts<'_>,
+) {
     strip_hop_by_hop(headers);
     if !route.forward_key {
         remove_tollgate_keys(headers);

@@ -13,7 +13,7 @@ const EJECTION: Duration = Duration::from_secs(10);
 
 /// The health of one upstream target, kept across configuration changes.
 #[derive(Debug, Default)]
-pub struct TargetHealth {
+pub(crate) struct TargetHealth {
     consecutive_failures: AtomicU32,
     /// Milliseconds since the process epoch until which the target is skipped (0: in rotation).
     ejected_until_ms: AtomicU64,
@@ -26,18 +26,18 @@ fn now_ms() -> u64 {
 }
 
 impl TargetHealth {
-    pub fn is_ejected(&self) -> bool {
+    pub(crate) fn is_ejected(&self) -> bool {
         self.ejected_until_ms.load(Ordering::Relaxed) > now_ms()
     }
 
-    pub fn succeeded(&self) {
+    pub(crate) fn succeeded(&self) {
         if self.consecutive_failures.load(Ordering::Relaxed) != 0 {
             self.consecutive_failures.store(0, Ordering::Relaxed);
         }
     }
 
     /// Records a failure; returns true when it ejected the target.
-    pub fn failed(&self) -> bool {
+    pub(crate) fn failed(&self) -> bool {
         let failures = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
         if failures >= FAILURES_TO_EJECT {
             self.consecutive_failures.store(0, Ordering::Relaxed);
@@ -51,22 +51,22 @@ impl TargetHealth {
 
 /// Health by target URL, shared by every snapshot, so a reload does not forget a bad target.
 #[derive(Debug, Default)]
-pub struct HealthRegistry {
+pub(crate) struct HealthRegistry {
     targets: DashMap<String, Arc<TargetHealth>>,
 }
 
 impl HealthRegistry {
-    pub fn get(&self, url: &str) -> Arc<TargetHealth> {
+    pub(crate) fn get(&self, url: &str) -> Arc<TargetHealth> {
         self.targets.entry(url.to_string()).or_default().clone()
     }
 
     /// Targets currently out of rotation.
-    pub fn ejected(&self) -> usize {
+    pub(crate) fn ejected(&self) -> usize {
         self.targets.iter().filter(|t| t.is_ejected()).count()
     }
 
     /// Forgets targets no route uses any more.
-    pub fn retain(&self, in_use: impl Fn(&str) -> bool) {
+    pub(crate) fn retain(&self, in_use: impl Fn(&str) -> bool) {
         self.targets.retain(|url, _| in_use(url));
     }
 }

@@ -2,29 +2,29 @@
 //! REST routes with API keys, rate limits, retries and passive health, meters every request,
 //! and keeps serving from its cached configuration while the server is away.
 
-pub mod active;
-pub mod ai;
-pub mod attempts;
-pub mod body;
-pub mod budget;
+mod active;
+mod ai;
+mod attempts;
+mod body;
+mod budget;
 pub mod clock;
 pub mod config;
-pub mod conn_limits;
-pub mod egress;
-pub mod error;
-pub mod forward;
-pub mod handler;
-pub mod headers;
-pub mod health;
-pub mod metrics;
-pub mod rate_limit;
-pub mod route;
-pub mod route_match;
-pub mod shared;
-pub mod spool;
-pub mod stop;
-pub mod sync;
-pub mod usage;
+mod conn_limits;
+mod egress;
+mod error;
+mod forward;
+mod handler;
+mod headers;
+mod health;
+mod metrics;
+mod rate_limit;
+mod route;
+mod route_match;
+mod shared;
+mod spool;
+mod stop;
+mod sync;
+mod usage;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -174,10 +174,12 @@ impl Proxy {
         })
     }
 
+    /// Where the proxy serves traffic (the bound address, so port 0 becomes the real port).
     pub fn traffic_addr(&self) -> SocketAddr {
         self.traffic_addr
     }
 
+    /// Where the proxy serves `/metrics` and its health endpoints.
     pub fn metrics_addr(&self) -> SocketAddr {
         self.metrics_addr
     }

@@ -1,3 +1,5 @@
+//! The `tollgate-proxy` binary: parses the command line and runs the proxy until a signal.
+
 use clap::Parser;
 use tollgate_proxy::config::Config;
 use tollgate_proxy::Proxy;

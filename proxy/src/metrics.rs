@@ -12,28 +12,28 @@ const LATENCY_BUCKETS: &[f64] = &[
 ];
 
 /// Every metric the proxy exports.
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     /// By route label (`tenant/route`, `-` when none matched) and status code.
-    pub requests: IntCounterVec,
-    pub duration: HistogramVec,
-    pub upstream_duration: HistogramVec,
-    pub retries: IntCounterVec,
+    pub(crate) requests: IntCounterVec,
+    pub(crate) duration: HistogramVec,
+    pub(crate) upstream_duration: HistogramVec,
+    pub(crate) retries: IntCounterVec,
     /// By route and kind (connect, timeout, status, protocol).
-    pub upstream_errors: IntCounterVec,
-    pub ejected_targets: IntGauge,
-    pub snapshot_version: IntGauge,
-    pub snapshot_age_seconds: Gauge,
-    pub usage_queue_depth: IntGauge,
-    pub usage_spooled_batches: IntGauge,
-    pub usage_dropped_events: IntCounter,
-    pub usage_sent_events: IntCounter,
+    pub(crate) upstream_errors: IntCounterVec,
+    pub(crate) ejected_targets: IntGauge,
+    pub(crate) snapshot_version: IntGauge,
+    pub(crate) snapshot_age_seconds: Gauge,
+    pub(crate) usage_queue_depth: IntGauge,
+    pub(crate) usage_spooled_batches: IntGauge,
+    pub(crate) usage_dropped_events: IntCounter,
+    pub(crate) usage_sent_events: IntCounter,
     /// Connections refused because their client address held too many.
-    pub refused_connections: IntCounter,
+    pub(crate) refused_connections: IntCounter,
 }
 
 impl Metrics {
-    pub fn new() -> prometheus::Result<Self> {
+    pub(crate) fn new() -> prometheus::Result<Self> {
         let registry = Registry::new_custom(Some("tollgate_proxy".into()), None)?;
         let histogram = |name: &str, help: &str| {
             HistogramVec::new(
@@ -118,7 +118,7 @@ impl Metrics {
     }
 
     /// The text exposition of every metric.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut buffer = Vec::new();
         if let Err(err) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
             tracing::warn!(error = %err, "encoding metrics failed");

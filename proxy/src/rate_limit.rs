@@ -45,23 +45,23 @@ impl Buckets {
 
 /// The buckets of every key that has a limit.
 #[derive(Default)]
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     buckets: Buckets,
 }
 
 /// The outcome of taking one request from a key's bucket.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Decision {
-    pub allowed: bool,
-    pub limit: u32,
-    pub remaining: u32,
+pub(crate) struct Decision {
+    pub(crate) allowed: bool,
+    pub(crate) limit: u32,
+    pub(crate) remaining: u32,
     /// When refused: how long until a request would be allowed. Else: until the bucket is full.
-    pub reset: Duration,
+    pub(crate) reset: Duration,
 }
 
 impl RateLimiter {
     /// Takes one request from the key's bucket of `per_minute` requests.
-    pub fn check_at(&self, key: Uuid, per_minute: u32, now: Instant) -> Decision {
+    pub(crate) fn check_at(&self, key: Uuid, per_minute: u32, now: Instant) -> Decision {
         let capacity = f64::from(per_minute.max(1));
         self.buckets
             .with_bucket(key, per_minute, now, |bucket, per_second| {
@@ -87,7 +87,7 @@ impl RateLimiter {
     }
 
     /// Forgets keys that are gone from the configuration.
-    pub fn retain(&self, keep: impl Fn(&Uuid) -> bool) {
+    pub(crate) fn retain(&self, keep: impl Fn(&Uuid) -> bool) {
         self.buckets.0.retain(|key, _| keep(key));
     }
 }
@@ -96,13 +96,18 @@ impl RateLimiter {
 /// let through while the bucket is above zero and its tokens are taken afterwards (the bucket
 /// may go below zero, and then the key waits until it refills).
 #[derive(Default)]
-pub struct TokenLimiter {
+pub(crate) struct TokenLimiter {
     buckets: Buckets,
 }
 
 impl TokenLimiter {
     /// Ok while the key has tokens left; else how long until it has.
-    pub fn check_at(&self, key: Uuid, per_minute: u32, now: Instant) -> Result<(), Duration> {
+    pub(crate) fn check_at(
+        &self,
+        key: Uuid,
+        per_minute: u32,
+        now: Instant,
+    ) -> Result<(), Duration> {
         self.buckets
             .with_bucket(key, per_minute, now, |bucket, per_second| {
                 if bucket.tokens > 0.0 {
@@ -114,7 +119,7 @@ impl TokenLimiter {
     }
 
     /// Takes a finished call's tokens from the key's bucket.
-    pub fn consume_at(&self, key: Uuid, per_minute: u32, tokens: u64, now: Instant) {
+    pub(crate) fn consume_at(&self, key: Uuid, per_minute: u32, tokens: u64, now: Instant) {
         self.buckets.with_bucket(key, per_minute, now, |bucket, _| {
             bucket.tokens -= tokens as f64;
         });

@@ -12,45 +12,48 @@ use crate::health::{HealthRegistry, TargetHealth};
 
 /// An upstream target with its base URL taken apart.
 #[derive(Debug)]
-pub struct CompiledTarget {
-    pub url: String,
-    pub scheme: http::uri::Scheme,
-    pub authority: http::uri::Authority,
+pub(crate) struct CompiledTarget {
+    pub(crate) url: String,
+    pub(crate) scheme: http::uri::Scheme,
+    pub(crate) authority: http::uri::Authority,
     /// The target URL's own path, without a trailing slash ("" for none).
-    pub base_path: String,
-    pub weight: u32,
-    pub health: Arc<TargetHealth>,
+    pub(crate) base_path: String,
+    pub(crate) weight: u32,
+    pub(crate) health: Arc<TargetHealth>,
 }
 
 /// A route ready to match and forward.
 #[derive(Debug)]
-pub struct CompiledRoute {
-    pub id: Uuid,
-    pub tenant_id: Uuid,
-    pub label: String,
-    pub name: String,
-    pub hosts: Vec<String>,
-    pub path: String,
-    pub exact: bool,
-    pub methods: Vec<Method>,
-    pub strip_prefix: bool,
-    pub targets: Vec<CompiledTarget>,
-    pub connect_timeout: Duration,
-    pub timeout: Duration,
-    pub retries: u32,
-    pub retry_on: Vec<RetryOn>,
-    pub retry_non_idempotent: bool,
-    pub require_key: bool,
-    pub set_headers: Vec<(HeaderName, HeaderValue)>,
-    pub remove_headers: Vec<HeaderName>,
+pub(crate) struct CompiledRoute {
+    pub(crate) id: Uuid,
+    pub(crate) tenant_id: Uuid,
+    pub(crate) label: String,
+    pub(crate) name: String,
+    pub(crate) hosts: Vec<String>,
+    pub(crate) path: String,
+    pub(crate) exact: bool,
+    pub(crate) methods: Vec<Method>,
+    pub(crate) strip_prefix: bool,
+    pub(crate) targets: Vec<CompiledTarget>,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) retries: u32,
+    pub(crate) retry_on: Vec<RetryOn>,
+    pub(crate) retry_non_idempotent: bool,
+    pub(crate) require_key: bool,
+    pub(crate) set_headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) remove_headers: Vec<HeaderName>,
     /// Forward the client's Tollgate key upstream (off: it is always removed).
-    pub forward_key: bool,
+    pub(crate) forward_key: bool,
     /// Time allowed between two pieces of the upstream's response body.
-    pub body_idle_timeout: Duration,
+    pub(crate) body_idle_timeout: Duration,
 }
 
 /// Compiles a route entry; an error says why it cannot be served.
-pub fn compile(entry: &RouteEntry, health: &HealthRegistry) -> Result<CompiledRoute, String> {
+pub(crate) fn compile(
+    entry: &RouteEntry,
+    health: &HealthRegistry,
+) -> Result<CompiledRoute, String> {
     let mut targets = Vec::with_capacity(entry.targets.len());
     for target in &entry.targets {
         let uri: Uri = target
@@ -122,7 +125,7 @@ pub fn compile(entry: &RouteEntry, health: &HealthRegistry) -> Result<CompiledRo
 }
 
 /// Passive health is tracked per route and target.
-pub fn health_key(route: Uuid, url: &str) -> String {
+pub(crate) fn health_key(route: Uuid, url: &str) -> String {
     format!("{route}|{url}")
 }
 

@@ -13,7 +13,7 @@ use crate::route::CompiledRoute;
 
 /// Every tenant's routes behind the namespaces that say whose routes may answer.
 #[derive(Default)]
-pub struct RouteTable {
+pub(crate) struct RouteTable {
     namespaces: Namespaces,
     by_tenant: HashMap<Uuid, TenantRoutes>,
     len: usize,
@@ -29,7 +29,7 @@ struct TenantRoutes {
 }
 
 /// The outcome of matching a request.
-pub enum RouteMatch<'a> {
+pub(crate) enum RouteMatch<'a> {
     Found(&'a Arc<CompiledRoute>),
     /// A route matches the host and path, but not the method.
     WrongMethod,
@@ -37,7 +37,7 @@ pub enum RouteMatch<'a> {
 }
 
 impl RouteTable {
-    pub fn new(routes: Vec<Arc<CompiledRoute>>, namespaces: &[NamespaceEntry]) -> Self {
+    pub(crate) fn new(routes: Vec<Arc<CompiledRoute>>, namespaces: &[NamespaceEntry]) -> Self {
         let len = routes.len();
         let mut grouped: HashMap<Uuid, Vec<Arc<CompiledRoute>>> = HashMap::new();
         for route in routes {
@@ -53,17 +53,13 @@ impl RouteTable {
         }
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// Matches `host` (lower-case, without port), a normalised `path` and `method` among the
     /// routes of the tenant that owns the host and path.
-    pub fn find(&self, host: &str, path: &str, method: &Method) -> RouteMatch<'_> {
+    pub(crate) fn find(&self, host: &str, path: &str, method: &Method) -> RouteMatch<'_> {
         let Some(owner) = self.namespaces.owner(host, path) else {
             return RouteMatch::NotFound;
         };
@@ -162,7 +158,7 @@ fn path_matches(route: &CompiledRoute, path: &str) -> bool {
 }
 
 /// The request's host: lower-case, port removed.
-pub fn normalise_host(host: &str) -> String {
+pub(crate) fn normalise_host(host: &str) -> String {
     let host = if host.starts_with('[') {
         // IPv6 literal: keep the brackets' content.
         host.split(']')

@@ -14,19 +14,19 @@ use crate::rate_limit::{self, RateLimiter};
 use crate::usage::UsageRecorder;
 
 /// What every request and background task shares.
-pub struct Shared {
+pub(crate) struct Shared {
     /// The configuration in force; swapped whole, read without locks.
-    pub config: ArcSwap<ActiveConfig>,
-    pub health: HealthRegistry,
-    pub limiter: RateLimiter,
+    pub(crate) config: ArcSwap<ActiveConfig>,
+    pub(crate) health: HealthRegistry,
+    pub(crate) limiter: RateLimiter,
     /// Tokens-per-minute limits of keys.
-    pub token_limiter: rate_limit::TokenLimiter,
-    pub metrics: Arc<Metrics>,
-    pub usage: UsageRecorder,
+    pub(crate) token_limiter: rate_limit::TokenLimiter,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) usage: UsageRecorder,
     /// Spend of keys with budgets.
-    pub budgets: Arc<budget::Budgets>,
+    pub(crate) budgets: Arc<budget::Budgets>,
     /// This process's identity in heartbeats and usage batches.
-    pub dataplane_id: Uuid,
+    pub(crate) dataplane_id: Uuid,
     /// Time for key expiry, limits and budget periods.
-    pub clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
 }

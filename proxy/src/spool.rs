@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use tollgate_protocol::UsageBatch;
 
 /// A directory of `<sequence>.json` files, one batch each.
-pub struct Spool {
+pub(crate) struct Spool {
     dir: PathBuf,
     next_sequence: u64,
 }
 
 impl Spool {
-    pub fn open(dir: &Path) -> std::io::Result<Self> {
+    pub(crate) fn open(dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let mut spool = Self {
             dir: dir.to_path_buf(),
@@ -21,12 +21,12 @@ impl Spool {
         Ok(spool)
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// Spooled batches, oldest first.
-    pub fn files(&self) -> std::io::Result<Vec<(u64, PathBuf)>> {
+    pub(crate) fn files(&self) -> std::io::Result<Vec<(u64, PathBuf)>> {
         let mut files: Vec<(u64, PathBuf)> = std::fs::read_dir(&self.dir)?
             .flatten()
             .filter_map(|entry| {
@@ -44,16 +44,16 @@ impl Spool {
         Ok(files)
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.files().map_or(0, |f| f.len())
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Writes a batch atomically (a crash leaves no half-written batch).
-    pub fn push(&mut self, batch: &UsageBatch) -> std::io::Result<()> {
+    pub(crate) fn push(&mut self, batch: &UsageBatch) -> std::io::Result<()> {
         let json = serde_json::to_vec(batch)?;
         let name = format!("{:020}.json", self.next_sequence);
         let temporary = self.dir.join(format!(".{name}.tmp"));
@@ -63,16 +63,16 @@ impl Spool {
         Ok(())
     }
 
-    pub fn read(path: &Path) -> std::io::Result<UsageBatch> {
+    pub(crate) fn read(path: &Path) -> std::io::Result<UsageBatch> {
         Ok(serde_json::from_slice(&std::fs::read(path)?)?)
     }
 
-    pub fn remove(path: &Path) -> std::io::Result<()> {
+    pub(crate) fn remove(path: &Path) -> std::io::Result<()> {
         std::fs::remove_file(path)
     }
 
     /// Moves a batch the server refused aside, so it no longer blocks the others.
-    pub fn quarantine(path: &Path) -> std::io::Result<()> {
+    pub(crate) fn quarantine(path: &Path) -> std::io::Result<()> {
         std::fs::rename(path, path.with_extension("rejected"))
     }
 }

@@ -3,6 +3,6 @@
 use tokio::sync::watch;
 
 /// Completes once the stop signal is raised (or its sender is gone).
-pub async fn stopped(stop: &mut watch::Receiver<bool>) {
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
 }

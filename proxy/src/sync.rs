@@ -24,7 +24,7 @@ const BACKOFF_MIN: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 /// Puts a snapshot in force: compiled, swapped in (readers never wait), old limiter state pruned.
-pub fn apply(shared: &Shared, snapshot: &Snapshot) {
+pub(crate) fn apply(shared: &Shared, snapshot: &Snapshot) {
     let active = ActiveConfig::compile(snapshot, &shared.health);
     let keys: std::collections::HashSet<uuid::Uuid> = active.keys.values().map(|k| k.id).collect();
     tracing::info!(
@@ -48,7 +48,7 @@ fn cache_cipher(token: &str) -> Aes256Gcm {
 const NONCE_LEN: usize = 12;
 
 /// The cached snapshot, if a readable one is on disk.
-pub fn load_cache(path: &Path, token: Option<&str>) -> Option<Snapshot> {
+pub(crate) fn load_cache(path: &Path, token: Option<&str>) -> Option<Snapshot> {
     let sealed = std::fs::read(path).ok()?;
     let opened = token
         .filter(|_| sealed.len() > NONCE_LEN)
@@ -85,7 +85,7 @@ fn store_cache(path: &Path, token: Option<&str>, body: &[u8]) -> std::io::Result
 }
 
 /// An HTTP client for calls to the server, each bounded by `timeout`.
-pub fn server_client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
+pub(crate) fn server_client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
         .timeout(timeout)
         .build()
@@ -93,28 +93,28 @@ pub fn server_client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
 }
 
 /// Time allowed for one snapshot long-poll: the server's wait plus room to answer.
-pub const LONG_POLL_TIMEOUT: Duration = Duration::from_secs(LONG_POLL_SECS + 15);
+pub(crate) const LONG_POLL_TIMEOUT: Duration = Duration::from_secs(LONG_POLL_SECS + 15);
 /// Time allowed for other calls to the server.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Talks to the server for the proxy.
-pub struct Syncer {
+pub(crate) struct Syncer {
     /// For snapshot long-polls (`LONG_POLL_TIMEOUT`).
-    pub long_poll: reqwest::Client,
+    pub(crate) long_poll: reqwest::Client,
     /// For heartbeats and spend reports (`CALL_TIMEOUT`).
-    pub client: reqwest::Client,
-    pub shared: Arc<Shared>,
-    pub server_url: String,
-    pub token: Option<String>,
-    pub cache_path: PathBuf,
-    pub listen_address: String,
-    pub started: Instant,
-    pub loaded: Arc<Notify>,
+    pub(crate) client: reqwest::Client,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) server_url: String,
+    pub(crate) token: Option<String>,
+    pub(crate) cache_path: PathBuf,
+    pub(crate) listen_address: String,
+    pub(crate) started: Instant,
+    pub(crate) loaded: Arc<Notify>,
 }
 
 impl Syncer {
     /// Long-polls for newer snapshots until `stop`.
-    pub async fn follow(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+    pub(crate) async fn follow(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let client = &self.long_poll;
         let mut backoff = BACKOFF_MIN;
         loop {
@@ -172,7 +172,7 @@ impl Syncer {
     }
 
     /// Fetches every budgeted key's spend from the server every couple of seconds.
-    pub async fn spend(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+    pub(crate) async fn spend(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let client = &self.client;
         let url = format!("{}{}", self.server_url, internal::SPEND_PATH);
         loop {
@@ -201,7 +201,7 @@ impl Syncer {
     }
 
     /// Reports the loaded version every few seconds, and at once after each new snapshot.
-    pub async fn heartbeats(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+    pub(crate) async fn heartbeats(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let client = &self.client;
         let hostname = nix::unistd::gethostname()
             .ok()

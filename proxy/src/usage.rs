@@ -14,12 +14,12 @@ use crate::metrics::Metrics;
 use crate::spool::Spool;
 
 /// Events the queue holds before new ones are dropped (and counted).
-pub const QUEUE_CAPACITY: usize = 100_000;
+pub(crate) const QUEUE_CAPACITY: usize = 100_000;
 /// Most events in one batch (well under the server's `MAX_USAGE_BATCH`).
 const BATCH_MAX: usize = 2_000;
 const _: () = assert!(BATCH_MAX <= tollgate_protocol::internal::MAX_USAGE_BATCH);
 /// Time allowed for posting one batch.
-pub const POST_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const POST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest an event waits in a partly filled batch.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
 /// Queued events past which the shipper stops posting as it drains and writes batches to the
@@ -29,7 +29,7 @@ const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(15);
 
 /// The request path's side of the pipeline.
-pub struct UsageRecorder {
+pub(crate) struct UsageRecorder {
     queue: mpsc::Sender<UsageEvent>,
     metrics: Arc<Metrics>,
     dropped: AtomicU64,
@@ -37,7 +37,7 @@ pub struct UsageRecorder {
 
 impl UsageRecorder {
     /// Queues an event; never waits. A full queue drops the event, counted and logged.
-    pub fn record(&self, event: UsageEvent) {
+    pub(crate) fn record(&self, event: UsageEvent) {
         if self.queue.try_send(event).is_err() {
             self.metrics.usage_dropped_events.inc();
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
@@ -48,25 +48,25 @@ impl UsageRecorder {
     }
 
     /// Events waiting in the queue.
-    pub fn depth(&self) -> usize {
+    pub(crate) fn depth(&self) -> usize {
         self.queue.max_capacity() - self.queue.capacity()
     }
 }
 
 /// Where and how batches are delivered.
-pub struct ShipperConfig {
-    pub usage_url: String,
+pub(crate) struct ShipperConfig {
+    pub(crate) usage_url: String,
     /// Built once at start-up (`POST_TIMEOUT`).
-    pub client: reqwest::Client,
-    pub token: Option<String>,
-    pub dataplane_id: Uuid,
-    pub spool: Spool,
+    pub(crate) client: reqwest::Client,
+    pub(crate) token: Option<String>,
+    pub(crate) dataplane_id: Uuid,
+    pub(crate) spool: Spool,
     /// Told which events reached the server, so budgets stop counting them twice.
-    pub budgets: Arc<crate::budget::Budgets>,
+    pub(crate) budgets: Arc<crate::budget::Budgets>,
 }
 
 /// Creates the pipeline; run the shipper until `stop` turns true, then it drains and returns.
-pub fn pipeline(config: ShipperConfig, metrics: Arc<Metrics>) -> (UsageRecorder, Shipper) {
+pub(crate) fn pipeline(config: ShipperConfig, metrics: Arc<Metrics>) -> (UsageRecorder, Shipper) {
     let (queue, events) = mpsc::channel(QUEUE_CAPACITY);
     let recorder = UsageRecorder {
         queue,
@@ -208,7 +208,7 @@ impl Poster {
 }
 
 /// Drains the queue into batches: posted at once while all is well, spooled otherwise.
-pub struct Shipper {
+pub(crate) struct Shipper {
     events: mpsc::Receiver<UsageEvent>,
     config: ShipperConfig,
     poster: Poster,
@@ -220,7 +220,7 @@ impl Shipper {
     /// spool in order. Polling on a timer (rather than waking per event) keeps the request path
     /// free of cross-thread wake-ups. On `stop`, everything queued is delivered or spooled and
     /// the spool is replayed once more.
-    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+    pub(crate) async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let (drained, drained_signal) = tokio::sync::oneshot::channel();
         let replayer = self.spawn_replayer(stop.clone(), drained_signal);
         let mut drained = Some(drained);

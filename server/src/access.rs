@@ -10,27 +10,27 @@ use crate::roles::Role;
 
 /// An authenticated user.
 #[derive(Debug, Clone)]
-pub struct Principal {
-    pub user_id: Uuid,
-    pub email: String,
-    pub platform_admin: bool,
+pub(crate) struct Principal {
+    pub(crate) user_id: Uuid,
+    pub(crate) email: String,
+    pub(crate) platform_admin: bool,
 }
 
 /// A tenant: an organisation or team that owns keys, routes and models.
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
-pub struct Tenant {
-    pub id: Uuid,
-    pub name: String,
-    pub slug: String,
+pub(crate) struct Tenant {
+    pub(crate) id: Uuid,
+    pub(crate) name: String,
+    pub(crate) slug: String,
     #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
+    pub(crate) created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
+    pub(crate) updated_at: OffsetDateTime,
 }
 
 /// A tenant the caller may see, and their effective role in it.
 #[derive(Debug, Clone)]
-pub struct TenantAccess {
-    pub tenant: Tenant,
-    pub role: Role,
+pub(crate) struct TenantAccess {
+    pub(crate) tenant: Tenant,
+    pub(crate) role: Role,
 }

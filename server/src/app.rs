@@ -26,7 +26,7 @@ use crate::state::AppState;
 const SESSION_IDLE: time::Duration = time::Duration::hours(12);
 
 /// Builds the application router on a migrated database.
-pub fn router(
+pub(crate) fn router(
     state: AppState,
     session_store: PostgresStore,
     config: &Config,
@@ -120,7 +120,7 @@ fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
 
 /// Hourly upkeep for as long as the server runs: expired sessions deleted, usage partitions made
 /// ahead and old ones dropped.
-pub fn spawn_maintenance(db: PgPool, sessions: PostgresStore, retention_days: u32) {
+pub(crate) fn spawn_maintenance(db: PgPool, sessions: PostgresStore, retention_days: u32) {
     use tower_sessions::ExpiredDeletion;
     tokio::spawn(async move {
         let mut every_hour = tokio::time::interval(Duration::from_secs(3600));

@@ -14,7 +14,7 @@ use crate::service::{tenants, users};
 use crate::state::AppState;
 
 /// Session key holding the logged-in user's id.
-pub const SESSION_USER_KEY: &str = "user_id";
+pub(crate) const SESSION_USER_KEY: &str = "user_id";
 
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
@@ -57,7 +57,7 @@ impl FromRequestParts<AppState> for Principal {
 
 /// The client's IP address, when the server was started with connection info.
 #[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub Option<IpAddr>);
+pub(crate) struct ClientAddr(pub Option<IpAddr>);
 
 impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
@@ -79,7 +79,7 @@ impl FromRequestParts<AppState> for ClientAddr {
 /// The client's address: the peer, unless the peer is a trusted reverse proxy; then the last
 /// address in `X-Forwarded-For` that is not itself a trusted proxy (entries further left are
 /// the client's own word and could be forged).
-pub fn client_address(
+pub(crate) fn client_address(
     peer: IpAddr,
     headers: &axum::http::HeaderMap,
     trusted: &[ipnet::IpNet],
@@ -103,15 +103,15 @@ pub fn client_address(
         .unwrap_or(peer)
 }
 
-pub use tollgate_protocol::bearer_token;
+pub(crate) use tollgate_protocol::bearer_token;
 
 /// The caller and their access to the `{tenant}` of the request's path (id or slug), resolved
 /// once for every tenant route. A tenant the caller may not see is a 404, like one that does
 /// not exist.
 #[derive(Debug, Clone)]
-pub struct TenantScope {
-    pub principal: Principal,
-    pub access: TenantAccess,
+pub(crate) struct TenantScope {
+    pub(crate) principal: Principal,
+    pub(crate) access: TenantAccess,
 }
 
 impl FromRequestParts<AppState> for TenantScope {

@@ -11,13 +11,14 @@ use crate::{password, validate};
 /// An admin created by this start.
 #[derive(Debug)]
 pub struct CreatedAdmin {
+    /// The admin's sign-in email.
     pub email: String,
     /// Set when the password was generated here and must be shown to the operator.
     pub generated_password: Option<String>,
 }
 
 /// Creates the platform admin and the `default` tenant when the database has no users yet.
-pub async fn ensure_admin(
+pub(crate) async fn ensure_admin(
     db: &PgPool,
     email: &str,
     password: Option<&str>,

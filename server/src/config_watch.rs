@@ -15,7 +15,7 @@ const POLL_EVERY: Duration = Duration::from_secs(5);
 /// Starts following the version until `stopping` turns true; the receiver always holds the
 /// newest version seen. Await the handle before closing the pool, so the watcher never sees it
 /// closed under it.
-pub async fn spawn(
+pub(crate) async fn spawn(
     db: PgPool,
     mut stopping: watch::Receiver<bool>,
 ) -> anyhow::Result<(watch::Receiver<i64>, tokio::task::JoinHandle<()>)> {

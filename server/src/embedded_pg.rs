@@ -22,7 +22,7 @@ const DATABASE: &str = "tollgate";
 
 /// A running private cluster. Call [`EmbeddedPostgres::stop`] to shut it down cleanly.
 #[derive(Debug)]
-pub struct EmbeddedPostgres {
+pub(crate) struct EmbeddedPostgres {
     bin_dir: PathBuf,
     cluster_dir: PathBuf,
     port: u16,
@@ -33,7 +33,7 @@ pub struct EmbeddedPostgres {
 impl EmbeddedPostgres {
     /// Creates the cluster under `state_dir/postgres` on first use, starts it (or adopts one
     /// already running there), and makes sure the `tollgate` database exists.
-    pub async fn start(state_dir: &Path) -> anyhow::Result<Self> {
+    pub(crate) async fn start(state_dir: &Path) -> anyhow::Result<Self> {
         let bin_dir = find_bin_dir().await?;
         let run_as = unprivileged_user()?;
         std::fs::create_dir_all(state_dir)
@@ -69,7 +69,7 @@ impl EmbeddedPostgres {
     }
 
     /// The connection URL of the `tollgate` database.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         self.url_for(DATABASE)
     }
 
@@ -81,7 +81,7 @@ impl EmbeddedPostgres {
     }
 
     /// Stops the cluster (fast shutdown: open sessions are ended, data is flushed).
-    pub async fn stop(self) -> anyhow::Result<()> {
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
         let output = self
             .command("pg_ctl")
             .arg("stop")

@@ -8,21 +8,21 @@ use utoipa::ToSchema;
 
 /// An RFC 9457 problem document, the body of every admin API error.
 #[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
-pub struct Problem {
+pub(crate) struct Problem {
     /// A URI naming the kind of problem.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub(crate) kind: String,
     /// A short summary of the kind of problem.
-    pub title: String,
+    pub(crate) title: String,
     /// The HTTP status code.
-    pub status: u16,
+    pub(crate) status: u16,
     /// What was wrong and what to do about it.
-    pub detail: String,
+    pub(crate) detail: String,
 }
 
 /// Every way an admin API call can fail.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -50,10 +50,10 @@ pub enum ApiError {
 }
 
 /// The result type of services and handlers.
-pub type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
@@ -94,16 +94,16 @@ impl ApiError {
         }
     }
 
-    pub fn internal(err: impl std::fmt::Display) -> Self {
+    pub(crate) fn internal(err: impl std::fmt::Display) -> Self {
         Self::Internal(err.to_string())
     }
 
-    pub fn not_found(what: &str, id: &str) -> Self {
+    pub(crate) fn not_found(what: &str, id: &str) -> Self {
         Self::NotFound(format!("no {what} '{id}' here, or you may not see it"))
     }
 
     /// The problem document this error is shown as; internal causes are never revealed.
-    pub fn problem(&self) -> Problem {
+    pub(crate) fn problem(&self) -> Problem {
         let status = self.status();
         let detail = match self {
             Self::Database(_) if status == StatusCode::SERVICE_UNAVAILABLE => {
@@ -173,7 +173,7 @@ fn database_status(err: &sqlx::Error) -> StatusCode {
 }
 
 /// Renders a problem document with its status and content type.
-pub fn problem_response(problem: &Problem) -> Response {
+pub(crate) fn problem_response(problem: &Problem) -> Response {
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::to_vec(problem).unwrap_or_default();
     (
@@ -229,7 +229,7 @@ impl From<tower_sessions::session::Error> for ApiError {
 }
 
 /// Turns a unique-constraint violation into a 409 that says what clashed.
-pub fn conflict_on_unique(err: sqlx::Error, detail: impl FnOnce() -> String) -> ApiError {
+pub(crate) fn conflict_on_unique(err: sqlx::Error, detail: impl FnOnce() -> String) -> ApiError {
     match &err {
         sqlx::Error::Database(db) if db.is_unique_violation() => ApiError::Conflict(detail()),
         _ => ApiError::Database(err),

@@ -1,29 +1,29 @@
 //! tollgate-server: Tollgate's control plane. The admin API, the console, and (later) the
 //! configuration the proxies pull, on PostgreSQL.
 
-pub mod access;
+mod access;
 pub mod api;
-pub mod app;
-pub mod auth;
-pub mod bootstrap;
+mod app;
+mod auth;
+mod bootstrap;
 pub mod config;
-pub mod config_watch;
+mod config_watch;
 pub mod db;
-pub mod embedded_pg;
-pub mod error;
-pub mod extract;
-pub mod login_throttle;
-pub mod merge_patch;
-pub mod money;
-pub mod password;
-pub mod roles;
-pub mod secret_box;
-pub mod secrets;
+mod embedded_pg;
+mod error;
+mod extract;
+mod login_throttle;
+mod merge_patch;
+mod money;
+mod password;
+mod roles;
+mod secret_box;
+mod secrets;
 mod serve;
-pub mod service;
-pub mod state;
+mod service;
+mod state;
 pub mod telemetry;
-pub mod validate;
+mod validate;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -34,7 +34,7 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_sessions_sqlx_store::PostgresStore;
 
-use crate::bootstrap::CreatedAdmin;
+pub use crate::bootstrap::CreatedAdmin;
 use crate::config::Config;
 use crate::embedded_pg::EmbeddedPostgres;
 use crate::service::usage;

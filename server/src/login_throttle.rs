@@ -24,7 +24,7 @@ const MAX_WAIT_SECS: i64 = 15 * 60;
 
 /// What to do with a sign-in before its password is checked.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Go ahead.
     Allow,
     /// Refuse: wait this long first.
@@ -47,7 +47,7 @@ fn address_key(address: Option<IpAddr>) -> String {
 }
 
 /// Whether this email may try a password from this address now.
-pub async fn check(db: &PgPool, email: &str, address: Option<IpAddr>) -> ApiResult<Verdict> {
+pub(crate) async fn check(db: &PgPool, email: &str, address: Option<IpAddr>) -> ApiResult<Verdict> {
     let address = address_key(address);
     let pair: Option<(i32, f64)> = sqlx::query_as(
         "SELECT failures, extract(epoch FROM now() - last_at)::float8 FROM login_failures
@@ -88,7 +88,7 @@ pub async fn check(db: &PgPool, email: &str, address: Option<IpAddr>) -> ApiResu
 }
 
 /// Records a failed sign-in.
-pub async fn failed(db: &PgPool, email: &str, address: Option<IpAddr>) -> ApiResult<()> {
+pub(crate) async fn failed(db: &PgPool, email: &str, address: Option<IpAddr>) -> ApiResult<()> {
     sqlx::query(
         "INSERT INTO login_failures (email, address, failures, last_at) VALUES ($1, $2, 1, now())
          ON CONFLICT (email, address) DO UPDATE SET
@@ -110,7 +110,7 @@ pub async fn failed(db: &PgPool, email: &str, address: Option<IpAddr>) -> ApiRes
 }
 
 /// Forgets this email's failures from this address after a successful sign-in.
-pub async fn succeeded(db: &PgPool, email: &str, address: Option<IpAddr>) -> ApiResult<()> {
+pub(crate) async fn succeeded(db: &PgPool, email: &str, address: Option<IpAddr>) -> ApiResult<()> {
     sqlx::query("DELETE FROM login_failures WHERE email = $1 AND address = $2")
         .bind(email)
         .bind(address_key(address))

@@ -1,3 +1,6 @@
+//! The `tollgate-server` binary: parses the command line, starts the server and serves until a
+//! signal.
+
 use clap::Parser;
 use tollgate_server::config::Config;
 use tollgate_server::{shutdown_signal, telemetry, Server};

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 /// Applies `patch` to `target`: objects merge key by key, `null` removes a key, anything else
 /// replaces.
-pub fn apply(target: &mut Value, patch: &Value) {
+pub(crate) fn apply(target: &mut Value, patch: &Value) {
     let (Some(target), Some(patch)) = (target.as_object_mut(), patch.as_object()) else {
         *target = patch.clone();
         return;
@@ -24,7 +24,7 @@ pub fn apply(target: &mut Value, patch: &Value) {
 
 /// Changes a resource's settings by a merge patch and reads the result back as settings: the
 /// one way PATCH endpoints take "any subset of the fields". `what` names the resource in errors.
-pub fn patched<T: serde::Serialize + serde::de::DeserializeOwned>(
+pub(crate) fn patched<T: serde::Serialize + serde::de::DeserializeOwned>(
     current: &T,
     patch: &Value,
     what: &str,

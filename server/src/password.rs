@@ -10,11 +10,11 @@ use argon2::Argon2;
 use crate::error::{ApiError, ApiResult};
 
 /// Shortest and longest password accepted.
-pub const MIN_LEN: usize = 8;
-pub const MAX_LEN: usize = 256;
+pub(crate) const MIN_LEN: usize = 8;
+pub(crate) const MAX_LEN: usize = 256;
 
 /// Checks a new password's length, so hashing cost stays bounded.
-pub fn validate(password: &str) -> ApiResult<()> {
+pub(crate) fn validate(password: &str) -> ApiResult<()> {
     let len = password.chars().count();
     if !(MIN_LEN..=MAX_LEN).contains(&len) {
         return Err(ApiError::Invalid(format!(
@@ -25,7 +25,7 @@ pub fn validate(password: &str) -> ApiResult<()> {
 }
 
 /// Hashes a password as an argon2id PHC string with a fresh random salt.
-pub async fn hash(password: String) -> ApiResult<String> {
+pub(crate) async fn hash(password: String) -> ApiResult<String> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
@@ -39,7 +39,7 @@ pub async fn hash(password: String) -> ApiResult<String> {
 
 /// Verifies a password against a stored hash. With no stored hash (unknown user) it verifies
 /// against a dummy hash anyway, so the answer takes as long either way.
-pub async fn verify(password: String, stored: Option<String>) -> ApiResult<bool> {
+pub(crate) async fn verify(password: String, stored: Option<String>) -> ApiResult<bool> {
     tokio::task::spawn_blocking(move || {
         let known_user = stored.is_some();
         let stored = stored.unwrap_or_else(|| dummy_hash().to_string());

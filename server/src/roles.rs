@@ -1,11 +1,11 @@
 //! What each tenant role may do: the contract's `Role`, and the check every service runs.
 
-pub use tollgate_protocol::Role;
+pub(crate) use tollgate_protocol::Role;
 
 use crate::error::{ApiError, ApiResult};
 
 /// Role checks, as methods on `Role`.
-pub trait Require {
+pub(crate) trait Require {
     /// Refuses with 403 unless this role is at least `needed`; `action` completes
     /// "your role … may not …".
     fn require(self, needed: Role, action: &str) -> ApiResult<()>;

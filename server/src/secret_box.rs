@@ -17,7 +17,7 @@ const NONCE_LEN: usize = 12;
 
 /// Seals and opens secrets; cheap to clone.
 #[derive(Clone)]
-pub struct SecretBox {
+pub(crate) struct SecretBox {
     cipher: Aes256Gcm,
 }
 
@@ -28,7 +28,7 @@ impl std::fmt::Debug for SecretBox {
 }
 
 impl SecretBox {
-    pub fn new(key: &[u8; 32]) -> Self {
+    pub(crate) fn new(key: &[u8; 32]) -> Self {
         Self {
             cipher: Aes256Gcm::new(key.into()),
         }
@@ -36,7 +36,7 @@ impl SecretBox {
 
     /// The master key from the environment value when given, else from the key file in the
     /// data directory (created on first use).
-    pub fn load(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn load(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
         if let Some(text) = configured.filter(|t| !t.trim().is_empty()) {
             return Ok(Self::new(&parse_key(text.trim())?));
         }
@@ -57,7 +57,7 @@ impl SecretBox {
     }
 
     /// Encrypts `plain`, bound to `context` (a row id), as `nonce || ciphertext`.
-    pub fn seal(&self, plain: &[u8], context: &[u8]) -> anyhow::Result<Vec<u8>> {
+    pub(crate) fn seal(&self, plain: &[u8], context: &[u8]) -> anyhow::Result<Vec<u8>> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let sealed = self
@@ -74,7 +74,7 @@ impl SecretBox {
     }
 
     /// Decrypts what [`SecretBox::seal`] made for the same `context`.
-    pub fn open(&self, sealed: &[u8], context: &[u8]) -> anyhow::Result<Vec<u8>> {
+    pub(crate) fn open(&self, sealed: &[u8], context: &[u8]) -> anyhow::Result<Vec<u8>> {
         if sealed.len() < NONCE_LEN {
             bail!("sealed value too short");
         }

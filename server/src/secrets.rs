@@ -4,23 +4,23 @@ use rand::distributions::{Alphanumeric, DistString};
 use sha2::{Digest, Sha256};
 
 /// Prefix of data-plane API keys.
-pub const API_KEY_PREFIX: &str = "tg_";
+pub(crate) const API_KEY_PREFIX: &str = "tg_";
 /// Prefix of personal admin tokens.
-pub const ADMIN_TOKEN_PREFIX: &str = "tga_";
+pub(crate) const ADMIN_TOKEN_PREFIX: &str = "tga_";
 /// Random base62 characters after the prefix (about 238 bits).
 const RANDOM_LEN: usize = 40;
 /// Characters of the secret shown in lists so users can tell keys apart.
 const DISPLAY_LEN: usize = 8;
 
 /// A freshly made secret: the full text for the user, and what the database keeps.
-pub struct NewSecret {
-    pub secret: String,
-    pub hash: Vec<u8>,
-    pub display_prefix: String,
+pub(crate) struct NewSecret {
+    pub(crate) secret: String,
+    pub(crate) hash: Vec<u8>,
+    pub(crate) display_prefix: String,
 }
 
 /// Makes a secret `<prefix><40 random base62 characters>` from the OS-seeded CSPRNG.
-pub fn generate(prefix: &str) -> NewSecret {
+pub(crate) fn generate(prefix: &str) -> NewSecret {
     let random = Alphanumeric.sample_string(&mut rand::thread_rng(), RANDOM_LEN);
     let secret = format!("{prefix}{random}");
     NewSecret {
@@ -31,7 +31,7 @@ pub fn generate(prefix: &str) -> NewSecret {
 }
 
 /// SHA-256 of a secret: enough for high-entropy random secrets, and fast to look up.
-pub fn hash(secret: &str) -> Vec<u8> {
+pub(crate) fn hash(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
 

@@ -10,24 +10,24 @@ use crate::secret_box::SecretBox;
 
 /// Shared state of the admin and internal APIs.
 #[derive(Clone)]
-pub struct AppState {
-    pub db: PgPool,
+pub(crate) struct AppState {
+    pub(crate) db: PgPool,
     /// Reverse proxies whose `X-Forwarded-For` names the real client.
-    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+    pub(crate) trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     /// SHA-256 of the token proxies present; `None` turns the internal API off.
-    pub proxy_token_hash: Option<Arc<Vec<u8>>>,
+    pub(crate) proxy_token_hash: Option<Arc<Vec<u8>>>,
     /// The newest configuration version.
-    pub config_version: watch::Receiver<i64>,
+    pub(crate) config_version: watch::Receiver<i64>,
     /// The last snapshot built, as JSON, with its version: many proxies, one build.
-    pub snapshot_cache: Arc<Mutex<Option<(i64, Bytes)>>>,
+    pub(crate) snapshot_cache: Arc<Mutex<Option<(i64, Bytes)>>>,
     /// Encrypts provider credentials at rest.
-    pub secrets: SecretBox,
+    pub(crate) secrets: SecretBox,
     /// Turns true when the server shuts down.
-    pub stopping: watch::Receiver<bool>,
+    pub(crate) stopping: watch::Receiver<bool>,
 }
 
 impl AppState {
-    pub fn new(
+    pub(crate) fn new(
         db: PgPool,
         proxy_token_hash: Option<Vec<u8>>,
         config_version: watch::Receiver<i64>,

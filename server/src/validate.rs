@@ -3,15 +3,15 @@
 use crate::error::{ApiError, ApiResult};
 
 /// Longest display name (tenants, keys, tokens).
-pub const NAME_MAX: usize = 100;
+pub(crate) const NAME_MAX: usize = 100;
 /// Longest email address (RFC 5321).
-pub const EMAIL_MAX: usize = 254;
+pub(crate) const EMAIL_MAX: usize = 254;
 /// Most entries in one scope list, and the longest entry.
-pub const SCOPE_ENTRIES_MAX: usize = 200;
-pub const SCOPE_ENTRY_MAX: usize = 200;
+pub(crate) const SCOPE_ENTRIES_MAX: usize = 200;
+pub(crate) const SCOPE_ENTRY_MAX: usize = 200;
 
 /// A trimmed, non-empty name of at most [`NAME_MAX`] characters without control characters.
-pub fn name(field: &str, value: &str) -> ApiResult<String> {
+pub(crate) fn name(field: &str, value: &str) -> ApiResult<String> {
     let value = value.trim();
     if value.is_empty() {
         return Err(ApiError::Invalid(format!("{field} must not be empty")));
@@ -36,7 +36,7 @@ pub fn name(field: &str, value: &str) -> ApiResult<String> {
 
 /// Characters that make a name read differently from what it is: bidirectional controls and
 /// zero-width characters.
-pub fn is_invisible(c: char) -> bool {
+pub(crate) fn is_invisible(c: char) -> bool {
     matches!(c,
         '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
         | '\u{2066}'..='\u{2069}' | '\u{061C}' | '\u{FEFF}' | '\u{180E}')
@@ -44,7 +44,7 @@ pub fn is_invisible(c: char) -> bool {
 
 /// Free text (descriptions, prompt messages): anything but NUL and other control characters
 /// than tab and line breaks.
-pub fn text(field: &str, value: &str) -> ApiResult<()> {
+pub(crate) fn text(field: &str, value: &str) -> ApiResult<()> {
     if value
         .chars()
         .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
@@ -57,7 +57,7 @@ pub fn text(field: &str, value: &str) -> ApiResult<()> {
 }
 
 /// A plausible email address, trimmed.
-pub fn email(value: &str) -> ApiResult<String> {
+pub(crate) fn email(value: &str) -> ApiResult<String> {
     let value = value.trim();
     let well_formed = value.len() <= EMAIL_MAX
         && !value
@@ -76,7 +76,7 @@ pub fn email(value: &str) -> ApiResult<String> {
 }
 
 /// A URL-safe identifier: lower-case letters, digits and inner hyphens, 1 to 63 characters.
-pub fn slug(value: &str) -> ApiResult<String> {
+pub(crate) fn slug(value: &str) -> ApiResult<String> {
     let bytes = value.as_bytes();
     let ok = (1..=63).contains(&bytes.len())
         && bytes
@@ -96,7 +96,7 @@ pub fn slug(value: &str) -> ApiResult<String> {
 }
 
 /// Derives a slug from a display name: "Acme Corp." → "acme-corp".
-pub fn slugify(name: &str) -> String {
+pub(crate) fn slugify(name: &str) -> String {
     let mut slug = String::new();
     for c in name.chars().flat_map(char::to_lowercase) {
         if c.is_ascii_alphanumeric() {
@@ -110,7 +110,7 @@ pub fn slugify(name: &str) -> String {
 }
 
 /// A list of names (scope entries): bounded in count and length, trimmed, de-duplicated.
-pub fn name_list(field: &str, values: &[String]) -> ApiResult<Vec<String>> {
+pub(crate) fn name_list(field: &str, values: &[String]) -> ApiResult<Vec<String>> {
     if values.len() > SCOPE_ENTRIES_MAX {
         return Err(ApiError::Invalid(format!(
             "{field} has too many entries: at most {SCOPE_ENTRIES_MAX}"

@@ -14,13 +14,18 @@ pub struct Api {
 /// A response, its body parsed as JSON when it is JSON.
 #[derive(Debug)]
 pub struct Reply {
+    /// The response status.
     pub status: StatusCode,
+    /// The response headers.
     pub headers: reqwest::header::HeaderMap,
+    /// The body parsed as JSON, `Value::Null` when it is not JSON.
     pub body: Value,
+    /// The body as text, for assertion messages.
     pub text: String,
 }
 
 impl Reply {
+    /// The `content-type` header, empty when there is none.
     pub fn content_type(&self) -> &str {
         self.headers
             .get("content-type")
@@ -48,6 +53,7 @@ impl Reply {
 }
 
 impl Api {
+    /// A client of the server at `base` with its own cookie jar, sending `bearer` when given.
     pub fn new(base: &str, bearer: Option<String>) -> Self {
         let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
         Self {
@@ -61,22 +67,27 @@ impl Api {
         }
     }
 
+    /// A client that authenticates with an admin token.
     pub fn with_bearer(base: &str, token: &str) -> Self {
         Self::new(base, Some(token.to_string()))
     }
 
+    /// `GET path`.
     pub async fn get(&self, path: &str) -> Reply {
         self.send(Method::GET, path, None).await
     }
 
+    /// `POST path` with a JSON body.
     pub async fn post(&self, path: &str, body: Value) -> Reply {
         self.send(Method::POST, path, Some(body)).await
     }
 
+    /// `PUT path` with a JSON body.
     pub async fn put(&self, path: &str, body: Value) -> Reply {
         self.send(Method::PUT, path, Some(body)).await
     }
 
+    /// `PATCH path` with a JSON (merge patch) body.
     pub async fn patch(&self, path: &str, body: Value) -> Reply {
         self.send(Method::PATCH, path, Some(body)).await
     }
@@ -92,10 +103,12 @@ impl Api {
             .to_string()
     }
 
+    /// `DELETE path`.
     pub async fn delete(&self, path: &str) -> Reply {
         self.send(Method::DELETE, path, None).await
     }
 
+    /// Any method, with an optional JSON body.
     pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         if let Some(body) = body {

@@ -38,11 +38,13 @@ struct UpstreamState {
 
 /// A running test upstream.
 pub struct Upstream {
+    /// `http://127.0.0.1:port` of the upstream.
     pub url: String,
     hits: Arc<AtomicUsize>,
 }
 
 impl Upstream {
+    /// Starts an upstream on an ephemeral loopback port; `name` is echoed in its answers.
     pub async fn start(name: &str, behaviour: Behaviour) -> Self {
         let hits = Arc::new(AtomicUsize::new(0));
         let state = UpstreamState {
@@ -57,6 +59,7 @@ impl Upstream {
         Self { url, hits }
     }
 
+    /// How many requests reached this upstream.
     pub fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
     }
@@ -151,6 +154,7 @@ pub async fn create_key(admin: &Api, key: Value) -> (String, String) {
     create_key_in(admin, "default", key).await
 }
 
+/// Creates a key in `tenant`; returns (id, secret).
 pub async fn create_key_in(admin: &Api, tenant: &str, key: Value) -> (String, String) {
     let reply = admin
         .post(&format!("/api/v1/tenants/{tenant}/keys"), key)

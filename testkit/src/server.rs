@@ -9,14 +9,18 @@ use tollgate_server::Server;
 use crate::api::Api;
 use crate::template;
 
+/// The bootstrap platform admin's email in test servers.
 pub const ADMIN_EMAIL: &str = "admin@example.com";
+/// The bootstrap platform admin's password in test servers.
 pub const ADMIN_PASSWORD: &str = "correct horse battery";
 /// The token shared by the test server and the proxies tests start.
 pub const PROXY_TOKEN: &str = "test-proxy-token-0123456789";
 
 /// A running server with its own database, dropped when the test ends.
 pub struct TestServer {
+    /// `http://127.0.0.1:port` of the server.
     pub base: String,
+    /// A pool on the test's own database, for checks the API does not show.
     pub db: PgPool,
     admin_url: String,
     database: String,
@@ -43,6 +47,7 @@ async fn serve(config: &Config) -> (std::net::SocketAddr, Running) {
 }
 
 impl TestServer {
+    /// Starts a server on a fresh database cloned from the migrated template.
     pub async fn start() -> Self {
         Self::start_with_admin(ADMIN_EMAIL, ADMIN_PASSWORD).await
     }
@@ -243,8 +248,12 @@ impl Drop for TestServer {
 
 /// One signed-in user per role in a tenant: `viewer@<tenant>.example` and so on.
 pub struct RoleUsers {
+    /// Reads only.
     pub viewer: Api,
+    /// Manages keys and prompt APIs.
     pub member: Api,
+    /// Manages routes, providers, models and members.
     pub admin: Api,
+    /// Everything in the tenant, the owner role included.
     pub owner: Api,
 }

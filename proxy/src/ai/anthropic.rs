@@ -19,7 +19,7 @@ use crate::body::ProxyBody;
 const DEFAULT_MAX_TOKENS: u64 = 4096;
 
 /// Builds the Messages API request for a chat completion.
-pub fn request(
+pub(crate) fn request(
     deployment: &CompiledDeployment,
     endpoint: &str,
     document: &Value,
@@ -47,7 +47,7 @@ pub fn request(
 }
 
 /// OpenAI chat request → Anthropic Messages request.
-pub fn to_messages(document: &Value, model: &str, stream: bool) -> Result<Value, String> {
+pub(crate) fn to_messages(document: &Value, model: &str, stream: bool) -> Result<Value, String> {
     let messages = document
         .get("messages")
         .and_then(Value::as_array)
@@ -236,7 +236,7 @@ fn tokens_of(usage: &Value, tokens: &mut Tokens) {
 }
 
 /// Anthropic message → OpenAI chat completion, with the usage it reported.
-pub fn to_chat_completion(answer: &Value) -> (Value, Tokens) {
+pub(crate) fn to_chat_completion(answer: &Value) -> (Value, Tokens) {
     let mut text = String::new();
     let mut tool_calls = Vec::new();
     for block in answer
@@ -271,7 +271,7 @@ pub fn to_chat_completion(answer: &Value) -> (Value, Tokens) {
 }
 
 /// Anthropic's event stream, re-emitted as OpenAI chat completion chunks.
-pub struct ChunkStream {
+pub(crate) struct ChunkStream {
     started: Instant,
     findings: Arc<Mutex<StreamFindings>>,
     buffer: Vec<u8>,
@@ -286,7 +286,7 @@ pub struct ChunkStream {
 }
 
 impl ChunkStream {
-    pub fn new(started: Instant, findings: Arc<Mutex<StreamFindings>>) -> Self {
+    pub(crate) fn new(started: Instant, findings: Arc<Mutex<StreamFindings>>) -> Self {
         Self {
             started,
             findings,

@@ -17,7 +17,7 @@ use crate::ai::sse::{ChunkTranslator, StreamFindings};
 use crate::body::ProxyBody;
 
 /// Builds the Gemini request for a chat completion.
-pub fn request(
+pub(crate) fn request(
     deployment: &CompiledDeployment,
     endpoint: &str,
     document: &Value,
@@ -62,7 +62,7 @@ fn parts_of(content: Option<&Value>) -> Vec<Value> {
 }
 
 /// OpenAI chat request → Gemini `GenerateContentRequest`.
-pub fn to_generate_content(document: &Value) -> Result<Value, String> {
+pub(crate) fn to_generate_content(document: &Value) -> Result<Value, String> {
     let messages = document
         .get("messages")
         .and_then(Value::as_array)
@@ -240,7 +240,7 @@ fn message_of(candidate: &Value, call_offset: usize) -> (String, Vec<Value>) {
 }
 
 /// Gemini response → OpenAI chat completion, with the usage it reported.
-pub fn to_chat_completion(answer: &Value, model: &str) -> (Value, Tokens) {
+pub(crate) fn to_chat_completion(answer: &Value, model: &str) -> (Value, Tokens) {
     let choices: Vec<Value> = answer
         .get("candidates")
         .and_then(Value::as_array)
@@ -279,7 +279,7 @@ pub fn to_chat_completion(answer: &Value, model: &str) -> (Value, Tokens) {
 }
 
 /// Gemini's SSE stream of partial responses, re-emitted as OpenAI chunks.
-pub struct ChunkStream {
+pub(crate) struct ChunkStream {
     started: Instant,
     findings: Arc<Mutex<StreamFindings>>,
     buffer: Vec<u8>,
@@ -291,7 +291,7 @@ pub struct ChunkStream {
 }
 
 impl ChunkStream {
-    pub fn new(started: Instant, findings: Arc<Mutex<StreamFindings>>) -> Self {
+    pub(crate) fn new(started: Instant, findings: Arc<Mutex<StreamFindings>>) -> Self {
         Self {
             started,
             findings,

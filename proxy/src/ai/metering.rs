@@ -7,20 +7,20 @@ use tollgate_protocol::ModelPrices;
 
 /// Tokens of one call, as the provider reported them.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Tokens {
-    pub input: u64,
+pub(crate) struct Tokens {
+    pub(crate) input: u64,
     /// Of the input, how many were read from the provider's prompt cache.
-    pub cached_input: u64,
+    pub(crate) cached_input: u64,
     /// Of the input, how many were written to the provider's prompt cache (Anthropic).
-    pub cache_write: u64,
-    pub output: u64,
+    pub(crate) cache_write: u64,
+    pub(crate) output: u64,
     /// Whether the provider reported usage at all.
-    pub reported: bool,
+    pub(crate) reported: bool,
 }
 
 impl Tokens {
     /// Reads an OpenAI-shaped `usage` object (chat, completions, embeddings).
-    pub fn from_openai_usage(usage: &Value) -> Option<Self> {
+    pub(crate) fn from_openai_usage(usage: &Value) -> Option<Self> {
         let number = |pointer: &str| usage.pointer(pointer).and_then(Value::as_u64);
         let input = number("/prompt_tokens")?;
         Some(Self {
@@ -38,7 +38,7 @@ impl Tokens {
 /// Counts tokens with OpenAI's o200k tokenizer, for providers that report no usage (and streams
 /// cut before their usage arrived). Other providers' tokenizers differ a little: these counts
 /// are marked estimated.
-pub fn estimate_tokens(text: &str) -> u64 {
+pub(crate) fn estimate_tokens(text: &str) -> u64 {
     static TOKENIZER: OnceLock<Option<tiktoken_rs::CoreBPE>> = OnceLock::new();
     let tokenizer = TOKENIZER.get_or_init(|| tiktoken_rs::o200k_base().ok());
     match tokenizer {
@@ -49,7 +49,7 @@ pub fn estimate_tokens(text: &str) -> u64 {
 }
 
 /// The text of a chat request's messages (or an embeddings request's input), for estimates.
-pub fn prompt_text(document: &Value) -> String {
+pub(crate) fn prompt_text(document: &Value) -> String {
     let mut text = String::new();
     let mut push = |value: &Value| match value {
         Value::String(s) => {
@@ -83,14 +83,14 @@ pub fn prompt_text(document: &Value) -> String {
 }
 
 /// Tokens in OpenAI's `usage` shape, for answers translated from other providers.
-pub fn openai_usage(tokens: &Tokens) -> Value {
+pub(crate) fn openai_usage(tokens: &Tokens) -> Value {
     serde_json::json!({"prompt_tokens": tokens.input, "completion_tokens": tokens.output,
         "total_tokens": tokens.input + tokens.output,
         "prompt_tokens_details": {"cached_tokens": tokens.cached_input}})
 }
 
 /// Seconds since the Unix epoch, for OpenAI's `created` fields.
-pub fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -98,7 +98,7 @@ pub fn now_secs() -> u64 {
 
 /// The cost of a call: plain input, cached input, cache writes and output at their prices per
 /// million tokens, plus the per-request price; rounded half up to the nano-dollar.
-pub fn cost_nanousd(prices: &ModelPrices, tokens: &Tokens) -> i64 {
+pub(crate) fn cost_nanousd(prices: &ModelPrices, tokens: &Tokens) -> i64 {
     let plain = tokens
         .input
         .saturating_sub(tokens.cached_input)

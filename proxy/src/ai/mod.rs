@@ -3,12 +3,12 @@
 //! deployments; the first-choice group shares traffic by weight and later groups are fallbacks,
 //! tried when a deployment fails (429, 5xx, timeout, connection error) before the client got a byte.
 
-pub mod anthropic;
-pub mod gemini;
-pub mod metering;
-pub mod openai;
-pub mod prompt;
-pub mod sse;
+pub(crate) mod anthropic;
+pub(crate) mod gemini;
+pub(crate) mod metering;
+pub(crate) mod openai;
+pub(crate) mod prompt;
+pub(crate) mod sse;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -67,7 +67,7 @@ pub(crate) fn provider_post(
 }
 
 /// Whether a path belongs to the AI API (it takes precedence over REST routes).
-pub fn is_ai_path(path: &str) -> bool {
+pub(crate) fn is_ai_path(path: &str) -> bool {
     matches!(
         path,
         "/v1/chat/completions" | "/v1/embeddings" | "/v1/models"
@@ -75,29 +75,29 @@ pub fn is_ai_path(path: &str) -> bool {
 }
 
 /// What the metering of an AI call needs, filled in as the call proceeds.
-pub struct AiCall {
-    pub model: Arc<CompiledModel>,
-    pub provider_id: Option<Uuid>,
-    pub upstream_model: Option<String>,
-    pub fallbacks: u32,
-    pub streamed: bool,
-    pub findings: Arc<Mutex<StreamFindings>>,
+pub(crate) struct AiCall {
+    pub(crate) model: Arc<CompiledModel>,
+    pub(crate) provider_id: Option<Uuid>,
+    pub(crate) upstream_model: Option<String>,
+    pub(crate) fallbacks: u32,
+    pub(crate) streamed: bool,
+    pub(crate) findings: Arc<Mutex<StreamFindings>>,
     /// Set when the call serves a prompt API.
-    pub prompt_api_id: Option<Uuid>,
+    pub(crate) prompt_api_id: Option<Uuid>,
     /// The request's text, to estimate its tokens if the provider reports none.
-    pub prompt_text: String,
+    pub(crate) prompt_text: String,
 }
 
 /// An admitted AI call's caller, and what it reaches providers with.
-pub struct Caller<'a> {
-    pub key: &'a CompiledKey,
-    pub config: &'a ActiveConfig,
-    pub clients: &'a Clients,
-    pub metrics: &'a Metrics,
+pub(crate) struct Caller<'a> {
+    pub(crate) key: &'a CompiledKey,
+    pub(crate) config: &'a ActiveConfig,
+    pub(crate) clients: &'a Clients,
+    pub(crate) metrics: &'a Metrics,
 }
 
 /// Serves an AI API request for an authenticated key.
-pub async fn serve(
+pub(crate) async fn serve(
     caller: &Caller<'_>,
     request: Request<Counted<Incoming>>,
     call: &mut Option<AiCall>,
@@ -155,7 +155,7 @@ fn list_models(config: &ActiveConfig, key: &CompiledKey) -> Response<ProxyBody> 
 }
 
 /// The metrics label of AI calls (they have no route).
-pub const AI_LABEL: &str = "ai";
+pub(crate) const AI_LABEL: &str = "ai";
 
 /// Counts a deployment's failure; repeated failures take it out of rotation for a while.
 fn note_failure(deployment: &CompiledDeployment, metrics: &Metrics, kind: &str) {
@@ -197,7 +197,7 @@ async fn complete(
 }
 
 /// Reads a JSON request body (an empty body reads as `{}`).
-pub async fn read_json(body: Counted<Incoming>) -> Result<Value, ProxyError> {
+pub(crate) async fn read_json(body: Counted<Incoming>) -> Result<Value, ProxyError> {
     let body = Limited::new(body, REQUEST_MAX)
         .collect()
         .await
@@ -218,7 +218,7 @@ pub async fn read_json(body: Counted<Incoming>) -> Result<Value, ProxyError> {
 /// Calls the model a chat or embeddings document names, with fallbacks, metering into `call`.
 /// The caller has checked that the key may use it (by model scope, or by prompt API scope for
 /// the prompt API's own model).
-pub async fn complete_document(
+pub(crate) async fn complete_document(
     caller: &Caller<'_>,
     document: Value,
     endpoint: &str,

@@ -8,7 +8,7 @@ use crate::active::CompiledDeployment;
 use crate::body::ProxyBody;
 
 /// Builds the provider request for `endpoint` (`chat/completions` or `embeddings`).
-pub fn request(
+pub(crate) fn request(
     deployment: &CompiledDeployment,
     endpoint: &str,
     document: &Value,

@@ -17,7 +17,7 @@ use crate::body::{Counted, ProxyBody};
 use crate::error::ProxyError;
 
 /// Checks the caller's variables against the declaration and fills in defaults.
-pub fn bind_variables(
+pub(crate) fn bind_variables(
     api: &PromptApiEntry,
     given: &Value,
 ) -> Result<Map<String, Value>, ProxyError> {
@@ -80,7 +80,7 @@ pub fn bind_variables(
     }
 }
 
-pub async fn run(
+pub(crate) async fn run(
     caller: &Caller<'_>,
     slug: &str,
     request: Request<Counted<Incoming>>,

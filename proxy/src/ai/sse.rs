@@ -16,19 +16,19 @@ const LINE_MAX: usize = 1 << 20;
 
 /// What a stream revealed.
 #[derive(Debug, Default)]
-pub struct StreamFindings {
-    pub tokens: Tokens,
-    pub first_byte: Option<Duration>,
+pub(crate) struct StreamFindings {
+    pub(crate) tokens: Tokens,
+    pub(crate) first_byte: Option<Duration>,
     /// The answer's text so far, to estimate its tokens if the provider never reports usage.
-    pub output_text: String,
+    pub(crate) output_text: String,
 }
 
 /// Most answer text kept for estimates.
-pub const OUTPUT_TEXT_MAX: usize = 4 << 20;
+pub(crate) const OUTPUT_TEXT_MAX: usize = 4 << 20;
 
 impl StreamFindings {
     /// Adds answer text (up to [`OUTPUT_TEXT_MAX`]).
-    pub fn add_text(&mut self, text: &str) {
+    pub(crate) fn add_text(&mut self, text: &str) {
         if self.output_text.len() + text.len() <= OUTPUT_TEXT_MAX {
             self.output_text.push_str(text);
         }
@@ -36,18 +36,18 @@ impl StreamFindings {
 }
 
 /// Notes an OpenAI-style stream's usage chunk, its text, and when data began.
-pub struct UsageScan {
+pub(crate) struct UsageScan {
     started: Instant,
     line: Vec<u8>,
     findings: Arc<Mutex<StreamFindings>>,
 }
 
 /// Passes the stream through unchanged, noting the usage chunk and when data began.
-pub type UsageScanner<B> = Inspected<B, UsageScan>;
+pub(crate) type UsageScanner<B> = Inspected<B, UsageScan>;
 
 impl<B> UsageScanner<B> {
     /// Scans `inner` into `findings`; `started` is when the request arrived.
-    pub fn new(inner: B, started: Instant, findings: Arc<Mutex<StreamFindings>>) -> Self {
+    pub(crate) fn new(inner: B, started: Instant, findings: Arc<Mutex<StreamFindings>>) -> Self {
         Self::with(
             inner,
             UsageScan {
@@ -109,7 +109,7 @@ impl UsageScan {
 }
 
 /// Turns a provider's event stream into OpenAI chat completion chunks, piece by piece.
-pub trait ChunkTranslator {
+pub(crate) trait ChunkTranslator {
     /// Takes the next bytes of the provider's stream.
     fn feed(&mut self, data: &[u8]);
     /// The provider's stream ended, completely or not.
@@ -119,14 +119,14 @@ pub trait ChunkTranslator {
 }
 
 /// A provider's stream re-emitted through a [`ChunkTranslator`].
-pub struct Translated<B, T> {
+pub(crate) struct Translated<B, T> {
     inner: B,
     translator: T,
     ended: bool,
 }
 
 impl<B, T> Translated<B, T> {
-    pub fn new(inner: B, translator: T) -> Self {
+    pub(crate) fn new(inner: B, translator: T) -> Self {
         Self {
             inner,
             translator,

@@ -28,8 +28,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct LoginRequest {
-    pub email: String,
-    pub password: String,
+    pub(crate) email: String,
+    pub(crate) password: String,
 }
 
 /// Log in and receive a session cookie.

@@ -18,7 +18,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub(super) struct Health {
-    pub status: &'static str,
+    pub(crate) status: &'static str,
 }
 
 /// The process is up.

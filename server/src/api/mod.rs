@@ -9,7 +9,7 @@ mod invitations;
 mod keys;
 mod members;
 mod models;
-pub mod problems;
+pub(crate) mod problems;
 mod prompt_apis;
 mod providers;
 mod routes;
@@ -27,7 +27,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::state::AppState;
 
 /// Name of the console's and API's session cookie (the console owns it; the API shares it).
-pub use tollgate_console::SESSION_COOKIE;
+pub(crate) use tollgate_console::SESSION_COOKIE;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -56,6 +56,8 @@ pub use tollgate_console::SESSION_COOKIE;
         (name = "health", description = "Liveness and readiness"),
     )
 )]
+/// The admin API's OpenAPI document: its info, tags and security schemes (`openapi()` adds
+/// the paths).
 pub struct ApiDoc;
 
 struct SecuritySchemes;
@@ -100,7 +102,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// The API router with `/api/openapi.json` and the docs UI at `/api/docs`.
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     let (router, openapi) = routes().split_for_parts();
     router
         .with_state(state.clone())

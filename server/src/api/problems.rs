@@ -12,7 +12,9 @@ macro_rules! problem_response {
         #[derive(IntoResponses)]
         #[response(status = $status, description = $description,
                    content_type = "application/problem+json")]
-        pub struct $name(pub Problem);
+        pub(crate) struct $name(
+            #[expect(dead_code, reason = "only its type is read, by the OpenAPI derive")] Problem,
+        );
     };
 }
 

@@ -18,39 +18,39 @@ const TOKENS_PER_USER_MAX: i64 = 100;
 
 /// A token as lists show it: never its secret or hash.
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
-pub struct AdminToken {
-    pub id: Uuid,
-    pub name: String,
-    pub prefix: String,
+pub(crate) struct AdminToken {
+    pub(crate) id: Uuid,
+    pub(crate) name: String,
+    pub(crate) prefix: String,
     #[serde(with = "time::serde::rfc3339::option")]
-    pub expires_at: Option<OffsetDateTime>,
+    pub(crate) expires_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
-    pub last_used_at: Option<OffsetDateTime>,
+    pub(crate) last_used_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
+    pub(crate) created_at: OffsetDateTime,
 }
 
 /// A new token with its secret, shown this once.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CreatedAdminToken {
+pub(crate) struct CreatedAdminToken {
     #[serde(flatten)]
-    pub token: AdminToken,
+    pub(crate) token: AdminToken,
     /// The full token (`tga_…`). Store it now: it cannot be shown again.
-    pub secret: String,
+    pub(crate) secret: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateAdminToken {
-    pub name: String,
+pub(crate) struct CreateAdminToken {
+    pub(crate) name: String,
     /// Days until the token stops working (1 to 3650); never, when left out.
     #[schema(minimum = 1, maximum = 3650)]
-    pub expires_in_days: Option<i64>,
+    pub(crate) expires_in_days: Option<i64>,
 }
 
 const TOKEN_COLUMNS: &str = "id, name, prefix, expires_at, last_used_at, created_at";
 
-pub async fn list(db: &PgPool, principal: &Principal) -> ApiResult<Vec<AdminToken>> {
+pub(crate) async fn list(db: &PgPool, principal: &Principal) -> ApiResult<Vec<AdminToken>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {TOKEN_COLUMNS} FROM admin_tokens WHERE user_id = $1 ORDER BY created_at DESC"
     ))
@@ -59,7 +59,7 @@ pub async fn list(db: &PgPool, principal: &Principal) -> ApiResult<Vec<AdminToke
     .await?)
 }
 
-pub async fn create(
+pub(crate) async fn create(
     db: &PgPool,
     principal: &Principal,
     input: CreateAdminToken,
@@ -119,7 +119,7 @@ pub async fn create(
 }
 
 /// Deletes one of the caller's own tokens; it stops working at once.
-pub async fn delete(db: &PgPool, principal: &Principal, id: Uuid) -> ApiResult<()> {
+pub(crate) async fn delete(db: &PgPool, principal: &Principal, id: Uuid) -> ApiResult<()> {
     let mut tx = db.begin().await?;
     let name: Option<String> = sqlx::query_scalar(
         "DELETE FROM admin_tokens WHERE id = $1 AND user_id = $2 RETURNING name",

@@ -23,41 +23,41 @@ use crate::{merge_patch, validate};
 /// any `scopes` reaches everything (`"*"` for every kind).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Scopes {
+pub(crate) struct Scopes {
     #[serde(default)]
-    pub routes: Vec<String>,
+    pub(crate) routes: Vec<String>,
     #[serde(default)]
-    pub models: Vec<String>,
+    pub(crate) models: Vec<String>,
     #[serde(default)]
-    pub prompt_apis: Vec<String>,
+    pub(crate) prompt_apis: Vec<String>,
 }
 
 /// Rate limits of a key; absent means unlimited.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Limits {
+pub(crate) struct Limits {
     #[schema(minimum = 1)]
-    pub requests_per_minute: Option<i32>,
+    pub(crate) requests_per_minute: Option<i32>,
     #[schema(minimum = 1)]
-    pub tokens_per_minute: Option<i32>,
+    pub(crate) tokens_per_minute: Option<i32>,
 }
 
-pub use tollgate_protocol::BudgetPeriod;
+pub(crate) use tollgate_protocol::BudgetPeriod;
 
 /// A spending limit in USD per period.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Budget {
+pub(crate) struct Budget {
     /// USD as a decimal string, like "25.00" (exact; never a float).
     #[schema(example = "25.00")]
-    pub amount_usd: String,
-    pub period: BudgetPeriod,
+    pub(crate) amount_usd: String,
+    pub(crate) period: BudgetPeriod,
 }
 
 /// Whether a key works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum KeyStatus {
+pub(crate) enum KeyStatus {
     Active,
     Expired,
     Revoked,
@@ -65,51 +65,51 @@ pub enum KeyStatus {
 
 /// A key as lists and reads show it: never its secret or hash.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ApiKey {
-    pub id: Uuid,
-    pub name: String,
+pub(crate) struct ApiKey {
+    pub(crate) id: Uuid,
+    pub(crate) name: String,
     /// The first characters of the secret, to tell keys apart.
-    pub prefix: String,
-    pub status: KeyStatus,
-    pub scopes: Scopes,
-    pub limits: Limits,
-    pub budget: Option<Budget>,
+    pub(crate) prefix: String,
+    pub(crate) status: KeyStatus,
+    pub(crate) scopes: Scopes,
+    pub(crate) limits: Limits,
+    pub(crate) budget: Option<Budget>,
     /// What the key has spent in its budget's current period (UTC), in USD; absent without a budget.
-    pub budget_spent_usd: Option<String>,
+    pub(crate) budget_spent_usd: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
-    pub expires_at: Option<OffsetDateTime>,
+    pub(crate) expires_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
-    pub revoked_at: Option<OffsetDateTime>,
+    pub(crate) revoked_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
-    pub last_used_at: Option<OffsetDateTime>,
-    pub created_by: Option<Uuid>,
+    pub(crate) last_used_at: Option<OffsetDateTime>,
+    pub(crate) created_by: Option<Uuid>,
     #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
+    pub(crate) created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
+    pub(crate) updated_at: OffsetDateTime,
 }
 
 /// A new key with its secret, shown this once.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CreatedApiKey {
+pub(crate) struct CreatedApiKey {
     #[serde(flatten)]
-    pub key: ApiKey,
+    pub(crate) key: ApiKey,
     /// The full key (`tg_…`). Store it now: it cannot be shown again.
-    pub secret: String,
+    pub(crate) secret: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateApiKey {
-    pub name: String,
+pub(crate) struct CreateApiKey {
+    pub(crate) name: String,
     /// RFC 3339 time after which the key stops working.
     #[schema(format = DateTime)]
-    pub expires_at: Option<String>,
+    pub(crate) expires_at: Option<String>,
     /// Left out: the key reaches everything of its tenant.
-    pub scopes: Option<Scopes>,
+    pub(crate) scopes: Option<Scopes>,
     #[serde(default)]
-    pub limits: Limits,
-    pub budget: Option<Budget>,
+    pub(crate) limits: Limits,
+    pub(crate) budget: Option<Budget>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -258,19 +258,19 @@ fn check_expiry(text: Option<&str>) -> ApiResult<Option<OffsetDateTime>> {
     Ok(Some(time))
 }
 
-pub async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<ApiKey>> {
+pub(crate) async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<ApiKey>> {
     let sql = format!(
         "SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC"
     );
     scoped::all::<KeyRow, _>(db, access, &sql).await
 }
 
-pub async fn get(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<ApiKey> {
+pub(crate) async fn get(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<ApiKey> {
     let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 AND id = $2");
     scoped::one::<KeyRow, _>(db, access, &sql, id, "key").await
 }
 
-pub async fn create(
+pub(crate) async fn create(
     db: &PgPool,
     principal: &Principal,
     access: &TenantAccess,
@@ -339,7 +339,7 @@ pub async fn create(
 
 /// A JSON merge patch of the key's settings (`null` clears expiry or budget, or scopes the key
 /// to everything); the secret never changes.
-pub async fn update(
+pub(crate) async fn update(
     db: &PgPool,
     principal: &Principal,
     access: &TenantAccess,
@@ -419,7 +419,7 @@ pub async fn update(
 }
 
 /// Revokes a key for good; it stays listed for the audit trail. Revoking twice is harmless.
-pub async fn revoke(
+pub(crate) async fn revoke(
     db: &PgPool,
     principal: &Principal,
     access: &TenantAccess,

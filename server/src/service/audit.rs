@@ -12,41 +12,41 @@ use crate::error::{ApiError, ApiResult};
 
 /// One change.
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
-pub struct AuditEntry {
-    pub id: Uuid,
+pub(crate) struct AuditEntry {
+    pub(crate) id: Uuid,
     #[serde(with = "time::serde::rfc3339")]
-    pub time: OffsetDateTime,
-    pub actor_id: Option<Uuid>,
-    pub actor_email: Option<String>,
+    pub(crate) time: OffsetDateTime,
+    pub(crate) actor_id: Option<Uuid>,
+    pub(crate) actor_email: Option<String>,
     /// What was done, like `key.create` or `member.update`.
-    pub action: String,
-    pub target_type: String,
-    pub target_id: String,
+    pub(crate) action: String,
+    pub(crate) target_type: String,
+    pub(crate) target_id: String,
     /// What changed (never secrets).
     #[schema(value_type = Object)]
-    pub details: serde_json::Value,
+    pub(crate) details: serde_json::Value,
 }
 
 /// Paging of the audit log, newest first.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-pub struct AuditQuery {
+pub(crate) struct AuditQuery {
     /// Entries per page, 1 to 500 (default 100).
-    pub limit: Option<i64>,
+    pub(crate) limit: Option<i64>,
     /// Only entries older than this entry id (the last id of the previous page).
-    pub before: Option<Uuid>,
+    pub(crate) before: Option<Uuid>,
 }
 
 /// What is being recorded.
-pub struct Change<'a> {
-    pub tenant_id: Option<Uuid>,
-    pub action: &'a str,
-    pub target_type: &'a str,
-    pub target_id: String,
-    pub details: serde_json::Value,
+pub(crate) struct Change<'a> {
+    pub(crate) tenant_id: Option<Uuid>,
+    pub(crate) action: &'a str,
+    pub(crate) target_type: &'a str,
+    pub(crate) target_id: String,
+    pub(crate) details: serde_json::Value,
 }
 
-pub async fn record(
+pub(crate) async fn record(
     conn: &mut PgConnection,
     actor: &Principal,
     change: Change<'_>,
@@ -69,7 +69,7 @@ pub async fn record(
 }
 
 /// A tenant's audit log, newest first (ids are UUID v7, so they sort by time).
-pub async fn list(
+pub(crate) async fn list(
     db: &PgPool,
     access: &TenantAccess,
     query: &AuditQuery,

@@ -7,10 +7,10 @@ use crate::error::ApiResult;
 use crate::service::audit;
 
 /// The channel NOTIFY'd with the new version after every change the proxies must see.
-pub const CHANNEL: &str = "tollgate_config";
+pub(crate) const CHANNEL: &str = "tollgate_config";
 
 /// Bumps the version inside the caller's transaction; listeners hear of it on commit.
-pub async fn bump(conn: &mut PgConnection) -> ApiResult<i64> {
+pub(crate) async fn bump(conn: &mut PgConnection) -> ApiResult<i64> {
     let version: i64 =
         sqlx::query_scalar("UPDATE config_version SET version = version + 1 RETURNING version")
             .fetch_one(&mut *conn)
@@ -25,7 +25,7 @@ pub async fn bump(conn: &mut PgConnection) -> ApiResult<i64> {
 
 /// Ends a change the proxies must see, as one unit: records it in the audit log, bumps the
 /// version and commits.
-pub async fn commit(
+pub(crate) async fn commit(
     mut tx: Transaction<'_, Postgres>,
     actor: &Principal,
     change: audit::Change<'_>,

@@ -12,29 +12,29 @@ use crate::error::{ApiError, ApiResult};
 
 /// A proxy as its last heartbeat described it.
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
-pub struct Dataplane {
-    pub id: Uuid,
-    pub hostname: String,
-    pub address: String,
+pub(crate) struct Dataplane {
+    pub(crate) id: Uuid,
+    pub(crate) hostname: String,
+    pub(crate) address: String,
     /// The configuration version it has loaded.
-    pub version: i64,
-    pub uptime_secs: i64,
-    pub proxy_version: String,
+    pub(crate) version: i64,
+    pub(crate) uptime_secs: i64,
+    pub(crate) proxy_version: String,
     #[serde(with = "time::serde::rfc3339")]
-    pub first_seen: OffsetDateTime,
+    pub(crate) first_seen: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
-    pub last_seen: OffsetDateTime,
+    pub(crate) last_seen: OffsetDateTime,
 }
 
 /// The proxies and the version they should have.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Dataplanes {
+pub(crate) struct Dataplanes {
     /// The newest configuration version.
-    pub config_version: i64,
-    pub dataplanes: Vec<Dataplane>,
+    pub(crate) config_version: i64,
+    pub(crate) dataplanes: Vec<Dataplane>,
 }
 
-pub async fn record(db: &PgPool, heartbeat: &Heartbeat) -> ApiResult<()> {
+pub(crate) async fn record(db: &PgPool, heartbeat: &Heartbeat) -> ApiResult<()> {
     let text = |value: &str| value.chars().take(255).collect::<String>();
     sqlx::query(
         "INSERT INTO dataplanes (id, hostname, address, version, uptime_secs, proxy_version)
@@ -55,7 +55,7 @@ pub async fn record(db: &PgPool, heartbeat: &Heartbeat) -> ApiResult<()> {
 }
 
 /// Proxies seen in the last day (platform admins: the data plane serves every tenant).
-pub async fn list(db: &PgPool, principal: &Principal) -> ApiResult<Dataplanes> {
+pub(crate) async fn list(db: &PgPool, principal: &Principal) -> ApiResult<Dataplanes> {
     if !principal.platform_admin {
         return Err(ApiError::Forbidden(
             "only platform admins may list the data planes".into(),

@@ -25,54 +25,54 @@ const PREFIX: &str = "tgi_";
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateInvitation {
-    pub email: String,
-    pub role: Role,
+pub(crate) struct CreateInvitation {
+    pub(crate) email: String,
+    pub(crate) role: Role,
 }
 
 /// A pending invitation.
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
-pub struct Invitation {
-    pub id: Uuid,
-    pub email: String,
-    pub role: Role,
+pub(crate) struct Invitation {
+    pub(crate) id: Uuid,
+    pub(crate) email: String,
+    pub(crate) role: Role,
     #[serde(with = "time::serde::rfc3339")]
-    pub expires_at: OffsetDateTime,
+    pub(crate) expires_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
+    pub(crate) created_at: OffsetDateTime,
 }
 
 /// A new invitation with its secret, shown this once: pass the link on to the invited person.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CreatedInvitation {
+pub(crate) struct CreatedInvitation {
     #[serde(flatten)]
-    pub invitation: Invitation,
+    pub(crate) invitation: Invitation,
     /// The secret that accepts the invitation (`POST /api/v1/invitations/accept`).
-    pub token: String,
+    pub(crate) token: String,
     /// The console page where the invited person accepts it.
-    pub accept_path: String,
+    pub(crate) accept_path: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AcceptInvitation {
-    pub token: String,
+pub(crate) struct AcceptInvitation {
+    pub(crate) token: String,
     /// For an email without an account: the password of the account to create.
-    pub password: Option<String>,
+    pub(crate) password: Option<String>,
 }
 
 /// What accepting gave.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Accepted {
-    pub tenant: String,
-    pub role: Role,
+pub(crate) struct Accepted {
+    pub(crate) tenant: String,
+    pub(crate) role: Role,
     /// True when a new account was created for the invited email.
-    pub account_created: bool,
+    pub(crate) account_created: bool,
 }
 
 /// Invites an email (admins; only owners invite owners). A new invitation for the same email
 /// replaces a pending one.
-pub async fn create(
+pub(crate) async fn create(
     db: &PgPool,
     principal: &Principal,
     access: &TenantAccess,
@@ -128,7 +128,7 @@ pub async fn create(
 }
 
 /// Pending invitations (admins).
-pub async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<Invitation>> {
+pub(crate) async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<Invitation>> {
     access.role.require(Role::Admin, "see invitations")?;
     Ok(sqlx::query_as(
         "SELECT id, email, role, expires_at, created_at FROM invitations
@@ -141,7 +141,7 @@ pub async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<Invitatio
 }
 
 /// Withdraws a pending invitation (admins).
-pub async fn revoke(
+pub(crate) async fn revoke(
     db: &PgPool,
     principal: &Principal,
     access: &TenantAccess,
@@ -185,7 +185,7 @@ struct Pending {
 
 /// Accepts an invitation: as the signed-in user the email belongs to, or, for an email without
 /// an account, by creating one with `password`.
-pub async fn accept(
+pub(crate) async fn accept(
     db: &PgPool,
     signed_in: Option<&Principal>,
     input: AcceptInvitation,

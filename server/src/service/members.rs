@@ -17,12 +17,12 @@ use crate::{merge_patch, validate};
 
 /// A user's membership in a tenant.
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
-pub struct Member {
-    pub user_id: Uuid,
-    pub email: String,
-    pub role: Role,
+pub(crate) struct Member {
+    pub(crate) user_id: Uuid,
+    pub(crate) email: String,
+    pub(crate) role: Role,
     #[serde(with = "time::serde::rfc3339")]
-    pub joined_at: OffsetDateTime,
+    pub(crate) joined_at: OffsetDateTime,
 }
 
 /// Adds a user to the tenant directly (platform admins, who see every user anyway). With
@@ -30,24 +30,24 @@ pub struct Member {
 /// admins invite instead (`POST …/invitations`): nobody joins a tenant without accepting.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AddMember {
-    pub email: String,
+pub(crate) struct AddMember {
+    pub(crate) email: String,
     /// Initial password for a new user (8 to 256 characters).
-    pub password: Option<String>,
-    pub role: Role,
+    pub(crate) password: Option<String>,
+    pub(crate) role: Role,
 }
 
 /// What a member's PATCH may change.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct MemberSettings {
-    pub role: Role,
+pub(crate) struct MemberSettings {
+    pub(crate) role: Role,
 }
 
 const MEMBER_SELECT: &str = "SELECT u.id AS user_id, u.email, m.role, m.created_at AS joined_at
      FROM memberships m JOIN users u ON u.id = m.user_id";
 
-pub async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<Member>> {
+pub(crate) async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<Member>> {
     Ok(sqlx::query_as(&format!(
         "{MEMBER_SELECT} WHERE m.tenant_id = $1 ORDER BY u.email"
     ))
@@ -56,7 +56,7 @@ pub async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<Member>> 
     .await?)
 }
 
-pub async fn add(
+pub(crate) async fn add(
     db: &PgPool,
     principal: &Principal,
     access: &TenantAccess,
@@ -129,7 +129,7 @@ pub async fn add(
     Ok(member)
 }
 
-pub async fn update(
+pub(crate) async fn update(
     db: &PgPool,
     principal: &Principal,
     access: &TenantAccess,
@@ -160,7 +160,7 @@ pub async fn update(
     Ok(member)
 }
 
-pub async fn remove(
+pub(crate) async fn remove(
     db: &PgPool,
     principal: &Principal,
     access: &TenantAccess,

@@ -22,15 +22,15 @@ const MAX_DEPLOYMENTS: usize = 20;
 /// weight; higher priorities are fallbacks.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DeploymentSpec {
+pub(crate) struct DeploymentSpec {
     /// The provider's name (or id) in this tenant.
-    pub provider: String,
+    pub(crate) provider: String,
     /// The model name the provider knows.
-    pub model: String,
+    pub(crate) model: String,
     #[serde(default = "one")]
-    pub weight: u32,
+    pub(crate) weight: u32,
     #[serde(default)]
-    pub priority: u32,
+    pub(crate) priority: u32,
 }
 
 fn one() -> u32 {
@@ -41,53 +41,53 @@ fn one() -> u32 {
 /// request where a provider charges so.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Prices {
+pub(crate) struct Prices {
     #[schema(example = "0.15")]
-    pub input_per_mtok: String,
+    pub(crate) input_per_mtok: String,
     /// Defaults to the input price.
     #[schema(example = "0.075")]
-    pub cached_input_per_mtok: Option<String>,
+    pub(crate) cached_input_per_mtok: Option<String>,
     #[schema(example = "0.60")]
-    pub output_per_mtok: String,
+    pub(crate) output_per_mtok: String,
     /// Writing to the provider's prompt cache (Anthropic); defaults to the input price.
-    pub cache_write_per_mtok: Option<String>,
+    pub(crate) cache_write_per_mtok: Option<String>,
     /// Defaults to 0.
-    pub per_request: Option<String>,
+    pub(crate) per_request: Option<String>,
 }
 
 /// A model's settings. Without `prices`, the list prices of the price catalog are used.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ModelSpec {
+pub(crate) struct ModelSpec {
     /// The name clients send, like `gpt-4o-mini` or an alias like `fast`.
-    pub name: String,
-    pub deployments: Vec<DeploymentSpec>,
-    pub prices: Option<Prices>,
+    pub(crate) name: String,
+    pub(crate) deployments: Vec<DeploymentSpec>,
+    pub(crate) prices: Option<Prices>,
 }
 
 /// A deployment as shown, with its provider's id and name.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Deployment {
-    pub provider_id: Uuid,
-    pub provider: String,
-    pub model: String,
-    pub weight: u32,
-    pub priority: u32,
+pub(crate) struct Deployment {
+    pub(crate) provider_id: Uuid,
+    pub(crate) provider: String,
+    pub(crate) model: String,
+    pub(crate) weight: u32,
+    pub(crate) priority: u32,
 }
 
 /// A model as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Model {
-    pub id: Uuid,
-    pub name: String,
-    pub deployments: Vec<Deployment>,
-    pub prices: Prices,
+pub(crate) struct Model {
+    pub(crate) id: Uuid,
+    pub(crate) name: String,
+    pub(crate) deployments: Vec<Deployment>,
+    pub(crate) prices: Prices,
     /// `provider/model` of the catalog entry the prices came from; absent when set by hand.
-    pub price_source: Option<String>,
+    pub(crate) price_source: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
+    pub(crate) created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
+    pub(crate) updated_at: OffsetDateTime,
 }
 
 /// A deployment as stored (the provider by id, so renaming a provider breaks nothing).
@@ -302,7 +302,7 @@ async fn view(db: &PgPool, access: &TenantAccess, row: ModelRow) -> ApiResult<Mo
     })
 }
 
-pub async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<Model>> {
+pub(crate) async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<Model>> {
     let rows: Vec<ModelRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM models WHERE tenant_id = $1 ORDER BY name"
     ))
@@ -316,7 +316,7 @@ pub async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<Model>> {
     Ok(models)
 }
 
-pub async fn get(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<Model> {
+pub(crate) async fn get(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<Model> {
     let row: Option<ModelRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM models WHERE tenant_id = $1 AND id = $2"
     ))
@@ -332,7 +332,7 @@ pub async fn get(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<Mode
     .await
 }
 
-pub async fn create(
+pub(crate) async fn create(
     db: &PgPool,
     principal: &Principal,
     access: &TenantAccess,
@@ -343,7 +343,7 @@ pub async fn create(
 }
 
 /// Applies a JSON merge patch to the model's settings; `"prices": null` goes back to the catalog.
-pub async fn update(
+pub(crate) async fn update(
     db: &PgPool,
     principal: &Principal,
     access: &TenantAccess,
@@ -438,7 +438,7 @@ async fn save(
     Ok(model)
 }
 
-pub async fn delete(
+pub(crate) async fn delete(
     db: &PgPool,
     principal: &Principal,
     access: &TenantAccess,

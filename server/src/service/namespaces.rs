@@ -26,13 +26,13 @@ const MAX_PARTS: usize = 200;
 /// One part of a tenant's namespace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NamespacePart {
+pub(crate) struct NamespacePart {
     /// An exact host or a wildcard like `*.acme.example`; absent or empty for any host.
     #[serde(default)]
-    pub host: Option<String>,
+    pub(crate) host: Option<String>,
     /// The path prefix, like `/acme` (default `/`: every path of the host).
     #[serde(default = "root")]
-    pub path_prefix: String,
+    pub(crate) path_prefix: String,
 }
 
 fn root() -> String {
@@ -42,12 +42,12 @@ fn root() -> String {
 /// A tenant's namespace.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Namespace {
-    pub parts: Vec<NamespacePart>,
+pub(crate) struct Namespace {
+    pub(crate) parts: Vec<NamespacePart>,
 }
 
 /// Every tenant's parts, in one consistent read.
-pub async fn all(conn: &mut PgConnection) -> ApiResult<Vec<NamespaceEntry>> {
+pub(crate) async fn all(conn: &mut PgConnection) -> ApiResult<Vec<NamespaceEntry>> {
     let rows: Vec<(Uuid, String, String)> = sqlx::query_as(
         "SELECT tenant_id, host, path_prefix FROM tenant_namespaces ORDER BY host, path_prefix",
     )
@@ -64,7 +64,7 @@ pub async fn all(conn: &mut PgConnection) -> ApiResult<Vec<NamespaceEntry>> {
 }
 
 /// The tenant's namespace (anyone who may see the tenant).
-pub async fn get(db: &PgPool, access: &TenantAccess) -> ApiResult<Namespace> {
+pub(crate) async fn get(db: &PgPool, access: &TenantAccess) -> ApiResult<Namespace> {
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT host, path_prefix FROM tenant_namespaces WHERE tenant_id = $1
          ORDER BY host, path_prefix",
@@ -85,7 +85,10 @@ pub async fn get(db: &PgPool, access: &TenantAccess) -> ApiResult<Namespace> {
 
 /// Gives the whole request space to `tenant_id` if no tenant owns any of it yet (the first
 /// tenant of an installation).
-pub async fn grant_all_if_unclaimed(conn: &mut PgConnection, tenant_id: Uuid) -> ApiResult<()> {
+pub(crate) async fn grant_all_if_unclaimed(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+) -> ApiResult<()> {
     sqlx::query("LOCK TABLE tenant_namespaces IN EXCLUSIVE MODE")
         .execute(&mut *conn)
         .await?;
@@ -102,7 +105,7 @@ pub async fn grant_all_if_unclaimed(conn: &mut PgConnection, tenant_id: Uuid) ->
 /// Refuses a route (its host patterns, empty for any host, and path) that would match requests
 /// outside its tenant's namespace. Runs inside the transaction that stores the route, which it
 /// holds a share lock for, so the namespaces cannot change underneath.
-pub async fn check_route(
+pub(crate) async fn check_route(
     conn: &mut PgConnection,
     access: &TenantAccess,
     hosts: &[String],
@@ -157,7 +160,7 @@ fn describe(parts: &[&NamespaceEntry]) -> String {
 
 /// Replaces the tenant's namespace (platform admins only). Refused when a part is another
 /// tenant's, or when any tenant's existing route would end up outside its own namespace.
-pub async fn replace(
+pub(crate) async fn replace(
     db: &PgPool,
     principal: &Principal,
     access: &TenantAccess,

@@ -16,41 +16,41 @@ const CATALOG_DATE: Date = time::macros::date!(2026 - 11 - 28);
 
 /// What a catalog entry is for: the vendor's model, its kind of API, and its token limits.
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
-pub struct CatalogModel {
-    pub provider: String,
-    pub model: String,
+pub(crate) struct CatalogModel {
+    pub(crate) provider: String,
+    pub(crate) model: String,
     /// `chat`, `embedding` or `responses`.
-    pub mode: String,
-    pub max_input_tokens: Option<i32>,
-    pub max_output_tokens: Option<i32>,
+    pub(crate) mode: String,
+    pub(crate) max_input_tokens: Option<i32>,
+    pub(crate) max_output_tokens: Option<i32>,
 }
 
 /// A model's list prices, USD per million tokens as decimal strings.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct CatalogPrice {
+pub(crate) struct CatalogPrice {
     #[serde(flatten)]
-    pub model: CatalogModel,
-    pub input_per_mtok: String,
-    pub cached_input_per_mtok: Option<String>,
-    pub cache_write_per_mtok: Option<String>,
-    pub output_per_mtok: String,
+    pub(crate) model: CatalogModel,
+    pub(crate) input_per_mtok: String,
+    pub(crate) cached_input_per_mtok: Option<String>,
+    pub(crate) cache_write_per_mtok: Option<String>,
+    pub(crate) output_per_mtok: String,
     /// When the list price was taken (YYYY-MM-DD).
-    pub as_of: String,
+    pub(crate) as_of: String,
     /// Changed by a platform admin since it was seeded.
-    pub edited: bool,
+    pub(crate) edited: bool,
 }
 
 /// A catalog row, prices in integer nano-dollars per million tokens.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct CatalogRow {
+pub(crate) struct CatalogRow {
     #[sqlx(flatten)]
-    pub model: CatalogModel,
-    pub input_nanousd_per_mtok: i64,
-    pub cached_nanousd_per_mtok: Option<i64>,
-    pub cache_write_nanousd_per_mtok: Option<i64>,
-    pub output_nanousd_per_mtok: i64,
-    pub as_of: Date,
-    pub edited: bool,
+    pub(crate) model: CatalogModel,
+    pub(crate) input_nanousd_per_mtok: i64,
+    pub(crate) cached_nanousd_per_mtok: Option<i64>,
+    pub(crate) cache_write_nanousd_per_mtok: Option<i64>,
+    pub(crate) output_nanousd_per_mtok: i64,
+    pub(crate) as_of: Date,
+    pub(crate) edited: bool,
 }
 
 impl From<CatalogRow> for CatalogPrice {
@@ -115,7 +115,7 @@ fn parse_csv(text: &str) -> Vec<Row> {
 }
 
 /// Loads the shipped prices; rows a platform admin edited are left as they are.
-pub async fn seed(db: &PgPool) -> anyhow::Result<usize> {
+pub(crate) async fn seed(db: &PgPool) -> anyhow::Result<usize> {
     let rows = parse_csv(CATALOG_CSV);
     let column = |f: fn(&Row) -> String| rows.iter().map(f).collect::<Vec<_>>();
     sqlx::query(
@@ -149,14 +149,14 @@ pub async fn seed(db: &PgPool) -> anyhow::Result<usize> {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-pub struct CatalogQuery {
+pub(crate) struct CatalogQuery {
     /// Only this provider's models (openai, anthropic, gemini, mistral, deepseek, xai, groq).
-    pub provider: Option<String>,
+    pub(crate) provider: Option<String>,
     /// Only models whose name contains this.
-    pub search: Option<String>,
+    pub(crate) search: Option<String>,
 }
 
-pub async fn list(db: &PgPool, query: &CatalogQuery) -> ApiResult<Vec<CatalogPrice>> {
+pub(crate) async fn list(db: &PgPool, query: &CatalogQuery) -> ApiResult<Vec<CatalogPrice>> {
     let rows: Vec<CatalogRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM price_catalog
          WHERE ($1::text IS NULL OR provider = $1) AND ($2::text IS NULL OR strpos(model, $2) > 0)
@@ -170,7 +170,7 @@ pub async fn list(db: &PgPool, query: &CatalogQuery) -> ApiResult<Vec<CatalogPri
 }
 
 /// The list price of `model`, preferring the given provider family's entry.
-pub async fn lookup(
+pub(crate) async fn lookup(
     db: &PgPool,
     family: Option<&str>,
     model: &str,
@@ -189,14 +189,14 @@ pub async fn lookup(
 /// New list prices for a catalog entry.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CatalogUpdate {
-    pub input_per_mtok: String,
-    pub cached_input_per_mtok: Option<String>,
-    pub output_per_mtok: String,
+pub(crate) struct CatalogUpdate {
+    pub(crate) input_per_mtok: String,
+    pub(crate) cached_input_per_mtok: Option<String>,
+    pub(crate) output_per_mtok: String,
 }
 
 /// Edits (or adds) a catalog entry (platform admins); later seeds leave it alone.
-pub async fn update(
+pub(crate) async fn update(
     db: &PgPool,
     principal: &Principal,
     provider: &str,

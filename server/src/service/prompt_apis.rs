@@ -19,82 +19,82 @@ use crate::service::{audit, config_version};
 use crate::validate;
 
 use tollgate_protocol::template::placeholders;
-pub use tollgate_protocol::VariableType;
+pub(crate) use tollgate_protocol::VariableType;
 
 /// A declared template variable.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Variable {
-    pub name: String,
+pub(crate) struct Variable {
+    pub(crate) name: String,
     #[serde(default, rename = "type")]
-    pub kind: VariableType,
+    pub(crate) kind: VariableType,
     #[serde(default)]
-    pub required: bool,
+    pub(crate) required: bool,
     /// Used when the caller leaves the variable out.
     #[schema(value_type = Object)]
-    pub default: Option<Value>,
+    pub(crate) default: Option<Value>,
     /// The allowed values of an enum.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub values: Vec<String>,
-    pub description: Option<String>,
+    pub(crate) values: Vec<String>,
+    pub(crate) description: Option<String>,
 }
 
 /// A template message: `content` may hold `{{variable}}` placeholders.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TemplateMessage {
-    pub role: String,
-    pub content: String,
+pub(crate) struct TemplateMessage {
+    pub(crate) role: String,
+    pub(crate) content: String,
 }
 
 /// Model parameters of the call.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Parameters {
-    pub temperature: Option<f64>,
-    pub max_tokens: Option<u32>,
+pub(crate) struct Parameters {
+    pub(crate) temperature: Option<f64>,
+    pub(crate) max_tokens: Option<u32>,
     /// `text` (default) or `json_object`: with JSON, the output is parsed.
-    pub response_format: Option<String>,
+    pub(crate) response_format: Option<String>,
 }
 
 /// A prompt API's settings.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PromptApiSpec {
+pub(crate) struct PromptApiSpec {
     /// The path on the proxy: `POST /prompts/{slug}`.
-    pub slug: String,
-    pub description: Option<String>,
+    pub(crate) slug: String,
+    pub(crate) description: Option<String>,
     /// A model name of this tenant.
-    pub model: String,
-    pub messages: Vec<TemplateMessage>,
+    pub(crate) model: String,
+    pub(crate) messages: Vec<TemplateMessage>,
     #[serde(default)]
-    pub variables: Vec<Variable>,
+    pub(crate) variables: Vec<Variable>,
     #[serde(default)]
-    pub parameters: Parameters,
+    pub(crate) parameters: Parameters,
 }
 
 /// A version of a prompt API.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct PromptApiVersion {
-    pub version: i32,
-    pub created_by: Option<Uuid>,
+pub(crate) struct PromptApiVersion {
+    pub(crate) version: i32,
+    pub(crate) created_by: Option<Uuid>,
     #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
+    pub(crate) created_at: OffsetDateTime,
 }
 
 /// A prompt API: its active version's settings and all its versions.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct PromptApi {
-    pub id: Uuid,
+pub(crate) struct PromptApi {
+    pub(crate) id: Uuid,
     #[serde(flatten)]
-    pub spec: PromptApiSpec,
+    pub(crate) spec: PromptApiSpec,
     /// The version in force.
-    pub version: i32,
-    pub versions: Vec<PromptApiVersion>,
+    pub(crate) version: i32,
+    pub(crate) versions: Vec<PromptApiVersion>,
     #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
+    pub(crate) created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
+    pub(crate) updated_at: OffsetDateTime,
 }
 
 fn valid_identifier(name: &str) -> bool {
@@ -267,7 +267,7 @@ async fn load(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<PromptA
     })
 }
 
-pub async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<PromptApi>> {
+pub(crate) async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<PromptApi>> {
     let ids: Vec<Uuid> =
         sqlx::query_scalar("SELECT id FROM prompt_apis WHERE tenant_id = $1 ORDER BY slug")
             .bind(access.tenant.id)
@@ -280,11 +280,11 @@ pub async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<PromptApi
     Ok(out)
 }
 
-pub async fn get(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<PromptApi> {
+pub(crate) async fn get(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<PromptApi> {
     load(db, access, id).await
 }
 
-pub async fn create(
+pub(crate) async fn create(
     db: &PgPool,
     principal: &Principal,
     access: &TenantAccess,
@@ -328,7 +328,7 @@ pub async fn create(
 }
 
 /// A JSON merge patch of the active version's settings becomes a new, active version.
-pub async fn update(
+pub(crate) async fn update(
     db: &PgPool,
     principal: &Principal,
     access: &TenantAccess,
@@ -368,7 +368,7 @@ pub async fn update(
 }
 
 /// Makes an earlier (or later) version the one in force.
-pub async fn activate(
+pub(crate) async fn activate(
     db: &PgPool,
     principal: &Principal,
     access: &TenantAccess,
@@ -423,7 +423,7 @@ async fn commit_then_load(
     load(db, access, id).await
 }
 
-pub async fn delete(
+pub(crate) async fn delete(
     db: &PgPool,
     principal: &Principal,
     access: &TenantAccess,
@@ -449,7 +449,7 @@ pub async fn delete(
 }
 
 /// The OpenAPI document of the prompt API's own endpoint on the proxy.
-pub async fn openapi(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<Value> {
+pub(crate) async fn openapi(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<Value> {
     let api = load(db, access, id).await?;
     let mut properties = serde_json::Map::new();
     let mut required = Vec::new();

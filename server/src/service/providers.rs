@@ -18,65 +18,65 @@ use crate::secret_box::SecretBox;
 use crate::service::{audit, config_version};
 use crate::{merge_patch, validate};
 
-pub use tollgate_protocol::ProviderKind;
+pub(crate) use tollgate_protocol::ProviderKind;
 
 /// A provider as the API shows it: never its credentials.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Provider {
-    pub id: Uuid,
-    pub name: String,
-    pub kind: ProviderKind,
-    pub base_url: String,
-    pub api_version: Option<String>,
+pub(crate) struct Provider {
+    pub(crate) id: Uuid,
+    pub(crate) name: String,
+    pub(crate) kind: ProviderKind,
+    pub(crate) base_url: String,
+    pub(crate) api_version: Option<String>,
     /// Enough of the API key to recognise it, like "sk-…f3a9".
-    pub key_hint: String,
+    pub(crate) key_hint: String,
     /// Names of the extra headers sent (their values are secret).
-    pub header_names: Vec<String>,
+    pub(crate) header_names: Vec<String>,
     /// Time the provider may take to start answering before the next deployment is tried.
-    pub timeout: String,
+    pub(crate) timeout: String,
     #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
+    pub(crate) created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
+    pub(crate) updated_at: OffsetDateTime,
 }
 
 /// A provider's settings, as created and as changed by a merge patch.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateProvider {
-    pub name: String,
-    pub kind: ProviderKind,
+pub(crate) struct CreateProvider {
+    pub(crate) name: String,
+    pub(crate) kind: ProviderKind,
     /// Defaults per kind (required for azure_openai and openai_compatible).
-    pub base_url: Option<String>,
+    pub(crate) base_url: Option<String>,
     /// Write-only. May be left out for servers that need none (a local Ollama).
-    pub api_key: Option<String>,
+    pub(crate) api_key: Option<String>,
     /// Extra headers sent with every call (write-only values).
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    pub(crate) headers: BTreeMap<String, String>,
     /// Azure OpenAI's `api-version`.
-    pub api_version: Option<String>,
+    pub(crate) api_version: Option<String>,
     /// Time allowed until the provider starts answering, like "30s" (default 120s); past it the
     /// next deployment is tried.
-    pub timeout: Option<String>,
+    pub(crate) timeout: Option<String>,
 }
 
 /// What `POST …/providers/{id}/test` found.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ProviderTest {
-    pub ok: bool,
+pub(crate) struct ProviderTest {
+    pub(crate) ok: bool,
     /// The provider's HTTP status, if it answered.
-    pub status: Option<u16>,
-    pub latency_ms: u64,
+    pub(crate) status: Option<u16>,
+    pub(crate) latency_ms: u64,
     /// The provider's own error message, or what went wrong reaching it.
-    pub detail: String,
+    pub(crate) detail: String,
 }
 
 /// The secret part of a provider, sealed as one JSON document.
 #[derive(Debug, Default, Serialize, Deserialize)]
-pub struct Credentials {
-    pub api_key: Option<String>,
+pub(crate) struct Credentials {
+    pub(crate) api_key: Option<String>,
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    pub(crate) headers: BTreeMap<String, String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -243,14 +243,14 @@ fn seal(secrets: &SecretBox, id: Uuid, credentials: &Credentials) -> ApiResult<V
 }
 
 /// The decrypted credentials of a stored provider.
-pub fn open(secrets: &SecretBox, id: Uuid, sealed: &[u8]) -> ApiResult<Credentials> {
+pub(crate) fn open(secrets: &SecretBox, id: Uuid, sealed: &[u8]) -> ApiResult<Credentials> {
     let plain = secrets
         .open(sealed, id.as_bytes())
         .map_err(ApiError::internal)?;
     serde_json::from_slice(&plain).map_err(ApiError::internal)
 }
 
-pub async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<Provider>> {
+pub(crate) async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<Provider>> {
     let rows: Vec<ProviderRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM providers WHERE tenant_id = $1 ORDER BY name"
     ))
@@ -271,12 +271,12 @@ async fn row(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<Provider
     row.ok_or_else(|| ApiError::not_found("provider", &id.to_string()))
 }
 
-pub async fn get(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<Provider> {
+pub(crate) async fn get(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<Provider> {
     Ok(row(db, access, id).await?.view())
 }
 
 /// A provider's id and kind by its name or id, within the tenant.
-pub async fn resolve(
+pub(crate) async fn resolve(
     db: &PgPool,
     access: &TenantAccess,
     name_or_id: &str,
@@ -319,7 +319,7 @@ fn name_taken(err: sqlx::Error, name: &str) -> ApiError {
     })
 }
 
-pub async fn create(
+pub(crate) async fn create(
     db: &PgPool,
     secrets: &SecretBox,
     principal: &Principal,
@@ -364,7 +364,7 @@ pub async fn create(
 
 /// A JSON merge patch of the provider's settings (write-only credentials included: a `null`
 /// `api_key` removes the key). The kind cannot change.
-pub async fn update(
+pub(crate) async fn update(
     db: &PgPool,
     secrets: &SecretBox,
     principal: &Principal,
@@ -423,7 +423,7 @@ pub async fn update(
 }
 
 /// Deletes a provider no model uses any more.
-pub async fn delete(
+pub(crate) async fn delete(
     db: &PgPool,
     principal: &Principal,
     access: &TenantAccess,
@@ -469,7 +469,7 @@ fn change<'a>(access: &TenantAccess, action: &'a str, provider: &Provider) -> au
 }
 
 /// Checks the credentials with a request that costs no tokens: listing the provider's models.
-pub async fn test(
+pub(crate) async fn test(
     db: &PgPool,
     secrets: &SecretBox,
     access: &TenantAccess,

@@ -21,18 +21,18 @@ const MAX_CIDRS: usize = 200;
 /// The egress policy as the API shows and takes it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct EgressSettings {
+pub(crate) struct EgressSettings {
     /// CIDRs or addresses always allowed, even loopback (e.g. `127.0.0.1/32` for an upstream on
     /// the proxy's machine). Allow wins over everything else.
     #[serde(default)]
-    pub allow: Vec<String>,
+    pub(crate) allow: Vec<String>,
     /// CIDRs always refused (unless allowed).
     #[serde(default)]
-    pub deny: Vec<String>,
+    pub(crate) deny: Vec<String>,
     /// Private ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7) may be reached
     /// (default true: upstreams usually live there).
     #[serde(default = "yes")]
-    pub allow_private: bool,
+    pub(crate) allow_private: bool,
 }
 
 fn yes() -> bool {
@@ -62,17 +62,17 @@ impl From<EgressPolicy> for EgressSettings {
 /// How much each tenant may hold. Objects are measured as their stored JSON.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct Quotas {
-    pub max_routes: u32,
-    pub max_keys: u32,
-    pub max_providers: u32,
-    pub max_models: u32,
-    pub max_prompt_apis: u32,
+pub(crate) struct Quotas {
+    pub(crate) max_routes: u32,
+    pub(crate) max_keys: u32,
+    pub(crate) max_providers: u32,
+    pub(crate) max_models: u32,
+    pub(crate) max_prompt_apis: u32,
     /// Largest single object (a route, a model, one prompt API version), in bytes.
-    pub max_object_bytes: u32,
+    pub(crate) max_object_bytes: u32,
     /// Most bytes of configuration (routes, providers, models, active prompt API versions) the
     /// tenant adds to the snapshot every proxy loads.
-    pub max_tenant_bytes: u32,
+    pub(crate) max_tenant_bytes: u32,
 }
 
 impl Default for Quotas {
@@ -91,7 +91,7 @@ impl Default for Quotas {
 
 /// The kinds of objects quotas count.
 #[derive(Debug, Clone, Copy)]
-pub enum Kind {
+pub(crate) enum Kind {
     Routes,
     Keys,
     Providers,
@@ -194,17 +194,17 @@ async fn write(
 }
 
 /// The egress policy in force.
-pub async fn egress(conn: &mut PgConnection) -> ApiResult<EgressPolicy> {
+pub(crate) async fn egress(conn: &mut PgConnection) -> ApiResult<EgressPolicy> {
     read(conn, EGRESS).await
 }
 
-pub async fn get_egress(db: &PgPool) -> ApiResult<EgressSettings> {
+pub(crate) async fn get_egress(db: &PgPool) -> ApiResult<EgressSettings> {
     let mut conn = db.acquire().await?;
     Ok(egress(&mut conn).await?.into())
 }
 
 /// Replaces the egress policy (platform admins); proxies apply it within about a second.
-pub async fn put_egress(
+pub(crate) async fn put_egress(
     db: &PgPool,
     principal: &Principal,
     input: EgressSettings,
@@ -237,7 +237,7 @@ pub async fn put_egress(
 
 /// Refuses, when it is saved, a URL whose host is an address (or `localhost`) that the policy
 /// refuses. Host names are checked again at connect time, against what they resolve to.
-pub fn check_url_egress(policy: &EgressPolicy, field: &str, text: &str) -> ApiResult<()> {
+pub(crate) fn check_url_egress(policy: &EgressPolicy, field: &str, text: &str) -> ApiResult<()> {
     let Ok(url) = url::Url::parse(text) else {
         return Ok(());
     };
@@ -260,7 +260,7 @@ pub fn check_url_egress(policy: &EgressPolicy, field: &str, text: &str) -> ApiRe
 }
 
 /// The platform's default tenant quotas.
-pub async fn quotas(conn: &mut PgConnection) -> ApiResult<Quotas> {
+pub(crate) async fn quotas(conn: &mut PgConnection) -> ApiResult<Quotas> {
     read(conn, QUOTAS).await
 }
 
@@ -269,7 +269,7 @@ fn tenant_quotas_name(tenant_id: Uuid) -> String {
 }
 
 /// The quotas one tenant is held to: its own when a platform admin set them, else the defaults.
-pub async fn quotas_of(conn: &mut PgConnection, tenant_id: Uuid) -> ApiResult<Quotas> {
+pub(crate) async fn quotas_of(conn: &mut PgConnection, tenant_id: Uuid) -> ApiResult<Quotas> {
     let own: Option<serde_json::Value> =
         sqlx::query_scalar("SELECT value FROM platform_settings WHERE name = $1")
             .bind(tenant_quotas_name(tenant_id))
@@ -281,13 +281,13 @@ pub async fn quotas_of(conn: &mut PgConnection, tenant_id: Uuid) -> ApiResult<Qu
     }
 }
 
-pub async fn get_tenant_quotas(db: &PgPool, tenant_id: Uuid) -> ApiResult<Quotas> {
+pub(crate) async fn get_tenant_quotas(db: &PgPool, tenant_id: Uuid) -> ApiResult<Quotas> {
     let mut conn = db.acquire().await?;
     quotas_of(&mut conn, tenant_id).await
 }
 
 /// Sets one tenant's own quotas (platform admins); `None` returns it to the defaults.
-pub async fn put_tenant_quotas(
+pub(crate) async fn put_tenant_quotas(
     db: &PgPool,
     principal: &Principal,
     tenant_id: Uuid,
@@ -308,12 +308,16 @@ pub async fn put_tenant_quotas(
     get_tenant_quotas(db, tenant_id).await
 }
 
-pub async fn get_quotas(db: &PgPool) -> ApiResult<Quotas> {
+pub(crate) async fn get_quotas(db: &PgPool) -> ApiResult<Quotas> {
     let mut conn = db.acquire().await?;
     quotas(&mut conn).await
 }
 
-pub async fn put_quotas(db: &PgPool, principal: &Principal, input: Quotas) -> ApiResult<Quotas> {
+pub(crate) async fn put_quotas(
+    db: &PgPool,
+    principal: &Principal,
+    input: Quotas,
+) -> ApiResult<Quotas> {
     check_quotas(&input)?;
     write(db, principal, QUOTAS, None, Some(json!(input))).await?;
     Ok(input)
@@ -330,7 +334,7 @@ fn check_quotas(quotas: &Quotas) -> ApiResult<()> {
 
 /// Refuses an object that would take the tenant past its quota: one more of `kind` (when
 /// `adding`) or an object larger than allowed.
-pub async fn check_quota(
+pub(crate) async fn check_quota(
     conn: &mut PgConnection,
     tenant_id: Uuid,
     kind: Kind,
@@ -374,7 +378,7 @@ pub async fn check_quota(
 /// A client for one server-side call to a tenant-configured URL: the host is resolved here,
 /// only addresses the egress policy allows are used (pinned, so DNS cannot rebind between check
 /// and connect), and redirects are not followed.
-pub async fn egress_client(
+pub(crate) async fn egress_client(
     db: &PgPool,
     url: &str,
     timeout: std::time::Duration,

@@ -73,7 +73,7 @@ struct StoredDeployment {
 
 /// Reads the whole configuration in one consistent view; provider credentials are decrypted
 /// for the proxies, which alone may read the snapshot.
-pub async fn build(db: &PgPool, secrets: &SecretBox) -> ApiResult<Snapshot> {
+pub(crate) async fn build(db: &PgPool, secrets: &SecretBox) -> ApiResult<Snapshot> {
     let mut tx = db.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .execute(&mut *tx)

@@ -14,11 +14,11 @@ use crate::{merge_patch, validate};
 
 /// A tenant as the caller sees it, with the caller's role in it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TenantView {
+pub(crate) struct TenantView {
     #[serde(flatten)]
-    pub tenant: Tenant,
+    pub(crate) tenant: Tenant,
     /// The caller's effective role (platform admins act as owners everywhere).
-    pub role: Role,
+    pub(crate) role: Role,
 }
 
 impl From<TenantAccess> for TenantView {
@@ -32,11 +32,11 @@ impl From<TenantAccess> for TenantView {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateTenant {
+pub(crate) struct CreateTenant {
     /// Display name, 1 to 100 characters.
-    pub name: String,
+    pub(crate) name: String,
     /// URL-safe identifier; derived from the name when left out.
-    pub slug: Option<String>,
+    pub(crate) slug: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -50,7 +50,7 @@ const TENANT_COLUMNS: &str = "t.id, t.name, t.slug, t.created_at, t.updated_at";
 
 /// Resolves `{tenant}` (id or slug) to a tenant the caller may see; anything else is a 404, so
 /// callers cannot probe which tenants exist.
-pub async fn access(
+pub(crate) async fn access(
     db: &PgPool,
     principal: &Principal,
     tenant_ref: &str,
@@ -80,7 +80,7 @@ pub async fn access(
 }
 
 /// Platform admins see every tenant; other users the tenants they belong to.
-pub async fn list(db: &PgPool, principal: &Principal) -> ApiResult<Vec<TenantView>> {
+pub(crate) async fn list(db: &PgPool, principal: &Principal) -> ApiResult<Vec<TenantView>> {
     let rows: Vec<AccessRow> = sqlx::query_as(&format!(
         "SELECT {TENANT_COLUMNS}, m.role
          FROM tenants t LEFT JOIN memberships m ON m.tenant_id = t.id AND m.user_id = $1
@@ -104,12 +104,16 @@ pub async fn list(db: &PgPool, principal: &Principal) -> ApiResult<Vec<TenantVie
         .collect())
 }
 
-pub async fn get(db: &PgPool, principal: &Principal, tenant_ref: &str) -> ApiResult<TenantView> {
+pub(crate) async fn get(
+    db: &PgPool,
+    principal: &Principal,
+    tenant_ref: &str,
+) -> ApiResult<TenantView> {
     Ok(access(db, principal, tenant_ref).await?.into())
 }
 
 /// Creates a tenant (platform admins only); the creator becomes its owner.
-pub async fn create(
+pub(crate) async fn create(
     db: &PgPool,
     principal: &Principal,
     input: CreateTenant,
@@ -148,7 +152,11 @@ pub async fn create(
 
 /// Inserts a tenant row; a taken slug is a 409. The first tenant of an installation receives
 /// the whole request space; later ones get theirs from a platform admin.
-pub async fn insert(conn: &mut sqlx::PgConnection, name: &str, slug: &str) -> ApiResult<Tenant> {
+pub(crate) async fn insert(
+    conn: &mut sqlx::PgConnection,
+    name: &str,
+    slug: &str,
+) -> ApiResult<Tenant> {
     let tenant: Tenant = sqlx::query_as(
         "INSERT INTO tenants (id, name, slug) VALUES ($1, $2, $3)
          RETURNING id, name, slug, created_at, updated_at",
@@ -179,7 +187,7 @@ fn check(input: &CreateTenant) -> ApiResult<(String, String)> {
 }
 
 /// A JSON merge patch of the tenant's name and slug; a `null` slug is derived from the name.
-pub async fn update(
+pub(crate) async fn update(
     db: &PgPool,
     principal: &Principal,
     tenant_ref: &str,
@@ -222,7 +230,7 @@ pub async fn update(
 }
 
 /// Deletes a tenant with everything in it (platform admins only). Its keys stop working.
-pub async fn delete(db: &PgPool, principal: &Principal, tenant_ref: &str) -> ApiResult<()> {
+pub(crate) async fn delete(db: &PgPool, principal: &Principal, tenant_ref: &str) -> ApiResult<()> {
     let access = access(db, principal, tenant_ref).await?;
     if !principal.platform_admin {
         return Err(ApiError::Forbidden(

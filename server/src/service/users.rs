@@ -13,9 +13,9 @@ use crate::secrets;
 
 /// What login needs to know about an account.
 #[derive(Debug, sqlx::FromRow)]
-pub struct LoginRecord {
-    pub id: Uuid,
-    pub password_hash: String,
+pub(crate) struct LoginRecord {
+    pub(crate) id: Uuid,
+    pub(crate) password_hash: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -37,25 +37,25 @@ impl From<PrincipalRow> for Principal {
 
 /// The signed-in user and the tenants they belong to.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MeView {
-    pub id: Uuid,
-    pub email: String,
-    pub platform_admin: bool,
-    pub tenants: Vec<MyTenant>,
+pub(crate) struct MeView {
+    pub(crate) id: Uuid,
+    pub(crate) email: String,
+    pub(crate) platform_admin: bool,
+    pub(crate) tenants: Vec<MyTenant>,
 }
 
 /// A tenant the user belongs to, with their role in it.
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
-pub struct MyTenant {
-    pub id: Uuid,
-    pub name: String,
-    pub slug: String,
-    pub role: Role,
+pub(crate) struct MyTenant {
+    pub(crate) id: Uuid,
+    pub(crate) name: String,
+    pub(crate) slug: String,
+    pub(crate) role: Role,
     #[serde(with = "time::serde::rfc3339")]
-    pub joined_at: OffsetDateTime,
+    pub(crate) joined_at: OffsetDateTime,
 }
 
-pub async fn find_for_login(db: &PgPool, email: &str) -> ApiResult<Option<LoginRecord>> {
+pub(crate) async fn find_for_login(db: &PgPool, email: &str) -> ApiResult<Option<LoginRecord>> {
     Ok(
         sqlx::query_as("SELECT id, password_hash FROM users WHERE lower(email) = lower($1)")
             .bind(email)
@@ -64,7 +64,7 @@ pub async fn find_for_login(db: &PgPool, email: &str) -> ApiResult<Option<LoginR
     )
 }
 
-pub async fn principal(db: &PgPool, id: Uuid) -> ApiResult<Option<Principal>> {
+pub(crate) async fn principal(db: &PgPool, id: Uuid) -> ApiResult<Option<Principal>> {
     let row: Option<PrincipalRow> =
         sqlx::query_as("SELECT id, email, platform_admin FROM users WHERE id = $1")
             .bind(id)
@@ -74,7 +74,10 @@ pub async fn principal(db: &PgPool, id: Uuid) -> ApiResult<Option<Principal>> {
 }
 
 /// The owner of a live admin token; records that the token was used.
-pub async fn principal_by_admin_token(db: &PgPool, token: &str) -> ApiResult<Option<Principal>> {
+pub(crate) async fn principal_by_admin_token(
+    db: &PgPool,
+    token: &str,
+) -> ApiResult<Option<Principal>> {
     let row: Option<PrincipalRow> = sqlx::query_as(
         "WITH used AS (
              UPDATE admin_tokens SET last_used_at = now()
@@ -89,7 +92,7 @@ pub async fn principal_by_admin_token(db: &PgPool, token: &str) -> ApiResult<Opt
     Ok(row.map(Principal::from))
 }
 
-pub async fn me(db: &PgPool, principal: &Principal) -> ApiResult<MeView> {
+pub(crate) async fn me(db: &PgPool, principal: &Principal) -> ApiResult<MeView> {
     let tenants = sqlx::query_as(
         "SELECT t.id, t.name, t.slug, m.role, m.created_at AS joined_at
          FROM memberships m JOIN tenants t ON t.id = m.tenant_id
@@ -107,7 +110,7 @@ pub async fn me(db: &PgPool, principal: &Principal) -> ApiResult<MeView> {
 }
 
 /// Inserts a user whose password is already hashed; the caller handles the unique email.
-pub async fn insert(
+pub(crate) async fn insert(
     conn: &mut PgConnection,
     email: &str,
     password_hash: &str,
@@ -127,7 +130,7 @@ pub async fn insert(
 }
 
 /// A user's id by email, inside a transaction.
-pub async fn id_by_email(conn: &mut PgConnection, email: &str) -> ApiResult<Option<Uuid>> {
+pub(crate) async fn id_by_email(conn: &mut PgConnection, email: &str) -> ApiResult<Option<Uuid>> {
     Ok(
         sqlx::query_scalar("SELECT id FROM users WHERE lower(email) = lower($1)")
             .bind(email)

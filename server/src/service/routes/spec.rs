@@ -38,13 +38,13 @@ pub(crate) const RESERVED_HEADERS: &[&str] = &[
 
 /// A checked route, ready to store.
 pub(super) struct Checked {
-    pub spec: RouteSpec,
-    pub connect_timeout: Duration,
-    pub timeout: Duration,
-    pub body_idle_timeout: Duration,
-    pub retry_on: Vec<String>,
+    pub(crate) spec: RouteSpec,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) body_idle_timeout: Duration,
+    pub(crate) retry_on: Vec<String>,
     /// What the route matches, as one text: two routes of a tenant may not share it.
-    pub signature: String,
+    pub(crate) signature: String,
 }
 
 /// Validates and normalises a route: the pure part of creating or changing one.

@@ -19,26 +19,26 @@ use crate::service::{audit, config_version};
 /// A route as stored (the snapshot reads the same rows).
 #[derive(sqlx::FromRow)]
 pub(crate) struct RouteRow {
-    pub id: Uuid,
-    pub name: String,
-    pub hosts: Vec<String>,
-    pub path: String,
-    pub path_match: PathMatch,
-    pub methods: Vec<String>,
-    pub strip_prefix: bool,
-    pub targets: sqlx::types::Json<Vec<Target>>,
-    pub connect_timeout_ms: i64,
-    pub timeout_ms: i64,
-    pub retries: i32,
-    pub retry_on: Vec<String>,
-    pub retry_non_idempotent: bool,
-    pub require_key: bool,
-    pub set_headers: sqlx::types::Json<BTreeMap<String, String>>,
-    pub remove_headers: Vec<String>,
-    pub forward_key: bool,
-    pub body_idle_timeout_ms: i64,
-    pub created_at: OffsetDateTime,
-    pub updated_at: OffsetDateTime,
+    pub(crate) id: Uuid,
+    pub(crate) name: String,
+    pub(crate) hosts: Vec<String>,
+    pub(crate) path: String,
+    pub(crate) path_match: PathMatch,
+    pub(crate) methods: Vec<String>,
+    pub(crate) strip_prefix: bool,
+    pub(crate) targets: sqlx::types::Json<Vec<Target>>,
+    pub(crate) connect_timeout_ms: i64,
+    pub(crate) timeout_ms: i64,
+    pub(crate) retries: i32,
+    pub(crate) retry_on: Vec<String>,
+    pub(crate) retry_non_idempotent: bool,
+    pub(crate) require_key: bool,
+    pub(crate) set_headers: sqlx::types::Json<BTreeMap<String, String>>,
+    pub(crate) remove_headers: Vec<String>,
+    pub(crate) forward_key: bool,
+    pub(crate) body_idle_timeout_ms: i64,
+    pub(crate) created_at: OffsetDateTime,
+    pub(crate) updated_at: OffsetDateTime,
 }
 
 const ROUTE_COLUMNS: &str = "id, name, hosts, path, path_match, methods, strip_prefix, targets,
@@ -99,17 +99,17 @@ fn conflict(err: sqlx::Error, name: &str) -> ApiError {
     }
 }
 
-pub async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<Route>> {
+pub(crate) async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<Route>> {
     let sql = format!("SELECT {ROUTE_COLUMNS} FROM routes WHERE tenant_id = $1 ORDER BY name");
     scoped::all::<RouteRow, _>(db, access, &sql).await
 }
 
-pub async fn get(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<Route> {
+pub(crate) async fn get(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<Route> {
     let sql = format!("SELECT {ROUTE_COLUMNS} FROM routes WHERE tenant_id = $1 AND id = $2");
     scoped::one::<RouteRow, _>(db, access, &sql, id, "route").await
 }
 
-pub async fn create(
+pub(crate) async fn create(
     db: &PgPool,
     principal: &Principal,
     access: &TenantAccess,
@@ -142,7 +142,7 @@ pub async fn create(
 }
 
 /// Applies a JSON merge patch to the route's settings.
-pub async fn update(
+pub(crate) async fn update(
     db: &PgPool,
     principal: &Principal,
     access: &TenantAccess,
@@ -177,7 +177,7 @@ pub async fn update(
     Ok(route)
 }
 
-pub async fn delete(
+pub(crate) async fn delete(
     db: &PgPool,
     principal: &Principal,
     access: &TenantAccess,

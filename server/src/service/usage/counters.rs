@@ -26,17 +26,17 @@ fn clamp(value: u64) -> i64 {
 /// Requests, errors, latency buckets, bytes, tokens and cost of a set of requests.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(super) struct Counters {
-    pub requests: i64,
-    pub client_errors: i64,
-    pub server_errors: i64,
-    pub latency_sum_us: i64,
-    pub buckets: [i64; BUCKETS],
-    pub bytes_in: i64,
-    pub bytes_out: i64,
-    pub input_tokens: i64,
-    pub cached_input_tokens: i64,
-    pub output_tokens: i64,
-    pub cost_nanousd: i64,
+    pub(crate) requests: i64,
+    pub(crate) client_errors: i64,
+    pub(crate) server_errors: i64,
+    pub(crate) latency_sum_us: i64,
+    pub(crate) buckets: [i64; BUCKETS],
+    pub(crate) bytes_in: i64,
+    pub(crate) bytes_out: i64,
+    pub(crate) input_tokens: i64,
+    pub(crate) cached_input_tokens: i64,
+    pub(crate) output_tokens: i64,
+    pub(crate) cost_nanousd: i64,
 }
 
 impl Counters {
@@ -101,20 +101,20 @@ impl Counters {
 /// Counts and latency of a set of requests. Percentiles come from latency buckets, so they are
 /// estimates within a bucket's width.
 #[derive(Debug, Default, Serialize, ToSchema)]
-pub struct UsageStats {
-    pub requests: i64,
-    pub client_errors: i64,
-    pub server_errors: i64,
-    pub p50_ms: f64,
-    pub p95_ms: f64,
-    pub mean_ms: f64,
-    pub bytes_in: i64,
-    pub bytes_out: i64,
-    pub input_tokens: i64,
-    pub cached_input_tokens: i64,
-    pub output_tokens: i64,
+pub(crate) struct UsageStats {
+    pub(crate) requests: i64,
+    pub(crate) client_errors: i64,
+    pub(crate) server_errors: i64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p95_ms: f64,
+    pub(crate) mean_ms: f64,
+    pub(crate) bytes_in: i64,
+    pub(crate) bytes_out: i64,
+    pub(crate) input_tokens: i64,
+    pub(crate) cached_input_tokens: i64,
+    pub(crate) output_tokens: i64,
     /// Cost in USD (exact decimal).
-    pub cost_usd: String,
+    pub(crate) cost_usd: String,
 }
 
 /// The q-quantile of bucketed latencies, interpolated within its bucket.

@@ -29,7 +29,7 @@ fn ai_column<T>(
 
 /// Stores a batch: each event once (by id), rollups updated with the new ones only, in one
 /// transaction, so a replayed batch changes nothing.
-pub async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingested> {
+pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingested> {
     if batch.events.len() > MAX_USAGE_BATCH {
         return Err(ApiError::Invalid(format!(
             "at most {MAX_USAGE_BATCH} events per batch"

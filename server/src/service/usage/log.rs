@@ -14,66 +14,66 @@ use crate::error::{ApiError, ApiResult};
 /// Filters of the request log.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-pub struct UsageQuery {
+pub(crate) struct UsageQuery {
     /// Start of the time range (RFC 3339); default 24 hours ago.
-    pub from: Option<String>,
+    pub(crate) from: Option<String>,
     /// End of the time range (RFC 3339); default now.
-    pub to: Option<String>,
+    pub(crate) to: Option<String>,
     /// Only this key's requests.
-    pub key: Option<Uuid>,
+    pub(crate) key: Option<Uuid>,
     /// Only this route's requests.
-    pub route: Option<Uuid>,
+    pub(crate) route: Option<Uuid>,
     /// Only this model's calls (its id).
-    pub model: Option<Uuid>,
+    pub(crate) model: Option<Uuid>,
     /// A status code like `429`, or a class like `5xx`.
-    pub status: Option<String>,
+    pub(crate) status: Option<String>,
     /// Events per page, 1 to 1000 (default 100).
-    pub limit: Option<i64>,
+    pub(crate) limit: Option<i64>,
     /// Continue after this event id (the `next_before` of the previous page).
-    pub before: Option<Uuid>,
+    pub(crate) before: Option<Uuid>,
 }
 
 /// One request in the log.
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
-pub struct UsageRecord {
-    pub id: Uuid,
+pub(crate) struct UsageRecord {
+    pub(crate) id: Uuid,
     #[serde(with = "time::serde::rfc3339")]
-    pub time: OffsetDateTime,
-    pub key_id: Option<Uuid>,
-    pub route_id: Option<Uuid>,
-    pub method: String,
-    pub status: i16,
-    pub latency_us: i64,
-    pub upstream_latency_us: Option<i64>,
-    pub bytes_in: i64,
-    pub bytes_out: i64,
-    pub error_class: Option<String>,
+    pub(crate) time: OffsetDateTime,
+    pub(crate) key_id: Option<Uuid>,
+    pub(crate) route_id: Option<Uuid>,
+    pub(crate) method: String,
+    pub(crate) status: i16,
+    pub(crate) latency_us: i64,
+    pub(crate) upstream_latency_us: Option<i64>,
+    pub(crate) bytes_in: i64,
+    pub(crate) bytes_out: i64,
+    pub(crate) error_class: Option<String>,
     /// For AI calls: the model called, the provider and its model name that answered.
-    pub model_id: Option<Uuid>,
-    pub provider_id: Option<Uuid>,
-    pub upstream_model: Option<String>,
-    pub input_tokens: Option<i64>,
-    pub cached_input_tokens: Option<i64>,
-    pub output_tokens: Option<i64>,
+    pub(crate) model_id: Option<Uuid>,
+    pub(crate) provider_id: Option<Uuid>,
+    pub(crate) upstream_model: Option<String>,
+    pub(crate) input_tokens: Option<i64>,
+    pub(crate) cached_input_tokens: Option<i64>,
+    pub(crate) output_tokens: Option<i64>,
     /// True when the provider reported no usage.
-    pub tokens_estimated: Option<bool>,
+    pub(crate) tokens_estimated: Option<bool>,
     /// The call's cost in USD (exact decimal).
     #[sqlx(skip)]
-    pub cost_usd: Option<String>,
+    pub(crate) cost_usd: Option<String>,
     #[serde(skip)]
-    pub cost_nanousd: Option<i64>,
+    pub(crate) cost_nanousd: Option<i64>,
     /// Time to the first byte of the answer.
-    pub ttft_us: Option<i64>,
+    pub(crate) ttft_us: Option<i64>,
     /// Deployments that failed before one answered.
-    pub fallbacks: Option<i32>,
+    pub(crate) fallbacks: Option<i32>,
 }
 
 /// A page of the request log, newest first.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct UsagePage {
-    pub events: Vec<UsageRecord>,
+pub(crate) struct UsagePage {
+    pub(crate) events: Vec<UsageRecord>,
     /// Pass as `before` for the next page; absent on the last page.
-    pub next_before: Option<Uuid>,
+    pub(crate) next_before: Option<Uuid>,
 }
 
 fn parse_time(
@@ -135,7 +135,11 @@ fn status_range(text: Option<&str>) -> ApiResult<(i16, i16)> {
     Ok((code, code))
 }
 
-pub async fn list(db: &PgPool, access: &TenantAccess, query: &UsageQuery) -> ApiResult<UsagePage> {
+pub(crate) async fn list(
+    db: &PgPool,
+    access: &TenantAccess,
+    query: &UsageQuery,
+) -> ApiResult<UsagePage> {
     let (from, to) = time_range(query.from.as_deref(), query.to.as_deref())?;
     let (status_low, status_high) = status_range(query.status.as_deref())?;
     let limit = query.limit.unwrap_or(100);

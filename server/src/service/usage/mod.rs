@@ -9,11 +9,8 @@ mod partitions;
 mod spend;
 mod summary;
 
-pub use ingest::ingest;
-pub use log::{list, UsagePage, UsageQuery, UsageRecord};
-pub use partitions::maintain_partitions;
-pub use spend::spend;
-pub use summary::{
-    summary, Granularity, GroupStats, ModelCost, SeriesPoint, SummaryQuery, UsageStats,
-    UsageSummary,
-};
+pub(crate) use ingest::ingest;
+pub(crate) use log::{list, UsagePage, UsageQuery};
+pub(crate) use partitions::maintain_partitions;
+pub(crate) use spend::spend;
+pub(crate) use summary::{summary, SummaryQuery, UsageSummary};

@@ -7,7 +7,7 @@ use crate::error::ApiResult;
 
 /// Creates the daily partitions from yesterday to a week ahead, and drops those older than
 /// the retention. Safe to run from several servers at once.
-pub async fn maintain_partitions(db: &PgPool, retention_days: u32) -> ApiResult<()> {
+pub(crate) async fn maintain_partitions(db: &PgPool, retention_days: u32) -> ApiResult<()> {
     let mut tx = db.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tollgate.usage_partitions'))")
         .execute(&mut *tx)

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use crate::error::ApiResult;
 
 /// The spend of every key with a budget, in its current period (UTC days and months).
-pub async fn spend(db: &PgPool) -> ApiResult<tollgate_protocol::SpendReport> {
+pub(crate) async fn spend(db: &PgPool) -> ApiResult<tollgate_protocol::SpendReport> {
     let rows: Vec<(Uuid, i64)> = sqlx::query_as(
         "SELECT k.id, coalesce(sum(h.cost_nanousd), 0)::bigint
          FROM api_keys k

@@ -10,7 +10,7 @@ use tollgate_protocol::NanoUsd;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-pub use super::counters::UsageStats;
+pub(crate) use super::counters::UsageStats;
 use super::counters::{Counters, BUCKETS};
 use super::log::time_range;
 use crate::access::TenantAccess;
@@ -19,64 +19,64 @@ use crate::error::ApiResult;
 /// Time buckets of a summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum Granularity {
+pub(crate) enum Granularity {
     Hour,
     Day,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-pub struct SummaryQuery {
+pub(crate) struct SummaryQuery {
     /// Start (RFC 3339); default 24 hours ago.
-    pub from: Option<String>,
+    pub(crate) from: Option<String>,
     /// End (RFC 3339); default now.
-    pub to: Option<String>,
+    pub(crate) to: Option<String>,
     /// `hour` (default) or `day`.
-    pub bucket: Option<Granularity>,
+    pub(crate) bucket: Option<Granularity>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SeriesPoint {
+pub(crate) struct SeriesPoint {
     #[serde(with = "time::serde::rfc3339")]
-    pub time: OffsetDateTime,
+    pub(crate) time: OffsetDateTime,
     #[serde(flatten)]
-    pub stats: UsageStats,
+    pub(crate) stats: UsageStats,
     /// This bucket's cost split by model (AI calls only).
-    pub cost_by_model: Vec<ModelCost>,
+    pub(crate) cost_by_model: Vec<ModelCost>,
 }
 
 /// The cost of one model's calls.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ModelCost {
-    pub model_id: Uuid,
+pub(crate) struct ModelCost {
+    pub(crate) model_id: Uuid,
     /// USD (exact decimal).
-    pub cost_usd: String,
+    pub(crate) cost_usd: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct GroupStats {
+pub(crate) struct GroupStats {
     /// The key's or route's id; absent for requests without one (refused before a key was known).
-    pub id: Option<Uuid>,
+    pub(crate) id: Option<Uuid>,
     /// Its name, if it still exists.
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     #[serde(flatten)]
-    pub stats: UsageStats,
+    pub(crate) stats: UsageStats,
 }
 
 /// Usage of a tenant over a time range.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct UsageSummary {
+pub(crate) struct UsageSummary {
     #[serde(with = "time::serde::rfc3339")]
-    pub from: OffsetDateTime,
+    pub(crate) from: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
-    pub to: OffsetDateTime,
-    pub bucket: Granularity,
-    pub total: UsageStats,
-    pub series: Vec<SeriesPoint>,
-    pub by_key: Vec<GroupStats>,
-    pub by_route: Vec<GroupStats>,
-    pub by_model: Vec<GroupStats>,
-    pub by_provider: Vec<GroupStats>,
+    pub(crate) to: OffsetDateTime,
+    pub(crate) bucket: Granularity,
+    pub(crate) total: UsageStats,
+    pub(crate) series: Vec<SeriesPoint>,
+    pub(crate) by_key: Vec<GroupStats>,
+    pub(crate) by_route: Vec<GroupStats>,
+    pub(crate) by_model: Vec<GroupStats>,
+    pub(crate) by_provider: Vec<GroupStats>,
 }
 
 /// An hourly rollup as stored.
@@ -122,7 +122,7 @@ impl RollupRow {
     }
 }
 
-pub async fn summary(
+pub(crate) async fn summary(
     db: &PgPool,
     access: &TenantAccess,
     query: &SummaryQuery,

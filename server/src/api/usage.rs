@@ -21,11 +21,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 /// The tenant's requests, newest first, filtered and paginated.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/usage", tag = "usage",
     params(TenantParam, UsageQuery),
-    responses(
-        (status = 200, body = UsagePage),
-        NotFound,
-        Invalid,
-    ))]
+    responses((status = 200, body = UsagePage), NotFound, Invalid))]
 async fn usage_log(
     State(state): State<AppState>,
     TenantScope { access, .. }: TenantScope,
@@ -37,11 +33,7 @@ async fn usage_log(
 /// Requests, errors and latency over time, per key and per route.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/usage/summary", tag = "usage",
     params(TenantParam, SummaryQuery),
-    responses(
-        (status = 200, body = UsageSummary),
-        NotFound,
-        Invalid,
-    ))]
+    responses((status = 200, body = UsageSummary), NotFound, Invalid))]
 async fn usage_summary(
     State(state): State<AppState>,
     TenantScope { access, .. }: TenantScope,

@@ -327,40 +327,52 @@ pub(crate) async fn create(
     input: CreateProvider,
 ) -> ApiResult<Provider> {
     access.role.require(Role::Admin, "manage providers")?;
-    let kind = input.kind;
-    let ProviderSettings {
-        name,
-        base_url,
-        api_version,
-        timeout_ms,
-        credentials,
-    } = check(input)?;
     let id = Uuid::now_v7();
-    let sealed = seal(secrets, id, &credentials)?;
+    let kind = input.kind;
+    let settings = check(input)?;
     let mut tx = db.begin().await?;
-    admit(&mut tx, access, &base_url, true).await?;
-    let row: ProviderRow = sqlx::query_as(&format!(
-        "INSERT INTO providers (id, tenant_id, name, kind, base_url, api_version, credentials, key_hint,
-             header_names, timeout_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(access.tenant.id)
-    .bind(&name)
-    .bind(kind)
-    .bind(&base_url)
-    .bind(&api_version)
-    .bind(&sealed)
-    .bind(key_hint(credentials.api_key.as_deref()))
-    .bind(credentials.headers.keys().cloned().collect::<Vec<_>>())
-    .bind(timeout_ms)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(|e| name_taken(e, &name))?;
-    let provider = row.view();
+    admit(&mut tx, access, &settings.base_url, true).await?;
+    let provider = save(&mut tx, secrets, access, id, kind, settings, INSERT).await?;
     config_version::commit(tx, principal, change(access, "provider.create", &provider)).await?;
     Ok(provider)
 }
+
+/// Stores a provider's checked settings by `statement` (`INSERT` or `UPDATE`, which take the
+/// same parameters) and returns it as the API shows it.
+async fn save(
+    tx: &mut sqlx::PgConnection,
+    secrets: &SecretBox,
+    access: &TenantAccess,
+    id: Uuid,
+    kind: ProviderKind,
+    settings: ProviderSettings,
+    statement: &str,
+) -> ApiResult<Provider> {
+    let credentials = &settings.credentials;
+    let row: ProviderRow = sqlx::query_as(&format!("{statement} RETURNING {COLUMNS}"))
+        .bind(id)
+        .bind(access.tenant.id)
+        .bind(&settings.name)
+        .bind(kind)
+        .bind(&settings.base_url)
+        .bind(&settings.api_version)
+        .bind(seal(secrets, id, credentials)?)
+        .bind(key_hint(credentials.api_key.as_deref()))
+        .bind(credentials.headers.keys().cloned().collect::<Vec<_>>())
+        .bind(settings.timeout_ms)
+        .fetch_one(tx)
+        .await
+        .map_err(|e| name_taken(e, &settings.name))?;
+    Ok(row.view())
+}
+
+const INSERT: &str = "INSERT INTO providers (id, tenant_id, name, kind, base_url, api_version,
+         credentials, key_hint, header_names, timeout_ms)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+const UPDATE: &str = "UPDATE providers SET name = $3, base_url = $5, api_version = $6,
+         credentials = $7, key_hint = $8, header_names = $9, timeout_ms = $10
+     WHERE id = $1 AND tenant_id = $2 AND kind = $4";
 
 /// A JSON merge patch of the provider's settings (write-only credentials included: a `null`
 /// `api_key` removes the key). The kind cannot change.
@@ -390,34 +402,10 @@ pub(crate) async fn update(
             "a provider's kind cannot change; create a new provider".into(),
         ));
     }
-    let ProviderSettings {
-        name,
-        base_url,
-        api_version,
-        timeout_ms,
-        credentials,
-    } = check(input)?;
-    let sealed = seal(secrets, id, &credentials)?;
+    let settings = check(input)?;
     let mut tx = db.begin().await?;
-    admit(&mut tx, access, &base_url, false).await?;
-    let row: ProviderRow = sqlx::query_as(&format!(
-        "UPDATE providers SET name = $3, base_url = $4, api_version = $5, credentials = $6,
-             key_hint = $7, header_names = $8, timeout_ms = $9
-         WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
-    ))
-    .bind(access.tenant.id)
-    .bind(id)
-    .bind(&name)
-    .bind(&base_url)
-    .bind(&api_version)
-    .bind(&sealed)
-    .bind(key_hint(credentials.api_key.as_deref()))
-    .bind(credentials.headers.keys().cloned().collect::<Vec<_>>())
-    .bind(timeout_ms)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(|e| name_taken(e, &name))?;
-    let provider = row.view();
+    admit(&mut tx, access, &settings.base_url, false).await?;
+    let provider = save(&mut tx, secrets, access, id, current.kind, settings, UPDATE).await?;
     config_version::commit(tx, principal, change(access, "provider.update", &provider)).await?;
     Ok(provider)
 }

@@ -102,19 +102,30 @@ impl Counters {
 /// estimates within a bucket's width.
 #[derive(Debug, Default, Serialize, ToSchema)]
 pub(crate) struct UsageStats {
-    pub(crate) requests: i64,
-    pub(crate) client_errors: i64,
-    pub(crate) server_errors: i64,
-    pub(crate) p50_ms: f64,
-    pub(crate) p95_ms: f64,
-    pub(crate) mean_ms: f64,
-    pub(crate) bytes_in: i64,
-    pub(crate) bytes_out: i64,
-    pub(crate) input_tokens: i64,
-    pub(crate) cached_input_tokens: i64,
-    pub(crate) output_tokens: i64,
+    /// Requests answered.
+    pub(super) requests: i64,
+    /// Answers with a 4xx status.
+    pub(super) client_errors: i64,
+    /// Answers with a 5xx status.
+    pub(super) server_errors: i64,
+    /// Median latency in milliseconds.
+    pub(super) p50_ms: f64,
+    /// 95th-percentile latency in milliseconds.
+    pub(super) p95_ms: f64,
+    /// Mean latency in milliseconds.
+    pub(super) mean_ms: f64,
+    /// Request body bytes received from clients.
+    pub(super) bytes_in: i64,
+    /// Response body bytes sent to clients.
+    pub(super) bytes_out: i64,
+    /// Prompt tokens, cached ones included.
+    pub(super) input_tokens: i64,
+    /// Prompt tokens the provider served from its cache.
+    pub(super) cached_input_tokens: i64,
+    /// Completion tokens.
+    pub(super) output_tokens: i64,
     /// Cost in USD (exact decimal).
-    pub(crate) cost_usd: String,
+    pub(super) cost_usd: String,
 }
 
 /// The q-quantile of bucketed latencies, interpolated within its bucket.

@@ -52,6 +52,16 @@ pub(crate) fn to_messages(document: &Value, model: &str, stream: bool) -> Result
         .get("messages")
         .and_then(Value::as_array)
         .ok_or("'messages' must be an array")?;
+    if document
+        .get("n")
+        .and_then(Value::as_u64)
+        .is_some_and(|n| n > 1)
+    {
+        return Err("'n' above 1: Anthropic models answer with one choice".into());
+    }
+    if document.get("logprobs") == Some(&Value::Bool(true)) {
+        return Err("'logprobs': Anthropic models do not return log probabilities".into());
+    }
     let mut system: Vec<String> = Vec::new();
     let mut turns: Vec<(String, Vec<Value>)> = Vec::new();
     for message in messages {
@@ -130,10 +140,12 @@ pub(crate) fn to_messages(document: &Value, model: &str, stream: bool) -> Result
         .and_then(Value::as_u64)
         .unwrap_or(DEFAULT_MAX_TOKENS);
     body.insert("max_tokens".into(), json!(max_tokens));
-    for field in ["temperature", "top_p"] {
-        if let Some(value) = document.get(field) {
-            body.insert(field.into(), value.clone());
-        }
+    // OpenAI's temperature runs 0–2, Anthropic's 0–1: higher values are capped at 1.
+    if let Some(temperature) = document.get("temperature").and_then(Value::as_f64) {
+        body.insert("temperature".into(), json!(temperature.clamp(0.0, 1.0)));
+    }
+    if let Some(value) = document.get("top_p") {
+        body.insert("top_p".into(), value.clone());
     }
     match document.get("stop") {
         Some(Value::String(stop)) => {
@@ -148,18 +160,30 @@ pub(crate) fn to_messages(document: &Value, model: &str, stream: bool) -> Result
         let tools: Vec<Value> = tools
             .iter()
             .filter_map(|tool| tool.get("function"))
-            .map(|f| json!({"name": f.get("name"), "description": f.get("description"),
-                "input_schema": f.get("parameters").cloned().unwrap_or_else(|| json!({"type": "object"}))}))
+            .map(|f| {
+                let mut tool = json!({"name": f.get("name"),
+                    "input_schema": f.get("parameters").cloned().unwrap_or_else(|| json!({"type": "object"}))});
+                if let Some(description) = f.get("description").filter(|d| !d.is_null()) {
+                    tool["description"] = description.clone();
+                }
+                tool
+            })
             .collect();
         body.insert("tools".into(), Value::Array(tools));
     }
-    if let Some(choice) = document.get("tool_choice") {
-        let choice = match choice {
-            Value::String(s) if s == "required" => json!({"type": "any"}),
-            Value::String(s) if s == "none" => json!({"type": "none"}),
-            Value::Object(_) => json!({"type": "tool", "name": choice.pointer("/function/name")}),
+    let serial = document.get("parallel_tool_calls") == Some(&Value::Bool(false));
+    if document.get("tool_choice").is_some() || (serial && body.contains_key("tools")) {
+        let mut choice = match document.get("tool_choice") {
+            Some(Value::String(s)) if s == "required" => json!({"type": "any"}),
+            Some(Value::String(s)) if s == "none" => json!({"type": "none"}),
+            Some(choice @ Value::Object(_)) => {
+                json!({"type": "tool", "name": choice.pointer("/function/name")})
+            }
             _ => json!({"type": "auto"}),
         };
+        if serial && choice["type"] != "none" {
+            choice["disable_parallel_tool_use"] = json!(true);
+        }
         body.insert("tool_choice".into(), choice);
     }
     if let Some(user) = document.get("user") {
@@ -183,13 +207,19 @@ fn text_of(content: Option<&Value>) -> String {
     }
 }
 
+/// The Messages content blocks of an OpenAI message's content. Empty text makes no block:
+/// Anthropic refuses empty text blocks (OpenAI clients send `""` next to tool calls).
 fn content_blocks(content: Option<&Value>) -> Vec<Value> {
     match content {
+        Some(Value::String(text)) if text.is_empty() => Vec::new(),
         Some(Value::String(text)) => vec![json!({"type": "text", "text": text})],
         Some(Value::Array(parts)) => parts
             .iter()
             .filter_map(|part| match part.get("type").and_then(Value::as_str) {
-                Some("text") => Some(json!({"type": "text", "text": part.get("text")})),
+                Some("text") => {
+                    let text = part.get("text").and_then(Value::as_str).unwrap_or("");
+                    (!text.is_empty()).then(|| json!({"type": "text", "text": text}))
+                }
                 Some("image_url") => {
                     let url = part.pointer("/image_url/url").and_then(Value::as_str)?;
                     Some(
@@ -283,10 +313,16 @@ pub(crate) struct ChunkStream {
     /// Content block index → tool call index.
     tools: HashMap<u64, usize>,
     finished: bool,
+    /// Whether the client asked for the usage chunk (`stream_options.include_usage`).
+    include_usage: bool,
 }
 
 impl ChunkStream {
-    pub(crate) fn new(started: Instant, findings: Arc<Mutex<StreamFindings>>) -> Self {
+    pub(crate) fn new(
+        started: Instant,
+        findings: Arc<Mutex<StreamFindings>>,
+        include_usage: bool,
+    ) -> Self {
         Self {
             started,
             findings,
@@ -298,6 +334,7 @@ impl ChunkStream {
             tokens: Tokens::default(),
             tools: HashMap::new(),
             finished: false,
+            include_usage,
         }
     }
 
@@ -412,8 +449,10 @@ impl ChunkStream {
         if let Ok(mut findings) = self.findings.lock() {
             findings.tokens = self.tokens;
         }
-        let usage = openai_usage(&self.tokens);
-        self.chunk(json!([]), Some(usage));
+        if self.include_usage {
+            let usage = openai_usage(&self.tokens);
+            self.chunk(json!([]), Some(usage));
+        }
         self.out.push_back(Bytes::from_static(b"data: [DONE]\n\n"));
     }
 }

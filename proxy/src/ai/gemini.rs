@@ -29,6 +29,14 @@ pub(crate) fn request(
             deployment.provider.name
         ));
     }
+    if stream
+        && document
+            .get("n")
+            .and_then(Value::as_u64)
+            .is_some_and(|n| n > 1)
+    {
+        return Err("'n' above 1 is not streamed from Gemini; ask without stream".into());
+    }
     let body = to_generate_content(document)?;
     let method = if stream {
         "streamGenerateContent?alt=sse"
@@ -42,22 +50,57 @@ pub(crate) fn request(
     super::provider_post(deployment, url, &body)
 }
 
-fn parts_of(content: Option<&Value>) -> Vec<Value> {
+/// The Gemini parts of an OpenAI message's content. Empty text makes no part: Gemini refuses
+/// empty text parts (OpenAI clients send `""` next to tool calls).
+/// Nothing the client sent may vanish: a part Gemini cannot take refuses the request.
+fn parts_of(content: Option<&Value>) -> Result<Vec<Value>, String> {
+    let Some(Value::Array(parts)) = content else {
+        return Ok(match content {
+            Some(Value::String(text)) if !text.is_empty() => vec![json!({"text": text})],
+            _ => Vec::new(),
+        });
+    };
+    let mut out = Vec::new();
+    for part in parts {
+        match part.get("type").and_then(Value::as_str) {
+            Some("text") => {
+                let text = part.get("text").and_then(Value::as_str).unwrap_or("");
+                if !text.is_empty() {
+                    out.push(json!({"text": text}));
+                }
+            }
+            Some("image_url") => {
+                let url = part
+                    .pointer("/image_url/url")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let (mime, data) = url
+                    .strip_prefix("data:")
+                    .and_then(|rest| rest.split_once(";base64,"))
+                    .ok_or("Gemini takes images as base64 data: URLs only, not links")?;
+                out.push(json!({"inline_data": {"mime_type": mime, "data": data}}));
+            }
+            other => {
+                return Err(format!(
+                    "content parts of type '{}' cannot be sent to Gemini",
+                    other.unwrap_or("(none)")
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The text of a tool result given as a string or as text parts.
+fn tool_result_text(content: Option<&Value>) -> String {
     match content {
-        Some(Value::String(text)) => vec![json!({"text": text})],
+        Some(Value::String(text)) => text.clone(),
         Some(Value::Array(parts)) => parts
             .iter()
-            .filter_map(|part| match part.get("type").and_then(Value::as_str) {
-                Some("text") => Some(json!({"text": part.get("text")})),
-                Some("image_url") => {
-                    let url = part.pointer("/image_url/url").and_then(Value::as_str)?;
-                    let (mime, data) = url.strip_prefix("data:")?.split_once(";base64,")?;
-                    Some(json!({"inline_data": {"mime_type": mime, "data": data}}))
-                }
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
     }
 }
 
@@ -77,11 +120,11 @@ pub(crate) fn to_generate_content(document: &Value) -> Result<Value, String> {
             .unwrap_or("user");
         let (role, parts) = match role {
             "system" | "developer" => {
-                system.extend(parts_of(message.get("content")));
+                system.extend(parts_of(message.get("content"))?);
                 continue;
             }
             "assistant" => {
-                let mut parts = parts_of(message.get("content"));
+                let mut parts = parts_of(message.get("content"))?;
                 for call in message
                     .get("tool_calls")
                     .and_then(Value::as_array)
@@ -113,11 +156,8 @@ pub(crate) fn to_generate_content(document: &Value) -> Result<Value, String> {
                     .get(id)
                     .cloned()
                     .unwrap_or_else(|| id.to_string());
-                let content = message
-                    .get("content")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let response = serde_json::from_str::<Value>(content)
+                let content = tool_result_text(message.get("content"));
+                let response = serde_json::from_str::<Value>(&content)
                     .ok()
                     .filter(Value::is_object)
                     .unwrap_or_else(|| json!({"content": content}));
@@ -126,7 +166,7 @@ pub(crate) fn to_generate_content(document: &Value) -> Result<Value, String> {
                     vec![json!({"functionResponse": {"name": name, "response": response}})],
                 )
             }
-            _ => ("user", parts_of(message.get("content"))),
+            _ => ("user", parts_of(message.get("content"))?),
         };
         contents.push(json!({"role": role, "parts": parts}));
     }
@@ -176,8 +216,10 @@ pub(crate) fn to_generate_content(document: &Value) -> Result<Value, String> {
             .iter()
             .filter_map(|t| t.get("function"))
             .map(|f| {
-                let mut declaration =
-                    json!({"name": f.get("name"), "description": f.get("description")});
+                let mut declaration = json!({"name": f.get("name")});
+                if let Some(description) = f.get("description").filter(|d| !d.is_null()) {
+                    declaration["description"] = description.clone();
+                }
                 if let Some(parameters) = f.get("parameters") {
                     declaration["parameters"] = parameters.clone();
                 }
@@ -190,6 +232,11 @@ pub(crate) fn to_generate_content(document: &Value) -> Result<Value, String> {
         );
     }
     Ok(Value::Object(body))
+}
+
+/// An OpenAI-style id for an answer Gemini gave none.
+fn completion_id() -> String {
+    format!("chatcmpl-{}", uuid::Uuid::new_v4().simple())
 }
 
 fn finish_reason(reason: Option<&str>, has_calls: bool) -> Value {
@@ -249,7 +296,12 @@ pub(crate) fn to_chat_completion(answer: &Value, model: &str) -> (Value, Tokens)
         .enumerate()
         .map(|(index, candidate)| {
             let (text, calls) = message_of(candidate, 0);
-            let mut message = json!({"role": "assistant", "content": text});
+            let content = if text.is_empty() && !calls.is_empty() {
+                Value::Null
+            } else {
+                json!(text)
+            };
+            let mut message = json!({"role": "assistant", "content": content});
             if !calls.is_empty() {
                 let calls: Vec<Value> = calls
                     .into_iter()
@@ -271,7 +323,7 @@ pub(crate) fn to_chat_completion(answer: &Value, model: &str) -> (Value, Tokens)
         .get("usageMetadata")
         .and_then(tokens_of)
         .unwrap_or_default();
-    let completion = json!({"id": answer.get("responseId").cloned().unwrap_or_else(|| json!("gemini")),
+    let completion = json!({"id": answer.get("responseId").cloned().unwrap_or_else(|| json!(completion_id())),
         "object": "chat.completion", "created": now_secs(),
         "model": answer.get("modelVersion").and_then(Value::as_str).unwrap_or(model),
         "choices": choices, "usage": openai_usage(&tokens)});
@@ -288,10 +340,20 @@ pub(crate) struct ChunkStream {
     calls: usize,
     created: u64,
     role_sent: bool,
+    /// The chunks' `id` (Gemini's `responseId` once seen) and `model`.
+    id: Value,
+    model: Value,
+    /// Whether the client asked for the usage chunk (`stream_options.include_usage`).
+    include_usage: bool,
 }
 
 impl ChunkStream {
-    pub(crate) fn new(started: Instant, findings: Arc<Mutex<StreamFindings>>) -> Self {
+    pub(crate) fn new(
+        started: Instant,
+        findings: Arc<Mutex<StreamFindings>>,
+        model: &str,
+        include_usage: bool,
+    ) -> Self {
         Self {
             started,
             findings,
@@ -301,6 +363,9 @@ impl ChunkStream {
             calls: 0,
             created: now_secs(),
             role_sent: false,
+            id: json!(completion_id()),
+            model: json!(model),
+            include_usage,
         }
     }
 
@@ -331,11 +396,13 @@ impl ChunkStream {
         if let Some(tokens) = partial.get("usageMetadata").and_then(tokens_of) {
             self.tokens = tokens;
         }
-        let model = partial.get("modelVersion").cloned().unwrap_or(Value::Null);
-        let id = partial
-            .get("responseId")
-            .cloned()
-            .unwrap_or_else(|| json!("gemini"));
+        if let Some(model) = partial.get("modelVersion") {
+            self.model = model.clone();
+        }
+        if let Some(id) = partial.get("responseId") {
+            self.id = id.clone();
+        }
+        let (id, model) = (self.id.clone(), self.model.clone());
         let Some(candidate) = partial.pointer("/candidates/0") else {
             return;
         };
@@ -373,9 +440,11 @@ impl ChunkStream {
         if let Ok(mut findings) = self.findings.lock() {
             findings.tokens = self.tokens;
         }
-        let usage = json!({"id": "gemini", "object": "chat.completion.chunk", "created": self.created,
-            "choices": [], "usage": openai_usage(&self.tokens)});
-        self.emit(usage);
+        if self.include_usage {
+            let usage = json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                "model": self.model, "choices": [], "usage": openai_usage(&self.tokens)});
+            self.emit(usage);
+        }
         self.out.push_back(Bytes::from_static(b"data: [DONE]\n\n"));
     }
 }

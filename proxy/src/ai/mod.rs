@@ -71,7 +71,8 @@ pub(crate) fn is_ai_path(path: &str) -> bool {
     matches!(
         path,
         "/v1/chat/completions" | "/v1/embeddings" | "/v1/models"
-    ) || path.starts_with("/prompts/")
+    ) || path.starts_with("/v1/models/")
+        || path.starts_with("/prompts/")
 }
 
 /// What the metering of an AI call needs, filled in as the call proceeds.
@@ -105,6 +106,9 @@ pub(crate) async fn serve(
     let path = request.uri().path().to_string();
     match (request.method(), path.as_str()) {
         (&Method::GET, "/v1/models") => Ok(list_models(caller.config, caller.key)),
+        (&Method::GET, path) if path.starts_with("/v1/models/") => {
+            retrieve_model(caller.config, caller.key, &path["/v1/models/".len()..])
+        }
         (&Method::POST, "/v1/chat/completions") => {
             complete(caller, request, "chat/completions", call).await
         }
@@ -135,6 +139,30 @@ fn may_use(key: &CompiledKey, model: &str) -> bool {
     crate::active::scope_allows(&key.models, model)
 }
 
+/// One model this key may call, in OpenAI's shape (`client.models.retrieve`).
+fn retrieve_model(
+    config: &ActiveConfig,
+    key: &CompiledKey,
+    name: &str,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    // Model names may hold `/` or `:`, escaped in the path.
+    let name = percent_encoding::percent_decode_str(name)
+        .decode_utf8_lossy()
+        .into_owned();
+    let visible = config.models.contains_key(&(key.tenant_id, name.clone())) && may_use(key, &name);
+    if !visible {
+        return Err(ProxyError::ModelNotFound(name));
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        Bytes::from(model_object(&name).to_string()),
+    ))
+}
+
+fn model_object(name: &str) -> Value {
+    json!({"id": name, "object": "model", "created": 0, "owned_by": "tollgate"})
+}
+
 /// The models this key may call, in OpenAI's list shape.
 fn list_models(config: &ActiveConfig, key: &CompiledKey) -> Response<ProxyBody> {
     let mut names: Vec<&str> = config
@@ -144,10 +172,7 @@ fn list_models(config: &ActiveConfig, key: &CompiledKey) -> Response<ProxyBody> 
         .map(|(_, name)| name.as_str())
         .collect();
     names.sort_unstable();
-    let data: Vec<Value> = names
-        .into_iter()
-        .map(|name| json!({"id": name, "object": "model", "created": 0, "owned_by": "tollgate"}))
-        .collect();
+    let data: Vec<Value> = names.into_iter().map(model_object).collect();
     json_response(
         StatusCode::OK,
         Bytes::from(json!({"object": "list", "data": data}).to_string()),
@@ -238,6 +263,10 @@ pub(crate) async fn complete_document(
         .ok_or_else(|| ProxyError::ModelNotFound(model_name.to_string()))?;
     let stream =
         endpoint == "chat/completions" && document.get("stream") == Some(&Value::Bool(true));
+    // The proxy always asks for a stream's usage (to meter it); the client gets the usage
+    // chunk only if it asked too.
+    let client_usage =
+        document.pointer("/stream_options/include_usage") == Some(&Value::Bool(true));
     let findings = Arc::new(Mutex::new(StreamFindings::default()));
     *call = Some(AiCall {
         model: model.clone(),
@@ -299,21 +328,28 @@ pub(crate) async fn complete_document(
         deployment.health.succeeded();
         if stream && status.is_success() {
             let (parts, body) = response.into_parts();
+            let findings = findings.clone();
             let translated = match dialect {
                 Dialect::Anthropic => sse::Translated::new(
                     body,
-                    anthropic::ChunkStream::new(started, findings.clone()),
+                    anthropic::ChunkStream::new(started, findings, client_usage),
                 )
                 .map_err(Into::into)
                 .boxed_unsync(),
-                Dialect::Gemini => {
-                    sse::Translated::new(body, gemini::ChunkStream::new(started, findings.clone()))
+                Dialect::Gemini => sse::Translated::new(
+                    body,
+                    gemini::ChunkStream::new(started, findings, &deployment.model, client_usage),
+                )
+                .map_err(Into::into)
+                .boxed_unsync(),
+                Dialect::OpenAi if client_usage => UsageScanner::new(body, started, findings)
+                    .map_err(Into::into)
+                    .boxed_unsync(),
+                Dialect::OpenAi => {
+                    sse::Translated::new(body, sse::WithoutUsageChunk::new(started, findings))
                         .map_err(Into::into)
                         .boxed_unsync()
                 }
-                Dialect::OpenAi => UsageScanner::new(body, started, findings.clone())
-                    .map_err(Into::into)
-                    .boxed_unsync(),
             };
             let mut response = Response::new(translated);
             *response.status_mut() = parts.status;
@@ -434,6 +470,12 @@ fn all_failed(model: &str, failures: Vec<Failure>) -> ProxyError {
                         .map(str::to_string)
                 })
                 .unwrap_or_default();
+            // Display would print "529 <unknown status code>" for Anthropic's overload status.
+            let status = match status.canonical_reason() {
+                Some(reason) => format!("{} {reason}", status.as_u16()),
+                None if status.as_u16() == 529 => "529 Overloaded".to_string(),
+                None => status.as_u16().to_string(),
+            };
             format!("a provider answered {status}: {message}")
         }
         Failure::Unsupported(why) => why.clone(),
@@ -442,6 +484,15 @@ fn all_failed(model: &str, failures: Vec<Failure>) -> ProxyError {
         "every deployment of '{model}' failed: {}",
         failures.iter().map(describe).collect::<Vec<_>>().join("; ")
     );
+    // The request asks what no deployment can do (embeddings of a chat model, a parameter a
+    // provider lacks): the client's to change, so a 400 that SDKs do not retry.
+    if !failures.is_empty()
+        && failures
+            .iter()
+            .all(|f| matches!(f, Failure::Unsupported(_)))
+    {
+        return ProxyError::BadRequest(message);
+    }
     match failures.last() {
         None => ProxyError::ModelNotFound(model.to_string()),
         Some(Failure::Status(status, _)) if *status == StatusCode::TOO_MANY_REQUESTS => {

@@ -1,5 +1,6 @@
 //! Watches an OpenAI-style server-sent-event stream as it passes, for its usage and its first byte.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -48,14 +49,17 @@ pub(crate) type UsageScanner<B> = Inspected<B, UsageScan>;
 impl<B> UsageScanner<B> {
     /// Scans `inner` into `findings`; `started` is when the request arrived.
     pub(crate) fn new(inner: B, started: Instant, findings: Arc<Mutex<StreamFindings>>) -> Self {
-        Self::with(
-            inner,
-            UsageScan {
-                started,
-                line: Vec::new(),
-                findings,
-            },
-        )
+        Self::with(inner, UsageScan::new(started, findings))
+    }
+}
+
+impl UsageScan {
+    fn new(started: Instant, findings: Arc<Mutex<StreamFindings>>) -> Self {
+        Self {
+            started,
+            line: Vec::new(),
+            findings,
+        }
     }
 }
 
@@ -106,6 +110,89 @@ impl UsageScan {
             findings.tokens = tokens;
         }
     }
+}
+
+/// Largest server-sent event held back whole; a longer one is passed on as it comes.
+const EVENT_MAX: usize = 4 << 20;
+
+/// An OpenAI-family stream passed on event by event, minus the usage-only chunk (`choices: []`)
+/// the proxy asked the provider for so it can meter the call: a client that did not ask for
+/// usage never sees it (`chunk.choices[0]` would fail on it).
+pub(crate) struct WithoutUsageChunk {
+    scan: UsageScan,
+    pending: Vec<u8>,
+    out: VecDeque<Bytes>,
+}
+
+impl WithoutUsageChunk {
+    pub(crate) fn new(started: Instant, findings: Arc<Mutex<StreamFindings>>) -> Self {
+        Self {
+            scan: UsageScan::new(started, findings),
+            pending: Vec::new(),
+            out: VecDeque::new(),
+        }
+    }
+}
+
+impl ChunkTranslator for WithoutUsageChunk {
+    fn feed(&mut self, data: &[u8]) {
+        self.scan.scan(data);
+        self.pending.extend_from_slice(data);
+        while let Some(end) = event_end(&self.pending) {
+            let event: Vec<u8> = self.pending.drain(..end).collect();
+            if !is_usage_only(&event) {
+                self.out.push_back(Bytes::from(event));
+            }
+        }
+        if self.pending.len() > EVENT_MAX {
+            self.out
+                .push_back(Bytes::from(std::mem::take(&mut self.pending)));
+        }
+    }
+
+    fn end(&mut self) {
+        if !self.pending.is_empty() {
+            self.out
+                .push_back(Bytes::from(std::mem::take(&mut self.pending)));
+        }
+    }
+
+    fn next_frame(&mut self) -> Option<Bytes> {
+        self.out.pop_front()
+    }
+}
+
+/// Where the first complete event in `buffer` ends (after its blank line, `\n\n` or
+/// `\r\n\r\n`).
+pub(crate) fn event_end(buffer: &[u8]) -> Option<usize> {
+    let lf = buffer.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
+    let crlf = buffer
+        .windows(3)
+        .position(|w| w == b"\n\r\n")
+        .map(|i| i + 3);
+    match (lf, crlf) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Whether an SSE event is a chat chunk with usage and no choices.
+fn is_usage_only(event: &[u8]) -> bool {
+    if !event.windows(7).any(|w| w == b"\"usage\"") {
+        return false;
+    }
+    let payload: Vec<u8> = event
+        .split(|b| *b == b'\n')
+        .filter_map(|line| line.strip_prefix(b"data:"))
+        .flat_map(|data| data.trim_ascii().iter().copied())
+        .collect();
+    serde_json::from_slice::<serde_json::Value>(&payload).is_ok_and(|chunk| {
+        chunk.get("usage").is_some_and(serde_json::Value::is_object)
+            && chunk
+                .get("choices")
+                .and_then(serde_json::Value::as_array)
+                .is_some_and(Vec::is_empty)
+    })
 }
 
 /// Turns a provider's event stream into OpenAI chat completion chunks, piece by piece.
@@ -172,5 +259,50 @@ where
                 Poll::Pending => return Poll::Pending,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(translator: &mut impl ChunkTranslator) -> String {
+        let mut out = String::new();
+        while let Some(frame) = translator.next_frame() {
+            out.push_str(&String::from_utf8_lossy(&frame));
+        }
+        out
+    }
+
+    #[test]
+    fn the_usage_chunk_the_client_did_not_ask_for_is_dropped_but_metered() {
+        let stream = concat!(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}],\"usage\":null}\r\n\r\n",
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":2}}\n\n",
+            "data: [DONE]\n\n"
+        );
+        let findings = Arc::new(Mutex::new(StreamFindings::default()));
+        let mut translator = WithoutUsageChunk::new(Instant::now(), findings.clone());
+        let mut out = String::new();
+        // Fed in awkward pieces, as the network delivers them.
+        for piece in stream.as_bytes().chunks(7) {
+            translator.feed(piece);
+            out.push_str(&drain(&mut translator));
+        }
+        translator.end();
+        out.push_str(&drain(&mut translator));
+        assert_eq!(
+            out,
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}],\"usage\":null}\r\n\r\ndata: [DONE]\n\n"
+        );
+        let findings = findings.lock().map(|f| (f.tokens.input, f.tokens.output));
+        assert_eq!(findings.ok(), Some((4, 2)));
+    }
+
+    #[test]
+    fn events_end_at_a_blank_line_of_either_kind() {
+        assert_eq!(event_end(b"data: x\n\nrest"), Some(9));
+        assert_eq!(event_end(b"data: x\r\n\r\nrest"), Some(11));
+        assert_eq!(event_end(b"data: x\n"), None);
     }
 }

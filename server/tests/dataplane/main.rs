@@ -9,6 +9,7 @@
 )]
 
 mod ai;
+mod chat_dialect;
 mod console_browser;
 
 mod keys_and_limits;

@@ -123,7 +123,8 @@ impl ProxyError {
         }
     }
 
-    fn message(&self) -> String {
+    /// What went wrong, in a sentence for the client.
+    pub(crate) fn message(&self) -> String {
         match self {
             Self::NoRoute => "no route matches this host and path".into(),
             Self::MethodNotAllowed => "the route for this path does not take this method".into(),
@@ -174,8 +175,17 @@ impl ProxyError {
     pub(crate) fn to_response(&self) -> Response<ProxyBody> {
         let body = serde_json::json!({"error": {
             "message": self.message(), "type": self.kind(), "code": self.class()}});
+        self.respond(Bytes::from(body.to_string()))
+    }
+
+    /// The error as an Anthropic Messages client expects it.
+    pub(crate) fn to_messages_response(&self) -> Response<ProxyBody> {
+        self.respond(messages_error_body(self.status(), &self.message()))
+    }
+
+    fn respond(&self, body: Bytes) -> Response<ProxyBody> {
         let mut response = Response::new(
-            Full::new(Bytes::from(body.to_string()))
+            Full::new(body)
                 .map_err(|never| match never {})
                 .boxed_unsync(),
         );
@@ -195,4 +205,23 @@ impl ProxyError {
         }
         response
     }
+}
+
+/// An error in Anthropic Messages' shape: `{"type": "error", "error": {"type", "message"}}`,
+/// its type named after the HTTP status as Anthropic names them.
+pub(crate) fn messages_error_body(status: StatusCode, message: &str) -> Bytes {
+    let kind = match status.as_u16() {
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        503 | 529 => "overloaded_error",
+        400..=499 => "invalid_request_error",
+        _ => "api_error",
+    };
+    Bytes::from(
+        serde_json::json!({"type": "error", "error": {"type": kind, "message": message}})
+            .to_string(),
+    )
 }

@@ -74,6 +74,7 @@ pub(crate) async fn handle(
 ) -> Response<ProxyBody> {
     let config = shared.config.load_full();
     let request_id = request_id(request.headers());
+    let messages_client = ai::speaks_messages(request.uri().path());
     let mut context = RequestContext {
         method: request.method().clone(),
         route: None,
@@ -99,6 +100,7 @@ pub(crate) async fn handle(
     .await;
     let (response, error) = match outcome {
         Ok(response) => (response, None),
+        Err(error) if messages_client => (error.to_messages_response(), Some(error)),
         Err(error) => (error.to_response(), Some(error)),
     };
     response_filter(shared, response, context, error, request_id)

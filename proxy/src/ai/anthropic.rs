@@ -46,6 +46,129 @@ pub(crate) fn request(
     Ok(request)
 }
 
+/// Headers of a Messages client passed on to Anthropic as they are.
+const RELAYED_HEADERS: [&str; 2] = ["anthropic-version", "anthropic-beta"];
+
+/// A Messages client's request relayed to an Anthropic provider as it came, but for the
+/// deployment's model name: thinking blocks and their signatures, `cache_control` and any
+/// field this proxy does not know survive. The client's `anthropic-version` and
+/// `anthropic-beta` go along (the provider's default version when the client sent none).
+pub(crate) fn relay(
+    deployment: &CompiledDeployment,
+    document: &Value,
+    client_headers: &http::HeaderMap,
+) -> Result<Request<ProxyBody>, String> {
+    let mut body = document.clone();
+    body["model"] = json!(deployment.model);
+    let mut request = super::provider_post(
+        deployment,
+        format!("{}/v1/messages", deployment.provider.base_url),
+        &body,
+    )?;
+    if let Some((name, value)) = deployment.provider.kind.version_header() {
+        request.headers_mut().insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+    for name in RELAYED_HEADERS {
+        if let Some(value) = client_headers.get(name) {
+            request
+                .headers_mut()
+                .insert(HeaderName::from_static(name), value.clone());
+        }
+    }
+    Ok(request)
+}
+
+/// The usage an Anthropic message reports.
+pub(crate) fn answer_tokens(answer: &[u8]) -> Option<Tokens> {
+    let answer = serde_json::from_slice::<Value>(answer).ok()?;
+    let mut tokens = Tokens::default();
+    tokens_of(answer.get("usage")?, &mut tokens);
+    tokens.reported.then_some(tokens)
+}
+
+/// Notes an Anthropic event stream's usage (from `message_start` and `message_delta`), its
+/// text, and when data began, passing every byte on unchanged.
+pub(crate) struct UsageScan {
+    started: Instant,
+    line: Vec<u8>,
+    tokens: Tokens,
+    findings: Arc<Mutex<StreamFindings>>,
+}
+
+/// A relayed Anthropic stream, watched by [`UsageScan`].
+pub(crate) type UsageScanner<B> = crate::body::Inspected<B, UsageScan>;
+
+/// Scans `inner` into `findings`; `started` is when the request arrived.
+pub(crate) fn usage_scanner<B>(
+    inner: B,
+    started: Instant,
+    findings: Arc<Mutex<StreamFindings>>,
+) -> UsageScanner<B> {
+    crate::body::Inspected::with(
+        inner,
+        UsageScan {
+            started,
+            line: Vec::new(),
+            tokens: Tokens::default(),
+            findings,
+        },
+    )
+}
+
+/// Longest SSE line read for usage; longer ones pass unread.
+const LINE_MAX: usize = 1 << 20;
+
+impl crate::body::Inspect for UsageScan {
+    fn inspect(&mut self, data: &Bytes) {
+        if let Ok(mut findings) = self.findings.lock() {
+            findings
+                .first_byte
+                .get_or_insert_with(|| self.started.elapsed());
+        }
+        for &byte in data.iter() {
+            if byte == b'\n' {
+                let line = std::mem::take(&mut self.line);
+                self.line_done(&line);
+            } else if self.line.len() < LINE_MAX {
+                self.line.push(byte);
+            }
+        }
+    }
+}
+
+impl UsageScan {
+    fn line_done(&mut self, line: &[u8]) {
+        let Some(payload) = line.strip_prefix(b"data:") else {
+            return;
+        };
+        let has = |needle: &[u8]| payload.windows(needle.len()).any(|w| w == needle);
+        if !has(b"\"usage\"") && !has(b"text_delta") {
+            return;
+        }
+        let Ok(event) = serde_json::from_slice::<Value>(payload.trim_ascii()) else {
+            return;
+        };
+        let usage = event
+            .pointer("/message/usage")
+            .or_else(|| event.get("usage"));
+        if let Some(usage) = usage {
+            tokens_of(usage, &mut self.tokens);
+        }
+        let Ok(mut findings) = self.findings.lock() else {
+            return;
+        };
+        if let Some(text) = event.pointer("/delta/text").and_then(Value::as_str) {
+            findings.add_text(text);
+        }
+        if self.tokens.reported {
+            findings.tokens = self.tokens;
+        }
+    }
+}
+
 /// OpenAI chat request → Anthropic Messages request.
 pub(crate) fn to_messages(document: &Value, model: &str, stream: bool) -> Result<Value, String> {
     let messages = document

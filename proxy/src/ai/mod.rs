@@ -5,6 +5,7 @@
 
 pub(crate) mod anthropic;
 pub(crate) mod gemini;
+pub(crate) mod messages;
 pub(crate) mod metering;
 pub(crate) mod openai;
 pub(crate) mod prompt;
@@ -66,11 +67,31 @@ pub(crate) fn provider_post(
     Ok(request)
 }
 
+/// The API a client called, and so the dialect it reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Inbound {
+    /// OpenAI's `POST /v1/chat/completions`.
+    Chat,
+    /// OpenAI's `POST /v1/embeddings`.
+    Embeddings,
+    /// Anthropic's `POST /v1/messages`.
+    Messages,
+}
+
+/// Whether errors on `path` take Anthropic's shape (`{"type": "error", …}`).
+pub(crate) fn speaks_messages(path: &str) -> bool {
+    path.starts_with("/v1/messages")
+}
+
 /// Whether a path belongs to the AI API (it takes precedence over REST routes).
 pub(crate) fn is_ai_path(path: &str) -> bool {
     matches!(
         path,
-        "/v1/chat/completions" | "/v1/embeddings" | "/v1/models"
+        "/v1/chat/completions"
+            | "/v1/embeddings"
+            | "/v1/models"
+            | "/v1/messages"
+            | "/v1/messages/count_tokens"
     ) || path.starts_with("/v1/models/")
         || path.starts_with("/prompts/")
 }
@@ -110,9 +131,13 @@ pub(crate) async fn serve(
             retrieve_model(caller.config, caller.key, &path["/v1/models/".len()..])
         }
         (&Method::POST, "/v1/chat/completions") => {
-            complete(caller, request, "chat/completions", call).await
+            complete(caller, request, Inbound::Chat, call).await
         }
-        (&Method::POST, "/v1/embeddings") => complete(caller, request, "embeddings", call).await,
+        (&Method::POST, "/v1/embeddings") => {
+            complete(caller, request, Inbound::Embeddings, call).await
+        }
+        (&Method::POST, "/v1/messages") => complete(caller, request, Inbound::Messages, call).await,
+        (&Method::POST, "/v1/messages/count_tokens") => count_tokens(caller, request).await,
         (&Method::POST, path) if path.starts_with("/prompts/") => {
             let slug = path.trim_start_matches("/prompts/").to_string();
             prompt::run(caller, &slug, request, call).await
@@ -204,11 +229,23 @@ enum Failure {
 async fn complete(
     caller: &Caller<'_>,
     request: Request<Counted<Incoming>>,
-    endpoint: &str,
+    inbound: Inbound,
     call: &mut Option<AiCall>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let started = Instant::now();
-    let document = read_json(request.into_body()).await?;
+    let (parts, body) = request.into_parts();
+    let document = read_json(body).await?;
+    check_scope(caller, &document)?;
+    let request = ClientRequest {
+        inbound,
+        document,
+        headers: parts.headers,
+    };
+    complete_document(caller, request, call, started).await
+}
+
+/// Refuses a model the key may not call (one it cannot see is "not found" later).
+fn check_scope(caller: &Caller<'_>, document: &Value) -> Result<(), ProxyError> {
     if let Some(name) = document.get("model").and_then(Value::as_str) {
         let exists = caller
             .config
@@ -218,7 +255,76 @@ async fn complete(
             return Err(ProxyError::ModelNotAllowed(name.to_string()));
         }
     }
-    complete_document(caller, document, endpoint, call, started).await
+    Ok(())
+}
+
+/// `POST /v1/messages/count_tokens`: asked of the model's first Anthropic deployment, or
+/// estimated with the tokenizer when it has none.
+async fn count_tokens(
+    caller: &Caller<'_>,
+    request: Request<Counted<Incoming>>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let (parts, body) = request.into_parts();
+    let document = read_json(body).await?;
+    check_scope(caller, &document)?;
+    let model = find_model(caller, &document)?;
+    let anthropic = model
+        .groups
+        .iter()
+        .flatten()
+        .find(|d| d.provider.kind.dialect() == Dialect::Anthropic);
+    if let Some(deployment) = anthropic {
+        let mut upstream = anthropic::relay(deployment, &document, &parts.headers)
+            .map_err(ProxyError::BadRequest)?;
+        *upstream.uri_mut() = format!("{}/v1/messages/count_tokens", deployment.provider.base_url)
+            .parse()
+            .map_err(|e| ProxyError::BadRequest(format!("unusable provider URL: {e}")))?;
+        let client = caller.clients.get(CONNECT_TIMEOUT);
+        let response = tokio::time::timeout(deployment.provider.timeout, client.request(upstream))
+            .await
+            .map_err(|_| ProxyError::UpstreamTimeout)?
+            .map_err(|e| ProxyError::UpstreamUnreachable(e.to_string()))?;
+        let status = response.status();
+        let body = read_body(response.into_body())
+            .await
+            .map_err(ProxyError::UpstreamUnreachable)?;
+        return Ok(json_response(status, body));
+    }
+    let mut text = metering::prompt_text(&document);
+    for extra in ["system", "tools"] {
+        match document.get(extra) {
+            Some(Value::String(system)) => text.push_str(system),
+            Some(other @ Value::Array(_)) => text.push_str(&other.to_string()),
+            _ => {}
+        }
+    }
+    let count = metering::estimate_tokens(&text);
+    Ok(json_response(
+        StatusCode::OK,
+        Bytes::from(json!({"input_tokens": count}).to_string()),
+    ))
+}
+
+/// The model a request names, if the key's tenant has it.
+fn find_model(caller: &Caller<'_>, document: &Value) -> Result<Arc<CompiledModel>, ProxyError> {
+    let Some(model_name) = document.get("model").and_then(Value::as_str) else {
+        return Err(ProxyError::BadRequest(
+            "'model' is required: the name of the model to call".into(),
+        ));
+    };
+    caller
+        .config
+        .models
+        .get(&(caller.key.tenant_id, model_name.to_string()))
+        .cloned()
+        .ok_or_else(|| ProxyError::ModelNotFound(model_name.to_string()))
+}
+
+/// A client's AI request: its dialect, its document and its headers.
+pub(crate) struct ClientRequest {
+    pub(crate) inbound: Inbound,
+    pub(crate) document: Value,
+    pub(crate) headers: http::HeaderMap,
 }
 
 /// Reads a JSON request body (an empty body reads as `{}`).
@@ -245,24 +351,21 @@ pub(crate) async fn read_json(body: Counted<Incoming>) -> Result<Value, ProxyErr
 /// the prompt API's own model).
 pub(crate) async fn complete_document(
     caller: &Caller<'_>,
-    document: Value,
-    endpoint: &str,
+    request: ClientRequest,
     call: &mut Option<AiCall>,
     started: Instant,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let Some(model_name) = document.get("model").and_then(Value::as_str) else {
-        return Err(ProxyError::BadRequest(
-            "'model' is required: the name of the model to call".into(),
-        ));
-    };
-    let model = caller
-        .config
-        .models
-        .get(&(caller.key.tenant_id, model_name.to_string()))
-        .cloned()
-        .ok_or_else(|| ProxyError::ModelNotFound(model_name.to_string()))?;
+    let ClientRequest {
+        inbound,
+        document,
+        headers,
+    } = request;
+    let model = find_model(caller, &document)?;
+    let model_name = model.name.clone();
     let stream =
-        endpoint == "chat/completions" && document.get("stream") == Some(&Value::Bool(true));
+        inbound != Inbound::Embeddings && document.get("stream") == Some(&Value::Bool(true));
+    // A Messages request for a provider of another dialect goes up as a chat request.
+    let as_chat = (inbound == Inbound::Messages).then(|| messages::to_chat(&document));
     // The proxy always asks for a stream's usage (to meter it); the client gets the usage
     // chunk only if it asked too.
     let client_usage =
@@ -292,7 +395,20 @@ pub(crate) async fn complete_document(
             call.upstream_model = Some(deployment.model.clone());
         }
         let dialect = deployment.provider.kind.dialect();
-        let upstream = match dialect_request(dialect, deployment, endpoint, &document, stream) {
+        let upstream = match (inbound, dialect, &as_chat) {
+            (Inbound::Messages, Dialect::Anthropic, _) => {
+                anthropic::relay(deployment, &document, &headers)
+            }
+            (Inbound::Messages, _, Some(Ok(chat))) => {
+                dialect_request(dialect, deployment, "chat/completions", chat, stream)
+            }
+            (Inbound::Messages, _, Some(Err(why))) => Err(why.clone()),
+            (Inbound::Embeddings, ..) => {
+                dialect_request(dialect, deployment, "embeddings", &document, stream)
+            }
+            _ => dialect_request(dialect, deployment, "chat/completions", &document, stream),
+        };
+        let upstream = match upstream {
             Ok(upstream) => upstream,
             Err(why) => {
                 failures.push(Failure::Unsupported(why));
@@ -329,24 +445,47 @@ pub(crate) async fn complete_document(
         if stream && status.is_success() {
             let (parts, body) = response.into_parts();
             let findings = findings.clone();
-            let translated = match dialect {
-                Dialect::Anthropic => sse::Translated::new(
+            let translated = match (inbound, dialect) {
+                (Inbound::Messages, Dialect::Anthropic) => {
+                    anthropic::usage_scanner(body, started, findings)
+                        .map_err(Into::into)
+                        .boxed_unsync()
+                }
+                (Inbound::Messages, Dialect::OpenAi) => sse::Translated::new(
+                    body,
+                    messages::EventStream::new(
+                        sse::OpenAiEvents::new(started, findings, true),
+                        &model_name,
+                    ),
+                )
+                .map_err(Into::into)
+                .boxed_unsync(),
+                (Inbound::Messages, Dialect::Gemini) => sse::Translated::new(
+                    body,
+                    messages::EventStream::new(
+                        gemini::ChunkStream::new(started, findings, &deployment.model, true),
+                        &model_name,
+                    ),
+                )
+                .map_err(Into::into)
+                .boxed_unsync(),
+                (_, Dialect::Anthropic) => sse::Translated::new(
                     body,
                     anthropic::ChunkStream::new(started, findings, client_usage),
                 )
                 .map_err(Into::into)
                 .boxed_unsync(),
-                Dialect::Gemini => sse::Translated::new(
+                (_, Dialect::Gemini) => sse::Translated::new(
                     body,
                     gemini::ChunkStream::new(started, findings, &deployment.model, client_usage),
                 )
                 .map_err(Into::into)
                 .boxed_unsync(),
-                Dialect::OpenAi if client_usage => UsageScanner::new(body, started, findings)
+                (_, Dialect::OpenAi) if client_usage => UsageScanner::new(body, started, findings)
                     .map_err(Into::into)
                     .boxed_unsync(),
-                Dialect::OpenAi => {
-                    sse::Translated::new(body, sse::WithoutUsageChunk::new(started, findings))
+                (_, Dialect::OpenAi) => {
+                    sse::Translated::new(body, sse::OpenAiEvents::new(started, findings, false))
                         .map_err(Into::into)
                         .boxed_unsync()
                 }
@@ -365,7 +504,26 @@ pub(crate) async fn complete_document(
         let body = read_body(response.into_body())
             .await
             .map_err(ProxyError::UpstreamUnreachable)?;
-        let (body, tokens) = dialect_answer(dialect, status, body, &deployment.model);
+        let (body, tokens) = match (inbound, dialect) {
+            (Inbound::Messages, Dialect::Anthropic) => {
+                let tokens = status
+                    .is_success()
+                    .then(|| anthropic::answer_tokens(&body))
+                    .flatten();
+                (body, tokens)
+            }
+            (Inbound::Messages, _) => {
+                let (chat, tokens) = dialect_answer(dialect, status, body, &deployment.model);
+                let answer = match serde_json::from_slice::<Value>(&chat) {
+                    Ok(completion) if status.is_success() => Bytes::from(
+                        messages::from_chat_completion(&completion, &model_name).to_string(),
+                    ),
+                    _ => messages::from_chat_error(status, &chat),
+                };
+                (answer, tokens)
+            }
+            _ => dialect_answer(dialect, status, body, &deployment.model),
+        };
         if let Ok(mut findings) = findings.lock() {
             findings.first_byte = Some(started.elapsed());
             match tokens {

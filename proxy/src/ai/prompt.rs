@@ -12,7 +12,9 @@ use serde_json::{json, Map, Value};
 use tollgate_protocol::template::render;
 use tollgate_protocol::{NanoUsd, PromptApiEntry};
 
-use crate::ai::{complete_document, json_response, metering, read_json, AiCall, Caller};
+use crate::ai::{
+    complete_document, json_response, metering, read_json, AiCall, Caller, ClientRequest, Inbound,
+};
 use crate::body::{Counted, ProxyBody};
 use crate::error::ProxyError;
 
@@ -117,7 +119,12 @@ pub(crate) async fn run(
     if api.json_output {
         document["response_format"] = json!({"type": "json_object"});
     }
-    let outcome = complete_document(caller, document, "chat/completions", call, started).await;
+    let request = ClientRequest {
+        inbound: Inbound::Chat,
+        document,
+        headers: http::HeaderMap::new(),
+    };
+    let outcome = complete_document(caller, request, call, started).await;
     if let Some(call) = call.as_mut() {
         call.prompt_api_id = Some(api.id);
     }

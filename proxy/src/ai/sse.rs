@@ -115,32 +115,39 @@ impl UsageScan {
 /// Largest server-sent event held back whole; a longer one is passed on as it comes.
 const EVENT_MAX: usize = 4 << 20;
 
-/// An OpenAI-family stream passed on event by event, minus the usage-only chunk (`choices: []`)
-/// the proxy asked the provider for so it can meter the call: a client that did not ask for
-/// usage never sees it (`chunk.choices[0]` would fail on it).
-pub(crate) struct WithoutUsageChunk {
+/// An OpenAI-family stream passed on event by event, its usage noted. With `keep_usage` off it
+/// drops the usage-only chunk (`choices: []`) the proxy asked the provider for so it can meter
+/// the call: a client that did not ask for usage never sees it (`chunk.choices[0]` would fail
+/// on it).
+pub(crate) struct OpenAiEvents {
     scan: UsageScan,
     pending: Vec<u8>,
     out: VecDeque<Bytes>,
+    keep_usage: bool,
 }
 
-impl WithoutUsageChunk {
-    pub(crate) fn new(started: Instant, findings: Arc<Mutex<StreamFindings>>) -> Self {
+impl OpenAiEvents {
+    pub(crate) fn new(
+        started: Instant,
+        findings: Arc<Mutex<StreamFindings>>,
+        keep_usage: bool,
+    ) -> Self {
         Self {
             scan: UsageScan::new(started, findings),
             pending: Vec::new(),
             out: VecDeque::new(),
+            keep_usage,
         }
     }
 }
 
-impl ChunkTranslator for WithoutUsageChunk {
+impl ChunkTranslator for OpenAiEvents {
     fn feed(&mut self, data: &[u8]) {
         self.scan.scan(data);
         self.pending.extend_from_slice(data);
         while let Some(end) = event_end(&self.pending) {
             let event: Vec<u8> = self.pending.drain(..end).collect();
-            if !is_usage_only(&event) {
+            if self.keep_usage || !is_usage_only(&event) {
                 self.out.push_back(Bytes::from(event));
             }
         }
@@ -282,7 +289,7 @@ mod tests {
             "data: [DONE]\n\n"
         );
         let findings = Arc::new(Mutex::new(StreamFindings::default()));
-        let mut translator = WithoutUsageChunk::new(Instant::now(), findings.clone());
+        let mut translator = OpenAiEvents::new(Instant::now(), findings.clone(), false);
         let mut out = String::new();
         // Fed in awkward pieces, as the network delivers them.
         for piece in stream.as_bytes().chunks(7) {

@@ -612,7 +612,7 @@ print(json.dumps(out))
 }
 
 /// Gemini's API on loopback: 30 prompt tokens (10 cached), 4 output tokens.
-async fn start_gemini_mock() -> (String, Arc<Mutex<Vec<(String, Value)>>>) {
+pub(crate) async fn start_gemini_mock() -> (String, Arc<Mutex<Vec<(String, Value)>>>) {
     let received = Arc::new(Mutex::new(Vec::new()));
     let seen = received.clone();
     let app = axum::Router::new().fallback(move |uri: axum::http::Uri, headers: HeaderMap, Json(body): Json<Value>| {

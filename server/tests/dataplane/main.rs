@@ -13,6 +13,7 @@ mod chat_dialect;
 mod console_browser;
 
 mod keys_and_limits;
+mod messages;
 mod readme;
 mod resilience;
 mod routing;

@@ -9,6 +9,7 @@ pub(crate) mod messages;
 pub(crate) mod metering;
 pub(crate) mod openai;
 pub(crate) mod prompt;
+pub(crate) mod responses;
 pub(crate) mod sse;
 
 use std::sync::{Arc, Mutex};
@@ -76,6 +77,8 @@ pub(crate) enum Inbound {
     Embeddings,
     /// Anthropic's `POST /v1/messages`.
     Messages,
+    /// OpenAI's `POST /v1/responses`.
+    Responses,
 }
 
 /// Whether errors on `path` take Anthropic's shape (`{"type": "error", …}`).
@@ -92,7 +95,9 @@ pub(crate) fn is_ai_path(path: &str) -> bool {
             | "/v1/models"
             | "/v1/messages"
             | "/v1/messages/count_tokens"
+            | "/v1/responses"
     ) || path.starts_with("/v1/models/")
+        || path.starts_with("/v1/responses/")
         || path.starts_with("/prompts/")
 }
 
@@ -138,6 +143,14 @@ pub(crate) async fn serve(
         }
         (&Method::POST, "/v1/messages") => complete(caller, request, Inbound::Messages, call).await,
         (&Method::POST, "/v1/messages/count_tokens") => count_tokens(caller, request).await,
+        (&Method::POST, "/v1/responses") => {
+            complete(caller, request, Inbound::Responses, call).await
+        }
+        (&Method::GET | &Method::DELETE, path) if path.starts_with("/v1/responses/") => {
+            Err(ProxyError::BadRequest(
+                "responses are not stored by this gateway (it answers as with store: false); keep the response you got, and send the whole conversation as input".into(),
+            ))
+        }
         (&Method::POST, path) if path.starts_with("/prompts/") => {
             let slug = path.trim_start_matches("/prompts/").to_string();
             prompt::run(caller, &slug, request, call).await
@@ -364,8 +377,13 @@ pub(crate) async fn complete_document(
     let model_name = model.name.clone();
     let stream =
         inbound != Inbound::Embeddings && document.get("stream") == Some(&Value::Bool(true));
-    // A Messages request for a provider of another dialect goes up as a chat request.
-    let as_chat = (inbound == Inbound::Messages).then(|| messages::to_chat(&document));
+    // A Messages request for a provider of another dialect, and any Responses request, goes
+    // up as a chat request.
+    let as_chat = match inbound {
+        Inbound::Messages => Some(messages::to_chat(&document)),
+        Inbound::Responses => Some(responses::to_chat(&document)),
+        Inbound::Chat | Inbound::Embeddings => None,
+    };
     // The proxy always asks for a stream's usage (to meter it); the client gets the usage
     // chunk only if it asked too.
     let client_usage =
@@ -399,10 +417,10 @@ pub(crate) async fn complete_document(
             (Inbound::Messages, Dialect::Anthropic, _) => {
                 anthropic::relay(deployment, &document, &headers)
             }
-            (Inbound::Messages, _, Some(Ok(chat))) => {
+            (_, _, Some(Ok(chat))) => {
                 dialect_request(dialect, deployment, "chat/completions", chat, stream)
             }
-            (Inbound::Messages, _, Some(Err(why))) => Err(why.clone()),
+            (_, _, Some(Err(why))) => Err(why.clone()),
             (Inbound::Embeddings, ..) => {
                 dialect_request(dialect, deployment, "embeddings", &document, stream)
             }
@@ -469,6 +487,25 @@ pub(crate) async fn complete_document(
                 )
                 .map_err(Into::into)
                 .boxed_unsync(),
+                (Inbound::Responses, _) => {
+                    let chunks: Box<dyn sse::ChunkTranslator + Send> = match dialect {
+                        Dialect::OpenAi => {
+                            Box::new(sse::OpenAiEvents::new(started, findings, true))
+                        }
+                        Dialect::Anthropic => {
+                            Box::new(anthropic::ChunkStream::new(started, findings, true))
+                        }
+                        Dialect::Gemini => Box::new(gemini::ChunkStream::new(
+                            started,
+                            findings,
+                            &deployment.model,
+                            true,
+                        )),
+                    };
+                    sse::Translated::new(body, responses::EventStream::new(chunks, &document))
+                        .map_err(Into::into)
+                        .boxed_unsync()
+                }
                 (_, Dialect::Anthropic) => sse::Translated::new(
                     body,
                     anthropic::ChunkStream::new(started, findings, client_usage),
@@ -511,6 +548,16 @@ pub(crate) async fn complete_document(
                     .then(|| anthropic::answer_tokens(&body))
                     .flatten();
                 (body, tokens)
+            }
+            (Inbound::Responses, _) => {
+                let (chat, tokens) = dialect_answer(dialect, status, body, &deployment.model);
+                let answer = match serde_json::from_slice::<Value>(&chat) {
+                    Ok(completion) if status.is_success() => Bytes::from(
+                        responses::from_chat_completion(&completion, &document).to_string(),
+                    ),
+                    _ => chat,
+                };
+                (answer, tokens)
             }
             (Inbound::Messages, _) => {
                 let (chat, tokens) = dialect_answer(dialect, status, body, &deployment.model);

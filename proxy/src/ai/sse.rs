@@ -212,6 +212,20 @@ pub(crate) trait ChunkTranslator {
     fn next_frame(&mut self) -> Option<Bytes>;
 }
 
+impl<T: ChunkTranslator + ?Sized> ChunkTranslator for Box<T> {
+    fn feed(&mut self, data: &[u8]) {
+        (**self).feed(data);
+    }
+
+    fn end(&mut self) {
+        (**self).end();
+    }
+
+    fn next_frame(&mut self) -> Option<Bytes> {
+        (**self).next_frame()
+    }
+}
+
 /// A provider's stream re-emitted through a [`ChunkTranslator`].
 pub(crate) struct Translated<B, T> {
     inner: B,

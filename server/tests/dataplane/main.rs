@@ -16,6 +16,7 @@ mod keys_and_limits;
 mod messages;
 mod readme;
 mod resilience;
+mod responses;
 mod routing;
 mod security;
 mod usage;

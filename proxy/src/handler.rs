@@ -471,18 +471,23 @@ fn observe(
     }
 }
 
-/// The metering of an AI call: tokens as the provider reported them (estimated when it did not,
-/// or when the stream was cut), and their cost. A failed call costs nothing unless the provider
-/// reported usage.
+/// The metering of an AI call: tokens as the provider reported them, and their cost. What it
+/// did not report (all of it, or the output of a stream cut short) is estimated from the text;
+/// every figure it did report is kept. A failed call costs nothing unless the provider reported
+/// usage.
 fn ai_usage(call: &AiCall, status: StatusCode) -> AiUsage {
     let (tokens, first_byte) = call
         .findings
         .lock()
         .map(|f| {
             let mut tokens = f.tokens;
-            if !tokens.reported && (status.is_success() || !f.output_text.is_empty()) {
-                tokens.input = metering::estimate_tokens(&call.prompt_text);
-                tokens.output = metering::estimate_tokens(&f.output_text);
+            if status.is_success() || !f.output_text.is_empty() {
+                if !tokens.reported {
+                    tokens.input = metering::estimate_tokens(&call.prompt_text);
+                }
+                if !tokens.output_reported {
+                    tokens.output = tokens.output.max(metering::estimate_tokens(&f.output_text));
+                }
             }
             (tokens, f.first_byte)
         })
@@ -494,7 +499,7 @@ fn ai_usage(call: &AiCall, status: StatusCode) -> AiUsage {
         input_tokens: tokens.input,
         cached_input_tokens: tokens.cached_input,
         output_tokens: tokens.output,
-        estimated: !tokens.reported,
+        estimated: !(tokens.reported && tokens.output_reported),
         cost_nanousd: if tokens.reported || status.is_success() {
             metering::cost_nanousd(&call.model.prices, &tokens)
         } else {

@@ -151,12 +151,7 @@ impl UsageScan {
         let Ok(event) = serde_json::from_slice::<Value>(payload.trim_ascii()) else {
             return;
         };
-        let usage = event
-            .pointer("/message/usage")
-            .or_else(|| event.get("usage"));
-        if let Some(usage) = usage {
-            tokens_of(usage, &mut self.tokens);
-        }
+        stream_tokens_of(&event, &mut self.tokens);
         let Ok(mut findings) = self.findings.lock() else {
             return;
         };
@@ -384,7 +379,19 @@ fn tokens_of(usage: &Value, tokens: &mut Tokens) {
     }
     if let Some(output) = number("output_tokens") {
         tokens.output = output;
-        tokens.reported = true;
+        tokens.output_reported = true;
+    }
+}
+
+/// Reads a stream event's usage: `message_start` reports the input (its output count is a
+/// placeholder), `message_delta` the final output.
+fn stream_tokens_of(event: &Value, tokens: &mut Tokens) {
+    if let Some(usage) = event.pointer("/message/usage") {
+        let output_reported = tokens.output_reported;
+        tokens_of(usage, tokens);
+        tokens.output_reported = output_reported;
+    } else if let Some(usage) = event.get("usage") {
+        tokens_of(usage, tokens);
     }
 }
 
@@ -504,9 +511,8 @@ impl ChunkStream {
                 let message = event.get("message").cloned().unwrap_or_default();
                 self.id = message.get("id").cloned().unwrap_or(Value::Null);
                 self.model = message.get("model").cloned().unwrap_or(Value::Null);
-                if let Some(usage) = message.get("usage") {
-                    tokens_of(usage, &mut self.tokens);
-                }
+                stream_tokens_of(event, &mut self.tokens);
+                self.publish_tokens();
                 self.delta(json!({"role": "assistant", "content": ""}), Value::Null);
             }
             Some("content_block_start") => {
@@ -546,9 +552,8 @@ impl ChunkStream {
                 }
             }
             Some("message_delta") => {
-                if let Some(usage) = event.get("usage") {
-                    tokens_of(usage, &mut self.tokens);
-                }
+                stream_tokens_of(event, &mut self.tokens);
+                self.publish_tokens();
                 let reason = event.pointer("/delta/stop_reason").and_then(Value::as_str);
                 self.delta(json!({}), finish_reason(reason));
             }
@@ -561,6 +566,13 @@ impl ChunkStream {
                 self.finish();
             }
             _ => {}
+        }
+    }
+
+    /// Tokens are published as they are reported: a client may abandon the stream early.
+    fn publish_tokens(&mut self) {
+        if let Ok(mut findings) = self.findings.lock() {
+            findings.tokens = self.tokens;
         }
     }
 
@@ -667,12 +679,30 @@ mod tests {
                 cached_input: 90,
                 output: 5,
                 cache_write: 0,
-                reported: true
+                reasoning: 0,
+                reported: true,
+                output_reported: true
             }
         );
         assert_eq!(
             completion["usage"]["prompt_tokens_details"]["cached_tokens"],
             90
         );
+    }
+
+    #[test]
+    fn a_stream_abandoned_early_keeps_the_input_it_reported() {
+        let findings = Arc::new(Mutex::new(StreamFindings::default()));
+        let mut stream = ChunkStream::new(Instant::now(), findings.clone(), false);
+        let start = json!({"type": "message_start", "message": {"id": "m", "model": "c",
+            "usage": {"input_tokens": 7891, "cache_read_input_tokens": 1500, "output_tokens": 1}}});
+        let delta = json!({"type": "content_block_delta", "index": 0,
+            "delta": {"type": "text_delta", "text": "Once upon"}});
+        stream.feed(format!("event: message_start\ndata: {start}\n\nevent: content_block_delta\ndata: {delta}\n\n").as_bytes());
+        // The client goes away: the stream is dropped, never ended.
+        drop(stream);
+        let tokens = findings.lock().map(|f| f.tokens).unwrap_or_default();
+        assert_eq!((tokens.input, tokens.cached_input), (9391, 1500));
+        assert!(tokens.reported && !tokens.output_reported, "{tokens:?}");
     }
 }

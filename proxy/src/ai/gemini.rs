@@ -207,6 +207,15 @@ pub(crate) fn to_generate_content(document: &Value) -> Result<Value, String> {
         if format == "json_object" || format == "json_schema" {
             config.insert("responseMimeType".into(), json!("application/json"));
         }
+        if let Some(schema) = document.pointer("/response_format/json_schema/schema") {
+            config.insert("responseSchema".into(), gemini_schema(schema)?);
+        }
+    }
+    if document.get("logprobs") == Some(&Value::Bool(true)) {
+        config.insert("responseLogprobs".into(), json!(true));
+        if let Some(top) = document.get("top_logprobs") {
+            config.insert("logprobs".into(), top.clone());
+        }
     }
     if !config.is_empty() {
         body.insert("generationConfig".into(), Value::Object(config));
@@ -221,17 +230,181 @@ pub(crate) fn to_generate_content(document: &Value) -> Result<Value, String> {
                     declaration["description"] = description.clone();
                 }
                 if let Some(parameters) = f.get("parameters") {
-                    declaration["parameters"] = parameters.clone();
+                    declaration["parameters"] = gemini_schema(parameters)?;
                 }
-                declaration
+                Ok(declaration)
             })
-            .collect();
+            .collect::<Result<_, String>>()?;
         body.insert(
             "tools".into(),
             json!([{"functionDeclarations": declarations}]),
         );
     }
+    if let Some(choice) = document.get("tool_choice") {
+        let config = match choice {
+            Value::String(mode) if mode == "none" => json!({"mode": "NONE"}),
+            Value::String(mode) if mode == "required" => json!({"mode": "ANY"}),
+            Value::String(_) => json!({"mode": "AUTO"}),
+            _ => json!({"mode": "ANY",
+                "allowedFunctionNames": [choice.pointer("/function/name").cloned().unwrap_or(Value::Null)]}),
+        };
+        body.insert(
+            "toolConfig".into(),
+            json!({"functionCallingConfig": config}),
+        );
+    }
     Ok(Value::Object(body))
+}
+
+/// Schema keywords Gemini's `Schema` (an OpenAPI 3.0 subset) takes; others are refused by
+/// Gemini, so they are left out (`additionalProperties`, `$schema`, `strict`, …).
+const SCHEMA_KEYWORDS: [&str; 19] = [
+    "type",
+    "format",
+    "title",
+    "description",
+    "nullable",
+    "enum",
+    "maxItems",
+    "minItems",
+    "properties",
+    "required",
+    "minProperties",
+    "maxProperties",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "anyOf",
+    "items",
+    "minimum",
+    "maximum",
+];
+
+/// A JSON Schema (as OpenAI clients and pydantic write it) → Gemini's schema: `$ref`s to
+/// `$defs` inlined, `["string", "null"]` types and `const` rewritten, unknown keywords left out.
+pub(crate) fn gemini_schema(schema: &Value) -> Result<Value, String> {
+    let definitions = schema
+        .get("$defs")
+        .or_else(|| schema.get("definitions"))
+        .cloned()
+        .unwrap_or_default();
+    convert_schema(schema, &definitions, 0)
+}
+
+fn convert_schema(schema: &Value, definitions: &Value, depth: usize) -> Result<Value, String> {
+    if depth > 32 {
+        return Err(
+            "the JSON schema is recursive or too deep for Gemini, which takes no $ref".into(),
+        );
+    }
+    let Some(object) = schema.as_object() else {
+        return Ok(schema.clone());
+    };
+    if let Some(reference) = object.get("$ref").and_then(Value::as_str) {
+        let name = reference.rsplit('/').next().unwrap_or_default();
+        let target = definitions
+            .get(name)
+            .ok_or_else(|| format!("the JSON schema's $ref '{reference}' points nowhere"))?;
+        return convert_schema(target, definitions, depth + 1);
+    }
+    let mut out = Map::new();
+    for (key, value) in object {
+        match key.as_str() {
+            "properties" => {
+                let mut properties = Map::new();
+                for (name, property) in value.as_object().into_iter().flatten() {
+                    properties.insert(
+                        name.clone(),
+                        convert_schema(property, definitions, depth + 1)?,
+                    );
+                }
+                out.insert(key.clone(), Value::Object(properties));
+            }
+            "items" => {
+                out.insert(key.clone(), convert_schema(value, definitions, depth + 1)?);
+            }
+            "anyOf" | "oneOf" => {
+                let variants: Vec<&Value> = value.as_array().into_iter().flatten().collect();
+                let not_null: Vec<&Value> = variants
+                    .iter()
+                    .copied()
+                    .filter(|v| v.get("type").and_then(Value::as_str) != Some("null"))
+                    .collect();
+                if not_null.len() < variants.len() {
+                    out.insert("nullable".into(), json!(true));
+                }
+                if let [only] = not_null.as_slice() {
+                    if let Value::Object(inner) = convert_schema(only, definitions, depth + 1)? {
+                        out.extend(inner);
+                    }
+                } else {
+                    let converted = not_null
+                        .into_iter()
+                        .map(|v| convert_schema(v, definitions, depth + 1))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    out.insert("anyOf".into(), Value::Array(converted));
+                }
+            }
+            "type" => match value {
+                Value::Array(types) => {
+                    let types: Vec<&Value> = types.iter().filter(|t| *t != "null").collect();
+                    if types.len() != 1 {
+                        return Err("Gemini takes one type per schema, not a list".into());
+                    }
+                    out.insert("nullable".into(), json!(true));
+                    out.insert("type".into(), types[0].clone());
+                }
+                _ => {
+                    out.insert(key.clone(), value.clone());
+                }
+            },
+            "const" => {
+                out.insert("enum".into(), json!([value]));
+            }
+            _ if SCHEMA_KEYWORDS.contains(&key.as_str()) => {
+                out.insert(key.clone(), value.clone());
+            }
+            _ => {}
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+/// The log probabilities of a candidate in OpenAI's `logprobs.content` shape.
+fn logprobs_of(candidate: &Value) -> Option<Value> {
+    let result = candidate.get("logprobsResult")?;
+    let chosen = result.get("chosenCandidates")?.as_array()?;
+    let top = result.get("topCandidates").and_then(Value::as_array);
+    let content: Vec<Value> = chosen
+        .iter()
+        .enumerate()
+        .map(|(i, token)| {
+            let alternatives: Vec<Value> = top
+                .and_then(|t| t.get(i))
+                .and_then(|t| t.get("candidates"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|c| json!({"token": c.get("token"), "logprob": c.get("logProbability"), "bytes": null}))
+                .collect();
+            json!({"token": token.get("token"), "logprob": token.get("logProbability"),
+                   "bytes": null, "top_logprobs": alternatives})
+        })
+        .collect();
+    Some(json!({"content": content}))
+}
+
+/// The choice that stands for a blocked prompt: Gemini answers it with no candidates.
+fn blocked_choice(answer: &Value) -> Option<(String, Value)> {
+    let reason = answer
+        .pointer("/promptFeedback/blockReason")
+        .and_then(Value::as_str)?;
+    let refusal = format!("the provider blocked the prompt ({reason})");
+    Some((
+        refusal.clone(),
+        json!({"index": 0, "message": {"role": "assistant", "content": null, "refusal": refusal},
+               "finish_reason": "content_filter"}),
+    ))
 }
 
 /// An OpenAI-style id for an answer Gemini gave none.
@@ -259,8 +432,10 @@ fn tokens_of(usage: &Value) -> Option<Tokens> {
         cached_input: number("cachedContentTokenCount").unwrap_or(0).min(input),
         output: number("candidatesTokenCount").unwrap_or(0)
             + number("thoughtsTokenCount").unwrap_or(0),
+        reasoning: number("thoughtsTokenCount").unwrap_or(0),
         cache_write: 0,
         reported: true,
+        output_reported: usage.get("candidatesTokenCount").is_some(),
     })
 }
 
@@ -316,9 +491,17 @@ pub(crate) fn to_chat_completion(answer: &Value, model: &str) -> (Value, Tokens)
                 candidate.get("finishReason").and_then(Value::as_str),
                 message.get("tool_calls").is_some(),
             );
-            json!({"index": index, "message": message, "finish_reason": reason})
+            let mut choice = json!({"index": index, "message": message, "finish_reason": reason});
+            if let Some(logprobs) = logprobs_of(candidate) {
+                choice["logprobs"] = logprobs;
+            }
+            choice
         })
         .collect();
+    let choices = match blocked_choice(answer) {
+        Some((_, choice)) if choices.is_empty() => vec![choice],
+        _ => choices,
+    };
     let tokens = answer
         .get("usageMetadata")
         .and_then(tokens_of)
@@ -395,6 +578,10 @@ impl ChunkStream {
     fn translate(&mut self, partial: &Value) {
         if let Some(tokens) = partial.get("usageMetadata").and_then(tokens_of) {
             self.tokens = tokens;
+            // Published at once: a client may abandon the stream before it ends.
+            if let Ok(mut findings) = self.findings.lock() {
+                findings.tokens = tokens;
+            }
         }
         if let Some(model) = partial.get("modelVersion") {
             self.model = model.clone();
@@ -404,6 +591,12 @@ impl ChunkStream {
         }
         let (id, model) = (self.id.clone(), self.model.clone());
         let Some(candidate) = partial.pointer("/candidates/0") else {
+            if let Some((refusal, _)) = blocked_choice(partial) {
+                let chunk = json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                    "model": self.model, "choices": [{"index": 0,
+                    "delta": {"role": "assistant", "refusal": refusal}, "finish_reason": "content_filter"}]});
+                self.emit(chunk);
+            }
             return;
         };
         let (text, calls) = message_of(candidate, self.calls);
@@ -431,8 +624,11 @@ impl ChunkStream {
         } else {
             Value::Null
         };
-        let chunk = json!({"id": id, "object": "chat.completion.chunk", "created": self.created, "model": model,
+        let mut chunk = json!({"id": id, "object": "chat.completion.chunk", "created": self.created, "model": model,
             "choices": [{"index": 0, "delta": delta, "finish_reason": reason}]});
+        if let Some(logprobs) = logprobs_of(candidate) {
+            chunk["choices"][0]["logprobs"] = logprobs;
+        }
         self.emit(chunk);
     }
 
@@ -518,8 +714,112 @@ mod tests {
                 cached_input: 4,
                 output: 2,
                 cache_write: 0,
-                reported: true
+                reasoning: 0,
+                reported: true,
+                output_reported: true
             }
         );
+    }
+
+    #[test]
+    fn a_pydantic_schema_becomes_one_gemini_takes() {
+        // What pydantic writes for a strict tool or response_format.
+        let schema = json!({"type": "object", "additionalProperties": false, "title": "Trip",
+            "$defs": {"City": {"type": "object", "additionalProperties": false,
+                "properties": {"name": {"type": "string"}}, "required": ["name"]}},
+            "properties": {"to": {"$ref": "#/$defs/City"},
+                           "note": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": null},
+                           "kind": {"const": "trip"}, "days": {"type": ["integer", "null"]}},
+            "required": ["to", "note", "kind", "days"]});
+        let converted = gemini_schema(&schema).unwrap_or_default();
+        assert_eq!(
+            converted,
+            json!({"type": "object", "title": "Trip",
+                "properties": {"to": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+                               "note": {"type": "string", "nullable": true},
+                               "kind": {"enum": ["trip"]},
+                               "days": {"type": "integer", "nullable": true}},
+                "required": ["to", "note", "kind", "days"]})
+        );
+        let recursive = json!({"$defs": {"Node": {"type": "object", "properties": {"next": {"$ref": "#/$defs/Node"}}}},
+            "$ref": "#/$defs/Node"});
+        assert!(gemini_schema(&recursive).is_err());
+    }
+
+    #[test]
+    fn json_schema_and_tool_choice_reach_gemini() {
+        let openai = json!({"messages": [{"role": "user", "content": "x"}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "w", "strict": true,
+                "schema": {"type": "object", "additionalProperties": false, "properties": {"a": {"type": "string"}}}}},
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "additionalProperties": false}}}],
+            "tool_choice": {"type": "function", "function": {"name": "f"}}, "logprobs": true, "top_logprobs": 2});
+        let gemini = to_generate_content(&openai).unwrap_or_default();
+        let config = &gemini["generationConfig"];
+        assert_eq!(
+            config["responseSchema"],
+            json!({"type": "object", "properties": {"a": {"type": "string"}}})
+        );
+        assert_eq!(config["responseLogprobs"], true);
+        assert_eq!(config["logprobs"], 2);
+        assert_eq!(
+            gemini["tools"][0]["functionDeclarations"][0]["parameters"],
+            json!({"type": "object"})
+        );
+        assert_eq!(
+            gemini["toolConfig"]["functionCallingConfig"],
+            json!({"mode": "ANY", "allowedFunctionNames": ["f"]})
+        );
+        for (choice, mode) in [("none", "NONE"), ("auto", "AUTO"), ("required", "ANY")] {
+            let request = json!({"messages": [], "tool_choice": choice});
+            let gemini = to_generate_content(&request).unwrap_or_default();
+            assert_eq!(gemini["toolConfig"]["functionCallingConfig"]["mode"], mode);
+        }
+    }
+
+    #[test]
+    fn a_blocked_prompt_is_one_content_filter_choice() {
+        let answer = json!({"promptFeedback": {"blockReason": "SAFETY"},
+            "usageMetadata": {"promptTokenCount": 8, "totalTokenCount": 8}});
+        let (completion, _) = to_chat_completion(&answer, "m");
+        assert_eq!(completion["choices"][0]["finish_reason"], "content_filter");
+        assert!(completion["choices"][0]["message"]["refusal"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("SAFETY"));
+
+        let findings = Arc::new(Mutex::new(StreamFindings::default()));
+        let mut stream = ChunkStream::new(Instant::now(), findings, "m", false);
+        stream.feed(format!("data: {answer}\r\n\r\n").as_bytes());
+        stream.end();
+        let mut out = String::new();
+        while let Some(frame) = stream.next_frame() {
+            out.push_str(&String::from_utf8_lossy(&frame));
+        }
+        assert!(
+            out.contains("\"finish_reason\":\"content_filter\""),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn thoughts_are_output_and_reported_as_reasoning() {
+        let answer = json!({"candidates": [{"content": {"parts": [{"text": "4"}]}, "finishReason": "STOP",
+            "logprobsResult": {"chosenCandidates": [{"token": "4", "logProbability": -0.1}],
+                               "topCandidates": [{"candidates": [{"token": "4", "logProbability": -0.1}]}]}}],
+            "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 1, "thoughtsTokenCount": 30}});
+        let (completion, tokens) = to_chat_completion(&answer, "m");
+        assert_eq!((tokens.output, tokens.reasoning), (31, 30));
+        assert_eq!(
+            completion["usage"]["completion_tokens_details"]["reasoning_tokens"],
+            30
+        );
+        assert_eq!(
+            completion["choices"][0]["logprobs"]["content"][0]["logprob"],
+            -0.1
+        );
+        assert!(completion["id"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("chatcmpl-"));
     }
 }

@@ -14,8 +14,13 @@ pub(crate) struct Tokens {
     /// Of the input, how many were written to the provider's prompt cache (Anthropic).
     pub(crate) cache_write: u64,
     pub(crate) output: u64,
-    /// Whether the provider reported usage at all.
+    /// Of the output, how many were reasoning (thinking) tokens.
+    pub(crate) reasoning: u64,
+    /// Whether the provider reported its count of the input.
     pub(crate) reported: bool,
+    /// Whether the output count is the provider's final one (a stream cut short may have
+    /// reported its input only).
+    pub(crate) output_reported: bool,
 }
 
 impl Tokens {
@@ -29,8 +34,10 @@ impl Tokens {
                 .unwrap_or(0)
                 .min(input),
             output: number("/completion_tokens").unwrap_or(0),
+            reasoning: number("/completion_tokens_details/reasoning_tokens").unwrap_or(0),
             cache_write: 0,
             reported: true,
+            output_reported: true,
         })
     }
 }
@@ -83,10 +90,17 @@ pub(crate) fn prompt_text(document: &Value) -> String {
 }
 
 /// Tokens in OpenAI's `usage` shape, for answers translated from other providers.
+/// Anthropic's cache writes, priced apart, show as `cache_creation_input_tokens` (as LiteLLM
+/// reports them).
 pub(crate) fn openai_usage(tokens: &Tokens) -> Value {
-    serde_json::json!({"prompt_tokens": tokens.input, "completion_tokens": tokens.output,
+    let mut usage = serde_json::json!({"prompt_tokens": tokens.input, "completion_tokens": tokens.output,
         "total_tokens": tokens.input + tokens.output,
-        "prompt_tokens_details": {"cached_tokens": tokens.cached_input}})
+        "prompt_tokens_details": {"cached_tokens": tokens.cached_input},
+        "completion_tokens_details": {"reasoning_tokens": tokens.reasoning}});
+    if tokens.cache_write > 0 {
+        usage["cache_creation_input_tokens"] = tokens.cache_write.into();
+    }
+    usage
 }
 
 /// Seconds since the Unix epoch, for OpenAI's `created` fields.
@@ -130,7 +144,9 @@ mod tests {
             cached_input: 200,
             output: 500,
             cache_write: 0,
+            reasoning: 0,
             reported: true,
+            output_reported: true,
         };
         // 800 × 150 + 200 × 75 + 500 × 600 = 120,000 + 15,000 + 300,000 nano-dollars.
         assert_eq!(cost_nanousd(&prices, &tokens), 435_000);
@@ -167,7 +183,9 @@ mod tests {
                 cached_input: 4,
                 output: 5,
                 cache_write: 0,
-                reported: true
+                reasoning: 0,
+                reported: true,
+                output_reported: true
             })
         );
         assert_eq!(Tokens::from_openai_usage(&serde_json::json!(null)), None);

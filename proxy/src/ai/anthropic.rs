@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use crate::active::CompiledDeployment;
 use crate::ai::metering::{now_secs, openai_usage, Tokens};
-use crate::ai::sse::{ChunkTranslator, StreamFindings};
+use crate::ai::sse::{event_data, ChunkTranslator, EventFramer, StreamFindings};
 use crate::body::ProxyBody;
 
 /// Anthropic requires max_tokens; OpenAI clients often leave it out.
@@ -434,7 +434,7 @@ pub(crate) fn to_chat_completion(answer: &Value) -> (Value, Tokens) {
 pub(crate) struct ChunkStream {
     started: Instant,
     findings: Arc<Mutex<StreamFindings>>,
-    buffer: Vec<u8>,
+    framer: EventFramer,
     out: VecDeque<Bytes>,
     id: Value,
     model: Value,
@@ -456,7 +456,7 @@ impl ChunkStream {
         Self {
             started,
             findings,
-            buffer: Vec::new(),
+            framer: EventFramer::default(),
             out: VecDeque::new(),
             id: Value::Null,
             model: Value::Null,
@@ -486,21 +486,27 @@ impl ChunkStream {
     }
 
     fn consume(&mut self, data: &[u8]) {
+        if self.finished {
+            return;
+        }
         if let Ok(mut findings) = self.findings.lock() {
             findings
                 .first_byte
                 .get_or_insert_with(|| self.started.elapsed());
         }
-        self.buffer.extend_from_slice(data);
-        while let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
-            let event: Vec<u8> = self.buffer.drain(..end + 2).collect();
-            let payload: String = String::from_utf8_lossy(&event)
-                .lines()
-                .filter_map(|line| line.strip_prefix("data:"))
-                .map(str::trim)
-                .collect();
-            if let Ok(event) = serde_json::from_str::<Value>(&payload) {
-                self.translate(&event);
+        self.framer.push(data);
+        while let Some(event) = self.framer.next_event() {
+            match event {
+                Ok(event) => {
+                    if let Ok(event) = serde_json::from_slice::<Value>(&event_data(&event)) {
+                        self.translate(&event);
+                    }
+                }
+                Err(too_large) => {
+                    let error = json!({"type": "error",
+                        "error": {"type": "api_error", "message": too_large.message()}});
+                    self.translate(&error);
+                }
             }
         }
     }

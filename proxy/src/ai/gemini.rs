@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use crate::active::CompiledDeployment;
 use crate::ai::metering::{now_secs, openai_usage, Tokens};
-use crate::ai::sse::{ChunkTranslator, StreamFindings};
+use crate::ai::sse::{error_frame, event_data, ChunkTranslator, EventFramer, StreamFindings};
 use crate::body::ProxyBody;
 
 /// Builds the Gemini request for a chat completion.
@@ -517,8 +517,10 @@ pub(crate) fn to_chat_completion(answer: &Value, model: &str) -> (Value, Tokens)
 pub(crate) struct ChunkStream {
     started: Instant,
     findings: Arc<Mutex<StreamFindings>>,
-    buffer: Vec<u8>,
+    framer: EventFramer,
     out: VecDeque<Bytes>,
+    /// Set once the provider's stream broke the framing; nothing more is read from it.
+    failed: bool,
     tokens: Tokens,
     calls: usize,
     created: u64,
@@ -540,8 +542,9 @@ impl ChunkStream {
         Self {
             started,
             findings,
-            buffer: Vec::new(),
+            framer: EventFramer::default(),
             out: VecDeque::new(),
+            failed: false,
             tokens: Tokens::default(),
             calls: 0,
             created: now_secs(),
@@ -558,19 +561,26 @@ impl ChunkStream {
     }
 
     fn consume(&mut self, data: &[u8]) {
+        if self.failed {
+            return;
+        }
         if let Ok(mut findings) = self.findings.lock() {
             findings
                 .first_byte
                 .get_or_insert_with(|| self.started.elapsed());
         }
-        self.buffer.extend_from_slice(data);
-        while let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.buffer.drain(..=end).collect();
-            let Some(payload) = line.strip_prefix(b"data:") else {
-                continue;
-            };
-            if let Ok(partial) = serde_json::from_slice::<Value>(payload.trim_ascii()) {
-                self.translate(&partial);
+        self.framer.push(data);
+        while let Some(event) = self.framer.next_event() {
+            match event {
+                Ok(event) => {
+                    if let Ok(partial) = serde_json::from_slice::<Value>(&event_data(&event)) {
+                        self.translate(&partial);
+                    }
+                }
+                Err(too_large) => {
+                    self.out.push_back(error_frame(&too_large.message()));
+                    self.failed = true;
+                }
             }
         }
     }
@@ -651,6 +661,11 @@ impl ChunkTranslator for ChunkStream {
     }
 
     fn end(&mut self) {
+        if let Some(rest) = self.framer.rest().filter(|_| !self.failed) {
+            if let Ok(partial) = serde_json::from_slice::<Value>(&event_data(&rest)) {
+                self.translate(&partial);
+            }
+        }
         self.finish();
     }
 

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use serde_json::{json, Map, Value};
 
-use crate::ai::sse::{event_end, ChunkTranslator};
+use crate::ai::sse::{event_data, ChunkTranslator, EventFramer};
 use crate::error::messages_error_body;
 
 /// A Messages request → a chat completion request (for OpenAI-family and Gemini providers).
@@ -273,7 +273,7 @@ pub(crate) fn from_chat_error(status: StatusCode, body: &[u8]) -> Bytes {
 /// Chat completion chunks (from `inner`) re-emitted as Messages stream events.
 pub(crate) struct EventStream<T> {
     inner: T,
-    pending: Vec<u8>,
+    framer: EventFramer,
     out: VecDeque<Bytes>,
     model: String,
     started: bool,
@@ -292,7 +292,7 @@ impl<T: ChunkTranslator> EventStream<T> {
     pub(crate) fn new(inner: T, model: &str) -> Self {
         Self {
             inner,
-            pending: Vec::new(),
+            framer: EventFramer::default(),
             out: VecDeque::new(),
             model: model.to_string(),
             started: false,
@@ -394,11 +394,7 @@ impl<T: ChunkTranslator> EventStream<T> {
     }
 
     fn event(&mut self, event: &[u8]) {
-        let payload: Vec<u8> = event
-            .split(|b| *b == b'\n')
-            .filter_map(|line| line.strip_prefix(b"data:"))
-            .flat_map(|data| data.trim_ascii().iter().copied())
-            .collect();
+        let payload = event_data(event);
         if payload.is_empty() || payload == b"[DONE]" {
             return;
         }
@@ -437,11 +433,11 @@ impl<T: ChunkTranslator> EventStream<T> {
 
     fn drain_inner(&mut self) {
         while let Some(frame) = self.inner.next_frame() {
-            self.pending.extend_from_slice(&frame);
+            self.framer.push(&frame);
         }
-        while let Some(end) = event_end(&self.pending) {
-            let event: Vec<u8> = self.pending.drain(..end).collect();
-            if !self.finished {
+        // The inner translator bounds the provider's events already.
+        while let Some(event) = self.framer.next_event() {
+            if let (Ok(event), false) = (event, self.finished) {
                 self.event(&event);
             }
         }
@@ -457,8 +453,7 @@ impl<T: ChunkTranslator> ChunkTranslator for EventStream<T> {
     fn end(&mut self) {
         self.inner.end();
         self.drain_inner();
-        if !self.pending.is_empty() {
-            let rest = std::mem::take(&mut self.pending);
+        if let Some(rest) = self.framer.rest().filter(|_| !self.finished) {
             self.event(&rest);
         }
         self.finish();

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use crate::ai::metering::now_secs;
-use crate::ai::sse::{event_end, ChunkTranslator};
+use crate::ai::sse::{event_data, ChunkTranslator, EventFramer};
 
 /// A Responses request → a chat completion request.
 pub(crate) fn to_chat(document: &Value) -> Result<Value, String> {
@@ -329,7 +329,7 @@ pub(crate) struct EventStream<T> {
     inner: T,
     request: Value,
     id: String,
-    pending: Vec<u8>,
+    framer: EventFramer,
     out: VecDeque<Bytes>,
     sequence: u64,
     started: bool,
@@ -350,7 +350,7 @@ impl<T: ChunkTranslator> EventStream<T> {
             inner,
             request: request.clone(),
             id: new_id("resp"),
-            pending: Vec::new(),
+            framer: EventFramer::default(),
             out: VecDeque::new(),
             sequence: 0,
             started: false,
@@ -501,11 +501,7 @@ impl<T: ChunkTranslator> EventStream<T> {
     }
 
     fn event(&mut self, event: &[u8]) {
-        let payload: Vec<u8> = event
-            .split(|b| *b == b'\n')
-            .filter_map(|line| line.strip_prefix(b"data:"))
-            .flat_map(|data| data.trim_ascii().iter().copied())
-            .collect();
+        let payload = event_data(event);
         if payload.is_empty() || payload == b"[DONE]" {
             return;
         }
@@ -569,11 +565,11 @@ impl<T: ChunkTranslator> EventStream<T> {
 
     fn drain_inner(&mut self) {
         while let Some(frame) = self.inner.next_frame() {
-            self.pending.extend_from_slice(&frame);
+            self.framer.push(&frame);
         }
-        while let Some(end) = event_end(&self.pending) {
-            let event: Vec<u8> = self.pending.drain(..end).collect();
-            if !self.finished {
+        // The inner translator bounds the provider's events already.
+        while let Some(event) = self.framer.next_event() {
+            if let (Ok(event), false) = (event, self.finished) {
                 self.event(&event);
             }
         }
@@ -589,8 +585,7 @@ impl<T: ChunkTranslator> ChunkTranslator for EventStream<T> {
     fn end(&mut self) {
         self.inner.end();
         self.drain_inner();
-        if !self.pending.is_empty() && !self.finished {
-            let rest = std::mem::take(&mut self.pending);
+        if let Some(rest) = self.framer.rest().filter(|_| !self.finished) {
             self.event(&rest);
         }
         self.finish();

@@ -112,8 +112,85 @@ impl UsageScan {
     }
 }
 
-/// Largest server-sent event held back whole; a longer one is passed on as it comes.
-const EVENT_MAX: usize = 4 << 20;
+/// Largest server-sent event taken from a provider; a longer one ends the stream with an error.
+pub(crate) const EVENT_MAX: usize = 4 << 20;
+
+/// The provider sent an event over [`EVENT_MAX`] bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct EventTooLarge;
+
+impl EventTooLarge {
+    /// What the client is told.
+    pub(crate) fn message(&self) -> String {
+        format!(
+            "the provider sent a stream event over {} MiB; the stream was stopped",
+            EVENT_MAX >> 20
+        )
+    }
+}
+
+/// The one framer of every provider stream: splits bytes into server-sent events (each ending
+/// at a blank line, `\n\n` or `\r\n\r\n`), bounded by [`EVENT_MAX`].
+#[derive(Debug, Default)]
+pub(crate) struct EventFramer {
+    pending: Vec<u8>,
+    /// How far `pending` has been searched for an event's end.
+    searched: usize,
+}
+
+impl EventFramer {
+    /// Takes the next bytes of the stream.
+    pub(crate) fn push(&mut self, data: &[u8]) {
+        self.pending.extend_from_slice(data);
+    }
+
+    /// The next complete event, or [`EventTooLarge`] (once) when one grows past the limit.
+    pub(crate) fn next_event(&mut self) -> Option<Result<Vec<u8>, EventTooLarge>> {
+        // A blank line may straddle the last search's end: look again from a little before.
+        let from = self.searched.saturating_sub(3);
+        match event_end(&self.pending[from..]).map(|end| from + end) {
+            Some(end) if end > EVENT_MAX => Some(Err(self.overflow())),
+            Some(end) => {
+                self.searched = 0;
+                Some(Ok(self.pending.drain(..end).collect()))
+            }
+            None if self.pending.len() > EVENT_MAX => Some(Err(self.overflow())),
+            None => {
+                self.searched = self.pending.len();
+                None
+            }
+        }
+    }
+
+    fn overflow(&mut self) -> EventTooLarge {
+        self.pending = Vec::new();
+        self.searched = 0;
+        EventTooLarge
+    }
+
+    /// What is left when the stream ends: an event without its blank line, if any.
+    pub(crate) fn rest(&mut self) -> Option<Vec<u8>> {
+        self.searched = 0;
+        let rest = std::mem::take(&mut self.pending);
+        (!rest.iter().all(u8::is_ascii_whitespace)).then_some(rest)
+    }
+}
+
+/// An event's data: its `data:` lines, trimmed and joined.
+pub(crate) fn event_data(event: &[u8]) -> Vec<u8> {
+    event
+        .split(|b| *b == b'\n')
+        .filter_map(|line| line.strip_prefix(b"data:"))
+        .flat_map(|data| data.trim_ascii().iter().copied())
+        .collect()
+}
+
+/// A chat chunk that tells the client the stream failed, in OpenAI's error shape.
+pub(crate) fn error_frame(message: &str) -> Bytes {
+    let error = serde_json::json!({"error": {"message": message, "type": "upstream_error",
+        "code": "provider_error"}});
+    Bytes::from(format!("data: {error}\n\n"))
+}
 
 /// An OpenAI-family stream passed on event by event, its usage noted. With `keep_usage` off it
 /// drops the usage-only chunk (`choices: []`) the proxy asked the provider for so it can meter
@@ -121,9 +198,10 @@ const EVENT_MAX: usize = 4 << 20;
 /// on it).
 pub(crate) struct OpenAiEvents {
     scan: UsageScan,
-    pending: Vec<u8>,
+    framer: EventFramer,
     out: VecDeque<Bytes>,
     keep_usage: bool,
+    failed: bool,
 }
 
 impl OpenAiEvents {
@@ -134,33 +212,40 @@ impl OpenAiEvents {
     ) -> Self {
         Self {
             scan: UsageScan::new(started, findings),
-            pending: Vec::new(),
+            framer: EventFramer::default(),
             out: VecDeque::new(),
             keep_usage,
+            failed: false,
         }
     }
 }
 
 impl ChunkTranslator for OpenAiEvents {
     fn feed(&mut self, data: &[u8]) {
-        self.scan.scan(data);
-        self.pending.extend_from_slice(data);
-        while let Some(end) = event_end(&self.pending) {
-            let event: Vec<u8> = self.pending.drain(..end).collect();
-            if self.keep_usage || !is_usage_only(&event) {
-                self.out.push_back(Bytes::from(event));
-            }
+        if self.failed {
+            return;
         }
-        if self.pending.len() > EVENT_MAX {
-            self.out
-                .push_back(Bytes::from(std::mem::take(&mut self.pending)));
+        self.scan.scan(data);
+        self.framer.push(data);
+        while let Some(event) = self.framer.next_event() {
+            match event {
+                Ok(event) if self.keep_usage || !is_usage_only(&event) => {
+                    self.out.push_back(Bytes::from(event));
+                }
+                Ok(_) => {}
+                Err(too_large) => {
+                    self.out.push_back(error_frame(&too_large.message()));
+                    self.out.push_back(Bytes::from_static(b"data: [DONE]\n\n"));
+                    self.failed = true;
+                    return;
+                }
+            }
         }
     }
 
     fn end(&mut self) {
-        if !self.pending.is_empty() {
-            self.out
-                .push_back(Bytes::from(std::mem::take(&mut self.pending)));
+        if let Some(rest) = self.framer.rest().filter(|_| !self.failed) {
+            self.out.push_back(Bytes::from(rest));
         }
     }
 
@@ -188,11 +273,7 @@ fn is_usage_only(event: &[u8]) -> bool {
     if !event.windows(7).any(|w| w == b"\"usage\"") {
         return false;
     }
-    let payload: Vec<u8> = event
-        .split(|b| *b == b'\n')
-        .filter_map(|line| line.strip_prefix(b"data:"))
-        .flat_map(|data| data.trim_ascii().iter().copied())
-        .collect();
+    let payload = event_data(event);
     serde_json::from_slice::<serde_json::Value>(&payload).is_ok_and(|chunk| {
         chunk.get("usage").is_some_and(serde_json::Value::is_object)
             && chunk
@@ -318,6 +399,22 @@ mod tests {
         );
         let findings = findings.lock().map(|f| (f.tokens.input, f.tokens.output));
         assert_eq!(findings.ok(), Some((4, 2)));
+    }
+
+    #[test]
+    fn the_framer_splits_events_across_pieces_and_bounds_them() {
+        let mut framer = EventFramer::default();
+        for piece in [&b"data: a\r"[..], b"\n\r", b"\ndata: b\n", b"\n"] {
+            framer.push(piece);
+        }
+        assert_eq!(framer.next_event(), Some(Ok(b"data: a\r\n\r\n".to_vec())));
+        assert_eq!(framer.next_event(), Some(Ok(b"data: b\n\n".to_vec())));
+        assert_eq!(framer.next_event(), None);
+        framer.push(&vec![b'x'; EVENT_MAX + 1]);
+        assert_eq!(framer.next_event(), Some(Err(EventTooLarge)));
+        assert_eq!(framer.next_event(), None, "reported once, then empty");
+        framer.push(b"data: tail");
+        assert_eq!(framer.rest(), Some(b"data: tail".to_vec()));
     }
 
     #[test]

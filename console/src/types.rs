@@ -277,6 +277,8 @@ pub(crate) struct UsageRecord {
     pub upstream_model: Option<String>,
     pub input_tokens: Option<i64>,
     pub cached_input_tokens: Option<i64>,
+    #[serde(default)]
+    pub cache_write_tokens: Option<i64>,
     pub output_tokens: Option<i64>,
     pub tokens_estimated: Option<bool>,
     pub cost_usd: Option<String>,

@@ -471,6 +471,9 @@ pub struct AiUsage {
     pub input_tokens: u64,
     /// Input tokens read from the provider's prompt cache.
     pub cached_input_tokens: u64,
+    /// Input tokens written to the provider's prompt cache (Anthropic), priced apart.
+    #[serde(default)]
+    pub cache_write_tokens: u64,
     /// Output tokens.
     pub output_tokens: u64,
     /// True when the provider reported no usage and the counts are estimates.

@@ -165,6 +165,7 @@ mod tests {
                 upstream_model: None,
                 input_tokens: 0,
                 cached_input_tokens: 0,
+                cache_write_tokens: 0,
                 output_tokens: 0,
                 estimated: false,
                 cost_nanousd: 60,

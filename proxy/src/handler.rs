@@ -498,6 +498,7 @@ fn ai_usage(call: &AiCall, status: StatusCode) -> AiUsage {
         upstream_model: call.upstream_model.clone(),
         input_tokens: tokens.input,
         cached_input_tokens: tokens.cached_input,
+        cache_write_tokens: tokens.cache_write,
         output_tokens: tokens.output,
         estimated: !(tokens.reported && tokens.output_reported),
         cost_nanousd: if tokens.reported || status.is_success() {

@@ -267,7 +267,7 @@ pub(crate) async fn csv(t: TenantCtx, Query(filters): Query<Filters>) -> Respons
         Err(failure) => return t.failure(failure),
     };
     let mut out = String::from(
-        "id,time,key,route,model,upstream_model,method,status,latency_ms,input_tokens,cached_input_tokens,output_tokens,tokens_estimated,cost_usd,error\n",
+        "id,time,key,route,model,upstream_model,method,status,latency_ms,input_tokens,cached_input_tokens,cache_write_tokens,output_tokens,tokens_estimated,cost_usd,error\n",
     );
     let mut before: Option<String> = None;
     let mut rows = 0;
@@ -288,7 +288,7 @@ pub(crate) async fn csv(t: TenantCtx, Query(filters): Query<Filters>) -> Respons
             let opt = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{:.3},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{:.3},{},{},{},{},{},{},{}",
                 e.id,
                 e.time,
                 csv_field(&name_of(&names.keys, &e.key_id)),
@@ -300,6 +300,7 @@ pub(crate) async fn csv(t: TenantCtx, Query(filters): Query<Filters>) -> Respons
                 e.latency_us as f64 / 1000.0,
                 opt(e.input_tokens),
                 opt(e.cached_input_tokens),
+                opt(e.cache_write_tokens),
                 opt(e.output_tokens),
                 e.tokens_estimated
                     .map(|b| b.to_string())

@@ -498,6 +498,7 @@ async fn anthropic_is_called_in_its_own_api_and_answers_in_openais() {
     assert_eq!(body["choices"][0]["message"]["content"], "Bonjour");
     assert_eq!(body["choices"][0]["finish_reason"], "stop");
     assert_eq!(body["usage"]["prompt_tokens"], 29);
+    assert_eq!(body["usage"]["cache_creation_input_tokens"], 4);
     let sent = received.lock().unwrap()[0].clone();
     assert_eq!(sent["system"], "Answer in French.");
     assert_eq!(sent["model"], "claude-haiku-4-5");
@@ -537,6 +538,13 @@ async fn anthropic_is_called_in_its_own_api_and_answers_in_openais() {
             "{events:?}"
         );
     }
+    let log = admin.get("/api/v1/tenants/default/usage").await;
+    let logged = log.body["events"].as_array().unwrap();
+    assert!(
+        logged.iter().all(|e| e["cache_write_tokens"] == 4),
+        "cache writes are in the usage log: {}",
+        log.text
+    );
     proxy.shutdown().await;
 }
 

@@ -503,6 +503,7 @@ async fn replay_history(server: &TestServer) {
                     upstream_model: Some("mock-mini".into()),
                     input_tokens: input,
                     cached_input_tokens: 0,
+                    cache_write_tokens: 0,
                     output_tokens: output,
                     estimated: false,
                     cost_nanousd: (input * input_price + output * output_price) as i64,

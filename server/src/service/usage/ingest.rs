@@ -48,20 +48,21 @@ pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingeste
         "INSERT INTO usage_events (id, time, tenant_id, key_id, route_id, dataplane_id, method,
              status, latency_us, upstream_latency_us, bytes_in, bytes_out, error_class, model_id,
              provider_id, upstream_model, input_tokens, cached_input_tokens, output_tokens,
-             tokens_estimated, cost_nanousd, ttft_us, fallbacks, prompt_api_id)
+             tokens_estimated, cost_nanousd, ttft_us, fallbacks, prompt_api_id, cache_write_tokens)
          SELECT u.id, u.time, u.tenant_id, u.key_id, u.route_id, $6, u.method, u.status,
                 u.latency_us, u.upstream_latency_us, u.bytes_in, u.bytes_out, u.error_class,
                 u.model_id, u.provider_id, u.upstream_model, u.input_tokens, u.cached_input_tokens,
                 u.output_tokens, u.tokens_estimated, u.cost_nanousd, u.ttft_us, u.fallbacks,
-                u.prompt_api_id
+                u.prompt_api_id, u.cache_write_tokens
          FROM UNNEST($1::uuid[], $2::timestamptz[], $3::uuid[], $4::uuid[], $5::uuid[], $7::text[],
                      $8::int2[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::text[],
                      $14::uuid[], $15::uuid[], $16::text[], $17::int8[], $18::int8[], $19::int8[],
-                     $20::bool[], $21::int8[], $22::int8[], $23::int4[], $24::uuid[])
+                     $20::bool[], $21::int8[], $22::int8[], $23::int4[], $24::uuid[], $25::int8[])
               AS u(id, time, tenant_id, key_id, route_id, method, status, latency_us,
                    upstream_latency_us, bytes_in, bytes_out, error_class, model_id, provider_id,
                    upstream_model, input_tokens, cached_input_tokens, output_tokens,
-                   tokens_estimated, cost_nanousd, ttft_us, fallbacks, prompt_api_id)
+                   tokens_estimated, cost_nanousd, ttft_us, fallbacks, prompt_api_id,
+                   cache_write_tokens)
          ON CONFLICT DO NOTHING
          RETURNING id",
     )
@@ -116,6 +117,7 @@ pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingeste
         Some(i32::try_from(ai.fallbacks).unwrap_or(i32::MAX))
     }))
     .bind(ai_column(events, |ai| ai.prompt_api_id))
+    .bind(ai_column(events, |ai| Some(clamp(ai.cache_write_tokens))))
     .fetch_all(&mut *tx)
     .await?;
 

@@ -54,6 +54,8 @@ pub(crate) struct UsageRecord {
     pub(crate) upstream_model: Option<String>,
     pub(crate) input_tokens: Option<i64>,
     pub(crate) cached_input_tokens: Option<i64>,
+    /// Input tokens written to the provider's prompt cache (Anthropic), priced apart.
+    pub(crate) cache_write_tokens: Option<i64>,
     pub(crate) output_tokens: Option<i64>,
     /// True when the provider reported no usage.
     pub(crate) tokens_estimated: Option<bool>,
@@ -149,7 +151,8 @@ pub(crate) async fn list(
     let mut events: Vec<UsageRecord> = sqlx::query_as(
         "SELECT id, time, key_id, route_id, method, status, latency_us, upstream_latency_us,
                 bytes_in, bytes_out, error_class, model_id, provider_id, upstream_model, input_tokens,
-                cached_input_tokens, output_tokens, tokens_estimated, cost_nanousd, ttft_us, fallbacks
+                cached_input_tokens, cache_write_tokens, output_tokens, tokens_estimated,
+                cost_nanousd, ttft_us, fallbacks
          FROM usage_events
          WHERE tenant_id = $1 AND time >= $2 AND time < $3
            AND ($4::uuid IS NULL OR key_id = $4) AND ($5::uuid IS NULL OR route_id = $5)

@@ -10,6 +10,7 @@
 
 mod ai;
 mod chat_dialect;
+mod conformance;
 mod console_browser;
 
 mod keys_and_limits;

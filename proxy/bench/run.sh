@@ -63,10 +63,24 @@ USAGE='data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m"
 # In an nginx double-quoted string: \n is a newline, and inner double quotes are escaped.
 SSE=$(printf '%s\\n\\n%s\\n\\n%s\\n\\ndata: [DONE]\\n\\n' "$CHUNK" "$CHUNK" "$USAGE")
 SSE=${SSE//\"/\\\"}
+# The same answers as Anthropic's Messages API writes them.
+MESSAGE='{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"Hello"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":11,"output_tokens":7}}'
+anthropic_event() { printf 'event: %s\\ndata: %s\\n\\n' "$1" "$2"; }
+MESSAGE_SSE=$(
+  anthropic_event message_start '{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":11,"output_tokens":1}}}'
+  anthropic_event content_block_start '{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}'
+  anthropic_event content_block_delta '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}'
+  anthropic_event content_block_delta '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}'
+  anthropic_event content_block_stop '{"type":"content_block_stop","index":0}'
+  anthropic_event message_delta '{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":7}}'
+  anthropic_event message_stop '{"type":"message_stop"}')
+MESSAGE_SSE=${MESSAGE_SSE//\"/\\\"}
 MOCK_PORT=$(free_port)
 nginx_conf mockai 1 "keepalive_requests 1000000; server { listen 127.0.0.1:$MOCK_PORT;
   location = /v1/chat/completions { default_type application/json; return 200 '$COMPLETION'; }
-  location = /v1/stream/chat/completions { default_type text/event-stream; return 200 \"$SSE\"; } }"
+  location = /v1/stream/chat/completions { default_type text/event-stream; return 200 \"$SSE\"; }
+  location = /anthropic/v1/messages { default_type application/json; return 200 '$MESSAGE'; }
+  location = /anthropic-stream/v1/messages { default_type text/event-stream; return 200 \"$MESSAGE_SSE\"; } }"
 nginx_conf nginxproxy auto "upstream backend { server 127.0.0.1:$UPSTREAM_PORT; keepalive 128; }
   server { listen 127.0.0.1:$NGINX_PORT; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
 "$NGINX" -c "$WORK/upstream.conf" & UPSTREAM_PID=$!; pids+=($UPSTREAM_PID)
@@ -92,6 +106,13 @@ for name in mock:v1 mockstream:v1/stream; do
   curl -fs -b "$WORK/cookies" -H 'content-type: application/json' \
     -d "{\"name\": \"${name%%:*}\", \"kind\": \"openai_compatible\", \"base_url\": \"http://127.0.0.1:$MOCK_PORT/${name#*:}\"}" \
     "$API/tenants/default/providers" >/dev/null
+done
+for name in claude:anthropic claudestream:anthropic-stream; do
+  curl -fs -b "$WORK/cookies" -H 'content-type: application/json' \
+    -d "{\"name\": \"${name%%:*}\", \"kind\": \"anthropic\", \"api_key\": \"sk-bench\", \"base_url\": \"http://127.0.0.1:$MOCK_PORT/${name#*:}\"}" \
+    "$API/tenants/default/providers" >/dev/null
+  curl -fs -b "$WORK/cookies" -H 'content-type: application/json' -d "{\"name\": \"${name%%:*}\", \"deployments\": [{\"provider\": \"${name%%:*}\", \"model\": \"m\"}],
+    \"prices\": {\"input_per_mtok\": \"1\", \"output_per_mtok\": \"5\"}}" "$API/tenants/default/models" >/dev/null
 done
 curl -fs -b "$WORK/cookies" -H 'content-type: application/json' -d '{"name": "chat", "deployments": [{"provider": "mock", "model": "m"}],
   "prices": {"input_per_mtok": "0.15", "output_per_mtok": "0.60"}}' "$API/tenants/default/models" >/dev/null
@@ -170,6 +191,22 @@ for conns in 1 64; do
   LUA=$(chat_lua chat false) measure "tollgate-proxy /v1/chat/completions" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$conns" "$PROXY_PID"
   LUA=$(chat_lua chat-stream true) measure "mock AI provider direct (stream)" "http://127.0.0.1:$MOCK_PORT/v1/stream/chat/completions" "$conns" $(with_children $MOCK_PID)
   LUA=$(chat_lua chat-stream true) measure "tollgate-proxy /v1/chat/completions, stream" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$conns" "$PROXY_PID"
+done
+# Anthropic's Messages API, relayed to an Anthropic provider.
+messages_lua() { # model stream
+  cat >"$WORK/$1.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["anthropic-version"] = "2023-06-01"
+wrk.body = '{"model": "$1", "max_tokens": 100, "stream": $2, "messages": [{"role": "user", "content": "Say hello"}]}'
+LUA
+  echo "$WORK/$1.lua"
+}
+for conns in 1 64; do
+  LUA=$(messages_lua claude false) measure "mock Anthropic direct (messages)" "http://127.0.0.1:$MOCK_PORT/anthropic/v1/messages" "$conns" $(with_children $MOCK_PID)
+  LUA=$(messages_lua claude false) measure "tollgate-proxy /v1/messages" "http://127.0.0.1:$PROXY_PORT/v1/messages" "$conns" "$PROXY_PID"
+  LUA=$(messages_lua claudestream true) measure "mock Anthropic direct (messages, stream)" "http://127.0.0.1:$MOCK_PORT/anthropic-stream/v1/messages" "$conns" $(with_children $MOCK_PID)
+  LUA=$(messages_lua claudestream true) measure "tollgate-proxy /v1/messages, stream" "http://127.0.0.1:$PROXY_PORT/v1/messages" "$conns" "$PROXY_PID"
 done
 dropped=$(curl -fs "http://127.0.0.1:$METRICS_PORT/metrics" | awk '/^tollgate_proxy_usage_dropped_events_total/ {print $2}')
 echo

@@ -270,7 +270,9 @@ pub(crate) fn event_end(buffer: &[u8]) -> Option<usize> {
 
 /// Whether an SSE event is a chat chunk with usage and no choices.
 fn is_usage_only(event: &[u8]) -> bool {
-    if !event.windows(7).any(|w| w == b"\"usage\"") {
+    let has = |needle: &[u8]| event.windows(needle.len()).any(|w| w == needle);
+    // Cheap byte checks first: nearly every chunk has choices, and is passed on unparsed.
+    if !(has(b"\"choices\":[]") || has(b"\"choices\": []")) || !has(b"\"usage\"") {
         return false;
     }
     let payload = event_data(event);

@@ -130,10 +130,16 @@ pub(crate) async fn serve(
     call: &mut Option<AiCall>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let path = request.uri().path().to_string();
+    // Anthropic's SDKs send their API version with every call, and read models in their shape.
+    let shape = if request.headers().contains_key("anthropic-version") {
+        ModelShape::Anthropic
+    } else {
+        ModelShape::OpenAi
+    };
     match (request.method(), path.as_str()) {
-        (&Method::GET, "/v1/models") => Ok(list_models(caller.config, caller.key)),
+        (&Method::GET, "/v1/models") => Ok(list_models(caller.config, caller.key, shape)),
         (&Method::GET, path) if path.starts_with("/v1/models/") => {
-            retrieve_model(caller.config, caller.key, &path["/v1/models/".len()..])
+            retrieve_model(caller.config, caller.key, &path["/v1/models/".len()..], shape)
         }
         (&Method::POST, "/v1/chat/completions") => {
             complete(caller, request, Inbound::Chat, call).await
@@ -178,10 +184,19 @@ fn may_use(key: &CompiledKey, model: &str) -> bool {
 }
 
 /// One model this key may call, in OpenAI's shape (`client.models.retrieve`).
+/// How a model is described: OpenAI's `{"object": "model", …}` or Anthropic's
+/// `{"type": "model", …}`.
+#[derive(Clone, Copy)]
+enum ModelShape {
+    OpenAi,
+    Anthropic,
+}
+
 fn retrieve_model(
     config: &ActiveConfig,
     key: &CompiledKey,
     name: &str,
+    shape: ModelShape,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     // Model names may hold `/` or `:`, escaped in the path.
     let name = percent_encoding::percent_decode_str(name)
@@ -193,16 +208,22 @@ fn retrieve_model(
     }
     Ok(json_response(
         StatusCode::OK,
-        Bytes::from(model_object(&name).to_string()),
+        Bytes::from(model_object(&name, shape).to_string()),
     ))
 }
 
-fn model_object(name: &str) -> Value {
-    json!({"id": name, "object": "model", "created": 0, "owned_by": "tollgate"})
+fn model_object(name: &str, shape: ModelShape) -> Value {
+    match shape {
+        ModelShape::OpenAi => {
+            json!({"id": name, "object": "model", "created": 0, "owned_by": "tollgate"})
+        }
+        ModelShape::Anthropic => json!({"type": "model", "id": name, "display_name": name,
+            "created_at": "1970-01-01T00:00:00Z"}),
+    }
 }
 
-/// The models this key may call, in OpenAI's list shape.
-fn list_models(config: &ActiveConfig, key: &CompiledKey) -> Response<ProxyBody> {
+/// The models this key may call, in OpenAI's or Anthropic's list shape.
+fn list_models(config: &ActiveConfig, key: &CompiledKey, shape: ModelShape) -> Response<ProxyBody> {
     let mut names: Vec<&str> = config
         .models
         .keys()
@@ -210,11 +231,14 @@ fn list_models(config: &ActiveConfig, key: &CompiledKey) -> Response<ProxyBody> 
         .map(|(_, name)| name.as_str())
         .collect();
     names.sort_unstable();
-    let data: Vec<Value> = names.into_iter().map(model_object).collect();
-    json_response(
-        StatusCode::OK,
-        Bytes::from(json!({"object": "list", "data": data}).to_string()),
-    )
+    let list = match shape {
+        ModelShape::OpenAi => json!({"object": "list",
+            "data": names.iter().map(|n| model_object(n, shape)).collect::<Vec<_>>()}),
+        ModelShape::Anthropic => json!({
+            "data": names.iter().map(|n| model_object(n, shape)).collect::<Vec<_>>(),
+            "has_more": false, "first_id": names.first(), "last_id": names.last()}),
+    };
+    json_response(StatusCode::OK, Bytes::from(list.to_string()))
 }
 
 /// The metrics label of AI calls (they have no route).

@@ -168,6 +168,11 @@ impl EventFramer {
         EventTooLarge
     }
 
+    /// Whether no bytes are waiting for the rest of their event.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
     /// What is left when the stream ends: an event without its blank line, if any.
     pub(crate) fn rest(&mut self) -> Option<Vec<u8>> {
         self.searched = 0;
@@ -243,6 +248,31 @@ impl ChunkTranslator for OpenAiEvents {
         }
     }
 
+    fn feed_bytes(&mut self, data: &Bytes) {
+        if !self.framer.is_empty() || self.failed {
+            return self.feed(data);
+        }
+        // The common frame starts at an event: its events are passed on as slices of it, no
+        // copies, all at once when none is the usage chunk; only a partial tail is held back.
+        self.scan.scan(data);
+        if self.keep_usage || !may_hold_usage_only(data) {
+            let whole = data.ends_with(b"\n\n") || data.ends_with(b"\r\n\r\n");
+            if whole {
+                self.out.push_back(data.clone());
+                return;
+            }
+        }
+        let mut start = 0;
+        while let Some(end) = event_end(&data[start..]).map(|end| start + end) {
+            let event = data.slice(start..end);
+            if self.keep_usage || !is_usage_only(&event) {
+                self.out.push_back(event);
+            }
+            start = end;
+        }
+        self.framer.push(&data[start..]);
+    }
+
     fn end(&mut self) {
         if let Some(rest) = self.framer.rest().filter(|_| !self.failed) {
             self.out.push_back(Bytes::from(rest));
@@ -268,11 +298,15 @@ pub(crate) fn event_end(buffer: &[u8]) -> Option<usize> {
     }
 }
 
+/// Whether bytes may hold a chunk without choices (cheap: nearly every chunk has some).
+fn may_hold_usage_only(data: &[u8]) -> bool {
+    let has = |needle: &[u8]| data.windows(needle.len()).any(|w| w == needle);
+    has(b"\"choices\":[]") || has(b"\"choices\": []")
+}
+
 /// Whether an SSE event is a chat chunk with usage and no choices.
 fn is_usage_only(event: &[u8]) -> bool {
-    let has = |needle: &[u8]| event.windows(needle.len()).any(|w| w == needle);
-    // Cheap byte checks first: nearly every chunk has choices, and is passed on unparsed.
-    if !(has(b"\"choices\":[]") || has(b"\"choices\": []")) || !has(b"\"usage\"") {
+    if !may_hold_usage_only(event) || !event.windows(7).any(|w| w == b"\"usage\"") {
         return false;
     }
     let payload = event_data(event);
@@ -289,6 +323,11 @@ fn is_usage_only(event: &[u8]) -> bool {
 pub(crate) trait ChunkTranslator {
     /// Takes the next bytes of the provider's stream.
     fn feed(&mut self, data: &[u8]);
+    /// Takes the next frame of the provider's stream; a translator that passes bytes on may
+    /// keep the frame itself instead of copying it.
+    fn feed_bytes(&mut self, data: &Bytes) {
+        self.feed(data);
+    }
     /// The provider's stream ended, completely or not.
     fn end(&mut self);
     /// The next OpenAI SSE frame ready to send.
@@ -298,6 +337,10 @@ pub(crate) trait ChunkTranslator {
 impl<T: ChunkTranslator + ?Sized> ChunkTranslator for Box<T> {
     fn feed(&mut self, data: &[u8]) {
         (**self).feed(data);
+    }
+
+    fn feed_bytes(&mut self, data: &Bytes) {
+        (**self).feed_bytes(data);
     }
 
     fn end(&mut self) {
@@ -349,7 +392,7 @@ where
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Some(data) = frame.data_ref() {
                         let data = data.clone();
-                        self.translator.feed(&data);
+                        self.translator.feed_bytes(&data);
                     }
                 }
                 Poll::Ready(Some(Err(err))) => {
@@ -393,6 +436,18 @@ mod tests {
             translator.feed(piece);
             out.push_str(&drain(&mut translator));
         }
+        // Whole events in one frame take the pass-through path: the same result.
+        let whole = Arc::new(Mutex::new(StreamFindings::default()));
+        let mut fast = OpenAiEvents::new(Instant::now(), whole.clone(), false);
+        fast.feed_bytes(&Bytes::from_static(stream.as_bytes()));
+        fast.end();
+        assert_eq!(drain(&mut fast), out);
+        // A frame of whole events without the usage chunk passes as it came.
+        let plain = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\ndata: [DONE]\n\n";
+        let mut fast = OpenAiEvents::new(Instant::now(), whole, false);
+        fast.feed_bytes(&Bytes::from_static(plain.as_bytes()));
+        fast.end();
+        assert_eq!(drain(&mut fast), plain);
         translator.end();
         out.push_str(&drain(&mut translator));
         assert_eq!(

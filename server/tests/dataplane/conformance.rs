@@ -563,7 +563,11 @@ async fn every_client_dialect_works_with_every_provider_kind() {
         }
     }
 
-    assert_eq!(answered, 3 * 3 * 2 * 2, "every dialect × provider × stream × scenario");
+    assert_eq!(
+        answered,
+        3 * 3 * 2 * 2,
+        "every dialect × provider × stream × scenario"
+    );
 
     // Metered exactly as reported, streamed or not, in every dialect.
     let rows: Vec<(i64, i64, bool)> = loop {

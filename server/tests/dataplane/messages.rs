@@ -137,6 +137,8 @@ gpt = client.messages.create(model="gpt", max_tokens=100, tools=tools, messages=
 gpt_use = next(b for b in gpt.content if b.type == "tool_use")
 out["gpt_tools"] = [gpt.stop_reason, gpt_use.name, gpt_use.input]
 
+out["models"] = [m.id for m in client.models.list()]
+out["model"] = [client.models.retrieve("claude").type, client.models.retrieve("claude").display_name]
 out["count"] = [client.messages.count_tokens(model=m, messages=[ask]).input_tokens
                 for m in ["claude", "gpt"]]
 try:
@@ -241,6 +243,8 @@ async fn the_anthropic_sdk_works_against_every_provider_kind() {
         out["gpt_tools"],
         json!(["tool_use", "get_weather", {"city": "Paris"}])
     );
+    assert_eq!(out["models"], json!(["claude", "gemini", "gpt"]));
+    assert_eq!(out["model"], json!(["model", "claude"]));
     assert_eq!(out["count"][0], 41, "asked of Anthropic");
     assert!(
         out["count"][1].as_u64().unwrap() > 0,

@@ -262,13 +262,29 @@ impl ChunkTranslator for OpenAiEvents {
                 return;
             }
         }
+        // The kept events go out as one frame (one write to the client): a slice when they are
+        // contiguous, else copied together.
+        let mut kept: Vec<std::ops::Range<usize>> = Vec::new();
         let mut start = 0;
         while let Some(end) = event_end(&data[start..]).map(|end| start + end) {
-            let event = data.slice(start..end);
-            if self.keep_usage || !is_usage_only(&event) {
-                self.out.push_back(event);
+            if self.keep_usage || !is_usage_only(&data[start..end]) {
+                match kept.last_mut() {
+                    Some(last) if last.end == start => last.end = end,
+                    _ => kept.push(start..end),
+                }
             }
             start = end;
+        }
+        match kept.as_slice() {
+            [] => {}
+            [only] => self.out.push_back(data.slice(only.clone())),
+            ranges => {
+                let mut joined = Vec::with_capacity(data.len());
+                for range in ranges {
+                    joined.extend_from_slice(&data[range.clone()]);
+                }
+                self.out.push_back(Bytes::from(joined));
+            }
         }
         self.framer.push(&data[start..]);
     }
@@ -382,8 +398,18 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         loop {
-            if let Some(bytes) = self.translator.next_frame() {
-                return Poll::Ready(Some(Ok(Frame::data(bytes))));
+            if let Some(first) = self.translator.next_frame() {
+                // What one provider frame produced goes out as one frame: one write.
+                let Some(second) = self.translator.next_frame() else {
+                    return Poll::Ready(Some(Ok(Frame::data(first))));
+                };
+                let mut joined = Vec::with_capacity(first.len() + second.len() * 4);
+                joined.extend_from_slice(&first);
+                joined.extend_from_slice(&second);
+                while let Some(more) = self.translator.next_frame() {
+                    joined.extend_from_slice(&more);
+                }
+                return Poll::Ready(Some(Ok(Frame::data(Bytes::from(joined)))));
             }
             if self.ended {
                 return Poll::Ready(None);

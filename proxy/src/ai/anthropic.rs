@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use crate::active::CompiledDeployment;
 use crate::ai::metering::{now_secs, openai_usage, Tokens};
-use crate::ai::sse::{event_data, ChunkTranslator, EventFramer, StreamFindings};
+use crate::ai::sse::{note_first_byte, ChunkTranslator, EventFramer, StreamFindings};
 use crate::body::ProxyBody;
 
 /// Anthropic requires max_tokens; OpenAI clients often leave it out.
@@ -123,11 +123,7 @@ const LINE_MAX: usize = 1 << 20;
 
 impl crate::body::Inspect for UsageScan {
     fn inspect(&mut self, data: &Bytes) {
-        if let Ok(mut findings) = self.findings.lock() {
-            findings
-                .first_byte
-                .get_or_insert_with(|| self.started.elapsed());
-        }
+        note_first_byte(&self.findings, self.started);
         for &byte in data.iter() {
             if byte == b'\n' {
                 let line = std::mem::take(&mut self.line);
@@ -489,19 +485,11 @@ impl ChunkStream {
         if self.finished {
             return;
         }
-        if let Ok(mut findings) = self.findings.lock() {
-            findings
-                .first_byte
-                .get_or_insert_with(|| self.started.elapsed());
-        }
+        note_first_byte(&self.findings, self.started);
         self.framer.push(data);
-        while let Some(event) = self.framer.next_event() {
+        while let Some(event) = self.framer.next_json() {
             match event {
-                Ok(event) => {
-                    if let Ok(event) = serde_json::from_slice::<Value>(&event_data(&event)) {
-                        self.translate(&event);
-                    }
-                }
+                Ok(event) => self.translate(&event),
                 Err(too_large) => {
                     let error = json!({"type": "error",
                         "error": {"type": "api_error", "message": too_large.message()}});

@@ -13,7 +13,9 @@ use serde_json::{json, Map, Value};
 
 use crate::active::CompiledDeployment;
 use crate::ai::metering::{now_secs, openai_usage, Tokens};
-use crate::ai::sse::{error_frame, event_data, ChunkTranslator, EventFramer, StreamFindings};
+use crate::ai::sse::{
+    error_frame, event_data, note_first_byte, ChunkTranslator, EventFramer, StreamFindings,
+};
 use crate::body::ProxyBody;
 
 /// Builds the Gemini request for a chat completion.
@@ -564,19 +566,11 @@ impl ChunkStream {
         if self.failed {
             return;
         }
-        if let Ok(mut findings) = self.findings.lock() {
-            findings
-                .first_byte
-                .get_or_insert_with(|| self.started.elapsed());
-        }
+        note_first_byte(&self.findings, self.started);
         self.framer.push(data);
-        while let Some(event) = self.framer.next_event() {
+        while let Some(event) = self.framer.next_json() {
             match event {
-                Ok(event) => {
-                    if let Ok(partial) = serde_json::from_slice::<Value>(&event_data(&event)) {
-                        self.translate(&partial);
-                    }
-                }
+                Ok(partial) => self.translate(&partial),
                 Err(too_large) => {
                     self.out.push_back(error_frame(&too_large.message()));
                     self.failed = true;

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use serde_json::{json, Map, Value};
 
-use crate::ai::sse::{event_data, ChunkTranslator, EventFramer};
+use crate::ai::sse::{ChatDelta, ChunkSink};
 use crate::error::messages_error_body;
 
 /// A Messages request → a chat completion request (for OpenAI-family and Gemini providers).
@@ -270,10 +270,8 @@ pub(crate) fn from_chat_error(status: StatusCode, body: &[u8]) -> Bytes {
     messages_error_body(status, &message)
 }
 
-/// Chat completion chunks (from `inner`) re-emitted as Messages stream events.
-pub(crate) struct EventStream<T> {
-    inner: T,
-    framer: EventFramer,
+/// Chat completion chunks re-emitted as Messages stream events (fed by `sse::Rechunked`).
+pub(crate) struct EventStream {
     out: VecDeque<Bytes>,
     model: String,
     started: bool,
@@ -287,12 +285,10 @@ pub(crate) struct EventStream<T> {
     finished: bool,
 }
 
-impl<T: ChunkTranslator> EventStream<T> {
-    /// Translates the chunks `inner` produces; `model` is the name the client asked for.
-    pub(crate) fn new(inner: T, model: &str) -> Self {
+impl EventStream {
+    /// Messages events for a client that asked for `model`.
+    pub(crate) fn new(model: &str) -> Self {
         Self {
-            inner,
-            framer: EventFramer::default(),
             out: VecDeque::new(),
             model: model.to_string(),
             started: false,
@@ -341,75 +337,37 @@ impl<T: ChunkTranslator> EventStream<T> {
         index
     }
 
-    fn chunk(&mut self, chunk: &Value) {
+    fn delta(&mut self, delta: &ChatDelta<'_>) {
         self.start();
-        if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
+        if let Some(usage) = delta.usage {
             self.usage = Some(usage.clone());
         }
-        let Some(choice) = chunk.pointer("/choices/0") else {
-            return;
-        };
-        let delta = choice.get("delta").cloned().unwrap_or_default();
-        if let Some(text) = delta
-            .get("content")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-        {
+        if !delta.text.is_empty() {
             let index = match self.open {
                 Some((index, true)) => index,
                 _ => self.open_block(json!({"type": "text", "text": ""}), true),
             };
             self.emit(json!({"type": "content_block_delta", "index": index,
-                "delta": {"type": "text_delta", "text": text}}));
+                "delta": {"type": "text_delta", "text": delta.text}}));
         }
-        for call in delta
-            .get("tool_calls")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let tool = call.get("index").and_then(Value::as_u64).unwrap_or(0);
-            let index = match self.tools.get(&tool) {
+        for call in &delta.tool_calls {
+            let index = match self.tools.get(&call.index) {
                 Some(index) => *index,
                 None => {
-                    let block = json!({"type": "tool_use", "id": call.get("id"),
-                        "name": call.pointer("/function/name"), "input": {}});
+                    let block =
+                        json!({"type": "tool_use", "id": call.id, "name": call.name, "input": {}});
                     let index = self.open_block(block, false);
-                    self.tools.insert(tool, index);
+                    self.tools.insert(call.index, index);
                     index
                 }
             };
-            if let Some(arguments) = call
-                .pointer("/function/arguments")
-                .and_then(Value::as_str)
-                .filter(|a| !a.is_empty())
-            {
+            if !call.arguments.is_empty() {
                 self.emit(json!({"type": "content_block_delta", "index": index,
-                    "delta": {"type": "input_json_delta", "partial_json": arguments}}));
+                    "delta": {"type": "input_json_delta", "partial_json": call.arguments}}));
             }
         }
-        if let Some(finish) = choice.get("finish_reason").and_then(Value::as_str) {
+        if let Some(finish) = delta.finish_reason {
             self.stop_reason = stop_reason(Some(finish));
-        }
-    }
-
-    fn event(&mut self, event: &[u8]) {
-        let payload = event_data(event);
-        if payload.is_empty() || payload == b"[DONE]" {
-            return;
-        }
-        match serde_json::from_slice::<Value>(&payload) {
-            Ok(chunk) if chunk.get("error").is_some() => {
-                let message = chunk
-                    .pointer("/error/message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("the provider failed mid-stream");
-                self.emit(json!({"type": "error",
-                    "error": {"type": "api_error", "message": message}}));
-                self.finished = true;
-            }
-            Ok(chunk) => self.chunk(&chunk),
-            Err(_) => {}
         }
     }
 
@@ -430,33 +388,24 @@ impl<T: ChunkTranslator> EventStream<T> {
             "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": usage}));
         self.emit(json!({"type": "message_stop"}));
     }
-
-    fn drain_inner(&mut self) {
-        while let Some(frame) = self.inner.next_frame() {
-            self.framer.push(&frame);
-        }
-        // The inner translator bounds the provider's events already.
-        while let Some(event) = self.framer.next_event() {
-            if let (Ok(event), false) = (event, self.finished) {
-                self.event(&event);
-            }
-        }
-    }
 }
 
-impl<T: ChunkTranslator> ChunkTranslator for EventStream<T> {
-    fn feed(&mut self, data: &[u8]) {
-        self.inner.feed(data);
-        self.drain_inner();
+impl ChunkSink for EventStream {
+    fn delta(&mut self, delta: &ChatDelta<'_>) {
+        EventStream::delta(self, delta);
     }
 
-    fn end(&mut self) {
-        self.inner.end();
-        self.drain_inner();
-        if let Some(rest) = self.framer.rest().filter(|_| !self.finished) {
-            self.event(&rest);
-        }
-        self.finish();
+    fn fail(&mut self, message: &str) {
+        self.emit(json!({"type": "error", "error": {"type": "api_error", "message": message}}));
+        self.finished = true;
+    }
+
+    fn finish(&mut self) {
+        EventStream::finish(self);
+    }
+
+    fn finished(&self) -> bool {
+        self.finished
     }
 
     fn next_frame(&mut self) -> Option<Bytes> {

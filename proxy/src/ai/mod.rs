@@ -495,18 +495,18 @@ pub(crate) async fn complete_document(
                 }
                 (Inbound::Messages, Dialect::OpenAi) => sse::Translated::new(
                     body,
-                    messages::EventStream::new(
+                    sse::Rechunked::new(
                         sse::OpenAiEvents::new(started, findings, true),
-                        &model_name,
+                        messages::EventStream::new(&model_name),
                     ),
                 )
                 .map_err(Into::into)
                 .boxed_unsync(),
                 (Inbound::Messages, Dialect::Gemini) => sse::Translated::new(
                     body,
-                    messages::EventStream::new(
+                    sse::Rechunked::new(
                         gemini::ChunkStream::new(started, findings, &deployment.model, true),
-                        &model_name,
+                        messages::EventStream::new(&model_name),
                     ),
                 )
                 .map_err(Into::into)
@@ -526,7 +526,9 @@ pub(crate) async fn complete_document(
                             true,
                         )),
                     };
-                    sse::Translated::new(body, responses::EventStream::new(chunks, &document))
+                    let events =
+                        sse::Rechunked::new(chunks, responses::EventStream::new(&document));
+                    sse::Translated::new(body, events)
                         .map_err(Into::into)
                         .boxed_unsync()
                 }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use crate::ai::metering::now_secs;
-use crate::ai::sse::{event_data, ChunkTranslator, EventFramer};
+use crate::ai::sse::{ChatDelta, ChunkSink};
 
 /// A Responses request → a chat completion request.
 pub(crate) fn to_chat(document: &Value) -> Result<Value, String> {
@@ -324,12 +324,10 @@ struct Item {
     text: String,
 }
 
-/// Chat completion chunks (from `inner`) re-emitted as Responses stream events.
-pub(crate) struct EventStream<T> {
-    inner: T,
+/// Chat completion chunks re-emitted as Responses stream events (fed by `sse::Rechunked`).
+pub(crate) struct EventStream {
     request: Value,
     id: String,
-    framer: EventFramer,
     out: VecDeque<Bytes>,
     sequence: u64,
     started: bool,
@@ -343,14 +341,12 @@ pub(crate) struct EventStream<T> {
     finished: bool,
 }
 
-impl<T: ChunkTranslator> EventStream<T> {
-    /// Translates the chunks `inner` produces for the client's `request`.
-    pub(crate) fn new(inner: T, request: &Value) -> Self {
+impl EventStream {
+    /// Responses events for the client's `request`.
+    pub(crate) fn new(request: &Value) -> Self {
         Self {
-            inner,
             request: request.clone(),
             id: new_id("resp"),
-            framer: EventFramer::default(),
             out: VecDeque::new(),
             sequence: 0,
             started: false,
@@ -428,20 +424,12 @@ impl<T: ChunkTranslator> EventStream<T> {
         index
     }
 
-    fn chunk(&mut self, chunk: &Value) {
+    fn delta(&mut self, delta: &ChatDelta<'_>) {
         self.start();
-        if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
+        if let Some(usage) = delta.usage {
             self.usage = Some(usage.clone());
         }
-        let Some(choice) = chunk.pointer("/choices/0") else {
-            return;
-        };
-        let delta = choice.get("delta").cloned().unwrap_or_default();
-        if let Some(text) = delta
-            .get("content")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-        {
+        if !delta.text.is_empty() {
             let index = match self.message {
                 Some(index) => index,
                 None => {
@@ -450,75 +438,37 @@ impl<T: ChunkTranslator> EventStream<T> {
                     index
                 }
             };
-            self.items[index].text.push_str(text);
+            self.items[index].text.push_str(delta.text);
             let id = self.items[index].id.clone();
             self.emit(
                 "response.output_text.delta",
                 json!({"item_id": id, "output_index": index,
-                "content_index": 0, "delta": text, "logprobs": []}),
+                "content_index": 0, "delta": delta.text, "logprobs": []}),
             );
         }
-        for call in delta
-            .get("tool_calls")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let tool = call.get("index").and_then(Value::as_u64).unwrap_or(0);
-            let index = match self.calls.get(&tool) {
+        for call in &delta.tool_calls {
+            let index = match self.calls.get(&call.index) {
                 Some(index) => *index,
                 None => {
-                    let id = call
-                        .get("id")
-                        .cloned()
-                        .unwrap_or_else(|| json!(new_id("call")));
-                    let name = call
-                        .pointer("/function/name")
-                        .cloned()
-                        .unwrap_or(Value::Null);
+                    let id = call.id.cloned().unwrap_or_else(|| json!(new_id("call")));
+                    let name = call.name.cloned().unwrap_or(Value::Null);
                     let index = self.open(Some((id, name)));
-                    self.calls.insert(tool, index);
+                    self.calls.insert(call.index, index);
                     index
                 }
             };
-            if let Some(arguments) = call
-                .pointer("/function/arguments")
-                .and_then(Value::as_str)
-                .filter(|a| !a.is_empty())
-            {
-                self.items[index].text.push_str(arguments);
+            if !call.arguments.is_empty() {
+                self.items[index].text.push_str(call.arguments);
                 let id = self.items[index].id.clone();
                 self.emit(
                     "response.function_call_arguments.delta",
                     json!({"item_id": id,
-                    "output_index": index, "delta": arguments}),
+                    "output_index": index, "delta": call.arguments}),
                 );
             }
         }
-        if let Some(finish) = choice.get("finish_reason").and_then(Value::as_str) {
+        if let Some(finish) = delta.finish_reason {
             self.finish = Some(finish.to_string());
-        }
-    }
-
-    fn event(&mut self, event: &[u8]) {
-        let payload = event_data(event);
-        if payload.is_empty() || payload == b"[DONE]" {
-            return;
-        }
-        match serde_json::from_slice::<Value>(&payload) {
-            Ok(chunk) if chunk.get("error").is_some() => {
-                self.start();
-                let message = chunk
-                    .pointer("/error/message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("the provider failed mid-stream");
-                let mut response = self.snapshot("failed", None);
-                response["error"] = json!({"code": "server_error", "message": message});
-                self.emit("response.failed", json!({"response": response}));
-                self.finished = true;
-            }
-            Ok(chunk) => self.chunk(&chunk),
-            Err(_) => {}
         }
     }
 
@@ -562,33 +512,27 @@ impl<T: ChunkTranslator> EventStream<T> {
         };
         self.emit(kind, json!({"response": response}));
     }
-
-    fn drain_inner(&mut self) {
-        while let Some(frame) = self.inner.next_frame() {
-            self.framer.push(&frame);
-        }
-        // The inner translator bounds the provider's events already.
-        while let Some(event) = self.framer.next_event() {
-            if let (Ok(event), false) = (event, self.finished) {
-                self.event(&event);
-            }
-        }
-    }
 }
 
-impl<T: ChunkTranslator> ChunkTranslator for EventStream<T> {
-    fn feed(&mut self, data: &[u8]) {
-        self.inner.feed(data);
-        self.drain_inner();
+impl ChunkSink for EventStream {
+    fn delta(&mut self, delta: &ChatDelta<'_>) {
+        EventStream::delta(self, delta);
     }
 
-    fn end(&mut self) {
-        self.inner.end();
-        self.drain_inner();
-        if let Some(rest) = self.framer.rest().filter(|_| !self.finished) {
-            self.event(&rest);
-        }
-        self.finish();
+    fn fail(&mut self, message: &str) {
+        self.start();
+        let mut response = self.snapshot("failed", None);
+        response["error"] = json!({"code": "server_error", "message": message});
+        self.emit("response.failed", json!({"response": response}));
+        self.finished = true;
+    }
+
+    fn finish(&mut self) {
+        EventStream::finish(self);
+    }
+
+    fn finished(&self) -> bool {
+        self.finished
     }
 
     fn next_frame(&mut self) -> Option<Bytes> {

@@ -27,6 +27,13 @@ pub(crate) struct StreamFindings {
 /// Most answer text kept for estimates.
 pub(crate) const OUTPUT_TEXT_MAX: usize = 4 << 20;
 
+/// Notes when the stream's first byte arrived (once), `started` being the request's arrival.
+pub(crate) fn note_first_byte(findings: &Mutex<StreamFindings>, started: Instant) {
+    if let Ok(mut findings) = findings.lock() {
+        findings.first_byte.get_or_insert_with(|| started.elapsed());
+    }
+}
+
 impl StreamFindings {
     /// Adds answer text (up to [`OUTPUT_TEXT_MAX`]).
     pub(crate) fn add_text(&mut self, text: &str) {
@@ -71,11 +78,7 @@ impl Inspect for UsageScan {
 
 impl UsageScan {
     fn scan(&mut self, data: &[u8]) {
-        if let Ok(mut findings) = self.findings.lock() {
-            findings
-                .first_byte
-                .get_or_insert_with(|| self.started.elapsed());
-        }
+        note_first_byte(&self.findings, self.started);
         for &byte in data {
             if byte == b'\n' {
                 self.line_done();
@@ -166,6 +169,21 @@ impl EventFramer {
         self.pending = Vec::new();
         self.searched = 0;
         EventTooLarge
+    }
+
+    /// The next complete event's data as JSON; events whose data is not JSON (`[DONE]`,
+    /// comments) are skipped.
+    pub(crate) fn next_json(&mut self) -> Option<Result<serde_json::Value, EventTooLarge>> {
+        loop {
+            match self.next_event()? {
+                Err(too_large) => return Some(Err(too_large)),
+                Ok(event) => {
+                    if let Ok(value) = serde_json::from_slice(&event_data(&event)) {
+                        return Some(Ok(value));
+                    }
+                }
+            }
+        }
     }
 
     /// Whether no bytes are waiting for the rest of their event.
@@ -365,6 +383,140 @@ impl<T: ChunkTranslator + ?Sized> ChunkTranslator for Box<T> {
 
     fn next_frame(&mut self) -> Option<Bytes> {
         (**self).next_frame()
+    }
+}
+
+/// A piece of one tool call in a chunk: its index among the answer's calls, the call's id and
+/// name (on its first piece), and a piece of its JSON arguments.
+pub(crate) struct ToolCallDelta<'a> {
+    pub(crate) index: u64,
+    pub(crate) id: Option<&'a serde_json::Value>,
+    pub(crate) name: Option<&'a serde_json::Value>,
+    pub(crate) arguments: &'a str,
+}
+
+/// What one chat completion chunk says, read once for every sink.
+pub(crate) struct ChatDelta<'a> {
+    /// Answer text (may be empty).
+    pub(crate) text: &'a str,
+    pub(crate) tool_calls: Vec<ToolCallDelta<'a>>,
+    pub(crate) finish_reason: Option<&'a str>,
+    /// The chunk's usage, when it carries one.
+    pub(crate) usage: Option<&'a serde_json::Value>,
+}
+
+impl<'a> ChatDelta<'a> {
+    fn of(chunk: &'a serde_json::Value) -> Self {
+        use serde_json::Value;
+        let choice = chunk.pointer("/choices/0");
+        let delta = choice.and_then(|c| c.get("delta"));
+        let tool_calls = delta
+            .and_then(|d| d.get("tool_calls"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|call| ToolCallDelta {
+                index: call.get("index").and_then(Value::as_u64).unwrap_or(0),
+                id: call.get("id").filter(|id| !id.is_null()),
+                name: call.pointer("/function/name").filter(|n| !n.is_null()),
+                arguments: call
+                    .pointer("/function/arguments")
+                    .and_then(Value::as_str)
+                    .unwrap_or(""),
+            })
+            .collect();
+        Self {
+            text: delta
+                .and_then(|d| d.get("content"))
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+            tool_calls,
+            finish_reason: choice
+                .and_then(|c| c.get("finish_reason"))
+                .and_then(Value::as_str),
+            usage: chunk.get("usage").filter(|u| u.is_object()),
+        }
+    }
+}
+
+/// Turns chat completion chunks into another dialect's stream events (Messages, Responses).
+pub(crate) trait ChunkSink {
+    /// Takes what one chat completion chunk says.
+    fn delta(&mut self, delta: &ChatDelta<'_>);
+    /// The stream failed with this message; nothing follows.
+    fn fail(&mut self, message: &str);
+    /// The stream ended: close what is open.
+    fn finish(&mut self);
+    /// Whether the sink has ended (failed or finished).
+    fn finished(&self) -> bool;
+    /// The next frame ready to send.
+    fn next_frame(&mut self) -> Option<Bytes>;
+}
+
+/// The chat chunks a provider translator (`inner`) produces, fed to a [`ChunkSink`].
+pub(crate) struct Rechunked<T, S> {
+    inner: T,
+    sink: S,
+    framer: EventFramer,
+}
+
+impl<T: ChunkTranslator, S: ChunkSink> Rechunked<T, S> {
+    pub(crate) fn new(inner: T, sink: S) -> Self {
+        Self {
+            inner,
+            sink,
+            framer: EventFramer::default(),
+        }
+    }
+
+    fn drain_inner(&mut self) {
+        while let Some(frame) = self.inner.next_frame() {
+            self.framer.push(&frame);
+        }
+        // The inner translator bounds the provider's events already.
+        while let Some(event) = self.framer.next_event() {
+            if let Ok(event) = event {
+                self.event(&event);
+            }
+        }
+    }
+
+    fn event(&mut self, event: &[u8]) {
+        let payload = event_data(event);
+        if self.sink.finished() || payload.is_empty() || payload == b"[DONE]" {
+            return;
+        }
+        match serde_json::from_slice::<serde_json::Value>(&payload) {
+            Ok(chunk) if chunk.get("error").is_some() => {
+                let message = chunk
+                    .pointer("/error/message")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("the provider failed mid-stream");
+                self.sink.fail(message);
+            }
+            Ok(chunk) => self.sink.delta(&ChatDelta::of(&chunk)),
+            Err(_) => {}
+        }
+    }
+}
+
+impl<T: ChunkTranslator, S: ChunkSink> ChunkTranslator for Rechunked<T, S> {
+    fn feed(&mut self, data: &[u8]) {
+        self.inner.feed(data);
+        self.drain_inner();
+    }
+
+    fn end(&mut self) {
+        self.inner.end();
+        self.drain_inner();
+        if let Some(rest) = self.framer.rest() {
+            self.event(&rest);
+        }
+        self.sink.finish();
+    }
+
+    fn next_frame(&mut self) -> Option<Bytes> {
+        self.sink.next_frame()
     }
 }
 

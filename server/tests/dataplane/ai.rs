@@ -551,9 +551,6 @@ async fn anthropic_is_called_in_its_own_api_and_answers_in_openais() {
 /// The official OpenAI Python SDK, unmodified but for base_url and api_key, against the proxy.
 #[tokio::test]
 async fn the_openai_python_sdk_works_against_the_proxy() {
-    let python = std::env::var("TOLLGATE_TEST_PYTHON").expect(
-        "TOLLGATE_TEST_PYTHON is not set: run the tests with ./test.sh, which installs the SDK",
-    );
     let server = TestServer::start().await;
     let admin = server.admin().await;
     mock_provider(&admin, "mock", false).await;
@@ -595,20 +592,8 @@ except Exception as e:
     out["error"] = type(e).__name__
 print(json.dumps(out))
 "#;
-    let output = tokio::process::Command::new(python)
-        .args(["-c", script])
-        .env("BASE_URL", format!("http://{}/v1", proxy.traffic_addr()))
-        .env("API_KEY", &key)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let out: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let base_url = format!("http://{}/v1", proxy.traffic_addr());
+    let out = crate::sdk::run_sdk_script(script, &base_url, &key).await;
     assert_eq!(out["models"], json!(["gpt-4o-mini"]));
     assert_eq!(out["chat"], "Hello");
     assert_eq!(out["chat_tokens"], 18);

@@ -13,9 +13,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use tollgate_testkit::{client, create_key, serve, TestProxy, TestServer};
+use tollgate_testkit::{client, serve, TestServer};
 
-use crate::ai::PROVIDER_KEY;
+use crate::sdk::model_per_kind;
 
 const TEXT: &str = "Hello there";
 
@@ -469,36 +469,13 @@ fn responses_output(
 #[tokio::test]
 async fn every_client_dialect_works_with_every_provider_kind() {
     let server = TestServer::start().await;
-    let admin = server.admin().await;
     let openai_url = format!("{}/v1", serve(axum::Router::new().fallback(openai)).await);
     let anthropic_url = serve(axum::Router::new().fallback(anthropic)).await;
     let gemini_url = format!(
         "{}/v1beta",
         serve(axum::Router::new().fallback(gemini)).await
     );
-    for (name, kind, url) in [
-        ("oai", "openai_compatible", openai_url),
-        ("ant", "anthropic", anthropic_url),
-        ("goo", "gemini", gemini_url),
-    ] {
-        let created = admin
-            .post(
-                "/api/v1/tenants/default/providers",
-                json!({"name": name, "kind": kind, "base_url": url, "api_key": PROVIDER_KEY}),
-            )
-            .await;
-        assert_eq!(created.status, 201, "{}", created.text);
-        let created = admin
-            .post(
-                "/api/v1/tenants/default/models",
-                json!({"name": format!("{name}-model"), "deployments": [{"provider": name, "model": "upstream"}],
-                       "prices": {"input_per_mtok": "1", "output_per_mtok": "1"}}),
-            )
-            .await;
-        assert_eq!(created.status, 201, "{}", created.text);
-    }
-    let (_, key) = create_key(&admin, json!({"name": "conformance"})).await;
-    let proxy = TestProxy::start(&server).await;
+    let (key, proxy) = model_per_kind(&server, &openai_url, &anthropic_url, &gemini_url).await;
 
     let expected_calls: BTreeMap<String, Value> = [
         ("get_time".to_string(), json!({"tz": "CET"})),
@@ -507,7 +484,7 @@ async fn every_client_dialect_works_with_every_provider_kind() {
     .into();
     let mut answered = 0;
     for dialect in [Dialect::Chat, Dialect::Messages, Dialect::Responses] {
-        for model in ["oai-model", "ant-model", "goo-model"] {
+        for model in ["gpt", "claude", "gemini"] {
             for stream in [false, true] {
                 for scenario in ["text", "tools", "refused"] {
                     let case = format!(

@@ -19,5 +19,6 @@ mod readme;
 mod resilience;
 mod responses;
 mod routing;
+mod sdk;
 mod security;
 mod usage;

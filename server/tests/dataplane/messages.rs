@@ -12,9 +12,10 @@ use axum::routing::post;
 use axum::Json;
 use serde_json::{json, Value};
 
-use tollgate_testkit::{create_key, serve, TestProxy, TestServer};
+use tollgate_testkit::{serve, TestServer};
 
 use crate::ai::{start_gemini_mock, start_mock, PROVIDER_KEY};
+use crate::sdk::{model_per_kind, run_sdk_script};
 
 /// What the Anthropic mock received: the headers it cares about and the body.
 type Received = Arc<Mutex<Vec<(Option<String>, Option<String>, Value)>>>;
@@ -155,58 +156,14 @@ print(json.dumps(out))
 
 #[tokio::test]
 async fn the_anthropic_sdk_works_against_every_provider_kind() {
-    let python = std::env::var("TOLLGATE_TEST_PYTHON").expect(
-        "TOLLGATE_TEST_PYTHON is not set: run the tests with ./test.sh, which installs the SDKs",
-    );
     let server = TestServer::start().await;
-    let admin = server.admin().await;
     let (anthropic_url, anthropic) = start_anthropic().await;
     let (openai_url, _) = start_mock(false).await;
     let (gemini_url, _) = start_gemini_mock().await;
-    for (name, kind, url) in [
-        ("ant", "anthropic", anthropic_url),
-        ("oai", "openai_compatible", openai_url),
-        ("goo", "gemini", gemini_url),
-    ] {
-        let created = admin
-            .post(
-                "/api/v1/tenants/default/providers",
-                json!({"name": name, "kind": kind, "base_url": url, "api_key": PROVIDER_KEY}),
-            )
-            .await;
-        assert_eq!(created.status, 201, "{}", created.text);
-    }
-    for (name, provider, model) in [
-        ("claude", "ant", "claude-sonnet-4-5"),
-        ("gpt", "oai", "mock-1"),
-        ("gemini", "goo", "gemini-2.5-flash"),
-    ] {
-        let created = admin
-            .post(
-                "/api/v1/tenants/default/models",
-                json!({"name": name, "deployments": [{"provider": provider, "model": model}],
-                       "prices": {"input_per_mtok": "1", "output_per_mtok": "1"}}),
-            )
-            .await;
-        assert_eq!(created.status, 201, "{}", created.text);
-    }
-    let (_, key) = create_key(&admin, json!({"name": "claude-code"})).await;
-    let proxy = TestProxy::start(&server).await;
+    let (key, proxy) = model_per_kind(&server, &openai_url, &anthropic_url, &gemini_url).await;
 
-    let output = tokio::process::Command::new(python)
-        .args(["-c", SCRIPT])
-        .env("BASE_URL", format!("http://{}", proxy.traffic_addr()))
-        .env("API_KEY", &key)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let out: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let base_url = format!("http://{}", proxy.traffic_addr());
+    let out = run_sdk_script(SCRIPT, &base_url, &key).await;
 
     // Anthropic: relayed; the usage Anthropic reports, its input without the cached part.
     assert_eq!(out["claude"]["text"], "Bonjour");

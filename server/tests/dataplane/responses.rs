@@ -3,11 +3,12 @@
 //! kind: created and streamed with the typed events, tools over two turns, metered, and a clear
 //! 400 for what a stateless gateway cannot do.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use tollgate_testkit::{create_key, TestProxy, TestServer};
+use tollgate_testkit::TestServer;
 
-use crate::ai::{start_anthropic_mock, start_gemini_mock, start_mock, PROVIDER_KEY};
+use crate::ai::{start_anthropic_mock, start_gemini_mock, start_mock};
+use crate::sdk::{model_per_kind, run_sdk_script};
 
 const SCRIPT: &str = r#"
 import os, json
@@ -58,58 +59,14 @@ print(json.dumps(out))
 
 #[tokio::test]
 async fn the_openai_sdk_speaks_responses_to_every_provider_kind() {
-    let python = std::env::var("TOLLGATE_TEST_PYTHON").expect(
-        "TOLLGATE_TEST_PYTHON is not set: run the tests with ./test.sh, which installs the SDKs",
-    );
     let server = TestServer::start().await;
-    let admin = server.admin().await;
     let (openai_url, openai) = start_mock(false).await;
     let (anthropic_url, _) = start_anthropic_mock().await;
     let (gemini_url, _) = start_gemini_mock().await;
-    for (name, kind, url) in [
-        ("oai", "openai_compatible", openai_url),
-        ("ant", "anthropic", anthropic_url),
-        ("goo", "gemini", gemini_url),
-    ] {
-        let created = admin
-            .post(
-                "/api/v1/tenants/default/providers",
-                json!({"name": name, "kind": kind, "base_url": url, "api_key": PROVIDER_KEY}),
-            )
-            .await;
-        assert_eq!(created.status, 201, "{}", created.text);
-    }
-    for (name, provider, model) in [
-        ("gpt", "oai", "mock-1"),
-        ("claude", "ant", "claude-haiku-4-5"),
-        ("gemini", "goo", "gemini-2.5-flash"),
-    ] {
-        let created = admin
-            .post(
-                "/api/v1/tenants/default/models",
-                json!({"name": name, "deployments": [{"provider": provider, "model": model}],
-                       "prices": {"input_per_mtok": "1", "output_per_mtok": "1"}}),
-            )
-            .await;
-        assert_eq!(created.status, 201, "{}", created.text);
-    }
-    let (_, key) = create_key(&admin, json!({"name": "codex"})).await;
-    let proxy = TestProxy::start(&server).await;
+    let (key, proxy) = model_per_kind(&server, &openai_url, &anthropic_url, &gemini_url).await;
 
-    let output = tokio::process::Command::new(python)
-        .args(["-c", SCRIPT])
-        .env("BASE_URL", format!("http://{}/v1", proxy.traffic_addr()))
-        .env("API_KEY", &key)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let out: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let base_url = format!("http://{}/v1", proxy.traffic_addr());
+    let out = run_sdk_script(SCRIPT, &base_url, &key).await;
 
     for (model, text, input, output) in [
         ("gpt", "Hello", 11, 7),

@@ -15,6 +15,35 @@ use crate::ai::metering::{now_secs, openai_usage, Tokens};
 use crate::ai::sse::{note_first_byte, ChunkTranslator, EventFramer, StreamFindings};
 use crate::body::ProxyBody;
 
+/// Anthropic's adapter: chat requests become Messages requests and back.
+pub(crate) struct Anthropic;
+
+impl super::Adapter for Anthropic {
+    fn request(
+        &self,
+        deployment: &CompiledDeployment,
+        endpoint: &str,
+        document: &Value,
+        stream: bool,
+    ) -> Result<Request<ProxyBody>, String> {
+        request(deployment, endpoint, document, stream)
+    }
+
+    fn answer(&self, status: http::StatusCode, body: Bytes, _: &str) -> (Bytes, Option<Tokens>) {
+        super::translated_answer(status, &body, to_chat_completion)
+    }
+
+    fn chunks(
+        &self,
+        started: Instant,
+        findings: Arc<Mutex<StreamFindings>>,
+        _model: &str,
+        include_usage: bool,
+    ) -> Box<dyn ChunkTranslator + Send> {
+        Box::new(ChunkStream::new(started, findings, include_usage))
+    }
+}
+
 /// Anthropic requires max_tokens; OpenAI clients often leave it out.
 const DEFAULT_MAX_TOKENS: u64 = 4096;
 

@@ -18,6 +18,40 @@ use crate::ai::sse::{
 };
 use crate::body::ProxyBody;
 
+/// Gemini's adapter: chat requests become `generateContent` requests and back.
+pub(crate) struct Gemini;
+
+impl super::Adapter for Gemini {
+    fn request(
+        &self,
+        deployment: &CompiledDeployment,
+        endpoint: &str,
+        document: &Value,
+        stream: bool,
+    ) -> Result<Request<ProxyBody>, String> {
+        request(deployment, endpoint, document, stream)
+    }
+
+    fn answer(
+        &self,
+        status: http::StatusCode,
+        body: Bytes,
+        model: &str,
+    ) -> (Bytes, Option<Tokens>) {
+        super::translated_answer(status, &body, |answer| to_chat_completion(answer, model))
+    }
+
+    fn chunks(
+        &self,
+        started: Instant,
+        findings: Arc<Mutex<StreamFindings>>,
+        model: &str,
+        include_usage: bool,
+    ) -> Box<dyn ChunkTranslator + Send> {
+        Box::new(ChunkStream::new(started, findings, model, include_usage))
+    }
+}
+
 /// Builds the Gemini request for a chat completion.
 pub(crate) fn request(
     deployment: &CompiledDeployment,

@@ -29,6 +29,7 @@ use crate::body::{Counted, ProxyBody};
 use crate::error::ProxyError;
 use crate::forward::Clients;
 use crate::metrics::Metrics;
+use metering::Tokens;
 use sse::{StreamFindings, UsageScanner};
 
 /// Largest request body accepted on the AI endpoints.
@@ -437,18 +438,19 @@ pub(crate) async fn complete_document(
             call.upstream_model = Some(deployment.model.clone());
         }
         let dialect = deployment.provider.kind.dialect();
+        let provider = adapter(dialect);
         let upstream = match (inbound, dialect, &as_chat) {
             (Inbound::Messages, Dialect::Anthropic, _) => {
                 anthropic::relay(deployment, &document, &headers)
             }
             (_, _, Some(Ok(chat))) => {
-                dialect_request(dialect, deployment, "chat/completions", chat, stream)
+                provider.request(deployment, "chat/completions", chat, stream)
             }
             (_, _, Some(Err(why))) => Err(why.clone()),
             (Inbound::Embeddings, ..) => {
-                dialect_request(dialect, deployment, "embeddings", &document, stream)
+                provider.request(deployment, "embeddings", &document, stream)
             }
-            _ => dialect_request(dialect, deployment, "chat/completions", &document, stream),
+            _ => provider.request(deployment, "chat/completions", &document, stream),
         };
         let upstream = match upstream {
             Ok(upstream) => upstream,
@@ -486,69 +488,35 @@ pub(crate) async fn complete_document(
         deployment.health.succeeded();
         if stream && status.is_success() {
             let (parts, body) = response.into_parts();
-            let findings = findings.clone();
+            let chunks = |include_usage| {
+                provider.chunks(started, findings.clone(), &deployment.model, include_usage)
+            };
             let translated = match (inbound, dialect) {
                 (Inbound::Messages, Dialect::Anthropic) => {
-                    anthropic::usage_scanner(body, started, findings)
+                    anthropic::usage_scanner(body, started, findings.clone())
                         .map_err(Into::into)
                         .boxed_unsync()
                 }
-                (Inbound::Messages, Dialect::OpenAi) => sse::Translated::new(
-                    body,
-                    sse::Rechunked::new(
-                        sse::OpenAiEvents::new(started, findings, true),
-                        messages::EventStream::new(&model_name),
-                    ),
-                )
-                .map_err(Into::into)
-                .boxed_unsync(),
-                (Inbound::Messages, Dialect::Gemini) => sse::Translated::new(
-                    body,
-                    sse::Rechunked::new(
-                        gemini::ChunkStream::new(started, findings, &deployment.model, true),
-                        messages::EventStream::new(&model_name),
-                    ),
-                )
-                .map_err(Into::into)
-                .boxed_unsync(),
+                // A chat client of an OpenAI-family provider that asked for usage: its bytes.
+                (Inbound::Chat, Dialect::OpenAi) if client_usage => {
+                    UsageScanner::new(body, started, findings.clone())
+                        .map_err(Into::into)
+                        .boxed_unsync()
+                }
+                (Inbound::Messages, _) => {
+                    let events = messages::EventStream::new(&model_name);
+                    sse::Translated::new(body, sse::Rechunked::new(chunks(true), events))
+                        .map_err(Into::into)
+                        .boxed_unsync()
+                }
                 (Inbound::Responses, _) => {
-                    let chunks: Box<dyn sse::ChunkTranslator + Send> = match dialect {
-                        Dialect::OpenAi => {
-                            Box::new(sse::OpenAiEvents::new(started, findings, true))
-                        }
-                        Dialect::Anthropic => {
-                            Box::new(anthropic::ChunkStream::new(started, findings, true))
-                        }
-                        Dialect::Gemini => Box::new(gemini::ChunkStream::new(
-                            started,
-                            findings,
-                            &deployment.model,
-                            true,
-                        )),
-                    };
-                    let events =
-                        sse::Rechunked::new(chunks, responses::EventStream::new(&document));
-                    sse::Translated::new(body, events)
+                    let events = responses::EventStream::new(&document);
+                    sse::Translated::new(body, sse::Rechunked::new(chunks(true), events))
                         .map_err(Into::into)
                         .boxed_unsync()
                 }
-                (_, Dialect::Anthropic) => sse::Translated::new(
-                    body,
-                    anthropic::ChunkStream::new(started, findings, client_usage),
-                )
-                .map_err(Into::into)
-                .boxed_unsync(),
-                (_, Dialect::Gemini) => sse::Translated::new(
-                    body,
-                    gemini::ChunkStream::new(started, findings, &deployment.model, client_usage),
-                )
-                .map_err(Into::into)
-                .boxed_unsync(),
-                (_, Dialect::OpenAi) if client_usage => UsageScanner::new(body, started, findings)
-                    .map_err(Into::into)
-                    .boxed_unsync(),
-                (_, Dialect::OpenAi) => {
-                    sse::Translated::new(body, sse::OpenAiEvents::new(started, findings, false))
+                (Inbound::Chat | Inbound::Embeddings, _) => {
+                    sse::Translated::new(body, chunks(client_usage))
                         .map_err(Into::into)
                         .boxed_unsync()
                 }
@@ -576,7 +544,7 @@ pub(crate) async fn complete_document(
                 (body, tokens)
             }
             (Inbound::Responses, _) => {
-                let (chat, tokens) = dialect_answer(dialect, status, body, &deployment.model);
+                let (chat, tokens) = provider.answer(status, body, &deployment.model);
                 let answer = match serde_json::from_slice::<Value>(&chat) {
                     Ok(completion) if status.is_success() => Bytes::from(
                         responses::from_chat_completion(&completion, &document).to_string(),
@@ -586,7 +554,7 @@ pub(crate) async fn complete_document(
                 (answer, tokens)
             }
             (Inbound::Messages, _) => {
-                let (chat, tokens) = dialect_answer(dialect, status, body, &deployment.model);
+                let (chat, tokens) = provider.answer(status, body, &deployment.model);
                 let answer = match serde_json::from_slice::<Value>(&chat) {
                     Ok(completion) if status.is_success() => Bytes::from(
                         messages::from_chat_completion(&completion, &model_name).to_string(),
@@ -595,7 +563,7 @@ pub(crate) async fn complete_document(
                 };
                 (answer, tokens)
             }
-            _ => dialect_answer(dialect, status, body, &deployment.model),
+            _ => provider.answer(status, body, &deployment.model),
         };
         if let Ok(mut findings) = findings.lock() {
             findings.first_byte = Some(started.elapsed());
@@ -622,61 +590,77 @@ pub(crate) async fn complete_document(
     Err(all_failed(&model.name, failures))
 }
 
-/// The provider's request for the client's OpenAI-shaped document, in the provider's dialect.
-fn dialect_request(
-    dialect: Dialect,
-    deployment: &CompiledDeployment,
-    endpoint: &str,
-    document: &Value,
-    stream: bool,
-) -> Result<Request<ProxyBody>, String> {
+/// A provider kind's API, behind one interface: how the internal request (a chat completion
+/// or embeddings document) goes up, and how its answers come back as chat completions. Adding
+/// a provider kind is one module implementing this, and its `Dialect` in the contract crate.
+pub(crate) trait Adapter: Sync {
+    /// The provider's request for `endpoint` (`chat/completions` or `embeddings`); an error
+    /// names what this provider cannot do.
+    fn request(
+        &self,
+        deployment: &CompiledDeployment,
+        endpoint: &str,
+        document: &Value,
+        stream: bool,
+    ) -> Result<Request<ProxyBody>, String>;
+
+    /// A non-streamed answer as a chat completion (a refusal in chat's error shape), and the
+    /// usage it reported.
+    fn answer(&self, status: StatusCode, body: Bytes, model: &str) -> (Bytes, Option<Tokens>);
+
+    /// The provider's stream re-emitted as chat completion chunks; the usage-only chunk only
+    /// when `include_usage`.
+    fn chunks(
+        &self,
+        started: Instant,
+        findings: Arc<Mutex<StreamFindings>>,
+        model: &str,
+        include_usage: bool,
+    ) -> Box<dyn sse::ChunkTranslator + Send>;
+}
+
+/// The adapter of a provider dialect.
+fn adapter(dialect: Dialect) -> &'static dyn Adapter {
     match dialect {
-        Dialect::OpenAi => openai::request(deployment, endpoint, document, stream),
-        Dialect::Anthropic => anthropic::request(deployment, endpoint, document, stream),
-        Dialect::Gemini => gemini::request(deployment, endpoint, document, stream),
+        Dialect::OpenAi => &openai::OpenAi,
+        Dialect::Anthropic => &anthropic::Anthropic,
+        Dialect::Gemini => &gemini::Gemini,
     }
 }
 
-/// The provider's non-streamed answer in OpenAI's shape, and the usage it reported.
-fn dialect_answer(
-    dialect: Dialect,
+/// The non-streamed answer of a provider whose API is not chat's: a success is turned into a
+/// chat completion by `convert`, anything else into chat's error shape.
+pub(crate) fn translated_answer(
     status: StatusCode,
-    body: Bytes,
-    model: &str,
-) -> (Bytes, Option<metering::Tokens>) {
-    let parsed = serde_json::from_slice::<Value>(&body).ok();
-    match (dialect, parsed) {
-        (Dialect::Anthropic, Some(answer)) if status.is_success() => {
-            let (completion, tokens) = anthropic::to_chat_completion(&answer);
+    body: &[u8],
+    convert: impl FnOnce(&Value) -> (Value, Tokens),
+) -> (Bytes, Option<Tokens>) {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(answer) if status.is_success() => {
+            let (completion, tokens) = convert(&answer);
             (Bytes::from(completion.to_string()), Some(tokens))
         }
-        (Dialect::Gemini, Some(answer)) if status.is_success() => {
-            let (completion, tokens) = gemini::to_chat_completion(&answer, model);
-            (Bytes::from(completion.to_string()), Some(tokens))
-        }
-        (Dialect::Anthropic | Dialect::Gemini, parsed) => {
-            let message = parsed
-                .as_ref()
-                .and_then(|v| v.pointer("/error/message"))
-                .and_then(Value::as_str)
-                .unwrap_or("the provider refused the request");
-            let kind = parsed
-                .as_ref()
-                .and_then(|v| v.pointer("/error/type"))
-                .cloned()
-                .unwrap_or_else(|| json!("invalid_request_error"));
-            let error =
-                json!({"error": {"message": message, "type": kind, "code": "provider_error"}});
-            (Bytes::from(error.to_string()), None)
-        }
-        (_, Some(answer)) if status.is_success() => {
-            let tokens = answer
-                .get("usage")
-                .and_then(metering::Tokens::from_openai_usage);
-            (body, tokens)
-        }
-        _ => (body, None),
+        _ => (chat_error(body), None),
     }
+}
+
+/// A provider's refusal (in its own error shape, `{"error": {"message", "type"}}` for both
+/// Anthropic and Gemini) in chat's error shape.
+pub(crate) fn chat_error(body: &[u8]) -> Bytes {
+    let parsed = serde_json::from_slice::<Value>(body).ok();
+    let message = parsed
+        .as_ref()
+        .and_then(|v| v.pointer("/error/message"))
+        .and_then(Value::as_str)
+        .unwrap_or("the provider refused the request");
+    let kind = parsed
+        .as_ref()
+        .and_then(|v| v.pointer("/error/type"))
+        .cloned()
+        .unwrap_or_else(|| json!("invalid_request_error"));
+    Bytes::from(
+        json!({"error": {"message": message, "type": kind, "code": "provider_error"}}).to_string(),
+    )
 }
 
 async fn read_body(body: Incoming) -> Result<Bytes, String> {

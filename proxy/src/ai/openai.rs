@@ -1,11 +1,52 @@
 //! The OpenAI family (OpenAI, Azure OpenAI, Mistral, and any OpenAI-compatible server): requests
 //! pass through nearly as they are, with the deployment's model name, and streams ask for usage.
 
-use http::Request;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
 use serde_json::{json, Value};
 
 use crate::active::CompiledDeployment;
+use crate::ai::metering::Tokens;
+use crate::ai::sse::{ChunkTranslator, OpenAiEvents, StreamFindings};
+use crate::ai::Adapter;
 use crate::body::ProxyBody;
+
+/// The OpenAI family's adapter: the internal model is its own API.
+pub(crate) struct OpenAi;
+
+impl Adapter for OpenAi {
+    fn request(
+        &self,
+        deployment: &CompiledDeployment,
+        endpoint: &str,
+        document: &Value,
+        stream: bool,
+    ) -> Result<Request<ProxyBody>, String> {
+        request(deployment, endpoint, document, stream)
+    }
+
+    fn answer(&self, status: StatusCode, body: Bytes, _model: &str) -> (Bytes, Option<Tokens>) {
+        let tokens = status
+            .is_success()
+            .then(|| serde_json::from_slice::<Value>(&body).ok())
+            .flatten()
+            .and_then(|answer| answer.get("usage").and_then(Tokens::from_openai_usage));
+        (body, tokens)
+    }
+
+    fn chunks(
+        &self,
+        started: Instant,
+        findings: Arc<Mutex<StreamFindings>>,
+        _model: &str,
+        include_usage: bool,
+    ) -> Box<dyn ChunkTranslator + Send> {
+        Box::new(OpenAiEvents::new(started, findings, include_usage))
+    }
+}
 
 /// Builds the provider request for `endpoint` (`chat/completions` or `embeddings`).
 pub(crate) fn request(

@@ -26,7 +26,14 @@ impl super::Adapter for Anthropic {
         document: &Value,
         stream: bool,
     ) -> Result<Request<ProxyBody>, String> {
-        request(deployment, endpoint, document, stream)
+        if endpoint != "chat/completions" {
+            return Err(format!(
+                "Anthropic ({}) has no embeddings API",
+                deployment.provider.name
+            ));
+        }
+        let body = to_messages(document, &deployment.model, stream)?;
+        messages_post(deployment, MESSAGES_PATH, &body)
     }
 
     fn answer(&self, status: http::StatusCode, body: Bytes, _: &str) -> (Bytes, Option<Tokens>) {
@@ -47,25 +54,18 @@ impl super::Adapter for Anthropic {
 /// Anthropic requires max_tokens; OpenAI clients often leave it out.
 const DEFAULT_MAX_TOKENS: u64 = 4096;
 
-/// Builds the Messages API request for a chat completion.
-pub(crate) fn request(
+/// Anthropic's Messages API, and its token counter.
+pub(crate) const MESSAGES_PATH: &str = "/v1/messages";
+pub(crate) const COUNT_TOKENS_PATH: &str = "/v1/messages/count_tokens";
+
+/// A POST of `body` to the provider's Messages API at `path`, with its key and API version.
+fn messages_post(
     deployment: &CompiledDeployment,
-    endpoint: &str,
-    document: &Value,
-    stream: bool,
+    path: &str,
+    body: &Value,
 ) -> Result<Request<ProxyBody>, String> {
-    if endpoint != "chat/completions" {
-        return Err(format!(
-            "Anthropic ({}) has no embeddings API",
-            deployment.provider.name
-        ));
-    }
-    let body = to_messages(document, &deployment.model, stream)?;
-    let mut request = super::provider_post(
-        deployment,
-        format!("{}/v1/messages", deployment.provider.base_url),
-        &body,
-    )?;
+    let url = format!("{}{path}", deployment.provider.base_url);
+    let mut request = super::provider_post(deployment, url, body)?;
     if let Some((name, value)) = deployment.provider.kind.version_header() {
         request.headers_mut().insert(
             HeaderName::from_static(name),
@@ -84,22 +84,13 @@ const RELAYED_HEADERS: [&str; 2] = ["anthropic-version", "anthropic-beta"];
 /// `anthropic-beta` go along (the provider's default version when the client sent none).
 pub(crate) fn relay(
     deployment: &CompiledDeployment,
+    path: &str,
     document: &Value,
     client_headers: &http::HeaderMap,
 ) -> Result<Request<ProxyBody>, String> {
     let mut body = document.clone();
     body["model"] = json!(deployment.model);
-    let mut request = super::provider_post(
-        deployment,
-        format!("{}/v1/messages", deployment.provider.base_url),
-        &body,
-    )?;
-    if let Some((name, value)) = deployment.provider.kind.version_header() {
-        request.headers_mut().insert(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        );
-    }
+    let mut request = messages_post(deployment, path, &body)?;
     for name in RELAYED_HEADERS {
         if let Some(value) = client_headers.get(name) {
             request

@@ -29,7 +29,31 @@ impl super::Adapter for Gemini {
         document: &Value,
         stream: bool,
     ) -> Result<Request<ProxyBody>, String> {
-        request(deployment, endpoint, document, stream)
+        if endpoint != "chat/completions" {
+            return Err(format!(
+                "embeddings are not supported for Gemini ({}) yet",
+                deployment.provider.name
+            ));
+        }
+        if stream
+            && document
+                .get("n")
+                .and_then(Value::as_u64)
+                .is_some_and(|n| n > 1)
+        {
+            return Err("'n' above 1 is not streamed from Gemini; ask without stream".into());
+        }
+        let body = to_generate_content(document)?;
+        let method = if stream {
+            "streamGenerateContent?alt=sse"
+        } else {
+            "generateContent"
+        };
+        let url = format!(
+            "{}/models/{}:{method}",
+            deployment.provider.base_url, deployment.model
+        );
+        super::provider_post(deployment, url, &body)
     }
 
     fn answer(
@@ -50,40 +74,6 @@ impl super::Adapter for Gemini {
     ) -> Box<dyn ChunkTranslator + Send> {
         Box::new(ChunkStream::new(started, findings, model, include_usage))
     }
-}
-
-/// Builds the Gemini request for a chat completion.
-pub(crate) fn request(
-    deployment: &CompiledDeployment,
-    endpoint: &str,
-    document: &Value,
-    stream: bool,
-) -> Result<Request<ProxyBody>, String> {
-    if endpoint != "chat/completions" {
-        return Err(format!(
-            "embeddings are not supported for Gemini ({}) yet",
-            deployment.provider.name
-        ));
-    }
-    if stream
-        && document
-            .get("n")
-            .and_then(Value::as_u64)
-            .is_some_and(|n| n > 1)
-    {
-        return Err("'n' above 1 is not streamed from Gemini; ask without stream".into());
-    }
-    let body = to_generate_content(document)?;
-    let method = if stream {
-        "streamGenerateContent?alt=sse"
-    } else {
-        "generateContent"
-    };
-    let url = format!(
-        "{}/models/{}:{method}",
-        deployment.provider.base_url, deployment.model
-    );
-    super::provider_post(deployment, url, &body)
 }
 
 /// The Gemini parts of an OpenAI message's content. Empty text makes no part: Gemini refuses

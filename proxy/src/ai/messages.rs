@@ -9,6 +9,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use serde_json::{json, Map, Value};
 
+use crate::ai::metering::Tokens;
 use crate::ai::sse::{ChatDelta, ChunkSink};
 use crate::error::messages_error_body;
 
@@ -206,16 +207,12 @@ fn stop_reason(finish: Option<&str>) -> Value {
 
 /// Chat's usage → Messages' usage (Anthropic counts cached input apart from `input_tokens`).
 fn usage_of(usage: Option<&Value>) -> Value {
-    let number = |pointer: &str| {
-        usage
-            .and_then(|u| u.pointer(pointer))
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-    };
-    let cached = number("/prompt_tokens_details/cached_tokens");
-    json!({"input_tokens": number("/prompt_tokens").saturating_sub(cached),
-           "cache_read_input_tokens": cached, "cache_creation_input_tokens": 0,
-           "output_tokens": number("/completion_tokens")})
+    let tokens = usage
+        .and_then(Tokens::from_openai_usage)
+        .unwrap_or_default();
+    json!({"input_tokens": tokens.input.saturating_sub(tokens.cached_input),
+           "cache_read_input_tokens": tokens.cached_input, "cache_creation_input_tokens": 0,
+           "output_tokens": tokens.output})
 }
 
 fn message_id() -> String {
@@ -224,37 +221,19 @@ fn message_id() -> String {
 
 /// A chat completion → a Messages answer, named by the client's `model`.
 pub(crate) fn from_chat_completion(completion: &Value, model: &str) -> Value {
-    let message = completion
-        .pointer("/choices/0/message")
-        .cloned()
-        .unwrap_or_default();
+    let answer = ChatDelta::of_completion(completion);
     let mut content = Vec::new();
-    if let Some(text) = message
-        .get("content")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-    {
-        content.push(json!({"type": "text", "text": text}));
+    if !answer.text.is_empty() {
+        content.push(json!({"type": "text", "text": answer.text}));
     }
-    for call in message
-        .get("tool_calls")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let arguments = call
-            .pointer("/function/arguments")
-            .and_then(Value::as_str)
-            .unwrap_or("{}");
-        content.push(
-            json!({"type": "tool_use", "id": call.get("id"), "name": call.pointer("/function/name"),
-            "input": serde_json::from_str::<Value>(arguments).unwrap_or_else(|_| json!({}))}),
-        );
+    for call in &answer.tool_calls {
+        let input = serde_json::from_str::<Value>(call.arguments).unwrap_or_else(|_| json!({}));
+        content.push(json!({"type": "tool_use", "id": call.id, "name": call.name, "input": input}));
     }
     json!({"id": message_id(), "type": "message", "role": "assistant", "model": model,
         "content": content,
-        "stop_reason": stop_reason(completion.pointer("/choices/0/finish_reason").and_then(Value::as_str)),
-        "stop_sequence": null, "usage": usage_of(completion.get("usage"))})
+        "stop_reason": stop_reason(answer.finish_reason),
+        "stop_sequence": null, "usage": usage_of(answer.usage)})
 }
 
 /// A provider's refusal in chat's error shape → Messages' shape.
@@ -336,7 +315,9 @@ impl EventStream {
         self.emit(json!({"type": "content_block_start", "index": index, "content_block": block}));
         index
     }
+}
 
+impl ChunkSink for EventStream {
     fn delta(&mut self, delta: &ChatDelta<'_>) {
         self.start();
         if let Some(usage) = delta.usage {
@@ -371,6 +352,11 @@ impl EventStream {
         }
     }
 
+    fn fail(&mut self, message: &str) {
+        self.emit(json!({"type": "error", "error": {"type": "api_error", "message": message}}));
+        self.finished = true;
+    }
+
     fn finish(&mut self) {
         if self.finished {
             return;
@@ -387,21 +373,6 @@ impl EventStream {
         self.emit(json!({"type": "message_delta",
             "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": usage}));
         self.emit(json!({"type": "message_stop"}));
-    }
-}
-
-impl ChunkSink for EventStream {
-    fn delta(&mut self, delta: &ChatDelta<'_>) {
-        EventStream::delta(self, delta);
-    }
-
-    fn fail(&mut self, message: &str) {
-        self.emit(json!({"type": "error", "error": {"type": "api_error", "message": message}}));
-        self.finished = true;
-    }
-
-    fn finish(&mut self) {
-        EventStream::finish(self);
     }
 
     fn finished(&self) -> bool {

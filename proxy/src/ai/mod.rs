@@ -131,17 +131,18 @@ pub(crate) async fn serve(
     call: &mut Option<AiCall>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let path = request.uri().path().to_string();
-    // Anthropic's SDKs send their API version with every call, and read models in their shape.
-    let shape = if request.headers().contains_key("anthropic-version") {
-        ModelShape::Anthropic
-    } else {
-        ModelShape::OpenAi
-    };
     match (request.method(), path.as_str()) {
-        (&Method::GET, "/v1/models") => Ok(list_models(caller.config, caller.key, shape)),
-        (&Method::GET, path) if path.starts_with("/v1/models/") => {
-            retrieve_model(caller.config, caller.key, &path["/v1/models/".len()..], shape)
-        }
+        (&Method::GET, "/v1/models") => Ok(list_models(
+            caller.config,
+            caller.key,
+            ModelShape::of(&request),
+        )),
+        (&Method::GET, path) if path.starts_with("/v1/models/") => retrieve_model(
+            caller.config,
+            caller.key,
+            &path["/v1/models/".len()..],
+            ModelShape::of(&request),
+        ),
         (&Method::POST, "/v1/chat/completions") => {
             complete(caller, request, Inbound::Chat, call).await
         }
@@ -191,6 +192,17 @@ fn may_use(key: &CompiledKey, model: &str) -> bool {
 enum ModelShape {
     OpenAi,
     Anthropic,
+}
+
+impl ModelShape {
+    /// Anthropic's SDKs send their API version with every call, and read models in their shape.
+    fn of<B>(request: &Request<B>) -> Self {
+        if request.headers().contains_key("anthropic-version") {
+            Self::Anthropic
+        } else {
+            Self::OpenAi
+        }
+    }
 }
 
 fn retrieve_model(
@@ -312,11 +324,13 @@ async fn count_tokens(
         .flatten()
         .find(|d| d.provider.kind.dialect() == Dialect::Anthropic);
     if let Some(deployment) = anthropic {
-        let mut upstream = anthropic::relay(deployment, &document, &parts.headers)
-            .map_err(ProxyError::BadRequest)?;
-        *upstream.uri_mut() = format!("{}/v1/messages/count_tokens", deployment.provider.base_url)
-            .parse()
-            .map_err(|e| ProxyError::BadRequest(format!("unusable provider URL: {e}")))?;
+        let upstream = anthropic::relay(
+            deployment,
+            anthropic::COUNT_TOKENS_PATH,
+            &document,
+            &parts.headers,
+        )
+        .map_err(ProxyError::BadRequest)?;
         let client = caller.clients.get(CONNECT_TIMEOUT);
         let response = tokio::time::timeout(deployment.provider.timeout, client.request(upstream))
             .await
@@ -441,7 +455,7 @@ pub(crate) async fn complete_document(
         let provider = adapter(dialect);
         let upstream = match (inbound, dialect, &as_chat) {
             (Inbound::Messages, Dialect::Anthropic, _) => {
-                anthropic::relay(deployment, &document, &headers)
+                anthropic::relay(deployment, anthropic::MESSAGES_PATH, &document, &headers)
             }
             (_, _, Some(Ok(chat))) => {
                 provider.request(deployment, "chat/completions", chat, stream)

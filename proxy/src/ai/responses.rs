@@ -8,7 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use crate::ai::metering::now_secs;
+use crate::ai::metering::{now_secs, Tokens};
 use crate::ai::sse::{ChatDelta, ChunkSink};
 
 /// A Responses request → a chat completion request.
@@ -211,18 +211,14 @@ fn new_id(prefix: &str) -> String {
 
 /// Chat's usage → Responses' usage.
 fn usage_of(usage: Option<&Value>) -> Value {
-    let number = |pointer: &str| {
-        usage
-            .and_then(|u| u.pointer(pointer))
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-    };
-    let (input, output) = (number("/prompt_tokens"), number("/completion_tokens"));
-    json!({"input_tokens": input,
-           "input_tokens_details": {"cached_tokens": number("/prompt_tokens_details/cached_tokens")},
-           "output_tokens": output,
-           "output_tokens_details": {"reasoning_tokens": number("/completion_tokens_details/reasoning_tokens")},
-           "total_tokens": input + output})
+    let tokens = usage
+        .and_then(Tokens::from_openai_usage)
+        .unwrap_or_default();
+    json!({"input_tokens": tokens.input,
+           "input_tokens_details": {"cached_tokens": tokens.cached_input},
+           "output_tokens": tokens.output,
+           "output_tokens_details": {"reasoning_tokens": tokens.reasoning},
+           "total_tokens": tokens.input + tokens.output})
 }
 
 /// The response object around `output`, echoing the request's settings.
@@ -272,46 +268,31 @@ fn call_item(id: &str, call_id: &Value, name: &Value, arguments: &str, status: &
 
 /// A chat completion → a response object for the request.
 pub(crate) fn from_chat_completion(completion: &Value, request: &Value) -> Value {
-    let message = completion
-        .pointer("/choices/0/message")
-        .cloned()
-        .unwrap_or_default();
+    let answer = ChatDelta::of_completion(completion);
     let mut output = Vec::new();
-    if let Some(text) = message
-        .get("content")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-    {
-        output.push(message_item(&new_id("msg"), text, "completed"));
+    if !answer.text.is_empty() {
+        output.push(message_item(&new_id("msg"), answer.text, "completed"));
     }
-    for call in message
-        .get("tool_calls")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let arguments = call
-            .pointer("/function/arguments")
-            .and_then(Value::as_str)
-            .unwrap_or("{}");
-        output.push(call_item(
-            &new_id("fc"),
-            call.get("id").unwrap_or(&Value::Null),
-            call.pointer("/function/name").unwrap_or(&Value::Null),
-            arguments,
-            "completed",
-        ));
+    for call in &answer.tool_calls {
+        let arguments = if call.arguments.is_empty() {
+            "{}"
+        } else {
+            call.arguments
+        };
+        let (id, name) = (
+            call.id.unwrap_or(&Value::Null),
+            call.name.unwrap_or(&Value::Null),
+        );
+        output.push(call_item(&new_id("fc"), id, name, arguments, "completed"));
     }
-    let finish = completion
-        .pointer("/choices/0/finish_reason")
-        .and_then(Value::as_str);
+    let usage = Some(usage_of(answer.usage));
     response_object(
         &new_id("resp"),
         request,
         "completed",
         output,
-        finish,
-        Some(usage_of(completion.get("usage"))),
+        answer.finish_reason,
+        usage,
     )
 }
 
@@ -423,7 +404,9 @@ impl EventStream {
         }
         index
     }
+}
 
+impl ChunkSink for EventStream {
     fn delta(&mut self, delta: &ChatDelta<'_>) {
         self.start();
         if let Some(usage) = delta.usage {
@@ -472,6 +455,14 @@ impl EventStream {
         }
     }
 
+    fn fail(&mut self, message: &str) {
+        self.start();
+        let mut response = self.snapshot("failed", None);
+        response["error"] = json!({"code": "server_error", "message": message});
+        self.emit("response.failed", json!({"response": response}));
+        self.finished = true;
+    }
+
     fn finish(&mut self) {
         if self.finished {
             return;
@@ -511,24 +502,6 @@ impl EventStream {
             "response.completed"
         };
         self.emit(kind, json!({"response": response}));
-    }
-}
-
-impl ChunkSink for EventStream {
-    fn delta(&mut self, delta: &ChatDelta<'_>) {
-        EventStream::delta(self, delta);
-    }
-
-    fn fail(&mut self, message: &str) {
-        self.start();
-        let mut response = self.snapshot("failed", None);
-        response["error"] = json!({"code": "server_error", "message": message});
-        self.emit("response.failed", json!({"response": response}));
-        self.finished = true;
-    }
-
-    fn finish(&mut self) {
-        EventStream::finish(self);
     }
 
     fn finished(&self) -> bool {

@@ -386,8 +386,9 @@ impl<T: ChunkTranslator + ?Sized> ChunkTranslator for Box<T> {
     }
 }
 
-/// A piece of one tool call in a chunk: its index among the answer's calls, the call's id and
-/// name (on its first piece), and a piece of its JSON arguments.
+/// A piece of one tool call in a chunk (or a whole call in an answer): its index among the
+/// answer's calls, the call's id and name (on its first piece), and (a piece of) its JSON
+/// arguments.
 pub(crate) struct ToolCallDelta<'a> {
     pub(crate) index: u64,
     pub(crate) id: Option<&'a serde_json::Value>,
@@ -395,28 +396,43 @@ pub(crate) struct ToolCallDelta<'a> {
     pub(crate) arguments: &'a str,
 }
 
-/// What one chat completion chunk says, read once for every sink.
+/// What one chat completion chunk, or a whole chat completion, says: read once, in one place,
+/// for every dialect that is made from it.
 pub(crate) struct ChatDelta<'a> {
     /// Answer text (may be empty).
     pub(crate) text: &'a str,
     pub(crate) tool_calls: Vec<ToolCallDelta<'a>>,
     pub(crate) finish_reason: Option<&'a str>,
-    /// The chunk's usage, when it carries one.
+    /// The usage, when it carries one.
     pub(crate) usage: Option<&'a serde_json::Value>,
 }
 
 impl<'a> ChatDelta<'a> {
-    fn of(chunk: &'a serde_json::Value) -> Self {
+    /// A streamed chunk (its `choices[0].delta`).
+    pub(crate) fn of_chunk(chunk: &'a serde_json::Value) -> Self {
+        Self::read(chunk, "delta")
+    }
+
+    /// A whole chat completion (its `choices[0].message`).
+    pub(crate) fn of_completion(completion: &'a serde_json::Value) -> Self {
+        Self::read(completion, "message")
+    }
+
+    fn read(answer: &'a serde_json::Value, part: &str) -> Self {
         use serde_json::Value;
-        let choice = chunk.pointer("/choices/0");
-        let delta = choice.and_then(|c| c.get("delta"));
-        let tool_calls = delta
-            .and_then(|d| d.get("tool_calls"))
+        let choice = answer.pointer("/choices/0");
+        let part = choice.and_then(|c| c.get(part));
+        let tool_calls = part
+            .and_then(|p| p.get("tool_calls"))
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .map(|call| ToolCallDelta {
-                index: call.get("index").and_then(Value::as_u64).unwrap_or(0),
+            .zip(0..)
+            .map(|(call, position)| ToolCallDelta {
+                index: call
+                    .get("index")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(position),
                 id: call.get("id").filter(|id| !id.is_null()),
                 name: call.pointer("/function/name").filter(|n| !n.is_null()),
                 arguments: call
@@ -426,15 +442,15 @@ impl<'a> ChatDelta<'a> {
             })
             .collect();
         Self {
-            text: delta
-                .and_then(|d| d.get("content"))
+            text: part
+                .and_then(|p| p.get("content"))
                 .and_then(Value::as_str)
                 .unwrap_or(""),
             tool_calls,
             finish_reason: choice
                 .and_then(|c| c.get("finish_reason"))
                 .and_then(Value::as_str),
-            usage: chunk.get("usage").filter(|u| u.is_object()),
+            usage: answer.get("usage").filter(|u| u.is_object()),
         }
     }
 }
@@ -494,7 +510,7 @@ impl<T: ChunkTranslator, S: ChunkSink> Rechunked<T, S> {
                     .unwrap_or("the provider failed mid-stream");
                 self.sink.fail(message);
             }
-            Ok(chunk) => self.sink.delta(&ChatDelta::of(&chunk)),
+            Ok(chunk) => self.sink.delta(&ChatDelta::of_chunk(&chunk)),
             Err(_) => {}
         }
     }

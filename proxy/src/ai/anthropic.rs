@@ -22,16 +22,9 @@ impl super::Adapter for Anthropic {
     fn request(
         &self,
         deployment: &CompiledDeployment,
-        endpoint: &str,
         document: &Value,
         stream: bool,
     ) -> Result<Request<ProxyBody>, String> {
-        if endpoint != "chat/completions" {
-            return Err(format!(
-                "Anthropic ({}) has no embeddings API",
-                deployment.provider.name
-            ));
-        }
         let body = to_messages(document, &deployment.model, stream)?;
         messages_post(deployment, MESSAGES_PATH, &body)
     }

@@ -25,16 +25,9 @@ impl super::Adapter for Gemini {
     fn request(
         &self,
         deployment: &CompiledDeployment,
-        endpoint: &str,
         document: &Value,
         stream: bool,
     ) -> Result<Request<ProxyBody>, String> {
-        if endpoint != "chat/completions" {
-            return Err(format!(
-                "embeddings are not supported for Gemini ({}) yet",
-                deployment.provider.name
-            ));
-        }
         if stream
             && document
                 .get("n")

@@ -457,14 +457,10 @@ pub(crate) async fn complete_document(
             (Inbound::Messages, Dialect::Anthropic, _) => {
                 anthropic::relay(deployment, anthropic::MESSAGES_PATH, &document, &headers)
             }
-            (_, _, Some(Ok(chat))) => {
-                provider.request(deployment, "chat/completions", chat, stream)
-            }
+            (_, _, Some(Ok(chat))) => provider.request(deployment, chat, stream),
             (_, _, Some(Err(why))) => Err(why.clone()),
-            (Inbound::Embeddings, ..) => {
-                provider.request(deployment, "embeddings", &document, stream)
-            }
-            _ => provider.request(deployment, "chat/completions", &document, stream),
+            (Inbound::Embeddings, ..) => provider.embeddings(deployment, &document),
+            _ => provider.request(deployment, &document, stream),
         };
         let upstream = match upstream {
             Ok(upstream) => upstream,
@@ -608,15 +604,28 @@ pub(crate) async fn complete_document(
 /// or embeddings document) goes up, and how its answers come back as chat completions. Adding
 /// a provider kind is one module implementing this, and its `Dialect` in the contract crate.
 pub(crate) trait Adapter: Sync {
-    /// The provider's request for `endpoint` (`chat/completions` or `embeddings`); an error
-    /// names what this provider cannot do.
+    /// The provider's request for a chat completion document; an error names what this
+    /// provider cannot do.
     fn request(
         &self,
         deployment: &CompiledDeployment,
-        endpoint: &str,
         document: &Value,
         stream: bool,
     ) -> Result<Request<ProxyBody>, String>;
+
+    /// The provider's request for an embeddings document; by default, none.
+    fn embeddings(
+        &self,
+        deployment: &CompiledDeployment,
+        _document: &Value,
+    ) -> Result<Request<ProxyBody>, String> {
+        let provider = &deployment.provider;
+        Err(format!(
+            "{} ({}) has no embeddings API here",
+            provider.kind.label(),
+            provider.name
+        ))
+    }
 
     /// A non-streamed answer as a chat completion (a refusal in chat's error shape), and the
     /// usage it reported.

@@ -21,35 +21,18 @@ impl Adapter for OpenAi {
     fn request(
         &self,
         deployment: &CompiledDeployment,
-        endpoint: &str,
         document: &Value,
         stream: bool,
     ) -> Result<Request<ProxyBody>, String> {
-        let provider = &deployment.provider;
-        let mut body = document.clone();
-        body["model"] = Value::String(deployment.model.clone());
-        if stream {
-            // Without this, OpenAI sends no usage in streams, and the call could not be metered.
-            match body
-                .get_mut("stream_options")
-                .and_then(Value::as_object_mut)
-            {
-                Some(options) => {
-                    options.insert("include_usage".into(), Value::Bool(true));
-                }
-                None => body["stream_options"] = json!({"include_usage": true}),
-            }
-        }
-        let mut url = format!("{}/{endpoint}", provider.base_url);
-        if let Some(version) = provider
-            .api_version
-            .as_deref()
-            .filter(|_| provider.kind.takes_api_version_query())
-        {
-            url.push_str("?api-version=");
-            url.push_str(version);
-        }
-        super::provider_post(deployment, url, &body)
+        post(deployment, "chat/completions", document, stream)
+    }
+
+    fn embeddings(
+        &self,
+        deployment: &CompiledDeployment,
+        document: &Value,
+    ) -> Result<Request<ProxyBody>, String> {
+        post(deployment, "embeddings", document, false)
     }
 
     fn answer(&self, status: StatusCode, body: Bytes, _model: &str) -> (Bytes, Option<Tokens>) {
@@ -70,4 +53,38 @@ impl Adapter for OpenAi {
     ) -> Box<dyn ChunkTranslator + Send> {
         Box::new(OpenAiEvents::new(started, findings, include_usage))
     }
+}
+
+/// The provider request for `endpoint`: the document as it is, with the deployment's model name.
+fn post(
+    deployment: &CompiledDeployment,
+    endpoint: &str,
+    document: &Value,
+    stream: bool,
+) -> Result<Request<ProxyBody>, String> {
+    let provider = &deployment.provider;
+    let mut body = document.clone();
+    body["model"] = Value::String(deployment.model.clone());
+    if stream {
+        // Without this, OpenAI sends no usage in streams, and the call could not be metered.
+        match body
+            .get_mut("stream_options")
+            .and_then(Value::as_object_mut)
+        {
+            Some(options) => {
+                options.insert("include_usage".into(), Value::Bool(true));
+            }
+            None => body["stream_options"] = json!({"include_usage": true}),
+        }
+    }
+    let mut url = format!("{}/{endpoint}", provider.base_url);
+    if let Some(version) = provider
+        .api_version
+        .as_deref()
+        .filter(|_| provider.kind.takes_api_version_query())
+    {
+        url.push_str("?api-version=");
+        url.push_str(version);
+    }
+    super::provider_post(deployment, url, &body)
 }

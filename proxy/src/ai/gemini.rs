@@ -1,6 +1,7 @@
 //! Google's Gemini API (`generateContent`, `streamGenerateContent`), translated to and from
-//! OpenAI's chat completions: contents and parts, system instruction, function calls and their
-//! responses, finish reasons, usage metadata.
+//! the canonical chat model: contents and parts, system instruction, function calls and their
+//! responses, JSON schemas, tool choice, finish reasons, blocked prompts, log probabilities,
+//! usage metadata.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -8,11 +9,14 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::Request;
-
 use serde_json::{json, Map, Value};
 
 use crate::active::CompiledDeployment;
-use crate::ai::metering::{now_secs, openai_usage, Tokens};
+use crate::ai::chat::{
+    Answer, ChatChunk, ChatCompletion, ChatRequest, Choice, Content, Delta, Message, Part,
+    ToolCall, ToolCallChunk, ToolChoice, ToolMode, Usage,
+};
+use crate::ai::metering::{now_secs, Tokens};
 use crate::ai::sse::{
     error_frame, event_data, note_first_byte, ChunkTranslator, EventFramer, StreamFindings,
 };
@@ -25,18 +29,13 @@ impl super::Adapter for Gemini {
     fn request(
         &self,
         deployment: &CompiledDeployment,
-        document: &Value,
+        chat: &ChatRequest,
         stream: bool,
     ) -> Result<Request<ProxyBody>, String> {
-        if stream
-            && document
-                .get("n")
-                .and_then(Value::as_u64)
-                .is_some_and(|n| n > 1)
-        {
+        if stream && chat.many_choices() {
             return Err("'n' above 1 is not streamed from Gemini; ask without stream".into());
         }
-        let body = to_generate_content(document)?;
+        let body = wire::GenerateContentRequest::try_from(chat)?;
         let method = if stream {
             "streamGenerateContent?alt=sse"
         } else {
@@ -55,7 +54,9 @@ impl super::Adapter for Gemini {
         body: Bytes,
         model: &str,
     ) -> (Bytes, Option<Tokens>) {
-        super::translated_answer(status, &body, |answer| to_chat_completion(answer, model))
+        super::translated_answer(status, &body, |answer: wire::GenerateContentResponse| {
+            chat_completion(&answer, model)
+        })
     }
 
     fn chunks(
@@ -69,40 +70,223 @@ impl super::Adapter for Gemini {
     }
 }
 
-/// The Gemini parts of an OpenAI message's content. Empty text makes no part: Gemini refuses
-/// empty text parts (OpenAI clients send `""` next to tool calls).
-/// Nothing the client sent may vanish: a part Gemini cannot take refuses the request.
-fn parts_of(content: Option<&Value>) -> Result<Vec<Value>, String> {
-    let Some(Value::Array(parts)) = content else {
-        return Ok(match content {
-            Some(Value::String(text)) if !text.is_empty() => vec![json!({"text": text})],
-            _ => Vec::new(),
-        });
-    };
+/// Gemini's API on the wire, typed. A `Part` holds one of its fields, as Gemini's own
+/// clients model its `oneof`.
+mod wire {
+    use serde::{Deserialize, Serialize};
+    use serde_json::Value;
+
+    #[derive(Debug, Default, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct GenerateContentRequest {
+        pub(super) contents: Vec<Content>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub(super) system_instruction: Option<Content>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub(super) generation_config: Option<GenerationConfig>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        pub(super) tools: Vec<Tool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub(super) tool_config: Option<ToolConfig>,
+    }
+
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    pub(super) struct Content {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub(super) role: Option<String>,
+        #[serde(default)]
+        pub(super) parts: Vec<Part>,
+    }
+
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct Part {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub(super) text: Option<String>,
+        /// Set on the model's thought summaries, which are not the answer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub(super) thought: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub(super) inline_data: Option<Blob>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub(super) function_call: Option<FunctionCall>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub(super) function_response: Option<FunctionResponse>,
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct Blob {
+        pub(super) mime_type: String,
+        pub(super) data: String,
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    pub(super) struct FunctionCall {
+        pub(super) name: String,
+        #[serde(default)]
+        pub(super) args: Value,
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    pub(super) struct FunctionResponse {
+        pub(super) name: String,
+        pub(super) response: Value,
+    }
+
+    #[derive(Debug, Default, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct GenerationConfig {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub(super) temperature: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub(super) top_p: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub(super) candidate_count: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub(super) max_output_tokens: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub(super) stop_sequences: Option<Vec<String>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub(super) response_mime_type: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub(super) response_schema: Option<Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub(super) response_logprobs: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub(super) logprobs: Option<u64>,
+    }
+
+    #[derive(Debug, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct Tool {
+        pub(super) function_declarations: Vec<FunctionDeclaration>,
+    }
+
+    #[derive(Debug, Serialize)]
+    pub(super) struct FunctionDeclaration {
+        pub(super) name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub(super) description: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub(super) parameters: Option<Value>,
+    }
+
+    #[derive(Debug, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct ToolConfig {
+        pub(super) function_calling_config: FunctionCallingConfig,
+    }
+
+    #[derive(Debug, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct FunctionCallingConfig {
+        pub(super) mode: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub(super) allowed_function_names: Option<Vec<String>>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct GenerateContentResponse {
+        #[serde(default)]
+        pub(super) candidates: Vec<Candidate>,
+        #[serde(default)]
+        pub(super) prompt_feedback: Option<PromptFeedback>,
+        #[serde(default)]
+        pub(super) usage_metadata: Option<UsageMetadata>,
+        #[serde(default)]
+        pub(super) model_version: Option<String>,
+        #[serde(default)]
+        pub(super) response_id: Option<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct Candidate {
+        #[serde(default)]
+        pub(super) content: Option<Content>,
+        #[serde(default)]
+        pub(super) finish_reason: Option<String>,
+        #[serde(default)]
+        pub(super) logprobs_result: Option<LogprobsResult>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct PromptFeedback {
+        #[serde(default)]
+        pub(super) block_reason: Option<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct UsageMetadata {
+        pub(super) prompt_token_count: Option<u64>,
+        #[serde(default)]
+        pub(super) candidates_token_count: Option<u64>,
+        #[serde(default)]
+        pub(super) cached_content_token_count: Option<u64>,
+        #[serde(default)]
+        pub(super) thoughts_token_count: Option<u64>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct LogprobsResult {
+        #[serde(default)]
+        pub(super) chosen_candidates: Vec<TokenLogprob>,
+        #[serde(default)]
+        pub(super) top_candidates: Vec<TopCandidates>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    pub(super) struct TopCandidates {
+        #[serde(default)]
+        pub(super) candidates: Vec<TokenLogprob>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct TokenLogprob {
+        #[serde(default)]
+        pub(super) token: String,
+        #[serde(default)]
+        pub(super) log_probability: f64,
+    }
+}
+
+/// The Gemini parts of chat content. Empty text makes no part: Gemini refuses empty text
+/// parts (OpenAI clients send `""` next to tool calls). Nothing the client sent may vanish: a
+/// part Gemini cannot take refuses the request.
+fn parts_of(content: &Content) -> Result<Vec<wire::Part>, String> {
     let mut out = Vec::new();
-    for part in parts {
-        match part.get("type").and_then(Value::as_str) {
-            Some("text") => {
-                let text = part.get("text").and_then(Value::as_str).unwrap_or("");
+    for part in content.parts() {
+        match part {
+            Part::Text { text } | Part::Refusal { refusal: text } => {
                 if !text.is_empty() {
-                    out.push(json!({"text": text}));
+                    out.push(wire::Part {
+                        text: Some(text),
+                        ..wire::Part::default()
+                    });
                 }
             }
-            Some("image_url") => {
-                let url = part
-                    .pointer("/image_url/url")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                let (mime, data) = url
-                    .strip_prefix("data:")
-                    .and_then(|rest| rest.split_once(";base64,"))
+            Part::ImageUrl { image_url } => {
+                let (mime, data) = image_url
+                    .inline_data()
                     .ok_or("Gemini takes images as base64 data: URLs only, not links")?;
-                out.push(json!({"inline_data": {"mime_type": mime, "data": data}}));
+                out.push(wire::Part {
+                    inline_data: Some(wire::Blob {
+                        mime_type: mime.to_string(),
+                        data: data.to_string(),
+                    }),
+                    ..wire::Part::default()
+                });
             }
-            other => {
+            other @ (Part::InputAudio { .. } | Part::File { .. }) => {
                 return Err(format!(
                     "content parts of type '{}' cannot be sent to Gemini",
-                    other.unwrap_or("(none)")
+                    other.kind()
                 ))
             }
         }
@@ -110,169 +294,146 @@ fn parts_of(content: Option<&Value>) -> Result<Vec<Value>, String> {
     Ok(out)
 }
 
-/// The text of a tool result given as a string or as text parts.
-fn tool_result_text(content: Option<&Value>) -> String {
-    match content {
-        Some(Value::String(text)) => text.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
+fn content(role: &str, parts: Vec<wire::Part>) -> wire::Content {
+    wire::Content {
+        role: Some(role.to_string()),
+        parts,
     }
 }
 
-/// OpenAI chat request → Gemini `GenerateContentRequest`.
-pub(crate) fn to_generate_content(document: &Value) -> Result<Value, String> {
-    let messages = document
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or("'messages' must be an array")?;
-    let mut system = Vec::new();
-    let mut contents: Vec<Value> = Vec::new();
-    let mut tool_names: HashMap<String, String> = HashMap::new();
-    for message in messages {
-        let role = message
-            .get("role")
-            .and_then(Value::as_str)
-            .unwrap_or("user");
-        let (role, parts) = match role {
-            "system" | "developer" => {
-                system.extend(parts_of(message.get("content"))?);
-                continue;
-            }
-            "assistant" => {
-                let mut parts = parts_of(message.get("content"))?;
-                for call in message
-                    .get("tool_calls")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let name = call
-                        .pointer("/function/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default();
-                    if let Some(id) = call.get("id").and_then(Value::as_str) {
-                        tool_names.insert(id.to_string(), name.to_string());
+impl TryFrom<&ChatRequest> for wire::GenerateContentRequest {
+    type Error = String;
+
+    fn try_from(chat: &ChatRequest) -> Result<Self, String> {
+        let mut system = Vec::new();
+        let mut contents = Vec::new();
+        // Gemini names a function's response by the function, chat by the call's id.
+        let mut tool_names: HashMap<&str, &str> = HashMap::new();
+        for message in &chat.messages {
+            match message {
+                Message::System { content: text } | Message::Developer { content: text } => {
+                    system.extend(parts_of(text)?);
+                }
+                Message::User { content: text } => contents.push(content("user", parts_of(text)?)),
+                Message::Assistant {
+                    content: text,
+                    tool_calls,
+                } => {
+                    let mut parts = match text {
+                        Some(text) => parts_of(text)?,
+                        None => Vec::new(),
+                    };
+                    for call in tool_calls {
+                        tool_names.insert(&call.id, &call.function.name);
+                        parts.push(wire::Part {
+                            function_call: Some(wire::FunctionCall {
+                                name: call.function.name.clone(),
+                                args: call.arguments_json(),
+                            }),
+                            ..wire::Part::default()
+                        });
                     }
-                    let arguments = call
-                        .pointer("/function/arguments")
-                        .and_then(Value::as_str)
-                        .unwrap_or("{}");
-                    parts.push(json!({"functionCall": {"name": name,
-                        "args": serde_json::from_str::<Value>(arguments).unwrap_or_else(|_| json!({}))}}));
+                    contents.push(content("model", parts));
                 }
-                ("model", parts)
+                Message::Tool {
+                    content: result,
+                    tool_call_id,
+                } => {
+                    if let Content::Parts(parts) = result {
+                        if let Some(other) = parts.iter().find(|p| !matches!(p, Part::Text { .. }))
+                        {
+                            return Err(format!(
+                                "tool results of '{}' parts cannot be sent to Gemini",
+                                other.kind()
+                            ));
+                        }
+                    }
+                    let name = tool_names
+                        .get(tool_call_id.as_str())
+                        .copied()
+                        .unwrap_or(tool_call_id);
+                    let text = result.text();
+                    let response = serde_json::from_str::<Value>(&text)
+                        .ok()
+                        .filter(Value::is_object)
+                        .unwrap_or_else(|| json!({"content": text}));
+                    let part = wire::Part {
+                        function_response: Some(wire::FunctionResponse {
+                            name: name.to_string(),
+                            response,
+                        }),
+                        ..wire::Part::default()
+                    };
+                    contents.push(content("user", vec![part]));
+                }
             }
-            "tool" => {
-                let id = message
-                    .get("tool_call_id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let name = tool_names
-                    .get(id)
-                    .cloned()
-                    .unwrap_or_else(|| id.to_string());
-                let content = tool_result_text(message.get("content"));
-                let response = serde_json::from_str::<Value>(&content)
-                    .ok()
-                    .filter(Value::is_object)
-                    .unwrap_or_else(|| json!({"content": content}));
-                (
-                    "user",
-                    vec![json!({"functionResponse": {"name": name, "response": response}})],
-                )
-            }
-            _ => ("user", parts_of(message.get("content"))?),
+        }
+        let mut config = wire::GenerationConfig {
+            temperature: chat.temperature,
+            top_p: chat.top_p,
+            candidate_count: chat.n,
+            max_output_tokens: chat.max_output(),
+            stop_sequences: chat.stop_sequences(),
+            ..wire::GenerationConfig::default()
         };
-        contents.push(json!({"role": role, "parts": parts}));
-    }
-    let mut body = Map::new();
-    body.insert("contents".into(), Value::Array(contents));
-    if !system.is_empty() {
-        body.insert("systemInstruction".into(), json!({"parts": system}));
-    }
-    let mut config = Map::new();
-    for (from, to) in [
-        ("temperature", "temperature"),
-        ("top_p", "topP"),
-        ("n", "candidateCount"),
-    ] {
-        if let Some(value) = document.get(from) {
-            config.insert(to.into(), value.clone());
+        if chat.wants_json() {
+            config.response_mime_type = Some("application/json".into());
         }
-    }
-    if let Some(max) = document
-        .get("max_completion_tokens")
-        .or_else(|| document.get("max_tokens"))
-    {
-        config.insert("maxOutputTokens".into(), max.clone());
-    }
-    match document.get("stop") {
-        Some(Value::String(stop)) => {
-            config.insert("stopSequences".into(), json!([stop]));
+        if let Some(schema) = chat.json_schema() {
+            config.response_schema = Some(gemini_schema(schema)?);
         }
-        Some(Value::Array(stops)) => {
-            config.insert("stopSequences".into(), Value::Array(stops.clone()));
+        if chat.logprobs == Some(true) {
+            config.response_logprobs = Some(true);
+            config.logprobs = chat.top_logprobs;
         }
-        _ => {}
-    }
-    if let Some(format) = document
-        .pointer("/response_format/type")
-        .and_then(Value::as_str)
-    {
-        if format == "json_object" || format == "json_schema" {
-            config.insert("responseMimeType".into(), json!("application/json"));
-        }
-        if let Some(schema) = document.pointer("/response_format/json_schema/schema") {
-            config.insert("responseSchema".into(), gemini_schema(schema)?);
-        }
-    }
-    if document.get("logprobs") == Some(&Value::Bool(true)) {
-        config.insert("responseLogprobs".into(), json!(true));
-        if let Some(top) = document.get("top_logprobs") {
-            config.insert("logprobs".into(), top.clone());
-        }
-    }
-    if !config.is_empty() {
-        body.insert("generationConfig".into(), Value::Object(config));
-    }
-    if let Some(tools) = document.get("tools").and_then(Value::as_array) {
-        let declarations: Vec<Value> = tools
+        let declarations = chat
+            .tools
             .iter()
-            .filter_map(|t| t.get("function"))
-            .map(|f| {
-                let mut declaration = json!({"name": f.get("name")});
-                if let Some(description) = f.get("description").filter(|d| !d.is_null()) {
-                    declaration["description"] = description.clone();
-                }
-                if let Some(parameters) = f.get("parameters") {
-                    declaration["parameters"] = gemini_schema(parameters)?;
-                }
-                Ok(declaration)
+            .map(|tool| {
+                Ok(wire::FunctionDeclaration {
+                    name: tool.function.name.clone(),
+                    description: tool.function.description.clone(),
+                    parameters: tool
+                        .function
+                        .parameters
+                        .as_ref()
+                        .map(gemini_schema)
+                        .transpose()?,
+                })
             })
-            .collect::<Result<_, String>>()?;
-        body.insert(
-            "tools".into(),
-            json!([{"functionDeclarations": declarations}]),
-        );
+            .collect::<Result<Vec<_>, String>>()?;
+        let tool_config = chat.tool_choice.as_ref().map(|choice| {
+            let (mode, allowed) = match choice {
+                ToolChoice::Mode(ToolMode::None) => ("NONE", None),
+                ToolChoice::Mode(ToolMode::Required) => ("ANY", None),
+                ToolChoice::Mode(ToolMode::Auto) => ("AUTO", None),
+                ToolChoice::Function { function, .. } => ("ANY", Some(vec![function.name.clone()])),
+            };
+            wire::ToolConfig {
+                function_calling_config: wire::FunctionCallingConfig {
+                    mode,
+                    allowed_function_names: allowed,
+                },
+            }
+        });
+        let has_config = serde_json::to_value(&config).is_ok_and(|c| c != json!({}));
+        Ok(Self {
+            contents,
+            system_instruction: (!system.is_empty()).then_some(wire::Content {
+                role: None,
+                parts: system,
+            }),
+            generation_config: has_config.then_some(config),
+            tools: if declarations.is_empty() {
+                Vec::new()
+            } else {
+                vec![wire::Tool {
+                    function_declarations: declarations,
+                }]
+            },
+            tool_config,
+        })
     }
-    if let Some(choice) = document.get("tool_choice") {
-        let config = match choice {
-            Value::String(mode) if mode == "none" => json!({"mode": "NONE"}),
-            Value::String(mode) if mode == "required" => json!({"mode": "ANY"}),
-            Value::String(_) => json!({"mode": "AUTO"}),
-            _ => json!({"mode": "ANY",
-                "allowedFunctionNames": [choice.pointer("/function/name").cloned().unwrap_or(Value::Null)]}),
-        };
-        body.insert(
-            "toolConfig".into(),
-            json!({"functionCallingConfig": config}),
-        );
-    }
-    Ok(Value::Object(body))
 }
 
 /// Schema keywords Gemini's `Schema` (an OpenAPI 3.0 subset) takes; others are refused by
@@ -390,40 +551,32 @@ fn convert_schema(schema: &Value, definitions: &Value, depth: usize) -> Result<V
 }
 
 /// The log probabilities of a candidate in OpenAI's `logprobs.content` shape.
-fn logprobs_of(candidate: &Value) -> Option<Value> {
-    let result = candidate.get("logprobsResult")?;
-    let chosen = result.get("chosenCandidates")?.as_array()?;
-    let top = result.get("topCandidates").and_then(Value::as_array);
-    let content: Vec<Value> = chosen
+fn logprobs_of(candidate: &wire::Candidate) -> Option<Value> {
+    let result = candidate.logprobs_result.as_ref()?;
+    let content: Vec<Value> = result
+        .chosen_candidates
         .iter()
         .enumerate()
         .map(|(i, token)| {
-            let alternatives: Vec<Value> = top
-                .and_then(|t| t.get(i))
-                .and_then(|t| t.get("candidates"))
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .map(|c| json!({"token": c.get("token"), "logprob": c.get("logProbability"), "bytes": null}))
+            let alternatives: Vec<Value> = result
+                .top_candidates
+                .get(i)
+                .map(|top| top.candidates.as_slice())
+                .unwrap_or_default()
+                .iter()
+                .map(|c| json!({"token": c.token, "logprob": c.log_probability, "bytes": null}))
                 .collect();
-            json!({"token": token.get("token"), "logprob": token.get("logProbability"),
+            json!({"token": token.token, "logprob": token.log_probability,
                    "bytes": null, "top_logprobs": alternatives})
         })
         .collect();
     Some(json!({"content": content}))
 }
 
-/// The choice that stands for a blocked prompt: Gemini answers it with no candidates.
-fn blocked_choice(answer: &Value) -> Option<(String, Value)> {
-    let reason = answer
-        .pointer("/promptFeedback/blockReason")
-        .and_then(Value::as_str)?;
-    let refusal = format!("the provider blocked the prompt ({reason})");
-    Some((
-        refusal.clone(),
-        json!({"index": 0, "message": {"role": "assistant", "content": null, "refusal": refusal},
-               "finish_reason": "content_filter"}),
-    ))
+/// What stands for a blocked prompt, which Gemini answers with no candidates.
+fn block_refusal(answer: &wire::GenerateContentResponse) -> Option<String> {
+    let reason = answer.prompt_feedback.as_ref()?.block_reason.as_ref()?;
+    Some(format!("the provider blocked the prompt ({reason})"))
 }
 
 /// An OpenAI-style id for an answer Gemini gave none.
@@ -431,104 +584,102 @@ fn completion_id() -> String {
     format!("chatcmpl-{}", uuid::Uuid::new_v4().simple())
 }
 
-fn finish_reason(reason: Option<&str>, has_calls: bool) -> Value {
-    match reason {
-        _ if has_calls => json!("tool_calls"),
-        Some("MAX_TOKENS") => json!("length"),
-        Some("SAFETY") | Some("RECITATION") | Some("BLOCKLIST") | Some("PROHIBITED_CONTENT") => {
-            json!("content_filter")
+fn finish_reason(reason: Option<&str>, has_calls: bool) -> Option<String> {
+    let reason = match reason? {
+        _ if has_calls => "tool_calls",
+        "MAX_TOKENS" => "length",
+        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY" => {
+            "content_filter"
         }
-        Some(_) => json!("stop"),
-        None => Value::Null,
-    }
+        _ => "stop",
+    };
+    Some(reason.to_string())
 }
 
-fn tokens_of(usage: &Value) -> Option<Tokens> {
-    let number = |field: &str| usage.get(field).and_then(Value::as_u64);
-    let input = number("promptTokenCount")?;
+fn tokens_of(usage: &wire::UsageMetadata) -> Option<Tokens> {
+    let input = usage.prompt_token_count?;
+    let thoughts = usage.thoughts_token_count.unwrap_or(0);
     Some(Tokens {
         input,
-        cached_input: number("cachedContentTokenCount").unwrap_or(0).min(input),
-        output: number("candidatesTokenCount").unwrap_or(0)
-            + number("thoughtsTokenCount").unwrap_or(0),
-        reasoning: number("thoughtsTokenCount").unwrap_or(0),
+        cached_input: usage.cached_content_token_count.unwrap_or(0).min(input),
+        output: usage.candidates_token_count.unwrap_or(0) + thoughts,
+        reasoning: thoughts,
         cache_write: 0,
         reported: true,
-        output_reported: usage.get("candidatesTokenCount").is_some(),
+        output_reported: usage.candidates_token_count.is_some(),
     })
 }
 
-/// The text and function calls of one candidate, as OpenAI's message fields.
-fn message_of(candidate: &Value, call_offset: usize) -> (String, Vec<Value>) {
+/// The answer text and function calls of one candidate (thought summaries are not answer).
+/// Calls are numbered from `first_call`; Gemini gives them no ids, so they are made up.
+fn message_of(candidate: &wire::Candidate, first_call: u64) -> (String, Vec<ToolCall>) {
     let mut text = String::new();
     let mut calls = Vec::new();
-    for part in candidate
-        .pointer("/content/parts")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(t) = part.get("text").and_then(Value::as_str) {
-            text.push_str(t);
+    let parts = candidate.content.as_ref().map(|c| c.parts.as_slice());
+    for part in parts.unwrap_or_default() {
+        if let (Some(piece), None | Some(false)) = (&part.text, part.thought) {
+            text.push_str(piece);
         }
-        if let Some(call) = part.get("functionCall") {
-            calls.push(json!({"index": call_offset + calls.len(), "id": format!("call_{}", call_offset + calls.len()),
-                "type": "function", "function": {"name": call.get("name"),
-                "arguments": call.get("args").map(Value::to_string).unwrap_or_else(|| "{}".into())}}));
+        if let Some(call) = &part.function_call {
+            let index = first_call + calls.len() as u64;
+            calls.push(ToolCall::new(
+                format!("call_{index}"),
+                call.name.clone(),
+                call.args.to_string(),
+            ));
         }
     }
     (text, calls)
 }
 
-/// Gemini response → OpenAI chat completion, with the usage it reported.
-pub(crate) fn to_chat_completion(answer: &Value, model: &str) -> (Value, Tokens) {
-    let choices: Vec<Value> = answer
-        .get("candidates")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+/// A Gemini response as a chat completion, with the usage it reported.
+fn chat_completion(
+    answer: &wire::GenerateContentResponse,
+    model: &str,
+) -> (ChatCompletion, Tokens) {
+    let mut choices: Vec<Choice> = answer
+        .candidates
+        .iter()
         .enumerate()
         .map(|(index, candidate)| {
             let (text, calls) = message_of(candidate, 0);
-            let content = if text.is_empty() && !calls.is_empty() {
-                Value::Null
-            } else {
-                json!(text)
-            };
-            let mut message = json!({"role": "assistant", "content": content});
-            if !calls.is_empty() {
-                let calls: Vec<Value> = calls
-                    .into_iter()
-                    .map(|mut c| {
-                        c.as_object_mut().map(|o| o.remove("index"));
-                        c
-                    })
-                    .collect();
-                message["tool_calls"] = Value::Array(calls);
+            let has_calls = !calls.is_empty();
+            Choice {
+                index: index as u64,
+                message: Answer::new(text, calls),
+                finish_reason: finish_reason(candidate.finish_reason.as_deref(), has_calls),
+                logprobs: logprobs_of(candidate),
             }
-            let reason = finish_reason(
-                candidate.get("finishReason").and_then(Value::as_str),
-                message.get("tool_calls").is_some(),
-            );
-            let mut choice = json!({"index": index, "message": message, "finish_reason": reason});
-            if let Some(logprobs) = logprobs_of(candidate) {
-                choice["logprobs"] = logprobs;
-            }
-            choice
         })
         .collect();
-    let choices = match blocked_choice(answer) {
-        Some((_, choice)) if choices.is_empty() => vec![choice],
-        _ => choices,
-    };
+    if choices.is_empty() {
+        if let Some(refusal) = block_refusal(answer) {
+            choices.push(Choice {
+                message: Answer {
+                    refusal: Some(refusal),
+                    ..Answer::default()
+                },
+                finish_reason: Some("content_filter".into()),
+                ..Choice::default()
+            });
+        }
+    }
     let tokens = answer
-        .get("usageMetadata")
+        .usage_metadata
+        .as_ref()
         .and_then(tokens_of)
         .unwrap_or_default();
-    let completion = json!({"id": answer.get("responseId").cloned().unwrap_or_else(|| json!(completion_id())),
-        "object": "chat.completion", "created": now_secs(),
-        "model": answer.get("modelVersion").and_then(Value::as_str).unwrap_or(model),
-        "choices": choices, "usage": openai_usage(&tokens)});
+    let completion = ChatCompletion {
+        id: answer.response_id.clone().unwrap_or_else(completion_id),
+        created: now_secs(),
+        model: answer
+            .model_version
+            .clone()
+            .unwrap_or_else(|| model.to_string()),
+        choices,
+        usage: Some(Usage::from(&tokens)),
+        ..ChatCompletion::default()
+    };
     (completion, tokens)
 }
 
@@ -541,12 +692,12 @@ pub(crate) struct ChunkStream {
     /// Set once the provider's stream broke the framing; nothing more is read from it.
     failed: bool,
     tokens: Tokens,
-    calls: usize,
+    calls: u64,
     created: u64,
     role_sent: bool,
     /// The chunks' `id` (Gemini's `responseId` once seen) and `model`.
-    id: Value,
-    model: Value,
+    id: String,
+    model: String,
     /// Whether the client asked for the usage chunk (`stream_options.include_usage`).
     include_usage: bool,
 }
@@ -568,15 +719,10 @@ impl ChunkStream {
             calls: 0,
             created: now_secs(),
             role_sent: false,
-            id: json!(completion_id()),
-            model: json!(model),
+            id: completion_id(),
+            model: model.to_string(),
             include_usage,
         }
-    }
-
-    fn emit(&mut self, chunk: Value) {
-        self.out
-            .push_back(Bytes::from(format!("data: {chunk}\n\n")));
     }
 
     fn consume(&mut self, data: &[u8]) {
@@ -585,7 +731,7 @@ impl ChunkStream {
         }
         note_first_byte(&self.findings, self.started);
         self.framer.push(data);
-        while let Some(event) = self.framer.next_json() {
+        while let Some(event) = self.framer.next_json::<wire::GenerateContentResponse>() {
             match event {
                 Ok(partial) => self.translate(&partial),
                 Err(too_large) => {
@@ -596,61 +742,66 @@ impl ChunkStream {
         }
     }
 
-    fn translate(&mut self, partial: &Value) {
-        if let Some(tokens) = partial.get("usageMetadata").and_then(tokens_of) {
+    fn translate(&mut self, partial: &wire::GenerateContentResponse) {
+        if let Some(tokens) = partial.usage_metadata.as_ref().and_then(tokens_of) {
             self.tokens = tokens;
             // Published at once: a client may abandon the stream before it ends.
             if let Ok(mut findings) = self.findings.lock() {
                 findings.tokens = tokens;
             }
         }
-        if let Some(model) = partial.get("modelVersion") {
-            self.model = model.clone();
+        if let Some(model) = &partial.model_version {
+            self.model.clone_from(model);
         }
-        if let Some(id) = partial.get("responseId") {
-            self.id = id.clone();
+        if let Some(id) = &partial.response_id {
+            self.id.clone_from(id);
         }
-        let (id, model) = (self.id.clone(), self.model.clone());
-        let Some(candidate) = partial.pointer("/candidates/0") else {
-            if let Some((refusal, _)) = blocked_choice(partial) {
-                let chunk = json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                    "model": self.model, "choices": [{"index": 0,
-                    "delta": {"role": "assistant", "refusal": refusal}, "finish_reason": "content_filter"}]});
-                self.emit(chunk);
+        let Some(candidate) = partial.candidates.first() else {
+            if let Some(refusal) = block_refusal(partial) {
+                let delta = Delta {
+                    role: Some("assistant".into()),
+                    refusal: Some(refusal),
+                    ..Delta::default()
+                };
+                let chunk = ChatChunk::new(
+                    &self.id,
+                    self.created,
+                    &self.model,
+                    delta,
+                    Some("content_filter".into()),
+                );
+                self.out.push_back(chunk.frame());
             }
             return;
         };
         let (text, calls) = message_of(candidate, self.calls);
-        self.calls += calls.len();
+        let first_call = self.calls;
+        self.calls += calls.len() as u64;
         if let Ok(mut findings) = self.findings.lock() {
             findings.add_text(&text);
         }
-        let mut delta = json!({});
+        let mut delta = Delta::default();
         if !self.role_sent {
-            delta["role"] = json!("assistant");
+            delta.role = Some("assistant".into());
             self.role_sent = true;
         }
         if !text.is_empty() {
-            delta["content"] = json!(text);
+            delta.content = Some(text);
         }
-        if !calls.is_empty() {
-            delta["tool_calls"] = Value::Array(calls);
-        }
-        let reason = finish_reason(
-            candidate.get("finishReason").and_then(Value::as_str),
-            self.calls > 0,
-        );
-        let reason = if candidate.get("finishReason").is_some() {
-            reason
-        } else {
-            Value::Null
-        };
-        let mut chunk = json!({"id": id, "object": "chat.completion.chunk", "created": self.created, "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": reason}]});
-        if let Some(logprobs) = logprobs_of(candidate) {
-            chunk["choices"][0]["logprobs"] = logprobs;
-        }
-        self.emit(chunk);
+        // Gemini sends each call whole: its first piece carries the arguments too.
+        delta.tool_calls = calls
+            .into_iter()
+            .zip(first_call..)
+            .map(|(call, index)| {
+                let mut piece = ToolCallChunk::start(index, call.id, call.function.name);
+                piece.function.arguments = Some(call.function.arguments);
+                piece
+            })
+            .collect();
+        let reason = finish_reason(candidate.finish_reason.as_deref(), self.calls > 0);
+        let mut chunk = ChatChunk::new(&self.id, self.created, &self.model, delta, reason);
+        chunk.choices[0].logprobs = logprobs_of(candidate);
+        self.out.push_back(chunk.frame());
     }
 
     fn finish(&mut self) {
@@ -658,9 +809,8 @@ impl ChunkStream {
             findings.tokens = self.tokens;
         }
         if self.include_usage {
-            let usage = json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                "model": self.model, "choices": [], "usage": openai_usage(&self.tokens)});
-            self.emit(usage);
+            let usage = ChatChunk::usage(&self.id, self.created, &self.model, &self.tokens);
+            self.out.push_back(usage.frame());
         }
         self.out.push_back(Bytes::from_static(b"data: [DONE]\n\n"));
     }
@@ -673,7 +823,7 @@ impl ChunkTranslator for ChunkStream {
 
     fn end(&mut self) {
         if let Some(rest) = self.framer.rest().filter(|_| !self.failed) {
-            if let Ok(partial) = serde_json::from_slice::<Value>(&event_data(&rest)) {
+            if let Ok(partial) = serde_json::from_slice(&event_data(&rest)) {
                 self.translate(&partial);
             }
         }
@@ -688,6 +838,20 @@ impl ChunkTranslator for ChunkStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The Gemini request a chat request becomes, as JSON.
+    fn to_generate_content(chat: &Value) -> Result<Value, String> {
+        let body = wire::GenerateContentRequest::try_from(&ChatRequest::from_document(chat)?)?;
+        serde_json::to_value(body).map_err(|e| e.to_string())
+    }
+
+    /// The chat completion a Gemini response becomes, as JSON.
+    fn to_chat_completion(answer: &Value, model: &str) -> (Value, Tokens) {
+        let answer: wire::GenerateContentResponse =
+            serde_json::from_value(answer.clone()).expect("a response");
+        let (completion, tokens) = chat_completion(&answer, model);
+        (serde_json::to_value(completion).unwrap_or_default(), tokens)
+    }
 
     #[test]
     fn a_chat_request_becomes_generate_content() {

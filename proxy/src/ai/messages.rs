@@ -1,218 +1,229 @@
 //! Anthropic's Messages API as a client dialect (`POST /v1/messages`, what Claude Code speaks).
 //! To an Anthropic provider the request goes up as the client sent it (see `anthropic::relay`);
-//! to any other provider it is translated here into a chat completion request, and the answer —
+//! to any other provider it is converted here into the canonical chat request, and the answer —
 //! a chat completion or its chunks — back into a message or Messages stream events.
 
 use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
 use http::StatusCode;
-use serde_json::{json, Map, Value};
+use serde_json::json;
 
+use crate::ai::anthropic::wire::{
+    Block, BlockDelta, ErrorDetail, ImageSource, Message as AnthropicMessage, MessageDelta,
+    MessagesRequest, Role, StreamEvent, System, ToolChoice as AnthropicToolChoice,
+    ToolResultContent, TurnContent, Usage as AnthropicUsage,
+};
+use crate::ai::chat::{
+    ChatChunk, ChatCompletion, ChatRequest, Content, FunctionDefinition, ImageUrl, Message, Part,
+    Stop, Tool, ToolCall, ToolChoice, ToolMode, Usage,
+};
 use crate::ai::metering::Tokens;
-use crate::ai::sse::{ChatDelta, ChunkSink};
+use crate::ai::sse::ChunkSink;
 use crate::error::messages_error_body;
 
-/// A Messages request → a chat completion request (for OpenAI-family and Gemini providers).
-pub(crate) fn to_chat(document: &Value) -> Result<Value, String> {
-    let mut messages = Vec::new();
-    match document.get("system") {
-        Some(Value::String(text)) if !text.is_empty() => {
-            messages.push(json!({"role": "system", "content": text}));
+impl TryFrom<&MessagesRequest> for ChatRequest {
+    type Error = String;
+
+    /// A Messages request as a chat request, for OpenAI-family and Gemini providers.
+    fn try_from(request: &MessagesRequest) -> Result<Self, String> {
+        let mut messages = Vec::new();
+        let system = match &request.system {
+            Some(System::Text(text)) => text.clone(),
+            Some(System::Blocks(blocks)) => texts_of(blocks)?,
+            None => String::new(),
+        };
+        if !system.is_empty() {
+            messages.push(Message::System {
+                content: Content::Text(system),
+            });
         }
-        Some(Value::Array(blocks)) => {
-            let text = texts_of(blocks)?;
-            if !text.is_empty() {
-                messages.push(json!({"role": "system", "content": text}));
+        for turn in &request.messages {
+            match (&turn.role, &turn.content) {
+                (Role::User, TurnContent::Text(text)) => messages.push(Message::User {
+                    content: Content::Text(text.clone()),
+                }),
+                (Role::Assistant, TurnContent::Text(text)) => messages.push(Message::Assistant {
+                    content: Some(Content::Text(text.clone())),
+                    tool_calls: Vec::new(),
+                }),
+                (Role::Assistant, TurnContent::Blocks(blocks)) => {
+                    messages.push(assistant_turn(blocks)?);
+                }
+                (Role::User, TurnContent::Blocks(blocks)) => user_turn(blocks, &mut messages)?,
             }
         }
-        _ => {}
-    }
-    let turns = document
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or("'messages' must be an array of {role, content}")?;
-    for turn in turns {
-        let role = turn.get("role").and_then(Value::as_str).unwrap_or("user");
-        match (role, turn.get("content")) {
-            (_, Some(Value::String(text))) => {
-                messages.push(json!({"role": role, "content": text}));
-            }
-            ("assistant", Some(Value::Array(blocks))) => messages.push(assistant_turn(blocks)?),
-            (_, Some(Value::Array(blocks))) => user_turn(blocks, &mut messages)?,
-            _ => return Err("every message needs 'content', a string or blocks".into()),
-        }
-    }
-    let mut chat = Map::new();
-    chat.insert(
-        "model".into(),
-        document.get("model").cloned().unwrap_or(Value::Null),
-    );
-    chat.insert("messages".into(), Value::Array(messages));
-    if let Some(max) = document.get("max_tokens") {
-        chat.insert("max_tokens".into(), max.clone());
-    }
-    for field in ["temperature", "top_p", "stream"] {
-        if let Some(value) = document.get(field) {
-            chat.insert(field.into(), value.clone());
-        }
-    }
-    if let Some(stops) = document.get("stop_sequences") {
-        chat.insert("stop".into(), stops.clone());
-    }
-    if let Some(user) = document.pointer("/metadata/user_id") {
-        chat.insert("user".into(), user.clone());
-    }
-    if let Some(tools) = document.get("tools").and_then(Value::as_array) {
-        let mut functions = Vec::new();
-        for tool in tools {
-            if tool
-                .get("type")
-                .and_then(Value::as_str)
-                .is_some_and(|t| t != "custom")
-            {
+        let mut tools = Vec::new();
+        for tool in &request.tools {
+            if !tool.is_client_tool() {
                 return Err(format!(
                     "the server tool '{}' runs only on Anthropic models",
-                    tool.get("name").and_then(Value::as_str).unwrap_or("?")
+                    tool.name
                 ));
             }
-            let mut function = json!({"name": tool.get("name"),
-                "parameters": tool.get("input_schema").cloned().unwrap_or_else(|| json!({"type": "object"}))});
-            if let Some(description) = tool.get("description").filter(|d| !d.is_null()) {
-                function["description"] = description.clone();
-            }
-            functions.push(json!({"type": "function", "function": function}));
+            tools.push(Tool {
+                kind: "function".into(),
+                function: FunctionDefinition {
+                    name: tool.name.clone(),
+                    description: tool.description.clone(),
+                    parameters: Some(
+                        tool.input_schema
+                            .clone()
+                            .unwrap_or_else(|| json!({"type": "object"})),
+                    ),
+                    strict: None,
+                },
+            });
         }
-        chat.insert("tools".into(), Value::Array(functions));
+        let tool_choice = request.tool_choice.as_ref().map(|choice| match choice {
+            AnthropicToolChoice::Any { .. } => ToolChoice::Mode(ToolMode::Required),
+            AnthropicToolChoice::None => ToolChoice::Mode(ToolMode::None),
+            AnthropicToolChoice::Tool { name, .. } => ToolChoice::function(name.clone()),
+            AnthropicToolChoice::Auto { .. } => ToolChoice::Mode(ToolMode::Auto),
+        });
+        let serial = request.tool_choice.as_ref().is_some_and(|c| c.serial());
+        Ok(ChatRequest {
+            model: request.model.clone(),
+            messages,
+            stream: request.stream,
+            max_tokens: request.max_tokens,
+            temperature: request.temperature,
+            top_p: request.top_p,
+            stop: (!request.stop_sequences.is_empty())
+                .then(|| Stop::Many(request.stop_sequences.clone())),
+            tools,
+            tool_choice,
+            parallel_tool_calls: serial.then_some(false),
+            user: request.metadata.as_ref().and_then(|m| m.user_id.clone()),
+            ..ChatRequest::default()
+        })
     }
-    if let Some(choice) = document.get("tool_choice") {
-        let mapped = match choice.get("type").and_then(Value::as_str) {
-            Some("any") => json!("required"),
-            Some("none") => json!("none"),
-            Some("tool") => json!({"type": "function", "function": {"name": choice.get("name")}}),
-            _ => json!("auto"),
-        };
-        chat.insert("tool_choice".into(), mapped);
-        if choice.get("disable_parallel_tool_use") == Some(&Value::Bool(true)) {
-            chat.insert("parallel_tool_calls".into(), json!(false));
-        }
-    }
-    Ok(Value::Object(chat))
 }
 
 /// The text of text blocks; any other block here cannot be translated.
-fn texts_of(blocks: &[Value]) -> Result<String, String> {
+fn texts_of(blocks: &[Block]) -> Result<String, String> {
     let mut texts = Vec::new();
     for block in blocks {
-        match block.get("type").and_then(Value::as_str) {
-            Some("text") => texts.push(block.get("text").and_then(Value::as_str).unwrap_or("")),
+        match block {
+            Block::Text { text } => texts.push(text.as_str()),
             other => return Err(unsupported_block(other)),
         }
     }
     Ok(texts.join("\n"))
 }
 
-fn unsupported_block(kind: Option<&str>) -> String {
-    format!(
-        "content blocks of type '{}' can be sent to Anthropic models only",
-        kind.unwrap_or("(none)")
-    )
+fn unsupported_block(block: &Block) -> String {
+    let kind = match block {
+        Block::Text { .. } => "text",
+        Block::Image { .. } => "image",
+        Block::ToolUse { .. } => "tool_use",
+        Block::ToolResult { .. } => "tool_result",
+        Block::Thinking { .. } => "thinking",
+        Block::RedactedThinking { .. } => "redacted_thinking",
+        Block::Other => "document, search result or server tool",
+    };
+    format!("content blocks of type {kind} here can be sent to Anthropic models only")
 }
 
 /// An assistant turn: its text, and its tool uses as tool calls. Thinking blocks are the
 /// model's own notes, meaningful to Anthropic only, and are left out.
-fn assistant_turn(blocks: &[Value]) -> Result<Value, String> {
+fn assistant_turn(blocks: &[Block]) -> Result<Message, String> {
     let mut text = String::new();
-    let mut calls = Vec::new();
+    let mut tool_calls = Vec::new();
     for block in blocks {
-        match block.get("type").and_then(Value::as_str) {
-            Some("text") => text.push_str(block.get("text").and_then(Value::as_str).unwrap_or("")),
-            Some("tool_use") => calls.push(json!({"id": block.get("id"), "type": "function",
-                "function": {"name": block.get("name"),
-                             "arguments": block.get("input").unwrap_or(&json!({})).to_string()}})),
-            Some("thinking" | "redacted_thinking") => {}
+        match block {
+            Block::Text { text: piece } => text.push_str(piece),
+            Block::ToolUse { id, name, input } => {
+                tool_calls.push(ToolCall::new(id.clone(), name.clone(), input.to_string()));
+            }
+            Block::Thinking { .. } | Block::RedactedThinking { .. } => {}
             other => return Err(unsupported_block(other)),
         }
     }
-    let mut message = json!({"role": "assistant",
-        "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { json!(text) }});
-    if !calls.is_empty() {
-        message["tool_calls"] = Value::Array(calls);
-    }
-    Ok(message)
+    let content = (!text.is_empty() || tool_calls.is_empty()).then_some(Content::Text(text));
+    Ok(Message::Assistant {
+        content,
+        tool_calls,
+    })
 }
 
 /// A user turn: tool results become `tool` messages (first, as chat requires them right after
 /// the calls), the rest one user message of parts.
-fn user_turn(blocks: &[Value], messages: &mut Vec<Value>) -> Result<(), String> {
+fn user_turn(blocks: &[Block], messages: &mut Vec<Message>) -> Result<(), String> {
     let mut parts = Vec::new();
     for block in blocks {
-        match block.get("type").and_then(Value::as_str) {
-            Some("tool_result") => {
-                let content = match block.get("content") {
-                    Some(Value::String(text)) => text.clone(),
-                    Some(Value::Array(inner)) => texts_of(inner)?,
-                    _ => String::new(),
+        match block {
+            Block::ToolResult {
+                tool_use_id,
+                content,
+                is_error,
+            } => {
+                let text = match content {
+                    Some(ToolResultContent::Text(text)) => text.clone(),
+                    Some(ToolResultContent::Blocks(inner)) => texts_of(inner)?,
+                    None => String::new(),
                 };
-                let content = if block.get("is_error") == Some(&Value::Bool(true)) {
-                    format!("Error: {content}")
+                let text = if *is_error == Some(true) {
+                    format!("Error: {text}")
                 } else {
-                    content
+                    text
                 };
-                messages.push(
-                    json!({"role": "tool", "tool_call_id": block.get("tool_use_id"),
-                    "content": content}),
-                );
+                messages.push(Message::Tool {
+                    content: Content::Text(text),
+                    tool_call_id: tool_use_id.clone(),
+                });
             }
-            Some("text") => parts.push(json!({"type": "text", "text": block.get("text")})),
-            Some("image") => {
-                let source = block.get("source").cloned().unwrap_or_default();
-                let url = match source.get("type").and_then(Value::as_str) {
-                    Some("base64") => format!(
-                        "data:{};base64,{}",
-                        source
-                            .get("media_type")
-                            .and_then(Value::as_str)
-                            .unwrap_or("image/png"),
-                        source.get("data").and_then(Value::as_str).unwrap_or("")
-                    ),
-                    Some("url") => source
-                        .get("url")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string(),
-                    _ => return Err("an image's source must be base64 or url".into()),
+            Block::Text { text } => parts.push(Part::Text { text: text.clone() }),
+            Block::Image { source } => {
+                let url = match source {
+                    ImageSource::Base64 { media_type, data } => {
+                        format!("data:{media_type};base64,{data}")
+                    }
+                    ImageSource::Url { url } => url.clone(),
+                    ImageSource::Other => {
+                        return Err("an image's source must be base64 or url here".into())
+                    }
                 };
-                parts.push(json!({"type": "image_url", "image_url": {"url": url}}));
+                parts.push(Part::ImageUrl {
+                    image_url: ImageUrl { url, detail: None },
+                });
             }
             other => return Err(unsupported_block(other)),
         }
     }
     if !parts.is_empty() {
-        messages.push(json!({"role": "user", "content": parts}));
+        messages.push(Message::User {
+            content: Content::Parts(parts),
+        });
     }
     Ok(())
 }
 
 /// Chat's finish reason → Messages' stop reason.
-fn stop_reason(finish: Option<&str>) -> Value {
-    match finish {
-        Some("length") => json!("max_tokens"),
-        Some("tool_calls" | "function_call") => json!("tool_use"),
-        Some("content_filter") => json!("refusal"),
-        Some(_) => json!("end_turn"),
-        None => Value::Null,
-    }
+fn stop_reason(finish: &str) -> String {
+    let reason = match finish {
+        "length" => "max_tokens",
+        "tool_calls" | "function_call" => "tool_use",
+        "content_filter" => "refusal",
+        _ => "end_turn",
+    };
+    reason.to_string()
 }
 
 /// Chat's usage → Messages' usage (Anthropic counts cached input apart from `input_tokens`).
-fn usage_of(usage: Option<&Value>) -> Value {
-    let tokens = usage
-        .and_then(Tokens::from_openai_usage)
-        .unwrap_or_default();
-    json!({"input_tokens": tokens.input.saturating_sub(tokens.cached_input),
-           "cache_read_input_tokens": tokens.cached_input, "cache_creation_input_tokens": 0,
-           "output_tokens": tokens.output})
+fn usage_of(usage: Option<&Usage>) -> AnthropicUsage {
+    let tokens = usage.map(Tokens::from).unwrap_or_default();
+    AnthropicUsage {
+        input_tokens: Some(
+            tokens
+                .input
+                .saturating_sub(tokens.cached_input)
+                .saturating_sub(tokens.cache_write),
+        ),
+        cache_creation_input_tokens: Some(tokens.cache_write),
+        cache_read_input_tokens: Some(tokens.cached_input),
+        output_tokens: Some(tokens.output),
+    }
 }
 
 fn message_id() -> String {
@@ -220,31 +231,40 @@ fn message_id() -> String {
 }
 
 /// A chat completion → a Messages answer, named by the client's `model`.
-pub(crate) fn from_chat_completion(completion: &Value, model: &str) -> Value {
-    let answer = ChatDelta::of_completion(completion);
+pub(crate) fn from_chat_completion(completion: &ChatCompletion, model: &str) -> AnthropicMessage {
     let mut content = Vec::new();
-    if !answer.text.is_empty() {
-        content.push(json!({"type": "text", "text": answer.text}));
+    let choice = completion.choices.first();
+    let answer = choice.map(|c| &c.message);
+    if let Some(text) = answer.and_then(|a| a.content.as_deref().or(a.refusal.as_deref())) {
+        if !text.is_empty() {
+            content.push(Block::text(text));
+        }
     }
-    for call in &answer.tool_calls {
-        let input = serde_json::from_str::<Value>(call.arguments).unwrap_or_else(|_| json!({}));
-        content.push(json!({"type": "tool_use", "id": call.id, "name": call.name, "input": input}));
+    for call in answer.map(|a| a.tool_calls.as_slice()).unwrap_or_default() {
+        content.push(Block::ToolUse {
+            id: call.id.clone(),
+            name: call.function.name.clone(),
+            input: call.arguments_json(),
+        });
     }
-    json!({"id": message_id(), "type": "message", "role": "assistant", "model": model,
-        "content": content,
-        "stop_reason": stop_reason(answer.finish_reason),
-        "stop_sequence": null, "usage": usage_of(answer.usage)})
+    let mut message = AnthropicMessage::new(
+        message_id(),
+        model.to_string(),
+        content,
+        usage_of(completion.usage.as_ref()),
+    );
+    message.stop_reason = choice
+        .and_then(|c| c.finish_reason.as_deref())
+        .map(stop_reason);
+    message
 }
 
 /// A provider's refusal in chat's error shape → Messages' shape.
 pub(crate) fn from_chat_error(status: StatusCode, body: &[u8]) -> Bytes {
-    let message = serde_json::from_slice::<Value>(body)
+    let message = serde_json::from_slice::<crate::ai::chat::ErrorBody>(body)
+        .map(|e| e.error.message)
         .ok()
-        .and_then(|v| {
-            v.pointer("/error/message")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
+        .filter(|m| !m.is_empty())
         .unwrap_or_else(|| "the provider refused the request".into());
     messages_error_body(status, &message)
 }
@@ -255,12 +275,12 @@ pub(crate) struct EventStream {
     model: String,
     started: bool,
     /// The open content block: its index and whether it is text (else a tool use).
-    open: Option<(usize, bool)>,
-    blocks: usize,
+    open: Option<(u64, bool)>,
+    blocks: u64,
     /// Chat's tool call index → content block index.
-    tools: HashMap<u64, usize>,
-    stop_reason: Value,
-    usage: Option<Value>,
+    tools: HashMap<u64, u64>,
+    stop_reason: Option<String>,
+    usage: Option<Usage>,
     finished: bool,
 }
 
@@ -274,19 +294,14 @@ impl EventStream {
             open: None,
             blocks: 0,
             tools: HashMap::new(),
-            stop_reason: Value::Null,
+            stop_reason: None,
             usage: None,
             finished: false,
         }
     }
 
-    fn emit(&mut self, event: Value) {
-        let name = event
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("message");
-        self.out
-            .push_back(Bytes::from(format!("event: {name}\ndata: {event}\n\n")));
+    fn emit(&mut self, event: StreamEvent) {
+        self.out.push_back(event.frame());
     }
 
     fn start(&mut self) {
@@ -294,66 +309,98 @@ impl EventStream {
             return;
         }
         self.started = true;
-        let message = json!({"id": message_id(), "type": "message", "role": "assistant",
-            "model": self.model, "content": [], "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": 0, "output_tokens": 0}});
-        self.emit(json!({"type": "message_start", "message": message}));
-        self.emit(json!({"type": "ping"}));
+        let usage = AnthropicUsage {
+            input_tokens: Some(0),
+            output_tokens: Some(0),
+            ..AnthropicUsage::default()
+        };
+        let message = AnthropicMessage::new(message_id(), self.model.clone(), Vec::new(), usage);
+        self.emit(StreamEvent::MessageStart { message });
+        self.emit(StreamEvent::Ping);
     }
 
     fn close_block(&mut self) {
         if let Some((index, _)) = self.open.take() {
-            self.emit(json!({"type": "content_block_stop", "index": index}));
+            self.emit(StreamEvent::ContentBlockStop { index });
         }
     }
 
-    fn open_block(&mut self, block: Value, text: bool) -> usize {
+    fn open_block(&mut self, content_block: Block, text: bool) -> u64 {
         self.close_block();
         let index = self.blocks;
         self.blocks += 1;
         self.open = Some((index, text));
-        self.emit(json!({"type": "content_block_start", "index": index, "content_block": block}));
+        self.emit(StreamEvent::ContentBlockStart {
+            index,
+            content_block,
+        });
         index
+    }
+
+    fn text(&mut self, text: &str) {
+        let index = match self.open {
+            Some((index, true)) => index,
+            _ => self.open_block(Block::text(""), true),
+        };
+        self.emit(StreamEvent::ContentBlockDelta {
+            index,
+            delta: BlockDelta::TextDelta {
+                text: text.to_string(),
+            },
+        });
     }
 }
 
 impl ChunkSink for EventStream {
-    fn delta(&mut self, delta: &ChatDelta<'_>) {
+    fn chunk(&mut self, chunk: &ChatChunk) {
         self.start();
-        if let Some(usage) = delta.usage {
+        if let Some(usage) = &chunk.usage {
             self.usage = Some(usage.clone());
         }
-        if !delta.text.is_empty() {
-            let index = match self.open {
-                Some((index, true)) => index,
-                _ => self.open_block(json!({"type": "text", "text": ""}), true),
-            };
-            self.emit(json!({"type": "content_block_delta", "index": index,
-                "delta": {"type": "text_delta", "text": delta.text}}));
+        let Some(choice) = chunk.first() else {
+            return;
+        };
+        let delta = &choice.delta;
+        for text in [&delta.content, &delta.refusal].into_iter().flatten() {
+            if !text.is_empty() {
+                self.text(text);
+            }
         }
         for call in &delta.tool_calls {
             let index = match self.tools.get(&call.index) {
                 Some(index) => *index,
                 None => {
-                    let block =
-                        json!({"type": "tool_use", "id": call.id, "name": call.name, "input": {}});
+                    let block = Block::ToolUse {
+                        id: call.id.clone().unwrap_or_default(),
+                        name: call.function.name.clone().unwrap_or_default(),
+                        input: json!({}),
+                    };
                     let index = self.open_block(block, false);
                     self.tools.insert(call.index, index);
                     index
                 }
             };
-            if !call.arguments.is_empty() {
-                self.emit(json!({"type": "content_block_delta", "index": index,
-                    "delta": {"type": "input_json_delta", "partial_json": call.arguments}}));
+            if let Some(arguments) = call.function.arguments.as_ref().filter(|a| !a.is_empty()) {
+                self.emit(StreamEvent::ContentBlockDelta {
+                    index,
+                    delta: BlockDelta::InputJsonDelta {
+                        partial_json: arguments.clone(),
+                    },
+                });
             }
         }
-        if let Some(finish) = delta.finish_reason {
-            self.stop_reason = stop_reason(Some(finish));
+        if let Some(finish) = &choice.finish_reason {
+            self.stop_reason = Some(stop_reason(finish));
         }
     }
 
     fn fail(&mut self, message: &str) {
-        self.emit(json!({"type": "error", "error": {"type": "api_error", "message": message}}));
+        self.emit(StreamEvent::Error {
+            error: ErrorDetail {
+                kind: "api_error".into(),
+                message: message.to_string(),
+            },
+        });
         self.finished = true;
     }
 
@@ -364,15 +411,15 @@ impl ChunkSink for EventStream {
         self.finished = true;
         self.start();
         self.close_block();
-        let stop = if self.stop_reason.is_null() {
-            json!("end_turn")
-        } else {
-            self.stop_reason.clone()
-        };
-        let usage = usage_of(self.usage.as_ref());
-        self.emit(json!({"type": "message_delta",
-            "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": usage}));
-        self.emit(json!({"type": "message_stop"}));
+        let stop_reason = self.stop_reason.take().unwrap_or_else(|| "end_turn".into());
+        self.emit(StreamEvent::MessageDelta {
+            delta: MessageDelta {
+                stop_reason: Some(stop_reason),
+                stop_sequence: None,
+            },
+            usage: usage_of(self.usage.as_ref()),
+        });
+        self.emit(StreamEvent::MessageStop);
     }
 
     fn finished(&self) -> bool {
@@ -387,6 +434,15 @@ impl ChunkSink for EventStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    /// The chat request a Messages request becomes, as JSON.
+    fn to_chat(request: &Value) -> Result<Value, String> {
+        let request = MessagesRequest::deserialize(request).map_err(|e| e.to_string())?;
+        let chat = ChatRequest::try_from(&request)?;
+        serde_json::to_value(chat).map_err(|e| e.to_string())
+    }
 
     #[test]
     fn a_messages_request_becomes_a_chat_request() {
@@ -442,7 +498,9 @@ mod tests {
         let completion = json!({"choices": [{"finish_reason": "tool_calls", "message": {"content": null,
             "tool_calls": [{"id": "c1", "function": {"name": "look", "arguments": "{\"q\":1}"}}]}}],
             "usage": {"prompt_tokens": 10, "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": 4}}});
+        let completion = serde_json::from_value(completion).expect("a completion");
         let message = from_chat_completion(&completion, "claude-like");
+        let message = serde_json::to_value(message).unwrap_or_default();
         assert_eq!(message["model"], "claude-like");
         assert_eq!(message["stop_reason"], "tool_use");
         assert_eq!(

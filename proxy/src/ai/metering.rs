@@ -23,25 +23,6 @@ pub(crate) struct Tokens {
     pub(crate) output_reported: bool,
 }
 
-impl Tokens {
-    /// Reads an OpenAI-shaped `usage` object (chat, completions, embeddings).
-    pub(crate) fn from_openai_usage(usage: &Value) -> Option<Self> {
-        let number = |pointer: &str| usage.pointer(pointer).and_then(Value::as_u64);
-        let input = number("/prompt_tokens")?;
-        Some(Self {
-            input,
-            cached_input: number("/prompt_tokens_details/cached_tokens")
-                .unwrap_or(0)
-                .min(input),
-            output: number("/completion_tokens").unwrap_or(0),
-            reasoning: number("/completion_tokens_details/reasoning_tokens").unwrap_or(0),
-            cache_write: 0,
-            reported: true,
-            output_reported: true,
-        })
-    }
-}
-
 /// Counts tokens with OpenAI's o200k tokenizer, for providers that report no usage (and streams
 /// cut before their usage arrived). Other providers' tokenizers differ a little: these counts
 /// are marked estimated.
@@ -87,20 +68,6 @@ pub(crate) fn prompt_text(document: &Value) -> String {
         push(input);
     }
     text
-}
-
-/// Tokens in OpenAI's `usage` shape, for answers translated from other providers.
-/// Anthropic's cache writes, priced apart, show as `cache_creation_input_tokens` (as LiteLLM
-/// reports them).
-pub(crate) fn openai_usage(tokens: &Tokens) -> Value {
-    let mut usage = serde_json::json!({"prompt_tokens": tokens.input, "completion_tokens": tokens.output,
-        "total_tokens": tokens.input + tokens.output,
-        "prompt_tokens_details": {"cached_tokens": tokens.cached_input},
-        "completion_tokens_details": {"reasoning_tokens": tokens.reasoning}});
-    if tokens.cache_write > 0 {
-        usage["cache_creation_input_tokens"] = tokens.cache_write.into();
-    }
-    usage
 }
 
 /// Seconds since the Unix epoch, for OpenAI's `created` fields.
@@ -170,24 +137,5 @@ mod tests {
         let document = serde_json::json!({"messages": [{"role": "user", "content": "Hi"},
             {"role": "user", "content": [{"type": "text", "text": "there"}]}]});
         assert_eq!(prompt_text(&document), "Hi\nthere\n");
-    }
-
-    #[test]
-    fn openai_usage_is_read_with_cached_tokens() {
-        let usage = serde_json::json!({"prompt_tokens": 12, "completion_tokens": 5,
-            "prompt_tokens_details": {"cached_tokens": 4}});
-        assert_eq!(
-            Tokens::from_openai_usage(&usage),
-            Some(Tokens {
-                input: 12,
-                cached_input: 4,
-                output: 5,
-                cache_write: 0,
-                reasoning: 0,
-                reported: true,
-                output_reported: true
-            })
-        );
-        assert_eq!(Tokens::from_openai_usage(&serde_json::json!(null)), None);
     }
 }

@@ -4,6 +4,7 @@
 //! tried when a deployment fails (429, 5xx, timeout, connection error) before the client got a byte.
 
 pub(crate) mod anthropic;
+pub(crate) mod chat;
 pub(crate) mod gemini;
 pub(crate) mod messages;
 pub(crate) mod metering;
@@ -29,7 +30,9 @@ use crate::body::{Counted, ProxyBody};
 use crate::error::ProxyError;
 use crate::forward::Clients;
 use crate::metrics::Metrics;
+use chat::{ChatCompletion, ChatRequest};
 use metering::Tokens;
+use serde::Deserialize;
 use sse::{StreamFindings, UsageScanner};
 
 /// Largest request body accepted on the AI endpoints.
@@ -42,7 +45,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) fn provider_post(
     deployment: &CompiledDeployment,
     url: String,
-    body: &Value,
+    body: &impl serde::Serialize,
 ) -> Result<Request<ProxyBody>, String> {
     let bytes = Bytes::from(serde_json::to_vec(body).map_err(|e| e.to_string())?);
     let mut request = Request::builder()
@@ -350,10 +353,12 @@ async fn count_tokens(
             _ => {}
         }
     }
-    let count = metering::estimate_tokens(&text);
+    let count = anthropic::wire::TokenCount {
+        input_tokens: metering::estimate_tokens(&text),
+    };
     Ok(json_response(
         StatusCode::OK,
-        Bytes::from(json!({"input_tokens": count}).to_string()),
+        Bytes::from(serde_json::to_vec(&count).unwrap_or_default()),
     ))
 }
 
@@ -416,13 +421,9 @@ pub(crate) async fn complete_document(
     let model_name = model.name.clone();
     let stream =
         inbound != Inbound::Embeddings && document.get("stream") == Some(&Value::Bool(true));
-    // A Messages request for a provider of another dialect, and any Responses request, goes
-    // up as a chat request.
-    let as_chat = match inbound {
-        Inbound::Messages => Some(messages::to_chat(&document)),
-        Inbound::Responses => Some(responses::to_chat(&document)),
-        Inbound::Chat | Inbound::Embeddings => None,
-    };
+    // The request in the canonical model, for deployments that do not speak the client's
+    // dialect: made when first needed (a chat client of OpenAI-family providers never needs it).
+    let mut canonical: Option<Result<ChatRequest, String>> = None;
     // The proxy always asks for a stream's usage (to meter it); the client gets the usage
     // chunk only if it asked too.
     let client_usage =
@@ -453,14 +454,24 @@ pub(crate) async fn complete_document(
         }
         let dialect = deployment.provider.kind.dialect();
         let provider = adapter(dialect);
-        let upstream = match (inbound, dialect, &as_chat) {
-            (Inbound::Messages, Dialect::Anthropic, _) => {
+        let upstream = match (inbound, dialect) {
+            (Inbound::Messages, Dialect::Anthropic) => {
                 anthropic::relay(deployment, anthropic::MESSAGES_PATH, &document, &headers)
             }
-            (_, _, Some(Ok(chat))) => provider.request(deployment, chat, stream),
-            (_, _, Some(Err(why))) => Err(why.clone()),
-            (Inbound::Embeddings, ..) => provider.embeddings(deployment, &document),
-            _ => provider.request(deployment, &document, stream),
+            (Inbound::Chat, Dialect::OpenAi) => {
+                openai::relay(deployment, "chat/completions", &document, stream)
+            }
+            (Inbound::Embeddings, _) => provider.embeddings(deployment, &document),
+            _ => {
+                let chat = match canonical {
+                    Some(ref chat) => chat,
+                    None => canonical.insert(to_canonical(inbound, &document)?),
+                };
+                match chat {
+                    Ok(chat) => provider.request(deployment, chat, stream),
+                    Err(why) => Err(why.clone()),
+                }
+            }
         };
         let upstream = match upstream {
             Ok(upstream) => upstream,
@@ -555,7 +566,7 @@ pub(crate) async fn complete_document(
             }
             (Inbound::Responses, _) => {
                 let (chat, tokens) = provider.answer(status, body, &deployment.model);
-                let answer = match serde_json::from_slice::<Value>(&chat) {
+                let answer = match serde_json::from_slice::<ChatCompletion>(&chat) {
                     Ok(completion) if status.is_success() => Bytes::from(
                         responses::from_chat_completion(&completion, &document).to_string(),
                     ),
@@ -565,10 +576,11 @@ pub(crate) async fn complete_document(
             }
             (Inbound::Messages, _) => {
                 let (chat, tokens) = provider.answer(status, body, &deployment.model);
-                let answer = match serde_json::from_slice::<Value>(&chat) {
-                    Ok(completion) if status.is_success() => Bytes::from(
-                        messages::from_chat_completion(&completion, &model_name).to_string(),
-                    ),
+                let answer = match serde_json::from_slice::<ChatCompletion>(&chat) {
+                    Ok(completion) if status.is_success() => {
+                        let message = messages::from_chat_completion(&completion, &model_name);
+                        Bytes::from(serde_json::to_vec(&message).unwrap_or_default())
+                    }
                     _ => messages::from_chat_error(status, &chat),
                 };
                 (answer, tokens)
@@ -581,12 +593,10 @@ pub(crate) async fn complete_document(
                 Some(tokens) => findings.tokens = tokens,
                 // No usage reported: keep the answer's text for the estimate.
                 None if status.is_success() => {
-                    if let Some(text) = serde_json::from_slice::<Value>(&body).ok().and_then(|a| {
-                        a.pointer("/choices/0/message/content")
-                            .and_then(Value::as_str)
-                            .map(str::to_string)
-                    }) {
-                        findings.add_text(&text);
+                    let completion = serde_json::from_slice::<ChatCompletion>(&body).ok();
+                    let first = completion.as_ref().and_then(|c| c.choices.first());
+                    if let Some(text) = first.and_then(|c| c.message.content.as_deref()) {
+                        findings.add_text(text);
                     }
                 }
                 None => {}
@@ -600,16 +610,42 @@ pub(crate) async fn complete_document(
     Err(all_failed(&model.name, failures))
 }
 
-/// A provider kind's API, behind one interface: how the internal request (a chat completion
-/// or embeddings document) goes up, and how its answers come back as chat completions. Adding
-/// a provider kind is one module implementing this, and its `Dialect` in the contract crate.
+/// The client's request in the canonical model. A request that is not valid in its own
+/// dialect is the client's error at once; one valid but not expressible in chat terms
+/// (`Ok(Err(why))`) fails only the deployments that would need the translation.
+fn to_canonical(
+    inbound: Inbound,
+    document: &Value,
+) -> Result<Result<ChatRequest, String>, ProxyError> {
+    Ok(match inbound {
+        Inbound::Chat | Inbound::Embeddings => {
+            Ok(ChatRequest::from_document(document).map_err(ProxyError::BadRequest)?)
+        }
+        Inbound::Messages => {
+            let request = anthropic::wire::MessagesRequest::deserialize(document).map_err(|e| {
+                ProxyError::BadRequest(format!("the request is not a valid Messages request: {e}"))
+            })?;
+            ChatRequest::try_from(&request)
+        }
+        Inbound::Responses => {
+            let request = responses::ResponsesRequest::deserialize(document).map_err(|e| {
+                ProxyError::BadRequest(format!("the request is not a valid Responses request: {e}"))
+            })?;
+            ChatRequest::try_from(&request)
+        }
+    })
+}
+
+/// A provider kind's API, behind one interface: how a canonical request (see [`chat`]) goes
+/// up, and how its answers come back as chat completions and chunks. Each adapter keeps its
+/// provider's wire types private and converts them to and from the canonical model; adding a
+/// provider kind is one module implementing this, and its `Dialect` in the contract crate.
 pub(crate) trait Adapter: Sync {
-    /// The provider's request for a chat completion document; an error names what this
-    /// provider cannot do.
+    /// The provider's request for a chat request; an error names what this provider cannot do.
     fn request(
         &self,
         deployment: &CompiledDeployment,
-        document: &Value,
+        chat: &ChatRequest,
         stream: bool,
     ) -> Result<Request<ProxyBody>, String>;
 
@@ -651,17 +687,19 @@ fn adapter(dialect: Dialect) -> &'static dyn Adapter {
     }
 }
 
-/// The non-streamed answer of a provider whose API is not chat's: a success is turned into a
-/// chat completion by `convert`, anything else into chat's error shape.
-pub(crate) fn translated_answer(
+/// The non-streamed answer of a provider whose API is not chat's: a success, read as the
+/// provider's answer type `A`, is turned into a chat completion by `convert`; anything else
+/// into chat's error shape.
+pub(crate) fn translated_answer<A: serde::de::DeserializeOwned>(
     status: StatusCode,
     body: &[u8],
-    convert: impl FnOnce(&Value) -> (Value, Tokens),
+    convert: impl FnOnce(A) -> (ChatCompletion, Tokens),
 ) -> (Bytes, Option<Tokens>) {
-    match serde_json::from_slice::<Value>(body) {
+    match serde_json::from_slice::<A>(body) {
         Ok(answer) if status.is_success() => {
-            let (completion, tokens) = convert(&answer);
-            (Bytes::from(completion.to_string()), Some(tokens))
+            let (completion, tokens) = convert(answer);
+            let body = serde_json::to_vec(&completion).unwrap_or_default();
+            (Bytes::from(body), Some(tokens))
         }
         _ => (chat_error(body), None),
     }
@@ -670,20 +708,31 @@ pub(crate) fn translated_answer(
 /// A provider's refusal (in its own error shape, `{"error": {"message", "type"}}` for both
 /// Anthropic and Gemini) in chat's error shape.
 pub(crate) fn chat_error(body: &[u8]) -> Bytes {
-    let parsed = serde_json::from_slice::<Value>(body).ok();
-    let message = parsed
+    #[derive(serde::Deserialize)]
+    struct Refusal {
+        error: RefusalDetail,
+    }
+    #[derive(serde::Deserialize)]
+    struct RefusalDetail {
+        #[serde(default)]
+        message: Option<String>,
+        #[serde(rename = "type", default)]
+        kind: Option<Value>,
+        #[serde(default)]
+        status: Option<Value>,
+    }
+    let refusal = serde_json::from_slice::<Refusal>(body)
+        .ok()
+        .map(|r| r.error);
+    let message = refusal
         .as_ref()
-        .and_then(|v| v.pointer("/error/message"))
-        .and_then(Value::as_str)
-        .unwrap_or("the provider refused the request");
-    let kind = parsed
-        .as_ref()
-        .and_then(|v| v.pointer("/error/type"))
-        .cloned()
+        .and_then(|r| r.message.clone())
+        .unwrap_or_else(|| "the provider refused the request".into());
+    // Gemini names the kind of error `status` (`INVALID_ARGUMENT`), Anthropic `type`.
+    let kind = refusal
+        .and_then(|r| r.kind.or(r.status))
         .unwrap_or_else(|| json!("invalid_request_error"));
-    Bytes::from(
-        json!({"error": {"message": message, "type": kind, "code": "provider_error"}}).to_string(),
-    )
+    Bytes::from(serde_json::to_vec(&chat::ErrorBody::provider(message, kind)).unwrap_or_default())
 }
 
 async fn read_body(body: Incoming) -> Result<Bytes, String> {

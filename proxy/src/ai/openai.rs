@@ -9,22 +9,32 @@ use http::{Request, StatusCode};
 use serde_json::{json, Value};
 
 use crate::active::CompiledDeployment;
+use crate::ai::chat::{ChatRequest, StreamOptions, Usage};
 use crate::ai::metering::Tokens;
 use crate::ai::sse::{ChunkTranslator, OpenAiEvents, StreamFindings};
 use crate::ai::Adapter;
 use crate::body::ProxyBody;
 
-/// The OpenAI family's adapter: the internal model is its own API.
+/// The OpenAI family's adapter: the canonical model is its own API.
 pub(crate) struct OpenAi;
 
 impl Adapter for OpenAi {
     fn request(
         &self,
         deployment: &CompiledDeployment,
-        document: &Value,
+        chat: &ChatRequest,
         stream: bool,
     ) -> Result<Request<ProxyBody>, String> {
-        post(deployment, "chat/completions", document, stream)
+        let mut body = chat.clone();
+        body.model.clone_from(&deployment.model);
+        body.stream = stream;
+        if stream {
+            // Without this, OpenAI sends no usage in streams, and the call could not be metered.
+            body.stream_options
+                .get_or_insert_with(StreamOptions::default)
+                .include_usage = true;
+        }
+        post(deployment, "chat/completions", &body)
     }
 
     fn embeddings(
@@ -32,15 +42,19 @@ impl Adapter for OpenAi {
         deployment: &CompiledDeployment,
         document: &Value,
     ) -> Result<Request<ProxyBody>, String> {
-        post(deployment, "embeddings", document, false)
+        relay(deployment, "embeddings", document, false)
     }
 
     fn answer(&self, status: StatusCode, body: Bytes, _model: &str) -> (Bytes, Option<Tokens>) {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            usage: Usage,
+        }
         let tokens = status
             .is_success()
-            .then(|| serde_json::from_slice::<Value>(&body).ok())
+            .then(|| serde_json::from_slice::<Answer>(&body).ok())
             .flatten()
-            .and_then(|answer| answer.get("usage").and_then(Tokens::from_openai_usage));
+            .map(|answer| Tokens::from(&answer.usage));
         (body, tokens)
     }
 
@@ -55,18 +69,18 @@ impl Adapter for OpenAi {
     }
 }
 
-/// The provider request for `endpoint`: the document as it is, with the deployment's model name.
-fn post(
+/// A chat client's own request to an OpenAI-family provider: the document as it came, with
+/// the deployment's model name and, on streams, the usage asked for. Nothing is parsed into
+/// the canonical model, so fields this gateway does not know pass exactly.
+pub(crate) fn relay(
     deployment: &CompiledDeployment,
     endpoint: &str,
     document: &Value,
     stream: bool,
 ) -> Result<Request<ProxyBody>, String> {
-    let provider = &deployment.provider;
     let mut body = document.clone();
     body["model"] = Value::String(deployment.model.clone());
     if stream {
-        // Without this, OpenAI sends no usage in streams, and the call could not be metered.
         match body
             .get_mut("stream_options")
             .and_then(Value::as_object_mut)
@@ -77,6 +91,16 @@ fn post(
             None => body["stream_options"] = json!({"include_usage": true}),
         }
     }
+    post(deployment, endpoint, &body)
+}
+
+/// The provider request for `endpoint` with `body`, and the API version Azure wants.
+fn post(
+    deployment: &CompiledDeployment,
+    endpoint: &str,
+    body: &impl serde::Serialize,
+) -> Result<Request<ProxyBody>, String> {
+    let provider = &deployment.provider;
     let mut url = format!("{}/{endpoint}", provider.base_url);
     if let Some(version) = provider
         .api_version
@@ -86,5 +110,5 @@ fn post(
         url.push_str("?api-version=");
         url.push_str(version);
     }
-    super::provider_post(deployment, url, &body)
+    super::provider_post(deployment, url, body)
 }

@@ -6,159 +6,295 @@
 use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
-use serde_json::{json, Map, Value};
+use serde::Deserialize;
+use serde_json::{json, Value};
 
+use crate::ai::chat::{
+    ChatChunk, ChatCompletion, ChatRequest, Content, FunctionDefinition, ImageUrl, JsonSchema,
+    Message, Part, ResponseFormat, Tool, ToolCall, ToolChoice, ToolMode, Usage,
+};
 use crate::ai::metering::{now_secs, Tokens};
-use crate::ai::sse::{ChatDelta, ChunkSink};
+use crate::ai::sse::ChunkSink;
 
-/// A Responses request → a chat completion request.
-pub(crate) fn to_chat(document: &Value) -> Result<Value, String> {
-    if document
-        .get("previous_response_id")
-        .is_some_and(|id| !id.is_null())
-    {
-        return Err("'previous_response_id': this gateway keeps no responses; send the whole conversation in 'input'".into());
-    }
-    if document.get("background") == Some(&Value::Bool(true)) {
-        return Err("'background': responses are answered in the request here".into());
-    }
-    let mut messages = Vec::new();
-    if let Some(instructions) = document.get("instructions").and_then(Value::as_str) {
-        messages.push(json!({"role": "system", "content": instructions}));
-    }
-    match document.get("input") {
-        Some(Value::String(text)) => messages.push(json!({"role": "user", "content": text})),
-        Some(Value::Array(items)) => {
-            for item in items {
-                input_item(item, &mut messages)?;
-            }
+/// A Responses request, as far as this gateway reads it. Items, parts and tools are read with
+/// their `type` as a string so that one this gateway cannot take is refused by name.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ResponsesRequest {
+    #[serde(default)]
+    model: String,
+    input: Input,
+    #[serde(default)]
+    instructions: Option<String>,
+    #[serde(default)]
+    max_output_tokens: Option<u64>,
+    #[serde(default)]
+    temperature: Option<f64>,
+    #[serde(default)]
+    top_p: Option<f64>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    parallel_tool_calls: Option<bool>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    reasoning: Option<Reasoning>,
+    #[serde(default)]
+    text: Option<TextSettings>,
+    #[serde(default)]
+    tools: Vec<ResponsesTool>,
+    #[serde(default)]
+    tool_choice: Option<ResponsesToolChoice>,
+    #[serde(default)]
+    previous_response_id: Option<String>,
+    #[serde(default)]
+    background: Option<bool>,
+}
+
+/// `input`: a string, or items.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Input {
+    Text(String),
+    Items(Vec<InputItem>),
+}
+
+/// One input item: a message (`type` may be left out), a function call or its output, or
+/// reasoning.
+#[derive(Debug, Deserialize)]
+struct InputItem {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    content: Option<ItemContent>,
+    #[serde(default)]
+    call_id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
+    #[serde(default)]
+    output: Option<ItemContent>,
+}
+
+/// A message's content or a call's output: a string, or parts.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ItemContent {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+/// A content part (`input_text`, `output_text`, `input_image`, …).
+#[derive(Debug, Deserialize)]
+struct ContentPart {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    image_url: Option<String>,
+    #[serde(default)]
+    detail: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Reasoning {
+    #[serde(default)]
+    effort: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TextSettings {
+    #[serde(default)]
+    format: Option<TextFormat>,
+}
+
+/// `text.format`: `text`, `json_object`, or `json_schema` with its name and schema.
+#[derive(Debug, Deserialize)]
+struct TextFormat {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    schema: Option<Value>,
+    #[serde(default)]
+    strict: Option<bool>,
+}
+
+/// A tool: a function (flat, unlike chat's), or a built-in tool.
+#[derive(Debug, Deserialize)]
+struct ResponsesTool {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    parameters: Option<Value>,
+    #[serde(default)]
+    strict: Option<bool>,
+}
+
+/// `tool_choice`: a mode, or `{type: "function", name}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ResponsesToolChoice {
+    Mode(ToolMode),
+    Named {
+        #[serde(rename = "type")]
+        kind: String,
+        #[serde(default)]
+        name: Option<String>,
+    },
+}
+
+impl TryFrom<&ResponsesRequest> for ChatRequest {
+    type Error = String;
+
+    /// A Responses request as a chat request.
+    fn try_from(request: &ResponsesRequest) -> Result<Self, String> {
+        if request.previous_response_id.is_some() {
+            return Err("'previous_response_id': this gateway keeps no responses; send the whole conversation in 'input'".into());
         }
-        _ => return Err("'input' must be a string or an array of items".into()),
-    }
-    let mut chat = Map::new();
-    chat.insert(
-        "model".into(),
-        document.get("model").cloned().unwrap_or(Value::Null),
-    );
-    chat.insert("messages".into(), Value::Array(messages));
-    if let Some(max) = document.get("max_output_tokens").filter(|m| !m.is_null()) {
-        chat.insert("max_tokens".into(), max.clone());
-    }
-    for field in [
-        "temperature",
-        "top_p",
-        "stream",
-        "parallel_tool_calls",
-        "user",
-    ] {
-        if let Some(value) = document.get(field).filter(|v| !v.is_null()) {
-            chat.insert(field.into(), value.clone());
+        if request.background == Some(true) {
+            return Err("'background': responses are answered in the request here".into());
         }
-    }
-    if let Some(effort) = document
-        .pointer("/reasoning/effort")
-        .filter(|e| !e.is_null())
-    {
-        chat.insert("reasoning_effort".into(), effort.clone());
-    }
-    match document
-        .pointer("/text/format/type")
-        .and_then(Value::as_str)
-    {
-        Some("json_schema") => {
-            let format = &document["text"]["format"];
-            let mut schema = json!({"name": format.get("name").cloned().unwrap_or(json!("response")),
-                "schema": format.get("schema").cloned().unwrap_or(json!({}))});
-            if let Some(strict) = format.get("strict") {
-                schema["strict"] = strict.clone();
-            }
-            chat.insert(
-                "response_format".into(),
-                json!({"type": "json_schema", "json_schema": schema}),
-            );
+        let mut messages = Vec::new();
+        if let Some(instructions) = &request.instructions {
+            messages.push(Message::System {
+                content: Content::Text(instructions.clone()),
+            });
         }
-        Some("json_object") => {
-            chat.insert("response_format".into(), json!({"type": "json_object"}));
-        }
-        _ => {}
-    }
-    if let Some(tools) = document.get("tools").and_then(Value::as_array) {
-        let mut functions = Vec::new();
-        for tool in tools {
-            if tool.get("type").and_then(Value::as_str) != Some("function") {
-                return Err(format!(
-                    "the built-in tool '{}' is not available through this gateway; declare a function tool",
-                    tool.get("type").and_then(Value::as_str).unwrap_or("?")
-                ));
-            }
-            let mut function = json!({"name": tool.get("name"),
-                "parameters": tool.get("parameters").cloned().unwrap_or_else(|| json!({"type": "object"}))});
-            for field in ["description", "strict"] {
-                if let Some(value) = tool.get(field).filter(|v| !v.is_null()) {
-                    function[field] = value.clone();
+        match &request.input {
+            Input::Text(text) => messages.push(Message::User {
+                content: Content::Text(text.clone()),
+            }),
+            Input::Items(items) => {
+                for item in items {
+                    input_item(item, &mut messages)?;
                 }
             }
-            functions.push(json!({"type": "function", "function": function}));
         }
-        if !functions.is_empty() {
-            chat.insert("tools".into(), Value::Array(functions));
-        }
-    }
-    if let Some(choice) = document.get("tool_choice") {
-        let mapped = match choice {
-            Value::String(mode) => json!(mode),
-            Value::Object(_) if choice.get("type").and_then(Value::as_str) == Some("function") => {
-                json!({"type": "function", "function": {"name": choice.get("name")}})
-            }
-            _ => return Err("'tool_choice' must be auto, none, required or a function".into()),
+        let response_format = match request.text.as_ref().and_then(|t| t.format.as_ref()) {
+            Some(format) if format.kind == "json_schema" => Some(ResponseFormat::JsonSchema {
+                json_schema: JsonSchema {
+                    name: format.name.clone().unwrap_or_else(|| "response".into()),
+                    description: format.description.clone(),
+                    schema: Some(format.schema.clone().unwrap_or_else(|| json!({}))),
+                    strict: format.strict,
+                },
+            }),
+            Some(format) if format.kind == "json_object" => Some(ResponseFormat::JsonObject),
+            _ => None,
         };
-        chat.insert("tool_choice".into(), mapped);
+        let mut tools = Vec::new();
+        for tool in &request.tools {
+            let Some(name) = tool.name.clone().filter(|_| tool.kind == "function") else {
+                return Err(format!(
+                    "the built-in tool '{}' is not available through this gateway; declare a function tool",
+                    tool.kind
+                ));
+            };
+            tools.push(Tool {
+                kind: "function".into(),
+                function: FunctionDefinition {
+                    name,
+                    description: tool.description.clone(),
+                    parameters: Some(
+                        tool.parameters
+                            .clone()
+                            .unwrap_or_else(|| json!({"type": "object"})),
+                    ),
+                    strict: tool.strict,
+                },
+            });
+        }
+        let tool_choice = match &request.tool_choice {
+            None => None,
+            Some(ResponsesToolChoice::Mode(mode)) => Some(ToolChoice::Mode(*mode)),
+            Some(ResponsesToolChoice::Named {
+                kind,
+                name: Some(name),
+            }) if kind == "function" => Some(ToolChoice::function(name.clone())),
+            Some(_) => {
+                return Err("'tool_choice' must be auto, none, required or a function".into())
+            }
+        };
+        Ok(ChatRequest {
+            model: request.model.clone(),
+            messages,
+            stream: request.stream == Some(true),
+            max_tokens: request.max_output_tokens,
+            temperature: request.temperature,
+            top_p: request.top_p,
+            tools,
+            tool_choice,
+            parallel_tool_calls: request.parallel_tool_calls,
+            response_format,
+            user: request.user.clone(),
+            reasoning_effort: request.reasoning.as_ref().and_then(|r| r.effort.clone()),
+            ..ChatRequest::default()
+        })
     }
-    Ok(Value::Object(chat))
 }
 
 /// One input item → chat messages (consecutive function calls share one assistant message).
-fn input_item(item: &Value, messages: &mut Vec<Value>) -> Result<(), String> {
-    let kind = item
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("message");
-    match kind {
+fn input_item(item: &InputItem, messages: &mut Vec<Message>) -> Result<(), String> {
+    match item.kind.as_deref().unwrap_or("message") {
         "message" => {
-            let role = item.get("role").and_then(Value::as_str).unwrap_or("user");
-            let content = match item.get("content") {
-                Some(Value::String(text)) => json!(text),
-                Some(Value::Array(parts)) => message_parts(parts)?,
-                _ => return Err("every message item needs 'content'".into()),
+            let content = match &item.content {
+                Some(ItemContent::Text(text)) => Content::Text(text.clone()),
+                Some(ItemContent::Parts(parts)) => message_parts(parts)?,
+                None => return Err("every message item needs 'content'".into()),
             };
-            messages.push(json!({"role": role, "content": content}));
+            messages.push(match item.role.as_deref().unwrap_or("user") {
+                "assistant" => Message::Assistant {
+                    content: Some(content),
+                    tool_calls: Vec::new(),
+                },
+                "system" => Message::System { content },
+                "developer" => Message::Developer { content },
+                "user" => Message::User { content },
+                other => return Err(format!("message items of role '{other}' are not known")),
+            });
         }
         "function_call" => {
-            let call = json!({"id": item.get("call_id"), "type": "function",
-                "function": {"name": item.get("name"), "arguments": item.get("arguments").cloned().unwrap_or(json!("{}"))}});
+            let call = ToolCall::new(
+                item.call_id.clone().unwrap_or_default(),
+                item.name.clone().unwrap_or_default(),
+                item.arguments.clone().unwrap_or_else(|| "{}".into()),
+            );
             match messages.last_mut() {
-                Some(last) if last["role"] == "assistant" && last.get("tool_calls").is_some() => {
-                    if let Some(calls) = last["tool_calls"].as_array_mut() {
-                        calls.push(call);
-                    }
+                Some(Message::Assistant { tool_calls, .. }) if !tool_calls.is_empty() => {
+                    tool_calls.push(call);
                 }
-                _ => messages
-                    .push(json!({"role": "assistant", "content": null, "tool_calls": [call]})),
+                _ => messages.push(Message::Assistant {
+                    content: None,
+                    tool_calls: vec![call],
+                }),
             }
         }
         "function_call_output" => {
-            let output = match item.get("output") {
-                Some(Value::String(text)) => text.clone(),
-                Some(Value::Array(parts)) => parts
+            let output = match &item.output {
+                Some(ItemContent::Text(text)) => text.clone(),
+                Some(ItemContent::Parts(parts)) => parts
                     .iter()
-                    .filter_map(|p| p.get("text").and_then(Value::as_str))
+                    .filter_map(|p| p.text.as_deref())
                     .collect::<Vec<_>>()
                     .join("\n"),
-                _ => String::new(),
+                None => String::new(),
             };
-            messages.push(
-                json!({"role": "tool", "tool_call_id": item.get("call_id"), "content": output}),
-            );
+            messages.push(Message::Tool {
+                content: Content::Text(output),
+                tool_call_id: item.call_id.clone().unwrap_or_default(),
+            });
         }
         // The model's own reasoning from an earlier turn: meaningful to that model only.
         "reasoning" => {}
@@ -171,38 +307,37 @@ fn input_item(item: &Value, messages: &mut Vec<Value>) -> Result<(), String> {
     Ok(())
 }
 
-/// Responses content parts → chat content parts (a plain string when it is all text).
-fn message_parts(parts: &[Value]) -> Result<Value, String> {
+/// Responses content parts → chat content (a plain string when it is all text).
+fn message_parts(parts: &[ContentPart]) -> Result<Content, String> {
     let mut out = Vec::new();
     for part in parts {
-        match part.get("type").and_then(Value::as_str) {
-            Some("input_text" | "output_text" | "text") => {
-                out.push(json!({"type": "text", "text": part.get("text")}));
-            }
-            Some("input_image") => {
+        match part.kind.as_str() {
+            "input_text" | "output_text" | "text" => out.push(Part::Text {
+                text: part.text.clone().unwrap_or_default(),
+            }),
+            "input_image" => {
                 let url = part
-                    .get("image_url")
-                    .and_then(Value::as_str)
+                    .image_url
+                    .clone()
                     .ok_or("input_image needs an image_url (file ids are not available here)")?;
-                let mut image = json!({"url": url});
-                if let Some(detail) = part.get("detail") {
-                    image["detail"] = detail.clone();
-                }
-                out.push(json!({"type": "image_url", "image_url": image}));
+                out.push(Part::ImageUrl {
+                    image_url: ImageUrl {
+                        url,
+                        detail: part.detail.clone(),
+                    },
+                });
             }
             other => {
                 return Err(format!(
-                    "content parts of type '{}' are not available through this gateway",
-                    other.unwrap_or("(none)")
+                    "content parts of type '{other}' are not available through this gateway"
                 ))
             }
         }
     }
-    if out.iter().all(|p| p["type"] == "text") {
-        let text: Vec<&str> = out.iter().filter_map(|p| p["text"].as_str()).collect();
-        return Ok(json!(text.join("\n")));
+    if out.iter().all(|p| matches!(p, Part::Text { .. })) {
+        return Ok(Content::Text(Content::Parts(out).text()));
     }
-    Ok(Value::Array(out))
+    Ok(Content::Parts(out))
 }
 
 fn new_id(prefix: &str) -> String {
@@ -210,10 +345,8 @@ fn new_id(prefix: &str) -> String {
 }
 
 /// Chat's usage → Responses' usage.
-fn usage_of(usage: Option<&Value>) -> Value {
-    let tokens = usage
-        .and_then(Tokens::from_openai_usage)
-        .unwrap_or_default();
+fn usage_of(usage: Option<&Usage>) -> Value {
+    let tokens = usage.map(Tokens::from).unwrap_or_default();
     json!({"input_tokens": tokens.input,
            "input_tokens_details": {"cached_tokens": tokens.cached_input},
            "output_tokens": tokens.output,
@@ -261,38 +394,41 @@ fn message_item(id: &str, text: &str, status: &str) -> Value {
         "content": [{"type": "output_text", "text": text, "annotations": []}]})
 }
 
-fn call_item(id: &str, call_id: &Value, name: &Value, arguments: &str, status: &str) -> Value {
+fn call_item(id: &str, call_id: &str, name: &str, arguments: &str, status: &str) -> Value {
     json!({"type": "function_call", "id": id, "call_id": call_id, "name": name,
         "arguments": arguments, "status": status})
 }
 
 /// A chat completion → a response object for the request.
-pub(crate) fn from_chat_completion(completion: &Value, request: &Value) -> Value {
-    let answer = ChatDelta::of_completion(completion);
+pub(crate) fn from_chat_completion(completion: &ChatCompletion, request: &Value) -> Value {
+    let choice = completion.choices.first();
+    let answer = choice.map(|c| &c.message);
     let mut output = Vec::new();
-    if !answer.text.is_empty() {
-        output.push(message_item(&new_id("msg"), answer.text, "completed"));
+    if let Some(text) = answer.and_then(|a| a.content.as_deref().or(a.refusal.as_deref())) {
+        if !text.is_empty() {
+            output.push(message_item(&new_id("msg"), text, "completed"));
+        }
     }
-    for call in &answer.tool_calls {
-        let arguments = if call.arguments.is_empty() {
-            "{}"
-        } else {
-            call.arguments
+    for call in answer.map(|a| a.tool_calls.as_slice()).unwrap_or_default() {
+        let arguments = match call.function.arguments.as_str() {
+            "" => "{}",
+            arguments => arguments,
         };
-        let (id, name) = (
-            call.id.unwrap_or(&Value::Null),
-            call.name.unwrap_or(&Value::Null),
-        );
-        output.push(call_item(&new_id("fc"), id, name, arguments, "completed"));
+        output.push(call_item(
+            &new_id("fc"),
+            &call.id,
+            &call.function.name,
+            arguments,
+            "completed",
+        ));
     }
-    let usage = Some(usage_of(answer.usage));
     response_object(
         &new_id("resp"),
         request,
         "completed",
         output,
-        answer.finish_reason,
-        usage,
+        choice.and_then(|c| c.finish_reason.as_deref()),
+        Some(usage_of(completion.usage.as_ref())),
     )
 }
 
@@ -300,7 +436,7 @@ pub(crate) fn from_chat_completion(completion: &Value, request: &Value) -> Value
 struct Item {
     id: String,
     /// The call's id and name for a function call; `None` for the message.
-    call: Option<(Value, Value)>,
+    call: Option<(String, String)>,
     /// Text or arguments so far.
     text: String,
 }
@@ -318,7 +454,7 @@ pub(crate) struct EventStream {
     /// Chat's tool call index → output index.
     calls: HashMap<u64, usize>,
     finish: Option<String>,
-    usage: Option<Value>,
+    usage: Option<Usage>,
     finished: bool,
 }
 
@@ -381,7 +517,7 @@ impl EventStream {
         self.emit("response.in_progress", json!({"response": response}));
     }
 
-    fn open(&mut self, call: Option<(Value, Value)>) -> usize {
+    fn open(&mut self, call: Option<(String, String)>) -> usize {
         let index = self.items.len();
         let prefix = if call.is_some() { "fc" } else { "msg" };
         self.items.push(Item {
@@ -406,52 +542,63 @@ impl EventStream {
     }
 }
 
+impl EventStream {
+    fn text(&mut self, text: &str) {
+        let index = match self.message {
+            Some(index) => index,
+            None => {
+                let index = self.open(None);
+                self.message = Some(index);
+                index
+            }
+        };
+        self.items[index].text.push_str(text);
+        let id = self.items[index].id.clone();
+        self.emit(
+            "response.output_text.delta",
+            json!({"item_id": id, "output_index": index, "content_index": 0, "delta": text,
+                "logprobs": []}),
+        );
+    }
+}
+
 impl ChunkSink for EventStream {
-    fn delta(&mut self, delta: &ChatDelta<'_>) {
+    fn chunk(&mut self, chunk: &ChatChunk) {
         self.start();
-        if let Some(usage) = delta.usage {
+        if let Some(usage) = &chunk.usage {
             self.usage = Some(usage.clone());
         }
-        if !delta.text.is_empty() {
-            let index = match self.message {
-                Some(index) => index,
-                None => {
-                    let index = self.open(None);
-                    self.message = Some(index);
-                    index
-                }
-            };
-            self.items[index].text.push_str(delta.text);
-            let id = self.items[index].id.clone();
-            self.emit(
-                "response.output_text.delta",
-                json!({"item_id": id, "output_index": index,
-                "content_index": 0, "delta": delta.text, "logprobs": []}),
-            );
+        let Some(choice) = chunk.first() else {
+            return;
+        };
+        let delta = &choice.delta;
+        for text in [&delta.content, &delta.refusal].into_iter().flatten() {
+            if !text.is_empty() {
+                self.text(text);
+            }
         }
         for call in &delta.tool_calls {
             let index = match self.calls.get(&call.index) {
                 Some(index) => *index,
                 None => {
-                    let id = call.id.cloned().unwrap_or_else(|| json!(new_id("call")));
-                    let name = call.name.cloned().unwrap_or(Value::Null);
+                    let id = call.id.clone().unwrap_or_else(|| new_id("call"));
+                    let name = call.function.name.clone().unwrap_or_default();
                     let index = self.open(Some((id, name)));
                     self.calls.insert(call.index, index);
                     index
                 }
             };
-            if !call.arguments.is_empty() {
-                self.items[index].text.push_str(call.arguments);
+            if let Some(arguments) = call.function.arguments.as_deref().filter(|a| !a.is_empty()) {
+                self.items[index].text.push_str(arguments);
                 let id = self.items[index].id.clone();
                 self.emit(
                     "response.function_call_arguments.delta",
-                    json!({"item_id": id,
-                    "output_index": index, "delta": call.arguments}),
+                    json!({"item_id": id, "output_index": index, "delta": arguments}),
                 );
             }
         }
-        if let Some(finish) = delta.finish_reason {
-            self.finish = Some(finish.to_string());
+        if let Some(finish) = &choice.finish_reason {
+            self.finish = Some(finish.clone());
         }
     }
 
@@ -517,6 +664,17 @@ impl ChunkSink for EventStream {
 mod tests {
     use super::*;
 
+    /// The chat request a Responses request becomes, as JSON.
+    fn to_chat(request: &Value) -> Result<Value, String> {
+        let request = ResponsesRequest::deserialize(request).map_err(|e| e.to_string())?;
+        let chat = ChatRequest::try_from(&request)?;
+        serde_json::to_value(chat).map_err(|e| e.to_string())
+    }
+
+    fn completion(value: Value) -> ChatCompletion {
+        serde_json::from_value(value).expect("a completion")
+    }
+
     #[test]
     fn a_responses_request_becomes_a_chat_request() {
         let request = json!({"model": "m", "instructions": "Be brief.", "max_output_tokens": 50,
@@ -566,9 +724,9 @@ mod tests {
 
     #[test]
     fn a_chat_completion_becomes_a_response() {
-        let completion = json!({"choices": [{"finish_reason": "length", "message": {"content": "Hel"}}],
+        let completion_json = json!({"choices": [{"finish_reason": "length", "message": {"content": "Hel"}}],
             "usage": {"prompt_tokens": 10, "completion_tokens": 3}});
-        let response = from_chat_completion(&completion, &json!({"model": "m"}));
+        let response = from_chat_completion(&completion(completion_json), &json!({"model": "m"}));
         assert_eq!(response["status"], "incomplete");
         assert_eq!(
             response["incomplete_details"]["reason"],

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body::{Body, Frame};
 
+use crate::ai::chat::{sse_frame, ChatChunk, ErrorBody};
 use crate::ai::metering::Tokens;
 use crate::body::{Inspect, Inspected};
 
@@ -97,20 +98,17 @@ impl UsageScan {
         if !has(b"\"usage\"") && !has(b"\"content\"") {
             return;
         }
-        let Ok(chunk) = serde_json::from_slice::<serde_json::Value>(payload.trim_ascii()) else {
+        let Ok(chunk) = serde_json::from_slice::<ChatChunk>(payload.trim_ascii()) else {
             return;
         };
         let Ok(mut findings) = self.findings.lock() else {
             return;
         };
-        if let Some(text) = chunk
-            .pointer("/choices/0/delta/content")
-            .and_then(|c| c.as_str())
-        {
+        if let Some(text) = chunk.first().and_then(|c| c.delta.content.as_deref()) {
             findings.add_text(text);
         }
-        if let Some(tokens) = chunk.get("usage").and_then(Tokens::from_openai_usage) {
-            findings.tokens = tokens;
+        if let Some(usage) = &chunk.usage {
+            findings.tokens = Tokens::from(usage);
         }
     }
 }
@@ -171,9 +169,11 @@ impl EventFramer {
         EventTooLarge
     }
 
-    /// The next complete event's data as JSON; events whose data is not JSON (`[DONE]`,
-    /// comments) are skipped.
-    pub(crate) fn next_json(&mut self) -> Option<Result<serde_json::Value, EventTooLarge>> {
+    /// The next complete event's data read as `T`; events whose data is not such JSON
+    /// (`[DONE]`, comments) are skipped.
+    pub(crate) fn next_json<T: serde::de::DeserializeOwned>(
+        &mut self,
+    ) -> Option<Result<T, EventTooLarge>> {
         loop {
             match self.next_event()? {
                 Err(too_large) => return Some(Err(too_large)),
@@ -210,9 +210,10 @@ pub(crate) fn event_data(event: &[u8]) -> Vec<u8> {
 
 /// A chat chunk that tells the client the stream failed, in OpenAI's error shape.
 pub(crate) fn error_frame(message: &str) -> Bytes {
-    let error = serde_json::json!({"error": {"message": message, "type": "upstream_error",
-        "code": "provider_error"}});
-    Bytes::from(format!("data: {error}\n\n"))
+    sse_frame(&ErrorBody::provider(
+        message.to_string(),
+        serde_json::Value::String("upstream_error".into()),
+    ))
 }
 
 /// An OpenAI-family stream passed on event by event, its usage noted. With `keep_usage` off it
@@ -386,79 +387,10 @@ impl<T: ChunkTranslator + ?Sized> ChunkTranslator for Box<T> {
     }
 }
 
-/// A piece of one tool call in a chunk (or a whole call in an answer): its index among the
-/// answer's calls, the call's id and name (on its first piece), and (a piece of) its JSON
-/// arguments.
-pub(crate) struct ToolCallDelta<'a> {
-    pub(crate) index: u64,
-    pub(crate) id: Option<&'a serde_json::Value>,
-    pub(crate) name: Option<&'a serde_json::Value>,
-    pub(crate) arguments: &'a str,
-}
-
-/// What one chat completion chunk, or a whole chat completion, says: read once, in one place,
-/// for every dialect that is made from it.
-pub(crate) struct ChatDelta<'a> {
-    /// Answer text (may be empty).
-    pub(crate) text: &'a str,
-    pub(crate) tool_calls: Vec<ToolCallDelta<'a>>,
-    pub(crate) finish_reason: Option<&'a str>,
-    /// The usage, when it carries one.
-    pub(crate) usage: Option<&'a serde_json::Value>,
-}
-
-impl<'a> ChatDelta<'a> {
-    /// A streamed chunk (its `choices[0].delta`).
-    pub(crate) fn of_chunk(chunk: &'a serde_json::Value) -> Self {
-        Self::read(chunk, "delta")
-    }
-
-    /// A whole chat completion (its `choices[0].message`).
-    pub(crate) fn of_completion(completion: &'a serde_json::Value) -> Self {
-        Self::read(completion, "message")
-    }
-
-    fn read(answer: &'a serde_json::Value, part: &str) -> Self {
-        use serde_json::Value;
-        let choice = answer.pointer("/choices/0");
-        let part = choice.and_then(|c| c.get(part));
-        let tool_calls = part
-            .and_then(|p| p.get("tool_calls"))
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .zip(0..)
-            .map(|(call, position)| ToolCallDelta {
-                index: call
-                    .get("index")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(position),
-                id: call.get("id").filter(|id| !id.is_null()),
-                name: call.pointer("/function/name").filter(|n| !n.is_null()),
-                arguments: call
-                    .pointer("/function/arguments")
-                    .and_then(Value::as_str)
-                    .unwrap_or(""),
-            })
-            .collect();
-        Self {
-            text: part
-                .and_then(|p| p.get("content"))
-                .and_then(Value::as_str)
-                .unwrap_or(""),
-            tool_calls,
-            finish_reason: choice
-                .and_then(|c| c.get("finish_reason"))
-                .and_then(Value::as_str),
-            usage: answer.get("usage").filter(|u| u.is_object()),
-        }
-    }
-}
-
 /// Turns chat completion chunks into another dialect's stream events (Messages, Responses).
 pub(crate) trait ChunkSink {
-    /// Takes what one chat completion chunk says.
-    fn delta(&mut self, delta: &ChatDelta<'_>);
+    /// Takes one chat completion chunk.
+    fn chunk(&mut self, chunk: &ChatChunk);
     /// The stream failed with this message; nothing follows.
     fn fail(&mut self, message: &str);
     /// The stream ended: close what is open.
@@ -502,18 +434,20 @@ impl<T: ChunkTranslator, S: ChunkSink> Rechunked<T, S> {
         if self.sink.finished() || payload.is_empty() || payload == b"[DONE]" {
             return;
         }
-        match serde_json::from_slice::<serde_json::Value>(&payload) {
-            Ok(chunk) if chunk.get("error").is_some() => {
-                let message = chunk
-                    .pointer("/error/message")
-                    .and_then(serde_json::Value::as_str)
-                    .unwrap_or("the provider failed mid-stream");
-                self.sink.fail(message);
-            }
-            Ok(chunk) => self.sink.delta(&ChatDelta::of_chunk(&chunk)),
+        match serde_json::from_slice::<ChatStreamItem>(&payload) {
+            Ok(ChatStreamItem::Error(error)) => self.sink.fail(&error.error.message),
+            Ok(ChatStreamItem::Chunk(chunk)) => self.sink.chunk(&chunk),
             Err(_) => {}
         }
     }
+}
+
+/// What a chat stream's event holds: a chunk, or an error.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum ChatStreamItem {
+    Error(ErrorBody),
+    Chunk(ChatChunk),
 }
 
 impl<T: ChunkTranslator, S: ChunkSink> ChunkTranslator for Rechunked<T, S> {

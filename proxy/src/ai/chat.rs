@@ -347,6 +347,20 @@ fn completion_object() -> String {
     "chat.completion".into()
 }
 
+impl ChatCompletion {
+    /// A completion of `choices` by `model`, created now, with the usage of `tokens`.
+    pub(crate) fn new(id: String, model: String, choices: Vec<Choice>, tokens: &Tokens) -> Self {
+        Self {
+            id,
+            created: crate::ai::metering::now_secs(),
+            model,
+            choices,
+            usage: Some(Usage::from(tokens)),
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for ChatCompletion {
     fn default() -> Self {
         Self {

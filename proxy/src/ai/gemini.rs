@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 use crate::active::CompiledDeployment;
 use crate::ai::chat::{
     Answer, ChatChunk, ChatCompletion, ChatRequest, Choice, Content, Delta, Message, Part,
-    ToolCall, ToolCallChunk, ToolChoice, ToolMode, Usage,
+    ToolCall, ToolCallChunk, ToolChoice, ToolMode,
 };
 use crate::ai::metering::{now_secs, Tokens};
 use crate::ai::sse::{
@@ -669,17 +669,15 @@ fn chat_completion(
         .as_ref()
         .and_then(tokens_of)
         .unwrap_or_default();
-    let completion = ChatCompletion {
-        id: answer.response_id.clone().unwrap_or_else(completion_id),
-        created: now_secs(),
-        model: answer
+    let completion = ChatCompletion::new(
+        answer.response_id.clone().unwrap_or_else(completion_id),
+        answer
             .model_version
             .clone()
             .unwrap_or_else(|| model.to_string()),
         choices,
-        usage: Some(Usage::from(&tokens)),
-        ..ChatCompletion::default()
-    };
+        &tokens,
+    );
     (completion, tokens)
 }
 

@@ -15,8 +15,8 @@ use crate::ai::anthropic::wire::{
     ToolResultContent, TurnContent, Usage as AnthropicUsage,
 };
 use crate::ai::chat::{
-    ChatChunk, ChatCompletion, ChatRequest, Content, FunctionDefinition, ImageUrl, Message, Part,
-    Stop, Tool, ToolCall, ToolChoice, ToolMode, Usage,
+    ChatCompletion, ChatRequest, Content, FunctionDefinition, ImageUrl, Message, Part, Stop, Tool,
+    ToolCall, ToolCallChunk, ToolChoice, ToolMode, Usage,
 };
 use crate::ai::metering::Tokens;
 use crate::ai::sse::ChunkSink;
@@ -336,6 +336,12 @@ impl EventStream {
         });
         index
     }
+}
+
+impl ChunkSink for EventStream {
+    fn begin(&mut self) {
+        self.start();
+    }
 
     fn text(&mut self, text: &str) {
         let index = match self.open {
@@ -349,49 +355,37 @@ impl EventStream {
             },
         });
     }
-}
 
-impl ChunkSink for EventStream {
-    fn chunk(&mut self, chunk: &ChatChunk) {
-        self.start();
-        if let Some(usage) = &chunk.usage {
-            self.usage = Some(usage.clone());
-        }
-        let Some(choice) = chunk.first() else {
-            return;
+    fn tool_call(&mut self, call: &ToolCallChunk) {
+        let index = match self.tools.get(&call.index) {
+            Some(index) => *index,
+            None => {
+                let block = Block::ToolUse {
+                    id: call.id.clone().unwrap_or_default(),
+                    name: call.function.name.clone().unwrap_or_default(),
+                    input: json!({}),
+                };
+                let index = self.open_block(block, false);
+                self.tools.insert(call.index, index);
+                index
+            }
         };
-        let delta = &choice.delta;
-        for text in [&delta.content, &delta.refusal].into_iter().flatten() {
-            if !text.is_empty() {
-                self.text(text);
-            }
+        if let Some(arguments) = call.function.arguments.as_ref().filter(|a| !a.is_empty()) {
+            self.emit(StreamEvent::ContentBlockDelta {
+                index,
+                delta: BlockDelta::InputJsonDelta {
+                    partial_json: arguments.clone(),
+                },
+            });
         }
-        for call in &delta.tool_calls {
-            let index = match self.tools.get(&call.index) {
-                Some(index) => *index,
-                None => {
-                    let block = Block::ToolUse {
-                        id: call.id.clone().unwrap_or_default(),
-                        name: call.function.name.clone().unwrap_or_default(),
-                        input: json!({}),
-                    };
-                    let index = self.open_block(block, false);
-                    self.tools.insert(call.index, index);
-                    index
-                }
-            };
-            if let Some(arguments) = call.function.arguments.as_ref().filter(|a| !a.is_empty()) {
-                self.emit(StreamEvent::ContentBlockDelta {
-                    index,
-                    delta: BlockDelta::InputJsonDelta {
-                        partial_json: arguments.clone(),
-                    },
-                });
-            }
-        }
-        if let Some(finish) = &choice.finish_reason {
-            self.stop_reason = Some(stop_reason(finish));
-        }
+    }
+
+    fn finish_reason(&mut self, reason: &str) {
+        self.stop_reason = Some(stop_reason(reason));
+    }
+
+    fn usage(&mut self, usage: &Usage) {
+        self.usage = Some(usage.clone());
     }
 
     fn fail(&mut self, message: &str) {

@@ -567,9 +567,9 @@ pub(crate) async fn complete_document(
             (Inbound::Responses, _) => {
                 let (chat, tokens) = provider.answer(status, body, &deployment.model);
                 let answer = match serde_json::from_slice::<ChatCompletion>(&chat) {
-                    Ok(completion) if status.is_success() => Bytes::from(
-                        responses::from_chat_completion(&completion, &document).to_string(),
-                    ),
+                    Ok(completion) if status.is_success() => {
+                        responses::from_chat_completion(&completion, &document)
+                    }
                     _ => chat,
                 };
                 (answer, tokens)

@@ -6,12 +6,12 @@
 use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
 
 use crate::ai::chat::{
-    ChatChunk, ChatCompletion, ChatRequest, Content, FunctionDefinition, ImageUrl, JsonSchema,
-    Message, Part, ResponseFormat, Tool, ToolCall, ToolChoice, ToolMode, Usage,
+    ChatCompletion, ChatRequest, Content, FunctionDefinition, ImageUrl, JsonSchema, Message, Part,
+    ResponseFormat, Tool, ToolCall, ToolCallChunk, ToolChoice, ToolMode, Usage,
 };
 use crate::ai::metering::{now_secs, Tokens};
 use crate::ai::sse::ChunkSink;
@@ -344,63 +344,219 @@ fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
 }
 
-/// Chat's usage → Responses' usage.
-fn usage_of(usage: Option<&Usage>) -> Value {
-    let tokens = usage.map(Tokens::from).unwrap_or_default();
-    json!({"input_tokens": tokens.input,
-           "input_tokens_details": {"cached_tokens": tokens.cached_input},
-           "output_tokens": tokens.output,
-           "output_tokens_details": {"reasoning_tokens": tokens.reasoning},
-           "total_tokens": tokens.input + tokens.output})
+/// The request's settings a response object repeats, with the API's defaults.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Echo {
+    #[serde(default)]
+    instructions: Option<String>,
+    #[serde(default)]
+    max_output_tokens: Option<u64>,
+    #[serde(default)]
+    model: String,
+    #[serde(default = "yes")]
+    parallel_tool_calls: bool,
+    #[serde(default = "no_reasoning")]
+    reasoning: Value,
+    #[serde(default = "one")]
+    temperature: f64,
+    #[serde(default = "plain_text")]
+    text: Value,
+    #[serde(default = "auto")]
+    tool_choice: Value,
+    #[serde(default)]
+    tools: Vec<Value>,
+    #[serde(default = "one")]
+    top_p: f64,
+    #[serde(default)]
+    metadata: Map<String, Value>,
+    #[serde(default)]
+    user: Option<String>,
 }
 
-/// The response object around `output`, echoing the request's settings.
+fn yes() -> bool {
+    true
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn no_reasoning() -> Value {
+    json!({"effort": null, "summary": null})
+}
+
+fn plain_text() -> Value {
+    json!({"format": {"type": "text"}})
+}
+
+fn auto() -> Value {
+    json!("auto")
+}
+
+impl Echo {
+    /// The settings of a client's request (a request that does not parse repeats defaults).
+    pub(crate) fn of(request: &Value) -> Self {
+        Self::deserialize(request).unwrap_or_else(|_| {
+            Self::deserialize(&json!({})).unwrap_or_else(|_| unreachable!("defaults parse"))
+        })
+    }
+}
+
+/// A response object.
+#[derive(Debug, Clone, Serialize)]
+struct ResponseObject {
+    id: String,
+    object: &'static str,
+    created_at: u64,
+    status: &'static str,
+    error: Option<ResponseError>,
+    incomplete_details: Option<Incomplete>,
+    output: Vec<OutputItem>,
+    previous_response_id: Option<String>,
+    store: bool,
+    truncation: &'static str,
+    usage: Option<ResponseUsage>,
+    #[serde(flatten)]
+    echo: Echo,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct ResponseError {
+    code: &'static str,
+    message: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Incomplete {
+    reason: &'static str,
+}
+
+/// Responses' usage.
+#[derive(Debug, Clone, Serialize)]
+struct ResponseUsage {
+    input_tokens: u64,
+    input_tokens_details: InputDetails,
+    output_tokens: u64,
+    output_tokens_details: OutputDetails,
+    total_tokens: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct InputDetails {
+    cached_tokens: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct OutputDetails {
+    reasoning_tokens: u64,
+}
+
+/// Chat's usage → Responses' usage.
+fn usage_of(usage: Option<&Usage>) -> ResponseUsage {
+    let tokens = usage.map(Tokens::from).unwrap_or_default();
+    ResponseUsage {
+        input_tokens: tokens.input,
+        input_tokens_details: InputDetails {
+            cached_tokens: tokens.cached_input,
+        },
+        output_tokens: tokens.output,
+        output_tokens_details: OutputDetails {
+            reasoning_tokens: tokens.reasoning,
+        },
+        total_tokens: tokens.input + tokens.output,
+    }
+}
+
+/// One item of a response's output.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum OutputItem {
+    Message {
+        id: String,
+        status: &'static str,
+        role: &'static str,
+        content: Vec<OutputText>,
+    },
+    FunctionCall {
+        id: String,
+        call_id: String,
+        name: String,
+        arguments: String,
+        status: &'static str,
+    },
+}
+
+/// A message's text.
+#[derive(Debug, Clone, Serialize)]
+struct OutputText {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: String,
+    annotations: [(); 0],
+}
+
+impl OutputText {
+    fn new(text: &str) -> Self {
+        Self {
+            kind: "output_text",
+            text: text.to_string(),
+            annotations: [],
+        }
+    }
+}
+
+fn message_item(id: &str, text: &str, status: &'static str) -> OutputItem {
+    OutputItem::Message {
+        id: id.to_string(),
+        status,
+        role: "assistant",
+        content: vec![OutputText::new(text)],
+    }
+}
+
+/// How an answer that ended for `finish` (chat's reason) is incomplete, if it is.
+fn incomplete(finish: Option<&str>) -> Option<Incomplete> {
+    let reason = match finish? {
+        "length" => "max_output_tokens",
+        "content_filter" => "content_filter",
+        _ => return None,
+    };
+    Some(Incomplete { reason })
+}
+
+/// The response object around `output`, repeating the request's settings.
 fn response_object(
     id: &str,
-    request: &Value,
-    status: &str,
-    output: Vec<Value>,
+    echo: &Echo,
+    status: &'static str,
+    output: Vec<OutputItem>,
     finish: Option<&str>,
-    usage: Option<Value>,
-) -> Value {
-    let incomplete = match finish {
-        Some("length") => json!({"reason": "max_output_tokens"}),
-        Some("content_filter") => json!({"reason": "content_filter"}),
-        _ => Value::Null,
-    };
-    let status = if status == "completed" && !incomplete.is_null() {
+    usage: Option<ResponseUsage>,
+) -> ResponseObject {
+    let incomplete_details = incomplete(finish);
+    let status = if status == "completed" && incomplete_details.is_some() {
         "incomplete"
     } else {
         status
     };
-    let setting = |name: &str, default: Value| request.get(name).cloned().unwrap_or(default);
-    json!({"id": id, "object": "response", "created_at": now_secs(), "status": status,
-        "error": null, "incomplete_details": incomplete,
-        "instructions": setting("instructions", Value::Null),
-        "max_output_tokens": setting("max_output_tokens", Value::Null),
-        "model": setting("model", Value::Null), "output": output,
-        "parallel_tool_calls": setting("parallel_tool_calls", json!(true)),
-        "previous_response_id": null, "reasoning": setting("reasoning", json!({"effort": null, "summary": null})),
-        "store": false, "temperature": setting("temperature", json!(1.0)),
-        "text": setting("text", json!({"format": {"type": "text"}})),
-        "tool_choice": setting("tool_choice", json!("auto")), "tools": setting("tools", json!([])),
-        "top_p": setting("top_p", json!(1.0)), "truncation": "disabled",
-        "metadata": setting("metadata", json!({})), "user": setting("user", Value::Null),
-        "usage": usage})
-}
-
-fn message_item(id: &str, text: &str, status: &str) -> Value {
-    json!({"type": "message", "id": id, "status": status, "role": "assistant",
-        "content": [{"type": "output_text", "text": text, "annotations": []}]})
-}
-
-fn call_item(id: &str, call_id: &str, name: &str, arguments: &str, status: &str) -> Value {
-    json!({"type": "function_call", "id": id, "call_id": call_id, "name": name,
-        "arguments": arguments, "status": status})
+    ResponseObject {
+        id: id.to_string(),
+        object: "response",
+        created_at: now_secs(),
+        status,
+        error: None,
+        incomplete_details,
+        output,
+        previous_response_id: None,
+        store: false,
+        truncation: "disabled",
+        usage,
+        echo: echo.clone(),
+    }
 }
 
 /// A chat completion → a response object for the request.
-pub(crate) fn from_chat_completion(completion: &ChatCompletion, request: &Value) -> Value {
+pub(crate) fn from_chat_completion(completion: &ChatCompletion, request: &Value) -> Bytes {
     let choice = completion.choices.first();
     let answer = choice.map(|c| &c.message);
     let mut output = Vec::new();
@@ -414,22 +570,121 @@ pub(crate) fn from_chat_completion(completion: &ChatCompletion, request: &Value)
             "" => "{}",
             arguments => arguments,
         };
-        output.push(call_item(
-            &new_id("fc"),
-            &call.id,
-            &call.function.name,
-            arguments,
-            "completed",
-        ));
+        output.push(OutputItem::FunctionCall {
+            id: new_id("fc"),
+            call_id: call.id.clone(),
+            name: call.function.name.clone(),
+            arguments: arguments.to_string(),
+            status: "completed",
+        });
     }
-    response_object(
+    let response = response_object(
         &new_id("resp"),
-        request,
+        &Echo::of(request),
         "completed",
         output,
         choice.and_then(|c| c.finish_reason.as_deref()),
         Some(usage_of(completion.usage.as_ref())),
-    )
+    );
+    Bytes::from(serde_json::to_vec(&response).unwrap_or_default())
+}
+
+/// One event of a Responses stream, by its type.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type")]
+enum Event {
+    #[serde(rename = "response.created")]
+    Created { response: ResponseObject },
+    #[serde(rename = "response.in_progress")]
+    InProgress { response: ResponseObject },
+    #[serde(rename = "response.output_item.added")]
+    ItemAdded {
+        output_index: usize,
+        item: OutputItem,
+    },
+    #[serde(rename = "response.content_part.added")]
+    PartAdded {
+        item_id: String,
+        output_index: usize,
+        content_index: usize,
+        part: OutputText,
+    },
+    #[serde(rename = "response.output_text.delta")]
+    TextDelta {
+        item_id: String,
+        output_index: usize,
+        content_index: usize,
+        delta: String,
+        logprobs: [(); 0],
+    },
+    #[serde(rename = "response.function_call_arguments.delta")]
+    ArgumentsDelta {
+        item_id: String,
+        output_index: usize,
+        delta: String,
+    },
+    #[serde(rename = "response.output_text.done")]
+    TextDone {
+        item_id: String,
+        output_index: usize,
+        content_index: usize,
+        text: String,
+        logprobs: [(); 0],
+    },
+    #[serde(rename = "response.content_part.done")]
+    PartDone {
+        item_id: String,
+        output_index: usize,
+        content_index: usize,
+        part: OutputText,
+    },
+    #[serde(rename = "response.function_call_arguments.done")]
+    ArgumentsDone {
+        item_id: String,
+        output_index: usize,
+        arguments: String,
+        name: String,
+    },
+    #[serde(rename = "response.output_item.done")]
+    ItemDone {
+        output_index: usize,
+        item: OutputItem,
+    },
+    #[serde(rename = "response.completed")]
+    Completed { response: ResponseObject },
+    #[serde(rename = "response.incomplete")]
+    Incomplete { response: ResponseObject },
+    #[serde(rename = "response.failed")]
+    Failed { response: ResponseObject },
+}
+
+impl Event {
+    /// The event's type, for its `event:` line.
+    fn name(&self) -> &'static str {
+        match self {
+            Event::Created { .. } => "response.created",
+            Event::InProgress { .. } => "response.in_progress",
+            Event::ItemAdded { .. } => "response.output_item.added",
+            Event::PartAdded { .. } => "response.content_part.added",
+            Event::TextDelta { .. } => "response.output_text.delta",
+            Event::ArgumentsDelta { .. } => "response.function_call_arguments.delta",
+            Event::TextDone { .. } => "response.output_text.done",
+            Event::PartDone { .. } => "response.content_part.done",
+            Event::ArgumentsDone { .. } => "response.function_call_arguments.done",
+            Event::ItemDone { .. } => "response.output_item.done",
+            Event::Completed { .. } => "response.completed",
+            Event::Incomplete { .. } => "response.incomplete",
+            Event::Failed { .. } => "response.failed",
+        }
+    }
+}
+
+/// An event with its place in the stream.
+#[derive(Serialize)]
+struct Numbered<'a> {
+    #[serde(flatten)]
+    event: &'a Event,
+    sequence_number: u64,
 }
 
 /// An output item being streamed.
@@ -441,9 +696,24 @@ struct Item {
     text: String,
 }
 
+impl Item {
+    fn output(&self, status: &'static str) -> OutputItem {
+        match &self.call {
+            None => message_item(&self.id, &self.text, status),
+            Some((call_id, name)) => OutputItem::FunctionCall {
+                id: self.id.clone(),
+                call_id: call_id.clone(),
+                name: name.clone(),
+                arguments: self.text.clone(),
+                status,
+            },
+        }
+    }
+}
+
 /// Chat completion chunks re-emitted as Responses stream events (fed by `sse::Rechunked`).
 pub(crate) struct EventStream {
-    request: Value,
+    echo: Echo,
     id: String,
     out: VecDeque<Bytes>,
     sequence: u64,
@@ -462,7 +732,7 @@ impl EventStream {
     /// Responses events for the client's `request`.
     pub(crate) fn new(request: &Value) -> Self {
         Self {
-            request: request.clone(),
+            echo: Echo::of(request),
             id: new_id("resp"),
             out: VecDeque::new(),
             sequence: 0,
@@ -476,35 +746,29 @@ impl EventStream {
         }
     }
 
-    fn emit(&mut self, kind: &str, mut event: Value) {
-        event["type"] = json!(kind);
-        event["sequence_number"] = json!(self.sequence);
+    fn emit(&mut self, event: Event) {
+        let numbered = Numbered {
+            event: &event,
+            sequence_number: self.sequence,
+        };
         self.sequence += 1;
-        self.out
-            .push_back(Bytes::from(format!("event: {kind}\ndata: {event}\n\n")));
+        let mut frame = format!("event: {}\ndata: ", event.name()).into_bytes();
+        // Serialising these types cannot fail: their maps have string keys.
+        let _ = serde_json::to_writer(&mut frame, &numbered);
+        frame.extend_from_slice(b"\n\n");
+        self.out.push_back(Bytes::from(frame));
     }
 
-    fn snapshot(&self, status: &str, usage: Option<Value>) -> Value {
-        let output = self
-            .items
-            .iter()
-            .map(|item| self.item(item, status))
-            .collect();
+    fn snapshot(&self, status: &'static str, usage: Option<ResponseUsage>) -> ResponseObject {
+        let output = self.items.iter().map(|item| item.output(status)).collect();
         response_object(
             &self.id,
-            &self.request,
+            &self.echo,
             status,
             output,
             self.finish.as_deref(),
             usage,
         )
-    }
-
-    fn item(&self, item: &Item, status: &str) -> Value {
-        match &item.call {
-            None => message_item(&item.id, &item.text, status),
-            Some((call_id, name)) => call_item(&item.id, call_id, name, &item.text, status),
-        }
     }
 
     fn start(&mut self) {
@@ -513,36 +777,47 @@ impl EventStream {
         }
         self.started = true;
         let response = self.snapshot("in_progress", None);
-        self.emit("response.created", json!({"response": response}));
-        self.emit("response.in_progress", json!({"response": response}));
+        self.emit(Event::Created {
+            response: response.clone(),
+        });
+        self.emit(Event::InProgress { response });
     }
 
     fn open(&mut self, call: Option<(String, String)>) -> usize {
         let index = self.items.len();
         let prefix = if call.is_some() { "fc" } else { "msg" };
-        self.items.push(Item {
+        let item = Item {
             id: new_id(prefix),
             call,
             text: String::new(),
-        });
-        let mut item = self.item(&self.items[index], "in_progress");
-        if item["type"] == "message" {
-            item["content"] = json!([]);
+        };
+        let mut added = item.output("in_progress");
+        if let OutputItem::Message { content, .. } = &mut added {
+            content.clear();
         }
-        self.emit(
-            "response.output_item.added",
-            json!({"output_index": index, "item": item}),
-        );
-        if self.items[index].call.is_none() {
-            let id = self.items[index].id.clone();
-            self.emit("response.content_part.added", json!({"item_id": id, "output_index": index,
-                "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}}));
+        let (id, is_message) = (item.id.clone(), item.call.is_none());
+        self.items.push(item);
+        self.emit(Event::ItemAdded {
+            output_index: index,
+            item: added,
+        });
+        if is_message {
+            self.emit(Event::PartAdded {
+                item_id: id,
+                output_index: index,
+                content_index: 0,
+                part: OutputText::new(""),
+            });
         }
         index
     }
 }
 
-impl EventStream {
+impl ChunkSink for EventStream {
+    fn begin(&mut self) {
+        self.start();
+    }
+
     fn text(&mut self, text: &str) {
         let index = match self.message {
             Some(index) => index,
@@ -553,60 +828,54 @@ impl EventStream {
             }
         };
         self.items[index].text.push_str(text);
-        let id = self.items[index].id.clone();
-        self.emit(
-            "response.output_text.delta",
-            json!({"item_id": id, "output_index": index, "content_index": 0, "delta": text,
-                "logprobs": []}),
-        );
+        let item_id = self.items[index].id.clone();
+        self.emit(Event::TextDelta {
+            item_id,
+            output_index: index,
+            content_index: 0,
+            delta: text.to_string(),
+            logprobs: [],
+        });
     }
-}
 
-impl ChunkSink for EventStream {
-    fn chunk(&mut self, chunk: &ChatChunk) {
-        self.start();
-        if let Some(usage) = &chunk.usage {
-            self.usage = Some(usage.clone());
-        }
-        let Some(choice) = chunk.first() else {
-            return;
+    fn tool_call(&mut self, call: &ToolCallChunk) {
+        let index = match self.calls.get(&call.index) {
+            Some(index) => *index,
+            None => {
+                let id = call.id.clone().unwrap_or_else(|| new_id("call"));
+                let name = call.function.name.clone().unwrap_or_default();
+                let index = self.open(Some((id, name)));
+                self.calls.insert(call.index, index);
+                index
+            }
         };
-        let delta = &choice.delta;
-        for text in [&delta.content, &delta.refusal].into_iter().flatten() {
-            if !text.is_empty() {
-                self.text(text);
-            }
+        if let Some(arguments) = call.function.arguments.as_deref().filter(|a| !a.is_empty()) {
+            self.items[index].text.push_str(arguments);
+            let item_id = self.items[index].id.clone();
+            self.emit(Event::ArgumentsDelta {
+                item_id,
+                output_index: index,
+                delta: arguments.to_string(),
+            });
         }
-        for call in &delta.tool_calls {
-            let index = match self.calls.get(&call.index) {
-                Some(index) => *index,
-                None => {
-                    let id = call.id.clone().unwrap_or_else(|| new_id("call"));
-                    let name = call.function.name.clone().unwrap_or_default();
-                    let index = self.open(Some((id, name)));
-                    self.calls.insert(call.index, index);
-                    index
-                }
-            };
-            if let Some(arguments) = call.function.arguments.as_deref().filter(|a| !a.is_empty()) {
-                self.items[index].text.push_str(arguments);
-                let id = self.items[index].id.clone();
-                self.emit(
-                    "response.function_call_arguments.delta",
-                    json!({"item_id": id, "output_index": index, "delta": arguments}),
-                );
-            }
-        }
-        if let Some(finish) = &choice.finish_reason {
-            self.finish = Some(finish.clone());
-        }
+    }
+
+    fn finish_reason(&mut self, reason: &str) {
+        self.finish = Some(reason.to_string());
+    }
+
+    fn usage(&mut self, usage: &Usage) {
+        self.usage = Some(usage.clone());
     }
 
     fn fail(&mut self, message: &str) {
         self.start();
         let mut response = self.snapshot("failed", None);
-        response["error"] = json!({"code": "server_error", "message": message});
-        self.emit("response.failed", json!({"response": response}));
+        response.error = Some(ResponseError {
+            code: "server_error",
+            message: message.to_string(),
+        });
+        self.emit(Event::Failed { response });
         self.finished = true;
     }
 
@@ -617,38 +886,44 @@ impl ChunkSink for EventStream {
         self.finished = true;
         self.start();
         for index in 0..self.items.len() {
-            let id = self.items[index].id.clone();
+            let item_id = self.items[index].id.clone();
             let text = self.items[index].text.clone();
-            if self.items[index].call.is_none() {
-                self.emit(
-                    "response.output_text.done",
-                    json!({"item_id": id, "output_index": index,
-                    "content_index": 0, "text": text, "logprobs": []}),
-                );
-                self.emit("response.content_part.done", json!({"item_id": id, "output_index": index,
-                    "content_index": 0, "part": {"type": "output_text", "text": text, "annotations": []}}));
-            } else {
-                let name = self.items[index].call.as_ref().map(|c| c.1.clone());
-                self.emit(
-                    "response.function_call_arguments.done",
-                    json!({"item_id": id,
-                    "output_index": index, "arguments": text, "name": name}),
-                );
+            match self.items[index].call.clone() {
+                None => {
+                    self.emit(Event::TextDone {
+                        item_id: item_id.clone(),
+                        output_index: index,
+                        content_index: 0,
+                        text: text.clone(),
+                        logprobs: [],
+                    });
+                    self.emit(Event::PartDone {
+                        item_id,
+                        output_index: index,
+                        content_index: 0,
+                        part: OutputText::new(&text),
+                    });
+                }
+                Some((_, name)) => self.emit(Event::ArgumentsDone {
+                    item_id,
+                    output_index: index,
+                    arguments: text,
+                    name,
+                }),
             }
-            let item = self.item(&self.items[index], "completed");
-            self.emit(
-                "response.output_item.done",
-                json!({"output_index": index, "item": item}),
-            );
+            let item = self.items[index].output("completed");
+            self.emit(Event::ItemDone {
+                output_index: index,
+                item,
+            });
         }
         let usage = usage_of(self.usage.as_ref());
         let response = self.snapshot("completed", Some(usage));
-        let kind = if response["status"] == "incomplete" {
-            "response.incomplete"
+        self.emit(if response.status == "incomplete" {
+            Event::Incomplete { response }
         } else {
-            "response.completed"
-        };
-        self.emit(kind, json!({"response": response}));
+            Event::Completed { response }
+        });
     }
 
     fn finished(&self) -> bool {
@@ -727,6 +1002,7 @@ mod tests {
         let completion_json = json!({"choices": [{"finish_reason": "length", "message": {"content": "Hel"}}],
             "usage": {"prompt_tokens": 10, "completion_tokens": 3}});
         let response = from_chat_completion(&completion(completion_json), &json!({"model": "m"}));
+        let response: Value = serde_json::from_slice(&response).unwrap_or_default();
         assert_eq!(response["status"], "incomplete");
         assert_eq!(
             response["incomplete_details"]["reason"],

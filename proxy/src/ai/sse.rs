@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body::{Body, Frame};
 
-use crate::ai::chat::{sse_frame, ChatChunk, ErrorBody};
+use crate::ai::chat::{sse_frame, ChatChunk, ErrorBody, ToolCallChunk, Usage};
 use crate::ai::metering::Tokens;
 use crate::body::{Inspect, Inspected};
 
@@ -389,8 +389,16 @@ impl<T: ChunkTranslator + ?Sized> ChunkTranslator for Box<T> {
 
 /// Turns chat completion chunks into another dialect's stream events (Messages, Responses).
 pub(crate) trait ChunkSink {
-    /// Takes one chat completion chunk.
-    fn chunk(&mut self, chunk: &ChatChunk);
+    /// A chunk arrived (the first one opens the answer).
+    fn begin(&mut self);
+    /// The answer goes on with this text (never empty).
+    fn text(&mut self, text: &str);
+    /// A piece of one tool call.
+    fn tool_call(&mut self, call: &ToolCallChunk);
+    /// The answer ended for this reason (chat's finish reason).
+    fn finish_reason(&mut self, reason: &str);
+    /// The provider reported the usage.
+    fn usage(&mut self, usage: &Usage);
     /// The stream failed with this message; nothing follows.
     fn fail(&mut self, message: &str);
     /// The stream ended: close what is open.
@@ -436,9 +444,32 @@ impl<T: ChunkTranslator, S: ChunkSink> Rechunked<T, S> {
         }
         match serde_json::from_slice::<ChatStreamItem>(&payload) {
             Ok(ChatStreamItem::Error(error)) => self.sink.fail(&error.error.message),
-            Ok(ChatStreamItem::Chunk(chunk)) => self.sink.chunk(&chunk),
+            Ok(ChatStreamItem::Chunk(chunk)) => feed(&mut self.sink, &chunk),
             Err(_) => {}
         }
+    }
+}
+
+/// What one chunk says, told to a sink piece by piece: read here once for every dialect.
+fn feed(sink: &mut impl ChunkSink, chunk: &ChatChunk) {
+    sink.begin();
+    if let Some(usage) = &chunk.usage {
+        sink.usage(usage);
+    }
+    let Some(choice) = chunk.first() else {
+        return;
+    };
+    let delta = &choice.delta;
+    for text in [&delta.content, &delta.refusal].into_iter().flatten() {
+        if !text.is_empty() {
+            sink.text(text);
+        }
+    }
+    for call in &delta.tool_calls {
+        sink.tool_call(call);
+    }
+    if let Some(reason) = &choice.finish_reason {
+        sink.finish_reason(reason);
     }
 }
 

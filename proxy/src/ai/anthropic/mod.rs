@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::active::CompiledDeployment;
 use crate::ai::chat::{
     sse_frame, Answer, ChatChunk, ChatCompletion, ChatRequest, Choice, Content, Delta, ErrorBody,
-    Message, Part, ToolCall, ToolCallChunk, ToolChoice, ToolMode, Usage,
+    Message, Part, ToolCall, ToolCallChunk, ToolChoice, ToolMode,
 };
 use crate::ai::metering::{now_secs, Tokens};
 use crate::ai::sse::{note_first_byte, ChunkTranslator, EventFramer, StreamFindings};
@@ -429,18 +429,12 @@ pub(crate) fn chat_completion(message: wire::Message) -> (ChatCompletion, Tokens
     }
     let mut tokens = Tokens::default();
     tokens_of(&message.usage, &mut tokens);
-    let completion = ChatCompletion {
-        id: message.id,
-        created: now_secs(),
-        model: message.model,
-        choices: vec![Choice {
-            message: Answer::new(text, tool_calls),
-            finish_reason: finish_reason(message.stop_reason.as_deref()),
-            ..Choice::default()
-        }],
-        usage: Some(Usage::from(&tokens)),
-        ..ChatCompletion::default()
+    let choice = Choice {
+        message: Answer::new(text, tool_calls),
+        finish_reason: finish_reason(message.stop_reason.as_deref()),
+        ..Choice::default()
     };
+    let completion = ChatCompletion::new(message.id, message.model, vec![choice], &tokens);
     (completion, tokens)
 }
 

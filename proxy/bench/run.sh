@@ -5,6 +5,7 @@
 #   ./proxy/bench/run.sh            # 10 s per measurement
 #   DURATION=30 ./proxy/bench/run.sh
 #   PERF_OUT=/tmp/proxy.perf ./proxy/bench/run.sh   # also profile the proxy (perf record)
+#   SECTIONS=rest ./proxy/bench/run.sh                # some of: rest chat messages
 #
 # Upstream: nginx answering 200 "ok" (1 worker). nginx proxy: proxy_pass with keep-alive to the
 # upstream. tollgate-proxy: one route with API-key auth, a requests-per-minute limit (set high
@@ -14,6 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-10}
+SECTIONS=" ${SECTIONS:-rest chat messages} "
+section() { [[ "$SECTIONS" == *" $1 "* ]]; }
 WORK=$(mktemp -d /tmp/tollgate-bench.XXXXXX)
 chmod 755 "$WORK"
 pids=()
@@ -172,7 +175,7 @@ echo "Machine: $(nproc) cores, $(awk '/model name/ {sub(/.*: /, ""); print; exit
 echo
 echo "| path | connections | requests/s | p50 | p99 | CPU µs/request (proxy's own) |"
 echo "|---|---|---|---|---|---|"
-for conns in 1 64; do
+section rest && for conns in 1 64; do
   measure "upstream direct" "http://127.0.0.1:$UPSTREAM_PORT/" "$conns" $(with_children $UPSTREAM_PID)
   measure "nginx proxy" "http://127.0.0.1:$NGINX_PORT/" "$conns" $(with_children $NGINX_PID)
   measure "tollgate-proxy (key auth, rate limit, usage)" "http://127.0.0.1:$PROXY_PORT/" "$conns" "$PROXY_PID"
@@ -186,7 +189,7 @@ wrk.body = '{"model": "$1", "stream": $2, "messages": [{"role": "user", "content
 LUA
   echo "$WORK/$1.lua"
 }
-for conns in 1 64; do
+section chat && for conns in 1 64; do
   LUA=$(chat_lua chat false) measure "mock AI provider direct (chat)" "http://127.0.0.1:$MOCK_PORT/v1/chat/completions" "$conns" $(with_children $MOCK_PID)
   LUA=$(chat_lua chat false) measure "tollgate-proxy /v1/chat/completions" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$conns" "$PROXY_PID"
   LUA=$(chat_lua chat-stream true) measure "mock AI provider direct (stream)" "http://127.0.0.1:$MOCK_PORT/v1/stream/chat/completions" "$conns" $(with_children $MOCK_PID)
@@ -202,7 +205,7 @@ wrk.body = '{"model": "$1", "max_tokens": 100, "stream": $2, "messages": [{"role
 LUA
   echo "$WORK/$1.lua"
 }
-for conns in 1 64; do
+section messages && for conns in 1 64; do
   LUA=$(messages_lua claude false) measure "mock Anthropic direct (messages)" "http://127.0.0.1:$MOCK_PORT/anthropic/v1/messages" "$conns" $(with_children $MOCK_PID)
   LUA=$(messages_lua claude false) measure "tollgate-proxy /v1/messages" "http://127.0.0.1:$PROXY_PORT/v1/messages" "$conns" "$PROXY_PID"
   LUA=$(messages_lua claudestream true) measure "mock Anthropic direct (messages, stream)" "http://127.0.0.1:$MOCK_PORT/anthropic-stream/v1/messages" "$conns" $(with_children $MOCK_PID)

@@ -124,7 +124,7 @@ curl -fs -b "$WORK/cookies" -H 'content-type: application/json' -d '{"name": "ch
 KEY=$(curl -fs -b "$WORK/cookies" -H 'content-type: application/json' \
   -d '{"name": "bench", "limits": {"requests_per_minute": 2000000000}}' "$API/tenants/default/keys" \
   | sed -E 's/.*"secret":"([^"]+)".*/\1/')
-TOLLGATE_PROXY_TOKEN=$TOKEN RUST_LOG=warn target/release/tollgate-proxy \
+TOLLGATE_PROXY_TOKEN=$TOKEN RUST_LOG=warn "${PROXY_BIN:-target/release/tollgate-proxy}" \
   --server-url "http://127.0.0.1:$SERVER_PORT" --listen "127.0.0.1:$PROXY_PORT" \
   --metrics-listen "127.0.0.1:$METRICS_PORT" --data-dir "$WORK/proxy" >"$WORK/proxy.log" 2>&1 & PROXY_PID=$!
 pids+=($PROXY_PID)
@@ -155,7 +155,7 @@ measure() {
   before=$(cpu_ticks "$@")
   local perf_pid=""
   if [ -n "${PERF_OUT:-}" ] && [[ "$label" == tollgate* ]]; then
-    perf record -e cpu-clock -F 1999 -p "$1" -o "$PERF_OUT.$conns" >/dev/null 2>&1 & perf_pid=$!
+    perf record -e cpu-clock -F 1999 ${PERF_CALLS:+-g} -p "$1" -o "$PERF_OUT.$conns" >/dev/null 2>&1 & perf_pid=$!
   fi
   out=$(wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency "${script[@]}" -H "Authorization: Bearer $KEY" "$url")
   after=$(cpu_ticks "$@")

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use dashmap::DashMap;
 use time::{OffsetDateTime, Time};
-use tollgate_protocol::{BudgetPeriod, KeyBudget, SpendReport, UsageEvent};
+use tollgate_protocol::{BudgetPeriod, KeyBudget, SpendReport};
 use uuid::Uuid;
 
 /// A call this proxy made, until the server's report includes it.
@@ -86,14 +86,13 @@ impl Budgets {
         }
     }
 
-    /// Notes that these usage events reached the server.
-    pub(crate) fn delivered(&self, events: &[UsageEvent]) {
+    /// Notes that these charged usage events (key, event) reached the server.
+    pub(crate) fn delivered(&self, charges: &[(Uuid, Uuid)]) {
         let now = Instant::now();
-        for event in events.iter().filter(|e| e.ai.is_some()) {
-            let Some(key) = event.key_id else { continue };
-            if let Some(ledger) = self.ledgers.get(&key) {
+        for (key, event) in charges {
+            if let Some(ledger) = self.ledgers.get(key) {
                 let mut ledger = ledger.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(charge) = ledger.pending.get_mut(&event.id) {
+                if let Some(charge) = ledger.pending.get_mut(event) {
                     charge.delivered.get_or_insert(now);
                 }
             }
@@ -146,36 +145,7 @@ mod tests {
 
         // The server counted the first call (delivered before it was asked); the second is
         // still only known here.
-        let usage = UsageEvent {
-            id: event,
-            time: now,
-            tenant_id: None,
-            key_id: Some(key),
-            route_id: None,
-            method: "POST".into(),
-            status: 200,
-            latency_us: 1,
-            upstream_latency_us: None,
-            bytes_in: 0,
-            bytes_out: 0,
-            error_class: None,
-            ai: Some(tollgate_protocol::AiUsage {
-                model_id: Uuid::nil(),
-                provider_id: None,
-                upstream_model: None,
-                input_tokens: 0,
-                cached_input_tokens: 0,
-                cache_write_tokens: 0,
-                output_tokens: 0,
-                estimated: false,
-                cost_nanousd: 60,
-                ttft_us: None,
-                fallbacks: 0,
-                streamed: false,
-                prompt_api_id: None,
-            }),
-        };
-        budgets.delivered(&[usage]);
+        budgets.delivered(&[(key, event)]);
         let report = SpendReport {
             keys: vec![tollgate_protocol::KeySpend {
                 key_id: key,

@@ -1,8 +1,46 @@
-//! Usage batches kept on disk while the server cannot take them, replayed oldest first.
+//! Usage batches kept on disk while the server cannot take them, replayed oldest first. A batch
+//! is encoded once, as the JSON the server is sent: the spool keeps those bytes, and a replay
+//! posts them as they are.
 
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 use tollgate_protocol::UsageBatch;
+use uuid::Uuid;
+
+/// A usage batch ready to post: its JSON body, how many events it holds, and the (key, event)
+/// pairs of its AI calls, which the budgets count locally until the server has them.
+#[derive(Debug, Clone)]
+pub(crate) struct EncodedBatch {
+    pub(crate) body: Bytes,
+    pub(crate) summary: BatchSummary,
+}
+
+/// What a batch's bookkeeping needs without reading its body again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BatchSummary {
+    pub(crate) events: usize,
+    pub(crate) charges: Vec<(Uuid, Uuid)>,
+}
+
+impl EncodedBatch {
+    pub(crate) fn encode(batch: &UsageBatch) -> serde_json::Result<Self> {
+        let charges = batch
+            .events
+            .iter()
+            .filter(|e| e.ai.is_some())
+            .filter_map(|e| Some((e.key_id?, e.id)))
+            .collect();
+        Ok(Self {
+            body: Bytes::from(serde_json::to_vec(batch)?),
+            summary: BatchSummary {
+                events: batch.events.len(),
+                charges,
+            },
+        })
+    }
+}
 
 /// A directory of `<sequence>.json` files, one batch each.
 pub(crate) struct Spool {
@@ -52,9 +90,12 @@ impl Spool {
         self.len() == 0
     }
 
-    /// Writes a batch atomically (a crash leaves no half-written batch).
-    pub(crate) fn push(&mut self, batch: &UsageBatch) -> std::io::Result<()> {
-        let json = serde_json::to_vec(batch)?;
+    /// Writes a batch atomically (a crash leaves no half-written batch): its summary on the
+    /// first line, then its body (compact JSON holds no newline).
+    pub(crate) fn push(&mut self, batch: &EncodedBatch) -> std::io::Result<()> {
+        let mut json = serde_json::to_vec(&batch.summary)?;
+        json.push(b'\n');
+        json.extend_from_slice(&batch.body);
         let name = format!("{:020}.json", self.next_sequence);
         let temporary = self.dir.join(format!(".{name}.tmp"));
         std::fs::write(&temporary, json)?;
@@ -63,8 +104,16 @@ impl Spool {
         Ok(())
     }
 
-    pub(crate) fn read(path: &Path) -> std::io::Result<UsageBatch> {
-        Ok(serde_json::from_slice(&std::fs::read(path)?)?)
+    /// A spooled batch. Files written before batches were encoded once hold the bare batch.
+    pub(crate) fn read(path: &Path) -> std::io::Result<EncodedBatch> {
+        let file = Bytes::from(std::fs::read(path)?);
+        match file.iter().position(|b| *b == b'\n') {
+            Some(end) => Ok(EncodedBatch {
+                summary: serde_json::from_slice(&file[..end])?,
+                body: file.slice(end + 1..),
+            }),
+            None => Ok(EncodedBatch::encode(&serde_json::from_slice(&file)?)?),
+        }
     }
 
     pub(crate) fn remove(path: &Path) -> std::io::Result<()> {
@@ -84,9 +133,12 @@ mod tests {
     #[test]
     fn batches_come_back_in_the_order_they_went_in_even_after_reopening() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let batch = |n: usize| UsageBatch {
-            dataplane_id: uuid::Uuid::nil(),
-            events: Vec::with_capacity(n),
+        let batch = |n: usize| {
+            EncodedBatch::encode(&UsageBatch {
+                dataplane_id: uuid::Uuid::nil(),
+                events: Vec::with_capacity(n),
+            })
+            .unwrap_or_else(|e| panic!("{e}"))
         };
         let mut spool = Spool::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
         spool.push(&batch(0)).unwrap_or_else(|e| panic!("{e}"));
@@ -100,5 +152,33 @@ mod tests {
             .map(|f| f.0)
             .collect();
         assert_eq!(sequences, [0, 1, 2]);
+    }
+
+    #[test]
+    fn a_spooled_batch_comes_back_as_the_bytes_that_went_in() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut spool = Spool::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let batch = UsageBatch {
+            dataplane_id: Uuid::now_v7(),
+            events: Vec::new(),
+        };
+        let mut encoded = EncodedBatch::encode(&batch).unwrap_or_else(|e| panic!("{e}"));
+        encoded
+            .summary
+            .charges
+            .push((Uuid::now_v7(), Uuid::now_v7()));
+        spool.push(&encoded).unwrap_or_else(|e| panic!("{e}"));
+        // A batch spooled by an older proxy: the bare JSON.
+        let legacy = dir.path().join(format!("{:020}.json", 7));
+        std::fs::write(&legacy, serde_json::to_vec(&batch).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let files = spool.files().unwrap_or_default();
+        let read = Spool::read(&files[0].1).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (read.body, read.summary),
+            (encoded.body.clone(), encoded.summary)
+        );
+        let old = Spool::read(&files[1].1).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(old.body, encoded.body);
     }
 }

@@ -11,7 +11,7 @@ use tollgate_protocol::{UsageBatch, UsageEvent};
 use uuid::Uuid;
 
 use crate::metrics::Metrics;
-use crate::spool::Spool;
+use crate::spool::{EncodedBatch, Spool};
 
 /// Events the queue holds before new ones are dropped (and counted).
 pub(crate) const QUEUE_CAPACITY: usize = 100_000;
@@ -121,8 +121,12 @@ impl Poster {
     }
 
     /// Posts a batch; the outcome also drives the back-off and the budgets' bookkeeping.
-    async fn post(&mut self, batch: &UsageBatch) -> Result<(), Failure> {
-        let mut request = self.client.post(&self.usage_url).json(batch);
+    async fn post(&mut self, batch: &EncodedBatch) -> Result<(), Failure> {
+        let mut request = self
+            .client
+            .post(&self.usage_url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(batch.body.clone());
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
@@ -151,8 +155,8 @@ impl Poster {
                 self.backoff = BACKOFF_MIN;
                 self.metrics
                     .usage_sent_events
-                    .inc_by(batch.events.len() as u64);
-                self.budgets.delivered(&batch.events);
+                    .inc_by(batch.summary.events as u64);
+                self.budgets.delivered(&batch.summary.charges);
             }
             Err(Failure::Retry) => {
                 self.retry_at = Some(Instant::now() + self.backoff);
@@ -161,7 +165,7 @@ impl Poster {
             Err(Failure::Rejected) => {
                 self.metrics
                     .usage_dropped_events
-                    .inc_by(batch.events.len() as u64);
+                    .inc_by(batch.summary.events as u64);
             }
         }
         outcome
@@ -302,6 +306,15 @@ impl Shipper {
         let batch = UsageBatch {
             dataplane_id: self.config.dataplane_id,
             events,
+        };
+        // Encoded once: posted, or spooled and later posted, as these bytes.
+        let batch = match EncodedBatch::encode(&batch) {
+            Ok(batch) => batch,
+            Err(err) => {
+                self.metrics.usage_dropped_events.inc_by(count);
+                tracing::error!(error = %err, events = count, "cannot encode usage events: they are lost");
+                return;
+            }
         };
         if !self.backed_up() && self.config.spool.is_empty() && !self.poster.resting() {
             match self.poster.post(&batch).await {

@@ -4,6 +4,8 @@
 //! `cargo bench -p tollgate-server --bench ingest`. `EVENTS` (default 200000) and `PROXIES`
 //! (default 2) change the load.
 
+#![allow(clippy::expect_used, clippy::panic)]
+
 use std::time::Instant;
 
 use time::OffsetDateTime;
@@ -29,7 +31,7 @@ fn batch(tenant: Uuid, keys: &[Uuid], routes: &[Uuid], model: Uuid, seed: usize)
     let events = (0..BATCH)
         .map(|i| {
             let n = seed * BATCH + i;
-            let ai = (n % 4 == 0).then(|| AiUsage {
+            let ai = n.is_multiple_of(4).then(|| AiUsage {
                 model_id: model,
                 provider_id: Some(model),
                 upstream_model: Some("gpt-4o-mini".into()),
@@ -51,12 +53,12 @@ fn batch(tenant: Uuid, keys: &[Uuid], routes: &[Uuid], model: Uuid, seed: usize)
                 key_id: Some(keys[n % keys.len()]),
                 route_id: ai.is_none().then(|| routes[n % routes.len()]),
                 method: "POST".into(),
-                status: if n % 50 == 0 { 502 } else { 200 },
+                status: if n.is_multiple_of(50) { 502 } else { 200 },
                 latency_us: 300 + (n % 700) as u64,
                 upstream_latency_us: Some(250),
                 bytes_in: 512,
                 bytes_out: 2048,
-                error_class: (n % 50 == 0).then(|| "upstream_status".into()),
+                error_class: n.is_multiple_of(50).then(|| "upstream_status".into()),
                 ai,
             }
         })
@@ -88,7 +90,12 @@ async fn main() {
     let started = Instant::now();
     let mut posters = Vec::new();
     for proxy in 0..proxies {
-        let mine: Vec<Vec<u8>> = bodies.iter().skip(proxy).step_by(proxies).cloned().collect();
+        let mine: Vec<Vec<u8>> = bodies
+            .iter()
+            .skip(proxy)
+            .step_by(proxies)
+            .cloned()
+            .collect();
         let (client, url) = (client.clone(), url.clone());
         posters.push(tokio::spawn(async move {
             for body in mine {
@@ -112,7 +119,11 @@ async fn main() {
         .fetch_one(&server.db)
         .await
         .expect("count");
-    assert_eq!(stored as usize, total * BATCH, "every event stored once");
+    assert_eq!(
+        usize::try_from(stored).ok(),
+        Some(total * BATCH),
+        "every event stored once"
+    );
     let rate = (total * BATCH) as f64 / elapsed.as_secs_f64();
     println!(
         "| usage ingestion ({proxies} proxies posting batches of {BATCH}) | {} events | {:.2} s | {rate:.0} events/s |",

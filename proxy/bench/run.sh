@@ -93,7 +93,7 @@ nginx_conf nginxproxy auto "upstream backend { server 127.0.0.1:$UPSTREAM_PORT; 
 # tollgate-server with its private PostgreSQL, then the proxy.
 TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 TOLLGATE_ADMIN_PASSWORD=bench-password-1 TOLLGATE_PROXY_TOKEN=$TOKEN RUST_LOG=warn \
-  target/release/tollgate-server --data-dir "$WORK/server" --listen "127.0.0.1:$SERVER_PORT" \
+  ${SERVER_NICE:+nice -n 19} target/release/tollgate-server --data-dir "$WORK/server" --listen "127.0.0.1:$SERVER_PORT" \
   >"$WORK/server.log" 2>&1 & pids+=($!)
 for _ in $(seq 120); do curl -fs "http://127.0.0.1:$SERVER_PORT/readyz" >/dev/null && break; sleep 0.5; done
 API="http://127.0.0.1:$SERVER_PORT/api/v1"

@@ -155,7 +155,11 @@ measure() {
   before=$(cpu_ticks "$@")
   local perf_pid=""
   if [ -n "${PERF_OUT:-}" ] && [[ "$label" == tollgate* ]]; then
-    perf record -e cpu-clock -F 1999 ${PERF_CALLS:+-g} -p "$1" -o "$PERF_OUT.$conns" >/dev/null 2>&1 & perf_pid=$!
+    if [ -n "${PERF_SCHED:-}" ]; then  # scheduler events, machine-wide: `perf sched timehist`
+      perf sched record -a -o "$PERF_OUT.$conns" >/dev/null 2>&1 & perf_pid=$!
+    else
+      perf record -e cpu-clock -F 1999 ${PERF_CALLS:+-g} -p "$1" -o "$PERF_OUT.$conns" >/dev/null 2>&1 & perf_pid=$!
+    fi
   fi
   out=$(wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency "${script[@]}" -H "Authorization: Bearer $KEY" "$url")
   after=$(cpu_ticks "$@")

@@ -5,7 +5,7 @@
 #   ./proxy/bench/run.sh            # 10 s per measurement
 #   DURATION=30 ./proxy/bench/run.sh
 #   PERF_OUT=/tmp/proxy.perf ./proxy/bench/run.sh   # also profile the proxy (perf record)
-#   SECTIONS=rest ./proxy/bench/run.sh                # some of: rest chat messages
+#   SECTIONS=rest ./proxy/bench/run.sh                # some of: rest chat messages chunks
 #
 # Upstream: nginx answering 200 "ok" (1 worker). nginx proxy: proxy_pass with keep-alive to the
 # upstream. tollgate-proxy: one route with API-key auth, a requests-per-minute limit (set high
@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-10}
-SECTIONS=" ${SECTIONS:-rest chat messages} "
+SECTIONS=" ${SECTIONS:-rest chat messages chunks} "
 section() { [[ "$SECTIONS" == *" $1 "* ]]; }
 WORK=$(mktemp -d /tmp/tollgate-bench.XXXXXX)
 chmod 755 "$WORK"
@@ -117,6 +117,14 @@ for name in claude:anthropic claudestream:anthropic-stream; do
   curl -fs -b "$WORK/cookies" -H 'content-type: application/json' -d "{\"name\": \"${name%%:*}\", \"deployments\": [{\"provider\": \"${name%%:*}\", \"model\": \"m\"}],
     \"prices\": {\"input_per_mtok\": \"1\", \"output_per_mtok\": \"5\"}}" "$API/tenants/default/models" >/dev/null
 done
+# A mock provider that timestamps its chunks, for the per-chunk latency of streams.
+TS_PORT=$(free_port)
+python3 proxy/bench/chunk_latency.py serve "$TS_PORT" & pids+=($!)
+curl -fs -b "$WORK/cookies" -H 'content-type: application/json' \
+  -d "{\"name\": \"tsmock\", \"kind\": \"openai_compatible\", \"base_url\": \"http://127.0.0.1:$TS_PORT/v1\"}" \
+  "$API/tenants/default/providers" >/dev/null
+curl -fs -b "$WORK/cookies" -H 'content-type: application/json' -d '{"name": "chat-ts", "deployments": [{"provider": "tsmock", "model": "m"}],
+  "prices": {"input_per_mtok": "0.15", "output_per_mtok": "0.60"}}' "$API/tenants/default/models" >/dev/null
 curl -fs -b "$WORK/cookies" -H 'content-type: application/json' -d '{"name": "chat", "deployments": [{"provider": "mock", "model": "m"}],
   "prices": {"input_per_mtok": "0.15", "output_per_mtok": "0.60"}}' "$API/tenants/default/models" >/dev/null
 curl -fs -b "$WORK/cookies" -H 'content-type: application/json' -d '{"name": "chat-stream", "deployments": [{"provider": "mockstream", "model": "m"}],
@@ -215,6 +223,25 @@ section messages && for conns in 1 64; do
   LUA=$(messages_lua claudestream true) measure "mock Anthropic direct (messages, stream)" "http://127.0.0.1:$MOCK_PORT/anthropic-stream/v1/messages" "$conns" $(with_children $MOCK_PID)
   LUA=$(messages_lua claudestream true) measure "tollgate-proxy /v1/messages, stream" "http://127.0.0.1:$PROXY_PORT/v1/messages" "$conns" "$PROXY_PID"
 done
+if section chunks; then
+  # Each chunk's delay from being written by the provider to being read by the client, over
+  # 5 streams of 200 chunks (one every 2 ms), directly and through the proxy.
+  chunk_row() { # label url key
+    local delays=() p50s=() p99s=()
+    for _ in 1 2 3 4 5; do
+      read -r p50 p99 _ < <(python3 proxy/bench/chunk_latency.py read "$2" "$3" chat-ts)
+      p50s+=("$p50"); p99s+=("$p99")
+    done
+    printf '| %s | %s µs | %s µs |\n' "$1" "$(printf '%s\n' "${p50s[@]}" | sort -n | sed -n 3p)" \
+      "$(printf '%s\n' "${p99s[@]}" | sort -n | sed -n 3p)"
+  }
+  echo
+  echo "| stream chunk delay (provider write → client read; median of 5 streams) | p50 | p99 |"
+  echo "|---|---|---|"
+  chunk_row "mock provider direct" "http://127.0.0.1:$TS_PORT/v1/chat/completions" ""
+  chunk_row "tollgate-proxy /v1/chat/completions, stream" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$KEY"
+fi
 dropped=$(curl -fs "http://127.0.0.1:$METRICS_PORT/metrics" | awk '/^tollgate_proxy_usage_dropped_events_total/ {print $2}')
 echo
 echo "Usage events dropped by the proxy during the run: ${dropped:-0}"
+echo "tollgate-proxy peak memory (VmHWM) over the run: $(awk '/^VmHWM/ {printf "%.1f MiB", $2 / 1024}' "/proc/$PROXY_PID/status")"

@@ -44,10 +44,50 @@ impl StreamFindings {
     }
 }
 
+/// Splits a stream into lines as it passes without copying them: only a line cut across frames
+/// is held, up to [`LINE_MAX`]; a longer one is skipped.
+#[derive(Debug, Default)]
+pub(crate) struct Lines {
+    partial: Vec<u8>,
+    overlong: bool,
+}
+
+impl Lines {
+    /// Calls `line` with each line `data` completes (without its `\n`).
+    pub(crate) fn feed(&mut self, data: &[u8], mut line: impl FnMut(&[u8])) {
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', data) {
+            if self.partial.is_empty() && !self.overlong {
+                line(&data[start..end]);
+            } else {
+                if !self.overlong && self.partial.len() + (end - start) <= LINE_MAX {
+                    self.partial.extend_from_slice(&data[start..end]);
+                    line(&self.partial);
+                }
+                self.partial.clear();
+                self.overlong = false;
+            }
+            start = end + 1;
+        }
+        let rest = &data[start..];
+        if self.overlong || self.partial.len() + rest.len() > LINE_MAX {
+            self.partial.clear();
+            self.overlong = true;
+        } else {
+            self.partial.extend_from_slice(rest);
+        }
+    }
+}
+
+/// Whether `haystack` holds `needle`.
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    memchr::memmem::find(haystack, needle).is_some()
+}
+
 /// Notes an OpenAI-style stream's usage chunk, its text, and when data began.
 pub(crate) struct UsageScan {
     started: Instant,
-    line: Vec<u8>,
+    lines: Lines,
     findings: Arc<Mutex<StreamFindings>>,
 }
 
@@ -65,7 +105,7 @@ impl UsageScan {
     fn new(started: Instant, findings: Arc<Mutex<StreamFindings>>) -> Self {
         Self {
             started,
-            line: Vec::new(),
+            lines: Lines::default(),
             findings,
         }
     }
@@ -80,36 +120,30 @@ impl Inspect for UsageScan {
 impl UsageScan {
     fn scan(&mut self, data: &[u8]) {
         note_first_byte(&self.findings, self.started);
-        for &byte in data {
-            if byte == b'\n' {
-                self.line_done();
-            } else if self.line.len() < LINE_MAX {
-                self.line.push(byte);
-            }
-        }
+        let findings = &self.findings;
+        self.lines.feed(data, |line| line_done(findings, line));
     }
+}
 
-    fn line_done(&mut self) {
-        let line = std::mem::take(&mut self.line);
-        let Some(payload) = line.strip_prefix(b"data:") else {
-            return;
-        };
-        let has = |needle: &[u8]| payload.windows(needle.len()).any(|w| w == needle);
-        if !has(b"\"usage\"") && !has(b"\"content\"") {
-            return;
-        }
-        let Ok(chunk) = serde_json::from_slice::<ChatChunk>(payload.trim_ascii()) else {
-            return;
-        };
-        let Ok(mut findings) = self.findings.lock() else {
-            return;
-        };
-        if let Some(text) = chunk.first().and_then(|c| c.delta.content.as_deref()) {
-            findings.add_text(text);
-        }
-        if let Some(usage) = &chunk.usage {
-            findings.tokens = Tokens::from(usage);
-        }
+/// Reads one line of an OpenAI-style stream for its text and usage.
+fn line_done(findings: &Mutex<StreamFindings>, line: &[u8]) {
+    let Some(payload) = line.strip_prefix(b"data:") else {
+        return;
+    };
+    if !contains(payload, b"\"usage\"") && !contains(payload, b"\"content\"") {
+        return;
+    }
+    let Ok(chunk) = serde_json::from_slice::<ChatChunk>(payload.trim_ascii()) else {
+        return;
+    };
+    let Ok(mut findings) = findings.lock() else {
+        return;
+    };
+    if let Some(text) = chunk.first().and_then(|c| c.delta.content.as_deref()) {
+        findings.add_text(text);
+    }
+    if let Some(usage) = &chunk.usage {
+        findings.tokens = Tokens::from(usage);
     }
 }
 
@@ -322,11 +356,10 @@ impl ChunkTranslator for OpenAiEvents {
 /// Where the first complete event in `buffer` ends (after its blank line, `\n\n` or
 /// `\r\n\r\n`).
 pub(crate) fn event_end(buffer: &[u8]) -> Option<usize> {
-    let lf = buffer.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
-    let crlf = buffer
-        .windows(3)
-        .position(|w| w == b"\n\r\n")
-        .map(|i| i + 3);
+    let lf = memchr::memmem::find(buffer, b"\n\n").map(|i| i + 2);
+    // A CRLF blank line counts only when it ends the event before the first LF one.
+    let before = lf.map_or(buffer.len(), |end| end.min(buffer.len()));
+    let crlf = memchr::memmem::find(&buffer[..before], b"\n\r\n").map(|i| i + 3);
     match (lf, crlf) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -335,13 +368,12 @@ pub(crate) fn event_end(buffer: &[u8]) -> Option<usize> {
 
 /// Whether bytes may hold a chunk without choices (cheap: nearly every chunk has some).
 fn may_hold_usage_only(data: &[u8]) -> bool {
-    let has = |needle: &[u8]| data.windows(needle.len()).any(|w| w == needle);
-    has(b"\"choices\":[]") || has(b"\"choices\": []")
+    contains(data, b"\"choices\":[]") || contains(data, b"\"choices\": []")
 }
 
 /// Whether an SSE event is a chat chunk with usage and no choices.
 fn is_usage_only(event: &[u8]) -> bool {
-    if !may_hold_usage_only(event) || !event.windows(7).any(|w| w == b"\"usage\"") {
+    if !may_hold_usage_only(event) || !contains(event, b"\"usage\"") {
         return false;
     }
     let payload = event_data(event);
@@ -634,9 +666,30 @@ mod tests {
     }
 
     #[test]
+    fn lines_are_found_across_frames_and_overlong_ones_skipped() {
+        let mut lines = Lines::default();
+        let mut seen: Vec<Vec<u8>> = Vec::new();
+        for piece in [&b"data: a\nda"[..], b"ta: b", b"\n\ndata: c\r\n"] {
+            lines.feed(piece, |line| seen.push(line.to_vec()));
+        }
+        let expected: [&[u8]; 4] = [b"data: a", b"data: b", b"", b"data: c\r"];
+        assert_eq!(seen, expected);
+        seen.clear();
+        lines.feed(&vec![b'x'; LINE_MAX + 1], |line| seen.push(line.to_vec()));
+        lines.feed(b"x\nnext\n", |line| seen.push(line.to_vec()));
+        assert_eq!(
+            seen,
+            [b"next".to_vec()],
+            "the overlong line is skipped whole"
+        );
+    }
+
+    #[test]
     fn events_end_at_a_blank_line_of_either_kind() {
         assert_eq!(event_end(b"data: x\n\nrest"), Some(9));
         assert_eq!(event_end(b"data: x\r\n\r\nrest"), Some(11));
         assert_eq!(event_end(b"data: x\n"), None);
+        assert_eq!(event_end(b"a\r\n\r\nb\n\n"), Some(5));
+        assert_eq!(event_end(b"a\n\nb\r\n\r\n"), Some(3));
     }
 }

@@ -16,7 +16,9 @@ use crate::ai::chat::{
     Message, Part, ToolCall, ToolCallChunk, ToolChoice, ToolMode,
 };
 use crate::ai::metering::{now_secs, Tokens};
-use crate::ai::sse::{note_first_byte, ChunkTranslator, EventFramer, StreamFindings};
+use crate::ai::sse::{
+    contains, note_first_byte, ChunkTranslator, EventFramer, Lines, StreamFindings,
+};
 use crate::body::ProxyBody;
 
 pub(crate) mod wire;
@@ -125,7 +127,7 @@ pub(crate) fn answer_tokens(answer: &[u8]) -> Option<Tokens> {
 /// text, and when data began, passing every byte on unchanged.
 pub(crate) struct UsageScan {
     started: Instant,
-    line: Vec<u8>,
+    lines: Lines,
     tokens: Tokens,
     findings: Arc<Mutex<StreamFindings>>,
 }
@@ -143,27 +145,19 @@ pub(crate) fn usage_scanner<B>(
         inner,
         UsageScan {
             started,
-            line: Vec::new(),
+            lines: Lines::default(),
             tokens: Tokens::default(),
             findings,
         },
     )
 }
 
-/// Longest SSE line read for usage; longer ones pass unread.
-const LINE_MAX: usize = 1 << 20;
-
 impl crate::body::Inspect for UsageScan {
     fn inspect(&mut self, data: &Bytes) {
         note_first_byte(&self.findings, self.started);
-        for &byte in data.iter() {
-            if byte == b'\n' {
-                let line = std::mem::take(&mut self.line);
-                self.line_done(&line);
-            } else if self.line.len() < LINE_MAX {
-                self.line.push(byte);
-            }
-        }
+        let mut lines = std::mem::take(&mut self.lines);
+        lines.feed(data, |line| self.line_done(line));
+        self.lines = lines;
     }
 }
 
@@ -172,8 +166,7 @@ impl UsageScan {
         let Some(payload) = line.strip_prefix(b"data:") else {
             return;
         };
-        let has = |needle: &[u8]| payload.windows(needle.len()).any(|w| w == needle);
-        if !has(b"\"usage\"") && !has(b"text_delta") {
+        if !contains(payload, b"\"usage\"") && !contains(payload, b"text_delta") {
             return;
         }
         let Ok(event) = serde_json::from_slice::<StreamEvent>(payload.trim_ascii()) else {

@@ -9,13 +9,27 @@ use serde_json::{Map, Value};
 
 use crate::ai::metering::Tokens;
 
+/// Reads `null` as the field's default, as a missing field is: clients and OpenAI-compatible
+/// servers write `"tools": null`, `"tool_calls": null` and the like.
+pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Option::unwrap_or_default)
+}
+
 /// A chat completion request.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct ChatRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) model: String,
     pub(crate) messages: Vec<Message>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(
+        default,
+        skip_serializing_if = "std::ops::Not::not",
+        deserialize_with = "null_as_default"
+    )]
     pub(crate) stream: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) stream_options: Option<StreamOptions>,
@@ -31,7 +45,11 @@ pub(crate) struct ChatRequest {
     pub(crate) n: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) stop: Option<Stop>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub(crate) tools: Vec<Tool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) tool_choice: Option<ToolChoice>,
@@ -97,7 +115,7 @@ impl ChatRequest {
 /// `stream_options`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct StreamOptions {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) include_usage: bool,
     #[serde(flatten)]
     pub(crate) extra: Map<String, Value>,
@@ -128,7 +146,11 @@ pub(crate) enum Message {
     Assistant {
         #[serde(default)]
         content: Option<Content>,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[serde(
+            default,
+            skip_serializing_if = "Vec::is_empty",
+            deserialize_with = "null_as_default"
+        )]
         tool_calls: Vec<ToolCall>,
     },
     Tool {
@@ -244,7 +266,7 @@ impl ToolCall {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct FunctionCall {
     pub(crate) name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) arguments: String,
 }
 
@@ -329,15 +351,15 @@ pub(crate) struct JsonSchema {
 /// A chat completion: the answer to a request not streamed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct ChatCompletion {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) id: String,
     #[serde(default = "completion_object")]
     pub(crate) object: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) created: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) model: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) choices: Vec<Choice>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) usage: Option<Usage>,
@@ -377,9 +399,9 @@ impl Default for ChatCompletion {
 /// One choice of a completion.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Choice {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) index: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) message: Answer,
     #[serde(default)]
     pub(crate) finish_reason: Option<String>,
@@ -397,7 +419,11 @@ pub(crate) struct Answer {
     pub(crate) content: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) refusal: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub(crate) tool_calls: Vec<ToolCall>,
 }
 
@@ -430,15 +456,15 @@ impl Answer {
 /// One streamed chunk of a completion.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct ChatChunk {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) id: String,
     #[serde(default = "chunk_object")]
     pub(crate) object: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) created: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) model: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) choices: Vec<ChunkChoice>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) usage: Option<Usage>,
@@ -507,9 +533,9 @@ pub(crate) fn sse_frame(value: &impl Serialize) -> bytes::Bytes {
 /// One choice of a chunk.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct ChunkChoice {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) index: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) delta: Delta,
     #[serde(default)]
     pub(crate) finish_reason: Option<String>,
@@ -526,7 +552,11 @@ pub(crate) struct Delta {
     pub(crate) content: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) refusal: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub(crate) tool_calls: Vec<ToolCallChunk>,
 }
 
@@ -534,13 +564,13 @@ pub(crate) struct Delta {
 /// its first piece, and a piece of its JSON arguments.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct ToolCallChunk {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) index: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) id: Option<String>,
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub(crate) kind: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) function: FunctionChunk,
 }
 
@@ -584,9 +614,9 @@ pub(crate) struct FunctionChunk {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Usage {
     pub(crate) prompt_tokens: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) completion_tokens: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) total_tokens: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) prompt_tokens_details: Option<PromptDetails>,
@@ -661,7 +691,7 @@ pub(crate) struct ErrorBody {
 /// What went wrong.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct ErrorDetail {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) message: String,
     #[serde(rename = "type", default)]
     pub(crate) kind: Value,
@@ -706,6 +736,22 @@ mod tests {
         assert_eq!(request.extra.get("seed"), Some(&json!(7)));
         let again = serde_json::to_value(&request).unwrap_or_default();
         assert_eq!(again, document, "nothing is lost or added on the way back");
+    }
+
+    #[test]
+    fn nulls_read_as_missing_fields() {
+        // What SDK loops send back and OpenAI-compatible servers stream.
+        let document = json!({"model": "m", "stream": null, "tools": null, "messages": [
+            {"role": "user", "content": "x"},
+            {"role": "assistant", "content": "y", "tool_calls": null, "refusal": null}]});
+        assert!(ChatRequest::from_document(&document).is_ok());
+        let chunk: ChatChunk = serde_json::from_value(json!({"id": null, "choices": [{"index": 0,
+            "delta": {"content": "a", "tool_calls": null}, "finish_reason": null}], "usage": null}))
+        .expect("a chunk");
+        assert_eq!(
+            chunk.first().and_then(|c| c.delta.content.as_deref()),
+            Some("a")
+        );
     }
 
     #[test]

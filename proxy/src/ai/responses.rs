@@ -20,7 +20,7 @@ use crate::ai::sse::ChunkSink;
 /// their `type` as a string so that one this gateway cannot take is refused by name.
 #[derive(Debug, Deserialize)]
 pub(crate) struct ResponsesRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::ai::chat::null_as_default")]
     model: String,
     input: Input,
     #[serde(default)]
@@ -41,7 +41,7 @@ pub(crate) struct ResponsesRequest {
     reasoning: Option<Reasoning>,
     #[serde(default)]
     text: Option<TextSettings>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::ai::chat::null_as_default")]
     tools: Vec<ResponsesTool>,
     #[serde(default)]
     tool_choice: Option<ResponsesToolChoice>,
@@ -351,7 +351,7 @@ pub(crate) struct Echo {
     instructions: Option<String>,
     #[serde(default)]
     max_output_tokens: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::ai::chat::null_as_default")]
     model: String,
     #[serde(default = "yes")]
     parallel_tool_calls: bool,
@@ -363,11 +363,11 @@ pub(crate) struct Echo {
     text: Value,
     #[serde(default = "auto")]
     tool_choice: Value,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::ai::chat::null_as_default")]
     tools: Vec<Value>,
     #[serde(default = "one")]
     top_p: f64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::ai::chat::null_as_default")]
     metadata: Map<String, Value>,
     #[serde(default)]
     user: Option<String>,

@@ -8,7 +8,7 @@ use serde_json::Value;
 /// A Messages request.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct MessagesRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::ai::chat::null_as_default")]
     pub(crate) model: String,
     pub(crate) messages: Vec<Turn>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -22,11 +22,23 @@ pub(crate) struct MessagesRequest {
     pub(crate) top_p: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) top_k: Option<u64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::ai::chat::null_as_default"
+    )]
     pub(crate) stop_sequences: Vec<String>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(
+        default,
+        skip_serializing_if = "std::ops::Not::not",
+        deserialize_with = "crate::ai::chat::null_as_default"
+    )]
     pub(crate) stream: bool,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::ai::chat::null_as_default"
+    )]
     pub(crate) tools: Vec<ToolDefinition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) tool_choice: Option<ToolChoice>,
@@ -81,7 +93,7 @@ pub(crate) enum Block {
     ToolUse {
         id: String,
         name: String,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::ai::chat::null_as_default")]
         input: Value,
     },
     ToolResult {
@@ -93,7 +105,7 @@ pub(crate) enum Block {
     },
     Thinking {
         thinking: String,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::ai::chat::null_as_default")]
         signature: String,
     },
     RedactedThinking {
@@ -203,21 +215,21 @@ pub(crate) struct Metadata {
 /// A message: the answer to a request not streamed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Message {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::ai::chat::null_as_default")]
     pub(crate) id: String,
     #[serde(rename = "type", default = "message_type")]
     pub(crate) kind: String,
     #[serde(default = "assistant")]
     pub(crate) role: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::ai::chat::null_as_default")]
     pub(crate) model: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::ai::chat::null_as_default")]
     pub(crate) content: Vec<Block>,
     #[serde(default)]
     pub(crate) stop_reason: Option<String>,
     #[serde(default)]
     pub(crate) stop_sequence: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::ai::chat::null_as_default")]
     pub(crate) usage: Usage,
 }
 
@@ -279,7 +291,7 @@ pub(crate) enum StreamEvent {
     },
     MessageDelta {
         delta: MessageDelta,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::ai::chat::null_as_default")]
         usage: Usage,
     },
     MessageStop,
@@ -351,7 +363,7 @@ pub(crate) struct MessageDelta {
 pub(crate) struct ErrorDetail {
     #[serde(rename = "type", default)]
     pub(crate) kind: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::ai::chat::null_as_default")]
     pub(crate) message: String,
 }
 

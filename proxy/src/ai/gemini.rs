@@ -3,7 +3,7 @@
 //! responses, JSON schemas, tool choice, finish reasons, blocked prompts, log probabilities,
 //! usage metadata.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -13,12 +13,12 @@ use serde_json::{json, Map, Value};
 
 use crate::active::CompiledDeployment;
 use crate::ai::chat::{
-    Answer, ChatChunk, ChatCompletion, ChatRequest, Choice, Content, Delta, Message, Part,
-    ToolCall, ToolCallChunk, ToolChoice, ToolMode,
+    Answer, ChatCompletion, ChatRequest, Choice, Content, Delta, Message, Part, ToolCall,
+    ToolCallChunk, ToolChoice, ToolMode,
 };
-use crate::ai::metering::{now_secs, Tokens};
+use crate::ai::metering::Tokens;
 use crate::ai::sse::{
-    error_frame, event_data, note_first_byte, ChunkTranslator, EventFramer, StreamFindings,
+    event_data, note_first_byte, ChunkTranslator, ChunkWriter, EventFramer, StreamFindings,
 };
 use crate::body::ProxyBody;
 
@@ -686,18 +686,13 @@ pub(crate) struct ChunkStream {
     started: Instant,
     findings: Arc<Mutex<StreamFindings>>,
     framer: EventFramer,
-    out: VecDeque<Bytes>,
+    /// The chunks' id is Gemini's `responseId` once seen, their model its `modelVersion`.
+    writer: ChunkWriter,
     /// Set once the provider's stream broke the framing; nothing more is read from it.
     failed: bool,
     tokens: Tokens,
     calls: u64,
-    created: u64,
     role_sent: bool,
-    /// The chunks' `id` (Gemini's `responseId` once seen) and `model`.
-    id: String,
-    model: String,
-    /// Whether the client asked for the usage chunk (`stream_options.include_usage`).
-    include_usage: bool,
 }
 
 impl ChunkStream {
@@ -711,15 +706,11 @@ impl ChunkStream {
             started,
             findings,
             framer: EventFramer::default(),
-            out: VecDeque::new(),
+            writer: ChunkWriter::new(completion_id(), model.to_string(), include_usage),
             failed: false,
             tokens: Tokens::default(),
             calls: 0,
-            created: now_secs(),
             role_sent: false,
-            id: completion_id(),
-            model: model.to_string(),
-            include_usage,
         }
     }
 
@@ -733,7 +724,8 @@ impl ChunkStream {
             match event {
                 Ok(partial) => self.translate(&partial),
                 Err(too_large) => {
-                    self.out.push_back(error_frame(&too_large.message()));
+                    self.writer
+                        .fail(too_large.message(), Value::String("upstream_error".into()));
                     self.failed = true;
                 }
             }
@@ -749,10 +741,10 @@ impl ChunkStream {
             }
         }
         if let Some(model) = &partial.model_version {
-            self.model.clone_from(model);
+            self.writer.model.clone_from(model);
         }
         if let Some(id) = &partial.response_id {
-            self.id.clone_from(id);
+            self.writer.id.clone_from(id);
         }
         let Some(candidate) = partial.candidates.first() else {
             if let Some(refusal) = block_refusal(partial) {
@@ -761,14 +753,7 @@ impl ChunkStream {
                     refusal: Some(refusal),
                     ..Delta::default()
                 };
-                let chunk = ChatChunk::new(
-                    &self.id,
-                    self.created,
-                    &self.model,
-                    delta,
-                    Some("content_filter".into()),
-                );
-                self.out.push_back(chunk.frame());
+                self.writer.delta(delta, Some("content_filter".into()));
             }
             return;
         };
@@ -797,20 +782,16 @@ impl ChunkStream {
             })
             .collect();
         let reason = finish_reason(candidate.finish_reason.as_deref(), self.calls > 0);
-        let mut chunk = ChatChunk::new(&self.id, self.created, &self.model, delta, reason);
+        let mut chunk = self.writer.chunk(delta, reason);
         chunk.choices[0].logprobs = logprobs_of(candidate);
-        self.out.push_back(chunk.frame());
+        self.writer.send(&chunk);
     }
 
     fn finish(&mut self) {
         if let Ok(mut findings) = self.findings.lock() {
             findings.tokens = self.tokens;
         }
-        if self.include_usage {
-            let usage = ChatChunk::usage(&self.id, self.created, &self.model, &self.tokens);
-            self.out.push_back(usage.frame());
-        }
-        self.out.push_back(Bytes::from_static(b"data: [DONE]\n\n"));
+        self.writer.done(&self.tokens);
     }
 }
 
@@ -829,7 +810,7 @@ impl ChunkTranslator for ChunkStream {
     }
 
     fn next_frame(&mut self) -> Option<Bytes> {
-        self.out.pop_front()
+        self.writer.next_frame()
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body::{Body, Frame};
 
-use crate::ai::chat::{sse_frame, ChatChunk, ErrorBody, ToolCallChunk, Usage};
+use crate::ai::chat::{sse_frame, ChatChunk, Delta, ErrorBody, ToolCallChunk, Usage};
 use crate::ai::metering::Tokens;
 use crate::body::{Inspect, Inspected};
 
@@ -243,7 +243,7 @@ pub(crate) fn event_data(event: &[u8]) -> Vec<u8> {
 }
 
 /// A chat chunk that tells the client the stream failed, in OpenAI's error shape.
-pub(crate) fn error_frame(message: &str) -> Bytes {
+fn error_frame(message: &str) -> Bytes {
     sse_frame(&ErrorBody::provider(
         message.to_string(),
         serde_json::Value::String("upstream_error".into()),
@@ -384,6 +384,64 @@ fn is_usage_only(event: &[u8]) -> bool {
                 .and_then(serde_json::Value::as_array)
                 .is_some_and(Vec::is_empty)
     })
+}
+
+/// The chat chunks a translated stream sends: one id, model and creation time for them all, the
+/// usage-only chunk at the end only when the client asked for it, then `[DONE]`.
+pub(crate) struct ChunkWriter {
+    pub(crate) id: String,
+    pub(crate) model: String,
+    created: u64,
+    include_usage: bool,
+    out: VecDeque<Bytes>,
+}
+
+impl ChunkWriter {
+    pub(crate) fn new(id: String, model: String, include_usage: bool) -> Self {
+        Self {
+            id,
+            model,
+            created: crate::ai::metering::now_secs(),
+            include_usage,
+            out: VecDeque::new(),
+        }
+    }
+
+    /// A chunk of `delta` (not yet sent: a caller may add to it).
+    pub(crate) fn chunk(&self, delta: Delta, finish_reason: Option<String>) -> ChatChunk {
+        ChatChunk::new(&self.id, self.created, &self.model, delta, finish_reason)
+    }
+
+    /// Sends a chunk.
+    pub(crate) fn send(&mut self, chunk: &ChatChunk) {
+        self.out.push_back(chunk.frame());
+    }
+
+    /// Sends a chunk of `delta`.
+    pub(crate) fn delta(&mut self, delta: Delta, finish_reason: Option<String>) {
+        let chunk = self.chunk(delta, finish_reason);
+        self.send(&chunk);
+    }
+
+    /// Tells the client the stream failed.
+    pub(crate) fn fail(&mut self, message: String, kind: serde_json::Value) {
+        self.out
+            .push_back(sse_frame(&ErrorBody::provider(message, kind)));
+    }
+
+    /// Ends the stream: the usage chunk if the client asked for it, then `[DONE]`.
+    pub(crate) fn done(&mut self, tokens: &Tokens) {
+        if self.include_usage {
+            let usage = ChatChunk::usage(&self.id, self.created, &self.model, tokens);
+            self.send(&usage);
+        }
+        self.out.push_back(Bytes::from_static(b"data: [DONE]\n\n"));
+    }
+
+    /// The next frame ready to send.
+    pub(crate) fn next_frame(&mut self) -> Option<Bytes> {
+        self.out.pop_front()
+    }
 }
 
 /// Turns a provider's event stream into OpenAI chat completion chunks, piece by piece.

@@ -1,7 +1,7 @@
 //! Anthropic's Messages API, translated to and from OpenAI's chat completions: system prompts,
 //! images, tools and tool results, stop reasons, cache tokens, and streams event by event.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -12,12 +12,12 @@ use serde_json::{json, Value};
 
 use crate::active::CompiledDeployment;
 use crate::ai::chat::{
-    sse_frame, Answer, ChatChunk, ChatCompletion, ChatRequest, Choice, Content, Delta, ErrorBody,
-    Message, Part, ToolCall, ToolCallChunk, ToolChoice, ToolMode,
+    Answer, ChatCompletion, ChatRequest, Choice, Content, Delta, Message, Part, ToolCall,
+    ToolCallChunk, ToolChoice, ToolMode,
 };
-use crate::ai::metering::{now_secs, Tokens};
+use crate::ai::metering::Tokens;
 use crate::ai::sse::{
-    contains, note_first_byte, ChunkTranslator, EventFramer, Lines, StreamFindings,
+    contains, note_first_byte, ChunkTranslator, ChunkWriter, EventFramer, Lines, StreamFindings,
 };
 use crate::body::ProxyBody;
 
@@ -436,16 +436,12 @@ pub(crate) struct ChunkStream {
     started: Instant,
     findings: Arc<Mutex<StreamFindings>>,
     framer: EventFramer,
-    out: VecDeque<Bytes>,
-    id: String,
-    model: String,
-    created: u64,
+    /// The chunks' id and model are the message's, once `message_start` names them.
+    writer: ChunkWriter,
     tokens: Tokens,
     /// Content block index → tool call index.
     tools: HashMap<u64, u64>,
     finished: bool,
-    /// Whether the client asked for the usage chunk (`stream_options.include_usage`).
-    include_usage: bool,
 }
 
 impl ChunkStream {
@@ -458,20 +454,11 @@ impl ChunkStream {
             started,
             findings,
             framer: EventFramer::default(),
-            out: VecDeque::new(),
-            id: String::new(),
-            model: String::new(),
-            created: now_secs(),
+            writer: ChunkWriter::new(String::new(), String::new(), include_usage),
             tokens: Tokens::default(),
             tools: HashMap::new(),
             finished: false,
-            include_usage,
         }
-    }
-
-    fn delta(&mut self, delta: Delta, finish: Option<String>) {
-        let chunk = ChatChunk::new(&self.id, self.created, &self.model, delta, finish);
-        self.out.push_back(chunk.frame());
     }
 
     fn consume(&mut self, data: &[u8]) {
@@ -497,15 +484,15 @@ impl ChunkStream {
         stream_tokens_of(&event, &mut self.tokens);
         match event {
             StreamEvent::MessageStart { message } => {
-                self.id = message.id;
-                self.model = message.model;
+                self.writer.id = message.id;
+                self.writer.model = message.model;
                 self.publish_tokens();
                 let delta = Delta {
                     role: Some("assistant".into()),
                     content: Some(String::new()),
                     ..Delta::default()
                 };
-                self.delta(delta, None);
+                self.writer.delta(delta, None);
             }
             StreamEvent::ContentBlockStart {
                 index,
@@ -517,7 +504,7 @@ impl ChunkStream {
                     tool_calls: vec![ToolCallChunk::start(call, id, name)],
                     ..Delta::default()
                 };
-                self.delta(delta, None);
+                self.writer.delta(delta, None);
             }
             StreamEvent::ContentBlockDelta { index, delta } => match delta {
                 BlockDelta::TextDelta { text } => {
@@ -528,7 +515,7 @@ impl ChunkStream {
                         content: Some(text),
                         ..Delta::default()
                     };
-                    self.delta(delta, None);
+                    self.writer.delta(delta, None);
                 }
                 BlockDelta::InputJsonDelta { partial_json } => {
                     let call = self.tools.get(&index).copied().unwrap_or(0);
@@ -536,21 +523,20 @@ impl ChunkStream {
                         tool_calls: vec![ToolCallChunk::arguments(call, partial_json)],
                         ..Delta::default()
                     };
-                    self.delta(delta, None);
+                    self.writer.delta(delta, None);
                 }
                 _ => {}
             },
             StreamEvent::MessageDelta { delta, .. } => {
                 self.publish_tokens();
-                self.delta(
+                self.writer.delta(
                     Delta::default(),
                     finish_reason(delta.stop_reason.as_deref()),
                 );
             }
             StreamEvent::MessageStop => self.finish(),
             StreamEvent::Error { error } => {
-                let error = ErrorBody::provider(error.message, Value::String(error.kind));
-                self.out.push_back(sse_frame(&error));
+                self.writer.fail(error.message, Value::String(error.kind));
                 self.finish();
             }
             _ => {}
@@ -570,11 +556,7 @@ impl ChunkStream {
         }
         self.finished = true;
         self.publish_tokens();
-        if self.include_usage {
-            let usage = ChatChunk::usage(&self.id, self.created, &self.model, &self.tokens);
-            self.out.push_back(usage.frame());
-        }
-        self.out.push_back(Bytes::from_static(b"data: [DONE]\n\n"));
+        self.writer.done(&self.tokens);
     }
 }
 
@@ -589,7 +571,7 @@ impl ChunkTranslator for ChunkStream {
     }
 
     fn next_frame(&mut self) -> Option<Bytes> {
-        self.out.pop_front()
+        self.writer.next_frame()
     }
 }
 

@@ -41,6 +41,7 @@ PROXY_PORT=$(free_port); METRICS_PORT=$(free_port)
 
 echo "building release binaries" >&2
 cargo build --release --locked -q -p tollgate-server -p tollgate-proxy
+cargo build --release --locked -q -p tollgate-proxy --example bare_proxy
 
 # nginx: the upstream (1 worker) and a plain reverse proxy in front of it (auto workers).
 nginx_conf() { # name workers server-block
@@ -89,6 +90,9 @@ nginx_conf nginxproxy auto "upstream backend { server 127.0.0.1:$UPSTREAM_PORT; 
 "$NGINX" -c "$WORK/upstream.conf" & UPSTREAM_PID=$!; pids+=($UPSTREAM_PID)
 "$NGINX" -c "$WORK/nginxproxy.conf" & NGINX_PID=$!; pids+=($NGINX_PID)
 "$NGINX" -c "$WORK/mockai.conf" & MOCK_PID=$!; pids+=($MOCK_PID)
+# The engine's floor: hyper forwarding with nothing else (proxy/examples/bare_proxy.rs).
+BARE_PORT=$(free_port)
+target/release/examples/bare_proxy "127.0.0.1:$BARE_PORT" "http://127.0.0.1:$UPSTREAM_PORT" & BARE_PID=$!; pids+=($BARE_PID)
 
 # tollgate-server with its private PostgreSQL, then the proxy.
 TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -190,6 +194,7 @@ echo "|---|---|---|---|---|---|"
 section rest && for conns in 1 64; do
   measure "upstream direct" "http://127.0.0.1:$UPSTREAM_PORT/" "$conns" $(with_children $UPSTREAM_PID)
   measure "nginx proxy" "http://127.0.0.1:$NGINX_PORT/" "$conns" $(with_children $NGINX_PID)
+  measure "bare hyper proxy (forwarding only: the engine's floor)" "http://127.0.0.1:$BARE_PORT/" "$conns" "$BARE_PID"
   measure "tollgate-proxy (key auth, rate limit, usage)" "http://127.0.0.1:$PROXY_PORT/" "$conns" "$PROXY_PID"
 done
 # Chat completions: a small request body, POSTed.

@@ -109,7 +109,11 @@ impl ActiveConfig {
 
     /// Compiles a snapshot; entries that cannot be used are skipped with a warning, so one bad
     /// entry never takes the others down.
-    pub(crate) fn compile(snapshot: &Snapshot, health: &HealthRegistry) -> Self {
+    pub(crate) fn compile(
+        snapshot: &Snapshot,
+        health: &HealthRegistry,
+        metrics: &crate::metrics::Metrics,
+    ) -> Self {
         let mut keys = HashMap::with_capacity(snapshot.keys.len());
         for key in &snapshot.keys {
             let mut hash = [0u8; 32];
@@ -135,7 +139,7 @@ impl ActiveConfig {
         let routes: Vec<Arc<CompiledRoute>> = snapshot
             .routes
             .iter()
-            .filter_map(|entry| match route::compile(entry, health) {
+            .filter_map(|entry| match route::compile(entry, health, metrics) {
                 Ok(route) => Some(Arc::new(route)),
                 Err(why) => {
                     tracing::warn!(route = %entry.label, %why, "skipping a route");

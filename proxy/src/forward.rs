@@ -30,7 +30,7 @@ pub(crate) type UpstreamClient = Client<HttpsConnector<EgressConnector>, ProxyBo
 
 /// One pooled client per connect timeout in use (routes differ only in that).
 pub(crate) struct Clients {
-    by_connect_timeout: DashMap<Duration, UpstreamClient>,
+    by_connect_timeout: DashMap<Duration, Arc<UpstreamClient>>,
     policy: PolicySource,
 }
 
@@ -42,10 +42,15 @@ impl Clients {
         }
     }
 
-    pub(crate) fn get(&self, connect_timeout: Duration) -> UpstreamClient {
+    /// The client for this connect timeout. A shared handle: cloning the client itself copies
+    /// its connector and pool handles, measurable per request.
+    pub(crate) fn get(&self, connect_timeout: Duration) -> Arc<UpstreamClient> {
+        if let Some(client) = self.by_connect_timeout.get(&connect_timeout) {
+            return client.clone();
+        }
         self.by_connect_timeout
             .entry(connect_timeout)
-            .or_insert_with(|| build_client(connect_timeout, self.policy.clone()))
+            .or_insert_with(|| Arc::new(build_client(connect_timeout, self.policy.clone())))
             .clone()
     }
 }

@@ -386,18 +386,12 @@ fn logging(
     bytes_out: u64,
 ) {
     let latency = context.started.elapsed();
-    let label = match (&context.route, &context.ai) {
-        (Some(route), _) => route.label.as_str(),
-        (None, Some(_)) => ai::AI_LABEL,
-        (None, None) => "-",
+    let series = match (&context.route, &context.ai) {
+        (Some(route), _) => &route.series,
+        (None, Some(_)) => &shared.metrics.ai,
+        (None, None) => &shared.metrics.unmatched,
     };
-    observe(
-        &shared.metrics,
-        label,
-        status,
-        latency,
-        context.upstream_latency,
-    );
+    series.observe(&shared.metrics, status, latency, context.upstream_latency);
     let ai = context.ai.as_ref().map(|call| ai_usage(call, status));
     let id = Uuid::now_v7();
     if let (Some(key), Some(ai)) = (context.key, &ai) {
@@ -445,30 +439,6 @@ fn whole_seconds_up(duration: Duration) -> u64 {
 
 fn micros(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
-}
-
-/// Request count and latency histograms, by route label.
-fn observe(
-    metrics: &crate::metrics::Metrics,
-    label: &str,
-    status: StatusCode,
-    latency: Duration,
-    upstream: Option<Duration>,
-) {
-    metrics
-        .requests
-        .with_label_values(&[label, status.as_str()])
-        .inc();
-    metrics
-        .duration
-        .with_label_values(&[label])
-        .observe(latency.as_secs_f64());
-    if let Some(upstream) = upstream {
-        metrics
-            .upstream_duration
-            .with_label_values(&[label])
-            .observe(upstream.as_secs_f64());
-    }
 }
 
 /// The metering of an AI call: tokens as the provider reported them, and their cost. What it

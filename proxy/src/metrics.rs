@@ -1,8 +1,11 @@
 //! Prometheus metrics of the data plane, served as text on the metrics port.
 
+use std::time::Duration;
+
+use http::StatusCode;
 use prometheus::{
-    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Opts, Registry, TextEncoder,
 };
 
 /// Latency buckets in seconds, 100 µs to 10 s.
@@ -30,7 +33,13 @@ pub(crate) struct Metrics {
     pub(crate) usage_sent_events: IntCounter,
     /// Connections refused because their client address held too many.
     pub(crate) refused_connections: IntCounter,
+    /// The series of requests no route matched, and of AI calls.
+    pub(crate) unmatched: RouteSeries,
+    pub(crate) ai: RouteSeries,
 }
+
+/// The route label of requests no route matched.
+pub(crate) const UNMATCHED_LABEL: &str = "-";
 
 impl Metrics {
     pub(crate) fn new() -> prometheus::Result<Self> {
@@ -41,19 +50,25 @@ impl Metrics {
                 &["route"],
             )
         };
+        let requests = IntCounterVec::new(
+            Opts::new("requests_total", "Requests by route and status"),
+            &["route", "status"],
+        )?;
+        let duration = histogram(
+            "request_duration_seconds",
+            "Time from request to the end of the response",
+        )?;
+        let upstream_duration = histogram(
+            "upstream_duration_seconds",
+            "Time from sending upstream to the response headers",
+        )?;
+        let series = |label: &str| series(&requests, &duration, &upstream_duration, label);
         let metrics = Self {
-            requests: IntCounterVec::new(
-                Opts::new("requests_total", "Requests by route and status"),
-                &["route", "status"],
-            )?,
-            duration: histogram(
-                "request_duration_seconds",
-                "Time from request to the end of the response",
-            )?,
-            upstream_duration: histogram(
-                "upstream_duration_seconds",
-                "Time from sending upstream to the response headers",
-            )?,
+            unmatched: series(UNMATCHED_LABEL),
+            ai: series(crate::ai::AI_LABEL),
+            requests,
+            duration,
+            upstream_duration,
             retries: IntCounterVec::new(
                 Opts::new("retries_total", "Retries by route"),
                 &["route"],
@@ -117,6 +132,17 @@ impl Metrics {
         Ok(metrics)
     }
 
+    /// The series of one route label, resolved now so that counting a request needs no label
+    /// lookup (a hash and a lock on the shared vector) on the hot path.
+    pub(crate) fn route_series(&self, label: &str) -> RouteSeries {
+        series(
+            &self.requests,
+            &self.duration,
+            &self.upstream_duration,
+            label,
+        )
+    }
+
     /// The text exposition of every metric.
     pub(crate) fn render(&self) -> String {
         let mut buffer = Vec::new();
@@ -124,5 +150,53 @@ impl Metrics {
             tracing::warn!(error = %err, "encoding metrics failed");
         }
         String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+fn series(
+    requests: &IntCounterVec,
+    duration: &HistogramVec,
+    upstream_duration: &HistogramVec,
+    label: &str,
+) -> RouteSeries {
+    RouteSeries {
+        label: label.to_owned(),
+        ok: requests.with_label_values(&[label, StatusCode::OK.as_str()]),
+        duration: duration.with_label_values(&[label]),
+        upstream_duration: upstream_duration.with_label_values(&[label]),
+    }
+}
+
+/// A route label's request counter and latency histograms, looked up once.
+#[derive(Debug, Clone)]
+pub(crate) struct RouteSeries {
+    label: String,
+    /// `requests_total` for status 200, the common case; other statuses are looked up.
+    ok: IntCounter,
+    duration: Histogram,
+    upstream_duration: Histogram,
+}
+
+impl RouteSeries {
+    /// Counts a finished request and records its latencies.
+    pub(crate) fn observe(
+        &self,
+        metrics: &Metrics,
+        status: StatusCode,
+        latency: Duration,
+        upstream: Option<Duration>,
+    ) {
+        if status == StatusCode::OK {
+            self.ok.inc();
+        } else {
+            metrics
+                .requests
+                .with_label_values(&[self.label.as_str(), status.as_str()])
+                .inc();
+        }
+        self.duration.observe(latency.as_secs_f64());
+        if let Some(upstream) = upstream {
+            self.upstream_duration.observe(upstream.as_secs_f64());
+        }
     }
 }

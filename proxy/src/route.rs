@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::attempts::Candidate;
 use crate::health::{HealthRegistry, TargetHealth};
+use crate::metrics::{Metrics, RouteSeries};
 
 /// An upstream target with its base URL taken apart.
 #[derive(Debug)]
@@ -47,12 +48,15 @@ pub(crate) struct CompiledRoute {
     pub(crate) forward_key: bool,
     /// Time allowed between two pieces of the upstream's response body.
     pub(crate) body_idle_timeout: Duration,
+    /// Its metric series, resolved once.
+    pub(crate) series: RouteSeries,
 }
 
 /// Compiles a route entry; an error says why it cannot be served.
 pub(crate) fn compile(
     entry: &RouteEntry,
     health: &HealthRegistry,
+    metrics: &Metrics,
 ) -> Result<CompiledRoute, String> {
     let mut targets = Vec::with_capacity(entry.targets.len());
     for target in &entry.targets {
@@ -121,6 +125,7 @@ pub(crate) fn compile(
         remove_headers,
         forward_key: entry.forward_key,
         body_idle_timeout: Duration::from_millis(entry.body_idle_timeout_ms.max(1)),
+        series: metrics.route_series(&entry.label),
     })
 }
 

@@ -209,6 +209,9 @@ mod tests {
             remove_headers: vec![],
             forward_key: false,
             body_idle_timeout: Duration::from_secs(1),
+            series: crate::metrics::Metrics::new()
+                .unwrap_or_else(|e| panic!("{e}"))
+                .route_series(name),
         })
     }
 

@@ -25,7 +25,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 /// Puts a snapshot in force: compiled, swapped in (readers never wait), old limiter state pruned.
 pub(crate) fn apply(shared: &Shared, snapshot: &Snapshot) {
-    let active = ActiveConfig::compile(snapshot, &shared.health);
+    let active = ActiveConfig::compile(snapshot, &shared.health, &shared.metrics);
     let keys: std::collections::HashSet<uuid::Uuid> = active.keys.values().map(|k| k.id).collect();
     tracing::info!(
         version = active.version,

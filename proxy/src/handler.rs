@@ -9,7 +9,6 @@
 //! 6. `logging`: metrics, cost, budget and token charges, the usage event. It always runs,
 //!    when the response body is done, and sees the error if there was one.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,7 +27,7 @@ use crate::ai::{self, metering, AiCall};
 use crate::body::{Counted, Finished, IdleTimeout, ProxyBody};
 use crate::error::ProxyError;
 use crate::forward::{self, Clients, RequestBody};
-use crate::headers::{self, ClientFacts, X_REQUEST_ID};
+use crate::headers::{self, ClientFacts, Peer, X_REQUEST_ID};
 use crate::rate_limit::Decision;
 use crate::route::CompiledRoute;
 use crate::route_match::{normalise_host, RouteMatch};
@@ -70,7 +69,7 @@ pub(crate) async fn handle(
     shared: Arc<Shared>,
     clients: &Clients,
     request: Request<Incoming>,
-    peer: SocketAddr,
+    peer: &Peer,
 ) -> Response<ProxyBody> {
     let config = shared.config.load_full();
     let request_id = request_id(request.headers());
@@ -111,7 +110,7 @@ async fn pipeline(
     clients: &Clients,
     config: &ActiveConfig,
     mut request: Request<Incoming>,
-    peer: SocketAddr,
+    peer: &Peer,
     request_id: &HeaderValue,
     context: &mut RequestContext,
 ) -> Result<Response<ProxyBody>, ProxyError> {
@@ -229,7 +228,7 @@ fn admit<'c, B>(
 async fn upstream_request(
     request: Request<Incoming>,
     route: &CompiledRoute,
-    peer: SocketAddr,
+    peer: &Peer,
     request_id: &HeaderValue,
     context: &RequestContext,
 ) -> Result<(http::request::Parts, RequestBody), ProxyError> {
@@ -239,7 +238,7 @@ async fn upstream_request(
         &mut parts.headers,
         route,
         &ClientFacts {
-            ip: peer.ip(),
+            peer,
             host: client_host.as_ref(),
             request_id,
         },
@@ -345,8 +344,9 @@ fn request_id(headers: &HeaderMap) -> HeaderValue {
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .cloned()
         .unwrap_or_else(|| {
-            HeaderValue::from_str(&Uuid::new_v4().to_string())
-                .unwrap_or_else(|_| HeaderValue::from_static("-"))
+            let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+            let id = Uuid::new_v4().hyphenated().encode_lower(&mut id);
+            HeaderValue::from_str(id).unwrap_or_else(|_| HeaderValue::from_static("-"))
         })
 }
 
@@ -367,10 +367,10 @@ fn response_filter(
         parts
             .headers
             .insert(RATE_REMAINING.clone(), HeaderValue::from(rate.remaining));
-        let reset = format!("{}s", whole_seconds_up(rate.reset));
-        if let Ok(value) = HeaderValue::from_str(&reset) {
-            parts.headers.insert(RATE_RESET.clone(), value);
-        }
+        parts.headers.insert(
+            RATE_RESET.clone(),
+            seconds_value(whole_seconds_up(rate.reset)),
+        );
     }
     let status = parts.status;
     let log = move |bytes_out: u64| logging(&shared, &context, status, error.as_ref(), bytes_out);
@@ -430,6 +430,24 @@ fn logging(
                 .then(|| "upstream_status".to_string())
         }),
     });
+}
+
+/// `{n}s` as a header value; the values a one-minute window gives are made once.
+fn seconds_value(seconds: u64) -> HeaderValue {
+    static COMMON: std::sync::LazyLock<Vec<HeaderValue>> = std::sync::LazyLock::new(|| {
+        (0..=60)
+            .map(|n| {
+                HeaderValue::from_str(&format!("{n}s")).unwrap_or(HeaderValue::from_static("0s"))
+            })
+            .collect()
+    });
+    usize::try_from(seconds)
+        .ok()
+        .and_then(|n| COMMON.get(n))
+        .cloned()
+        .unwrap_or_else(|| {
+            HeaderValue::from_str(&format!("{seconds}s")).unwrap_or(HeaderValue::from_static("0s"))
+        })
 }
 
 /// A duration in seconds, rounded up.

@@ -7,7 +7,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use crate::route::CompiledRoute;
 
 /// Headers that belong to one connection and are never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [HeaderName; 8] = [
+static HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -57,9 +57,24 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove(header::TRANSFER_ENCODING);
 }
 
+/// The client's address, and as an `X-Forwarded-For` value: formatted once per connection.
+#[derive(Debug, Clone)]
+pub(crate) struct Peer {
+    pub(crate) ip: IpAddr,
+    forwarded_for: HeaderValue,
+}
+
+impl Peer {
+    pub(crate) fn new(ip: IpAddr) -> Self {
+        let forwarded_for = HeaderValue::from_str(&ip.to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        Self { ip, forwarded_for }
+    }
+}
+
 /// What the proxy knows about the client's request that the upstream should learn.
 pub(crate) struct ClientFacts<'a> {
-    pub(crate) ip: IpAddr,
+    pub(crate) peer: &'a Peer,
     pub(crate) host: Option<&'a HeaderValue>,
     pub(crate) request_id: &'a HeaderValue,
 }
@@ -102,10 +117,10 @@ pub(crate) fn prepare_upstream(
         remove_tollgate_keys(headers);
     }
     let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(previous) => format!("{previous}, {}", facts.ip),
-        None => facts.ip.to_string(),
+        Some(previous) => HeaderValue::from_str(&format!("{previous}, {}", facts.peer.ip)).ok(),
+        None => Some(facts.peer.forwarded_for.clone()),
     };
-    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+    if let Some(value) = forwarded_for {
         headers.insert(X_FORWARDED_FOR.clone(), value);
     }
     headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));

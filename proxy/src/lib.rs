@@ -308,10 +308,12 @@ async fn serve_traffic(
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let clients = clients.clone();
+        let peer = Arc::new(headers::Peer::new(peer.ip()));
         let service = service_fn(move |request| {
             let shared = shared.clone();
             let clients = clients.clone();
-            async move { Ok::<_, Infallible>(handler::handle(shared, &clients, request, peer).await) }
+            let peer = peer.clone();
+            async move { Ok::<_, Infallible>(handler::handle(shared, &clients, request, &peer).await) }
         });
         let builder = builder.clone();
         let watcher = graceful.watcher();

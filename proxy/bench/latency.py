@@ -15,21 +15,26 @@ def main():
     url = urlsplit(sys.argv[1])
     auth = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else None
     count = int(sys.argv[3]) if len(sys.argv) > 3 else 50000
-    conn = socket.create_connection((url.hostname, url.port))
-    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def connect():
+        conn = socket.create_connection((url.hostname, url.port))
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn
+
+    conn = connect()
+    reconnects = 0
     head = f"GET {url.path or '/'} HTTP/1.1\r\nHost: {url.netloc}\r\n"
     if auth:
         head += f"Authorization: Bearer {auth}\r\n"
     request = (head + "\r\n").encode()
     samples = []
-    for _ in range(count):
+    while len(samples) < count:
         start = time.perf_counter_ns()
         conn.sendall(request)
         data = b""
         while True:
             piece = conn.recv(65536)
             if not piece:
-                sys.exit("the server closed the connection")
+                break
             data += piece
             end = data.find(b"\r\n\r\n")
             if end < 0:
@@ -41,10 +46,17 @@ def main():
                     length = int(value)
             if len(data) >= end + 4 + length:
                 break
+        if not piece:  # closed by the server (a keep-alive limit): not a sample
+            conn.close()
+            conn = connect()
+            reconnects += 1
+            continue
         samples.append(time.perf_counter_ns() - start)
     samples.sort()
     pick = lambda q: samples[min(len(samples) - 1, int(q * len(samples)))] / 1000
     print(f"{pick(0.5):.0f} {pick(0.99):.0f} {pick(0.999):.0f}")
+    if reconnects:
+        print(f"{reconnects} reconnects", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ nginx_conf mockai 1 "keepalive_requests 1000000; server { listen 127.0.0.1:$MOCK
   location = /anthropic/v1/messages { default_type application/json; return 200 '$MESSAGE'; }
   location = /anthropic-stream/v1/messages { default_type text/event-stream; return 200 \"$MESSAGE_SSE\"; } }"
 nginx_conf nginxproxy auto "upstream backend { server 127.0.0.1:$UPSTREAM_PORT; keepalive 128; }
-  server { listen 127.0.0.1:$NGINX_PORT; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
+  server { listen 127.0.0.1:$NGINX_PORT; keepalive_requests 1000000; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
 "$NGINX" -c "$WORK/upstream.conf" & UPSTREAM_PID=$!; pids+=($UPSTREAM_PID)
 "$NGINX" -c "$WORK/nginxproxy.conf" & NGINX_PID=$!; pids+=($NGINX_PID)
 "$NGINX" -c "$WORK/mockai.conf" & MOCK_PID=$!; pids+=($MOCK_PID)
@@ -197,6 +197,20 @@ section rest && for conns in 1 64; do
   measure "bare hyper proxy (forwarding only: the engine's floor)" "http://127.0.0.1:$BARE_PORT/" "$conns" "$BARE_PID"
   measure "tollgate-proxy (key auth, rate limit, usage)" "http://127.0.0.1:$PROXY_PORT/" "$conns" "$PROXY_PID"
 done
+if section rest; then
+  # wrk's percentiles are corrected for coordinated omission (a stall also counts the requests
+  # it kept wrk from sending); this probe times each request as it happened.
+  probe_row() { # label url key
+    printf '| %s | %s |\n' "$1" "$(python3 proxy/bench/latency.py "$2" "$3" 30000 | awk '{printf "%s µs | %s µs | %s µs", $1, $2, $3}')"
+  }
+  REST_PROBES=$(
+    echo
+    echo "| one connection, request by request (Python client, no correction) | p50 | p99 | p99.9 |"
+    echo "|---|---|---|---|"
+    probe_row "nginx proxy" "http://127.0.0.1:$NGINX_PORT/" ""
+    probe_row "bare hyper proxy" "http://127.0.0.1:$BARE_PORT/" ""
+    probe_row "tollgate-proxy (key auth, rate limit, usage)" "http://127.0.0.1:$PROXY_PORT/" "$KEY")
+fi
 # Chat completions: a small request body, POSTed.
 chat_lua() { # model stream
   cat >"$WORK/$1.lua" <<LUA
@@ -228,6 +242,7 @@ section messages && for conns in 1 64; do
   LUA=$(messages_lua claudestream true) measure "mock Anthropic direct (messages, stream)" "http://127.0.0.1:$MOCK_PORT/anthropic-stream/v1/messages" "$conns" $(with_children $MOCK_PID)
   LUA=$(messages_lua claudestream true) measure "tollgate-proxy /v1/messages, stream" "http://127.0.0.1:$PROXY_PORT/v1/messages" "$conns" "$PROXY_PID"
 done
+[ -n "${REST_PROBES:-}" ] && echo "$REST_PROBES"
 if section chunks; then
   # Each chunk's delay from being written by the provider to being read by the client, over
   # 5 streams of 200 chunks (one every 2 ms), directly and through the proxy.

@@ -40,6 +40,8 @@ pub(crate) struct Metrics {
 
 /// The route label of requests no route matched.
 pub(crate) const UNMATCHED_LABEL: &str = "-";
+/// The route label of AI calls.
+pub(crate) const AI_LABEL: &str = "ai";
 
 impl Metrics {
     pub(crate) fn new() -> prometheus::Result<Self> {
@@ -65,7 +67,7 @@ impl Metrics {
         let series = |label: &str| series(&requests, &duration, &upstream_duration, label);
         let metrics = Self {
             unmatched: series(UNMATCHED_LABEL),
-            ai: series(crate::ai::AI_LABEL),
+            ai: series(AI_LABEL),
             requests,
             duration,
             upstream_duration,

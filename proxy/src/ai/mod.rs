@@ -257,14 +257,11 @@ fn list_models(config: &ActiveConfig, key: &CompiledKey, shape: ModelShape) -> R
     json_response(StatusCode::OK, Bytes::from(list.to_string()))
 }
 
-/// The metrics label of AI calls (they have no route).
-pub(crate) const AI_LABEL: &str = "ai";
-
 /// Counts a deployment's failure; repeated failures take it out of rotation for a while.
 fn note_failure(deployment: &CompiledDeployment, metrics: &Metrics, kind: &str) {
     metrics
         .upstream_errors
-        .with_label_values(&[AI_LABEL, kind])
+        .with_label_values(&[crate::metrics::AI_LABEL, kind])
         .inc();
     if deployment.health.failed() {
         tracing::warn!(provider = %deployment.provider.name, model = %deployment.model, "deployment ejected after repeated failures");
@@ -445,7 +442,11 @@ pub(crate) async fn complete_document(
     let mut candidates = Attempts::new(&model.groups, u32::MAX);
     while let Some(deployment) = candidates.next_candidate() {
         if !failures.is_empty() {
-            caller.metrics.retries.with_label_values(&[AI_LABEL]).inc();
+            caller
+                .metrics
+                .retries
+                .with_label_values(&[crate::metrics::AI_LABEL])
+                .inc();
         }
         if let Some(call) = call.as_mut() {
             call.fallbacks = u32::try_from(failures.len()).unwrap_or(u32::MAX);

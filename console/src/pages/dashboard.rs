@@ -50,6 +50,17 @@ const RANGES: [Range; 3] = [
     },
 ];
 
+/// Where a range starts: the day `hours - 24` back at midnight for daily ranges, else the hour
+/// `hours - 1` back, so the range holds that many whole buckets plus the current one.
+fn range_start(range: Range, now: OffsetDateTime) -> OffsetDateTime {
+    if range.daily {
+        (now - Duration::hours(range.hours - 24)).replace_time(Time::MIDNIGHT)
+    } else {
+        let first = now - Duration::hours(range.hours - 1);
+        first.replace_time(Time::from_hms(first.hour(), 0, 0).unwrap_or(Time::MIDNIGHT))
+    }
+}
+
 pub(crate) async fn page(t: TenantCtx, Query(query): Query<RangeQuery>) -> Response {
     let range = RANGES
         .iter()
@@ -57,12 +68,7 @@ pub(crate) async fn page(t: TenantCtx, Query(query): Query<RangeQuery>) -> Respo
         .copied()
         .unwrap_or(RANGES[0]);
     let now = OffsetDateTime::now_utc();
-    let start = if range.daily {
-        (now - Duration::hours(range.hours - 24)).replace_time(Time::MIDNIGHT)
-    } else {
-        (now - Duration::hours(range.hours - 1))
-            .replace_time(Time::from_hms(now.hour(), 0, 0).unwrap_or(Time::MIDNIGHT))
-    };
+    let start = range_start(range, now);
     let from = start.format(&Rfc3339).unwrap_or_default();
     let bucket = if range.daily { "day" } else { "hour" };
     let summary: UsageSummary = match t
@@ -376,4 +382,35 @@ fn bucket_times(start: OffsetDateTime, now: OffsetDateTime, daily: bool) -> Vec<
 
 fn enc(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn the_day_range_is_the_last_24_hour_buckets_at_any_hour() {
+        for (now, start) in [
+            (
+                datetime!(2026-12-01 10:37 UTC),
+                datetime!(2026-11-30 11:00 UTC),
+            ),
+            (
+                datetime!(2026-12-01 23:37 UTC),
+                datetime!(2026-12-01 00:00 UTC),
+            ),
+            (
+                datetime!(2026-12-01 00:05 UTC),
+                datetime!(2026-11-30 01:00 UTC),
+            ),
+        ] {
+            assert_eq!(range_start(RANGES[0], now), start, "at {now}");
+        }
+        assert_eq!(
+            range_start(RANGES[1], datetime!(2026-12-01 23:37 UTC)),
+            datetime!(2026-11-25 00:00 UTC)
+        );
+    }
 }

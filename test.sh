@@ -4,7 +4,7 @@
 # private, throw-away PostgreSQL cluster from the installed binaries for this run (as the
 # 'postgres' user when run as root, since PostgreSQL refuses root) and removes it afterwards.
 # Installs what the tests need when missing: the OpenAI Python SDK (in target/test-python) and
-# Debian's chromium + chromium-driver for the console's browser test.
+# Debian's chromium + chromium-driver for the console's browser test, and redis-server.
 # Extra arguments go to `cargo nextest run` (or `cargo test`), e.g. ./test.sh -p tollgate-server keys
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -77,6 +77,20 @@ if ! command -v chromedriver >/dev/null 2>&1 || ! { command -v chromium >/dev/nu
     DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq chromium chromium-driver >/dev/null
   else
     echo "test.sh: the browser test needs Chromium and chromedriver on PATH; install them" >&2
+    exit 1
+  fi
+fi
+
+# Redis 7 for the limits shared across proxies.
+if ! command -v redis-server >/dev/null 2>&1; then
+  as_root=()
+  [ "$(id -u)" = 0 ] || as_root=(sudo)
+  if command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing redis-server for the shared-limits tests"
+    "${as_root[@]}" apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq redis-server >/dev/null
+  else
+    echo "test.sh: the shared-limits tests need redis-server on PATH; install it" >&2
     exit 1
   fi
 fi

@@ -61,6 +61,26 @@ pub struct Config {
     #[arg(long, env = "TOLLGATE_PROXY_HEADER_TIMEOUT", default_value = "20s",
           value_parser = humantime::parse_duration)]
     pub header_timeout: Duration,
+
+    /// Redis (or any server speaking its protocol: Valkey, a managed Redis) through which every
+    /// proxy counts request and token limits together, like redis://:password@host:6379/0.
+    /// Without it, each proxy counts its own: N proxies admit up to N times a key's limit.
+    #[arg(long, env = "TOLLGATE_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// How shared limits are counted: `sync` admits from this proxy's view and exchanges counts
+    /// with Redis every sync interval (the request path never waits on Redis; the proxies
+    /// together may overshoot by what they admit in one interval); `strict` asks Redis on every
+    /// request (exact, one round trip each).
+    #[arg(long, env = "TOLLGATE_LIMITS_MODE", value_enum, default_value_t = LimitMode::Sync)]
+    pub limits_mode: LimitMode,
+
+    /// How often (sync mode) a proxy adds its counts to Redis and reads the totals. Like 100ms.
+    #[arg(long, env = "TOLLGATE_REDIS_SYNC_INTERVAL", default_value = "100ms",
+          value_parser = humantime::parse_duration)]
+    pub redis_sync_interval: Duration,
 }
 
 pub use tollgate_protocol::logging::LogFormat;
+
+pub use crate::shared_limits::LimitMode;

@@ -122,7 +122,7 @@ async fn pipeline(
     if let Upstream::Route(route) = &upstream {
         context.route = Some(route.clone());
     }
-    let key = admit(shared, config, &request, &upstream, context)?;
+    let key = admit(shared, config, &request, &upstream, context).await?;
     match upstream {
         Upstream::Ai => {
             let key = key.ok_or(ProxyError::MissingKey)?;
@@ -179,7 +179,7 @@ fn resolve<B>(config: &ActiveConfig, request: &Request<B>) -> Result<Upstream, P
 
 /// Phase 2: the key (where one is needed), its scope for a route, its request limit, and for
 /// AI calls its token limit and budget. Returns the key, if one was presented and needed.
-fn admit<'c, B>(
+async fn admit<'c, B>(
     shared: &Shared,
     config: &'c ActiveConfig,
     request: &Request<B>,
@@ -199,15 +199,20 @@ fn admit<'c, B>(
     if let Upstream::Route(route) = upstream {
         authorize(key, route)?;
     }
-    limit(shared, key, context)?;
+    limit(shared, key, context).await?;
     if let Upstream::Ai = upstream {
         if let Some(per_minute) = key.tokens_per_minute {
             context.tokens_per_minute = Some(per_minute);
-            if let Err(retry_after) =
+            let shared_check = shared
+                .shared_limits
+                .as_ref()
+                .and_then(|limits| limits.check_tokens(key.id, per_minute, context.time));
+            let check = shared_check.unwrap_or_else(|| {
                 shared
                     .token_limiter
                     .check_at(key.id, per_minute, shared.clock.now())
-            {
+            });
+            if let Err(retry_after) = check {
                 return Err(ProxyError::TokenRateLimited {
                     limit: per_minute,
                     retry_after,
@@ -305,7 +310,7 @@ fn authenticate<'c>(
 }
 
 /// Takes one request from the key's requests-per-minute bucket, if it has a limit.
-fn limit(
+async fn limit(
     shared: &Shared,
     key: &CompiledKey,
     context: &mut RequestContext,
@@ -313,9 +318,15 @@ fn limit(
     let Some(per_minute) = key.requests_per_minute else {
         return Ok(());
     };
-    let decision = shared
-        .limiter
-        .check_at(key.id, per_minute, shared.clock.now());
+    let counted_together = match &shared.shared_limits {
+        Some(limits) => limits.check_request(key.id, per_minute, context.time).await,
+        None => None,
+    };
+    let decision = counted_together.unwrap_or_else(|| {
+        shared
+            .limiter
+            .check_at(key.id, per_minute, shared.clock.now())
+    });
     context.rate = Some(decision);
     if decision.allowed {
         Ok(())
@@ -399,12 +410,16 @@ fn logging(
             .budgets
             .charge(key, id, ai.cost_nanousd, context.time);
         if let Some(per_minute) = context.tokens_per_minute {
-            shared.token_limiter.consume_at(
-                key,
-                per_minute,
-                ai.input_tokens + ai.output_tokens,
-                shared.clock.now(),
-            );
+            let tokens = ai.input_tokens + ai.output_tokens;
+            let counted_together = shared
+                .shared_limits
+                .as_ref()
+                .is_some_and(|limits| limits.consume_tokens(key, tokens, shared.clock.now_utc()));
+            if !counted_together {
+                shared
+                    .token_limiter
+                    .consume_at(key, per_minute, tokens, shared.clock.now());
+            }
         }
     }
     shared.usage.record(UsageEvent {

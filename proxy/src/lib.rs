@@ -21,6 +21,7 @@ mod rate_limit;
 mod route;
 mod route_match;
 mod shared;
+mod shared_limits;
 mod spool;
 mod stop;
 mod sync;
@@ -101,11 +102,26 @@ impl Proxy {
             },
             metrics.clone(),
         );
+        let shared_limits = match &config.redis_url {
+            Some(url) if !url.is_empty() => {
+                metrics
+                    .export_shared_limits()
+                    .context("registering metrics")?;
+                Some(Arc::new(shared_limits::SharedLimits::new(
+                    url,
+                    config.limits_mode,
+                    config.redis_sync_interval.max(Duration::from_millis(10)),
+                    metrics.clone(),
+                )?))
+            }
+            _ => None,
+        };
         let shared = Arc::new(Shared {
             config: ArcSwap::from_pointee(ActiveConfig::empty()),
             health: HealthRegistry::default(),
             limiter: RateLimiter::default(),
             token_limiter: rate_limit::TokenLimiter::default(),
+            shared_limits: shared_limits.clone(),
             metrics,
             usage: recorder,
             budgets,
@@ -136,6 +152,9 @@ impl Proxy {
 
         let (stop, stopped) = watch::channel(false);
         let shipper = tokio::spawn(shipper.run(stopped.clone()));
+        if let Some(shared_limits) = shared_limits {
+            tokio::spawn(shared_limits.run(shared.clock.clone(), stopped.clone()));
+        }
         let syncer = Arc::new(Syncer {
             long_poll: sync::server_client(sync::LONG_POLL_TIMEOUT)?,
             client: sync::server_client(sync::CALL_TIMEOUT)?,

@@ -33,6 +33,9 @@ pub(crate) struct Metrics {
     pub(crate) usage_sent_events: IntCounter,
     /// Connections refused because their client address held too many.
     pub(crate) refused_connections: IntCounter,
+    /// 1 while limits are counted across proxies through Redis, 0 while Redis is away (each
+    /// proxy then counts its own); absent without a Redis URL.
+    pub(crate) shared_limits_up: IntGauge,
     /// The series of requests no route matched, and of AI calls.
     pub(crate) unmatched: RouteSeries,
     pub(crate) ai: RouteSeries,
@@ -111,6 +114,10 @@ impl Metrics {
                 "refused_connections_total",
                 "Connections refused: the client address held its maximum already",
             )?,
+            shared_limits_up: IntGauge::new(
+                "shared_limits_up",
+                "1 while limits are counted across proxies through Redis, 0 while it is away",
+            )?,
             registry,
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
@@ -132,6 +139,12 @@ impl Metrics {
             metrics.registry.register(collector)?;
         }
         Ok(metrics)
+    }
+
+    /// Exports `shared_limits_up`: only a proxy that shares its limits says whether it does.
+    pub(crate) fn export_shared_limits(&self) -> prometheus::Result<()> {
+        self.registry
+            .register(Box::new(self.shared_limits_up.clone()))
     }
 
     /// The series of one route label, resolved now so that counting a request needs no label

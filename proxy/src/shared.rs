@@ -21,6 +21,8 @@ pub(crate) struct Shared {
     pub(crate) limiter: RateLimiter,
     /// Tokens-per-minute limits of keys.
     pub(crate) token_limiter: rate_limit::TokenLimiter,
+    /// Limits counted across proxies (with a Redis URL); while it is away, the local ones.
+    pub(crate) shared_limits: Option<Arc<crate::shared_limits::SharedLimits>>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) usage: UsageRecorder,
     /// Spend of keys with budgets.

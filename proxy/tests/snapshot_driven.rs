@@ -43,6 +43,9 @@ async fn proxy(dir: &std::path::Path) -> Proxy {
         log_format: LogFormat::Text,
         max_connections_per_client: 1024,
         header_timeout: Duration::from_secs(20),
+        redis_url: None,
+        limits_mode: tollgate_proxy::config::LimitMode::Sync,
+        redis_sync_interval: Duration::from_millis(100),
     };
     Proxy::start(&config).await.unwrap()
 }

@@ -121,6 +121,9 @@ pub fn proxy_config(server: &TestServer, data_dir: &Path) -> Config {
         log_format: LogFormat::Text,
         max_connections_per_client: 1024,
         header_timeout: Duration::from_secs(20),
+        redis_url: None,
+        limits_mode: tollgate_proxy::config::LimitMode::Sync,
+        redis_sync_interval: Duration::from_millis(100),
     }
 }
 
@@ -215,6 +218,35 @@ impl TestProxy {
         let proxy = start_proxy(server, dir.path()).await;
         synced(server, &proxy).await;
         Self { proxy, _dir: dir }
+    }
+
+    /// Starts one with `adjust` applied to its configuration.
+    pub async fn start_with(server: &TestServer, adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = proxy_config(server, dir.path());
+        adjust(&mut config);
+        let proxy = Proxy::start(&config).await.expect("proxy starts");
+        synced(server, &proxy).await;
+        Self { proxy, _dir: dir }
+    }
+
+    /// A metric's value as the proxy exports it (`None` when absent).
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let text = client()
+            .get(format!("http://{}/metrics", self.proxy.metrics_addr()))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines().find_map(|line| {
+            line.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
     }
 
     /// The URL of `path` on the proxy's traffic port.

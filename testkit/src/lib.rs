@@ -5,6 +5,7 @@
 
 mod api;
 mod dataplane;
+mod redis;
 mod server;
 mod template;
 
@@ -13,4 +14,5 @@ pub use dataplane::{
     call, client, create_key, create_key_in, create_route, dead_url, proxy_config, serve,
     start_proxy, synced, Behaviour, TestProxy, Upstream,
 };
+pub use redis::RedisServer;
 pub use server::{RoleUsers, TestServer, ADMIN_EMAIL, ADMIN_PASSWORD, PROXY_TOKEN};

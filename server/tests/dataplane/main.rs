@@ -21,4 +21,5 @@ mod responses;
 mod routing;
 mod sdk;
 mod security;
+mod shared_limits;
 mod usage;

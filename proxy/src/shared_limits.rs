@@ -1,0 +1,478 @@
+//! Limits counted across every proxy (optional): with a Redis URL, each key's requests and
+//! tokens per minute are counted in Redis, so N proxies admit a key's limit between them rather
+//! than N times it. Counts live in one-minute windows; a key's use is this window's count plus
+//! the previous window's, weighted by how much of it still lies within the last 60 seconds (a
+//! sliding window, as Redis-backed limiters commonly do).
+//!
+//! Two modes. `sync` (the default): a proxy admits from its last view of the shared counts plus
+//! what it admitted since, and every `sync_interval` adds its counts to Redis and reads the
+//! totals back, so the request path never waits on Redis; together the proxies may overshoot by
+//! what they admit within one interval. `strict`: one atomic Redis call (a script that checks
+//! and counts) per request: exact, at the cost of a round trip.
+//!
+//! While Redis cannot be reached, callers fall back to each proxy's own buckets (logged once,
+//! `tollgate_proxy_shared_limits_up` 0) until it answers again; no restart is needed.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use dashmap::DashMap;
+use redis::aio::ConnectionManager;
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::metrics::Metrics;
+use crate::rate_limit::Decision;
+
+/// How a proxy shares its counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LimitMode {
+    /// Admit locally; add counts to Redis and read the totals every sync interval.
+    Sync,
+    /// One atomic Redis call per request.
+    Strict,
+}
+
+/// What is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Requests,
+    Tokens,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Requests => "requests",
+            Self::Tokens => "tokens",
+        }
+    }
+}
+
+const WINDOW_SECS: i64 = 60;
+/// Redis keeps a window's count this long: the window itself and the next, which weighs it.
+const KEEP_SECS: i64 = 3 * WINDOW_SECS;
+/// Longest a Redis call may take before the proxy counts on its own.
+const CALL_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// Counts not yet added to Redis, by window.
+type Pending = Vec<(i64, u64)>;
+
+/// One key's count of one kind, as this proxy sees it.
+#[derive(Debug, Default)]
+struct Counter {
+    window: i64,
+    /// Shared totals as last read from Redis (this proxy's synced counts included).
+    current: u64,
+    previous: u64,
+    /// Counted here and not yet added to Redis.
+    pending: Pending,
+}
+
+impl Counter {
+    /// Moves the view to `window`: the current count becomes the previous one.
+    fn roll(&mut self, window: i64) {
+        if self.window == window {
+            return;
+        }
+        let previous = if window == self.window + 1 {
+            self.current + self.pending_in(self.window)
+        } else {
+            0
+        };
+        self.previous = previous;
+        self.current = 0;
+        self.window = window;
+        // Counts older than the previous window no longer weigh on anything.
+        self.pending.retain(|(w, _)| *w >= window - 1);
+    }
+
+    fn pending_in(&self, window: i64) -> u64 {
+        self.pending
+            .iter()
+            .filter(|(w, _)| *w == window)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    fn add(&mut self, amount: u64) {
+        self.add_in(self.window, amount);
+    }
+
+    fn add_in(&mut self, window: i64, amount: u64) {
+        match self.pending.iter_mut().find(|(w, _)| *w == window) {
+            Some((_, n)) => *n += amount,
+            None => self.pending.push((window, amount)),
+        }
+    }
+
+    /// The key's use over the last minute, as far as this proxy knows.
+    fn used(&self, elapsed: f64) -> f64 {
+        self.previous as f64 * (1.0 - elapsed)
+            + (self.current + self.pending_in(self.window)) as f64
+    }
+}
+
+/// Where a moment falls: its window, and how far into it (0 to 1).
+fn window_of(time: OffsetDateTime) -> (i64, f64) {
+    let nanos = time.unix_timestamp_nanos();
+    let window_nanos = i128::from(WINDOW_SECS) * 1_000_000_000;
+    let window = i64::try_from(nanos.div_euclid(window_nanos)).unwrap_or(0);
+    let into = nanos.rem_euclid(window_nanos) as f64 / window_nanos as f64;
+    (window, into)
+}
+
+fn redis_key(kind: Kind, key: Uuid, window: i64) -> String {
+    format!("tollgate:limit:{}:{key}:{window}", kind.name())
+}
+
+/// A request decision from a key's use over the last minute.
+fn decide(used: f64, previous: u64, limit: u32, elapsed: f64, allowed: bool) -> Decision {
+    let capacity = f64::from(limit);
+    let after = used + if allowed { 1.0 } else { 0.0 };
+    // Counts are far below 2^52: the conversions are exact.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let remaining = (capacity - after).max(0.0).floor() as u32;
+    let to_window_end = (1.0 - elapsed) * WINDOW_SECS as f64;
+    let reset = if allowed || previous == 0 {
+        to_window_end
+    } else {
+        // The previous window's weight falls by previous/60 a second.
+        let excess = after + 1.0 - capacity;
+        (excess * WINDOW_SECS as f64 / previous as f64).min(to_window_end)
+    };
+    Decision {
+        allowed,
+        limit,
+        remaining,
+        reset: Duration::from_secs_f64(reset.max(0.0)),
+    }
+}
+
+/// Checks and counts one request in one step (strict mode). KEYS: this window, the previous
+/// one. ARGV: limit, the previous window's weight, seconds to keep. Returns allowed (0/1),
+/// this window's count, the previous window's count.
+const STRICT_SCRIPT: &str = r"
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local previous = tonumber(redis.call('GET', KEYS[2]) or '0')
+if previous * tonumber(ARGV[2]) + current + 1 > tonumber(ARGV[1]) then
+  return {0, current, previous}
+end
+current = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return {1, current, previous}
+";
+
+/// Counts shared through Redis.
+pub(crate) struct SharedLimits {
+    client: redis::Client,
+    connection: ArcSwapOption<ConnectionManager>,
+    mode: LimitMode,
+    interval: Duration,
+    counters: DashMap<(Uuid, Kind), Mutex<Counter>>,
+    up: AtomicBool,
+    script: redis::Script,
+    metrics: Arc<Metrics>,
+}
+
+impl SharedLimits {
+    /// Nothing is contacted yet: `run` connects, and keeps trying while Redis is away.
+    pub(crate) fn new(
+        url: &str,
+        mode: LimitMode,
+        interval: Duration,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url)
+            .map_err(|e| anyhow::anyhow!("the Redis URL is not valid ({:?})", e.kind()))?;
+        metrics.shared_limits_up.set(0);
+        Ok(Self {
+            client,
+            connection: ArcSwapOption::empty(),
+            mode,
+            interval,
+            counters: DashMap::new(),
+            up: AtomicBool::new(false),
+            script: redis::Script::new(STRICT_SCRIPT),
+            metrics,
+        })
+    }
+
+    /// Whether counts are shared right now (false: each proxy counts its own).
+    pub(crate) fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    fn set_up(&self, up: bool) {
+        if self.up.swap(up, Ordering::Relaxed) != up {
+            self.metrics.shared_limits_up.set(i64::from(up));
+            if up {
+                tracing::info!("Redis answers: limits are counted across proxies again");
+            } else {
+                tracing::warn!(
+                    "Redis cannot be reached: each proxy counts limits on its own until it answers"
+                );
+            }
+        }
+    }
+
+    /// Takes one request from the key's shared count; `None` when counts are not shared right
+    /// now (the caller counts locally).
+    pub(crate) async fn check_request(
+        &self,
+        key: Uuid,
+        limit: u32,
+        time: OffsetDateTime,
+    ) -> Option<Decision> {
+        if !self.is_up() {
+            return None;
+        }
+        let (window, elapsed) = window_of(time);
+        match self.mode {
+            LimitMode::Sync => Some(self.with_counter(key, Kind::Requests, window, |counter| {
+                let used = counter.used(elapsed);
+                let allowed = used + 1.0 <= f64::from(limit);
+                if allowed {
+                    counter.add(1);
+                }
+                decide(used, counter.previous, limit, elapsed, allowed)
+            })),
+            LimitMode::Strict => {
+                let mut connection = self.connection.load_full()?.as_ref().clone();
+                let mut call = self.script.prepare_invoke();
+                call.key(redis_key(Kind::Requests, key, window))
+                    .key(redis_key(Kind::Requests, key, window - 1))
+                    .arg(limit)
+                    .arg(1.0 - elapsed)
+                    .arg(KEEP_SECS);
+                let outcome = tokio::time::timeout(
+                    CALL_TIMEOUT,
+                    call.invoke_async::<(u8, u64, u64)>(&mut connection),
+                )
+                .await;
+                match outcome {
+                    Ok(Ok((allowed, current, previous))) => {
+                        let allowed = allowed == 1;
+                        let used = previous as f64 * (1.0 - elapsed) + current as f64
+                            - if allowed { 1.0 } else { 0.0 };
+                        Some(decide(used, previous, limit, elapsed, allowed))
+                    }
+                    Ok(Err(err)) => {
+                        tracing::debug!(error = %err, "Redis refused a limit check");
+                        self.set_up(false);
+                        None
+                    }
+                    Err(_) => {
+                        self.set_up(false);
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the key may start a call under its shared tokens-per-minute count: `None` when
+    /// counts are not shared right now; else Ok, or how long until it may.
+    pub(crate) fn check_tokens(
+        &self,
+        key: Uuid,
+        limit: u32,
+        time: OffsetDateTime,
+    ) -> Option<Result<(), Duration>> {
+        if !self.is_up() {
+            return None;
+        }
+        let (window, elapsed) = window_of(time);
+        Some(self.with_counter(key, Kind::Tokens, window, |counter| {
+            let used = counter.used(elapsed);
+            if used < f64::from(limit) {
+                Ok(())
+            } else {
+                let decision = decide(used, counter.previous, limit, elapsed, false);
+                Err(decision.reset.max(Duration::from_secs(1)))
+            }
+        }))
+    }
+
+    /// Adds a finished call's tokens to the key's shared count (sent with the next sync);
+    /// false when counts are not shared right now.
+    pub(crate) fn consume_tokens(&self, key: Uuid, tokens: u64, time: OffsetDateTime) -> bool {
+        if !self.is_up() {
+            return false;
+        }
+        let (window, _) = window_of(time);
+        self.with_counter(key, Kind::Tokens, window, |counter| counter.add(tokens));
+        true
+    }
+
+    fn with_counter<T>(
+        &self,
+        key: Uuid,
+        kind: Kind,
+        window: i64,
+        f: impl FnOnce(&mut Counter) -> T,
+    ) -> T {
+        let entry = self.counters.entry((key, kind)).or_default();
+        let mut counter = entry.lock().unwrap_or_else(|p| p.into_inner());
+        counter.roll(window);
+        f(&mut counter)
+    }
+
+    /// Connects, then every sync interval adds this proxy's counts to Redis and reads the
+    /// shared totals back, until `stop`.
+    pub(crate) async fn run(
+        self: Arc<Self>,
+        clock: Arc<dyn crate::clock::Clock>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut tick = tokio::time::interval(self.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = crate::stop::stopped(&mut stop) => {
+                    self.sync(clock.now_utc()).await;
+                    return;
+                }
+            }
+            self.sync(clock.now_utc()).await;
+        }
+    }
+
+    async fn connection(&self) -> Option<ConnectionManager> {
+        if let Some(connection) = self.connection.load_full() {
+            return Some(connection.as_ref().clone());
+        }
+        let connected = tokio::time::timeout(
+            CALL_TIMEOUT * 4,
+            ConnectionManager::new(self.client.clone()),
+        )
+        .await;
+        match connected {
+            Ok(Ok(connection)) => {
+                self.connection.store(Some(Arc::new(connection.clone())));
+                Some(connection)
+            }
+            Ok(Err(err)) => {
+                tracing::debug!(error = %err, "connecting to Redis failed");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// One exchange with Redis: pending counts added, totals of the keys in use read back.
+    async fn sync(&self, now: OffsetDateTime) {
+        let Some(mut connection) = self.connection().await else {
+            self.set_up(false);
+            return;
+        };
+        let (window, _) = window_of(now);
+        // Counters idle for two windows are forgotten.
+        self.counters.retain(|_, counter| {
+            let counter = counter.get_mut().unwrap_or_else(|p| p.into_inner());
+            counter.window >= window - 1 || !counter.pending.is_empty()
+        });
+        // What went out, to read the answers against (or put back when they do not come).
+        let mut sent: Vec<((Uuid, Kind), Pending)> = Vec::new();
+        let mut pipe = redis::pipe();
+        for entry in &self.counters {
+            let (key, kind) = *entry.key();
+            let pending = {
+                let mut counter = entry.value().lock().unwrap_or_else(|p| p.into_inner());
+                counter.roll(window);
+                std::mem::take(&mut counter.pending)
+            };
+            for (w, amount) in &pending {
+                let name = redis_key(kind, key, *w);
+                pipe.cmd("INCRBY").arg(&name).arg(*amount).ignore();
+                pipe.cmd("EXPIRE").arg(&name).arg(KEEP_SECS).ignore();
+            }
+            pipe.cmd("MGET")
+                .arg(redis_key(kind, key, window))
+                .arg(redis_key(kind, key, window - 1));
+            sent.push(((key, kind), pending));
+        }
+        if sent.is_empty() {
+            // Nothing to count: a ping keeps the state honest.
+            let ping = tokio::time::timeout(
+                CALL_TIMEOUT,
+                redis::cmd("PING").query_async::<String>(&mut connection),
+            )
+            .await;
+            self.set_up(matches!(ping, Ok(Ok(_))));
+            return;
+        }
+        let outcome = tokio::time::timeout(
+            CALL_TIMEOUT,
+            pipe.query_async::<Vec<Vec<Option<u64>>>>(&mut connection),
+        )
+        .await;
+        match outcome {
+            Ok(Ok(totals)) => {
+                for ((id, _), totals) in sent.iter().zip(totals) {
+                    if let Some(entry) = self.counters.get(id) {
+                        let mut counter = entry.lock().unwrap_or_else(|p| p.into_inner());
+                        if counter.window == window {
+                            counter.current = totals.first().copied().flatten().unwrap_or(0);
+                            counter.previous = totals.get(1).copied().flatten().unwrap_or(0);
+                        }
+                    }
+                }
+                self.set_up(true);
+            }
+            failed => {
+                if let Ok(Err(err)) = failed {
+                    tracing::debug!(error = %err, "syncing limits with Redis failed");
+                }
+                // Not counted in Redis yet: kept for the next exchange.
+                for (id, pending) in sent {
+                    if let Some(entry) = self.counters.get(&id) {
+                        let mut counter = entry.lock().unwrap_or_else(|p| p.into_inner());
+                        for (window, amount) in pending {
+                            counter.add_in(window, amount);
+                        }
+                    }
+                }
+                self.set_up(false);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_previous_window_weighs_less_as_the_current_one_goes_on() {
+        let mut counter = Counter::default();
+        counter.roll(10);
+        counter.current = 40;
+        counter.roll(11);
+        assert_eq!(counter.previous, 40);
+        assert_eq!(counter.current, 0);
+        counter.add(5);
+        assert!((counter.used(0.25) - 35.0).abs() < 1e-9);
+        assert!((counter.used(0.75) - 15.0).abs() < 1e-9);
+        // A gap of more than one window leaves nothing behind.
+        counter.roll(13);
+        assert_eq!(counter.previous, 0);
+        assert!(counter.pending.is_empty());
+    }
+
+    #[test]
+    fn a_refusal_says_when_the_previous_window_has_faded_enough() {
+        // 60 a minute, 60 used in the previous window, half of it still weighing, 30 now.
+        let decision = decide(60.0, 60, 60, 0.5, false);
+        assert!(!decision.allowed);
+        assert_eq!(decision.remaining, 0);
+        assert_eq!(decision.reset, Duration::from_secs(1));
+        let decision = decide(10.0, 0, 60, 0.5, true);
+        assert_eq!(decision.remaining, 49);
+        assert_eq!(decision.reset, Duration::from_secs(30));
+    }
+}

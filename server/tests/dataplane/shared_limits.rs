@@ -1,0 +1,152 @@
+//! Limits counted across proxies through a real Redis server.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tollgate_proxy::config::LimitMode;
+use tollgate_testkit::{
+    call, client, create_key, create_route, Behaviour, RedisServer, TestProxy, TestServer, Upstream,
+};
+
+const SHARED_UP: &str = "tollgate_proxy_shared_limits_up";
+
+async fn proxy_with(server: &TestServer, redis: &RedisServer, mode: LimitMode) -> TestProxy {
+    let url = redis.url();
+    let proxy = TestProxy::start_with(server, |config| {
+        config.redis_url = Some(url);
+        config.limits_mode = mode;
+    })
+    .await;
+    wait_for_metric(&proxy, SHARED_UP, 1.0).await;
+    proxy
+}
+
+async fn wait_for_metric(proxy: &TestProxy, name: &str, value: f64) {
+    for _ in 0..200 {
+        if proxy.metric(name).await == Some(value) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "{name} never became {value}: {:?}",
+        proxy.metric(name).await
+    );
+}
+
+/// A route and a key allowed 60 requests a minute.
+async fn limited_key(server: &TestServer, up: &Upstream) -> String {
+    let admin = server.admin().await;
+    create_route(
+        &admin,
+        json!({"name": "orders", "path": "/", "targets": [{"url": up.url}]}),
+    )
+    .await;
+    create_key(
+        &admin,
+        json!({"name": "shared", "limits": {"requests_per_minute": 60}}),
+    )
+    .await
+    .1
+}
+
+/// Sends `count` requests, alternating between the proxies, `gap` apart; returns how many
+/// were admitted.
+async fn admitted(proxies: &[&TestProxy], key: &str, count: usize, gap: Duration) -> usize {
+    let mut admitted = 0;
+    for i in 0..count {
+        let proxy = proxies[i % proxies.len()];
+        let (status, _, _) = call(client().get(proxy.url("/x")).bearer_auth(key)).await;
+        assert!(status == 200 || status == 429, "{status}");
+        admitted += usize::from(status == 200);
+        tokio::time::sleep(gap).await;
+    }
+    admitted
+}
+
+#[tokio::test]
+async fn two_proxies_in_sync_mode_admit_one_limit_between_them() {
+    let server = TestServer::start().await;
+    let redis = RedisServer::start().await;
+    let up = Upstream::start("up", Behaviour::Echo).await;
+    let key = limited_key(&server, &up).await;
+    let a = proxy_with(&server, &redis, LimitMode::Sync).await;
+    let b = proxy_with(&server, &redis, LimitMode::Sync).await;
+    // 150 requests over about 1.5 s: alone, each proxy would admit 60 (120 in all). Together
+    // they overshoot at most by what the other admits within a sync interval (100 ms).
+    let admitted = admitted(&[&a, &b], &key, 150, Duration::from_millis(10)).await;
+    assert!((60..=72).contains(&admitted), "admitted {admitted}");
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn two_proxies_in_strict_mode_admit_exactly_the_limit() {
+    let server = TestServer::start().await;
+    let redis = RedisServer::start().await;
+    let up = Upstream::start("up", Behaviour::Echo).await;
+    let key = limited_key(&server, &up).await;
+    let a = proxy_with(&server, &redis, LimitMode::Strict).await;
+    let b = proxy_with(&server, &redis, LimitMode::Strict).await;
+    let admitted = admitted(&[&a, &b], &key, 100, Duration::ZERO).await;
+    // 60, plus at most what the previous minute's fading weight frees if the run straddles a
+    // minute boundary.
+    assert!((60..=62).contains(&admitted), "admitted {admitted}");
+    let (status, headers, body) = call(client().get(a.url("/x")).bearer_auth(&key)).await;
+    assert_eq!(status, 429);
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert_eq!(headers["x-ratelimit-remaining-requests"], "0");
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_redis_each_proxy_counts_alone_and_sharing_resumes_when_it_returns() {
+    let server = TestServer::start().await;
+    let mut redis = RedisServer::start().await;
+    let up = Upstream::start("up", Behaviour::Echo).await;
+    let admin = server.admin().await;
+    create_route(
+        &admin,
+        json!({"name": "orders", "path": "/", "targets": [{"url": up.url}]}),
+    )
+    .await;
+    let (_, key) = create_key(
+        &admin,
+        json!({"name": "five", "limits": {"requests_per_minute": 5}}),
+    )
+    .await;
+    let proxy = proxy_with(&server, &redis, LimitMode::Sync).await;
+
+    redis.stop();
+    wait_for_metric(&proxy, SHARED_UP, 0.0).await;
+    // Still limited, by the proxy's own bucket.
+    let statuses = {
+        let mut statuses = Vec::new();
+        for _ in 0..6 {
+            statuses.push(
+                call(client().get(proxy.url("/x")).bearer_auth(&key))
+                    .await
+                    .0,
+            );
+        }
+        statuses
+    };
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429]);
+
+    // Back without a restart: the (empty) shared count admits again.
+    redis.resume().await;
+    wait_for_metric(&proxy, SHARED_UP, 1.0).await;
+    let (status, headers, _) = call(client().get(proxy.url("/x")).bearer_auth(&key)).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["x-ratelimit-remaining-requests"], "4");
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_a_redis_url_the_metric_is_absent() {
+    let server = TestServer::start().await;
+    let proxy = TestProxy::start(&server).await;
+    assert_eq!(proxy.metric(SHARED_UP).await, None);
+    proxy.shutdown().await;
+}

@@ -5,7 +5,7 @@
 #   ./proxy/bench/run.sh            # 10 s per measurement
 #   DURATION=30 ./proxy/bench/run.sh
 #   PERF_OUT=/tmp/proxy.perf ./proxy/bench/run.sh   # also profile the proxy (perf record)
-#   SECTIONS=rest ./proxy/bench/run.sh                # some of: rest chat messages chunks
+#   SECTIONS=rest ./proxy/bench/run.sh                # some of: rest chat messages chunks limits
 #
 # Upstream: nginx answering 200 "ok" (1 worker). nginx proxy: proxy_pass with keep-alive to the
 # upstream. tollgate-proxy: one route with API-key auth, a requests-per-minute limit (set high
@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-10}
-SECTIONS=" ${SECTIONS:-rest chat messages chunks} "
+SECTIONS=" ${SECTIONS:-rest chat messages chunks limits} "
 section() { [[ "$SECTIONS" == *" $1 "* ]]; }
 WORK=$(mktemp -d /tmp/tollgate-bench.XXXXXX)
 chmod 755 "$WORK"
@@ -260,6 +260,58 @@ if section chunks; then
   echo "|---|---|---|"
   chunk_row "mock provider direct" "http://127.0.0.1:$TS_PORT/v1/chat/completions" ""
   chunk_row "tollgate-proxy /v1/chat/completions, stream" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$KEY"
+fi
+if section limits; then
+  # Limits counted across proxies through Redis: what each mode costs per request, and how
+  # closely two proxies under full load hold one key's limit between them.
+  need redis-server || { sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo; $sudo apt-get install -y -qq redis-server >/dev/null; }
+  REDIS_PORT=$(free_port)
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no --dir "$WORK" >/dev/null & REDIS_PID=$!
+  pids+=($REDIS_PID)
+  for _ in $(seq 100); do [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+  start_proxy() { # name mode -> "port pid"
+    local port metrics
+    port=$(free_port); metrics=$(free_port)
+    TOLLGATE_PROXY_TOKEN=$TOKEN RUST_LOG=warn TOLLGATE_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" TOLLGATE_LIMITS_MODE=$2 \
+      "${PROXY_BIN:-target/release/tollgate-proxy}" --server-url "http://127.0.0.1:$SERVER_PORT" \
+      --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$metrics" --data-dir "$WORK/proxy-$1" \
+      >"$WORK/proxy-$1.log" 2>&1 & pids+=($!)
+    local pid=$!
+    for _ in $(seq 100); do curl -fs "http://127.0.0.1:$metrics/metrics" | grep -q '^tollgate_proxy_shared_limits_up 1' && break; sleep 0.2; done
+    echo "$port $pid"
+  }
+  read -r SYNC_PORT SYNC_PID < <(start_proxy sync sync)
+  read -r SYNC2_PORT SYNC2_PID < <(start_proxy sync2 sync)
+  read -r STRICT_PORT STRICT_PID < <(start_proxy strict strict)
+  STRICT2_PORT=$(start_proxy strict2 strict | cut -d' ' -f1)
+  echo
+  echo "| shared limits (Redis on this machine) | connections | requests/s | p50 | p99 | CPU µs/request (proxy + Redis) |"
+  echo "|---|---|---|---|---|---|"
+  for conns in 1 64; do
+    measure "tollgate-proxy, limits counted alone" "http://127.0.0.1:$PROXY_PORT/" "$conns" "$PROXY_PID"
+    measure "tollgate-proxy, shared: sync mode" "http://127.0.0.1:$SYNC_PORT/" "$conns" "$SYNC_PID" "$REDIS_PID"
+    measure "tollgate-proxy, shared: strict mode" "http://127.0.0.1:$STRICT_PORT/" "$conns" "$STRICT_PID" "$REDIS_PID"
+  done
+  # Accuracy: two proxies, 32 connections each, 5 s, one key allowed 6,000 a minute (all of it
+  # within the run, which is shorter than the window).
+  accuracy() { # label port-a port-b
+    local key out_a out_b total refused
+    key=$(curl -fs -b "$WORK/cookies" -H 'content-type: application/json' \
+      -d "{\"name\": \"acc-$RANDOM\", \"limits\": {\"requests_per_minute\": 6000}}" "$API/tenants/default/keys" \
+      | sed -E 's/.*"secret":"([^"]+)".*/\1/')
+    sleep 1.5  # the proxies learn the key
+    wrk -t1 -c32 -d5s -H "Authorization: Bearer $key" "http://127.0.0.1:$2/" >"$WORK/acc-a" & local wa=$!
+    wrk -t1 -c32 -d5s -H "Authorization: Bearer $key" "http://127.0.0.1:$3/" >"$WORK/acc-b"
+    wait "$wa"
+    total=$(cat "$WORK/acc-a" "$WORK/acc-b" | awk '/requests in/ {s += $1} END {print s}')
+    refused=$(cat "$WORK/acc-a" "$WORK/acc-b" | awk '/Non-2xx/ {s += $NF} END {print s + 0}')
+    printf '| %s | %s | %s |\n' "$1" "$((total - refused))" "$total"
+  }
+  echo
+  echo "| two proxies, one key allowed 6,000 a minute, 5 s of load | admitted | requests |"
+  echo "|---|---|---|"
+  accuracy "shared: sync mode (every 100 ms)" "$SYNC_PORT" "$SYNC2_PORT"
+  accuracy "shared: strict mode" "$STRICT_PORT" "$STRICT2_PORT"
 fi
 dropped=$(curl -fs "http://127.0.0.1:$METRICS_PORT/metrics" | awk '/^tollgate_proxy_usage_dropped_events_total/ {print $2}')
 echo

@@ -111,6 +111,7 @@ impl Proxy {
                     url,
                     config.limits_mode,
                     config.redis_sync_interval.max(Duration::from_millis(10)),
+                    dataplane_id,
                     metrics.clone(),
                 )?))
             }

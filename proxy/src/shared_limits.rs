@@ -13,7 +13,7 @@
 //! While Redis cannot be reached, callers fall back to each proxy's own buckets (logged once,
 //! `tollgate_proxy_shared_limits_up` 0) until it answers again; no restart is needed.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -57,6 +57,8 @@ const WINDOW_SECS: i64 = 60;
 const KEEP_SECS: i64 = 3 * WINDOW_SECS;
 /// Longest a Redis call may take before the proxy counts on its own.
 const CALL_TIMEOUT: Duration = Duration::from_millis(250);
+/// The proxies sharing counts, each listed with the time of its last exchange.
+const PROXIES_KEY: &str = "tollgate:limit:proxies";
 
 /// Counts not yet added to Redis, by window.
 type Pending = Vec<(i64, u64)>;
@@ -107,6 +109,19 @@ impl Counter {
             Some((_, n)) => *n += amount,
             None => self.pending.push((window, amount)),
         }
+    }
+
+    /// Requests this proxy may still admit before its next exchange (sync mode): an even share,
+    /// among `proxies`, of what the key had left at the last exchange, so that proxies under
+    /// load together stay within the limit between exchanges.
+    fn share(&self, limit: u32, elapsed: f64, proxies: u64) -> f64 {
+        if proxies <= 1 {
+            return f64::INFINITY;
+        }
+        let known = self.previous as f64 * (1.0 - elapsed) + self.current as f64;
+        ((f64::from(limit) - known) / proxies as f64)
+            .floor()
+            .max(1.0)
     }
 
     /// The key's use over the last minute, as far as this proxy knows.
@@ -168,6 +183,10 @@ return {1, current, previous}
 
 /// Counts shared through Redis.
 pub(crate) struct SharedLimits {
+    /// This proxy, in the list of those sharing counts.
+    id: Uuid,
+    /// How many proxies exchanged counts lately (this one included), from that list.
+    proxies: AtomicU64,
     client: redis::Client,
     connection: ArcSwapOption<ConnectionManager>,
     mode: LimitMode,
@@ -184,12 +203,15 @@ impl SharedLimits {
         url: &str,
         mode: LimitMode,
         interval: Duration,
+        id: Uuid,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
         let client = redis::Client::open(url)
             .map_err(|e| anyhow::anyhow!("the Redis URL is not valid ({:?})", e.kind()))?;
         metrics.shared_limits_up.set(0);
         Ok(Self {
+            id,
+            proxies: AtomicU64::new(1),
             client,
             connection: ArcSwapOption::empty(),
             mode,
@@ -234,11 +256,22 @@ impl SharedLimits {
         match self.mode {
             LimitMode::Sync => Some(self.with_counter(key, Kind::Requests, window, |counter| {
                 let used = counter.used(elapsed);
-                let allowed = used + 1.0 <= f64::from(limit);
-                if allowed {
+                let share = counter.share(limit, elapsed, self.proxies.load(Ordering::Relaxed));
+                let since_exchange = counter.pending_in(window) as f64;
+                let within_limit = used + 1.0 <= f64::from(limit);
+                if within_limit && since_exchange + 1.0 > share {
+                    // This proxy's share is taken until the next exchange tells it more.
+                    return Decision {
+                        allowed: false,
+                        limit,
+                        remaining: 0,
+                        reset: self.interval,
+                    };
+                }
+                if within_limit {
                     counter.add(1);
                 }
-                decide(used, counter.previous, limit, elapsed, allowed)
+                decide(used, counter.previous, limit, elapsed, within_limit)
             })),
             LimitMode::Strict => {
                 let mut connection = self.connection.load_full()?.as_ref().clone();
@@ -342,6 +375,13 @@ impl SharedLimits {
         }
     }
 
+    /// How long a proxy stays in the list after its last exchange.
+    fn roster_ttl_ms(&self) -> u64 {
+        u64::try_from(self.interval.as_millis() * 5)
+            .unwrap_or(u64::MAX)
+            .max(1_000)
+    }
+
     async fn connection(&self) -> Option<ConnectionManager> {
         if let Some(connection) = self.connection.load_full() {
             return Some(connection.as_ref().clone());
@@ -379,6 +419,19 @@ impl SharedLimits {
         // What went out, to read the answers against (or put back when they do not come).
         let mut sent: Vec<((Uuid, Kind), Pending)> = Vec::new();
         let mut pipe = redis::pipe();
+        let now_ms = now.unix_timestamp_nanos() / 1_000_000;
+        let forget_before = now_ms - i128::from(self.roster_ttl_ms());
+        pipe.cmd("ZADD")
+            .arg(PROXIES_KEY)
+            .arg(now_ms.to_string())
+            .arg(self.id.to_string())
+            .ignore();
+        pipe.cmd("ZREMRANGEBYSCORE")
+            .arg(PROXIES_KEY)
+            .arg("-inf")
+            .arg(forget_before.to_string())
+            .ignore();
+        pipe.cmd("ZCARD").arg(PROXIES_KEY);
         for entry in &self.counters {
             let (key, kind) = *entry.key();
             let pending = {
@@ -396,23 +449,21 @@ impl SharedLimits {
                 .arg(redis_key(kind, key, window - 1));
             sent.push(((key, kind), pending));
         }
-        if sent.is_empty() {
-            // Nothing to count: a ping keeps the state honest.
-            let ping = tokio::time::timeout(
-                CALL_TIMEOUT,
-                redis::cmd("PING").query_async::<String>(&mut connection),
-            )
-            .await;
-            self.set_up(matches!(ping, Ok(Ok(_))));
-            return;
-        }
         let outcome = tokio::time::timeout(
             CALL_TIMEOUT,
-            pipe.query_async::<Vec<Vec<Option<u64>>>>(&mut connection),
+            pipe.query_async::<Vec<redis::Value>>(&mut connection),
         )
         .await;
         match outcome {
-            Ok(Ok(totals)) => {
+            Ok(Ok(answers)) => {
+                let mut answers = answers.into_iter();
+                let proxies: u64 = answers
+                    .next()
+                    .and_then(|v| redis::from_redis_value(v).ok())
+                    .unwrap_or(1);
+                self.proxies.store(proxies.max(1), Ordering::Relaxed);
+                let totals = answers
+                    .map(|v| redis::from_redis_value::<Vec<Option<u64>>>(v).unwrap_or_default());
                 for ((id, _), totals) in sent.iter().zip(totals) {
                     if let Some(entry) = self.counters.get(id) {
                         let mut counter = entry.lock().unwrap_or_else(|p| p.into_inner());
@@ -462,6 +513,19 @@ mod tests {
         counter.roll(13);
         assert_eq!(counter.previous, 0);
         assert!(counter.pending.is_empty());
+    }
+
+    #[test]
+    fn between_exchanges_a_proxy_admits_its_share_of_what_is_left() {
+        let mut counter = Counter::default();
+        counter.roll(5);
+        counter.current = 40;
+        // 60 a minute, 40 used: alone it may take all 20; one of four proxies, 5.
+        assert!(counter.share(60, 0.0, 1).is_infinite());
+        assert!((counter.share(60, 0.0, 4) - 5.0).abs() < 1e-9);
+        // Nothing left still lets one through to find out (the limit itself then refuses).
+        counter.current = 60;
+        assert!((counter.share(60, 0.0, 4) - 1.0).abs() < 1e-9);
     }
 
     #[test]

@@ -373,6 +373,10 @@ pub struct Heartbeat {
     pub uptime_secs: u64,
     /// The proxy's release.
     pub proxy_version: String,
+    /// How it counts limits: `local` (no Redis configured), `shared` (through Redis), or
+    /// `local_fallback` (Redis configured but unreachable). Older proxies do not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<String>,
 }
 
 /// A data-plane API key as the proxy sees it: its hash, never its secret.

@@ -195,6 +195,8 @@ pub(crate) struct SharedLimits {
     up: AtomicBool,
     script: redis::Script,
     metrics: Arc<Metrics>,
+    /// Told when sharing stops or resumes (the heartbeat reports it at once).
+    pub(crate) changed: tokio::sync::Notify,
 }
 
 impl SharedLimits {
@@ -220,6 +222,7 @@ impl SharedLimits {
             up: AtomicBool::new(false),
             script: redis::Script::new(STRICT_SCRIPT),
             metrics,
+            changed: tokio::sync::Notify::new(),
         })
     }
 
@@ -231,6 +234,7 @@ impl SharedLimits {
     fn set_up(&self, up: bool) {
         if self.up.swap(up, Ordering::Relaxed) != up {
             self.metrics.shared_limits_up.set(i64::from(up));
+            self.changed.notify_one();
             if up {
                 tracing::info!("Redis answers: limits are counted across proxies again");
             } else {

@@ -216,6 +216,14 @@ impl Syncer {
                 version: self.shared.config.load().version,
                 uptime_secs: self.started.elapsed().as_secs(),
                 proxy_version: env!("CARGO_PKG_VERSION").into(),
+                limits: Some(
+                    match &self.shared.shared_limits {
+                        None => "local",
+                        Some(limits) if limits.is_up() => "shared",
+                        Some(_) => "local_fallback",
+                    }
+                    .into(),
+                ),
             };
             let mut request = client.post(&url).json(&heartbeat);
             if let Some(token) = &self.token {
@@ -227,8 +235,17 @@ impl Syncer {
             tokio::select! {
                 _ = tokio::time::sleep(HEARTBEAT_EVERY) => {}
                 _ = self.loaded.notified() => {}
+                _ = limits_changed(&self.shared) => {}
                 _ = crate::stop::stopped(&mut stop) => return,
             }
         }
+    }
+}
+
+/// Resolves when shared limits stop or resume (never without a Redis URL).
+async fn limits_changed(shared: &Shared) {
+    match &shared.shared_limits {
+        Some(limits) => limits.changed.notified().await,
+        None => std::future::pending().await,
     }
 }

@@ -20,6 +20,9 @@ pub(crate) struct Dataplane {
     pub(crate) version: i64,
     pub(crate) uptime_secs: i64,
     pub(crate) proxy_version: String,
+    /// How it counts limits: `local`, `shared` (through Redis) or `local_fallback` (Redis
+    /// configured but unreachable); null for proxies that do not say.
+    pub(crate) limits: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub(crate) first_seen: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -37,11 +40,11 @@ pub(crate) struct Dataplanes {
 pub(crate) async fn record(db: &PgPool, heartbeat: &Heartbeat) -> ApiResult<()> {
     let text = |value: &str| value.chars().take(255).collect::<String>();
     sqlx::query(
-        "INSERT INTO dataplanes (id, hostname, address, version, uptime_secs, proxy_version)
-         VALUES ($1, $2, $3, $4, $5, $6)
+        "INSERT INTO dataplanes (id, hostname, address, version, uptime_secs, proxy_version, limits)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, address = excluded.address,
              version = excluded.version, uptime_secs = excluded.uptime_secs,
-             proxy_version = excluded.proxy_version, last_seen = now()",
+             proxy_version = excluded.proxy_version, limits = excluded.limits, last_seen = now()",
     )
     .bind(heartbeat.id)
     .bind(text(&heartbeat.hostname))
@@ -49,6 +52,7 @@ pub(crate) async fn record(db: &PgPool, heartbeat: &Heartbeat) -> ApiResult<()> 
     .bind(heartbeat.version)
     .bind(i64::try_from(heartbeat.uptime_secs).unwrap_or(i64::MAX))
     .bind(text(&heartbeat.proxy_version))
+    .bind(heartbeat.limits.as_deref().map(text))
     .execute(db)
     .await?;
     Ok(())
@@ -65,7 +69,8 @@ pub(crate) async fn list(db: &PgPool, principal: &Principal) -> ApiResult<Datapl
         .fetch_one(db)
         .await?;
     let dataplanes = sqlx::query_as(
-        "SELECT id, hostname, address, version, uptime_secs, proxy_version, first_seen, last_seen
+        "SELECT id, hostname, address, version, uptime_secs, proxy_version, limits, first_seen,
+                last_seen
          FROM dataplanes WHERE last_seen > now() - interval '1 day' ORDER BY hostname, id",
     )
     .fetch_all(db)

@@ -34,6 +34,19 @@ async fn wait_for_metric(proxy: &TestProxy, name: &str, value: f64) {
     );
 }
 
+/// Waits until the (only) proxy's heartbeat reports how it counts limits.
+async fn wait_for_reported(admin: &tollgate_testkit::Api, limits: &str) {
+    let mut listed = serde_json::Value::Null;
+    for _ in 0..200 {
+        listed = admin.get("/api/v1/dataplanes").await.body;
+        if listed["dataplanes"][0]["limits"] == limits {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the proxy never reported limits {limits}: {listed}");
+}
+
 /// A route and a key allowed 60 requests a minute.
 async fn limited_key(server: &TestServer, up: &Upstream) -> String {
     let admin = server.admin().await;
@@ -117,9 +130,12 @@ async fn without_redis_each_proxy_counts_alone_and_sharing_resumes_when_it_retur
     )
     .await;
     let proxy = proxy_with(&server, &redis, LimitMode::Sync).await;
+    wait_for_reported(&admin, "shared").await;
 
     redis.stop();
     wait_for_metric(&proxy, SHARED_UP, 0.0).await;
+    // The proxies list says so too.
+    wait_for_reported(&admin, "local_fallback").await;
     // Still limited, by the proxy's own bucket.
     let statuses = {
         let mut statuses = Vec::new();
@@ -140,6 +156,7 @@ async fn without_redis_each_proxy_counts_alone_and_sharing_resumes_when_it_retur
     let (status, headers, _) = call(client().get(proxy.url("/x")).bearer_auth(&key)).await;
     assert_eq!(status, 200);
     assert_eq!(headers["x-ratelimit-remaining-requests"], "4");
+    wait_for_reported(&admin, "shared").await;
     proxy.shutdown().await;
 }
 
@@ -148,5 +165,6 @@ async fn without_a_redis_url_the_metric_is_absent() {
     let server = TestServer::start().await;
     let proxy = TestProxy::start(&server).await;
     assert_eq!(proxy.metric(SHARED_UP).await, None);
+    wait_for_reported(&server.admin().await, "local").await;
     proxy.shutdown().await;
 }

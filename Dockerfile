@@ -7,7 +7,7 @@ RUN cargo build --release --locked -p tollgate-server -p tollgate-proxy
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --home /var/lib/tollgate --create-home tollgate \
+    && useradd --system --uid 10001 --user-group --home /var/lib/tollgate --create-home tollgate \
     && mkdir -p /var/lib/tollgate/proxy && chown tollgate /var/lib/tollgate/proxy
 COPY --from=build /src/target/release/tollgate-server /src/target/release/tollgate-proxy /usr/local/bin/
 USER tollgate

@@ -291,6 +291,9 @@ if section limits; then
     measure "tollgate-proxy, limits counted alone" "http://127.0.0.1:$PROXY_PORT/" "$conns" "$PROXY_PID"
     measure "tollgate-proxy, shared: sync mode" "http://127.0.0.1:$SYNC_PORT/" "$conns" "$SYNC_PID" "$REDIS_PID"
     measure "tollgate-proxy, shared: strict mode" "http://127.0.0.1:$STRICT_PORT/" "$conns" "$STRICT_PID" "$REDIS_PID"
+    LUA=$(chat_lua chat false) measure "chat, limits counted alone" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$conns" "$PROXY_PID"
+    LUA=$(chat_lua chat false) measure "chat, shared: sync mode" "http://127.0.0.1:$SYNC_PORT/v1/chat/completions" "$conns" "$SYNC_PID" "$REDIS_PID"
+    LUA=$(chat_lua chat false) measure "chat, shared: strict mode" "http://127.0.0.1:$STRICT_PORT/v1/chat/completions" "$conns" "$STRICT_PID" "$REDIS_PID"
   done
   # Accuracy: two proxies, 32 connections each, 5 s, one key allowed 6,000 a minute (all of it
   # within the run, which is shorter than the window).

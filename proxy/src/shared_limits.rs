@@ -118,16 +118,19 @@ impl Counter {
         if proxies <= 1 {
             return f64::INFINITY;
         }
-        let known = self.previous as f64 * (1.0 - elapsed) + self.current as f64;
-        ((f64::from(limit) - known) / proxies as f64)
+        ((f64::from(limit) - self.exchanged(elapsed)) / proxies as f64)
             .floor()
             .max(1.0)
     }
 
+    /// The key's use over the last minute as of the last exchange with Redis.
+    fn exchanged(&self, elapsed: f64) -> f64 {
+        self.previous as f64 * (1.0 - elapsed) + self.current as f64
+    }
+
     /// The key's use over the last minute, as far as this proxy knows.
     fn used(&self, elapsed: f64) -> f64 {
-        self.previous as f64 * (1.0 - elapsed)
-            + (self.current + self.pending_in(self.window)) as f64
+        self.exchanged(elapsed) + self.pending_in(self.window) as f64
     }
 }
 
@@ -297,12 +300,10 @@ impl SharedLimits {
                             - if allowed { 1.0 } else { 0.0 };
                         Some(decide(used, previous, limit, elapsed, allowed))
                     }
-                    Ok(Err(err)) => {
-                        tracing::debug!(error = %err, "Redis refused a limit check");
-                        self.set_up(false);
-                        None
-                    }
-                    Err(_) => {
+                    failed => {
+                        if let Ok(Err(err)) = failed {
+                            tracing::debug!(error = %err, "Redis refused a limit check");
+                        }
                         self.set_up(false);
                         None
                     }

@@ -79,8 +79,25 @@ pub struct Config {
     #[arg(long, env = "TOLLGATE_REDIS_SYNC_INTERVAL", default_value = "100ms",
           value_parser = humantime::parse_duration)]
     pub redis_sync_interval: Duration,
+
+    /// With a Redis URL, what budgets do while Redis cannot be reached: `fail_open` admits by
+    /// this proxy's own view of the spend (the server's reports plus its own calls), as without
+    /// Redis; `fail_closed` refuses calls of keys with a budget (503) until Redis answers.
+    #[arg(long, env = "TOLLGATE_BUDGET_FAILURE", value_enum, default_value_t = BudgetFailure::FailOpen)]
+    pub budget_failure: BudgetFailure,
+
+    /// With a Redis URL, the output tokens a call is assumed to produce at most when it sets no
+    /// max_tokens (max_completion_tokens, max_output_tokens): its reservation against the key's
+    /// budget is its input plus this many output tokens at the model's prices.
+    #[arg(
+        long,
+        env = "TOLLGATE_BUDGET_DEFAULT_OUTPUT_TOKENS",
+        default_value_t = 4096
+    )]
+    pub budget_default_output_tokens: u64,
 }
 
 pub use tollgate_protocol::logging::LogFormat;
 
+pub use crate::shared_budgets::BudgetFailure;
 pub use crate::shared_limits::LimitMode;

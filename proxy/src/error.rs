@@ -52,6 +52,14 @@ pub(crate) enum ProxyError {
     PromptApiNotFound(String),
     /// The key spent its budget for the period.
     BudgetExceeded(tollgate_protocol::KeyBudget),
+    /// The call's worst-case cost does not fit in what is left of the key's budget.
+    BudgetWouldExceed {
+        budget: tollgate_protocol::KeyBudget,
+        worst_case: i64,
+        left: i64,
+    },
+    /// Budgets are held in Redis, which cannot be reached, and the policy is to refuse.
+    BudgetUnavailable,
     /// Every deployment of a model failed; `message` names each failure.
     Provider {
         status: StatusCode,
@@ -69,12 +77,14 @@ impl ProxyError {
             Self::RateLimited { .. } | Self::TokenRateLimited { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotReady | Self::BudgetUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::UpstreamUnreachable(_) | Self::EgressRefused(_) => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::ModelNotFound(_) | Self::PromptApiNotFound(_) => StatusCode::NOT_FOUND,
-            Self::BudgetExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::BudgetExceeded(_) | Self::BudgetWouldExceed { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::ModelNotAllowed(_) => StatusCode::FORBIDDEN,
             Self::Provider { status, .. } => *status,
         }
@@ -98,7 +108,8 @@ impl ProxyError {
             Self::BadRequest(_) => "bad_request",
             Self::ModelNotFound(_) => "model_not_found",
             Self::PromptApiNotFound(_) => "prompt_api_not_found",
-            Self::BudgetExceeded(_) => "budget_exceeded",
+            Self::BudgetExceeded(_) | Self::BudgetWouldExceed { .. } => "budget_exceeded",
+            Self::BudgetUnavailable => "budget_unavailable",
             Self::ModelNotAllowed(_) => "model_not_allowed",
             Self::Provider { .. } => "provider_error",
         }
@@ -109,7 +120,8 @@ impl ProxyError {
             Self::MissingKey | Self::InvalidKey | Self::ExpiredKey => "authentication_error",
             Self::KeyNotAllowed | Self::ModelNotAllowed(_) => "permission_error",
             Self::RateLimited { .. } | Self::TokenRateLimited { .. } => "rate_limit_error",
-            Self::BudgetExceeded(_) => "insufficient_quota",
+            Self::BudgetExceeded(_) | Self::BudgetWouldExceed { .. } => "insufficient_quota",
+            Self::BudgetUnavailable => "service_unavailable",
             Self::NoRoute
             | Self::MethodNotAllowed
             | Self::BadRequest(_)
@@ -156,17 +168,24 @@ impl ProxyError {
             Self::PromptApiNotFound(slug) => format!(
                 "no prompt API '{slug}' here; its slug is the last part of POST /prompts/{{slug}}"
             ),
-            Self::BudgetExceeded(budget) => {
-                let period = match budget.period {
-                    tollgate_protocol::BudgetPeriod::Day => "today (resets at 00:00 UTC)",
-                    tollgate_protocol::BudgetPeriod::Month => "this month (resets on the 1st, 00:00 UTC)",
-                    tollgate_protocol::BudgetPeriod::Total => "in total",
-                };
-                format!(
-                    "this API key has spent its budget of ${} {period}; ask for a larger budget",
-                    tollgate_protocol::NanoUsd(budget.nanousd)
-                )
-            }
+            Self::BudgetExceeded(budget) => format!(
+                "this API key has spent its budget of ${} {}; ask for a larger budget",
+                tollgate_protocol::NanoUsd(budget.nanousd),
+                period_words(budget.period)
+            ),
+            Self::BudgetWouldExceed {
+                budget,
+                worst_case,
+                left,
+            } => format!(
+                "this call may cost up to ${} (its input and its max_tokens at the model's prices), \
+                 and this API key has ${} of its ${} budget left {}; lower max_tokens or ask for a larger budget",
+                tollgate_protocol::NanoUsd(*worst_case),
+                tollgate_protocol::NanoUsd((*left).max(0)),
+                tollgate_protocol::NanoUsd(budget.nanousd),
+                period_words(budget.period)
+            ),
+            Self::BudgetUnavailable => "this API key's budget cannot be checked right now (the shared budget store is unreachable); retry shortly".into(),
             Self::Provider { message, .. } => message.clone(),
         }
     }
@@ -204,6 +223,14 @@ impl ProxyError {
             );
         }
         response
+    }
+}
+
+fn period_words(period: tollgate_protocol::BudgetPeriod) -> &'static str {
+    match period {
+        tollgate_protocol::BudgetPeriod::Day => "today (resets at 00:00 UTC)",
+        tollgate_protocol::BudgetPeriod::Month => "this month (resets on the 1st, 00:00 UTC)",
+        tollgate_protocol::BudgetPeriod::Total => "in total",
     }
 }
 

@@ -131,7 +131,8 @@ async fn pipeline(
                 key,
                 config,
                 clients,
-                metrics: &shared.metrics,
+                shared,
+                time: context.time,
             };
             ai::serve(&caller, request, &mut context.ai).await
         }
@@ -409,6 +410,15 @@ fn logging(
         shared
             .budgets
             .charge(key, id, ai.cost_nanousd, context.time);
+        if let (Some(budgets), Some(reservation)) = (
+            &shared.shared_budgets,
+            context
+                .ai
+                .as_ref()
+                .and_then(|call| call.reservation.as_ref()),
+        ) {
+            budgets.settle(reservation, ai.cost_nanousd);
+        }
         if let Some(per_minute) = context.tokens_per_minute {
             let tokens = ai.input_tokens + ai.output_tokens;
             let counted_together = shared

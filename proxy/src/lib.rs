@@ -21,6 +21,7 @@ mod rate_limit;
 mod route;
 mod route_match;
 mod shared;
+mod shared_budgets;
 mod shared_limits;
 mod spool;
 mod stop;
@@ -117,12 +118,20 @@ impl Proxy {
             }
             _ => None,
         };
+        let shared_budgets = shared_limits.as_ref().map(|limits| {
+            Arc::new(shared_budgets::SharedBudgets::new(
+                limits.clone(),
+                config.budget_failure,
+                config.budget_default_output_tokens,
+            ))
+        });
         let shared = Arc::new(Shared {
             config: ArcSwap::from_pointee(ActiveConfig::empty()),
             health: HealthRegistry::default(),
             limiter: RateLimiter::default(),
             token_limiter: rate_limit::TokenLimiter::default(),
             shared_limits: shared_limits.clone(),
+            shared_budgets: shared_budgets.clone(),
             metrics,
             usage: recorder,
             budgets,
@@ -155,6 +164,9 @@ impl Proxy {
         let shipper = tokio::spawn(shipper.run(stopped.clone()));
         if let Some(shared_limits) = shared_limits {
             tokio::spawn(shared_limits.run(shared.clock.clone(), stopped.clone()));
+        }
+        if let Some(shared_budgets) = shared_budgets {
+            tokio::spawn(shared_budgets.run(stopped.clone()));
         }
         let syncer = Arc::new(Syncer {
             long_poll: sync::server_client(sync::LONG_POLL_TIMEOUT)?,

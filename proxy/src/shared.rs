@@ -23,6 +23,8 @@ pub(crate) struct Shared {
     pub(crate) token_limiter: rate_limit::TokenLimiter,
     /// Limits counted across proxies (with a Redis URL); while it is away, the local ones.
     pub(crate) shared_limits: Option<Arc<crate::shared_limits::SharedLimits>>,
+    /// Budgets reserved and settled in Redis (with a Redis URL).
+    pub(crate) shared_budgets: Option<Arc<crate::shared_budgets::SharedBudgets>>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) usage: UsageRecorder,
     /// Spend of keys with budgets.

@@ -144,7 +144,9 @@ fn window_of(time: OffsetDateTime) -> (i64, f64) {
 }
 
 fn redis_key(kind: Kind, key: Uuid, window: i64) -> String {
-    format!("tollgate:limit:{}:{key}:{window}", kind.name())
+    // The key in braces: a hash tag, so a Redis Cluster keeps both windows in one slot (a
+    // script or MGET may only touch one).
+    format!("tollgate:limit:{}:{{{key}}}:{window}", kind.name())
 }
 
 /// A request decision from a key's use over the last minute.
@@ -232,6 +234,19 @@ impl SharedLimits {
     /// Whether counts are shared right now (false: each proxy counts its own).
     pub(crate) fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
+    }
+
+    /// The Redis connection, while Redis answers.
+    pub(crate) fn connection_if_up(&self) -> Option<ConnectionManager> {
+        if !self.is_up() {
+            return None;
+        }
+        self.connection.load_full().map(|c| c.as_ref().clone())
+    }
+
+    /// Notes that a Redis call failed: counting is local until the next exchange succeeds.
+    pub(crate) fn lost_redis(&self) {
+        self.set_up(false);
     }
 
     fn set_up(&self, up: bool) {

@@ -63,6 +63,17 @@ impl RedisServer {
         panic!("redis-server did not answer on port {}", self.port);
     }
 
+    /// Empties it, as `FLUSHALL` does (an operator's mistake, or a managed Redis failing over
+    /// to an empty replica).
+    pub fn flush_all(&self) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("redis answers");
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+        let mut answer = [0u8; 5];
+        stream.write_all(b"FLUSHALL\r\n").unwrap();
+        stream.read_exact(&mut answer).unwrap();
+        assert_eq!(&answer, b"+OK\r\n");
+    }
+
     fn pong(&self) -> bool {
         let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
             return false;

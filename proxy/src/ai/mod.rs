@@ -21,6 +21,7 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use serde_json::{json, Value};
+use time::OffsetDateTime;
 use tollgate_protocol::Dialect;
 use uuid::Uuid;
 
@@ -30,6 +31,8 @@ use crate::body::{Counted, ProxyBody};
 use crate::error::ProxyError;
 use crate::forward::Clients;
 use crate::metrics::Metrics;
+use crate::shared::Shared;
+use crate::shared_budgets::Reservation;
 use chat::{ChatCompletion, ChatRequest};
 use metering::Tokens;
 use serde::Deserialize;
@@ -117,6 +120,8 @@ pub(crate) struct AiCall {
     pub(crate) prompt_api_id: Option<Uuid>,
     /// The request's text, to estimate its tokens if the provider reports none.
     pub(crate) prompt_text: String,
+    /// The call's worst-case cost, held against the key's budget in Redis until it settles.
+    pub(crate) reservation: Option<Reservation>,
 }
 
 /// An admitted AI call's caller, and what it reaches providers with.
@@ -124,7 +129,9 @@ pub(crate) struct Caller<'a> {
     pub(crate) key: &'a CompiledKey,
     pub(crate) config: &'a ActiveConfig,
     pub(crate) clients: &'a Clients,
-    pub(crate) metrics: &'a Metrics,
+    pub(crate) shared: &'a Shared,
+    /// When the request arrived (budget periods).
+    pub(crate) time: OffsetDateTime,
 }
 
 /// Serves an AI API request for an authenticated key.
@@ -294,6 +301,42 @@ async fn complete(
     complete_document(caller, request, call, started).await
 }
 
+/// Holds the call's worst-case cost against the key's budget, when budgets are held in Redis:
+/// its input counted with the tokenizer, and the most output it may produce (`max_tokens` or
+/// its kin, else the proxy's default), at the model's prices.
+async fn reserve_budget(
+    caller: &Caller<'_>,
+    inbound: Inbound,
+    document: &Value,
+    call: &AiCall,
+) -> Result<Option<Reservation>, ProxyError> {
+    let (Some(budgets), Some(budget)) = (&caller.shared.shared_budgets, caller.key.budget) else {
+        return Ok(None);
+    };
+    let output = match inbound {
+        Inbound::Embeddings => 0,
+        _ => ["max_completion_tokens", "max_tokens", "max_output_tokens"]
+            .iter()
+            .find_map(|field| document.get(field).and_then(Value::as_u64))
+            .unwrap_or(budgets.default_output_tokens),
+    };
+    let worst_case = metering::cost_nanousd(
+        &call.model.prices,
+        &Tokens {
+            input: metering::estimate_tokens(&call.prompt_text),
+            output,
+            ..Tokens::default()
+        },
+    );
+    let known = caller
+        .shared
+        .budgets
+        .spent(caller.key.id, &budget, caller.time);
+    budgets
+        .reserve(caller.key.id, &budget, worst_case, known, caller.time)
+        .await
+}
+
 /// Refuses a model the key may not call (one it cannot see is "not found" later).
 fn check_scope(caller: &Caller<'_>, document: &Value) -> Result<(), ProxyError> {
     if let Some(name) = document.get("model").and_then(Value::as_str) {
@@ -435,7 +478,11 @@ pub(crate) async fn complete_document(
         findings: findings.clone(),
         prompt_api_id: None,
         prompt_text: metering::prompt_text(&document),
+        reservation: None,
     });
+    if let Some(call) = call.as_mut() {
+        call.reservation = reserve_budget(caller, inbound, &document, call).await?;
+    }
 
     let client = caller.clients.get(CONNECT_TIMEOUT);
     let mut failures: Vec<Failure> = Vec::new();
@@ -443,6 +490,7 @@ pub(crate) async fn complete_document(
     while let Some(deployment) = candidates.next_candidate() {
         if !failures.is_empty() {
             caller
+                .shared
                 .metrics
                 .retries
                 .with_label_values(&[crate::metrics::AI_LABEL])
@@ -488,13 +536,13 @@ pub(crate) async fn complete_document(
         .await
         {
             Err(_) => {
-                note_failure(deployment, caller.metrics, "timeout");
+                note_failure(deployment, &caller.shared.metrics, "timeout");
                 failures.push(Failure::Timeout);
                 continue;
             }
             Ok(Err(err)) => {
                 tracing::debug!(provider = %deployment.provider.name, error = %err, "provider unreachable");
-                note_failure(deployment, caller.metrics, "connect");
+                note_failure(deployment, &caller.shared.metrics, "connect");
                 failures.push(Failure::Connect(deployment.provider.name.clone()));
                 continue;
             }
@@ -502,7 +550,7 @@ pub(crate) async fn complete_document(
         };
         let status = response.status();
         if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-            note_failure(deployment, caller.metrics, "status");
+            note_failure(deployment, &caller.shared.metrics, "status");
             let body = read_body(response.into_body()).await.unwrap_or_default();
             failures.push(Failure::Status(status, body));
             continue;

@@ -21,5 +21,6 @@ mod responses;
 mod routing;
 mod sdk;
 mod security;
+mod shared_budgets;
 mod shared_limits;
 mod usage;

@@ -1,0 +1,293 @@
+//! Budgets held across every proxy (with a Redis URL): before an AI call, the proxy reserves the
+//! call's worst-case cost against the key's budget in Redis, in one atomic step; when the call
+//! ends (a stream when it ends) it settles to the exact metered cost, giving back the rest. So
+//! however many proxies serve a key at once, what they admit fits in the budget as long as each
+//! call costs at most its reservation.
+//!
+//! Per key and budget period Redis holds three values: `spent` (settled costs), `held` (the sum
+//! of open reservations) and `holds` (each reservation, by when it lapses, so the reservations of
+//! a proxy that died are given back after `HOLD_FOR_MS`). PostgreSQL stays the source of truth:
+//! when `spent` is missing (a new period, a flushed or restarted Redis) the first reservation
+//! seeds it with the spend this proxy knows from the server's reports plus its own calls since.
+//!
+//! While Redis cannot be reached, `fail_open` (the default) admits by each proxy's own view of
+//! the spend (the mechanism without Redis), and `fail_closed` refuses calls of budgeted keys.
+//! Settlements that could not be sent are kept and sent when Redis answers again.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use tollgate_protocol::KeyBudget;
+use uuid::Uuid;
+
+use crate::budget::period_start;
+use crate::error::ProxyError;
+use crate::shared_limits::SharedLimits;
+
+/// What budgets do while Redis cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BudgetFailure {
+    /// Admit by this proxy's own view of the spend (the server's reports and its own calls).
+    #[value(name = "fail_open")]
+    FailOpen,
+    /// Refuse calls of keys with a budget (503) until Redis answers.
+    #[value(name = "fail_closed")]
+    FailClosed,
+}
+
+/// How long a reservation holds budget if its call never settles (its proxy died).
+const HOLD_FOR_MS: u64 = 15 * 60 * 1000;
+/// How long Redis keeps a period's figures after their last use: longer than a month, so a
+/// monthly budget never loses its spend while in use.
+const KEEP_SECS: u64 = 35 * 24 * 3600;
+/// Longest a Redis call may take before the failure policy applies.
+const CALL_TIMEOUT: Duration = Duration::from_millis(250);
+/// How often settlements Redis missed are tried again.
+const RETRY_EVERY: Duration = Duration::from_millis(500);
+
+/// Reserves a call's cost if it fits. KEYS: spent, held, holds. ARGV: budget, cost, hold
+/// (member `id:cost`), now (ms), hold until (ms), seed, seconds to keep. Returns admitted
+/// (0/1), spent, held (before this reservation).
+const RESERVE_SCRIPT: &str = r"
+local spent = redis.call('GET', KEYS[1])
+if spent then
+  spent = tonumber(spent)
+else
+  spent = tonumber(ARGV[6])
+  redis.call('SET', KEYS[1], ARGV[6])
+end
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[4])
+if #lapsed > 0 then
+  local freed = 0
+  for _, hold in ipairs(lapsed) do
+    freed = freed + tonumber(string.match(hold, ':(%d+)$'))
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[4])
+  redis.call('DECRBY', KEYS[2], freed)
+end
+local held = tonumber(redis.call('GET', KEYS[2]) or '0')
+if held < 0 then held = 0 end
+local cost = tonumber(ARGV[2])
+if spent + held + cost > tonumber(ARGV[1]) then
+  return {0, spent, held}
+end
+redis.call('SET', KEYS[2], held + cost)
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[3])
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[7]) end
+return {1, spent, held}
+";
+
+/// Settles a call. KEYS: spent, held, holds. ARGV: hold (member), its cost, the call's cost.
+/// A missing `spent` (flushed) is left to be seeded again from PostgreSQL.
+const SETTLE_SCRIPT: &str = r"
+if redis.call('ZREM', KEYS[3], ARGV[1]) == 1 then
+  redis.call('DECRBY', KEYS[2], ARGV[2])
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('INCRBY', KEYS[1], ARGV[3])
+end
+return 1
+";
+
+/// The Redis keys of one key's budget period; one hash tag, so a Redis Cluster keeps them
+/// together (a script may only touch keys of one slot).
+#[derive(Debug, Clone)]
+struct PeriodKeys([String; 3]);
+
+impl PeriodKeys {
+    fn new(key: Uuid, since: OffsetDateTime) -> Self {
+        let tag = format!("tollgate:budget:{{{key}:{}}}", since.unix_timestamp());
+        Self([
+            format!("{tag}:spent"),
+            format!("{tag}:held"),
+            format!("{tag}:holds"),
+        ])
+    }
+}
+
+/// A call's cost held against its key's budget until the call settles.
+#[derive(Debug, Clone)]
+pub(crate) struct Reservation {
+    keys: PeriodKeys,
+    hold: String,
+    cost: i64,
+}
+
+/// A settlement Redis has not taken yet.
+struct Settlement {
+    reservation: Reservation,
+    cost: i64,
+}
+
+/// Budgets reserved and settled in Redis, over the connection the shared limits keep.
+pub(crate) struct SharedBudgets {
+    limits: Arc<SharedLimits>,
+    on_failure: BudgetFailure,
+    /// The output a call may produce when it does not say (no `max_tokens`).
+    pub(crate) default_output_tokens: u64,
+    reserve: redis::Script,
+    settle: redis::Script,
+    unsettled: Mutex<Vec<Settlement>>,
+}
+
+impl SharedBudgets {
+    pub(crate) fn new(
+        limits: Arc<SharedLimits>,
+        on_failure: BudgetFailure,
+        default_output_tokens: u64,
+    ) -> Self {
+        Self {
+            limits,
+            on_failure,
+            default_output_tokens,
+            reserve: redis::Script::new(RESERVE_SCRIPT),
+            settle: redis::Script::new(SETTLE_SCRIPT),
+            unsettled: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Holds `cost` (nano-dollars) of the key's budget for a call about to start. `Ok(None)`:
+    /// Redis is away and the policy is to admit (the caller has checked the local view).
+    /// `seed`: the spend this proxy knows of, should Redis have none.
+    pub(crate) async fn reserve(
+        &self,
+        key: Uuid,
+        budget: &KeyBudget,
+        cost: i64,
+        seed: i64,
+        now: OffsetDateTime,
+    ) -> Result<Option<Reservation>, ProxyError> {
+        let Some(mut connection) = self.limits.connection_if_up() else {
+            return self.unavailable();
+        };
+        let keys = PeriodKeys::new(key, period_start(budget.period, now));
+        let cost = cost.max(0);
+        let hold = format!("{}:{cost}", Uuid::now_v7());
+        let now_ms = now.unix_timestamp_nanos() / 1_000_000;
+        let until_ms = now_ms + i128::from(HOLD_FOR_MS);
+        let mut call = self.reserve.prepare_invoke();
+        for name in &keys.0 {
+            call.key(name);
+        }
+        call.arg(budget.nanousd)
+            .arg(cost)
+            .arg(&hold)
+            .arg(now_ms.to_string())
+            .arg(until_ms.to_string())
+            .arg(seed.max(0))
+            .arg(KEEP_SECS);
+        let outcome = tokio::time::timeout(
+            CALL_TIMEOUT,
+            call.invoke_async::<(u8, i64, i64)>(&mut connection),
+        )
+        .await;
+        match outcome {
+            Ok(Ok((1, _, _))) => Ok(Some(Reservation { keys, hold, cost })),
+            Ok(Ok((_, spent, held))) => Err(ProxyError::BudgetWouldExceed {
+                budget: *budget,
+                worst_case: cost,
+                left: budget.nanousd.saturating_sub(spent).saturating_sub(held),
+            }),
+            failed => {
+                if let Ok(Err(err)) = failed {
+                    tracing::debug!(error = %err, "Redis refused a budget reservation");
+                }
+                self.limits.lost_redis();
+                self.unavailable()
+            }
+        }
+    }
+
+    fn unavailable(&self) -> Result<Option<Reservation>, ProxyError> {
+        match self.on_failure {
+            BudgetFailure::FailOpen => Ok(None),
+            BudgetFailure::FailClosed => Err(ProxyError::BudgetUnavailable),
+        }
+    }
+
+    /// Settles a reservation to what the call cost, without waiting; kept for later if Redis
+    /// does not take it now.
+    pub(crate) fn settle(self: &Arc<Self>, reservation: &Reservation, cost: i64) {
+        let this = self.clone();
+        let settlement = Settlement {
+            reservation: reservation.clone(),
+            cost,
+        };
+        tokio::spawn(async move {
+            if let Err(settlement) = this.send(settlement).await {
+                this.keep(settlement);
+            }
+        });
+    }
+
+    fn keep(&self, settlement: Settlement) {
+        self.unsettled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(settlement);
+    }
+
+    async fn send(&self, settlement: Settlement) -> Result<(), Settlement> {
+        let Some(mut connection) = self.limits.connection_if_up() else {
+            return Err(settlement);
+        };
+        let Reservation { keys, hold, cost } = &settlement.reservation;
+        let mut call = self.settle.prepare_invoke();
+        for name in &keys.0 {
+            call.key(name);
+        }
+        call.arg(hold).arg(*cost).arg(settlement.cost.max(0));
+        let outcome =
+            tokio::time::timeout(CALL_TIMEOUT, call.invoke_async::<i64>(&mut connection)).await;
+        match outcome {
+            Ok(Ok(_)) => Ok(()),
+            failed => {
+                if let Ok(Err(err)) = failed {
+                    tracing::debug!(error = %err, "Redis refused a budget settlement");
+                }
+                self.limits.lost_redis();
+                Err(settlement)
+            }
+        }
+    }
+
+    /// Sends the settlements Redis missed once it answers again, until `stop` (and once more
+    /// then).
+    pub(crate) async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(RETRY_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let stopping = tokio::select! {
+                _ = tick.tick() => false,
+                _ = crate::stop::stopped(&mut stop) => true,
+            };
+            let waiting =
+                std::mem::take(&mut *self.unsettled.lock().unwrap_or_else(|p| p.into_inner()));
+            for settlement in waiting {
+                if let Err(settlement) = self.send(settlement).await {
+                    self.keep(settlement);
+                }
+            }
+            if stopping {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_periods_keys_share_one_hash_tag() {
+        let key = Uuid::nil();
+        let since = time::macros::datetime!(2026-12-01 0:00 UTC);
+        let keys = PeriodKeys::new(key, since);
+        let tag = format!("{{{key}:{}}}", since.unix_timestamp());
+        assert!(keys.0.iter().all(|name| name.contains(&tag)), "{keys:?}");
+        assert_ne!(keys.0[0], keys.0[1]);
+    }
+}

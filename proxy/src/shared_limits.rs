@@ -10,6 +10,9 @@
 //! what they admit within one interval. `strict`: one atomic Redis call (a script that checks
 //! and counts) per request: exact, at the cost of a round trip.
 //!
+//! Tokens are counted the `sync` way in both modes: a call's tokens are known only when it ends,
+//! so no single call could check and count them at admission anyway.
+//!
 //! While Redis cannot be reached, callers fall back to each proxy's own buckets (logged once,
 //! `tollgate_proxy_shared_limits_up` 0) until it answers again; no restart is needed.
 
@@ -72,6 +75,13 @@ struct Counter {
     previous: u64,
     /// Counted here and not yet added to Redis.
     pending: Pending,
+    /// What this proxy added to the current window at its last exchange.
+    sent_last: u64,
+    /// Sent to Redis for the current window, and not yet in `current` (an exchange is under
+    /// way).
+    in_flight: u64,
+    /// What one call of the key typically adds (tokens: a moving average of finished calls).
+    typical: f64,
 }
 
 impl Counter {
@@ -81,15 +91,22 @@ impl Counter {
             return;
         }
         let previous = if window == self.window + 1 {
-            self.current + self.pending_in(self.window)
+            self.current + self.pending_in(self.window) + self.in_flight
         } else {
             0
         };
         self.previous = previous;
         self.current = 0;
+        self.sent_last = 0;
+        self.in_flight = 0;
         self.window = window;
         // Counts older than the previous window no longer weigh on anything.
         self.pending.retain(|(w, _)| *w >= window - 1);
+    }
+
+    /// Counted here since the last exchange's totals.
+    fn since_exchange(&self) -> u64 {
+        self.pending_in(self.window) + self.in_flight
     }
 
     fn pending_in(&self, window: i64) -> u64 {
@@ -111,14 +128,18 @@ impl Counter {
         }
     }
 
-    /// Requests this proxy may still admit before its next exchange (sync mode): an even share,
+    /// What this proxy may still admit before its next exchange (sync mode): an even share,
     /// among `proxies`, of what the key had left at the last exchange, so that proxies under
-    /// load together stay within the limit between exchanges.
+    /// load together stay within the limit between exchanges. The others exchange at other
+    /// moments, so what they admitted since their last exchange is not in the totals yet; each
+    /// is taken to have admitted what this proxy sent at its own last exchange (load balancers
+    /// spread traffic evenly).
     fn share(&self, limit: u32, elapsed: f64, proxies: u64) -> f64 {
         if proxies <= 1 {
             return f64::INFINITY;
         }
-        ((f64::from(limit) - self.exchanged(elapsed)) / proxies as f64)
+        let others_unseen = (proxies - 1) as f64 * self.sent_last as f64;
+        ((f64::from(limit) - self.exchanged(elapsed) - others_unseen) / proxies as f64)
             .floor()
             .max(1.0)
     }
@@ -130,7 +151,7 @@ impl Counter {
 
     /// The key's use over the last minute, as far as this proxy knows.
     fn used(&self, elapsed: f64) -> f64 {
-        self.exchanged(elapsed) + self.pending_in(self.window) as f64
+        self.exchanged(elapsed) + self.since_exchange() as f64
     }
 }
 
@@ -279,7 +300,7 @@ impl SharedLimits {
             LimitMode::Sync => Some(self.with_counter(key, Kind::Requests, window, |counter| {
                 let used = counter.used(elapsed);
                 let share = counter.share(limit, elapsed, self.proxies.load(Ordering::Relaxed));
-                let since_exchange = counter.pending_in(window) as f64;
+                let since_exchange = counter.since_exchange() as f64;
                 let within_limit = used + 1.0 <= f64::from(limit);
                 if within_limit && since_exchange + 1.0 > share {
                     // This proxy's share is taken until the next exchange tells it more.
@@ -341,12 +362,22 @@ impl SharedLimits {
         let (window, elapsed) = window_of(time);
         Some(self.with_counter(key, Kind::Tokens, window, |counter| {
             let used = counter.used(elapsed);
-            if used < f64::from(limit) {
-                Ok(())
-            } else {
+            // A call's tokens are known when it ends: it is taken to use what this key's calls
+            // used lately.
+            let need = counter.typical.max(1.0);
+            if used + need > f64::from(limit) {
                 let decision = decide(used, counter.previous, limit, elapsed, false);
-                Err(decision.reset.max(Duration::from_secs(1)))
+                return Err(decision.reset.max(Duration::from_secs(1)));
             }
+            // As for requests, between exchanges this proxy uses its share of what was left;
+            // the first call after an exchange may pass it (so the proxies together pass the
+            // limit by at most one call each, and never stall short of it).
+            let share = counter.share(limit, elapsed, self.proxies.load(Ordering::Relaxed));
+            let since_exchange = counter.since_exchange() as f64;
+            if since_exchange > 0.0 && since_exchange + need > share {
+                return Err(self.interval.max(Duration::from_secs(1)));
+            }
+            Ok(())
         }))
     }
 
@@ -357,7 +388,14 @@ impl SharedLimits {
             return false;
         }
         let (window, _) = window_of(time);
-        self.with_counter(key, Kind::Tokens, window, |counter| counter.add(tokens));
+        self.with_counter(key, Kind::Tokens, window, |counter| {
+            counter.add(tokens);
+            counter.typical = if counter.typical == 0.0 {
+                tokens as f64
+            } else {
+                0.8 * counter.typical + 0.2 * tokens as f64
+            };
+        });
         true
     }
 
@@ -457,6 +495,8 @@ impl SharedLimits {
             let pending = {
                 let mut counter = entry.value().lock().unwrap_or_else(|p| p.into_inner());
                 counter.roll(window);
+                counter.sent_last = counter.pending_in(window);
+                counter.in_flight = counter.sent_last;
                 std::mem::take(&mut counter.pending)
             };
             for (w, amount) in &pending {
@@ -489,6 +529,7 @@ impl SharedLimits {
                         let mut counter = entry.lock().unwrap_or_else(|p| p.into_inner());
                         if counter.window == window {
                             counter.current = totals.first().copied().flatten().unwrap_or(0);
+                            counter.in_flight = 0;
                             counter.previous = totals.get(1).copied().flatten().unwrap_or(0);
                         }
                     }
@@ -503,6 +544,7 @@ impl SharedLimits {
                 for (id, pending) in sent {
                     if let Some(entry) = self.counters.get(&id) {
                         let mut counter = entry.lock().unwrap_or_else(|p| p.into_inner());
+                        counter.in_flight = 0;
                         for (window, amount) in pending {
                             counter.add_in(window, amount);
                         }
@@ -546,6 +588,11 @@ mod tests {
         // Nothing left still lets one through to find out (the limit itself then refuses).
         counter.current = 60;
         assert!((counter.share(60, 0.0, 4) - 1.0).abs() < 1e-9);
+        // Having sent 4 at the last exchange, it counts on the 3 others having admitted as much
+        // since theirs: (60 - 40 - 12) / 4.
+        counter.current = 40;
+        counter.sent_last = 4;
+        assert!((counter.share(60, 0.0, 4) - 2.0).abs() < 1e-9);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use tower_sessions_sqlx_store::PostgresStore;
 use crate::api;
 use crate::config::Config;
 use crate::error::{problem_response, ApiError};
-use crate::service::usage;
+use crate::service::{jobs, usage};
 use crate::state::AppState;
 
 /// Idle time after which a console session ends.
@@ -119,14 +119,24 @@ fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
 }
 
 /// Hourly upkeep for as long as the server runs: expired sessions deleted, usage partitions made
-/// ahead and old ones dropped.
+/// ahead and old ones dropped. Every replica checks each minute; one of them claims each hour's
+/// run.
 pub(crate) fn spawn_maintenance(db: PgPool, sessions: PostgresStore, retention_days: u32) {
     use tower_sessions::ExpiredDeletion;
+    const UPKEEP: &str = "hourly_upkeep";
+    let replica = uuid::Uuid::now_v7().to_string();
     tokio::spawn(async move {
-        let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
-        every_hour.tick().await;
+        let mut every_minute = tokio::time::interval(Duration::from_secs(60));
         loop {
-            every_hour.tick().await;
+            every_minute.tick().await;
+            match jobs::claim(&db, UPKEEP, Duration::from_secs(3600), &replica).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(err) => {
+                    tracing::warn!(error = %err, "claiming the hourly upkeep failed");
+                    continue;
+                }
+            }
             if let Err(err) = sessions.delete_expired().await {
                 tracing::warn!(error = %err, "deleting expired sessions failed");
             }

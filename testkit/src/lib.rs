@@ -4,15 +4,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod api;
+mod balancer;
 mod dataplane;
 mod redis;
 mod server;
 mod template;
 
 pub use api::{csrf_token, csrf_token_for, Api, Reply};
+pub use balancer::Balancer;
 pub use dataplane::{
     call, client, create_key, create_key_in, create_route, dead_url, proxy_config, serve,
     start_proxy, synced, Behaviour, TestProxy, Upstream,
 };
 pub use redis::RedisServer;
-pub use server::{RoleUsers, TestServer, ADMIN_EMAIL, ADMIN_PASSWORD, PROXY_TOKEN};
+pub use server::{RoleUsers, ServerProcess, TestServer, ADMIN_EMAIL, ADMIN_PASSWORD, PROXY_TOKEN};

@@ -93,6 +93,44 @@ impl TestServer {
         }
     }
 
+    /// Where this server listens.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.config.listen
+    }
+
+    /// Starts `binary` (the `tollgate-server` executable) as another replica of this server:
+    /// same database, master key and proxy token, its own port; returns once it is ready.
+    pub async fn replica_process(&self, binary: &str) -> ServerProcess {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let child = std::process::Command::new(binary)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("DATABASE_URL", self.config.database_url.as_deref().unwrap())
+            .env("TOLLGATE_LISTEN", addr.to_string())
+            .env("TOLLGATE_DATA_DIR", &self.config.data_dir)
+            .env("TOLLGATE_PROXY_TOKEN", PROXY_TOKEN)
+            .env("TOLLGATE_ADMIN_EMAIL", &self.config.admin_email)
+            .env("TOLLGATE_TRUSTED_PROXIES", "127.0.0.0/8")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("tollgate-server starts");
+        let replica = ServerProcess { addr, child };
+        let ready = format!("http://{addr}/readyz");
+        for _ in 0..400 {
+            if let Ok(reply) = reqwest::get(&ready).await {
+                if reply.status().is_success() {
+                    return replica;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("the replica on {addr} never became ready");
+    }
+
     /// The name of this server's database.
     pub fn database_name(&self) -> &str {
         &self.database
@@ -243,6 +281,28 @@ impl Drop for TestServer {
             })
         })
         .join();
+    }
+}
+
+/// A `tollgate-server` process on a test server's database and master key: another replica, as
+/// behind a load balancer. Killed (SIGKILL) when dropped.
+pub struct ServerProcess {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    child: std::process::Child,
+}
+
+impl ServerProcess {
+    /// Kills it at once, as a crashed machine would go: no graceful shutdown.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 

@@ -7,6 +7,7 @@ pub(crate) mod audit;
 pub(crate) mod config_version;
 pub(crate) mod dataplanes;
 pub(crate) mod invitations;
+pub(crate) mod jobs;
 pub(crate) mod members;
 pub(crate) mod models;
 pub(crate) mod namespaces;

@@ -10,6 +10,7 @@
 
 mod ai;
 mod chat_dialect;
+mod cluster;
 mod conformance;
 mod console_browser;
 

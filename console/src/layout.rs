@@ -103,6 +103,11 @@ fn header(nav: &Nav, csrf: &str) -> String {
             "Platform",
             section == "platform",
         ));
+        links.push((
+            format!("/t/{current_slug}/proxies"),
+            "Proxies",
+            section == "proxies",
+        ));
     }
     let role = nav.current.as_ref().map(|t| t.role.as_str()).unwrap_or("");
     let email = nav.email.clone();

@@ -130,6 +130,7 @@ pub fn router(settings: Settings) -> Result<Router, reqwest::Error> {
         .route("/t/{tenant}/tenants", post(members::create_tenant))
         .route("/t/{tenant}/audit", get(audit::page))
         .route("/t/{tenant}/platform", get(platform::page))
+        .route("/t/{tenant}/proxies", get(proxies::page))
         .route("/t/{tenant}/platform/egress", post(platform::save_egress))
         .route("/t/{tenant}/platform/quotas", post(platform::save_quotas))
         .route(

@@ -49,7 +49,25 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
 
 /// Brings a database to the schema this build expects: migrations, the session table and the
 /// price catalog. Idempotent; tests run it once into a template database and clone that.
+///
+/// Replicas starting together take turns: PostgreSQL's `CREATE TABLE IF NOT EXISTS` is not safe
+/// against itself in two sessions at once, so the whole preparation holds an advisory lock.
 pub async fn prepare_schema(pool: &PgPool) -> anyhow::Result<()> {
+    let mut lock = pool.acquire().await.context("connecting to the database")?;
+    sqlx::query("SELECT pg_advisory_lock(hashtext('tollgate.schema'))")
+        .execute(&mut *lock)
+        .await
+        .context("waiting for another server preparing the database")?;
+    let prepared = prepare_schema_locked(pool).await;
+    let unlocked = sqlx::query("SELECT pg_advisory_unlock(hashtext('tollgate.schema'))")
+        .execute(&mut *lock)
+        .await;
+    prepared?;
+    unlocked.context("releasing the schema lock")?;
+    Ok(())
+}
+
+async fn prepare_schema_locked(pool: &PgPool) -> anyhow::Result<()> {
     migrate(pool).await?;
     tower_sessions_sqlx_store::PostgresStore::new(pool.clone())
         .migrate()

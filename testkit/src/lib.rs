@@ -17,4 +17,6 @@ pub use dataplane::{
     start_proxy, synced, Behaviour, TestProxy, Upstream,
 };
 pub use redis::RedisServer;
-pub use server::{RoleUsers, ServerProcess, TestServer, ADMIN_EMAIL, ADMIN_PASSWORD, PROXY_TOKEN};
+pub use server::{
+    EmptyDatabase, RoleUsers, ServerProcess, TestServer, ADMIN_EMAIL, ADMIN_PASSWORD, PROXY_TOKEN,
+};

@@ -262,25 +262,53 @@ impl Drop for TestServer {
         if let Some(running) = self.running.take() {
             let _ = running.shutdown.send(());
         }
-        let admin_url = self.admin_url.clone();
-        let database = self.database.clone();
-        // Drop runs inside the test's runtime: clean up on a thread with a runtime of its own.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async {
-                let mut conn = PgConnection::connect(&admin_url)
-                    .await
-                    .map_err(std::io::Error::other)?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-                    .execute(&mut conn)
-                    .await
-                    .map_err(std::io::Error::other)?;
-                Ok::<_, std::io::Error>(())
-            })
+        drop_database(self.admin_url.clone(), self.database.clone());
+    }
+}
+
+/// Drops a test database, from a thread with a runtime of its own (drops run inside the test's
+/// runtime).
+fn drop_database(admin_url: String, database: String) {
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            let mut conn = PgConnection::connect(&admin_url)
+                .await
+                .map_err(std::io::Error::other)?;
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+                .execute(&mut conn)
+                .await
+                .map_err(std::io::Error::other)?;
+            Ok::<_, std::io::Error>(())
         })
-        .join();
+    })
+    .join();
+}
+
+/// A database with no schema at all, dropped when the test ends: for what servers do on a
+/// fresh installation.
+pub struct EmptyDatabase {
+    /// Its URL, as `DATABASE_URL` takes it.
+    pub url: String,
+    name: String,
+}
+
+impl EmptyDatabase {
+    /// Creates one on the tests' PostgreSQL.
+    pub async fn create() -> Self {
+        let name = template::empty_database().await;
+        Self {
+            url: template::database_url(&name),
+            name,
+        }
+    }
+}
+
+impl Drop for EmptyDatabase {
+    fn drop(&mut self) {
+        drop_database(template::admin_url(), self.name.clone());
     }
 }
 

@@ -22,6 +22,18 @@ pub(crate) fn database_url(database: &str) -> String {
     url.to_string()
 }
 
+/// Creates an empty database (no schema at all) and returns its name.
+pub(crate) async fn empty_database() -> String {
+    let database = format!("tollgate_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(&admin_url()).await.expect("connect");
+    sqlx::query(&format!("CREATE DATABASE {database}"))
+        .execute(&mut conn)
+        .await
+        .expect("create a database");
+    conn.close().await.ok();
+    database
+}
+
 /// Creates a fresh database with the current schema and returns its name.
 pub(crate) async fn clone_database() -> String {
     let template = TEMPLATE.get_or_init(ensure_template).await;

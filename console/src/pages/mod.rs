@@ -10,6 +10,7 @@ pub(crate) mod models;
 pub(crate) mod platform;
 pub(crate) mod prompt_apis;
 pub(crate) mod providers;
+pub(crate) mod proxies;
 pub(crate) mod routes;
 pub(crate) mod tokens;
 pub(crate) mod usage;

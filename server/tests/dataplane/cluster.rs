@@ -349,10 +349,18 @@ async fn replicas_share_sign_in_lock_outs_and_run_the_hourly_upkeep_once() {
     let replica_base = format!("http://{}", replica.addr);
     // Failures on one server slow the address down on the other.
     for _ in 0..3 {
-        assert_eq!(sign_in(&server.base, "203.0.113.7", "guess-guess").await, 401);
+        assert_eq!(
+            sign_in(&server.base, "203.0.113.7", "guess-guess").await,
+            401
+        );
     }
     assert_eq!(
-        sign_in(&replica_base, "203.0.113.7", tollgate_testkit::ADMIN_PASSWORD).await,
+        sign_in(
+            &replica_base,
+            "203.0.113.7",
+            tollgate_testkit::ADMIN_PASSWORD
+        )
+        .await,
         429
     );
 
@@ -363,4 +371,25 @@ async fn replicas_share_sign_in_lock_outs_and_run_the_hourly_upkeep_once() {
         .await
         .unwrap();
     assert_eq!(runs, 1);
+}
+
+#[tokio::test]
+async fn replicas_starting_together_on_an_empty_database_all_come_up() {
+    let database = tollgate_testkit::EmptyDatabase::create().await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let starts = dirs.iter().map(|dir| {
+        let mut config =
+            tollgate_server::config::Config::for_database(&database.url, dir.path().to_path_buf());
+        config.admin_email = "admin@example.com".into();
+        config.admin_password = Some("correct horse battery".into());
+        async move { tollgate_server::Server::start(&config).await }
+    });
+    let servers = futures_util::future::join_all(starts).await;
+    let mut admins_created = 0;
+    for server in servers {
+        let server = server.expect("every replica starts");
+        admins_created += usize::from(server.created_admin().is_some());
+    }
+    // The first admin is made once.
+    assert_eq!(admins_created, 1);
 }

@@ -134,8 +134,11 @@ async fn without_redis_each_proxy_counts_alone_and_sharing_resumes_when_it_retur
 
     redis.stop();
     wait_for_metric(&proxy, SHARED_UP, 0.0).await;
-    // The proxies list says so too.
+    // The proxies list says so too, and the console's proxies page.
     wait_for_reported(&admin, "local_fallback").await;
+    let (status, html) = admin.page("/t/default/proxies").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Redis is unreachable"), "{html}");
     // Still limited, by the proxy's own bucket.
     let statuses = {
         let mut statuses = Vec::new();

@@ -94,6 +94,14 @@ pub(crate) fn scope_allows(scope: &HashSet<String>, name: &str) -> bool {
 }
 
 impl ActiveConfig {
+    /// The budget of every key that has one, by key id.
+    pub(crate) fn key_budgets(&self) -> HashMap<Uuid, tollgate_protocol::KeyBudget> {
+        self.keys
+            .values()
+            .filter_map(|key| Some((key.id, key.budget?)))
+            .collect()
+    }
+
     /// The configuration before any snapshot arrived: serves nothing.
     pub(crate) fn empty() -> Self {
         Self {

@@ -21,8 +21,11 @@ struct Charge {
 
 #[derive(Default)]
 struct Ledger {
-    /// The spend the server last reported for the current period.
+    /// The spend the server last reported for its period then.
     reported: i64,
+    /// When that report was asked for: a report from before the current period began counts
+    /// for nothing in it.
+    reported_at: Option<OffsetDateTime>,
     /// This proxy's calls, by usage event id.
     pending: HashMap<Uuid, Charge>,
 }
@@ -60,7 +63,12 @@ impl Budgets {
             .filter(|charge| charge.time >= since)
             .map(|charge| charge.cost)
             .sum();
-        ledger.reported.saturating_add(pending)
+        let reported = if ledger.reported_at.is_some_and(|at| at >= since) {
+            ledger.reported
+        } else {
+            0
+        };
+        reported.saturating_add(pending)
     }
 
     /// Whether the key may make another paid call.
@@ -101,11 +109,12 @@ impl Budgets {
 
     /// Takes the server's figures. Calls delivered before `asked` are in them, so they stop
     /// counting locally; the others still do.
-    pub(crate) fn report(&self, report: &SpendReport, asked: Instant) {
+    pub(crate) fn report(&self, report: &SpendReport, asked: Instant, asked_at: OffsetDateTime) {
         for spend in &report.keys {
             let ledger = self.ledgers.entry(spend.key_id).or_default();
             let mut ledger = ledger.lock().unwrap_or_else(|p| p.into_inner());
             ledger.reported = spend.spent_nanousd;
+            ledger.reported_at = Some(asked_at);
             ledger
                 .pending
                 .retain(|_, charge| charge.delivered.is_none_or(|at| at >= asked));
@@ -152,8 +161,12 @@ mod tests {
                 spent_nanousd: 60,
             }],
         };
-        budgets.report(&report, Instant::now());
+        budgets.report(&report, Instant::now(), now);
         assert_eq!(budgets.spent(key, &budget(100), now), 120);
+
+        // On the first of next month, last month's report counts for nothing.
+        let next_month = period_start(BudgetPeriod::Month, now) + time::Duration::days(32);
+        assert_eq!(budgets.spent(key, &budget(100), next_month), 0);
     }
 
     #[test]

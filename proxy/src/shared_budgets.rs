@@ -91,6 +91,18 @@ end
 return 1
 ";
 
+/// Raises a period's spend to what PostgreSQL has stored, when Redis has less (calls admitted
+/// while Redis was away, or settlements lost with a proxy). KEYS: spent. ARGV: stored spend. A
+/// missing figure is left to be seeded. Returns 1 when raised.
+const RAISE_SCRIPT: &str = r"
+local spent = redis.call('GET', KEYS[1])
+if spent and tonumber(spent) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
+  return 1
+end
+return 0
+";
+
 /// The Redis keys of one key's budget period; one hash tag, so a Redis Cluster keeps them
 /// together (a script may only touch keys of one slot).
 #[derive(Debug, Clone)]
@@ -250,6 +262,43 @@ impl SharedBudgets {
                 self.limits.lost_redis();
                 Err(settlement)
             }
+        }
+    }
+
+    /// Takes the spend PostgreSQL has stored (the server's report, asked for at `asked_at`) as
+    /// the floor of each key's figure in Redis: whatever was admitted without Redis, or settled
+    /// by a proxy that died, is counted from then on.
+    pub(crate) async fn raise_to_stored(
+        &self,
+        report: &tollgate_protocol::SpendReport,
+        budgets: &std::collections::HashMap<Uuid, KeyBudget>,
+        asked_at: OffsetDateTime,
+    ) {
+        let Some(mut connection) = self.limits.connection_if_up() else {
+            return;
+        };
+        let mut pipe = redis::pipe();
+        for spend in &report.keys {
+            let Some(budget) = budgets.get(&spend.key_id) else {
+                continue;
+            };
+            let keys = PeriodKeys::new(spend.key_id, period_start(budget.period, asked_at));
+            // EVAL, not EVALSHA: a pipeline cannot load a script Redis does not have yet.
+            pipe.cmd("EVAL")
+                .arg(RAISE_SCRIPT)
+                .arg(1)
+                .arg(&keys.0[0])
+                .arg(spend.spent_nanousd)
+                .ignore();
+        }
+        let outcome =
+            tokio::time::timeout(CALL_TIMEOUT, pipe.query_async::<()>(&mut connection)).await;
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                tracing::debug!(error = %err, "raising budgets to the stored spend failed")
+            }
+            Err(_) => tracing::debug!("raising budgets to the stored spend timed out"),
         }
     }
 

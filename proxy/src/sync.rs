@@ -176,7 +176,7 @@ impl Syncer {
         let client = &self.client;
         let url = format!("{}{}", self.server_url, internal::SPEND_PATH);
         loop {
-            let asked = Instant::now();
+            let (asked, asked_at) = (Instant::now(), self.shared.clock.now_utc());
             let mut request = client.get(&url);
             if let Some(token) = &self.token {
                 request = request.bearer_auth(token);
@@ -190,7 +190,15 @@ impl Syncer {
                     .await
             };
             match report.await {
-                Ok(report) => self.shared.budgets.report(&report, asked),
+                Ok(report) => {
+                    self.shared.budgets.report(&report, asked, asked_at);
+                    if let Some(shared_budgets) = &self.shared.shared_budgets {
+                        let budgets = self.shared.config.load().key_budgets();
+                        shared_budgets
+                            .raise_to_stored(&report, &budgets, asked_at)
+                            .await;
+                    }
+                }
                 Err(err) => tracing::debug!(error = %err, "spend report failed"),
             }
             tokio::select! {

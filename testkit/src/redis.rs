@@ -66,12 +66,38 @@ impl RedisServer {
     /// Empties it, as `FLUSHALL` does (an operator's mistake, or a managed Redis failing over
     /// to an empty replica).
     pub fn flush_all(&self) {
+        assert_eq!(self.command(&["FLUSHALL"]), "+OK");
+    }
+
+    /// Runs one command and returns the first line of the answer (`+OK`, `$5`, `:1`, …) and,
+    /// for a bulk string, its value on the next line.
+    pub fn command(&self, args: &[&str]) -> String {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("redis answers");
         let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-        let mut answer = [0u8; 5];
-        stream.write_all(b"FLUSHALL\r\n").unwrap();
-        stream.read_exact(&mut answer).unwrap();
-        assert_eq!(&answer, b"+OK\r\n");
+        let mut request = format!("*{}\r\n", args.len());
+        for arg in args {
+            request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        }
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 512];
+        while let Ok(n) = stream.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&answer);
+            let complete = match text.strip_prefix('$') {
+                Some(rest) if !rest.starts_with("-1") => text.matches("\r\n").count() >= 2,
+                _ => text.contains("\r\n"),
+            };
+            if complete {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&answer)
+            .trim_end()
+            .replace("\r\n", "\n")
     }
 
     fn pong(&self) -> bool {

@@ -36,13 +36,17 @@ async fn slow_provider(Json(body): Json<Value>) -> Response {
 /// A provider, model `m` priced $1 in and $2 out per million tokens (a call: 30,000
 /// nano-dollars), and a key with a budget.
 async fn budgeted_key(admin: &Api, budget_usd: &str) -> String {
+    budgeted_key_and_id(admin, budget_usd).await.1
+}
+
+/// The same, with the key's id.
+async fn budgeted_key_and_id(admin: &Api, budget_usd: &str) -> (String, String) {
     priced_model(admin, "1", "2").await;
     create_key(
         admin,
         json!({"name": "capped", "budget": {"amount_usd": budget_usd, "period": "month"}}),
     )
     .await
-    .1
 }
 
 /// The slow provider, and model `m` at these prices per million tokens in and out.
@@ -145,4 +149,44 @@ async fn while_redis_is_away_budgets_follow_the_failure_policy() {
     assert_eq!(call(chat(&closed, &key, false)).await.0, 200);
     open.shutdown().await;
     closed.shutdown().await;
+}
+
+#[tokio::test]
+async fn redis_is_raised_to_the_spend_postgresql_has_stored() {
+    let server = TestServer::start().await;
+    let redis = RedisServer::start().await;
+    let admin = server.admin().await;
+    let (id, key) = budgeted_key_and_id(&admin, "0.0001").await;
+    let proxy = proxy_with(&server, &redis, BudgetFailure::FailOpen).await;
+    for _ in 0..2 {
+        assert_eq!(call(chat(&proxy, &key, false)).await.0, 200);
+    }
+    let month = time::OffsetDateTime::now_utc()
+        .replace_day(1)
+        .unwrap()
+        .replace_time(time::Time::MIDNIGHT);
+    let spent = format!("tollgate:budget:{{{id}:{}}}:spent", month.unix_timestamp());
+    let mut figure = String::new();
+    for _ in 0..100 {
+        figure = redis.command(&["GET", &spent]);
+        if figure == "$5\n60000" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(figure, "$5\n60000");
+
+    // Redis loses its figure of those calls (settled by a proxy that died, or admitted while
+    // Redis was away): the next spend report from the server puts it back.
+    redis.command(&["SET", &spent, "0"]);
+    for _ in 0..200 {
+        figure = redis.command(&["GET", &spent]);
+        if figure == "$5\n60000" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(figure, "$5\n60000", "never raised back to the stored spend");
+    assert_eq!(call(chat(&proxy, &key, false)).await.0, 429);
+    proxy.shutdown().await;
 }

@@ -199,6 +199,10 @@ pub struct ModelEntry {
     pub deployments: Vec<DeploymentEntry>,
     /// What its calls cost.
     pub prices: ModelPrices,
+    /// The most output tokens its deployments may produce in one call, where the price catalog
+    /// knows it (the largest among them): what a call without `max_tokens` may cost at worst.
+    #[serde(default)]
+    pub max_output_tokens: Option<u32>,
 }
 
 /// One provider model behind a model name.

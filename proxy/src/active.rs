@@ -69,6 +69,8 @@ pub(crate) struct CompiledModel {
     pub(crate) name: String,
     pub(crate) groups: Vec<Vec<CompiledDeployment>>,
     pub(crate) prices: tollgate_protocol::ModelPrices,
+    /// The most output its deployments may produce in one call, where known.
+    pub(crate) max_output_tokens: Option<u32>,
 }
 
 /// An API key as the hot path needs it.
@@ -255,6 +257,7 @@ fn compile_models(
                 name: entry.name.clone(),
                 groups: by_priority.into_values().collect(),
                 prices: entry.prices,
+                max_output_tokens: entry.max_output_tokens,
             }),
         );
     }

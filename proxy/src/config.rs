@@ -86,15 +86,16 @@ pub struct Config {
     #[arg(long, env = "TOLLGATE_BUDGET_FAILURE", value_enum, default_value_t = BudgetFailure::FailOpen)]
     pub budget_failure: BudgetFailure,
 
-    /// With a Redis URL, the output tokens a call is assumed to produce at most when it sets no
-    /// max_tokens (max_completion_tokens, max_output_tokens): its reservation against the key's
-    /// budget is its input plus this many output tokens at the model's prices.
+    /// With a Redis URL, the most output tokens a call that sets no max_tokens
+    /// (max_completion_tokens, max_output_tokens) is assumed to produce: its reservation
+    /// against the key's budget is its input plus the model's output limit (from the price
+    /// catalog), capped by this, at the model's prices; this when the limit is unknown.
     #[arg(
         long,
-        env = "TOLLGATE_BUDGET_DEFAULT_OUTPUT_TOKENS",
+        env = "TOLLGATE_BUDGET_MAX_OUTPUT_TOKENS",
         default_value_t = 4096
     )]
-    pub budget_default_output_tokens: u64,
+    pub budget_max_output_tokens: u64,
 }
 
 pub use tollgate_protocol::logging::LogFormat;

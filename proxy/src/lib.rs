@@ -122,7 +122,7 @@ impl Proxy {
             Arc::new(shared_budgets::SharedBudgets::new(
                 limits.clone(),
                 config.budget_failure,
-                config.budget_default_output_tokens,
+                config.budget_max_output_tokens,
             ))
         });
         let shared = Arc::new(Shared {

@@ -137,8 +137,8 @@ struct Settlement {
 pub(crate) struct SharedBudgets {
     limits: Arc<SharedLimits>,
     on_failure: BudgetFailure,
-    /// The output a call may produce when it does not say (no `max_tokens`).
-    pub(crate) default_output_tokens: u64,
+    /// Caps the output a call without `max_tokens` is assumed to produce.
+    pub(crate) max_output_tokens: u64,
     reserve: redis::Script,
     settle: redis::Script,
     unsettled: Mutex<Vec<Settlement>>,
@@ -148,12 +148,12 @@ impl SharedBudgets {
     pub(crate) fn new(
         limits: Arc<SharedLimits>,
         on_failure: BudgetFailure,
-        default_output_tokens: u64,
+        max_output_tokens: u64,
     ) -> Self {
         Self {
             limits,
             on_failure,
-            default_output_tokens,
+            max_output_tokens,
             reserve: redis::Script::new(RESERVE_SCRIPT),
             settle: redis::Script::new(SETTLE_SCRIPT),
             unsettled: Mutex::new(Vec::new()),

@@ -125,7 +125,7 @@ pub fn proxy_config(server: &TestServer, data_dir: &Path) -> Config {
         limits_mode: tollgate_proxy::config::LimitMode::Sync,
         redis_sync_interval: Duration::from_millis(100),
         budget_failure: tollgate_proxy::config::BudgetFailure::FailOpen,
-        budget_default_output_tokens: 4096,
+        budget_max_output_tokens: 4096,
     }
 }
 

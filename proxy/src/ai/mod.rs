@@ -303,7 +303,7 @@ async fn complete(
 
 /// Holds the call's worst-case cost against the key's budget, when budgets are held in Redis:
 /// its input counted with the tokenizer, and the most output it may produce (`max_tokens` or
-/// its kin, else the proxy's default), at the model's prices.
+/// its kin; else the model's output limit capped by the proxy's setting), at the model's prices.
 async fn reserve_budget(
     caller: &Caller<'_>,
     inbound: Inbound,
@@ -318,7 +318,10 @@ async fn reserve_budget(
         _ => ["max_completion_tokens", "max_tokens", "max_output_tokens"]
             .iter()
             .find_map(|field| document.get(field).and_then(Value::as_u64))
-            .unwrap_or(budgets.default_output_tokens),
+            .unwrap_or_else(|| {
+                let limit = call.model.max_output_tokens.map_or(u64::MAX, u64::from);
+                limit.min(budgets.max_output_tokens)
+            }),
     };
     let worst_case = metering::cost_nanousd(
         &call.model.prices,

@@ -61,6 +61,7 @@ struct ModelRow {
     output_nanousd_per_mtok: i64,
     cache_write_nanousd_per_mtok: i64,
     per_request_nanousd: i64,
+    max_output_tokens: Option<i32>,
 }
 
 #[derive(serde::Deserialize)]
@@ -105,8 +106,11 @@ pub(crate) async fn build(db: &PgPool, secrets: &SecretBox) -> ApiResult<Snapsho
     .await?;
     let model_rows: Vec<ModelRow> = sqlx::query_as(
         "SELECT id, tenant_id, name, deployments, input_nanousd_per_mtok, cached_nanousd_per_mtok,
-                output_nanousd_per_mtok, cache_write_nanousd_per_mtok, per_request_nanousd
-         FROM models ORDER BY id",
+                output_nanousd_per_mtok, cache_write_nanousd_per_mtok, per_request_nanousd,
+                (SELECT max(c.max_output_tokens) FROM price_catalog c
+                 WHERE c.model IN (SELECT d->>'model' FROM jsonb_array_elements(m.deployments) d))
+                    AS max_output_tokens
+         FROM models m ORDER BY id",
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -239,6 +243,7 @@ fn model_entry(row: ModelRow) -> ModelEntry {
             cache_write_per_mtok: row.cache_write_nanousd_per_mtok,
             per_request: row.per_request_nanousd,
         },
+        max_output_tokens: row.max_output_tokens.and_then(|n| u32::try_from(n).ok()),
     }
 }
 

@@ -190,3 +190,38 @@ async fn redis_is_raised_to_the_spend_postgresql_has_stored() {
     assert_eq!(call(chat(&proxy, &key, false)).await.0, 429);
     proxy.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_call_without_max_tokens_reserves_the_model_s_output_limit_capped_by_the_setting() {
+    let server = TestServer::start().await;
+    let redis = RedisServer::start().await;
+    let admin = server.admin().await;
+    // $0.005 of budget; output at $2 per million tokens.
+    let key = budgeted_key(&admin, "0.005").await;
+    // The price catalog says computer-use-preview writes at most 1,024 tokens a call.
+    let reply = admin
+        .post(
+            "/api/v1/tenants/default/models",
+            json!({"name": "cu", "deployments": [{"provider": "slow", "model": "computer-use-preview"}],
+                   "prices": {"input_per_mtok": "1", "output_per_mtok": "2"}}),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let proxy = proxy_with(&server, &redis, BudgetFailure::FailOpen).await;
+    let unbounded = |model: &str| {
+        client()
+            .post(proxy.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&json!({"model": model, "messages": [{"role": "user", "content": "Hi"}]}))
+    };
+    // 1,024 output tokens: about $0.002, which fits.
+    let (status, _, body) = call(unbounded("cu")).await;
+    assert_eq!(status, 200, "{body}");
+    // A model the catalog does not know: the setting's 4,096 tokens, about $0.0082, which
+    // does not.
+    let (status, _, body) = call(unbounded("m")).await;
+    assert_eq!(status, 429, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("may cost up to $0.00819"), "{message}");
+    proxy.shutdown().await;
+}

@@ -284,6 +284,11 @@ if section limits; then
   read -r SYNC2_PORT SYNC2_PID < <(start_proxy sync2 sync)
   read -r STRICT_PORT STRICT_PID < <(start_proxy strict strict)
   STRICT2_PORT=$(start_proxy strict2 strict | cut -d' ' -f1)
+  # A key with a budget: each call reserves its worst case in Redis and settles when it ends.
+  BUDGET_KEY=$(curl -fs -b "$WORK/cookies" -H 'content-type: application/json' \
+    -d '{"name": "bench-budget", "limits": {"requests_per_minute": 2000000000}, "budget": {"amount_usd": "1000000", "period": "total"}}' \
+    "$API/tenants/default/keys" | sed -E 's/.*"secret":"([^"]+)".*/\1/')
+  sleep 1.5  # the proxies learn the key
   echo
   echo "| shared limits (Redis on this machine) | connections | requests/s | p50 | p99 | CPU µs/request (proxy + Redis) |"
   echo "|---|---|---|---|---|---|"
@@ -294,6 +299,7 @@ if section limits; then
     LUA=$(chat_lua chat false) measure "chat, limits counted alone" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$conns" "$PROXY_PID"
     LUA=$(chat_lua chat false) measure "chat, shared: sync mode" "http://127.0.0.1:$SYNC_PORT/v1/chat/completions" "$conns" "$SYNC_PID" "$REDIS_PID"
     LUA=$(chat_lua chat false) measure "chat, shared: strict mode" "http://127.0.0.1:$STRICT_PORT/v1/chat/completions" "$conns" "$STRICT_PID" "$REDIS_PID"
+    KEY=$BUDGET_KEY LUA=$(chat_lua chat false) measure "chat, budget held in Redis (sync mode)" "http://127.0.0.1:$SYNC_PORT/v1/chat/completions" "$conns" "$SYNC_PID" "$REDIS_PID"
   done
   # Accuracy: two proxies, 32 connections each, 5 s, one key allowed 6,000 a minute (all of it
   # within the run, which is shorter than the window).

@@ -53,17 +53,21 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
 /// Replicas starting together take turns: PostgreSQL's `CREATE TABLE IF NOT EXISTS` is not safe
 /// against itself in two sessions at once, so the whole preparation holds an advisory lock.
 pub async fn prepare_schema(pool: &PgPool) -> anyhow::Result<()> {
-    let mut lock = pool.acquire().await.context("connecting to the database")?;
+    // A connection of its own, closed at the end: the lock is the session's.
+    let mut lock = pool
+        .acquire()
+        .await
+        .context("connecting to the database")?
+        .detach();
     sqlx::query("SELECT pg_advisory_lock(hashtext('tollgate.schema'))")
-        .execute(&mut *lock)
+        .execute(&mut lock)
         .await
         .context("waiting for another server preparing the database")?;
     let prepared = prepare_schema_locked(pool).await;
-    let unlocked = sqlx::query("SELECT pg_advisory_unlock(hashtext('tollgate.schema'))")
-        .execute(&mut *lock)
-        .await;
+    // Closing the session releases its lock.
+    let closed = sqlx::Connection::close(lock).await;
     prepared?;
-    unlocked.context("releasing the schema lock")?;
+    closed.context("releasing the schema lock")?;
     Ok(())
 }
 

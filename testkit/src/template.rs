@@ -81,11 +81,19 @@ async fn ensure_template() -> String {
             .await
             .expect("migrate the template");
         pool.close().await;
-        execute(
-            &mut conn,
-            &format!("ALTER DATABASE {building} RENAME TO {name}"),
-        )
-        .await;
+        // A closed connection's server process may linger a moment; renaming waits for it.
+        let rename = format!("ALTER DATABASE {building} RENAME TO {name}");
+        for attempt in 0.. {
+            match sqlx::query(&rename).execute(&mut conn).await {
+                Ok(_) => break,
+                Err(err)
+                    if attempt < 200 && err.to_string().contains("accessed by other users") =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                }
+                Err(err) => panic!("{rename}: {err}"),
+            }
+        }
     }
     sqlx::query("SELECT pg_advisory_unlock(hashtext('tollgate.test.template'))")
         .execute(&mut conn)

@@ -64,6 +64,40 @@ pub struct Snapshot {
     /// Where tenants' routes and providers may connect.
     #[serde(default)]
     pub egress: EgressPolicy,
+    /// Services whose targets proxies check actively (routes carry the targets they reach).
+    #[serde(default)]
+    pub services: Vec<ServiceEntry>,
+}
+
+/// A service with an active health check: proxies probe each of its targets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceEntry {
+    /// Its id; route targets that belong to it name it.
+    pub id: Uuid,
+    /// `<tenant slug>/<service name>`: the label metrics and logs use.
+    pub label: String,
+    /// Its targets' URLs.
+    pub targets: Vec<String>,
+    /// How they are checked.
+    pub health_check: HealthCheck,
+}
+
+/// An active health check: a GET of `path` on each target every `interval_ms`; a target is out
+/// of rotation after `unhealthy_threshold` failures in a row, and back after
+/// `healthy_threshold` successes (any answer below 500 in `timeout_ms`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct HealthCheck {
+    /// Asked for with GET on each target, like `/healthz`.
+    pub path: String,
+    /// Time between two checks of a target.
+    pub interval_ms: u64,
+    /// Time a check may take.
+    pub timeout_ms: u64,
+    /// Passes in a row that bring a target back.
+    pub healthy_threshold: u32,
+    /// Failures in a row that take a target out of rotation.
+    pub unhealthy_threshold: u32,
 }
 
 /// Which addresses tenant-configured targets may connect to, checked against the resolved
@@ -317,6 +351,9 @@ pub struct Target {
     pub url: String,
     /// Relative share of the traffic; 0 takes it out of rotation.
     pub weight: u32,
+    /// The service it belongs to, when the route forwards to services (its active health).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_id: Option<Uuid>,
 }
 
 /// Failures after which a request is tried again on another target.
@@ -575,6 +612,7 @@ mod tests {
             prompt_apis: vec![],
             namespaces: vec![],
             egress: EgressPolicy::default(),
+            services: vec![],
         };
         let json = serde_json::to_string(&snapshot).unwrap_or_default();
         assert!(json.contains("\"period\":\"month\""));

@@ -10,6 +10,10 @@ pub(crate) trait Candidate {
     /// Relative share of the traffic; 0 takes it out of rotation.
     fn weight(&self) -> u32;
     fn health(&self) -> &TargetHealth;
+    /// False while active health checks keep it out of rotation: it gets no traffic at all.
+    fn in_service(&self) -> bool {
+        true
+    }
 }
 
 /// Picks one of `weights` (index, weight) at random in proportion to its weight; `None` when
@@ -73,6 +77,7 @@ where
                 let tried = &self.tried;
                 group.iter().enumerate().filter(move |(i, c)| {
                     c.weight() > 0
+                        && c.in_service()
                         && !tried.contains(i)
                         && (!healthy_only || !c.health().is_ejected())
                 })

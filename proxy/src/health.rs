@@ -53,11 +53,26 @@ impl TargetHealth {
 #[derive(Debug, Default)]
 pub(crate) struct HealthRegistry {
     targets: DashMap<String, Arc<TargetHealth>>,
+    /// Active health check findings, by service and target URL.
+    probes: DashMap<(uuid::Uuid, String), Arc<crate::probes::ProbeState>>,
 }
 
 impl HealthRegistry {
+    /// What the active checks of a service's target found (in rotation until they say not).
+    pub(crate) fn probe(&self, service: uuid::Uuid, url: &str) -> Arc<crate::probes::ProbeState> {
+        self.probes
+            .entry((service, url.to_string()))
+            .or_default()
+            .clone()
+    }
+
     pub(crate) fn get(&self, url: &str) -> Arc<TargetHealth> {
         self.targets.entry(url.to_string()).or_default().clone()
+    }
+
+    /// Forgets the findings of checks no longer made (their targets are back in rotation).
+    pub(crate) fn retain_probes(&self, wanted: impl Fn(&(uuid::Uuid, String)) -> bool) {
+        self.probes.retain(|id, _| wanted(id));
     }
 
     /// Targets currently out of rotation.

@@ -17,6 +17,7 @@ mod handler;
 mod headers;
 mod health;
 mod metrics;
+mod probes;
 mod rate_limit;
 mod route;
 mod route_match;
@@ -125,7 +126,8 @@ impl Proxy {
                 config.budget_max_output_tokens,
             ))
         });
-        let shared = Arc::new(Shared {
+        let shared = Arc::new_cyclic(|shared: &std::sync::Weak<Shared>| Shared {
+            prober: probes::Prober::new(Clients::new(egress_of(shared.clone()))),
             config: ArcSwap::from_pointee(ActiveConfig::empty()),
             health: HealthRegistry::default(),
             limiter: RateLimiter::default(),
@@ -306,6 +308,16 @@ fn spawn_workers(
         done_signals.push(drained);
     }
     Ok(done_signals)
+}
+
+/// The egress policy in force, for clients made before the configuration is.
+fn egress_of(shared: std::sync::Weak<Shared>) -> egress::PolicySource {
+    Arc::new(move || {
+        shared.upgrade().map_or_else(
+            || Arc::new(egress::Egress::new(&Default::default())),
+            |shared| shared.config.load().egress.clone(),
+        )
+    })
 }
 
 async fn serve_traffic(

@@ -21,6 +21,8 @@ pub(crate) struct CompiledTarget {
     pub(crate) base_path: String,
     pub(crate) weight: u32,
     pub(crate) health: Arc<TargetHealth>,
+    /// Active health check findings, for a target of a service.
+    pub(crate) probe: Option<Arc<crate::probes::ProbeState>>,
 }
 
 /// A route ready to match and forward.
@@ -76,6 +78,9 @@ pub(crate) fn compile(
             weight: target.weight,
             // Health is kept per route: one tenant's failures never eject another's target.
             health: health.get(&health_key(entry.id, &target.url)),
+            probe: target
+                .service_id
+                .map(|service| health.probe(service, &target.url)),
         });
     }
     if targets.iter().all(|t| t.weight == 0) {
@@ -141,5 +146,9 @@ impl Candidate for CompiledTarget {
 
     fn health(&self) -> &TargetHealth {
         &self.health
+    }
+
+    fn in_service(&self) -> bool {
+        self.probe.as_ref().is_none_or(|probe| probe.is_up())
     }
 }

@@ -18,6 +18,8 @@ pub(crate) struct Shared {
     /// The configuration in force; swapped whole, read without locks.
     pub(crate) config: ArcSwap<ActiveConfig>,
     pub(crate) health: HealthRegistry,
+    /// Active health checks of services' targets.
+    pub(crate) prober: crate::probes::Prober,
     pub(crate) limiter: RateLimiter,
     /// Tokens-per-minute limits of keys.
     pub(crate) token_limiter: rate_limit::TokenLimiter,

@@ -35,6 +35,7 @@ pub(crate) fn apply(shared: &Shared, snapshot: &Snapshot) {
     );
     shared.metrics.snapshot_version.set(active.version);
     shared.config.store(Arc::new(active));
+    shared.prober.apply(&snapshot.services, &shared.health);
     shared.limiter.retain(|key| keys.contains(key));
 }
 

@@ -95,6 +95,7 @@ fn snapshot(routes: Vec<RouteEntry>) -> Snapshot {
             allow: vec!["127.0.0.0/8".into()],
             ..EgressPolicy::default()
         },
+        services: vec![],
     }
 }
 
@@ -116,8 +117,16 @@ async fn both_targets_of_a_weighted_route_get_traffic() {
     let dir = tempfile::tempdir().unwrap();
     let proxy = proxy(dir.path()).await;
     proxy.apply_snapshot(&snapshot(vec![route(vec![
-        Target { url: v1, weight: 3 },
-        Target { url: v2, weight: 1 },
+        Target {
+            url: v1,
+            weight: 3,
+            service_id: None,
+        },
+        Target {
+            url: v2,
+            weight: 1,
+            service_id: None,
+        },
     ])]));
     let http = reqwest::Client::new();
     // The split itself is tested on the chooser (attempts.rs); here each target must be
@@ -144,7 +153,11 @@ async fn a_route_outside_every_namespace_is_not_served() {
     let (url, hits) = upstream("up").await;
     let dir = tempfile::tempdir().unwrap();
     let proxy = proxy(dir.path()).await;
-    let mut config = snapshot(vec![route(vec![Target { url, weight: 1 }])]);
+    let mut config = snapshot(vec![route(vec![Target {
+        url,
+        weight: 1,
+        service_id: None,
+    }])]);
     config.namespaces.clear();
     proxy.apply_snapshot(&config);
     let answer = reqwest::get(format!("http://{}/x", proxy.traffic_addr()))

@@ -16,8 +16,9 @@ use crate::layout::{escape_textarea, render};
 use crate::types::TenantView;
 
 /// The quota fields, in form order: (field, label).
-const QUOTAS: [(&str, &str); 7] = [
+const QUOTAS: [(&str, &str); 8] = [
     ("max_routes", "Routes per tenant"),
+    ("max_services", "Services per tenant"),
     ("max_keys", "API keys per tenant"),
     ("max_providers", "Providers per tenant"),
     ("max_models", "Models per tenant"),

@@ -13,6 +13,7 @@ pub(crate) mod problems;
 mod prompt_apis;
 mod providers;
 mod routes;
+mod services;
 mod settings;
 mod tenants;
 mod tokens;
@@ -46,6 +47,7 @@ pub(crate) use tollgate_console::SESSION_COOKIE;
         (name = "members", description = "Tenant members and their roles"),
         (name = "keys", description = "Data-plane API keys"),
         (name = "routes", description = "REST routes the proxies serve"),
+        (name = "services", description = "Services (upstreams): named sets of targets, with subsets and active health checks, that routes forward to"),
         (name = "providers", description = "AI providers and their (write-only) credentials"),
         (name = "models", description = "Models, their deployments and prices; the price catalog"),
         (name = "prompt-apis", description = "Prompt templates served as REST endpoints by the proxy"),
@@ -86,6 +88,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(members::router())
         .merge(keys::router())
         .merge(routes::router())
+        .merge(services::router())
         .merge(providers::router())
         .merge(models::router())
         .merge(prompt_apis::router())

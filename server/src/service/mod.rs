@@ -20,5 +20,6 @@ pub(crate) mod scoped;
 pub(crate) mod settings;
 pub(crate) mod snapshot;
 pub(crate) mod tenants;
+pub(crate) mod upstreams;
 pub(crate) mod usage;
 pub(crate) mod users;

@@ -64,6 +64,7 @@ impl From<EgressPolicy> for EgressSettings {
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct Quotas {
     pub(crate) max_routes: u32,
+    pub(crate) max_services: u32,
     pub(crate) max_keys: u32,
     pub(crate) max_providers: u32,
     pub(crate) max_models: u32,
@@ -79,6 +80,7 @@ impl Default for Quotas {
     fn default() -> Self {
         Self {
             max_routes: 1000,
+            max_services: 1000,
             max_keys: 10_000,
             max_providers: 100,
             max_models: 1000,
@@ -93,6 +95,7 @@ impl Default for Quotas {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Kind {
     Routes,
+    Services,
     Keys,
     Providers,
     Models,
@@ -105,6 +108,7 @@ impl Kind {
     fn count_query(self) -> &'static str {
         match self {
             Self::Routes => "SELECT count(*) FROM routes WHERE tenant_id = $1",
+            Self::Services => "SELECT count(*) FROM services WHERE tenant_id = $1",
             Self::Keys => {
                 "SELECT count(*) FROM api_keys WHERE tenant_id = $1 AND revoked_at IS NULL"
             }
@@ -117,6 +121,7 @@ impl Kind {
     fn limit(self, quotas: &Quotas) -> u32 {
         match self {
             Self::Routes => quotas.max_routes,
+            Self::Services => quotas.max_services,
             Self::Keys => quotas.max_keys,
             Self::Providers => quotas.max_providers,
             Self::Models => quotas.max_models,
@@ -127,6 +132,7 @@ impl Kind {
     fn noun(self) -> &'static str {
         match self {
             Self::Routes => "routes",
+            Self::Services => "services",
             Self::Keys => "API keys",
             Self::Providers => "providers",
             Self::Models => "models",

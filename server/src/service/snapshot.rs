@@ -4,7 +4,8 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 use tollgate_protocol::{
     BudgetPeriod, DeploymentEntry, KeyBudget, KeyEntry, ModelEntry, ModelPrices, PromptApiEntry,
-    PromptMessage, PromptVariable, ProviderEntry, RetryOn, RouteEntry, Snapshot, Target,
+    PromptMessage, PromptVariable, ProviderEntry, RetryOn, RouteEntry, ServiceEntry, Snapshot,
+    Target,
 };
 use uuid::Uuid;
 
@@ -12,7 +13,8 @@ use crate::error::ApiResult;
 use crate::secret_box::SecretBox;
 use crate::service::prompt_apis::PromptApiSpec;
 use crate::service::providers;
-use crate::service::routes::RouteRow;
+use crate::service::routes::{RouteRow, StoredDestination};
+use crate::service::upstreams::ServiceRow;
 
 #[derive(sqlx::FromRow)]
 struct KeyRow {
@@ -37,6 +39,16 @@ struct TenantRouteRow {
     #[sqlx(flatten)]
     route: RouteRow,
 }
+
+#[derive(sqlx::FromRow)]
+struct TenantServiceRow {
+    tenant_slug: String,
+    #[sqlx(flatten)]
+    service: ServiceRow,
+}
+
+/// The tenant's services by id, for the routes that forward to them.
+type Services = std::collections::HashMap<Uuid, ServiceRow>;
 
 #[derive(sqlx::FromRow)]
 struct ProviderRow {
@@ -92,9 +104,16 @@ pub(crate) async fn build(db: &PgPool, secrets: &SecretBox) -> ApiResult<Snapsho
     .fetch_all(&mut *tx)
     .await?;
     let routes: Vec<TenantRouteRow> = sqlx::query_as(
-        "SELECT r.*, t.slug AS tenant_slug
+        "SELECT r.*, '[]'::jsonb AS named_destinations, t.slug AS tenant_slug
          FROM routes r JOIN tenants t ON t.id = r.tenant_id
          ORDER BY r.id",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let service_rows: Vec<TenantServiceRow> = sqlx::query_as(
+        "SELECT s.*, t.slug AS tenant_slug
+         FROM services s JOIN tenants t ON t.id = s.tenant_id
+         ORDER BY s.id",
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -140,11 +159,31 @@ pub(crate) async fn build(db: &PgPool, secrets: &SecretBox) -> ApiResult<Snapsho
             timeout_ms: row.timeout_ms.max(1).unsigned_abs(),
         });
     }
+    let service_entries = service_rows
+        .iter()
+        .filter_map(|row| {
+            let check = row.service.health_check.as_ref()?;
+            Some(ServiceEntry {
+                id: row.service.id,
+                label: format!("{}/{}", row.tenant_slug, row.service.name),
+                targets: row.service.targets.iter().map(|t| t.url.clone()).collect(),
+                health_check: check.0.clone(),
+            })
+        })
+        .collect();
+    let services: Services = service_rows
+        .into_iter()
+        .map(|row| (row.service.id, row.service))
+        .collect();
     Ok(Snapshot {
         version,
         generated_at: OffsetDateTime::now_utc(),
         keys: keys.into_iter().map(key_entry).collect(),
-        routes: routes.into_iter().map(route_entry).collect(),
+        routes: routes
+            .into_iter()
+            .map(|route| route_entry(route, &services))
+            .collect(),
+        services: service_entries,
         providers: provider_entries,
         models: model_rows.into_iter().map(model_entry).collect(),
         prompt_apis: prompt_rows
@@ -176,13 +215,67 @@ fn key_entry(row: KeyRow) -> KeyEntry {
     }
 }
 
+/// A route's targets when it forwards to services: each destination's share split over its
+/// targets by their weights (scaled so small shares keep their proportions), and the longest
+/// connect timeout among the services.
+fn service_targets(
+    destinations: &[StoredDestination],
+    services: &Services,
+) -> (Vec<Target>, Option<u64>) {
+    /// A destination's weight becomes this many parts, shared by its targets.
+    const PARTS: u64 = 1000;
+    let mut targets = Vec::new();
+    let mut connect_timeout = None;
+    for destination in destinations {
+        let Some(service) = services.get(&destination.service_id) else {
+            continue;
+        };
+        connect_timeout =
+            connect_timeout.max(Some(service.connect_timeout_ms.max(1).unsigned_abs()));
+        let group: Vec<_> = service
+            .targets
+            .iter()
+            .filter(|t| destination.subset.is_none() || t.subset == destination.subset)
+            .collect();
+        let total: u64 = group.iter().map(|t| u64::from(t.weight)).sum();
+        for target in group.into_iter().filter(|t| t.weight > 0) {
+            let share = u64::from(destination.weight) * PARTS * u64::from(target.weight) / total;
+            targets.push(Target {
+                url: target.url.clone(),
+                weight: u32::try_from(share.max(u64::from(destination.weight > 0)))
+                    .unwrap_or(u32::MAX),
+                service_id: Some(service.id),
+            });
+        }
+    }
+    (targets, connect_timeout)
+}
+
 fn route_entry(
     TenantRouteRow {
         tenant_id,
         tenant_slug,
         route: row,
     }: TenantRouteRow,
+    services: &Services,
 ) -> RouteEntry {
+    let (targets, connect_timeout_ms) = if row.destinations.is_empty() {
+        let inline = row.targets.0.into_iter().map(|t| Target {
+            url: t.url,
+            weight: t.weight,
+            service_id: None,
+        });
+        (
+            inline.collect(),
+            row.connect_timeout_ms.max(1).unsigned_abs(),
+        )
+    } else {
+        let (targets, connect) = service_targets(&row.destinations, services);
+        (
+            targets,
+            connect.unwrap_or(row.connect_timeout_ms.max(1).unsigned_abs()),
+        )
+    };
     let retry_on = row
         .retry_on
         .iter()
@@ -198,16 +291,8 @@ fn route_entry(
         path_match: row.path_match,
         methods: row.methods,
         strip_prefix: row.strip_prefix,
-        targets: row
-            .targets
-            .0
-            .into_iter()
-            .map(|t| Target {
-                url: t.url,
-                weight: t.weight,
-            })
-            .collect(),
-        connect_timeout_ms: row.connect_timeout_ms.max(1).unsigned_abs(),
+        targets,
+        connect_timeout_ms,
         timeout_ms: row.timeout_ms.max(1).unsigned_abs(),
         retries: row.retries.max(0).unsigned_abs(),
         retry_on,

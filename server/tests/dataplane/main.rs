@@ -22,6 +22,7 @@ mod responses;
 mod routing;
 mod sdk;
 mod security;
+mod services;
 mod shared_budgets;
 mod shared_limits;
 mod usage;

@@ -11,7 +11,9 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-pub(crate) use spec::{check_host, check_prefix, RESERVED_HEADERS};
+pub(crate) use spec::{
+    check_duration, check_host, check_prefix, check_target_url, RESERVED_HEADERS,
+};
 pub(crate) use store::RouteRow;
 pub(crate) use store::{create, delete, get, list, update};
 
@@ -25,6 +27,28 @@ pub(crate) struct Target {
     pub(crate) url: String,
     /// Relative share of the traffic, 0 to 10000 (default 1). 0 takes the target out of rotation.
     #[serde(default = "one")]
+    pub(crate) weight: u32,
+}
+
+/// A share of a route's traffic sent to a service, or to one subset of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Destination {
+    /// The service's name.
+    pub(crate) service: String,
+    /// Only its targets labelled with this subset, like `v1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) subset: Option<String>,
+    /// Relative share of the route's traffic, 0 to 10000 (default 1).
+    #[serde(default = "one")]
+    pub(crate) weight: u32,
+}
+
+/// A destination as stored: the service by id, so renaming it keeps the route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StoredDestination {
+    pub(crate) service_id: Uuid,
+    pub(crate) subset: Option<String>,
     pub(crate) weight: u32,
 }
 
@@ -68,11 +92,21 @@ pub(crate) struct RouteSpec {
     /// Remove the matched path prefix before forwarding.
     #[serde(default)]
     pub(crate) strip_prefix: bool,
+    /// Where it forwards, by weight. A route has targets, or a `service`, or `destinations`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) targets: Vec<Target>,
+    /// Forward to this service's targets (all its subsets, by their weights).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) service: Option<String>,
+    /// Split the traffic by weight between services and their subsets, like 90 to `v1` and
+    /// 10 to `v2` of one service.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) destinations: Vec<Destination>,
     /// Time allowed for the upstream's response headers, like "10s" or "500ms" (default 60s).
     #[schema(example = "10s")]
     pub(crate) timeout: Option<String>,
-    /// Time allowed to connect to a target (default 5s).
+    /// Time allowed to connect to a target (default 5s); routes to services use the
+    /// services' own.
     #[schema(example = "2s")]
     pub(crate) connect_timeout: Option<String>,
     /// Further attempts on other targets after a failure (0 to 10).

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tollgate_protocol::RetryOn;
 
-use super::{HeaderRules, PathMatch, RouteSpec, Target};
+use super::{Destination, HeaderRules, PathMatch, RouteSpec, Target};
 use crate::error::{ApiError, ApiResult};
 use crate::validate;
 
@@ -81,7 +81,16 @@ pub(super) fn check(spec: RouteSpec) -> ApiResult<Checked> {
     }
     methods.sort();
 
-    if spec.targets.is_empty() || spec.targets.len() > MAX_TARGETS {
+    let ways = usize::from(!spec.targets.is_empty())
+        + usize::from(spec.service.is_some())
+        + usize::from(!spec.destinations.is_empty());
+    if ways != 1 {
+        return invalid(
+            "say where the route forwards with exactly one of targets, service or destinations"
+                .into(),
+        );
+    }
+    if spec.targets.len() > MAX_TARGETS {
         return invalid(format!("targets: give 1 to {MAX_TARGETS} targets"));
     }
     let mut targets = Vec::with_capacity(spec.targets.len());
@@ -94,9 +103,15 @@ pub(super) fn check(spec: RouteSpec) -> ApiResult<Checked> {
             weight: target.weight,
         });
     }
-    if targets.iter().map(|t| u64::from(t.weight)).sum::<u64>() == 0 {
+    if !targets.is_empty() && targets.iter().map(|t| u64::from(t.weight)).sum::<u64>() == 0 {
         return invalid("targets: the weights add up to 0, so no target would get traffic".into());
     }
+    let service = spec
+        .service
+        .as_deref()
+        .map(|s| validate::name("service", s))
+        .transpose()?;
+    let destinations = check_destinations(&spec.destinations)?;
 
     let timeout = check_duration("timeout", spec.timeout.as_deref(), DEFAULT_TIMEOUT)?;
     let connect_timeout = check_duration(
@@ -149,6 +164,8 @@ pub(super) fn check(spec: RouteSpec) -> ApiResult<Checked> {
             methods,
             strip_prefix: spec.strip_prefix,
             targets,
+            service,
+            destinations,
             timeout: Some(humantime::format_duration(timeout).to_string()),
             connect_timeout: Some(humantime::format_duration(connect_timeout).to_string()),
             retries: spec.retries,
@@ -165,6 +182,48 @@ pub(super) fn check(spec: RouteSpec) -> ApiResult<Checked> {
         retry_on,
         signature,
     })
+}
+
+fn check_destinations(destinations: &[Destination]) -> ApiResult<Vec<Destination>> {
+    let invalid = |msg: String| Err(ApiError::Invalid(msg));
+    if destinations.len() > MAX_TARGETS {
+        return invalid(format!("destinations: at most {MAX_TARGETS}"));
+    }
+    let mut checked: Vec<Destination> = Vec::with_capacity(destinations.len());
+    for destination in destinations {
+        if destination.weight > MAX_WEIGHT {
+            return invalid(format!("destination weight must be 0 to {MAX_WEIGHT}"));
+        }
+        let service = validate::name("destinations.service", &destination.service)?;
+        let subset = destination
+            .subset
+            .as_deref()
+            .map(crate::service::upstreams::check_subset)
+            .transpose()?;
+        if checked
+            .iter()
+            .any(|d| d.service == service && d.subset == subset)
+        {
+            return invalid(format!(
+                "destinations: {service}{} is listed twice",
+                subset
+                    .as_deref()
+                    .map(|s| format!(" subset {s}"))
+                    .unwrap_or_default()
+            ));
+        }
+        checked.push(Destination {
+            service,
+            subset,
+            weight: destination.weight,
+        });
+    }
+    if !checked.is_empty() && checked.iter().all(|d| d.weight == 0) {
+        return invalid(
+            "destinations: the weights add up to 0, so no service would get traffic".into(),
+        );
+    }
+    Ok(checked)
 }
 
 pub(crate) fn check_host(host: &str) -> ApiResult<String> {
@@ -231,7 +290,7 @@ fn check_path(path: &str, path_match: PathMatch) -> ApiResult<String> {
     Ok(path.to_string())
 }
 
-fn check_target_url(text: &str) -> ApiResult<String> {
+pub(crate) fn check_target_url(text: &str) -> ApiResult<String> {
     let invalid = |why: &str| {
         Err(ApiError::Invalid(format!(
             "target url '{}' {why}",
@@ -256,7 +315,11 @@ fn check_target_url(text: &str) -> ApiResult<String> {
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
-fn check_duration(field: &str, text: Option<&str>, default: Duration) -> ApiResult<Duration> {
+pub(crate) fn check_duration(
+    field: &str,
+    text: Option<&str>,
+    default: Duration,
+) -> ApiResult<Duration> {
     let Some(text) = text else { return Ok(default) };
     let duration = humantime::parse_duration(text.trim()).map_err(|_| {
         ApiError::Invalid(format!(

@@ -8,12 +8,13 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::spec::{check, Checked};
-use super::{HeaderRules, PathMatch, Route, RouteSpec, Target};
+use super::{Destination, HeaderRules, PathMatch, Route, RouteSpec, StoredDestination, Target};
 use crate::access::{Principal, TenantAccess};
 use crate::error::{ApiError, ApiResult};
 use crate::roles::{Require, Role};
 use crate::service::removal::{self, Removable};
 use crate::service::scoped;
+use crate::service::upstreams;
 use crate::service::{audit, config_version};
 
 /// A route as stored (the snapshot reads the same rows).
@@ -37,13 +38,23 @@ pub(crate) struct RouteRow {
     pub(crate) remove_headers: Vec<String>,
     pub(crate) forward_key: bool,
     pub(crate) body_idle_timeout_ms: i64,
+    pub(crate) destinations: sqlx::types::Json<Vec<StoredDestination>>,
+    pub(crate) single_service: bool,
+    /// `destinations` with the services' names.
+    pub(crate) named_destinations: sqlx::types::Json<Vec<Destination>>,
     pub(crate) created_at: OffsetDateTime,
     pub(crate) updated_at: OffsetDateTime,
 }
 
 const ROUTE_COLUMNS: &str = "id, name, hosts, path, path_match, methods, strip_prefix, targets,
      connect_timeout_ms, timeout_ms, retries, retry_on, retry_non_idempotent, require_key,
-     set_headers, remove_headers, forward_key, body_idle_timeout_ms, created_at, updated_at";
+     set_headers, remove_headers, forward_key, body_idle_timeout_ms, destinations, single_service,
+     (SELECT COALESCE(jsonb_agg(jsonb_strip_nulls(jsonb_build_object('service', s.name,
+                 'subset', d.value->'subset', 'weight', d.value->'weight')) ORDER BY d.ordinality),
+             '[]'::jsonb)
+      FROM jsonb_array_elements(routes.destinations) WITH ORDINALITY AS d
+      JOIN services s ON s.id = (d.value->>'service_id')::uuid) AS named_destinations,
+     created_at, updated_at";
 
 fn millis_text(ms: i64) -> String {
     humantime::format_duration(Duration::from_millis(ms.max(0).unsigned_abs())).to_string()
@@ -51,6 +62,12 @@ fn millis_text(ms: i64) -> String {
 
 impl From<RouteRow> for Route {
     fn from(row: RouteRow) -> Self {
+        let mut destinations = row.named_destinations.0;
+        let service = if row.single_service {
+            destinations.pop().map(|d| d.service)
+        } else {
+            None
+        };
         Self {
             id: row.id,
             spec: RouteSpec {
@@ -61,6 +78,8 @@ impl From<RouteRow> for Route {
                 methods: row.methods,
                 strip_prefix: row.strip_prefix,
                 targets: row.targets.0,
+                service,
+                destinations,
                 timeout: Some(millis_text(row.timeout_ms)),
                 connect_timeout: Some(millis_text(row.connect_timeout_ms)),
                 retries: row.retries.max(0).unsigned_abs(),
@@ -118,20 +137,21 @@ pub(crate) async fn create(
     access.role.require(Role::Admin, "manage routes")?;
     let checked = check(spec)?;
     let mut tx = db.begin().await?;
-    admit(&mut tx, access, &checked, true).await?;
+    let destinations = admit(&mut tx, access, &checked, true).await?;
     let row: RouteRow = bind_spec(
         sqlx::query_as(&format!(
             "INSERT INTO routes (tenant_id, id, name, hosts, path, path_match, methods, strip_prefix,
                  targets, connect_timeout_ms, timeout_ms, retries, retry_on, retry_non_idempotent,
                  require_key, set_headers, remove_headers, match_signature, forward_key,
-                 body_idle_timeout_ms)
+                 body_idle_timeout_ms, destinations, single_service)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                 $19, $20)
+                 $19, $20, $21, $22)
              RETURNING {ROUTE_COLUMNS}"
         )),
         access.tenant.id,
         Uuid::now_v7(),
         &checked,
+        destinations,
     )
     .fetch_one(&mut *tx)
     .await
@@ -154,20 +174,21 @@ pub(crate) async fn update(
     let spec = crate::merge_patch::patched(&current.spec, &patch, "route")?;
     let checked = check(spec)?;
     let mut tx = db.begin().await?;
-    admit(&mut tx, access, &checked, false).await?;
+    let destinations = admit(&mut tx, access, &checked, false).await?;
     let row: Option<RouteRow> = bind_spec(
         sqlx::query_as(&format!(
             "UPDATE routes SET name = $3, hosts = $4, path = $5, path_match = $6, methods = $7,
                  strip_prefix = $8, targets = $9, connect_timeout_ms = $10, timeout_ms = $11,
                  retries = $12, retry_on = $13, retry_non_idempotent = $14, require_key = $15,
                  set_headers = $16, remove_headers = $17, match_signature = $18, forward_key = $19,
-                 body_idle_timeout_ms = $20
+                 body_idle_timeout_ms = $20, destinations = $21, single_service = $22
              WHERE tenant_id = $1 AND id = $2
              RETURNING {ROUTE_COLUMNS}"
         )),
         access.tenant.id,
         id,
         &checked,
+        destinations,
     )
     .fetch_optional(&mut *tx)
     .await
@@ -195,6 +216,7 @@ fn bind_spec<'q>(
     tenant_id: Uuid,
     id: Uuid,
     checked: &'q Checked,
+    destinations: Vec<StoredDestination>,
 ) -> RouteQuery<'q> {
     let spec = &checked.spec;
     query
@@ -218,16 +240,20 @@ fn bind_spec<'q>(
         .bind(&checked.signature)
         .bind(spec.forward_key)
         .bind(duration_ms(checked.body_idle_timeout))
+        .bind(sqlx::types::Json(destinations))
+        .bind(spec.service.is_some())
 }
 
-/// Checks what depends on the platform's settings, inside the storing transaction: the route
-/// stays in its tenant's namespace, targets obey the egress policy, the tenant's quotas hold.
+/// Checks what depends on the platform's settings and the tenant's other objects, inside the
+/// storing transaction: the route stays in its tenant's namespace, targets obey the egress
+/// policy, the tenant's quotas hold, the services it names exist (with the subsets it names).
+/// Returns its destinations by service id.
 async fn admit(
     conn: &mut sqlx::PgConnection,
     access: &TenantAccess,
     checked: &Checked,
     adding: bool,
-) -> ApiResult<()> {
+) -> ApiResult<Vec<StoredDestination>> {
     crate::service::settings::check_quota(
         &mut *conn,
         access.tenant.id,
@@ -242,7 +268,50 @@ async fn admit(
     for target in &checked.spec.targets {
         crate::service::settings::check_url_egress(&egress, "target url", &target.url)?;
     }
-    Ok(())
+    resolve_destinations(conn, access, &checked.spec).await
+}
+
+async fn resolve_destinations(
+    conn: &mut sqlx::PgConnection,
+    access: &TenantAccess,
+    spec: &RouteSpec,
+) -> ApiResult<Vec<StoredDestination>> {
+    let wanted: Vec<Destination> = match &spec.service {
+        Some(service) => vec![Destination {
+            service: service.clone(),
+            subset: None,
+            weight: 100,
+        }],
+        None => spec.destinations.clone(),
+    };
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<String> = wanted.iter().map(|d| d.service.clone()).collect();
+    let services = upstreams::resolve(conn, access.tenant.id, &names).await?;
+    wanted
+        .into_iter()
+        .map(|d| {
+            let (id, targets) = services.get(&d.service).ok_or_else(|| {
+                ApiError::Invalid(format!(
+                    "the route forwards to service '{}', which this tenant does not have; create it first",
+                    d.service
+                ))
+            })?;
+            if !upstreams::serves(targets, d.subset.as_deref()) {
+                return Err(ApiError::Invalid(format!(
+                    "service '{}' has no target with weight in subset '{}'",
+                    d.service,
+                    d.subset.as_deref().unwrap_or_default()
+                )));
+            }
+            Ok(StoredDestination {
+                service_id: *id,
+                subset: d.subset,
+                weight: d.weight,
+            })
+        })
+        .collect()
 }
 
 pub(super) fn duration_ms(duration: Duration) -> i64 {

@@ -1,10 +1,12 @@
-//! Passive health: a target that fails several times in a row is skipped for a while.
+//! Passive health: a target that fails several times in a row is skipped for a while. And
+//! what active health checks (`probes`) found: a target out of rotation gets no traffic.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
+use tollgate_protocol::HealthCheck;
 
 /// Consecutive failures that take a target out of rotation.
 const FAILURES_TO_EJECT: u32 = 3;
@@ -49,17 +51,67 @@ impl TargetHealth {
     }
 }
 
+/// What the checks of one target found so far. A target starts in rotation.
+#[derive(Debug)]
+pub(crate) struct ProbeState {
+    up: AtomicBool,
+    passes: AtomicU32,
+    failures: AtomicU32,
+}
+
+impl Default for ProbeState {
+    fn default() -> Self {
+        Self {
+            up: AtomicBool::new(true),
+            passes: AtomicU32::new(0),
+            failures: AtomicU32::new(0),
+        }
+    }
+}
+
+impl ProbeState {
+    /// Whether the target may get traffic.
+    pub(crate) fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// Records a check's outcome; returns the new state when it changed.
+    pub(crate) fn record(&self, passed: bool, check: &HealthCheck) -> Option<bool> {
+        if passed {
+            self.failures.store(0, Ordering::Relaxed);
+            let passes = self.passes.fetch_add(1, Ordering::Relaxed) + 1;
+            (!self.is_up() && passes >= check.healthy_threshold).then(|| {
+                self.up.store(true, Ordering::Relaxed);
+                true
+            })
+        } else {
+            self.passes.store(0, Ordering::Relaxed);
+            let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+            (self.is_up() && failures >= check.unhealthy_threshold).then(|| {
+                self.up.store(false, Ordering::Relaxed);
+                false
+            })
+        }
+    }
+
+    pub(crate) fn reset(&self) {
+        self.up.store(true, Ordering::Relaxed);
+        self.passes.store(0, Ordering::Relaxed);
+        self.failures.store(0, Ordering::Relaxed);
+    }
+}
+
 /// Health by target URL, shared by every snapshot, so a reload does not forget a bad target.
 #[derive(Debug, Default)]
 pub(crate) struct HealthRegistry {
     targets: DashMap<String, Arc<TargetHealth>>,
     /// Active health check findings, by service and target URL.
-    probes: DashMap<(uuid::Uuid, String), Arc<crate::probes::ProbeState>>,
+    probes: DashMap<(uuid::Uuid, String), Arc<ProbeState>>,
 }
 
 impl HealthRegistry {
     /// What the active checks of a service's target found (in rotation until they say not).
-    pub(crate) fn probe(&self, service: uuid::Uuid, url: &str) -> Arc<crate::probes::ProbeState> {
+    pub(crate) fn probe(&self, service: uuid::Uuid, url: &str) -> Arc<ProbeState> {
         self.probes
             .entry((service, url.to_string()))
             .or_default()
@@ -99,5 +151,33 @@ mod tests {
         assert!(!health.failed());
         assert!(health.failed());
         assert!(health.is_ejected());
+    }
+
+    #[test]
+    fn thresholds_take_a_target_out_and_bring_it_back() {
+        let check = HealthCheck {
+            path: "/".into(),
+            interval_ms: 1000,
+            timeout_ms: 500,
+            healthy_threshold: 2,
+            unhealthy_threshold: 3,
+        };
+        let state = ProbeState::default();
+        assert!(state.is_up());
+        assert_eq!(state.record(false, &check), None);
+        assert_eq!(state.record(false, &check), None);
+        assert_eq!(
+            state.record(true, &check),
+            None,
+            "a pass resets the failures"
+        );
+        for _ in 0..2 {
+            assert_eq!(state.record(false, &check), None);
+        }
+        assert_eq!(state.record(false, &check), Some(false));
+        assert!(!state.is_up());
+        assert_eq!(state.record(true, &check), None);
+        assert_eq!(state.record(true, &check), Some(true));
+        assert!(state.is_up());
     }
 }

@@ -3,7 +3,6 @@
 //! failures in a row it gets no traffic until `healthy_threshold` passes in a row bring it back.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,57 +13,7 @@ use tollgate_protocol::{HealthCheck, ServiceEntry};
 use uuid::Uuid;
 
 use crate::forward::Clients;
-use crate::health::HealthRegistry;
-
-/// What the checks of one target found so far. A target starts in rotation.
-#[derive(Debug)]
-pub(crate) struct ProbeState {
-    up: AtomicBool,
-    passes: AtomicU32,
-    failures: AtomicU32,
-}
-
-impl Default for ProbeState {
-    fn default() -> Self {
-        Self {
-            up: AtomicBool::new(true),
-            passes: AtomicU32::new(0),
-            failures: AtomicU32::new(0),
-        }
-    }
-}
-
-impl ProbeState {
-    /// Whether the target may get traffic.
-    pub(crate) fn is_up(&self) -> bool {
-        self.up.load(Ordering::Relaxed)
-    }
-
-    /// Records a check's outcome; returns the new state when it changed.
-    fn record(&self, passed: bool, check: &HealthCheck) -> Option<bool> {
-        if passed {
-            self.failures.store(0, Ordering::Relaxed);
-            let passes = self.passes.fetch_add(1, Ordering::Relaxed) + 1;
-            (!self.is_up() && passes >= check.healthy_threshold).then(|| {
-                self.up.store(true, Ordering::Relaxed);
-                true
-            })
-        } else {
-            self.passes.store(0, Ordering::Relaxed);
-            let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
-            (self.is_up() && failures >= check.unhealthy_threshold).then(|| {
-                self.up.store(false, Ordering::Relaxed);
-                false
-            })
-        }
-    }
-
-    fn reset(&self) {
-        self.up.store(true, Ordering::Relaxed);
-        self.passes.store(0, Ordering::Relaxed);
-        self.failures.store(0, Ordering::Relaxed);
-    }
-}
+use crate::health::{HealthRegistry, ProbeState};
 
 /// One running check: what it checks, and its task.
 struct Running {
@@ -179,38 +128,5 @@ async fn probe(
             }
             None => {}
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn thresholds_take_a_target_out_and_bring_it_back() {
-        let check = HealthCheck {
-            path: "/".into(),
-            interval_ms: 1000,
-            timeout_ms: 500,
-            healthy_threshold: 2,
-            unhealthy_threshold: 3,
-        };
-        let state = ProbeState::default();
-        assert!(state.is_up());
-        assert_eq!(state.record(false, &check), None);
-        assert_eq!(state.record(false, &check), None);
-        assert_eq!(
-            state.record(true, &check),
-            None,
-            "a pass resets the failures"
-        );
-        for _ in 0..2 {
-            assert_eq!(state.record(false, &check), None);
-        }
-        assert_eq!(state.record(false, &check), Some(false));
-        assert!(!state.is_up());
-        assert_eq!(state.record(true, &check), None);
-        assert_eq!(state.record(true, &check), Some(true));
-        assert!(state.is_up());
     }
 }

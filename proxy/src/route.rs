@@ -22,7 +22,7 @@ pub(crate) struct CompiledTarget {
     pub(crate) weight: u32,
     pub(crate) health: Arc<TargetHealth>,
     /// Active health check findings, for a target of a service.
-    pub(crate) probe: Option<Arc<crate::probes::ProbeState>>,
+    pub(crate) probe: Option<Arc<crate::health::ProbeState>>,
 }
 
 /// A route ready to match and forward.

@@ -28,13 +28,14 @@ impl Nav {
 }
 
 /// The sections of a tenant, in header order: (path segment, label, least role that sees it).
-const SECTIONS: [(&str, &str, Role); 10] = [
+const SECTIONS: [(&str, &str, Role); 11] = [
     ("", "Dashboard", Role::Viewer),
     ("keys", "API keys", Role::Viewer),
     ("providers", "Providers", Role::Viewer),
     ("models", "Models", Role::Viewer),
     ("prompt-apis", "Prompt APIs", Role::Viewer),
     ("routes", "Routes", Role::Viewer),
+    ("services", "Services", Role::Viewer),
     ("usage", "Usage", Role::Viewer),
     ("members", "Members", Role::Viewer),
     ("audit", "Audit log", Role::Viewer),

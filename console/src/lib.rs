@@ -119,6 +119,15 @@ pub fn router(settings: Settings) -> Result<Router, reqwest::Error> {
             get(routes::edit).post(routes::update),
         )
         .route("/t/{tenant}/routes/{id}/delete", post(routes::delete))
+        .route(
+            "/t/{tenant}/services",
+            get(services::list).post(services::create),
+        )
+        .route(
+            "/t/{tenant}/services/{id}",
+            get(services::edit).post(services::update),
+        )
+        .route("/t/{tenant}/services/{id}/delete", post(services::delete))
         .route("/t/{tenant}/usage", get(usage::log))
         .route("/t/{tenant}/usage.csv", get(usage::csv))
         .route(

@@ -198,6 +198,14 @@ pub(crate) struct Target {
     pub weight: u32,
 }
 
+/// A share of a route's traffic for a service or one of its subsets.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub(crate) struct Destination {
+    pub service: String,
+    pub subset: Option<String>,
+    pub weight: u32,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub(crate) struct RouteSpec {
     pub name: String,
@@ -207,11 +215,41 @@ pub(crate) struct RouteSpec {
     pub path_match: String,
     pub methods: Vec<String>,
     pub strip_prefix: bool,
+    #[serde(default)]
     pub targets: Vec<Target>,
+    #[serde(default)]
+    pub service: Option<String>,
+    #[serde(default)]
+    pub destinations: Vec<Destination>,
     pub timeout: Option<String>,
     pub connect_timeout: Option<String>,
     pub retries: u32,
     pub require_key: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ServiceTarget {
+    pub url: String,
+    pub weight: u32,
+    pub subset: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct HealthCheck {
+    pub path: String,
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    pub healthy_threshold: u32,
+    pub unhealthy_threshold: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Service {
+    pub id: String,
+    pub name: String,
+    pub targets: Vec<ServiceTarget>,
+    pub connect_timeout: Option<String>,
+    pub health_check: Option<HealthCheck>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -28,6 +28,18 @@ struct Ledger {
     reported_at: Option<OffsetDateTime>,
     /// This proxy's calls, by usage event id.
     pending: HashMap<Uuid, Charge>,
+    /// Their sum, and the time of the oldest: a busy key holds thousands of charges between two
+    /// reports, too many to add up on every call.
+    pending_total: i64,
+    oldest: Option<OffsetDateTime>,
+}
+
+impl Ledger {
+    /// Recounts the running sum after charges were dropped.
+    fn recount(&mut self) {
+        self.pending_total = self.pending.values().map(|c| c.cost).sum();
+        self.oldest = self.pending.values().map(|c| c.time).min();
+    }
 }
 
 /// Spend so far of every key with a budget.
@@ -57,12 +69,17 @@ impl Budgets {
         let since = period_start(budget.period, now);
         let ledger = self.ledgers.entry(key).or_default();
         let ledger = ledger.lock().unwrap_or_else(|p| p.into_inner());
-        let pending: i64 = ledger
-            .pending
-            .values()
-            .filter(|charge| charge.time >= since)
-            .map(|charge| charge.cost)
-            .sum();
+        let pending: i64 = if ledger.oldest.is_none_or(|oldest| oldest >= since) {
+            ledger.pending_total
+        } else {
+            // Some charges belong to the period before: only at a period's start.
+            ledger
+                .pending
+                .values()
+                .filter(|charge| charge.time >= since)
+                .map(|charge| charge.cost)
+                .sum()
+        };
         let reported = if ledger.reported_at.is_some_and(|at| at >= since) {
             ledger.reported
         } else {
@@ -83,7 +100,7 @@ impl Budgets {
         }
         if let Some(ledger) = self.ledgers.get(&key) {
             let mut ledger = ledger.lock().unwrap_or_else(|p| p.into_inner());
-            ledger.pending.insert(
+            let replaced = ledger.pending.insert(
                 event,
                 Charge {
                     cost,
@@ -91,6 +108,8 @@ impl Budgets {
                     delivered: None,
                 },
             );
+            ledger.pending_total += cost - replaced.map_or(0, |c| c.cost);
+            ledger.oldest = Some(ledger.oldest.map_or(time, |oldest| oldest.min(time)));
         }
     }
 
@@ -118,6 +137,7 @@ impl Budgets {
             ledger
                 .pending
                 .retain(|_, charge| charge.delivered.is_none_or(|at| at >= asked));
+            ledger.recount();
         }
         self.reports
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

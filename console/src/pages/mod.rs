@@ -12,6 +12,7 @@ pub(crate) mod prompt_apis;
 pub(crate) mod providers;
 pub(crate) mod proxies;
 pub(crate) mod routes;
+pub(crate) mod services;
 pub(crate) mod tokens;
 pub(crate) mod usage;
 

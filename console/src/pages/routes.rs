@@ -48,7 +48,7 @@ pub(crate) async fn list(t: TenantCtx) -> Response {
                                 let hosts = if s.hosts.is_empty() { "any host".to_string() } else { s.hosts.join(", ") };
                                 let methods = if s.methods.is_empty() { "any method".to_string() } else { s.methods.join(" ") };
                                 let matching = format!("{methods} {hosts} {} ({})", s.path, s.path_match);
-                                let targets = s.targets.iter().map(|t| format!("{} ×{}", t.url, t.weight)).collect::<Vec<_>>().join(", ");
+                                let targets = forwards_to(&s);
                                 view! {
                                     <tr>
                                         <td><a href=href.clone()>{s.name.clone()}</a></td>
@@ -71,6 +71,29 @@ pub(crate) async fn list(t: TenantCtx) -> Response {
         }
     });
     t.page("Routes", body)
+}
+
+/// Where a route forwards, in a few words.
+fn forwards_to(spec: &crate::types::RouteSpec) -> String {
+    if let Some(service) = &spec.service {
+        return format!("service {service}");
+    }
+    if !spec.destinations.is_empty() {
+        return spec
+            .destinations
+            .iter()
+            .map(|d| match &d.subset {
+                Some(subset) => format!("{} {subset} ×{}", d.service, d.weight),
+                None => format!("{} ×{}", d.service, d.weight),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+    }
+    spec.targets
+        .iter()
+        .map(|t| format!("{} ×{}", t.url, t.weight))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Where this tenant's routes may live, in words.
@@ -117,6 +140,27 @@ fn route_fields(route: Option<&Route>) -> impl IntoView {
                 .join("\n")
         })
         .unwrap_or_default();
+    let service = spec
+        .as_ref()
+        .and_then(|s| s.service.clone())
+        .unwrap_or_default();
+    let destinations = spec
+        .as_ref()
+        .map(|s| {
+            s.destinations
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{} {} {}",
+                        d.service,
+                        d.subset.as_deref().unwrap_or("*"),
+                        d.weight
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default();
     let timeout = spec
         .as_ref()
         .and_then(|s| s.timeout.clone())
@@ -152,8 +196,13 @@ fn route_fields(route: Option<&Route>) -> impl IntoView {
         </div>
         <p class="hint">"None ticked: any method."</p>
         <label for="targets">"Targets"</label>
-        <textarea id="targets" name="targets" rows="3" required placeholder="http://10.0.0.5:8080 3\nhttp://10.0.0.6:8080 1">{escape_textarea(&targets)}</textarea>
-        <p class="hint">"One per line: upstream URL, then its weight (default 1)."</p>
+        <textarea id="targets" name="targets" rows="3" placeholder="http://10.0.0.5:8080 3\nhttp://10.0.0.6:8080 1">{escape_textarea(&targets)}</textarea>
+        <p class="hint">"One per line: upstream URL, then its weight (default 1). Or, instead, a service:"</p>
+        <label for="service">"Service"</label>
+        <input id="service" name="service" value=service placeholder="orders (a service of this tenant)"/>
+        <label for="destinations">"Or split between"</label>
+        <textarea id="destinations" name="destinations" rows="2" placeholder="orders v1 90\norders v2 10">{escape_textarea(&destinations)}</textarea>
+        <p class="hint">"One per line: service, subset (or * for all of it), weight. Give exactly one of targets, service or split."</p>
         <label for="strip_prefix">"Strip prefix"</label>
         <div><input id="strip_prefix" name="strip_prefix" type="checkbox" value="on" checked=strip/>" Remove the matched path before forwarding"</div>
         <label for="timeout">"Timeout"</label>
@@ -190,6 +239,17 @@ fn route_json(pairs: &[(String, String)]) -> Result<Value, String> {
         )?;
         targets.push(json!({"url": url, "weight": weight.unwrap_or(1)}));
     }
+    let mut destinations = Vec::new();
+    for (line, words) in forms::rows(field("destinations")) {
+        let service = words.first().copied().unwrap_or_default();
+        let subset = words.get(1).copied().filter(|s| *s != "*");
+        let weight = forms::number::<u32>(
+            &format!("Split, line {line}, weight"),
+            words.get(2).unwrap_or(&""),
+        )?;
+        destinations
+            .push(json!({"service": service, "subset": subset, "weight": weight.unwrap_or(1)}));
+    }
     Ok(json!({
         "name": field("name").trim(),
         "hosts": forms::list(field("hosts")),
@@ -198,6 +258,8 @@ fn route_json(pairs: &[(String, String)]) -> Result<Value, String> {
         "methods": methods,
         "strip_prefix": !field("strip_prefix").is_empty(),
         "targets": targets,
+        "service": forms::opt(field("service")),
+        "destinations": destinations,
         "timeout": forms::opt(field("timeout")),
         "connect_timeout": forms::opt(field("connect_timeout")),
         "retries": forms::number::<u32>("Retries", field("retries"))?.unwrap_or(0),

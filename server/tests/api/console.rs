@@ -834,3 +834,61 @@ async fn platform_admins_set_egress_quotas_and_namespaces_from_the_console() {
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn admins_manage_services_and_point_routes_at_them_from_forms() {
+    let server = TestServer::start().await;
+    let admin = server
+        .user_with_role("acme", "admin@acme.example", "admin")
+        .await;
+    server.give_request_space("acme").await;
+    let (_, html) = admin
+        .submit(
+            "/t/acme/services",
+            &[
+                ("name", "orders"),
+                (
+                    "targets",
+                    "http://127.0.0.1:9 3 v1\nhttp://127.0.0.1:10 1 v2",
+                ),
+                ("connect_timeout", "2s"),
+                ("check_path", "/healthz"),
+                ("check_interval", "5s"),
+            ],
+        )
+        .await;
+    assert!(html.contains("Service “orders” added"), "{html}");
+    let service = &admin.get("/api/v1/tenants/acme/services").await.body[0];
+    assert_eq!(service["targets"][0]["subset"], "v1");
+    assert_eq!(service["targets"][0]["weight"], 3);
+    assert_eq!(service["health_check"]["path"], "/healthz");
+    assert_eq!(service["health_check"]["unhealthy_threshold"], 3);
+
+    let (_, html) = admin
+        .submit(
+            "/t/acme/routes",
+            &[
+                ("name", "canary"),
+                ("path", "/orders"),
+                ("match", "prefix"),
+                ("destinations", "orders v1 90\norders v2 10"),
+                ("require_key", "on"),
+            ],
+        )
+        .await;
+    assert!(html.contains("Route “canary” added"), "{html}");
+    assert!(html.contains("orders v1 ×90"), "{html}");
+    let route = &admin.get("/api/v1/tenants/acme/routes").await.body[0];
+    assert_eq!(route["destinations"][1]["weight"], 10);
+
+    // A mistake comes back as the API's message, and nothing is stored.
+    let (_, html) = admin
+        .submit(
+            "/t/acme/routes",
+            &[("name", "bad"), ("path", "/bad"), ("service", "missing")],
+        )
+        .await;
+    assert!(html.contains("does not have"), "{html}");
+    let (_, html) = admin.page("/t/acme/services").await;
+    assert!(html.contains("GET /healthz every 5s"), "{html}");
+}

@@ -79,6 +79,7 @@ impl ApiError {
             Self::TooManyRequests { .. } => "too-many-requests",
             Self::Status { status, .. } => match status.as_u16() {
                 405 => "method-not-allowed",
+                412 => "precondition-failed",
                 413 => "too-large",
                 415 => "unsupported-media-type",
                 422 => "invalid",

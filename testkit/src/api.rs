@@ -117,6 +117,26 @@ impl Api {
         self.finish(request).await
     }
 
+    /// Any method, with a body of another type than JSON (like YAML) and extra headers.
+    pub async fn send_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.finish(request).await
+    }
+
     /// A console page, after redirects: its status and HTML.
     pub async fn page(&self, path: &str) -> (StatusCode, String) {
         let response = self

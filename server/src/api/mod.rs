@@ -2,6 +2,7 @@
 
 mod audit;
 mod auth;
+mod config;
 mod dataplanes;
 mod health;
 mod internal;
@@ -47,6 +48,7 @@ pub(crate) use tollgate_console::SESSION_COOKIE;
         (name = "members", description = "Tenant members and their roles"),
         (name = "keys", description = "Data-plane API keys"),
         (name = "routes", description = "REST routes the proxies serve"),
+        (name = "config", description = "Configuration as code: export a tenant's services and routes as YAML, apply a document as a whole"),
         (name = "services", description = "Services (upstreams): named sets of targets, with subsets and active health checks, that routes forward to"),
         (name = "providers", description = "AI providers and their (write-only) credentials"),
         (name = "models", description = "Models, their deployments and prices; the price catalog"),
@@ -89,6 +91,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(keys::router())
         .merge(routes::router())
         .merge(services::router())
+        .merge(config::router())
         .merge(providers::router())
         .merge(models::router())
         .merge(prompt_apis::router())

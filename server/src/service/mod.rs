@@ -4,6 +4,7 @@
 pub(crate) mod admin_tokens;
 pub(crate) mod api_keys;
 pub(crate) mod audit;
+pub(crate) mod config_doc;
 pub(crate) mod config_version;
 pub(crate) mod dataplanes;
 pub(crate) mod invitations;

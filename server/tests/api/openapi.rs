@@ -38,6 +38,8 @@ const ROUTES: &[&str] = &[
     "GET /api/v1/tenants/{tenant}/services/{id}",
     "PATCH /api/v1/tenants/{tenant}/services/{id}",
     "DELETE /api/v1/tenants/{tenant}/services/{id}",
+    "GET /api/v1/tenants/{tenant}/config:export",
+    "POST /api/v1/tenants/{tenant}/config:apply",
     "GET /api/v1/tenants/{tenant}/providers",
     "POST /api/v1/tenants/{tenant}/providers",
     "GET /api/v1/tenants/{tenant}/providers/{id}",

@@ -11,6 +11,7 @@
 mod ai;
 mod chat_dialect;
 mod cluster;
+mod config_doc;
 mod conformance;
 mod console_browser;
 

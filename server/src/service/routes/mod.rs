@@ -15,7 +15,13 @@ pub(crate) use spec::{
     check_duration, check_host, check_prefix, check_target_url, RESERVED_HEADERS,
 };
 pub(crate) use store::RouteRow;
-pub(crate) use store::{create, delete, get, list, update};
+pub(crate) use store::{create, delete, get, insert, list, replace, update};
+
+/// A route's settings as they would be stored (defaults filled in, names normalised), or why
+/// they cannot be.
+pub(crate) fn normalised(spec: RouteSpec) -> crate::error::ApiResult<RouteSpec> {
+    spec::check(spec).map(|checked| checked.spec)
+}
 
 pub(crate) use tollgate_protocol::PathMatch;
 

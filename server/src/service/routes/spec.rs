@@ -37,7 +37,7 @@ pub(crate) const RESERVED_HEADERS: &[&str] = &[
 ];
 
 /// A checked route, ready to store.
-pub(super) struct Checked {
+pub(crate) struct Checked {
     pub(crate) spec: RouteSpec,
     pub(crate) connect_timeout: Duration,
     pub(crate) timeout: Duration,
@@ -48,7 +48,7 @@ pub(super) struct Checked {
 }
 
 /// Validates and normalises a route: the pure part of creating or changing one.
-pub(super) fn check(spec: RouteSpec) -> ApiResult<Checked> {
+pub(crate) fn check(spec: RouteSpec) -> ApiResult<Checked> {
     let invalid = |msg: String| Err(ApiError::Invalid(msg));
     let name = validate::name("name", &spec.name)?;
 

@@ -135,9 +135,20 @@ pub(crate) async fn create(
     spec: RouteSpec,
 ) -> ApiResult<Route> {
     access.role.require(Role::Admin, "manage routes")?;
-    let checked = check(spec)?;
     let mut tx = db.begin().await?;
-    let destinations = admit(&mut tx, access, &checked, true).await?;
+    let route = insert(&mut tx, access, spec).await?;
+    config_version::commit(tx, principal, change(access, "route.create", &route)?).await?;
+    Ok(route)
+}
+
+/// Stores a new route inside the caller's transaction (no audit entry, no new version).
+pub(crate) async fn insert(
+    conn: &mut sqlx::PgConnection,
+    access: &TenantAccess,
+    spec: RouteSpec,
+) -> ApiResult<Route> {
+    let checked = check(spec)?;
+    let destinations = admit(&mut *conn, access, &checked, true).await?;
     let row: RouteRow = bind_spec(
         sqlx::query_as(&format!(
             "INSERT INTO routes (tenant_id, id, name, hosts, path, path_match, methods, strip_prefix,
@@ -153,12 +164,10 @@ pub(crate) async fn create(
         &checked,
         destinations,
     )
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await
     .map_err(|e| conflict(e, &checked.spec.name))?;
-    let route = Route::from(row);
-    config_version::commit(tx, principal, change(access, "route.create", &route)?).await?;
-    Ok(route)
+    Ok(Route::from(row))
 }
 
 /// Applies a JSON merge patch to the route's settings.
@@ -172,9 +181,21 @@ pub(crate) async fn update(
     access.role.require(Role::Admin, "manage routes")?;
     let current = get(db, access, id).await?;
     let spec = crate::merge_patch::patched(&current.spec, &patch, "route")?;
-    let checked = check(spec)?;
     let mut tx = db.begin().await?;
-    let destinations = admit(&mut tx, access, &checked, false).await?;
+    let route = replace(&mut tx, access, id, spec).await?;
+    config_version::commit(tx, principal, change(access, "route.update", &route)?).await?;
+    Ok(route)
+}
+
+/// Replaces a route's settings inside the caller's transaction (no audit entry, no version).
+pub(crate) async fn replace(
+    conn: &mut sqlx::PgConnection,
+    access: &TenantAccess,
+    id: Uuid,
+    spec: RouteSpec,
+) -> ApiResult<Route> {
+    let checked = check(spec)?;
+    let destinations = admit(&mut *conn, access, &checked, false).await?;
     let row: Option<RouteRow> = bind_spec(
         sqlx::query_as(&format!(
             "UPDATE routes SET name = $3, hosts = $4, path = $5, path_match = $6, methods = $7,
@@ -190,12 +211,12 @@ pub(crate) async fn update(
         &checked,
         destinations,
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await
     .map_err(|e| conflict(e, &checked.spec.name))?;
-    let route = Route::from(row.ok_or_else(|| ApiError::not_found("route", &id.to_string()))?);
-    config_version::commit(tx, principal, change(access, "route.update", &route)?).await?;
-    Ok(route)
+    Ok(Route::from(row.ok_or_else(|| {
+        ApiError::not_found("route", &id.to_string())
+    })?))
 }
 
 pub(crate) async fn delete(

@@ -11,7 +11,14 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub(crate) use spec::check_subset;
-pub(crate) use store::{create, delete, get, list, resolve, serves, update, ServiceRow};
+pub(crate) use store::{
+    create, delete, get, insert, list, remove, replace, resolve, serves, update, ServiceRow,
+};
+
+/// A service's settings as they would be stored (defaults filled in), or why they cannot be.
+pub(crate) fn normalised(spec: ServiceSpec) -> crate::error::ApiResult<ServiceSpec> {
+    spec::check(spec).map(|checked| checked.spec)
+}
 
 /// One target of a service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

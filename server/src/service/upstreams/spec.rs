@@ -19,8 +19,8 @@ const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
 /// A checked service, ready to store.
-pub(super) struct Checked {
-    pub(super) spec: ServiceSpec,
+pub(crate) struct Checked {
+    pub(crate) spec: ServiceSpec,
     pub(super) connect_timeout: Duration,
     pub(super) health_check: Option<HealthCheck>,
 }

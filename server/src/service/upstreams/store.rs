@@ -76,9 +76,20 @@ pub(crate) async fn create(
     spec: ServiceSpec,
 ) -> ApiResult<Service> {
     access.role.require(Role::Admin, "manage services")?;
-    let checked = check(spec)?;
     let mut tx = db.begin().await?;
-    admit(&mut tx, access, &checked, true).await?;
+    let service = insert(&mut tx, access, spec).await?;
+    config_version::commit(tx, principal, change(access, "service.create", &service)?).await?;
+    Ok(service)
+}
+
+/// Stores a new service inside the caller's transaction (no audit entry, no new version).
+pub(crate) async fn insert(
+    conn: &mut sqlx::PgConnection,
+    access: &TenantAccess,
+    spec: ServiceSpec,
+) -> ApiResult<Service> {
+    let checked = check(spec)?;
+    admit(&mut *conn, access, &checked, true).await?;
     let row: ServiceRow = sqlx::query_as(&format!(
         "INSERT INTO services (tenant_id, id, name, targets, connect_timeout_ms, health_check)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
@@ -89,12 +100,10 @@ pub(crate) async fn create(
     .bind(sqlx::types::Json(&checked.spec.targets))
     .bind(millis(checked.connect_timeout))
     .bind(checked.health_check.as_ref().map(sqlx::types::Json))
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await
     .map_err(|e| conflict(e, &checked.spec.name))?;
-    let service = Service::from(row);
-    config_version::commit(tx, principal, change(access, "service.create", &service)?).await?;
-    Ok(service)
+    Ok(Service::from(row))
 }
 
 /// Applies a JSON merge patch to the service's settings. Subsets that routes send traffic to
@@ -109,10 +118,22 @@ pub(crate) async fn update(
     access.role.require(Role::Admin, "manage services")?;
     let current = get(db, access, id).await?;
     let spec = crate::merge_patch::patched(&current.spec, &patch, "service")?;
-    let checked = check(spec)?;
     let mut tx = db.begin().await?;
-    admit(&mut tx, access, &checked, false).await?;
-    for (route, subset) in subsets_in_use(&mut tx, access.tenant.id, id).await? {
+    let service = replace(&mut tx, access, id, spec).await?;
+    config_version::commit(tx, principal, change(access, "service.update", &service)?).await?;
+    Ok(service)
+}
+
+/// Replaces a service's settings inside the caller's transaction (no audit entry, no version).
+pub(crate) async fn replace(
+    conn: &mut sqlx::PgConnection,
+    access: &TenantAccess,
+    id: Uuid,
+    spec: ServiceSpec,
+) -> ApiResult<Service> {
+    let checked = check(spec)?;
+    admit(&mut *conn, access, &checked, false).await?;
+    for (route, subset) in subsets_in_use(&mut *conn, access.tenant.id, id).await? {
         if !serves(&checked.spec.targets, subset.as_deref()) {
             return Err(ApiError::Conflict(format!(
                 "route '{route}' sends traffic to {}; keep a target there, or change the route first",
@@ -130,13 +151,12 @@ pub(crate) async fn update(
     .bind(sqlx::types::Json(&checked.spec.targets))
     .bind(millis(checked.connect_timeout))
     .bind(checked.health_check.as_ref().map(sqlx::types::Json))
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await
     .map_err(|e| conflict(e, &checked.spec.name))?;
-    let service =
-        Service::from(row.ok_or_else(|| ApiError::not_found("service", &id.to_string()))?);
-    config_version::commit(tx, principal, change(access, "service.update", &service)?).await?;
-    Ok(service)
+    Ok(Service::from(row.ok_or_else(|| {
+        ApiError::not_found("service", &id.to_string())
+    })?))
 }
 
 /// Deletes a service no route forwards to.
@@ -148,22 +168,7 @@ pub(crate) async fn delete(
 ) -> ApiResult<()> {
     access.role.require(Role::Admin, "manage services")?;
     let mut tx = db.begin().await?;
-    if let Some((route, _)) = subsets_in_use(&mut tx, access.tenant.id, id)
-        .await?
-        .into_iter()
-        .next()
-    {
-        return Err(ApiError::Conflict(format!(
-            "route '{route}' forwards to this service; point it elsewhere or delete it first"
-        )));
-    }
-    let name: Option<String> =
-        sqlx::query_scalar("DELETE FROM services WHERE tenant_id = $1 AND id = $2 RETURNING name")
-            .bind(access.tenant.id)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let name = name.ok_or_else(|| ApiError::not_found("service", &id.to_string()))?;
+    let name = remove(&mut tx, access, id).await?;
     config_version::commit(
         tx,
         principal,
@@ -176,6 +181,30 @@ pub(crate) async fn delete(
         },
     )
     .await
+}
+
+/// Deletes a service no route forwards to, inside the caller's transaction; returns its name.
+pub(crate) async fn remove(
+    conn: &mut sqlx::PgConnection,
+    access: &TenantAccess,
+    id: Uuid,
+) -> ApiResult<String> {
+    if let Some((route, _)) = subsets_in_use(&mut *conn, access.tenant.id, id)
+        .await?
+        .into_iter()
+        .next()
+    {
+        return Err(ApiError::Conflict(format!(
+            "route '{route}' forwards to this service; point it elsewhere or delete it first"
+        )));
+    }
+    let name: Option<String> =
+        sqlx::query_scalar("DELETE FROM services WHERE tenant_id = $1 AND id = $2 RETURNING name")
+            .bind(access.tenant.id)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    name.ok_or_else(|| ApiError::not_found("service", &id.to_string()))
 }
 
 /// The routes that forward to the service, with the subset each sends to (`None`: all of it).

@@ -1,0 +1,230 @@
+//! Configuration as code: a YAML document applied in one transaction, with a plan, a guard on
+//! the version, prune, and an export that applies back as a no-op.
+
+use reqwest::Method;
+use serde_json::json;
+use tollgate_testkit::{
+    call, client, create_key, synced, Api, Behaviour, TestProxy, TestServer, Upstream,
+};
+
+async fn apply(
+    admin: &Api,
+    query: &str,
+    document: &str,
+    if_match: Option<&str>,
+) -> tollgate_testkit::Reply {
+    let headers: Vec<(&str, &str)> = if_match.map(|v| ("if-match", v)).into_iter().collect();
+    admin
+        .send_with_headers(
+            Method::POST,
+            &format!("/api/v1/tenants/default/config:apply{query}"),
+            "application/yaml",
+            document,
+            &headers,
+        )
+        .await
+}
+
+fn actions(reply: &tollgate_testkit::Reply) -> Vec<String> {
+    reply.body["plan"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", reply.text))
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {} {}",
+                s["action"].as_str().unwrap(),
+                s["kind"].as_str().unwrap(),
+                s["name"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_apipark_seed_example_applies_routes_traffic_and_round_trips() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let up = Upstream::start("my-service", Behaviour::Echo).await;
+    let document = format!(
+        "apiVersion: tollgate.dev/v1
+kind: Service
+metadata:
+  name: my-service
+spec:
+  targets:
+  - url: {}
+---
+apiVersion: api.apipark.com/v1
+kind: Gateway
+metadata:
+  name: api-park-gateway
+spec:
+  hosts: [my-gateway.example.com]
+  routes:
+  - path: /service
+    service: my-service
+",
+        up.url
+    );
+
+    // The plan first: nothing is stored.
+    let planned = apply(&admin, "?dry_run=true", &document, None).await;
+    assert_eq!(planned.status, 200, "{}", planned.text);
+    assert_eq!(
+        actions(&planned),
+        [
+            "create Service my-service",
+            "create Route api-park-gateway-service"
+        ]
+    );
+    assert_eq!(
+        admin.get("/api/v1/tenants/default/services").await.body,
+        json!([])
+    );
+
+    let applied = apply(&admin, "", &document, None).await;
+    assert_eq!(applied.status, 200, "{}", applied.text);
+    assert_eq!(applied.body["dry_run"], false);
+    let (_, key) = create_key(&admin, json!({"name": "k"})).await;
+    let proxy = TestProxy::start(&server).await;
+    let (status, _, body) = call(
+        client()
+            .get(proxy.url("/service/orders"))
+            .header("host", "my-gateway.example.com")
+            .bearer_auth(&key),
+    )
+    .await;
+    assert_eq!(
+        (status, body["upstream"].as_str()),
+        (200, Some("my-service"))
+    );
+    let (status, _, _) = call(client().get(proxy.url("/service/orders")).bearer_auth(&key)).await;
+    assert_eq!(status, 404, "another host is not the gateway's");
+
+    // One audit entry for the whole apply.
+    let audit = admin.get("/api/v1/tenants/default/audit").await;
+    let applies = audit
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "config.apply")
+        .count();
+    assert_eq!(applies, 1, "{}", audit.text);
+
+    // Export, and the export applies back as a no-op.
+    let exported = admin.get("/api/v1/tenants/default/config:export").await;
+    assert_eq!(exported.status, 200);
+    assert_eq!(exported.content_type(), "application/yaml");
+    let etag = exported.headers["etag"].to_str().unwrap().to_string();
+    let again = apply(&admin, "", &exported.text, Some(&etag)).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert!(
+        actions(&again).iter().all(|a| a.starts_with("unchanged")),
+        "{}",
+        again.text
+    );
+
+    // A pipeline working from an older version is refused.
+    let stale = apply(&admin, "", &exported.text, Some("\"1\"")).await;
+    stale.assert_problem(412);
+    synced(&server, &proxy).await;
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_mistake_anywhere_leaves_the_tenant_untouched_and_prune_deletes_what_is_not_named() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let up = Upstream::start("up", Behaviour::Echo).await;
+    let fewer = format!(
+        "apiVersion: tollgate.dev/v1
+kind: Service
+metadata: {{name: orders}}
+spec:
+  targets: [{{url: '{url}', subset: v1}}, {{url: '{url}/v2', subset: v2}}]
+---
+apiVersion: tollgate.dev/v1
+kind: Gateway
+metadata: {{name: shop}}
+spec:
+  routes:
+  - name: orders
+    path: /orders
+    destinations: [{{service: orders, subset: v1, weight: 90}}, {{service: orders, subset: v2, weight: 10}}]
+",
+        url = up.url
+    );
+    let good = format!(
+        "{fewer}  - path: /health\n    targets: [{{url: '{url}'}}]\n    require_key: false\n",
+        url = up.url
+    );
+    let applied = apply(&admin, "", &good, None).await;
+    assert_eq!(applied.status, 200, "{}", applied.text);
+    let before = admin
+        .get("/api/v1/tenants/default/config:export")
+        .await
+        .text;
+
+    // The last object names a service that does not exist: nothing of it is stored.
+    let bad = format!(
+        "{good}---
+apiVersion: tollgate.dev/v1
+kind: Service
+metadata: {{name: payments}}
+spec:
+  targets: [{{url: '{url}'}}]
+---
+apiVersion: tollgate.dev/v1
+kind: Gateway
+metadata: {{name: more}}
+spec:
+  routes:
+  - path: /pay
+    service: nowhere
+",
+        url = up.url
+    );
+    let refused = apply(&admin, "", &bad, None).await;
+    refused.assert_problem(422);
+    assert!(refused.text.contains("nowhere"), "{}", refused.text);
+    assert_eq!(
+        admin
+            .get("/api/v1/tenants/default/config:export")
+            .await
+            .text,
+        before
+    );
+
+    // Unknown fields and kinds are named.
+    let typo = good.replace("require_key", "requires_key");
+    let refused = apply(&admin, "", &typo, None).await;
+    refused.assert_problem(422);
+    assert!(
+        refused
+            .text
+            .contains("document 2 (Gateway shop), routes[1]"),
+        "{}",
+        refused.text
+    );
+    assert!(refused.text.contains("requires_key"), "{}", refused.text);
+
+    // Prune: a document without the health route deletes it; without prune it stays.
+    let kept = apply(&admin, "?dry_run=true", &fewer, None).await;
+    assert_eq!(kept.status, 200, "{}", kept.text);
+    assert!(
+        !actions(&kept).iter().any(|a| a.starts_with("delete")),
+        "{}",
+        kept.text
+    );
+    let pruned = apply(&admin, "?prune=true", &fewer, None).await;
+    assert_eq!(pruned.status, 200, "{}", pruned.text);
+    assert!(
+        actions(&pruned).contains(&"delete Route shop-health".to_string()),
+        "{}",
+        pruned.text
+    );
+    let routes = admin.get("/api/v1/tenants/default/routes").await;
+    assert_eq!(routes.body.as_array().unwrap().len(), 1, "{}", routes.text);
+}

@@ -228,3 +228,33 @@ spec:
     let routes = admin.get("/api/v1/tenants/default/routes").await;
     assert_eq!(routes.body.as_array().unwrap().len(), 1, "{}", routes.text);
 }
+
+#[tokio::test]
+async fn two_pipelines_applying_from_one_version_cannot_both_win() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let up = Upstream::start("up", Behaviour::Echo).await;
+    let exported = admin.get("/api/v1/tenants/default/config:export").await;
+    let etag = exported.headers["etag"].to_str().unwrap().to_string();
+    let document = |name: &str| {
+        format!(
+            "apiVersion: tollgate.dev/v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n  targets: [{{url: '{}'}}]\n",
+            up.url
+        )
+    };
+    let (a, b) = (document("a"), document("b"));
+    let (first, second) = tokio::join!(
+        apply(&admin, "", &a, Some(&etag)),
+        apply(&admin, "", &b, Some(&etag)),
+    );
+    let mut statuses = [first.status.as_u16(), second.status.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 412], "{} / {}", first.text, second.text);
+    let services = admin.get("/api/v1/tenants/default/services").await;
+    assert_eq!(
+        services.body.as_array().unwrap().len(),
+        1,
+        "{}",
+        services.text
+    );
+}

@@ -59,7 +59,7 @@ if [ -z "${DATABASE_URL:-}" ] && ! have_postgres; then
 fi
 
 say "building Tollgate (release; the first build takes several minutes)"
-cargo build --release --locked -p tollgate-server -p tollgate-proxy
+cargo build --release --locked -p tollgate-server -p tollgate-proxy -p tollgate-cli
 
 mkdir -p "$DATA_DIR"
 stop_running() { # name pidfile

@@ -37,6 +37,8 @@ use tower_sessions_sqlx_store::PostgresStore;
 pub use crate::bootstrap::CreatedAdmin;
 use crate::config::Config;
 use crate::embedded_pg::EmbeddedPostgres;
+/// Configuration documents checked without a database, for `tollgate validate`.
+pub use crate::service::config_doc::{check_document, Checked as CheckedDocument};
 use crate::service::usage;
 use crate::state::AppState;
 

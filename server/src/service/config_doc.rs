@@ -489,6 +489,40 @@ fn same(a: &RouteSpec, b: &RouteSpec) -> ApiResult<bool> {
     Ok(a == b)
 }
 
+/// A document checked without a database (`tollgate validate`).
+#[derive(Debug)]
+pub struct Checked {
+    /// The services it defines.
+    pub services: Vec<String>,
+    /// The routes it defines.
+    pub routes: Vec<String>,
+    /// (route, service) pairs where a route names a service the document does not define: it
+    /// must exist in the tenant already.
+    pub outside_services: Vec<(String, String)>,
+}
+
+/// Checks a document's syntax, kinds and fields as an apply would, without a database.
+pub fn check_document(text: &str) -> Result<Checked, String> {
+    let desired = parse(text).map_err(|e| e.to_string())?;
+    let mut outside_services = Vec::new();
+    for (name, route) in &desired.routes {
+        let named = route
+            .service
+            .iter()
+            .chain(route.destinations.iter().map(|d| &d.service));
+        for service in named {
+            if !desired.services.contains_key(service) {
+                outside_services.push((name.clone(), service.clone()));
+            }
+        }
+    }
+    Ok(Checked {
+        services: desired.services.into_keys().collect(),
+        routes: desired.routes.into_keys().collect(),
+        outside_services,
+    })
+}
+
 /// The names a document defines, for `validate`-style checks without a database.
 #[cfg(test)]
 fn names(

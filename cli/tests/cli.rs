@@ -1,0 +1,95 @@
+//! The `tollgate` command against a real server: validate offline, diff, apply, export.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Output;
+
+use serde_json::json;
+use tollgate_testkit::TestServer;
+
+async fn tollgate(args: &[&str], url: &str, token: &str, home: &std::path::Path) -> Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_tollgate"));
+    command
+        .args(args)
+        .env("TOLLGATE_URL", url)
+        .env("TOLLGATE_TOKEN", token)
+        .env("HOME", home);
+    command.output().await.expect("tollgate runs")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[tokio::test]
+async fn validate_diff_apply_and_export_a_folder_of_documents() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let token = admin
+        .post("/api/v1/tokens", json!({"name": "ci"}))
+        .await
+        .body["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("10-services.yaml"),
+        "apiVersion: tollgate.dev/v1\nkind: Service\nmetadata: {name: orders}\nspec:\n  targets: [{url: 'http://127.0.0.1:9'}]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("20-gateway.yaml"),
+        "apiVersion: tollgate.dev/v1\nkind: Gateway\nmetadata: {name: shop}\nspec:\n  routes:\n  - {name: orders, path: /orders, service: orders}\n",
+    )
+    .unwrap();
+    let folder = dir.path().to_str().unwrap();
+    let base = server.base.as_str();
+
+    let out = tollgate(&["validate", "-f", folder], base, &token, home.path()).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("valid: 1 service(s), 1 route(s)"),
+        "{}",
+        text(&out)
+    );
+
+    let out = tollgate(&["diff", "-f", folder], base, &token, home.path()).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("+ Route orders (create)"),
+        "{}",
+        text(&out)
+    );
+
+    let out = tollgate(&["apply", "-f", folder], base, &token, home.path()).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("2 change(s) applied"), "{}", text(&out));
+
+    let out = tollgate(&["diff", "-f", folder], base, &token, home.path()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let out = tollgate(&["export"], base, &token, home.path()).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("kind: Gateway"), "{}", text(&out));
+
+    // A mistake names its file and document.
+    std::fs::write(
+        dir.path().join("30-broken.yaml"),
+        "apiVersion: tollgate.dev/v1\nkind: Service\nmetadata: {name: x}\nspec:\n  targetz: []\n",
+    )
+    .unwrap();
+    let out = tollgate(&["validate", "-f", folder], base, &token, home.path()).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("30-broken.yaml: document 1 (Service x)"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("targetz"), "{}", text(&out));
+}

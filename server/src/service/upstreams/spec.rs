@@ -166,8 +166,8 @@ mod tests {
 
     #[test]
     fn targets_and_subsets_are_normalised_and_checked() {
-        let checked = check(spec(vec![target("http://a:80/", Some(" v1 "))])).unwrap();
-        assert_eq!(checked.spec.targets[0].url, "http://a:80");
+        let checked = check(spec(vec![target("http://a:8080/", Some(" v1 "))])).unwrap();
+        assert_eq!(checked.spec.targets[0].url, "http://a:8080");
         assert_eq!(checked.spec.targets[0].subset.as_deref(), Some("v1"));
         assert_eq!(checked.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
         assert!(check(spec(vec![target("http://a", Some("v 1"))])).is_err());

@@ -69,6 +69,12 @@ impl Api {
         self.json(Method::GET, path, None::<&()>).await
     }
 
+    /// A GET whose answer is text (like a YAML export).
+    pub(crate) async fn text(&self, path: &str) -> ApiResult<String> {
+        let bytes = self.raw(Method::GET, path, None::<&()>).await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     pub(crate) async fn post<T: DeserializeOwned>(
         &self,
         path: &str,

@@ -28,7 +28,7 @@ impl Nav {
 }
 
 /// The sections of a tenant, in header order: (path segment, label, least role that sees it).
-const SECTIONS: [(&str, &str, Role); 11] = [
+const SECTIONS: [(&str, &str, Role); 12] = [
     ("", "Dashboard", Role::Viewer),
     ("keys", "API keys", Role::Viewer),
     ("providers", "Providers", Role::Viewer),
@@ -36,6 +36,7 @@ const SECTIONS: [(&str, &str, Role); 11] = [
     ("prompt-apis", "Prompt APIs", Role::Viewer),
     ("routes", "Routes", Role::Viewer),
     ("services", "Services", Role::Viewer),
+    ("config", "Configuration", Role::Viewer),
     ("usage", "Usage", Role::Viewer),
     ("members", "Members", Role::Viewer),
     ("audit", "Audit log", Role::Viewer),

@@ -128,6 +128,8 @@ pub fn router(settings: Settings) -> Result<Router, reqwest::Error> {
             get(services::edit).post(services::update),
         )
         .route("/t/{tenant}/services/{id}/delete", post(services::delete))
+        .route("/t/{tenant}/config", get(config::page))
+        .route("/t/{tenant}/config/tenant.yaml", get(config::download))
         .route("/t/{tenant}/usage", get(usage::log))
         .route("/t/{tenant}/usage.csv", get(usage::csv))
         .route(

@@ -1,6 +1,7 @@
 //! One module per console section. Handlers read through the API and render with Leptos.
 
 pub(crate) mod audit;
+pub(crate) mod config;
 pub(crate) mod dashboard;
 pub(crate) mod invitation;
 pub(crate) mod keys;

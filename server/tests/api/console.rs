@@ -892,3 +892,29 @@ async fn admins_manage_services_and_point_routes_at_them_from_forms() {
     let (_, html) = admin.page("/t/acme/services").await;
     assert!(html.contains("GET /healthz every 5s"), "{html}");
 }
+
+#[tokio::test]
+async fn the_configuration_page_shows_the_document_and_the_recent_applies() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let (_, html) = admin.page("/t/default/config").await;
+    assert!(html.contains("No document has been applied"), "{html}");
+    let applied = admin
+        .send_with_headers(
+            reqwest::Method::POST,
+            "/api/v1/tenants/default/config:apply",
+            "application/yaml",
+            "apiVersion: tollgate.dev/v1\nkind: Service\nmetadata: {name: orders}\nspec:\n  targets: [{url: 'http://10.0.0.5:8080', subset: v1}]\n",
+            &[],
+        )
+        .await;
+    assert_eq!(applied.status, 200, "{}", applied.text);
+    let (status, html) = admin.page("/t/default/config").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("kind: Service"), "{html}");
+    assert!(html.contains("create Service orders"), "{html}");
+    let (status, yaml) = admin.page("/t/default/config/tenant.yaml").await;
+    assert_eq!(status, 200);
+    assert!(yaml.starts_with("apiVersion: tollgate.dev/v1"), "{yaml}");
+    assert!(yaml.contains("subset: v1"), "{yaml}");
+}

@@ -56,13 +56,14 @@ if [ -z "${DATABASE_URL:-}" ]; then
   echo "test.sh: private PostgreSQL on 127.0.0.1:$port"
 fi
 
-# The official OpenAI and Anthropic Python SDKs, used as unmodified clients against the proxy.
+# The official OpenAI and Anthropic Python SDKs, used as unmodified clients against the proxy,
+# and jsonschema, which checks documents against the published configuration schema.
 if [ -z "${TOLLGATE_TEST_PYTHON:-}" ]; then
   venv=target/test-python
-  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import openai, anthropic' 2>/dev/null; then
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import openai, anthropic, jsonschema' 2>/dev/null; then
     echo "test.sh: installing the OpenAI and Anthropic Python SDKs into $venv"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check 'openai>=1.40,<3' 'anthropic>=0.40,<1'
+    "$venv/bin/pip" install -q --disable-pip-version-check 'openai>=1.40,<3' 'anthropic>=0.40,<1' 'jsonschema>=4.18,<5'
   fi
   export TOLLGATE_TEST_PYTHON="$PWD/$venv/bin/python"
 fi

@@ -24,6 +24,18 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(export_config))
         .routes(routes!(apply_config))
+        .routes(routes!(config_schema))
+}
+
+/// The JSON Schema (2020-12) of a configuration document, for editors (YAML language servers
+/// take `# yaml-language-server: $schema=<this URL>`).
+#[utoipa::path(get, path = "/api/v1/config/schema.json", tag = "config",
+    responses((status = 200, description = "The schema", content_type = "application/schema+json", body = Object)))]
+async fn config_schema() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/schema+json")],
+        config_doc::json_schema().to_string(),
+    )
 }
 
 /// The tenant's services and routes as a YAML document (`apiVersion: tollgate.dev/v1`, kinds

@@ -40,6 +40,7 @@ const ROUTES: &[&str] = &[
     "DELETE /api/v1/tenants/{tenant}/services/{id}",
     "GET /api/v1/tenants/{tenant}/config:export",
     "POST /api/v1/tenants/{tenant}/config:apply",
+    "GET /api/v1/config/schema.json",
     "GET /api/v1/tenants/{tenant}/providers",
     "POST /api/v1/tenants/{tenant}/providers",
     "GET /api/v1/tenants/{tenant}/providers/{id}",

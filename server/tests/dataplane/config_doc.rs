@@ -2,6 +2,7 @@
 //! the version, prune, and an export that applies back as a no-op.
 
 use reqwest::Method;
+use serde::Deserialize;
 use serde_json::json;
 use tollgate_testkit::{
     call, client, create_key, synced, Api, Behaviour, TestProxy, TestServer, Upstream,
@@ -256,5 +257,102 @@ async fn two_pipelines_applying_from_one_version_cannot_both_win() {
         1,
         "{}",
         services.text
+    );
+}
+
+/// Checks each document against the schema with Python's `jsonschema` (Draft 2020-12);
+/// returns one verdict per document: "ok" or the first error.
+async fn check_with_jsonschema(schema: &str, documents: &str) -> Vec<String> {
+    let python = std::env::var("TOLLGATE_TEST_PYTHON")
+        .expect("TOLLGATE_TEST_PYTHON is not set: run the tests with ./test.sh");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("schema.json"), schema).unwrap();
+    let as_json: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(documents)
+        .map(|d| serde_json::to_value(serde_yaml::Value::deserialize(d).unwrap()).unwrap())
+        .collect();
+    std::fs::write(
+        dir.path().join("documents.json"),
+        serde_json::to_string(&as_json).unwrap(),
+    )
+    .unwrap();
+    let script = "import json, sys, jsonschema\n\
+        schema = json.load(open(sys.argv[1]))\n\
+        jsonschema.Draft202012Validator.check_schema(schema)\n\
+        validator = jsonschema.Draft202012Validator(schema)\n\
+        for doc in json.load(open(sys.argv[2])):\n    \
+            errors = list(validator.iter_errors(doc))\n    \
+            print('ok' if not errors else 'error')\n";
+    let output = tokio::process::Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(dir.path().join("schema.json"))
+        .arg(dir.path().join("documents.json"))
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_published_schema_accepts_documents_and_catches_typos() {
+    let server = TestServer::start().await;
+    let schema = client()
+        .get(format!("{}/api/v1/config/schema.json", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(schema.status(), 200);
+    let schema = schema.text().await.unwrap();
+    let good = "apiVersion: tollgate.dev/v1
+kind: Service
+metadata: {name: orders}
+spec:
+  targets: [{url: 'http://10.0.0.5:8080', subset: v1}]
+  health_check: {path: /healthz, interval: 5s}
+---
+apiVersion: tollgate.dev/v1
+kind: Gateway
+metadata: {name: shop}
+spec:
+  hosts: [api.example.com]
+  routes:
+  - {name: orders, path: /orders, destinations: [{service: orders, subset: v1, weight: 90}], timeout: 10s}
+---
+apiVersion: api.apipark.com/v1
+kind: Gateway
+metadata: {name: api-park-gateway}
+spec:
+  hosts: [my-gateway.example.com]
+  routes:
+  - {path: /service, service: my-service}
+";
+    assert_eq!(
+        check_with_jsonschema(&schema, good).await,
+        ["ok", "ok", "ok"]
+    );
+    let typos = "apiVersion: tollgate.dev/v1
+kind: Service
+metadata: {name: orders}
+spec:
+  targetz: []
+---
+apiVersion: tollgate.dev/v1
+kind: Gateway
+metadata: {name: shop}
+spec:
+  routes:
+  - {path: /orders, hosts: [a.example.com], service: orders}
+";
+    assert_eq!(
+        check_with_jsonschema(&schema, typos).await,
+        ["error", "error"]
     );
 }

@@ -390,6 +390,9 @@ pub(crate) async fn apply(
         .map(|r| (r.spec.name.clone(), (r.id, r.spec)))
         .collect();
     let mut plan = Vec::new();
+    // Services first (routes may name new ones or new subsets); whether routes still find their
+    // subsets is checked once the routes have moved too.
+    let mut updated = Vec::new();
     for (name, spec) in &desired.services {
         let action = match services.get(name) {
             None => {
@@ -398,7 +401,9 @@ pub(crate) async fn apply(
             }
             Some((_, current)) if current == spec => "unchanged",
             Some((id, _)) => {
-                upstreams::replace(&mut tx, access, *id, spec.clone()).await?;
+                let service =
+                    upstreams::replace_unchecked(&mut tx, access, *id, spec.clone()).await?;
+                updated.push(service);
                 "update"
             }
         };
@@ -451,6 +456,9 @@ pub(crate) async fn apply(
                 });
             }
         }
+    }
+    for service in &updated {
+        upstreams::still_served(&mut tx, access, service).await?;
     }
     let changed: Vec<&Step> = plan.iter().filter(|s| s.action != "unchanged").collect();
     if options.dry_run || changed.is_empty() {

@@ -468,3 +468,30 @@ async fn any_document_applied_then_exported_applies_back_as_a_no_op() {
         );
     }
 }
+
+#[tokio::test]
+async fn one_apply_may_drop_a_subset_and_move_its_route_off_it() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let document = |subsets: &str, route_subset: &str| {
+        format!(
+            "apiVersion: tollgate.dev/v1\nkind: Service\nmetadata: {{name: s}}\nspec:\n  targets: [{subsets}]\n---\napiVersion: tollgate.dev/v1\nkind: Gateway\nmetadata: {{name: g}}\nspec:\n  routes:\n  - {{name: r, path: /r, destinations: [{{service: s, subset: {route_subset}}}]}}\n"
+        )
+    };
+    let both = "{url: 'http://10.0.0.1', subset: v1}, {url: 'http://10.0.0.2', subset: v2}";
+    let only_v1 = "{url: 'http://10.0.0.1', subset: v1}";
+    assert_eq!(
+        apply(&admin, "", &document(both, "v2"), None).await.status,
+        200
+    );
+    // Dropping v2 while the route stays on it is refused, and changes nothing...
+    let refused = apply(&admin, "", &document(only_v1, "v2"), None).await;
+    assert!(
+        refused.status == 409 || refused.status == 422,
+        "{}",
+        refused.text
+    );
+    // ...but dropping it while moving the route off it, in one document, is fine.
+    let moved = apply(&admin, "", &document(only_v1, "v1"), None).await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+}

@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 pub(crate) use spec::check_subset;
 pub(crate) use store::{
-    create, delete, get, insert, list, remove, replace, resolve, serves, update, ServiceRow,
+    create, delete, get, insert, list, remove, replace_unchecked, resolve, serves, still_served,
+    update, ServiceRow,
 };
 
 /// A service's settings as they would be stored (defaults filled in), or why they cannot be.

@@ -131,16 +131,39 @@ pub(crate) async fn replace(
     id: Uuid,
     spec: ServiceSpec,
 ) -> ApiResult<Service> {
-    let checked = check(spec)?;
-    admit(&mut *conn, access, &checked, false).await?;
-    for (route, subset) in subsets_in_use(&mut *conn, access.tenant.id, id).await? {
-        if !serves(&checked.spec.targets, subset.as_deref()) {
+    let service = replace_unchecked(&mut *conn, access, id, spec).await?;
+    still_served(conn, access, &service).await?;
+    Ok(service)
+}
+
+/// Whether every route that forwards to the service still finds a target in it; an apply
+/// checks this once its routes have moved too.
+pub(crate) async fn still_served(
+    conn: &mut sqlx::PgConnection,
+    access: &TenantAccess,
+    service: &Service,
+) -> ApiResult<()> {
+    for (route, subset) in subsets_in_use(conn, access.tenant.id, service.id).await? {
+        if !serves(&service.spec.targets, subset.as_deref()) {
             return Err(ApiError::Conflict(format!(
-                "route '{route}' sends traffic to {}; keep a target there, or change the route first",
-                subset.map_or("this service".to_string(), |s| format!("subset '{s}'"))
+                "route '{route}' sends traffic to {} of service '{}'; keep a target there, or change the route first",
+                subset.map_or("all".to_string(), |s| format!("subset '{s}'")),
+                service.spec.name
             )));
         }
     }
+    Ok(())
+}
+
+/// Replaces a service's settings without checking the routes that use it (the caller does).
+pub(crate) async fn replace_unchecked(
+    conn: &mut sqlx::PgConnection,
+    access: &TenantAccess,
+    id: Uuid,
+    spec: ServiceSpec,
+) -> ApiResult<Service> {
+    let checked = check(spec)?;
+    admit(&mut *conn, access, &checked, false).await?;
     let row: Option<ServiceRow> = sqlx::query_as(&format!(
         "UPDATE services SET name = $3, targets = $4, connect_timeout_ms = $5, health_check = $6
          WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"

@@ -95,8 +95,8 @@ struct Files {
 /// The documents of the files, joined, and where each document came from.
 struct Documents {
     text: String,
-    /// (file, documents in it), in order.
-    origins: Vec<(PathBuf, usize)>,
+    /// (file, documents in it, the line of the joined text it starts on), in order.
+    origins: Vec<(PathBuf, usize, usize)>,
 }
 
 impl Documents {
@@ -134,14 +134,42 @@ impl Documents {
             if !text.is_empty() {
                 text.push_str("---\n");
             }
+            let first_line = text.lines().count() + 1;
             text.push_str(&content);
-            origins.push((path, count));
+            origins.push((path, count, first_line));
         }
         Ok(Self { text, origins })
     }
 
-    /// Rewrites "document N" in a message as the file and its own document number.
+    /// Rewrites "document N" (and "line L") in a message as the file and its own document
+    /// number (and line).
     fn locate(&self, message: &str) -> String {
+        let located = self.locate_document(message);
+        let Some(at) = located.find(", line ") else {
+            return located;
+        };
+        let digits: String = located[at + 7..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        let (Ok(line), Some((_, _, first))) = (
+            digits.parse::<usize>(),
+            self.origins
+                .iter()
+                .rev()
+                .find(|(path, _, _)| located.contains(&format!("{}: document", path.display()))),
+        ) else {
+            return located;
+        };
+        format!(
+            "{}, line {}{}",
+            &located[..at],
+            line.saturating_sub(first - 1),
+            &located[at + 7 + digits.len()..]
+        )
+    }
+
+    fn locate_document(&self, message: &str) -> String {
         let Some(start) = message.find("document ") else {
             return message.to_string();
         };
@@ -152,7 +180,7 @@ impl Documents {
         let Ok(mut number) = digits.parse::<usize>() else {
             return message.to_string();
         };
-        for (path, count) in &self.origins {
+        for (path, count, _) in &self.origins {
             if number <= *count {
                 return format!(
                     "{}{}: document {number}{}",

@@ -87,7 +87,7 @@ async fn validate_diff_apply_and_export_a_folder_of_documents() {
     let out = tollgate(&["validate", "-f", folder], base, &token, home.path()).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
-        text(&out).contains("30-broken.yaml: document 1 (Service x)"),
+        text(&out).contains("30-broken.yaml: document 1 (Service x), line 5"),
         "{}",
         text(&out)
     );

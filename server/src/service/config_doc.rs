@@ -112,8 +112,61 @@ fn invalid(place: &str, why: impl std::fmt::Display) -> ApiError {
 }
 
 /// Reads a (multi-document) YAML or JSON text into what it asks for, each object checked and
-/// normalised as the API would store it.
+/// normalised as the API would store it. An error names the document, the object, the line
+/// and the field.
 fn parse(text: &str) -> ApiResult<Desired> {
+    parse_documents(text).map_err(|err| match err {
+        ApiError::Invalid(message) => ApiError::Invalid(with_line(text, &message)),
+        other => other,
+    })
+}
+
+/// Adds the line of the field an error names (the first `quoted` word found in its document),
+/// else of the document's start, after the error's place.
+fn with_line(text: &str, message: &str) -> String {
+    if message.contains(" at line ") {
+        return message.to_string();
+    }
+    let Some(number) = message
+        .strip_prefix("document ")
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<usize>().ok())
+    else {
+        return message.to_string();
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    // Documents start at line 1 and after each `---` line (a leading one starts the first).
+    let mut starts = vec![0];
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim_end() == "---" || line.starts_with("--- ") {
+            if i == 0 {
+                starts[0] = 1;
+            } else {
+                starts.push(i + 1);
+            }
+        }
+    }
+    let Some(&start) = starts.get(number - 1) else {
+        return message.to_string();
+    };
+    let end = starts.get(number).copied().unwrap_or(lines.len());
+    let field = message.split('`').nth(1).filter(|f| !f.is_empty());
+    let line = field
+        .and_then(|field| {
+            (start..end).find(|&i| {
+                lines[i]
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+                    .any(|word| word == field)
+            })
+        })
+        .unwrap_or(start);
+    match message.split_once(": ") {
+        Some((place, why)) => format!("{place}, line {}: {why}", line + 1),
+        None => format!("{message} (line {})", line + 1),
+    }
+}
+
+fn parse_documents(text: &str) -> ApiResult<Desired> {
     let mut desired = Desired::default();
     for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let number = index + 1;
@@ -656,7 +709,10 @@ mod tests {
     fn mistakes_name_their_document_and_field() {
         let text = "apiVersion: tollgate.dev/v1\nkind: Service\nmetadata: {name: s}\nspec:\n  targets: [{url: 'http://a'}]\n---\napiVersion: tollgate.dev/v1\nkind: Gateway\nmetadata: {name: g}\nspec:\n  routes:\n  - path: /x\n    servise: s\n";
         let err = parse(text).unwrap_err().to_string();
-        assert!(err.contains("document 2 (Gateway g), routes[0]"), "{err}");
+        assert!(
+            err.contains("document 2 (Gateway g), routes[0], line 13"),
+            "{err}"
+        );
         assert!(err.contains("servise"), "{err}");
         let err =
             parse("apiVersion: tollgate.dev/v9\nkind: Service\nmetadata: {name: s}\nspec: {}\n")

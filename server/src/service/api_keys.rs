@@ -454,3 +454,90 @@ pub(crate) async fn revoke(
     .await?;
     Ok(())
 }
+
+/// What configuration as code may say about a key created elsewhere: its reach, limits and
+/// budget (never its secret).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KeyPolicy {
+    /// Left out: everything of the tenant (`"*"` for every kind).
+    pub(crate) scopes: Option<Scopes>,
+    #[serde(default)]
+    pub(crate) limits: Limits,
+    pub(crate) budget: Option<Budget>,
+}
+
+/// The tenant's active keys by name, with their policies; a name several keys share is
+/// listed once per key.
+pub(crate) async fn policies(
+    conn: &mut sqlx::PgConnection,
+    access: &TenantAccess,
+) -> ApiResult<Vec<(Uuid, String, KeyPolicy)>> {
+    let rows: Vec<KeyRow> = sqlx::query_as(&format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys
+         WHERE tenant_id = $1 AND revoked_at IS NULL ORDER BY name, id"
+    ))
+    .bind(access.tenant.id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(ApiKey::from)
+        .map(|key| {
+            let policy = KeyPolicy {
+                scopes: Some(key.scopes),
+                limits: key.limits,
+                budget: key.budget,
+            };
+            (key.id, key.name, policy)
+        })
+        .collect())
+}
+
+/// A policy as it would be stored (scopes, limits and budget checked and normalised).
+pub(crate) fn normalised_policy(policy: &KeyPolicy) -> ApiResult<KeyPolicy> {
+    let scopes = check_scopes(policy.scopes.as_ref().unwrap_or(&everything()))?;
+    let limits = check_limits(&policy.limits)?;
+    let budget = check_budget(policy.budget.as_ref())?;
+    Ok(KeyPolicy {
+        scopes: Some(scopes),
+        limits,
+        budget: budget.map(|(nanousd, period)| Budget {
+            amount_usd: money::format_usd(nanousd),
+            period,
+        }),
+    })
+}
+
+/// Sets an active key's policy inside the caller's transaction (no audit entry, no version).
+pub(crate) async fn set_policy(
+    conn: &mut sqlx::PgConnection,
+    access: &TenantAccess,
+    id: Uuid,
+    policy: &KeyPolicy,
+) -> ApiResult<()> {
+    let scopes = check_scopes(policy.scopes.as_ref().unwrap_or(&everything()))?;
+    let limits = check_limits(&policy.limits)?;
+    let budget = check_budget(policy.budget.as_ref())?;
+    let updated = sqlx::query(
+        "UPDATE api_keys SET scope_routes = $3, scope_models = $4, scope_prompt_apis = $5,
+             requests_per_minute = $6, tokens_per_minute = $7, budget_nanousd = $8,
+             budget_period = $9
+         WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL",
+    )
+    .bind(access.tenant.id)
+    .bind(id)
+    .bind(&scopes.routes)
+    .bind(&scopes.models)
+    .bind(&scopes.prompt_apis)
+    .bind(limits.requests_per_minute)
+    .bind(limits.tokens_per_minute)
+    .bind(budget.map(|b| b.0))
+    .bind(budget.map(|b| b.1))
+    .execute(conn)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(ApiError::Conflict("the key was revoked meanwhile".into()));
+    }
+    Ok(())
+}

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::access::{Principal, TenantAccess};
 use crate::error::{ApiError, ApiResult};
 use crate::roles::{Require, Role};
+use crate::service::api_keys::{self, KeyPolicy};
 use crate::service::routes::{self, RouteSpec};
 use crate::service::upstreams::{self, ServiceSpec};
 use crate::service::{audit, config_version};
@@ -100,6 +101,7 @@ struct ApiparkDestination {
 struct Desired {
     services: BTreeMap<String, ServiceSpec>,
     routes: BTreeMap<String, RouteSpec>,
+    key_policies: BTreeMap<String, KeyPolicy>,
 }
 
 /// Where in the document something is, for error messages.
@@ -192,6 +194,23 @@ fn parse_documents(text: &str) -> ApiResult<Desired> {
                     ));
                 }
             }
+            (API_VERSION, "KeyPolicy") => {
+                let spec = to_json(&envelope.spec, &place)?;
+                let policy: KeyPolicy =
+                    serde_json::from_value(spec).map_err(|e| invalid(&place, e))?;
+                let policy =
+                    api_keys::normalised_policy(&policy).map_err(|e| invalid(&place, e))?;
+                if desired
+                    .key_policies
+                    .insert(envelope.metadata.name.clone(), policy)
+                    .is_some()
+                {
+                    return Err(invalid(
+                        &place,
+                        "a policy for this key is in the document twice",
+                    ));
+                }
+            }
             (API_VERSION, "Gateway") => {
                 let gateway: GatewaySpec =
                     serde_yaml::from_value(envelope.spec).map_err(|e| invalid(&place, e))?;
@@ -226,7 +245,9 @@ fn parse_documents(text: &str) -> ApiResult<Desired> {
             (API_VERSION | APIPARK_VERSION, kind) => {
                 return Err(invalid(
                     &place,
-                    format!("unknown kind '{kind}'; this version applies Service and Gateway"),
+                    format!(
+                        "unknown kind '{kind}'; this version applies Service, Gateway and KeyPolicy"
+                    ),
                 ))
             }
             (version, _) => {
@@ -363,6 +384,16 @@ pub(crate) async fn export(db: &PgPool, access: &TenantAccess) -> ApiResult<Stri
             fields.remove("name");
         }
         push_document(&mut out, "Service", &service.spec.name, spec)?;
+    }
+    let mut conn = db.acquire().await?;
+    let keys = api_keys::policies(&mut conn, access).await?;
+    drop(conn);
+    for (_, name, policy) in &keys {
+        // A name several keys share cannot be applied back; those keys stay out.
+        if keys.iter().filter(|(_, other, _)| other == name).count() == 1 {
+            let spec = serde_json::to_value(policy).map_err(ApiError::internal)?;
+            push_document(&mut out, "KeyPolicy", name, spec)?;
+        }
     }
     let mut gateways: BTreeMap<Vec<String>, Vec<Value>> = BTreeMap::new();
     for route in routes {
@@ -513,6 +544,35 @@ pub(crate) async fn apply(
     for service in &updated {
         upstreams::still_served(&mut tx, access, service).await?;
     }
+    if !desired.key_policies.is_empty() {
+        let keys = api_keys::policies(&mut tx, access).await?;
+        for (name, policy) in &desired.key_policies {
+            let mut named = keys.iter().filter(|(_, key, _)| key == name);
+            let (id, _, current) = named.next().ok_or_else(|| {
+                ApiError::Invalid(format!(
+                    "KeyPolicy {name}: no active key of this tenant is named '{name}'; create the key first (its secret never goes in a document)"
+                ))
+            })?;
+            if named.next().is_some() {
+                return Err(ApiError::Conflict(format!(
+                    "KeyPolicy {name}: several active keys are named '{name}'; give them names of their own first"
+                )));
+            }
+            let same = serde_json::to_value(current).map_err(ApiError::internal)?
+                == serde_json::to_value(policy).map_err(ApiError::internal)?;
+            let action = if same {
+                "unchanged"
+            } else {
+                api_keys::set_policy(&mut tx, access, *id, policy).await?;
+                "update"
+            };
+            plan.push(Step {
+                kind: "KeyPolicy",
+                name: name.clone(),
+                action,
+            });
+        }
+    }
     let changed: Vec<&Step> = plan.iter().filter(|s| s.action != "unchanged").collect();
     if options.dry_run || changed.is_empty() {
         tx.rollback().await?;
@@ -575,6 +635,12 @@ pub(crate) fn json_schema() -> Value {
         required.retain(|r| r != "name");
     }
     defs["ServiceBody"] = service_body;
+    defs["KeyPolicy"] = serde_json::to_value(<KeyPolicy as utoipa::PartialSchema>::schema())
+        .map(|v| {
+            serde_json::from_str(&v.to_string().replace("#/components/schemas/", "#/$defs/"))
+                .unwrap_or(v)
+        })
+        .unwrap_or_default();
     defs["GatewayRoute"] = gateway_route;
     let document = |version: &str, kind: &str, spec: Value| {
         json!({
@@ -609,6 +675,7 @@ pub(crate) fn json_schema() -> Value {
                     "routes": {"type": "array", "items": {"$ref": "#/$defs/GatewayRoute"}}
                 }
             })),
+            document(API_VERSION, "KeyPolicy", json!({"$ref": "#/$defs/KeyPolicy"})),
             document(APIPARK_VERSION, "Gateway", json!({
                 "type": "object",
                 "additionalProperties": false,

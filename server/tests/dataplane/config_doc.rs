@@ -333,10 +333,18 @@ spec:
   hosts: [my-gateway.example.com]
   routes:
   - {path: /service, service: my-service}
+---
+apiVersion: tollgate.dev/v1
+kind: KeyPolicy
+metadata: {name: ci-bot}
+spec:
+  scopes: {routes: [orders]}
+  limits: {requests_per_minute: 60}
+  budget: {amount_usd: '5.00', period: month}
 ";
     assert_eq!(
         check_with_jsonschema(&schema, good).await,
-        ["ok", "ok", "ok"]
+        ["ok", "ok", "ok", "ok"]
     );
     let typos = "apiVersion: tollgate.dev/v1
 kind: Service
@@ -494,4 +502,58 @@ async fn one_apply_may_drop_a_subset_and_move_its_route_off_it() {
     // ...but dropping it while moving the route off it, in one document, is fine.
     let moved = apply(&admin, "", &document(only_v1, "v1"), None).await;
     assert_eq!(moved.status, 200, "{}", moved.text);
+}
+
+#[tokio::test]
+async fn key_policies_set_the_reach_limits_and_budget_of_keys_made_elsewhere() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let (id, _) = create_key(&admin, json!({"name": "ci-bot"})).await;
+    let policy = "apiVersion: tollgate.dev/v1
+kind: KeyPolicy
+metadata: {name: ci-bot}
+spec:
+  scopes: {routes: [orders], models: ['*']}
+  limits: {requests_per_minute: 60}
+  budget: {amount_usd: '5.00', period: month}
+";
+    let applied = apply(&admin, "", policy, None).await;
+    assert_eq!(applied.status, 200, "{}", applied.text);
+    assert_eq!(actions(&applied), ["update KeyPolicy ci-bot"]);
+    let key = admin
+        .get(&format!("/api/v1/tenants/default/keys/{id}"))
+        .await;
+    assert_eq!(
+        key.body["limits"]["requests_per_minute"], 60,
+        "{}",
+        key.text
+    );
+    assert_eq!(key.body["scopes"]["routes"], json!(["orders"]));
+    assert_eq!(key.body["budget"]["period"], "month");
+    // Applied again, and exported then applied, nothing changes; no secret is ever written.
+    assert_eq!(
+        actions(&apply(&admin, "", policy, None).await),
+        ["unchanged KeyPolicy ci-bot"]
+    );
+    let exported = admin.get("/api/v1/tenants/default/config:export").await;
+    assert!(
+        exported.text.contains("kind: KeyPolicy"),
+        "{}",
+        exported.text
+    );
+    assert!(!exported.text.contains("tg_"), "{}", exported.text);
+    let again = apply(&admin, "?dry_run=true", &exported.text, None).await;
+    assert!(
+        actions(&again).iter().all(|a| a.starts_with("unchanged")),
+        "{}",
+        again.text
+    );
+    // A policy for a key that does not exist is refused: keys are made through the API.
+    let missing = apply(&admin, "", &policy.replace("ci-bot", "ghost"), None).await;
+    missing.assert_problem(422);
+    assert!(
+        missing.text.contains("create the key first"),
+        "{}",
+        missing.text
+    );
 }

@@ -227,7 +227,12 @@ impl SharedBudgets {
             reservation: reservation.clone(),
             cost,
         };
-        tokio::spawn(async move {
+        // Outside a runtime (a body dropped while the proxy shuts down) it waits for the retry.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.keep(settlement);
+            return;
+        };
+        runtime.spawn(async move {
             if let Err(settlement) = this.send(settlement).await {
                 this.keep(settlement);
             }

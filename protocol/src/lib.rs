@@ -351,7 +351,8 @@ pub struct Target {
     pub url: String,
     /// Relative share of the traffic; 0 takes it out of rotation.
     pub weight: u32,
-    /// The service it belongs to, when the route forwards to services (its active health).
+    /// The service whose active health check covers it, if any: proxies send it no traffic
+    /// while that check finds it failing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_id: Option<Uuid>,
 }

@@ -21,7 +21,7 @@ pub(crate) struct CompiledTarget {
     pub(crate) base_path: String,
     pub(crate) weight: u32,
     pub(crate) health: Arc<TargetHealth>,
-    /// Active health check findings, for a target of a service.
+    /// Active health check findings, for a target of a checked service.
     pub(crate) probe: Option<Arc<crate::health::ProbeState>>,
 }
 

@@ -317,7 +317,7 @@ impl SharedLimits {
                 decide(used, counter.previous, limit, elapsed, within_limit)
             })),
             LimitMode::Strict => {
-                let mut connection = self.connection.load_full()?.as_ref().clone();
+                let mut connection = self.connection_if_up()?;
                 let mut call = self.script.prepare_invoke();
                 call.key(redis_key(Kind::Requests, key, window))
                     .key(redis_key(Kind::Requests, key, window - 1))

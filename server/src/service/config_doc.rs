@@ -16,6 +16,7 @@ use crate::access::{Principal, TenantAccess};
 use crate::error::{ApiError, ApiResult};
 use crate::roles::{Require, Role};
 use crate::service::api_keys::{self, KeyPolicy};
+use crate::service::removal::{self, Removable};
 use crate::service::routes::{self, RouteSpec};
 use crate::service::upstreams::{self, ServiceSpec};
 use crate::service::{audit, config_version};
@@ -518,11 +519,7 @@ pub(crate) async fn apply(
     if options.prune {
         for (name, (id, _)) in &current_routes {
             if !desired.routes.contains_key(name) {
-                sqlx::query("DELETE FROM routes WHERE tenant_id = $1 AND id = $2")
-                    .bind(access.tenant.id)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                removal::remove_in(&mut tx, access, Removable::Route, *id).await?;
                 plan.push(Step {
                     kind: "Route",
                     name: name.clone(),

@@ -31,6 +31,22 @@ impl Removable {
     }
 }
 
+/// Deletes the object inside the caller's transaction (no audit entry, no version); returns its
+/// name, or 404 when the tenant has none by that id.
+pub(crate) async fn remove_in(
+    conn: &mut sqlx::PgConnection,
+    access: &TenantAccess,
+    what: Removable,
+    id: Uuid,
+) -> ApiResult<String> {
+    let name: Option<String> = sqlx::query_scalar(what.statement())
+        .bind(access.tenant.id)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    name.ok_or_else(|| ApiError::not_found(what.kind(), &id.to_string()))
+}
+
 /// Deletes the object (404 when the tenant has none by that id) and records who did it.
 pub(crate) async fn remove(
     db: &PgPool,
@@ -40,12 +56,7 @@ pub(crate) async fn remove(
     id: Uuid,
 ) -> ApiResult<()> {
     let mut tx = db.begin().await?;
-    let name: Option<String> = sqlx::query_scalar(what.statement())
-        .bind(access.tenant.id)
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let name = name.ok_or_else(|| ApiError::not_found(what.kind(), &id.to_string()))?;
+    let name = remove_in(&mut tx, access, what, id).await?;
     let action = format!("{}.delete", what.kind());
     config_version::commit(
         tx,

@@ -244,7 +244,8 @@ fn service_targets(
                 url: target.url.clone(),
                 weight: u32::try_from(share.max(u64::from(destination.weight > 0)))
                     .unwrap_or(u32::MAX),
-                service_id: Some(service.id),
+                // Only a checked target needs its service: proxies look up what the checks found.
+                service_id: service.health_check.is_some().then_some(service.id),
             });
         }
     }

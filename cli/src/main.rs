@@ -2,6 +2,7 @@
 //! apply would change (`diff`, exit code 1 when something would), export what is there, and
 //! check documents offline (`validate`).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -40,7 +41,8 @@ enum Command {
         /// Show the plan; change nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Delete the tenant's services and routes the documents do not name.
+        /// Delete the tenant's providers, models, services, routes and prompt APIs the documents
+        /// do not name (keys are never deleted).
         #[arg(long)]
         prune: bool,
     },
@@ -234,12 +236,37 @@ fn problem(body: &str) -> String {
         .unwrap_or_else(|| body.to_string())
 }
 
+/// The documents checked offline.
+fn check(documents: &Documents) -> anyhow::Result<tollgate_server::CheckedDocument> {
+    tollgate_server::check_document(&documents.text)
+        .map_err(|e| anyhow::anyhow!(documents.locate(&e)))
+}
+
+/// The value of a credential reference: an environment variable, or a file's content (a
+/// relative path from the current directory; a final newline is not part of the value).
+fn reference_value(name: &str) -> anyhow::Result<String> {
+    match name.strip_prefix("file:") {
+        Some(path) => Ok(std::fs::read_to_string(path.trim())
+            .with_context(|| format!("reading {path}, which ${{{name}}} refers to"))?
+            .trim_end_matches(['\r', '\n'])
+            .to_string()),
+        None => std::env::var(name).with_context(|| {
+            format!("${{{name}}} is used for a credential but {name} is not set in the environment")
+        }),
+    }
+}
+
 async fn apply(
     target: &Target,
     documents: &Documents,
     dry_run: bool,
     prune: bool,
 ) -> anyhow::Result<Value> {
+    let mut values = BTreeMap::new();
+    for name in check(documents)?.references {
+        let value = reference_value(&name)?;
+        values.insert(name, value);
+    }
     let (url, token) = connection(target)?;
     let response = reqwest::Client::new()
         .post(format!(
@@ -247,8 +274,7 @@ async fn apply(
             target.tenant
         ))
         .bearer_auth(token)
-        .header("content-type", "application/yaml")
-        .body(documents.text.clone())
+        .json(&serde_json::json!({"document": documents.text, "values": values}))
         .send()
         .await
         .with_context(|| format!("reaching {url}"))?;
@@ -274,13 +300,36 @@ fn print_plan(applied: &Value) -> usize {
         if action != "unchanged" {
             changes += 1;
         }
+        let fields: Vec<&str> = step["fields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let fields = if fields.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", fields.join(", "))
+        };
         println!(
-            "{sign} {} {} ({action})",
+            "{sign} {} {} ({action}{fields})",
             step["kind"].as_str().unwrap_or_default(),
             step["name"].as_str().unwrap_or_default()
         );
     }
     changes
+}
+
+/// "service(s)" for `Service`.
+fn plural(kind: &str) -> &'static str {
+    match kind {
+        "Provider" => "provider(s)",
+        "Model" => "model(s)",
+        "Service" => "service(s)",
+        "Route" => "route(s)",
+        "PromptApi" => "prompt API(s)",
+        _ => "key policy(ies)",
+    }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -403,15 +452,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Validate { files } => {
             let documents = Documents::read(&files)?;
-            let checked = tollgate_server::check_document(&documents.text)
-                .map_err(|e| anyhow::anyhow!(documents.locate(&e)))?;
-            for (route, service) in &checked.outside_services {
-                println!("note: route {route} names service {service}, which these files do not define; it must exist in the tenant");
+            let checked = check(&documents)?;
+            for outside in &checked.outside {
+                println!(
+                    "note: {outside}, which these files do not define; it must exist in the tenant"
+                );
             }
+            for name in &checked.references {
+                if let Err(err) = reference_value(name) {
+                    println!("note: {err:#}; apply needs it");
+                }
+            }
+            let counts: Vec<String> = checked
+                .counts
+                .iter()
+                .filter(|(_, count)| *count > 0)
+                .map(|(kind, count)| format!("{count} {}", plural(kind)))
+                .collect();
             println!(
-                "valid: {} service(s), {} route(s)",
-                checked.services.len(),
-                checked.routes.len()
+                "valid: {}",
+                if counts.is_empty() {
+                    "no objects".to_string()
+                } else {
+                    counts.join(", ")
+                }
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -1,12 +1,14 @@
-//! Configuration as code: a tenant's services and routes exported as YAML, and a YAML document
+//! Configuration as code: a tenant's configuration exported as YAML, and a YAML document
 //! applied as a whole.
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -38,8 +40,8 @@ async fn config_schema() -> impl IntoResponse {
     )
 }
 
-/// The tenant's services and routes as a YAML document (`apiVersion: tollgate.dev/v1`, kinds
-/// `Service` and `Gateway`), ready to keep in Git and apply again. The `ETag` is the
+/// The tenant's configuration as a YAML document (`apiVersion: tollgate.dev/v1`), ready to keep
+/// in Git and apply again (provider credentials are never exported). The `ETag` is the
 /// configuration version: send it back as `If-Match` when applying.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/config:export", tag = "config",
     params(TenantParam),
@@ -64,25 +66,44 @@ async fn export_config(
     ))
 }
 
+/// A document with the values of the credential references it makes (`${OPENAI_API_KEY}`,
+/// `${file:/run/secrets/key}`), as `tollgate apply` sends it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApplyRequest {
+    /// The YAML (or JSON) text of the documents.
+    document: String,
+    /// Values by reference name (`OPENAI_API_KEY`, `file:/run/secrets/key`); never stored
+    /// except as the credentials they are, encrypted.
+    #[serde(default)]
+    values: BTreeMap<String, String>,
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ApplyQuery {
     /// Check everything and return the plan; store nothing.
     #[serde(default)]
     dry_run: bool,
-    /// Delete the tenant's services and routes the document does not name.
+    /// Delete the tenant's providers, models, services, routes and prompt APIs the document
+    /// does not name (keys are never deleted by an apply).
     #[serde(default)]
     prune: bool,
 }
 
-/// Apply a YAML (or JSON) document of services and routes in one transaction (admins and
-/// owners): all or nothing, one new configuration version, one audit entry with the changes.
+/// Apply a YAML document of providers, models, services, routes, prompt APIs and key policies
+/// in one transaction (admins and owners): all or nothing, one new configuration version, one
+/// audit entry with the changes. Send the YAML as is, or as JSON `{"document", "values"}` with
+/// the values of the credential references it makes.
 /// With `If-Match: "<version>"` (the export's `ETag`) it is refused with 412 if the
 /// configuration changed since.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/config:apply", tag = "config",
     params(TenantParam, ApplyQuery,
         ("If-Match" = Option<String>, Header, description = "The configuration version the document is based on")),
-    request_body(content = String, content_type = "application/yaml"),
+    request_body(content(
+        (String = "application/yaml"),
+        (ApplyRequest = "application/json"),
+    )),
     responses(
         (status = 200, body = Applied),
         Forbidden,
@@ -106,6 +127,17 @@ async fn apply_config(
     }
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::BadRequest("the document is not UTF-8 text".into()))?;
+    // `{"document": "...", "values": {...}}` carries the credentials the document refers to.
+    let wrapped = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+        .then(|| serde_json::from_str::<ApplyRequest>(text).ok())
+        .flatten();
+    let (text, values) = match &wrapped {
+        Some(request) => (request.document.as_str(), request.values.clone()),
+        None => (text, BTreeMap::new()),
+    };
     let expected_version = match headers.get(header::IF_MATCH) {
         None => None,
         Some(value) => Some(
@@ -124,9 +156,11 @@ async fn apply_config(
     };
     let applied = config_doc::apply(
         &state.db,
+        &state.secrets,
         &principal,
         &access,
         text,
+        &values,
         ApplyOptions {
             dry_run: query.dry_run,
             prune: query.prune,

@@ -91,7 +91,7 @@ pub(crate) struct Model {
 }
 
 /// A deployment as stored (the provider by id, so renaming a provider breaks nothing).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct StoredDeployment {
     provider_id: String,
     model: String,
@@ -119,7 +119,7 @@ const COLUMNS: &str = "id, name, deployments, input_nanousd_per_mtok, cached_nan
      created_at, updated_at";
 
 /// Checked prices in nano-dollars.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct NanoPrices {
     input: i64,
     cached: i64,
@@ -128,7 +128,7 @@ struct NanoPrices {
     per_request: i64,
 }
 
-fn check_name(name: &str) -> ApiResult<String> {
+pub(crate) fn check_name(name: &str) -> ApiResult<String> {
     let name = name.trim();
     let ok = !name.is_empty()
         && name.len() <= 100
@@ -146,7 +146,7 @@ fn check_name(name: &str) -> ApiResult<String> {
 }
 
 async fn resolve_deployments(
-    db: &PgPool,
+    conn: &mut sqlx::PgConnection,
     access: &TenantAccess,
     specs: &[DeploymentSpec],
 ) -> ApiResult<Vec<(StoredDeployment, providers::ProviderKind)>> {
@@ -157,7 +157,8 @@ async fn resolve_deployments(
     }
     let mut out = Vec::with_capacity(specs.len());
     for spec in specs {
-        let Some((id, _, kind)) = providers::resolve(db, access, &spec.provider).await? else {
+        let Some((id, _, kind)) = providers::resolve(&mut *conn, access, &spec.provider).await?
+        else {
             return Err(ApiError::Invalid(format!(
                 "there is no provider '{}' in this tenant; create it first",
                 spec.provider.chars().take(60).collect::<String>()
@@ -260,11 +261,15 @@ async fn resolve_prices(
     )))
 }
 
-async fn view(db: &PgPool, access: &TenantAccess, row: ModelRow) -> ApiResult<Model> {
+async fn view(
+    conn: &mut sqlx::PgConnection,
+    access: &TenantAccess,
+    row: ModelRow,
+) -> ApiResult<Model> {
     let names: Vec<(Uuid, String)> =
         sqlx::query_as("SELECT id, name FROM providers WHERE tenant_id = $1")
             .bind(access.tenant.id)
-            .fetch_all(db)
+            .fetch_all(conn)
             .await?;
     let deployments = row
         .deployments
@@ -309,9 +314,10 @@ pub(crate) async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<Mo
     .bind(access.tenant.id)
     .fetch_all(db)
     .await?;
+    let mut conn = db.acquire().await?;
     let mut models = Vec::with_capacity(rows.len());
     for row in rows {
-        models.push(view(db, access, row).await?);
+        models.push(view(&mut conn, access, row).await?);
     }
     Ok(models)
 }
@@ -325,7 +331,7 @@ pub(crate) async fn get(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResu
     .fetch_optional(db)
     .await?;
     view(
-        db,
+        &mut *db.acquire().await?,
         access,
         row.ok_or_else(|| ApiError::not_found("model", &id.to_string()))?,
     )
@@ -377,17 +383,126 @@ async fn save(
     id: Option<Uuid>,
     spec: ModelSpec,
 ) -> ApiResult<Model> {
-    let name = check_name(&spec.name)?;
-    let deployments = resolve_deployments(db, access, &spec.deployments).await?;
-    let (prices, source) = resolve_prices(db, spec.prices.as_ref(), &deployments).await?;
-    let stored: Vec<StoredDeployment> = deployments.into_iter().map(|(d, _)| d).collect();
     let mut tx = db.begin().await?;
+    let settings = check_in(&mut tx, db, access, &spec).await?;
+    let model = store_in(&mut tx, access, id, &settings).await?;
+    config_version::commit(
+        tx,
+        principal,
+        audit::Change {
+            tenant_id: Some(access.tenant.id),
+            action: if id.is_none() { "model.create" } else { "model.update" },
+            target_type: "model",
+            target_id: model.id.to_string(),
+            details: json!({"name": model.name, "deployments": model.deployments, "prices": model.prices,
+                            "price_source": model.price_source}),
+        },
+    )
+    .await?;
+    Ok(model)
+}
+
+/// A model's checked settings as stored: providers by id, prices in nano-dollars.
+#[derive(Debug, Clone)]
+pub(crate) struct ModelSettings {
+    pub(crate) name: String,
+    deployments: Vec<StoredDeployment>,
+    prices: NanoPrices,
+    price_source: Option<String>,
+    /// The settings as given (for the tenant's quota on object size).
+    spec: Option<ModelSpec>,
+}
+
+impl ModelSettings {
+    /// Whether two settings store the same model.
+    pub(crate) fn same(&self, other: &Self) -> bool {
+        self.changes(other).is_empty()
+    }
+
+    /// The settings that differ: `name`, `deployments`, `prices`.
+    pub(crate) fn changes(&self, other: &Self) -> Vec<String> {
+        let mut fields = Vec::new();
+        if self.name != other.name {
+            fields.push("name".to_string());
+        }
+        if self.deployments != other.deployments {
+            fields.push("deployments".to_string());
+        }
+        if (self.prices, &self.price_source) != (other.prices, &other.price_source) {
+            fields.push("prices".to_string());
+        }
+        fields
+    }
+}
+
+/// Checks a model's settings (its providers looked up through `conn`, so the caller's
+/// transaction sees providers it made; list prices from `db`).
+pub(crate) async fn check_in(
+    conn: &mut sqlx::PgConnection,
+    db: &PgPool,
+    access: &TenantAccess,
+    spec: &ModelSpec,
+) -> ApiResult<ModelSettings> {
+    let name = check_name(&spec.name)?;
+    let deployments = resolve_deployments(conn, access, &spec.deployments).await?;
+    let (prices, price_source) = resolve_prices(db, spec.prices.as_ref(), &deployments).await?;
+    Ok(ModelSettings {
+        name,
+        deployments: deployments.into_iter().map(|(d, _)| d).collect(),
+        prices,
+        price_source,
+        spec: Some(spec.clone()),
+    })
+}
+
+/// Every model of the tenant with its settings as stored.
+pub(crate) async fn stored_in(
+    conn: &mut sqlx::PgConnection,
+    access: &TenantAccess,
+) -> ApiResult<Vec<(Uuid, ModelSettings)>> {
+    let rows: Vec<ModelRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM models WHERE tenant_id = $1 ORDER BY name"
+    ))
+    .bind(access.tenant.id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            (
+                row.id,
+                ModelSettings {
+                    name: row.name,
+                    deployments: row.deployments.0,
+                    prices: NanoPrices {
+                        input: row.input_nanousd_per_mtok,
+                        cached: row.cached_nanousd_per_mtok,
+                        output: row.output_nanousd_per_mtok,
+                        cache_write: row.cache_write_nanousd_per_mtok,
+                        per_request: row.per_request_nanousd,
+                    },
+                    price_source: row.price_source,
+                    spec: None,
+                },
+            )
+        })
+        .collect())
+}
+
+/// Stores checked settings inside the caller's transaction (no audit entry, no version): a new
+/// model, or new settings of model `id`. The tenant's quota is checked here.
+pub(crate) async fn store_in(
+    conn: &mut sqlx::PgConnection,
+    access: &TenantAccess,
+    id: Option<Uuid>,
+    settings: &ModelSettings,
+) -> ApiResult<Model> {
     crate::service::settings::check_quota(
-        &mut tx,
+        &mut *conn,
         access.tenant.id,
         crate::service::settings::Kind::Models,
         id.is_none(),
-        &spec,
+        &settings.spec,
     )
     .await?;
     let query = match id {
@@ -403,39 +518,29 @@ async fn save(
              WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
         ),
     };
-    let row: ModelRow = sqlx::query_as(&query)
+    let name = &settings.name;
+    let prices = settings.prices;
+    let row: Option<ModelRow> = sqlx::query_as(&query)
         .bind(access.tenant.id)
         .bind(id.unwrap_or_else(Uuid::now_v7))
-        .bind(&name)
-        .bind(sqlx::types::Json(&stored))
+        .bind(name)
+        .bind(sqlx::types::Json(&settings.deployments))
         .bind(prices.input)
         .bind(prices.cached)
         .bind(prices.output)
         .bind(prices.per_request)
-        .bind(&source)
+        .bind(&settings.price_source)
         .bind(prices.cache_write)
-        .fetch_one(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await
         .map_err(|e| {
             conflict_on_unique(e, || {
                 format!("a model named '{name}' exists in this tenant; choose another name")
             })
         })?;
-    let model = view(db, access, row).await?;
-    config_version::commit(
-        tx,
-        principal,
-        audit::Change {
-            tenant_id: Some(access.tenant.id),
-            action: if id.is_none() { "model.create" } else { "model.update" },
-            target_type: "model",
-            target_id: model.id.to_string(),
-            details: json!({"name": model.name, "deployments": model.deployments, "prices": model.prices,
-                            "price_source": model.price_source}),
-        },
-    )
-    .await?;
-    Ok(model)
+    let row =
+        row.ok_or_else(|| ApiError::not_found("model", &id.unwrap_or_default().to_string()))?;
+    view(conn, access, row).await
 }
 
 pub(crate) async fn delete(

@@ -31,7 +31,6 @@ pub(crate) struct Variable {
     #[serde(default)]
     pub(crate) required: bool,
     /// Used when the caller leaves the variable out.
-    #[schema(value_type = Object)]
     pub(crate) default: Option<Value>,
     /// The allowed values of an enum.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -107,43 +106,49 @@ fn valid_identifier(name: &str) -> bool {
 /// Most variables a prompt API declares (and values an enum variable lists).
 const MAX_VARIABLES: usize = 100;
 
-async fn check(
-    db: &PgPool,
+/// Checks a prompt API's settings against the tenant (its quota, its models, through `conn` so
+/// the caller's transaction sees models it made) and returns them normalised.
+pub(crate) async fn check_in(
+    conn: &mut sqlx::PgConnection,
     access: &TenantAccess,
     spec: PromptApiSpec,
     adding: bool,
 ) -> ApiResult<PromptApiSpec> {
-    let invalid = |msg: String| Err(ApiError::Invalid(msg));
-    let slug = validate::slug(&spec.slug)?;
-    {
-        let mut conn = db.acquire().await?;
-        crate::service::settings::check_quota(
-            &mut conn,
-            access.tenant.id,
-            crate::service::settings::Kind::PromptApis,
-            adding,
-            &spec,
-        )
-        .await?;
-    }
-    if let Some(description) = &spec.description {
-        validate::text("description", description)?;
-    }
-    if spec.variables.len() > MAX_VARIABLES {
-        return invalid(format!("variables: at most {MAX_VARIABLES}"));
-    }
+    let spec = checked(spec)?;
+    crate::service::settings::check_quota(
+        &mut *conn,
+        access.tenant.id,
+        crate::service::settings::Kind::PromptApis,
+        adding,
+        &spec,
+    )
+    .await?;
     let model_exists: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM models WHERE tenant_id = $1 AND name = $2)",
     )
     .bind(access.tenant.id)
     .bind(&spec.model)
-    .fetch_one(db)
+    .fetch_one(conn)
     .await?;
     if !model_exists {
-        return invalid(format!(
+        return Err(ApiError::Invalid(format!(
             "there is no model '{}' in this tenant; create it first",
             spec.model.chars().take(100).collect::<String>()
-        ));
+        )));
+    }
+    Ok(spec)
+}
+
+/// Checks what a prompt API's settings say on their own (slug, messages, variables,
+/// parameters) and returns them normalised.
+pub(crate) fn checked(spec: PromptApiSpec) -> ApiResult<PromptApiSpec> {
+    let invalid = |msg: String| Err(ApiError::Invalid(msg));
+    let slug = validate::slug(&spec.slug)?;
+    if let Some(description) = &spec.description {
+        validate::text("description", description)?;
+    }
+    if spec.variables.len() > MAX_VARIABLES {
+        return invalid(format!("variables: at most {MAX_VARIABLES}"));
     }
     if spec.messages.is_empty() || spec.messages.len() > 50 {
         return invalid("messages: give 1 to 50 messages".into());
@@ -291,28 +296,9 @@ pub(crate) async fn create(
     spec: PromptApiSpec,
 ) -> ApiResult<PromptApi> {
     access.role.require(Role::Member, "manage prompt APIs")?;
-    let spec = check(db, access, spec, true).await?;
-    let id = Uuid::now_v7();
     let mut tx = db.begin().await?;
-    sqlx::query(
-        "INSERT INTO prompt_apis (id, tenant_id, slug, active_version) VALUES ($1, $2, $3, 1)",
-    )
-    .bind(id)
-    .bind(access.tenant.id)
-    .bind(&spec.slug)
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| {
-        conflict_on_unique(e, || {
-            format!("a prompt API '{}' exists in this tenant", spec.slug)
-        })
-    })?;
-    sqlx::query("INSERT INTO prompt_api_versions (prompt_api_id, version, spec, created_by) VALUES ($1, 1, $2, $3)")
-        .bind(id)
-        .bind(sqlx::types::Json(&spec))
-        .bind(principal.user_id)
-        .execute(&mut *tx)
-        .await?;
+    let spec = check_in(&mut tx, access, spec, true).await?;
+    let id = insert_in(&mut tx, principal, access, &spec).await?;
     config_version::commit(
         tx,
         principal,
@@ -338,26 +324,9 @@ pub(crate) async fn update(
     access.role.require(Role::Member, "manage prompt APIs")?;
     let current = load(db, access, id).await?;
     let spec = crate::merge_patch::patched(&current.spec, &patch, "prompt API")?;
-    let spec = check(db, access, spec, false).await?;
     let mut tx = db.begin().await?;
-    let version: i32 = sqlx::query_scalar(
-        "UPDATE prompt_apis SET active_version = (SELECT max(version) + 1 FROM prompt_api_versions WHERE prompt_api_id = $2),
-             slug = $3
-         WHERE tenant_id = $1 AND id = $2 RETURNING active_version",
-    )
-    .bind(access.tenant.id)
-    .bind(id)
-    .bind(&spec.slug)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(|e| conflict_on_unique(e, || format!("a prompt API '{}' exists in this tenant", spec.slug)))?;
-    sqlx::query("INSERT INTO prompt_api_versions (prompt_api_id, version, spec, created_by) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(version)
-        .bind(sqlx::types::Json(&spec))
-        .bind(principal.user_id)
-        .execute(&mut *tx)
-        .await?;
+    let spec = check_in(&mut tx, access, spec, false).await?;
+    let version = new_version_in(&mut tx, principal, access, id, &spec).await?;
     let change = change(
         access,
         "prompt_api.update",
@@ -365,6 +334,84 @@ pub(crate) async fn update(
         json!({"slug": spec.slug, "version": version}),
     );
     commit_then_load(db, tx, principal, access, id, change).await
+}
+
+/// Every prompt API of the tenant with the settings of its active version.
+pub(crate) async fn stored_in(
+    conn: &mut sqlx::PgConnection,
+    access: &TenantAccess,
+) -> ApiResult<Vec<(Uuid, PromptApiSpec)>> {
+    let rows: Vec<(Uuid, sqlx::types::Json<PromptApiSpec>)> = sqlx::query_as(
+        "SELECT p.id, v.spec
+         FROM prompt_apis p JOIN prompt_api_versions v ON v.prompt_api_id = p.id AND v.version = p.active_version
+         WHERE p.tenant_id = $1 ORDER BY p.slug",
+    )
+    .bind(access.tenant.id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(id, spec)| (id, spec.0)).collect())
+}
+
+/// Stores a new prompt API (checked settings, version 1) inside the caller's transaction (no
+/// audit entry, no version).
+pub(crate) async fn insert_in(
+    conn: &mut sqlx::PgConnection,
+    principal: &Principal,
+    access: &TenantAccess,
+    spec: &PromptApiSpec,
+) -> ApiResult<Uuid> {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO prompt_apis (id, tenant_id, slug, active_version) VALUES ($1, $2, $3, 1)",
+    )
+    .bind(id)
+    .bind(access.tenant.id)
+    .bind(&spec.slug)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| {
+        conflict_on_unique(e, || {
+            format!("a prompt API '{}' exists in this tenant", spec.slug)
+        })
+    })?;
+    sqlx::query("INSERT INTO prompt_api_versions (prompt_api_id, version, spec, created_by) VALUES ($1, 1, $2, $3)")
+        .bind(id)
+        .bind(sqlx::types::Json(spec))
+        .bind(principal.user_id)
+        .execute(conn)
+        .await?;
+    Ok(id)
+}
+
+/// Stores checked settings as a new, active version of prompt API `id` inside the caller's
+/// transaction (no audit entry, no version); returns the version's number.
+pub(crate) async fn new_version_in(
+    conn: &mut sqlx::PgConnection,
+    principal: &Principal,
+    access: &TenantAccess,
+    id: Uuid,
+    spec: &PromptApiSpec,
+) -> ApiResult<i32> {
+    let version: Option<i32> = sqlx::query_scalar(
+        "UPDATE prompt_apis SET active_version = (SELECT max(version) + 1 FROM prompt_api_versions WHERE prompt_api_id = $2),
+             slug = $3
+         WHERE tenant_id = $1 AND id = $2 RETURNING active_version",
+    )
+    .bind(access.tenant.id)
+    .bind(id)
+    .bind(&spec.slug)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(|e| conflict_on_unique(e, || format!("a prompt API '{}' exists in this tenant", spec.slug)))?;
+    let version = version.ok_or_else(|| ApiError::not_found("prompt API", &id.to_string()))?;
+    sqlx::query("INSERT INTO prompt_api_versions (prompt_api_id, version, spec, created_by) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(version)
+        .bind(sqlx::types::Json(spec))
+        .bind(principal.user_id)
+        .execute(conn)
+        .await?;
+    Ok(version)
 }
 
 /// Makes an earlier (or later) version the one in force.

@@ -41,7 +41,7 @@ pub(crate) struct Provider {
 }
 
 /// A provider's settings, as created and as changed by a merge patch.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateProvider {
     pub(crate) name: String,
@@ -72,7 +72,7 @@ pub(crate) struct ProviderTest {
 }
 
 /// The secret part of a provider, sealed as one JSON document.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Credentials {
     pub(crate) api_key: Option<String>,
     #[serde(default)]
@@ -119,15 +119,17 @@ fn format_timeout(millis: i64) -> String {
 }
 
 /// Checked settings of a provider, ready to seal and store.
-struct ProviderSettings {
-    name: String,
-    base_url: String,
-    api_version: Option<String>,
-    timeout_ms: i64,
-    credentials: Credentials,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ProviderSettings {
+    pub(crate) name: String,
+    pub(crate) kind: ProviderKind,
+    pub(crate) base_url: String,
+    pub(crate) api_version: Option<String>,
+    pub(crate) timeout_ms: i64,
+    pub(crate) credentials: Credentials,
 }
 
-fn check(input: CreateProvider) -> ApiResult<ProviderSettings> {
+pub(crate) fn check(input: CreateProvider) -> ApiResult<ProviderSettings> {
     let name = validate::name("name", &input.name)?;
     let base_url = check_url(input.kind, input.base_url.as_deref())?;
     if input.kind == ProviderKind::AzureOpenai && input.api_version.is_none() {
@@ -138,6 +140,7 @@ fn check(input: CreateProvider) -> ApiResult<ProviderSettings> {
     check_credentials(input.api_key.as_deref(), &input.headers)?;
     Ok(ProviderSettings {
         name,
+        kind: input.kind,
         base_url,
         api_version: input.api_version,
         timeout_ms: check_timeout(input.timeout.as_deref())?.unwrap_or(120_000),
@@ -277,7 +280,7 @@ pub(crate) async fn get(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResu
 
 /// A provider's id and kind by its name or id, within the tenant.
 pub(crate) async fn resolve(
-    db: &PgPool,
+    conn: &mut sqlx::PgConnection,
     access: &TenantAccess,
     name_or_id: &str,
 ) -> ApiResult<Option<(Uuid, String, ProviderKind)>> {
@@ -289,7 +292,7 @@ pub(crate) async fn resolve(
     .bind(access.tenant.id)
     .bind(by_id)
     .bind(name_or_id)
-    .fetch_optional(db)
+    .fetch_optional(conn)
     .await?;
     Ok(found)
 }
@@ -327,40 +330,89 @@ pub(crate) async fn create(
     input: CreateProvider,
 ) -> ApiResult<Provider> {
     access.role.require(Role::Admin, "manage providers")?;
-    let id = Uuid::now_v7();
-    let kind = input.kind;
     let settings = check(input)?;
     let mut tx = db.begin().await?;
-    admit(&mut tx, access, &settings.base_url, true).await?;
-    let provider = save(&mut tx, secrets, access, id, kind, settings, INSERT).await?;
+    let provider = store_in(&mut tx, secrets, access, None, settings).await?;
     config_version::commit(tx, principal, change(access, "provider.create", &provider)).await?;
     Ok(provider)
 }
 
-/// Stores a provider's checked settings by `statement` (`INSERT` or `UPDATE`, which take the
-/// same parameters) and returns it as the API shows it.
-async fn save(
-    tx: &mut sqlx::PgConnection,
+/// Every provider of the tenant with its settings, credentials opened (they stay server-side).
+pub(crate) async fn stored_in(
+    conn: &mut sqlx::PgConnection,
     secrets: &SecretBox,
     access: &TenantAccess,
-    id: Uuid,
-    kind: ProviderKind,
+) -> ApiResult<Vec<(Uuid, ProviderSettings)>> {
+    let rows: Vec<ProviderRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM providers WHERE tenant_id = $1 ORDER BY name"
+    ))
+    .bind(access.tenant.id)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok((
+                row.id,
+                ProviderSettings {
+                    credentials: open(secrets, row.id, &row.credentials)?,
+                    name: row.name,
+                    kind: row.kind,
+                    base_url: row.base_url,
+                    api_version: row.api_version,
+                    timeout_ms: row.timeout_ms,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Stores checked settings inside the caller's transaction (no audit entry, no version): a new
+/// provider, or new settings of provider `id` (whose kind cannot change). The egress policy and
+/// the tenant's quota are checked here.
+pub(crate) async fn store_in(
+    conn: &mut sqlx::PgConnection,
+    secrets: &SecretBox,
+    access: &TenantAccess,
+    id: Option<Uuid>,
     settings: ProviderSettings,
-    statement: &str,
 ) -> ApiResult<Provider> {
+    admit(&mut *conn, access, &settings.base_url, id.is_none()).await?;
+    let statement = match id {
+        None => INSERT,
+        Some(id) => {
+            let kind: Option<ProviderKind> =
+                sqlx::query_scalar("SELECT kind FROM providers WHERE tenant_id = $1 AND id = $2")
+                    .bind(access.tenant.id)
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            match kind {
+                None => return Err(ApiError::not_found("provider", &id.to_string())),
+                Some(kind) if kind != settings.kind => {
+                    return Err(ApiError::Invalid(format!(
+                        "provider '{}' is of kind {}; a provider's kind cannot change, so create a new provider",
+                        settings.name,
+                        kind.as_str()
+                    )))
+                }
+                Some(_) => UPDATE,
+            }
+        }
+    };
+    let id = id.unwrap_or_else(Uuid::now_v7);
     let credentials = &settings.credentials;
     let row: ProviderRow = sqlx::query_as(&format!("{statement} RETURNING {COLUMNS}"))
         .bind(id)
         .bind(access.tenant.id)
         .bind(&settings.name)
-        .bind(kind)
+        .bind(settings.kind)
         .bind(&settings.base_url)
         .bind(&settings.api_version)
         .bind(seal(secrets, id, credentials)?)
         .bind(key_hint(credentials.api_key.as_deref()))
         .bind(credentials.headers.keys().cloned().collect::<Vec<_>>())
         .bind(settings.timeout_ms)
-        .fetch_one(tx)
+        .fetch_one(conn)
         .await
         .map_err(|e| name_taken(e, &settings.name))?;
     Ok(row.view())
@@ -404,8 +456,7 @@ pub(crate) async fn update(
     }
     let settings = check(input)?;
     let mut tx = db.begin().await?;
-    admit(&mut tx, access, &settings.base_url, false).await?;
-    let provider = save(&mut tx, secrets, access, id, current.kind, settings, UPDATE).await?;
+    let provider = store_in(&mut tx, secrets, access, Some(id), settings).await?;
     config_version::commit(tx, principal, change(access, "provider.update", &provider)).await?;
     Ok(provider)
 }
@@ -420,6 +471,18 @@ pub(crate) async fn delete(
     access.role.require(Role::Admin, "manage providers")?;
     let provider = get(db, access, id).await?;
     let mut tx = db.begin().await?;
+    remove_in(&mut tx, access, id).await?;
+    config_version::commit(tx, principal, change(access, "provider.delete", &provider)).await?;
+    Ok(())
+}
+
+/// Deletes a provider no model uses inside the caller's transaction (no audit entry, no
+/// version).
+pub(crate) async fn remove_in(
+    conn: &mut sqlx::PgConnection,
+    access: &TenantAccess,
+    id: Uuid,
+) -> ApiResult<()> {
     let users: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM models WHERE tenant_id = $1
          AND deployments @> jsonb_build_array(jsonb_build_object('provider_id', $2::text))
@@ -427,7 +490,7 @@ pub(crate) async fn delete(
     )
     .bind(access.tenant.id)
     .bind(id.to_string())
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *conn)
     .await?;
     if !users.is_empty() {
         return Err(ApiError::Conflict(format!(
@@ -435,12 +498,14 @@ pub(crate) async fn delete(
             users.join(", ")
         )));
     }
-    sqlx::query("DELETE FROM providers WHERE tenant_id = $1 AND id = $2")
+    let deleted = sqlx::query("DELETE FROM providers WHERE tenant_id = $1 AND id = $2")
         .bind(access.tenant.id)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(conn)
         .await?;
-    config_version::commit(tx, principal, change(access, "provider.delete", &provider)).await?;
+    if deleted.rows_affected() == 0 {
+        return Err(ApiError::not_found("provider", &id.to_string()));
+    }
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use crate::service::{audit, config_version};
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Removable {
     Model,
+    PromptApi,
     Route,
 }
 
@@ -19,6 +20,7 @@ impl Removable {
     fn kind(self) -> &'static str {
         match self {
             Self::Model => "model",
+            Self::PromptApi => "prompt_api",
             Self::Route => "route",
         }
     }
@@ -26,6 +28,9 @@ impl Removable {
     fn statement(self) -> &'static str {
         match self {
             Self::Model => "DELETE FROM models WHERE tenant_id = $1 AND id = $2 RETURNING name",
+            Self::PromptApi => {
+                "DELETE FROM prompt_apis WHERE tenant_id = $1 AND id = $2 RETURNING slug"
+            }
             Self::Route => "DELETE FROM routes WHERE tenant_id = $1 AND id = $2 RETURNING name",
         }
     }

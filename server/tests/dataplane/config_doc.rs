@@ -26,6 +26,25 @@ async fn apply(
         .await
 }
 
+/// Applies a document with the values of the credential references it makes, as
+/// `tollgate apply` sends them.
+async fn apply_with_values(
+    admin: &Api,
+    query: &str,
+    document: &str,
+    values: serde_json::Value,
+) -> tollgate_testkit::Reply {
+    admin
+        .send_with_headers(
+            Method::POST,
+            &format!("/api/v1/tenants/default/config:apply{query}"),
+            "application/json",
+            &json!({"document": document, "values": values}).to_string(),
+            &[],
+        )
+        .await
+}
+
 fn actions(reply: &tollgate_testkit::Reply) -> Vec<String> {
     reply.body["plan"]
         .as_array()
@@ -281,7 +300,8 @@ async fn check_with_jsonschema(schema: &str, documents: &str) -> Vec<String> {
         validator = jsonschema.Draft202012Validator(schema)\n\
         for doc in json.load(open(sys.argv[2])):\n    \
             errors = list(validator.iter_errors(doc))\n    \
-            print('ok' if not errors else 'error')\n";
+            print('ok' if not errors else 'error')\n    \
+            for e in errors: print(doc['kind'], list(e.absolute_path), e.message, file=sys.stderr)\n";
     let output = tokio::process::Command::new(python)
         .arg("-c")
         .arg(script)
@@ -295,6 +315,8 @@ async fn check_with_jsonschema(schema: &str, documents: &str) -> Vec<String> {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    // Why documents were refused, shown when a test fails.
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .map(str::to_string)
@@ -341,10 +363,29 @@ spec:
   scopes: {routes: [orders]}
   limits: {requests_per_minute: 60}
   budget: {amount_usd: '5.00', period: month}
+---
+apiVersion: tollgate.dev/v1
+kind: Provider
+metadata: {name: openai}
+spec: {kind: openai, api_key: '${OPENAI_API_KEY}', timeout: 30s}
+---
+apiVersion: tollgate.dev/v1
+kind: Model
+metadata: {name: fast}
+spec:
+  deployments: [{provider: openai, model: gpt-4o-mini}]
+---
+apiVersion: tollgate.dev/v1
+kind: PromptApi
+metadata: {name: summarize}
+spec:
+  model: fast
+  messages: [{role: user, content: 'Summarize {{text}}'}]
+  variables: [{name: text, required: true}]
 ";
     assert_eq!(
         check_with_jsonschema(&schema, good).await,
-        ["ok", "ok", "ok", "ok"]
+        ["ok", "ok", "ok", "ok", "ok", "ok", "ok"]
     );
     let typos = "apiVersion: tollgate.dev/v1
 kind: Service
@@ -358,10 +399,20 @@ metadata: {name: shop}
 spec:
   routes:
   - {path: /orders, hosts: [a.example.com], service: orders}
+---
+apiVersion: tollgate.dev/v1
+kind: Provider
+metadata: {name: openai}
+spec: {kind: openia}
+---
+apiVersion: tollgate.dev/v1
+kind: Model
+metadata: {name: fast}
+spec: {name: fast, deployments: []}
 ";
     assert_eq!(
         check_with_jsonschema(&schema, typos).await,
-        ["error", "error"]
+        ["error", "error", "error", "error"]
     );
 }
 
@@ -381,10 +432,68 @@ impl Rng {
     }
 }
 
-/// A random document: services with subsets and sometimes a health check, and a gateway whose
-/// routes use inline targets, a service, or a split between subsets.
+/// A random document: providers (credentials by reference or kept), models on them with
+/// prices, prompt APIs on the models, services with subsets and sometimes a health check, and a
+/// gateway whose routes use inline targets, a service, or a split between subsets.
 fn random_document(rng: &mut Rng) -> String {
     let mut out = String::new();
+    let providers = rng.next(3);
+    for p in 0..providers {
+        out.push_str(&format!(
+            "apiVersion: tollgate.dev/v1\nkind: Provider\nmetadata: {{name: p{p}}}\nspec:\n  kind: openai_compatible\n  base_url: http://10.2.0.{p}:8000/v1\n"
+        ));
+        if rng.next(2) == 0 {
+            out.push_str(&format!("  api_key: ${{KEY_{}}}\n", rng.next(2)));
+        }
+        if rng.next(3) == 0 {
+            out.push_str("  headers: {x-team: '${file:/run/secrets/team}'}\n");
+        }
+        if rng.next(2) == 0 {
+            out.push_str(&format!("  timeout: {}s\n", 5 + rng.next(100)));
+        }
+        out.push_str("---\n");
+    }
+    let models = if providers > 0 { rng.next(3) } else { 0 };
+    for m in 0..models {
+        out.push_str(&format!(
+            "apiVersion: tollgate.dev/v1\nkind: Model\nmetadata: {{name: m{m}}}\nspec:\n  deployments:\n  - {{provider: p{}, model: llama-{m}, weight: {}}}\n",
+            rng.next(providers),
+            1 + rng.next(5)
+        ));
+        if providers > 1 && rng.next(2) == 0 {
+            out.push_str("  - {provider: p1, model: backup, priority: 1}\n");
+        }
+        let extra = if rng.next(2) == 0 {
+            ", cached_input_per_mtok: '0.01', per_request: '0.001'"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "  prices: {{input_per_mtok: '0.{}', output_per_mtok: '{}.5'{extra}}}\n---\n",
+            1 + rng.next(9),
+            rng.next(4)
+        ));
+    }
+    for a in 0..(if models > 0 { rng.next(3) } else { 0 }) {
+        let model = rng.next(models);
+        let kind = rng.pick(&["string", "enum"]);
+        let values = if kind == "enum" {
+            ", values: [cats, dogs]"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "apiVersion: tollgate.dev/v1\nkind: PromptApi\nmetadata: {{name: pa{a}}}\nspec:\n  model: m{model}\n  messages:\n  - {{role: system, content: 'You write about {{{{topic}}}}.'}}\n  variables:\n  - {{name: topic, type: {kind}, required: true{values}}}\n"
+        ));
+        if rng.next(2) == 0 {
+            out.push_str(&format!(
+                "  description: About a topic\n  parameters: {{temperature: 0.{}, max_tokens: {}}}\n",
+                rng.next(10),
+                10 + rng.next(500)
+            ));
+        }
+        out.push_str("---\n");
+    }
     let services = 1 + rng.next(3);
     for s in 0..services {
         out.push_str(&format!(
@@ -455,11 +564,13 @@ fn random_document(rng: &mut Rng) -> String {
 async fn any_document_applied_then_exported_applies_back_as_a_no_op() {
     let server = TestServer::start().await;
     let admin = server.admin().await;
-    for seed in 1..=12u64 {
+    for seed in 1..=16u64 {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         let document = random_document(&mut rng);
         // Prune: each document replaces the previous one whole.
-        let applied = apply(&admin, "?prune=true", &document, None).await;
+        let values = json!({"KEY_0": format!("sk-zero-{seed}-0123456789"), "KEY_1": "sk-one-0123456789",
+                            "file:/run/secrets/team": "shop"});
+        let applied = apply_with_values(&admin, "?prune=true", &document, values).await;
         assert_eq!(
             applied.status, 200,
             "seed {seed}:\n{document}\n{}",
@@ -556,4 +667,183 @@ spec:
         "{}",
         missing.text
     );
+}
+
+#[tokio::test]
+async fn providers_models_and_prompt_apis_apply_with_credentials_given_by_reference() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let (mock_url, received) = crate::ai::start_mock(false).await;
+    let provider = format!(
+        "apiVersion: tollgate.dev/v1
+kind: Provider
+metadata: {{name: mock}}
+spec:
+  kind: openai_compatible
+  base_url: {mock_url}
+  api_key: ${{MOCK_KEY}}
+  headers: {{x-org: '${{file:/run/secrets/org}}'}}
+  timeout: 30s
+"
+    );
+    let document = format!(
+        "{provider}---
+apiVersion: tollgate.dev/v1
+kind: Model
+metadata: {{name: fast}}
+spec:
+  deployments: [{{provider: mock, model: gpt-4o-mini}}]
+  prices: {{input_per_mtok: '1', output_per_mtok: '2'}}
+---
+apiVersion: tollgate.dev/v1
+kind: PromptApi
+metadata: {{name: greet}}
+spec:
+  model: fast
+  messages: [{{role: user, content: 'Say hello to {{{{name}}}}'}}]
+  variables: [{{name: name, required: true}}]
+"
+    );
+    let values = json!({"MOCK_KEY": crate::ai::PROVIDER_KEY, "file:/run/secrets/org": "org-7"});
+
+    // A key written in the file is refused without being echoed; a reference without its
+    // value is refused, saying how to apply.
+    let literal = document.replace("${MOCK_KEY}", "sk-live-written-in-git");
+    let refused = apply(&admin, "", &literal, None).await;
+    refused.assert_problem(422);
+    assert!(
+        refused.text.contains("document 1 (Provider mock), line 7"),
+        "{}",
+        refused.text
+    );
+    assert!(!refused.text.contains("sk-live"), "{}", refused.text);
+    let refused = apply(&admin, "", &document, None).await;
+    refused.assert_problem(422);
+    assert!(
+        refused.text.contains("${MOCK_KEY}") && refused.text.contains("tollgate apply"),
+        "{}",
+        refused.text
+    );
+    // A model on a provider that exists nowhere names its document.
+    let lost = apply_with_values(
+        &admin,
+        "",
+        &document.replace("provider: mock", "provider: nowhere"),
+        values.clone(),
+    )
+    .await;
+    lost.assert_problem(422);
+    assert!(
+        lost.text.contains("document 2 (Model fast)") && lost.text.contains("nowhere"),
+        "{}",
+        lost.text
+    );
+    assert_eq!(
+        admin.get("/api/v1/tenants/default/providers").await.body,
+        json!([])
+    );
+
+    let applied = apply_with_values(&admin, "", &document, values.clone()).await;
+    assert_eq!(applied.status, 200, "{}", applied.text);
+    assert_eq!(
+        actions(&applied),
+        [
+            "create Provider mock",
+            "create Model fast",
+            "create PromptApi greet"
+        ]
+    );
+    let providers = admin.get("/api/v1/tenants/default/providers").await;
+    assert_eq!(
+        providers.body[0]["key_hint"], "sk-…6789",
+        "{}",
+        providers.text
+    );
+    assert_eq!(providers.body[0]["header_names"], json!(["x-org"]));
+    let audit = admin.get("/api/v1/tenants/default/audit").await;
+    assert!(
+        !audit.text.contains(crate::ai::PROVIDER_KEY) && !audit.text.contains("org-7"),
+        "{}",
+        audit.text
+    );
+
+    // The proxy calls the provider with the key the reference gave (the mock refuses others),
+    // both as a model and through the prompt API.
+    let (_, key) = create_key(&admin, json!({"name": "k"})).await;
+    let proxy = TestProxy::start(&server).await;
+    let (status, _, body) = call(proxy.chat(&key, "fast")).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = call(
+        client()
+            .post(proxy.url("/prompts/greet"))
+            .bearer_auth(&key)
+            .json(&json!({"name": "Ann"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["output"], "Hello");
+    let sent = received.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(sent["messages"][0]["content"], "Say hello to Ann");
+
+    // The export never holds credentials, and applies back (without any values) as a no-op.
+    let exported = admin.get("/api/v1/tenants/default/config:export").await;
+    assert!(
+        exported.text.contains("kind: Provider")
+            && exported.text.contains("kind: PromptApi")
+            && !exported.text.contains(crate::ai::PROVIDER_KEY)
+            && !exported.text.contains("org-7"),
+        "{}",
+        exported.text
+    );
+    assert!(
+        exported
+            .text
+            .contains("# api_key (sk-…6789) and headers x-org not exported"),
+        "{}",
+        exported.text
+    );
+    let again = apply(&admin, "?prune=true", &exported.text, None).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert!(
+        actions(&again).iter().all(|a| a.starts_with("unchanged")),
+        "{}",
+        again.text
+    );
+
+    // A rotated key is an update of api_key alone; the plan never shows values.
+    let rotated = json!({"MOCK_KEY": "sk-rotated-key-000000", "file:/run/secrets/org": "org-7"});
+    let planned = apply_with_values(&admin, "?dry_run=true", &document, rotated).await;
+    assert_eq!(planned.status, 200, "{}", planned.text);
+    assert_eq!(
+        planned.body["plan"][0],
+        json!({"kind": "Provider", "name": "mock", "action": "update", "fields": ["api_key"]})
+    );
+    assert!(!planned.text.contains("rotated"), "{}", planned.text);
+
+    // A prompt API edit is a new version; prune removes what the document no longer names,
+    // dependants first.
+    let edited = document.replace("Say hello to", "Greet");
+    let applied = apply_with_values(&admin, "", &edited, values.clone()).await;
+    assert_eq!(
+        actions(&applied)[2],
+        "update PromptApi greet",
+        "{}",
+        applied.text
+    );
+    let apis = admin.get("/api/v1/tenants/default/prompt-apis").await;
+    assert_eq!(apis.body[0]["version"], 2, "{}", apis.text);
+    let pruned = apply_with_values(&admin, "?prune=true", &provider, values).await;
+    assert_eq!(pruned.status, 200, "{}", pruned.text);
+    assert_eq!(
+        actions(&pruned),
+        [
+            "unchanged Provider mock",
+            "delete PromptApi greet",
+            "delete Model fast"
+        ]
+    );
+    synced(&server, &proxy).await;
+    let (status, _, _) = call(proxy.chat(&key, "fast")).await;
+    assert_eq!(status, 404, "a pruned model is gone from the proxy");
+    proxy.shutdown().await;
 }

@@ -1,4 +1,4 @@
-//! Configuration as code: the tenant's services and routes as the YAML document `tollgate apply`
+//! Configuration as code: the tenant's configuration as the YAML document `tollgate apply`
 //! takes, to copy or download, and the recent applies with what each changed.
 
 use axum::http::header;
@@ -39,7 +39,7 @@ pub(crate) async fn page(t: TenantCtx) -> Response {
     let body = render(move || {
         view! {
             <div class="page-head"><h1>"Configuration"</h1><a href=download.clone() download="tenant.yaml">"Download tenant.yaml"</a></div>
-            <p class="muted">"This tenant's services and routes as one YAML document: keep it in Git, change it there, and apply it with the tollgate command (all or nothing, one new configuration version)."</p>
+            <p class="muted">"This tenant's providers, models, services, routes, prompt APIs and key policies as one YAML document: keep it in Git, change it there, and apply it with the tollgate command (all or nothing, one new configuration version). Provider credentials are never exported: write them as ${ENV_VAR} or ${file:PATH}, which tollgate apply reads where it runs."</p>
             <pre>{format!("tollgate diff -f tenant.yaml --tenant {slug}    # what would change (exit code 1 if anything)\ntollgate apply -f tenant.yaml --tenant {slug}")}</pre>
             <section class="card">
                 <h2>"tenant.yaml"</h2>
@@ -55,19 +55,17 @@ pub(crate) async fn page(t: TenantCtx) -> Response {
                             <thead><tr><th>"Time"</th><th>"Who"</th><th>"Changes"</th></tr></thead>
                             <tbody>
                                 {applies.into_iter().map(|e| {
-                                    let changes = e.details["changes"].as_array().map(|steps| {
-                                        steps.iter().map(|s| format!(
-                                            "{} {} {}",
-                                            s["action"].as_str().unwrap_or_default(),
-                                            s["kind"].as_str().unwrap_or_default(),
-                                            s["name"].as_str().unwrap_or_default()
-                                        )).collect::<Vec<_>>().join(", ")
-                                    }).unwrap_or_default();
+                                    let changes: Vec<String> = e.details["changes"]
+                                        .as_array()
+                                        .into_iter()
+                                        .flatten()
+                                        .map(describe_change)
+                                        .collect();
                                     view! {
                                         <tr>
                                             <td>{format::time(&e.time)}</td>
                                             <td>{e.actor_email.clone().unwrap_or_else(|| "system".into())}</td>
-                                            <td>{changes}</td>
+                                            <td><ul class="changes">{changes.into_iter().map(|c| view! { <li>{c}</li> }).collect_view()}</ul></td>
                                         </tr>
                                     }
                                 }).collect_view()}
@@ -79,6 +77,26 @@ pub(crate) async fn page(t: TenantCtx) -> Response {
         }
     });
     t.page("Configuration", body)
+}
+
+/// One change of an apply, like "update Route orders (retries, timeout)".
+fn describe_change(step: &serde_json::Value) -> String {
+    let fields: Vec<&str> = step["fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.as_str())
+        .collect();
+    let mut text = format!(
+        "{} {} {}",
+        step["action"].as_str().unwrap_or_default(),
+        step["kind"].as_str().unwrap_or_default(),
+        step["name"].as_str().unwrap_or_default()
+    );
+    if !fields.is_empty() {
+        text.push_str(&format!(" ({})", fields.join(", ")));
+    }
+    text
 }
 
 /// The document as a file.

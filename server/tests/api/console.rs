@@ -913,6 +913,21 @@ async fn the_configuration_page_shows_the_document_and_the_recent_applies() {
     assert_eq!(status, 200);
     assert!(html.contains("kind: Service"), "{html}");
     assert!(html.contains("create Service orders"), "{html}");
+    let changed = admin
+        .send_with_headers(
+            reqwest::Method::POST,
+            "/api/v1/tenants/default/config:apply",
+            "application/yaml",
+            "apiVersion: tollgate.dev/v1\nkind: Service\nmetadata: {name: orders}\nspec:\n  targets: [{url: 'http://10.0.0.5:8080', subset: v1}]\n  connect_timeout: 2s\n",
+            &[],
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    let (_, html) = admin.page("/t/default/config").await;
+    assert!(
+        html.contains("update Service orders (connect_timeout)"),
+        "{html}"
+    );
     let (status, yaml) = admin.page("/t/default/config/tenant.yaml").await;
     assert_eq!(status, 200);
     assert!(yaml.starts_with("apiVersion: tollgate.dev/v1"), "{yaml}");

@@ -10,6 +10,7 @@ use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::lines;
 use super::parse::{self, Desired};
 use super::references;
 use super::{Applied, ApplyOptions, Step};
@@ -53,7 +54,7 @@ pub(crate) async fn apply(
         plan: Vec::new(),
     };
     run.apply(options).await.map_err(|err| match err {
-        ApiError::Invalid(message) => ApiError::Invalid(parse::with_line(text, &message)),
+        ApiError::Invalid(message) => ApiError::Invalid(lines::with_line(text, &message)),
         other => other,
     })
 }

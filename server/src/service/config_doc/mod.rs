@@ -6,6 +6,7 @@
 
 mod apply;
 mod export;
+mod lines;
 mod parse;
 mod references;
 mod schema;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use super::references;
+use super::{lines, references};
 use crate::error::{ApiError, ApiResult};
 use crate::service::api_keys::{self, KeyPolicy};
 use crate::service::models::{self, ModelSpec};
@@ -187,54 +187,9 @@ pub(super) fn invalid(place: &str, why: impl std::fmt::Display) -> ApiError {
 /// and the field.
 pub(super) fn parse(text: &str) -> ApiResult<Desired> {
     parse_documents(text).map_err(|err| match err {
-        ApiError::Invalid(message) => ApiError::Invalid(with_line(text, &message)),
+        ApiError::Invalid(message) => ApiError::Invalid(lines::with_line(text, &message)),
         other => other,
     })
-}
-
-/// Adds the line of the field an error names (the first `quoted` word found in its document),
-/// else of the document's start, after the error's place.
-pub(super) fn with_line(text: &str, message: &str) -> String {
-    if message.contains(" at line ") {
-        return message.to_string();
-    }
-    let Some(number) = message
-        .strip_prefix("document ")
-        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|n| n.parse::<usize>().ok())
-    else {
-        return message.to_string();
-    };
-    let lines: Vec<&str> = text.lines().collect();
-    // Documents start at line 1 and after each `---` line (a leading one starts the first).
-    let mut starts = vec![0];
-    for (i, line) in lines.iter().enumerate() {
-        if line.trim_end() == "---" || line.starts_with("--- ") {
-            if i == 0 {
-                starts[0] = 1;
-            } else {
-                starts.push(i + 1);
-            }
-        }
-    }
-    let Some(&start) = starts.get(number - 1) else {
-        return message.to_string();
-    };
-    let end = starts.get(number).copied().unwrap_or(lines.len());
-    let field = message.split('`').nth(1).filter(|f| !f.is_empty());
-    let line = field
-        .and_then(|field| {
-            (start..end).find(|&i| {
-                lines[i]
-                    .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
-                    .any(|word| word == field)
-            })
-        })
-        .unwrap_or(start);
-    match message.split_once(": ") {
-        Some((place, why)) => format!("{place}, line {}: {why}", line + 1),
-        None => format!("{message} (line {})", line + 1),
-    }
 }
 
 fn parse_documents(text: &str) -> ApiResult<Desired> {
@@ -246,14 +201,12 @@ fn parse_documents(text: &str) -> ApiResult<Desired> {
         if value.is_null() {
             continue;
         }
-        let envelope: Envelope =
-            serde_yaml::from_value(value).map_err(|e| invalid(&format!("document {number}"), e))?;
+        let envelope: Envelope = read(value, &format!("document {number}"))?;
         let place = at(number, &envelope.kind, &envelope.metadata.name);
         match (envelope.api_version.as_str(), envelope.kind.as_str()) {
             (API_VERSION, "Provider") => {
                 let spec = to_json(&envelope.spec, &place)?;
-                let doc: ProviderDoc =
-                    serde_json::from_value(spec).map_err(|e| invalid(&place, e))?;
+                let doc: ProviderDoc = read(spec, &place)?;
                 doc.references().map_err(|e| invalid(&place, e))?;
                 // The references stand in for the credentials: every other field is checked
                 // as an apply would.
@@ -269,31 +222,27 @@ fn parse_documents(text: &str) -> ApiResult<Desired> {
             (API_VERSION, "Model") => {
                 let mut spec = to_json(&envelope.spec, &place)?;
                 insert_field(&mut spec, "name", &envelope.metadata.name, &place)?;
-                let mut spec: ModelSpec =
-                    serde_json::from_value(spec).map_err(|e| invalid(&place, e))?;
+                let mut spec: ModelSpec = read(spec, &place)?;
                 spec.name = models::check_name(&spec.name).map_err(|e| invalid(&place, e))?;
                 add(&mut desired.models, spec.name.clone(), &place, spec)?;
             }
             (API_VERSION, "Service") => {
                 let mut spec = to_json(&envelope.spec, &place)?;
                 insert_field(&mut spec, "name", &envelope.metadata.name, &place)?;
-                let spec: ServiceSpec =
-                    serde_json::from_value(spec).map_err(|e| invalid(&place, e))?;
+                let spec: ServiceSpec = read(spec, &place)?;
                 let spec = upstreams::normalised(spec).map_err(|e| invalid(&place, e))?;
                 add(&mut desired.services, spec.name.clone(), &place, spec)?;
             }
             (API_VERSION, "PromptApi") => {
                 let mut spec = to_json(&envelope.spec, &place)?;
                 insert_field(&mut spec, "slug", &envelope.metadata.name, &place)?;
-                let spec: PromptApiSpec =
-                    serde_json::from_value(spec).map_err(|e| invalid(&place, e))?;
+                let spec: PromptApiSpec = read(spec, &place)?;
                 let spec = prompt_apis::checked(spec).map_err(|e| invalid(&place, e))?;
                 add(&mut desired.prompt_apis, spec.slug.clone(), &place, spec)?;
             }
             (API_VERSION, "KeyPolicy") => {
                 let spec = to_json(&envelope.spec, &place)?;
-                let policy: KeyPolicy =
-                    serde_json::from_value(spec).map_err(|e| invalid(&place, e))?;
+                let policy: KeyPolicy = read(spec, &place)?;
                 let policy =
                     api_keys::normalised_policy(&policy).map_err(|e| invalid(&place, e))?;
                 add(
@@ -304,8 +253,7 @@ fn parse_documents(text: &str) -> ApiResult<Desired> {
                 )?;
             }
             (API_VERSION, "Gateway") => {
-                let gateway: GatewaySpec =
-                    serde_yaml::from_value(envelope.spec).map_err(|e| invalid(&place, e))?;
+                let gateway: GatewaySpec = read(envelope.spec, &place)?;
                 for (i, route) in gateway.routes.iter().enumerate() {
                     let place = format!("{place}, routes[{i}]");
                     let mut spec = to_json(route, &place)?;
@@ -330,8 +278,7 @@ fn parse_documents(text: &str) -> ApiResult<Desired> {
                 }
             }
             (APIPARK_VERSION, "Gateway") => {
-                let gateway: GatewaySpec =
-                    serde_yaml::from_value(envelope.spec).map_err(|e| invalid(&place, e))?;
+                let gateway: GatewaySpec = read(envelope.spec, &place)?;
                 import_apipark(&mut desired, &envelope.metadata.name, gateway, &place)?;
             }
             (API_VERSION | APIPARK_VERSION, kind) => {
@@ -349,6 +296,24 @@ fn parse_documents(text: &str) -> ApiResult<Desired> {
         }
     }
     Ok(desired)
+}
+
+/// Reads settings, naming the field a mistake is in (like `targets[1].weight`).
+fn read<'de, T, D>(value: D, place: &str) -> ApiResult<T>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+    D::Error: std::fmt::Display,
+{
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner().to_string();
+        if path == "." || inner.contains(&format!("`{path}`")) {
+            invalid(place, inner)
+        } else {
+            invalid(place, format!("`{path}`: {inner}"))
+        }
+    })
 }
 
 fn to_json(value: &serde_yaml::Value, place: &str) -> ApiResult<Value> {
@@ -371,7 +336,7 @@ fn insert_field(spec: &mut Value, field: &str, name: &str, place: &str) -> ApiRe
 }
 
 fn add_route(desired: &mut Desired, spec: Value, place: &str) -> ApiResult<()> {
-    let spec: RouteSpec = serde_json::from_value(spec).map_err(|e| invalid(place, e))?;
+    let spec: RouteSpec = read(spec, place)?;
     let spec = routes::normalised(spec).map_err(|e| invalid(place, e))?;
     add(&mut desired.routes, spec.name.clone(), place, spec)
 }
@@ -399,8 +364,7 @@ fn import_apipark(
     let mut grouped: Vec<((&'static str, String), Vec<Value>)> = Vec::new();
     for (i, route) in spec.routes.iter().enumerate() {
         let place = format!("{place}, routes[{i}]");
-        let route: ApiparkRoute =
-            serde_yaml::from_value(route.clone()).map_err(|e| invalid(&place, e))?;
+        let route: ApiparkRoute = read(route.clone(), &place)?;
         let matching = match (route.path, route.matching) {
             (Some(path), None) => ("prefix", path),
             (
@@ -558,6 +522,22 @@ mod tests {
         let route = &desired.routes["g-service"];
         assert_eq!(route.spec.destinations.len(), 2);
         assert_eq!(route.spec.destinations[1].subset.as_deref(), Some("v2"));
+    }
+
+    #[test]
+    fn wrong_types_name_the_field_and_its_line() {
+        let text = "apiVersion: tollgate.dev/v1\nkind: Gateway\nmetadata: {name: g}\nspec:\n  routes:\n  - path: /a\n    service: s\n  - path: /b\n    service: s\n    retries: many\n";
+        let err = parse(text).unwrap_err().to_string();
+        assert!(
+            err.contains("document 1 (Gateway g), routes[1], line 10: `retries`: invalid type"),
+            "{err}"
+        );
+        let text = "apiVersion: tollgate.dev/v1\nkind: Service\nmetadata: {name: s}\nspec:\n  targets:\n  - url: http://a\n  - url: http://b\n    weight: ten\n";
+        let err = parse(text).unwrap_err().to_string();
+        assert!(
+            err.contains("document 1 (Service s), line 8: `targets[1].weight`: invalid type"),
+            "{err}"
+        );
     }
 
     #[test]

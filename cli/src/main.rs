@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
 use serde_json::Value;
 
 /// Tollgate's configuration as code: apply, diff, export and validate tenant documents.
@@ -129,7 +130,15 @@ impl Documents {
         for path in paths {
             let content = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            let count = serde_yaml::Deserializer::from_str(&content).count();
+            // Documents up to the first one that does not parse (the server names that one;
+            // serde_yaml's iterator does not end after a syntax error).
+            let mut count = 0;
+            for document in serde_yaml::Deserializer::from_str(&content) {
+                count += 1;
+                if serde_yaml::Value::deserialize(document).is_err() {
+                    break;
+                }
+            }
             if !text.is_empty() && !text.ends_with('\n') {
                 text.push('\n');
             }

@@ -104,6 +104,21 @@ async fn validate_diff_apply_and_export_a_folder_of_documents() {
         text(&out)
     );
     assert!(text(&out).contains("targetz"), "{}", text(&out));
+
+    // So does a YAML syntax error, with the line in its own file.
+    std::fs::write(
+        dir.path().join("30-broken.yaml"),
+        "apiVersion: tollgate.dev/v1\nkind: Service\nmetadata: {name: x\nspec: {}\n",
+    )
+    .unwrap();
+    let out = tollgate(&["validate", "-f", folder], base, &token, home.path()).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let line = text(&out)
+        .split("30-broken.yaml: document 1, line ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|n| n.parse::<usize>().ok());
+    assert!(matches!(line, Some(3..=5)), "{}", text(&out));
 }
 
 #[tokio::test]

@@ -557,6 +557,19 @@ fn random_document(rng: &mut Rng) -> String {
             out.push_str("    require_key: false\n    request_headers: {set: {x-team: shop}, remove: [cookie]}\n");
         }
     }
+    if rng.next(2) == 0 {
+        out.push_str(&format!(
+            "---\napiVersion: tollgate.dev/v1\nkind: KeyPolicy\nmetadata: {{name: bot}}\nspec:\n  scopes: {{routes: [r0], models: ['*']}}\n  limits: {{requests_per_minute: {}}}\n",
+            1 + rng.next(1000)
+        ));
+        if rng.next(2) == 0 {
+            out.push_str(&format!(
+                "  budget: {{amount_usd: '{}.50', period: {}}}\n",
+                rng.next(100),
+                rng.pick(&["day", "month"])
+            ));
+        }
+    }
     out
 }
 
@@ -564,6 +577,8 @@ fn random_document(rng: &mut Rng) -> String {
 async fn any_document_applied_then_exported_applies_back_as_a_no_op() {
     let server = TestServer::start().await;
     let admin = server.admin().await;
+    // Keys are made elsewhere; documents may set the policy of this one.
+    create_key(&admin, json!({"name": "bot"})).await;
     for seed in 1..=16u64 {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         let document = random_document(&mut rng);

@@ -5,7 +5,8 @@
 
 /// Adds ", line L" after the error's place (before its first ": ").
 pub(super) fn with_line(text: &str, message: &str) -> String {
-    if message.contains(" at line ") {
+    let place = message.split(": ").next().unwrap_or(message);
+    if place.contains(", line ") || message.contains(" at line ") {
         return message.to_string();
     }
     let Some(number) = message

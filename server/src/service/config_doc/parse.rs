@@ -196,8 +196,7 @@ fn parse_documents(text: &str) -> ApiResult<Desired> {
     let mut desired = Desired::default();
     for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let number = index + 1;
-        let value = serde_yaml::Value::deserialize(document)
-            .map_err(|e| invalid(&format!("document {number}"), e))?;
+        let value = serde_yaml::Value::deserialize(document).map_err(|e| syntax(number, &e))?;
         if value.is_null() {
             continue;
         }
@@ -296,6 +295,25 @@ fn parse_documents(text: &str) -> ApiResult<Desired> {
         }
     }
     Ok(desired)
+}
+
+/// A YAML syntax error, with its line in the whole text.
+fn syntax(number: usize, err: &serde_yaml::Error) -> ApiError {
+    let message = err.to_string();
+    match err.location() {
+        Some(at) => {
+            let why = message
+                .split(" at line ")
+                .next()
+                .unwrap_or(&message)
+                .to_string();
+            invalid(
+                &format!("document {number}, line {}", at.line()),
+                format!("{why} (column {})", at.column()),
+            )
+        }
+        None => invalid(&format!("document {number}"), message),
+    }
 }
 
 /// Reads settings, naming the field a mistake is in (like `targets[1].weight`).
@@ -522,6 +540,27 @@ mod tests {
         let route = &desired.routes["g-service"];
         assert_eq!(route.spec.destinations.len(), 2);
         assert_eq!(route.spec.destinations[1].subset.as_deref(), Some("v2"));
+    }
+
+    #[test]
+    fn alias_bombs_are_refused_not_expanded() {
+        let mut text = String::from("apiVersion: tollgate.dev/v1\nkind: Service\nmetadata: {name: s}\nspec:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "  a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("repetition limit"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_name_their_line() {
+        let text = "apiVersion: tollgate.dev/v1\nkind: Service\nmetadata: {name: s}\nspec:\n  targets: [{url: 'http://a'}]\n---\nkind: Service\nmetadata: {name: t\nspec: {}\n";
+        let err = parse(text).unwrap_err().to_string();
+        assert!(err.starts_with("document 2, line "), "{err}");
+        assert!(!err.contains(" at line "), "{err}");
     }
 
     #[test]

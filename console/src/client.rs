@@ -101,6 +101,12 @@ impl Api {
         self.raw(method, path, body).await.map(|_| ())
     }
 
+    /// A POST whose answer may have a JSON body (none for 204).
+    pub(crate) async fn post_maybe_json(&self, path: &str) -> ApiResult<Option<serde_json::Value>> {
+        let bytes = self.raw(Method::POST, path, None::<&()>).await?;
+        Ok(serde_json::from_slice(&bytes).ok())
+    }
+
     async fn json<T: DeserializeOwned>(
         &self,
         method: Method,

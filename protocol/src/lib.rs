@@ -10,6 +10,8 @@ use uuid::Uuid;
 
 pub mod egress;
 pub mod internal;
+#[cfg(feature = "jwt")]
+pub mod jwt;
 #[cfg(feature = "logging")]
 pub mod logging;
 pub mod money;

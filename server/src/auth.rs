@@ -15,6 +15,9 @@ use crate::state::AppState;
 
 /// Session key holding the logged-in user's id.
 pub(crate) const SESSION_USER_KEY: &str = "user_id";
+/// Session key holding the user's session generation at sign-in: a password change bumps the
+/// user's, which ends every session signed in before.
+pub(crate) const SESSION_GENERATION_KEY: &str = "generation";
 
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
@@ -43,16 +46,47 @@ impl FromRequestParts<AppState> for Principal {
                     .into(),
             ));
         };
-        match users::principal(&state.db, user_id).await? {
-            Some(principal) => Ok(principal),
-            None => {
-                session.flush().await?;
-                Err(ApiError::Unauthenticated(
-                    "your account no longer exists; log in again".into(),
-                ))
+        let generation = session
+            .get::<i32>(SESSION_GENERATION_KEY)
+            .await?
+            .unwrap_or(0);
+        let ended = match users::session_user(&state.db, user_id, generation).await? {
+            users::SessionUser::Valid(principal) => return Ok(principal),
+            users::SessionUser::Disabled => "your account is disabled; ask a platform admin",
+            users::SessionUser::Ended => {
+                "your session ended (your password was changed); sign in again"
             }
-        }
+            users::SessionUser::Gone => "your account no longer exists",
+        };
+        session.flush().await?;
+        Err(ApiError::Unauthenticated(ended.into()))
     }
+}
+
+/// Starts a fresh session for the user (a new id on sign-in defeats session fixation).
+pub(crate) async fn start_session(
+    state: &AppState,
+    session: &Session,
+    user_id: Uuid,
+) -> Result<Option<Principal>, ApiError> {
+    session.cycle_id().await?;
+    let generation = users::signed_in(&state.db, user_id).await?;
+    session.insert(SESSION_USER_KEY, user_id).await?;
+    session.insert(SESSION_GENERATION_KEY, generation).await?;
+    let principal = users::principal(&state.db, user_id).await?;
+    tracing::info!(user = %user_id, "sign-in");
+    Ok(principal)
+}
+
+/// Session key of the identity provider a session signed in through (for signing out there
+/// too).
+pub(crate) const SIGNED_IN_KEY: &str = "sso";
+
+/// How a session signed in through an identity provider, kept for RP-initiated logout.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct SignedInThrough {
+    pub(crate) provider: Uuid,
+    pub(crate) id_token: String,
 }
 
 /// The client's IP address, when the server was started with connection info.

@@ -51,7 +51,7 @@ pub(crate) async fn ensure_admin(
         ),
     };
     let hash = password::hash(password.clone()).await.map_err(describe)?;
-    let admin_id = users::insert(&mut tx, &email, &hash, true).await?;
+    let admin_id = users::insert(&mut tx, &email, Some(&hash), true).await?;
     let tenant = tenants::insert(&mut tx, "default", "default")
         .await
         .map_err(describe)?;

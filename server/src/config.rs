@@ -12,6 +12,15 @@ use clap::Parser;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "tollgate-server", version, about, long_about)]
 pub struct Config {
+    /// What to do instead of serving (nothing: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// The console's URL as browsers reach it, like https://tollgate.example.com (for password
+    /// reset links and single sign-on redirects); default: the address each request came to.
+    #[arg(long, env = "TOLLGATE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
     /// Address the admin API and console listen on.
     #[arg(long, env = "TOLLGATE_LISTEN", default_value = "127.0.0.1:8001")]
     pub listen: SocketAddr,
@@ -91,10 +100,30 @@ fn parse_cidr(text: &str) -> Result<ipnet::IpNet, String> {
 
 pub use tollgate_protocol::logging::LogFormat;
 
+/// What to do instead of serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Administration on the server's own machine.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// The commands under `admin`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum AdminCommand {
+    /// Print a one-time link that sets a new password for EMAIL (for the last platform admin
+    /// who forgot theirs). Uses the same database settings as the server.
+    ResetPassword {
+        /// The account's email.
+        email: String,
+    },
+}
+
 impl Config {
     /// A configuration for tests and embedding: the given database, an ephemeral loopback port.
     pub fn for_database(database_url: &str, data_dir: PathBuf) -> Self {
         Self {
+            command: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url: Some(database_url.to_string()),
             data_dir,
@@ -109,6 +138,7 @@ impl Config {
             proxy_internal_url: None,
             trusted_proxies: Vec::new(),
             header_timeout: std::time::Duration::from_secs(20),
+            public_url: None,
         }
     }
 }

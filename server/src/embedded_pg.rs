@@ -28,6 +28,8 @@ pub(crate) struct EmbeddedPostgres {
     port: u16,
     password: String,
     run_as: Option<User>,
+    /// It was running already (another process owns it).
+    adopted: bool,
 }
 
 impl EmbeddedPostgres {
@@ -50,6 +52,7 @@ impl EmbeddedPostgres {
             port: 0,
             password,
             run_as,
+            adopted: false,
         };
         if !pg.cluster_dir.join("PG_VERSION").exists() {
             pg.init().await?;
@@ -61,11 +64,17 @@ impl EmbeddedPostgres {
                     "adopting the PostgreSQL cluster already running in the data directory"
                 );
                 pg.port = port;
+                pg.adopted = true;
             }
             _ => pg.launch().await?,
         }
         pg.ensure_database().await?;
         Ok(pg)
+    }
+
+    /// Whether another process started the cluster (so it is not this one's to stop).
+    pub(crate) fn adopted(&self) -> bool {
+        self.adopted
     }
 
     /// The connection URL of the `tollgate` database.

@@ -15,6 +15,7 @@ mod extract;
 mod login_throttle;
 mod merge_patch;
 mod money;
+mod oidc;
 mod password;
 mod roles;
 mod secret_box;
@@ -41,6 +42,47 @@ use crate::embedded_pg::EmbeddedPostgres;
 pub use crate::service::config_doc::{check_document, Checked as CheckedDocument};
 use crate::service::usage;
 use crate::state::AppState;
+
+/// `tollgate-server admin reset-password EMAIL`: a one-time password reset link for the
+/// account, made directly in the database (the server's, or its private cluster) — for the
+/// last platform admin who forgot their password.
+pub async fn reset_password_link(config: &Config, email: &str) -> anyhow::Result<String> {
+    let (url, embedded) = match &config.database_url {
+        Some(url) => (url.clone(), None),
+        None => {
+            let pg = EmbeddedPostgres::start(&config.data_dir).await?;
+            (pg.url(), Some(pg))
+        }
+    };
+    let made = async {
+        let db = db::connect(&url).await?;
+        db::prepare_schema(&db).await?;
+        let base = match &config.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => {
+                let mut listen = config.listen;
+                if listen.ip().is_unspecified() {
+                    listen.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                }
+                format!("http://{listen}")
+            }
+        };
+        let link = service::password_resets::create_for_email(&db, email.trim(), &base)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        db.close().await;
+        anyhow::Ok(link)
+    }
+    .await;
+    if let Some(pg) = embedded.filter(|pg| !pg.adopted()) {
+        pg.stop().await?;
+    }
+    let link = made?;
+    Ok(format!(
+        "{} (for {}, works once until {})",
+        link.link, link.email, link.expires_at
+    ))
+}
 
 /// A started server: database ready, migrations applied, socket bound.
 pub struct Server {
@@ -128,6 +170,10 @@ impl Server {
             .context("loading the master key")?;
         let mut state = AppState::new(db.clone(), proxy_token_hash, versions, stopping, secrets);
         state.trusted_proxies = std::sync::Arc::new(config.trusted_proxies.clone());
+        state.public_url = config
+            .public_url
+            .as_deref()
+            .map(|url| std::sync::Arc::from(url.trim_end_matches('/')));
         let router = app::router(state, session_store, config)?;
         let listener = TcpListener::bind(config.listen)
             .await

@@ -2,13 +2,18 @@
 //! signal.
 
 use clap::Parser;
-use tollgate_server::config::Config;
+use tollgate_server::config::{AdminCommand, Command, Config};
 use tollgate_server::{shutdown_signal, telemetry, Server};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     telemetry::init(config.log_format);
+    if let Some(Command::Admin(AdminCommand::ResetPassword { email })) = &config.command {
+        let link = tollgate_server::reset_password_link(&config, email).await?;
+        println!("{link}");
+        return Ok(());
+    }
     let server = Server::start(&config).await?;
     let addr = server.local_addr();
     if let Some(admin) = server.created_admin() {

@@ -24,6 +24,10 @@ pub(crate) struct AppState {
     pub(crate) secrets: SecretBox,
     /// Turns true when the server shuts down.
     pub(crate) stopping: watch::Receiver<bool>,
+    /// The console's URL as browsers reach it, when configured (links, SSO redirects).
+    pub(crate) public_url: Option<Arc<str>>,
+    /// Talks to identity providers for single sign-on.
+    pub(crate) oidc: Arc<crate::oidc::Oidc>,
 }
 
 impl AppState {
@@ -42,6 +46,28 @@ impl AppState {
             proxy_token_hash: proxy_token_hash.map(Arc::new),
             config_version,
             snapshot_cache: Arc::default(),
+            public_url: None,
+            oidc: Arc::new(crate::oidc::Oidc::new()),
         }
+    }
+}
+
+impl AppState {
+    /// The console's URL as browsers reach it: the configured public URL, else the host this
+    /// request came to.
+    pub(crate) fn public_base(&self, headers: &axum::http::HeaderMap) -> String {
+        if let Some(url) = &self.public_url {
+            return url.to_string();
+        }
+        let host = headers
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| {
+                !h.is_empty()
+                    && h.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+            })
+            .unwrap_or("127.0.0.1:8001");
+        format!("http://{host}")
     }
 }

@@ -131,6 +131,11 @@ impl TestServer {
         panic!("the replica on {addr} never became ready");
     }
 
+    /// The connection URL of this server's database.
+    pub fn database_url(&self) -> &str {
+        self.config.database_url.as_deref().unwrap_or_default()
+    }
+
     /// The name of this server's database.
     pub fn database_name(&self) -> &str {
         &self.database

@@ -14,6 +14,30 @@ use crate::layout::render;
 #[derive(Deserialize, Default)]
 pub(crate) struct Next {
     next: Option<String>,
+    /// Why single sign-on failed, as a code (never text from the URL is shown).
+    sso_error: Option<String>,
+}
+
+/// What a single sign-on failure code means.
+fn sso_failure(code: &str) -> &'static str {
+    match code {
+        "state" => "The sign-in took too long or came from another browser tab; try again.",
+        "denied" => "The identity provider did not sign you in.",
+        "unavailable" => "The identity provider cannot be reached right now; try again later.",
+        "token" => "The identity provider's answer could not be verified, so you are not signed in.",
+        "email" => "The identity provider did not share your email address.",
+        "disabled" => "Your account is disabled; ask a platform admin.",
+        "unknown" => "This sign-in option no longer exists.",
+        "unverified" => "An account with your email exists, and the identity provider does not vouch for the email; ask a platform admin.",
+        _ => "Single sign-on failed; try again.",
+    }
+}
+
+/// A sign-in button of an identity provider.
+#[derive(Deserialize, Clone)]
+struct SsoOption {
+    id: String,
+    name: String,
 }
 
 /// Only paths on this site are followed after signing in.
@@ -43,21 +67,34 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-pub(crate) async fn form(ctx: Ctx, Query(query): Query<Next>) -> Response {
+pub(crate) async fn form(mut ctx: Ctx, Query(query): Query<Next>) -> Response {
     if ctx.api.get::<Value>("/api/v1/me").await.is_ok() {
         return ctx.redirect(&safe_next(query.next.as_deref()), None);
     }
-    page(&ctx, "", query.next.as_deref(), StatusCode::OK)
+    if let Some(code) = &query.sso_error {
+        ctx.flash = Some(Flash::Error(sso_failure(code).into()));
+    }
+    page(&ctx, "", query.next.as_deref(), StatusCode::OK).await
 }
 
-fn page(ctx: &Ctx, email: &str, next: Option<&str>, status: StatusCode) -> Response {
+async fn page(ctx: &Ctx, email: &str, next: Option<&str>, status: StatusCode) -> Response {
     let email = email.to_string();
     let next = safe_next(next);
     let csrf = ctx.csrf.clone();
+    let providers: Vec<SsoOption> = ctx.api.get("/api/v1/auth/sso").await.unwrap_or_default();
+    let sso_next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
     let body = render(move || {
         view! {
             <section class="card login">
                 <h1>"Sign in to Tollgate"</h1>
+                {(!providers.is_empty()).then(|| view! {
+                    <div class="stack sso">
+                        {providers.iter().map(|p| view! {
+                            <a class="button" href=format!("/api/v1/auth/sso/{}/start?next={}", p.id, sso_next)>{format!("Sign in with {}", p.name)}</a>
+                        }).collect_view()}
+                        <p class="muted">"or with your email and password:"</p>
+                    </div>
+                })}
                 <form method="post" action="/login" class="stack">
                     <input type="hidden" name="csrf" value=csrf/>
                     <input type="hidden" name="next" value=next/>
@@ -102,16 +139,21 @@ pub(crate) async fn submit(mut ctx: Ctx, Form(form): Form<LoginForm>) -> Respons
                 StatusCode::UNAUTHORIZED
             };
             ctx.flash = Some(Flash::Error(failure.message));
-            page(&ctx, form.email.trim(), form.next.as_deref(), status)
+            page(&ctx, form.email.trim(), form.next.as_deref(), status).await
         }
     }
 }
 
 pub(crate) async fn logout(ctx: Ctx) -> Response {
-    let _ = ctx
-        .api
-        .send(axum::http::Method::POST, "/api/v1/auth/logout", None)
-        .await;
+    let answer = ctx.api.post_maybe_json("/api/v1/auth/logout").await;
+    // Signed in through an identity provider: sign out there too; it sends the browser back.
+    if let Some(url) = answer
+        .ok()
+        .flatten()
+        .and_then(|a| a["end_session_url"].as_str().map(str::to_string))
+    {
+        return ctx.redirect(&url, None);
+    }
     ctx.redirect("/login", Some(Flash::Success("You are signed out.".into())))
 }
 

@@ -3,18 +3,21 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use tower_sessions::Session;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::access::Principal;
-use crate::auth::{ClientAddr, SESSION_USER_KEY};
+use crate::auth::{start_session, ClientAddr, SignedInThrough, SIGNED_IN_KEY};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::ApiJson;
 use crate::login_throttle::{self, Verdict};
+use crate::oidc::Oidc;
 use crate::service::users::{self, MeView};
+use crate::service::{identity_providers, sign_ins};
 use crate::state::AppState;
 use crate::{password, validate};
 
@@ -68,22 +71,46 @@ async fn login(
         });
     }
     let record = users::find_for_login(&state.db, &email).await?;
-    let stored_hash = record.as_ref().map(|r| r.password_hash.clone());
+    let stored_hash = record.as_ref().and_then(|r| r.password_hash.clone());
+    let user_id = record.as_ref().map(|r| r.id);
     if !password::verify(input.password, stored_hash).await? {
         login_throttle::failed(&state.db, &email, address).await?;
+        sign_ins::failed(
+            &state.db,
+            user_id,
+            &email,
+            address,
+            "wrong email or password",
+        )
+        .await?;
         return Err(wrong_credentials());
     }
     let Some(record) = record else {
         return Err(wrong_credentials());
     };
+    if record.disabled {
+        sign_ins::failed(&state.db, user_id, &email, address, "account disabled").await?;
+        return Err(ApiError::Unauthenticated(
+            "this account is disabled; ask a platform admin".into(),
+        ));
+    }
+    if let Some(provider) = identity_providers::sso_only_for(&state.db, &email).await? {
+        sign_ins::failed(&state.db, user_id, &email, address, "SSO only").await?;
+        return Err(ApiError::Unauthenticated(format!(
+            "accounts of this email domain sign in with {provider} (single sign-on)"
+        )));
+    }
     login_throttle::succeeded(&state.db, &email, address).await?;
-    // A fresh session id on login defeats session fixation.
-    session.cycle_id().await?;
-    session.insert(SESSION_USER_KEY, record.id).await?;
-    let principal = users::principal(&state.db, record.id)
+    let principal = start_session(&state, &session, record.id)
         .await?
         .ok_or_else(wrong_credentials)?;
-    tracing::info!(user = %record.id, "login");
+    sign_ins::succeeded(
+        &state.db,
+        &principal,
+        address,
+        json!({"method": "password"}),
+    )
+    .await?;
     Ok(Json(users::me(&state.db, &principal).await?))
 }
 
@@ -91,12 +118,50 @@ fn wrong_credentials() -> ApiError {
     ApiError::Unauthenticated("the email or password is wrong".into())
 }
 
-/// Log out: the session ends and its cookie is cleared.
+/// Where to sign out at the identity provider too.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SignedOut {
+    /// Send the browser here to end the session at the identity provider (RP-initiated
+    /// logout); it comes back to the sign-in page.
+    pub(crate) end_session_url: String,
+}
+
+/// Log out: the session ends and its cookie is cleared. A session that signed in through an
+/// identity provider supporting RP-initiated logout gets 200 with `end_session_url`.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
-    responses((status = 204, description = "Logged out")), security(()))]
-async fn logout(session: Session) -> ApiResult<StatusCode> {
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 200, description = "Logged out here; sign out at the identity provider too", body = SignedOut),
+    ), security(()))]
+async fn logout(
+    State(state): State<AppState>,
+    session: Session,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let through: Option<SignedInThrough> = session.get(SIGNED_IN_KEY).await?;
     session.flush().await?;
-    Ok(StatusCode::NO_CONTENT)
+    if let Some(through) = through {
+        if let Ok(client) =
+            identity_providers::client(&state.db, &state.secrets, through.provider).await
+        {
+            if let Ok(discovery) = state.oidc.discover(&client.provider.issuer).await {
+                let after = format!("{}/login", state.public_base(&headers));
+                if let Some(url) = Oidc::end_session_url(
+                    &discovery,
+                    &client.provider.client_id,
+                    &through.id_token,
+                    &after,
+                ) {
+                    return Ok(Json(SignedOut {
+                        end_session_url: url,
+                    })
+                    .into_response());
+                }
+            }
+        }
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// The signed-in user and the tenants they belong to.

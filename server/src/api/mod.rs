@@ -1,10 +1,11 @@
 //! The admin REST API under `/api/v1`, its OpenAPI document and the offline docs UI.
 
 mod audit;
-mod auth;
+pub(crate) mod auth;
 mod config;
 mod dataplanes;
 mod health;
+mod identity_providers;
 mod internal;
 mod invitations;
 mod keys;
@@ -16,9 +17,11 @@ mod providers;
 mod routes;
 mod services;
 mod settings;
+pub(crate) mod sso;
 mod tenants;
 mod tokens;
 mod usage;
+pub(crate) mod users;
 
 use axum::Router;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -44,11 +47,13 @@ pub(crate) use tollgate_console::SESSION_COOKIE;
     tags(
         (name = "auth", description = "Login, logout and the signed-in user"),
         (name = "tokens", description = "Personal admin tokens for scripts"),
+        (name = "users", description = "Users of the platform: disable, enable, delete, password reset links (platform admins)"),
+        (name = "sso", description = "Single sign-on through OpenID Connect identity providers"),
         (name = "tenants", description = "Tenants (organisations or teams)"),
         (name = "members", description = "Tenant members and their roles"),
         (name = "keys", description = "Data-plane API keys"),
         (name = "routes", description = "REST routes the proxies serve"),
-        (name = "config", description = "Configuration as code: export a tenant's services and routes as YAML, apply a document as a whole"),
+        (name = "config", description = "Configuration as code: export a tenant's configuration as YAML, apply a document as a whole"),
         (name = "services", description = "Services (upstreams): named sets of targets, with subsets and active health checks, that routes forward to"),
         (name = "providers", description = "AI providers and their (write-only) credentials"),
         (name = "models", description = "Models, their deployments and prices; the price catalog"),
@@ -100,6 +105,9 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(settings::router())
         .merge(invitations::router())
+        .merge(users::router())
+        .merge(identity_providers::router())
+        .merge(sso::router())
 }
 
 /// The OpenAPI document of the admin API, as `/api/openapi.json` serves it.

@@ -51,14 +51,25 @@ pub(crate) async fn record(
     actor: &Principal,
     change: Change<'_>,
 ) -> ApiResult<()> {
+    record_as(conn, Some(actor.user_id), Some(&actor.email), change).await
+}
+
+/// Records a change by someone who may not be signed in (a failed sign-in names the email
+/// tried, and the user only when the email is theirs).
+pub(crate) async fn record_as(
+    conn: &mut PgConnection,
+    actor_id: Option<Uuid>,
+    actor_email: Option<&str>,
+    change: Change<'_>,
+) -> ApiResult<()> {
     sqlx::query(
         "INSERT INTO audit_log (id, tenant_id, actor_id, actor_email, action, target_type, target_id, details)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(Uuid::now_v7())
     .bind(change.tenant_id)
-    .bind(actor.user_id)
-    .bind(&actor.email)
+    .bind(actor_id)
+    .bind(actor_email)
     .bind(change.action)
     .bind(change.target_type)
     .bind(change.target_id)
@@ -85,6 +96,33 @@ pub(crate) async fn list(
          ORDER BY id DESC LIMIT $3",
     )
     .bind(access.tenant.id)
+    .bind(query.before)
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
+}
+
+/// The platform's own audit log (sign-ins, users, settings), newest first: platform admins.
+pub(crate) async fn list_platform(
+    db: &PgPool,
+    principal: &Principal,
+    query: &AuditQuery,
+) -> ApiResult<Vec<AuditEntry>> {
+    if !principal.platform_admin {
+        return Err(ApiError::Forbidden(
+            "only platform admins may read the platform's audit log".into(),
+        ));
+    }
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::Invalid("limit must be between 1 and 500".into()));
+    }
+    Ok(sqlx::query_as(
+        "SELECT id, created_at AS time, actor_id, actor_email, action, target_type, target_id, details
+         FROM audit_log
+         WHERE tenant_id IS NULL AND ($1::uuid IS NULL OR id < $1)
+         ORDER BY id DESC LIMIT $2",
+    )
     .bind(query.before)
     .bind(limit)
     .fetch_all(db)

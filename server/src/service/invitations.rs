@@ -228,7 +228,7 @@ pub(crate) async fn accept(
         (None, None, Some(new_password)) => {
             password::validate(&new_password)?;
             let hash = password::hash(new_password).await?;
-            let id = users::insert(&mut tx, email, &hash, false)
+            let id = users::insert(&mut tx, email, Some(&hash), false)
                 .await
                 .map_err(|e| {
                     crate::error::conflict_on_unique(e, || {

@@ -90,7 +90,7 @@ pub(crate) async fn add(
         }
         (Some(user), None) => (user, false),
         (None, Some(hash)) => {
-            let id = users::insert(&mut tx, &email, &hash, false)
+            let id = users::insert(&mut tx, &email, Some(&hash), false)
                 .await
                 .map_err(|e| conflict_on_unique(e, || format!("the email '{email}' is taken")))?;
             (id, true)

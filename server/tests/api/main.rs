@@ -19,4 +19,5 @@ mod providers_models;
 mod routes;
 mod tenants;
 mod tokens;
+mod users;
 mod validation;

@@ -3,8 +3,9 @@
 # Uses DATABASE_URL when it is set (a role that may create databases); otherwise starts a
 # private, throw-away PostgreSQL cluster from the installed binaries for this run (as the
 # 'postgres' user when run as root, since PostgreSQL refuses root) and removes it afterwards.
-# Installs what the tests need when missing: the OpenAI Python SDK (in target/test-python) and
-# Debian's chromium + chromium-driver for the console's browser test, and redis-server.
+# Installs what the tests need when missing: the OpenAI Python SDK (in target/test-python),
+# Debian's chromium + chromium-driver for the console's browser test, redis-server, and the
+# oidc-provider npm package (in target/test-node) for the single sign-on tests.
 # Extra arguments go to `cargo nextest run` (or `cargo test`), e.g. ./test.sh -p tollgate-server keys
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -80,6 +81,30 @@ if ! command -v chromedriver >/dev/null 2>&1 || ! { command -v chromium >/dev/nu
     echo "test.sh: the browser test needs Chromium and chromedriver on PATH; install them" >&2
     exit 1
   fi
+fi
+
+# Node.js and the certified `oidc-provider` package: a real OpenID Provider for the single
+# sign-on and JWT tests.
+if [ -z "${TOLLGATE_TEST_NODE_DIR:-}" ]; then
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    as_root=()
+    [ "$(id -u)" = 0 ] || as_root=(sudo)
+    if command -v apt-get >/dev/null 2>&1; then
+      echo "test.sh: installing Node.js for the OpenID Provider"
+      "${as_root[@]}" apt-get update -qq >/dev/null
+      DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq nodejs npm >/dev/null
+    else
+      echo "test.sh: the SSO tests need Node.js and npm on PATH; install them" >&2
+      exit 1
+    fi
+  fi
+  nodedir=target/test-node
+  if [ ! -f "$nodedir/node_modules/oidc-provider/package.json" ]; then
+    echo "test.sh: installing oidc-provider into $nodedir"
+    mkdir -p "$nodedir"
+    (cd "$nodedir" && npm install --no-audit --no-fund --silent oidc-provider@8.8.1 >/dev/null)
+  fi
+  export TOLLGATE_TEST_NODE_DIR="$PWD/$nodedir"
 fi
 
 # Redis 7 for the limits shared across proxies.

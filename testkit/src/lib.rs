@@ -6,6 +6,7 @@
 mod api;
 mod balancer;
 mod dataplane;
+pub mod oidc;
 mod redis;
 mod server;
 mod template;
@@ -16,6 +17,7 @@ pub use dataplane::{
     call, client, create_key, create_key_in, create_route, dead_url, proxy_config, serve,
     start_proxy, synced, Behaviour, TestProxy, Upstream,
 };
+pub use oidc::{sign_in_as, OidcProvider};
 pub use redis::RedisServer;
 pub use server::{
     EmptyDatabase, RoleUsers, ServerProcess, TestServer, ADMIN_EMAIL, ADMIN_PASSWORD, PROXY_TOKEN,

@@ -17,6 +17,7 @@ mod merge_patch;
 mod openapi;
 mod providers_models;
 mod routes;
+mod sso;
 mod tenants;
 mod tokens;
 mod users;

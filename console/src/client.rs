@@ -39,6 +39,8 @@ pub(crate) struct Api {
     router: Router,
     cookie: Option<HeaderValue>,
     client: Option<ConnectInfo<SocketAddr>>,
+    /// The browser's `Host`, so links the API makes point where the browser is.
+    host: Option<HeaderValue>,
     /// Cookies the API set (login, logout, session refresh), passed on to the browser.
     set_cookies: Arc<Mutex<Vec<HeaderValue>>>,
 }
@@ -48,11 +50,13 @@ impl Api {
         router: Router,
         cookie: Option<HeaderValue>,
         client: Option<ConnectInfo<SocketAddr>>,
+        host: Option<HeaderValue>,
     ) -> Self {
         Self {
             router,
             cookie,
             client,
+            host,
             set_cookies: Arc::default(),
         }
     }
@@ -130,6 +134,9 @@ impl Api {
             .header(header::ACCEPT, "application/json");
         if let Some(cookie) = &self.cookie {
             request = request.header(header::COOKIE, cookie.clone());
+        }
+        if let Some(host) = &self.host {
+            request = request.header(header::HOST, host.clone());
         }
         let body = match body {
             Some(body) => {

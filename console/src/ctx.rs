@@ -38,6 +38,8 @@ pub(crate) struct Ctx {
     /// Where this server reaches the proxy (try-it calls).
     pub proxy_internal_url: String,
     pub http: reqwest::Client,
+    /// `http://` and the host the browser asked for.
+    origin: String,
 }
 
 impl FromRequestParts<ConsoleState> for Ctx {
@@ -50,8 +52,13 @@ impl FromRequestParts<ConsoleState> for Ctx {
         let session = csrf::cookie_value(&parts.headers, state.session_cookie);
         let cookie = parts.headers.get(header::COOKIE).cloned();
         let client = parts.extensions.get::<ConnectInfo<SocketAddr>>().copied();
+        let host = parts.headers.get(header::HOST).cloned();
         Ok(Self {
-            api: Api::new(state.api.clone(), cookie, client),
+            origin: host
+                .as_ref()
+                .and_then(|h| h.to_str().ok())
+                .map_or_else(|| "http://127.0.0.1:8001".into(), |h| format!("http://{h}")),
+            api: Api::new(state.api.clone(), cookie, client, host),
             csrf: csrf::placeholder(session),
             session: session.map(str::to_string),
             flash: csrf::cookie_value(&parts.headers, FLASH_COOKIE).and_then(Flash::decode),
@@ -84,6 +91,11 @@ fn here(parts: &Parts) -> String {
 }
 
 impl Ctx {
+    /// The console's origin as the browser reached it.
+    pub(crate) fn origin(&self) -> String {
+        self.origin.clone()
+    }
+
     /// A full page: the API's cookies passed on, the shown flash message cleared.
     pub(crate) fn page(&self, nav: Option<&Nav>, title: &str, body: String) -> Response {
         let html = layout::document(title, nav, self.flash.as_ref(), &self.csrf, body);

@@ -110,6 +110,16 @@ fn header(nav: &Nav, csrf: &str) -> String {
             "Proxies",
             section == "proxies",
         ));
+        links.push((
+            format!("/t/{current_slug}/users"),
+            "Users",
+            section == "users",
+        ));
+        links.push((
+            format!("/t/{current_slug}/sso"),
+            "Single sign-on",
+            section == "sso",
+        ));
     }
     let role = nav.current.as_ref().map(|t| t.role.as_str()).unwrap_or("");
     let email = nav.email.clone();
@@ -136,7 +146,11 @@ fn header(nav: &Nav, csrf: &str) -> String {
                     <button type="submit" class="secondary small js-hide">"Go"</button>
                 </form>
                 <div class="who">
-                    <span>{email}</span>
+                    {if current_slug.is_empty() {
+                        view! { <span>{email}</span> }.into_any()
+                    } else {
+                        view! { <a href=format!("/t/{current_slug}/account") title="Your account">{email}</a> }.into_any()
+                    }}
                     <span class="role">{role}</span>
                     {admin_badge}
                     <form method="post" action="/logout" class="inline">

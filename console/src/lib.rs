@@ -71,6 +71,20 @@ pub fn router(settings: Settings) -> Result<Router, reqwest::Error> {
             get(invitation::page).post(invitation::accept),
         )
         .route("/logout", post(login::logout))
+        .route("/reset-password", get(reset::form).post(reset::submit))
+        .route("/t/{tenant}/account", get(account::page))
+        .route(
+            "/t/{tenant}/account/password",
+            post(account::change_password),
+        )
+        .route("/t/{tenant}/users", get(users::list))
+        .route("/t/{tenant}/users/{id}/disable", post(users::disable))
+        .route("/t/{tenant}/users/{id}/enable", post(users::enable))
+        .route("/t/{tenant}/users/{id}/reset", post(users::reset))
+        .route("/t/{tenant}/users/{id}/delete", post(users::delete))
+        .route("/t/{tenant}/sso", get(sso::list).post(sso::create))
+        .route("/t/{tenant}/sso/{id}", get(sso::edit).post(sso::update))
+        .route("/t/{tenant}/sso/{id}/delete", post(sso::delete))
         .route("/switch", get(switch))
         .route("/t/{tenant}", get(dashboard::page))
         .route("/t/{tenant}/", get(dashboard::page))

@@ -103,6 +103,17 @@ impl Api {
             .to_string()
     }
 
+    /// The id of the platform's user with this email (platform admins).
+    pub async fn id_of_user(&self, email: &str) -> String {
+        let list = self.get("/api/v1/users").await;
+        list.body
+            .as_array()
+            .and_then(|users| users.iter().find(|user| user["email"] == email))
+            .and_then(|user| user["id"].as_str())
+            .unwrap_or_else(|| panic!("no user {email}: {}", list.text))
+            .to_string()
+    }
+
     /// `DELETE path`.
     pub async fn delete(&self, path: &str) -> Reply {
         self.send(Method::DELETE, path, None).await

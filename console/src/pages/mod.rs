@@ -1,5 +1,6 @@
 //! One module per console section. Handlers read through the API and render with Leptos.
 
+pub(crate) mod account;
 pub(crate) mod audit;
 pub(crate) mod config;
 pub(crate) mod dashboard;
@@ -12,10 +13,13 @@ pub(crate) mod platform;
 pub(crate) mod prompt_apis;
 pub(crate) mod providers;
 pub(crate) mod proxies;
+pub(crate) mod reset;
 pub(crate) mod routes;
 pub(crate) mod services;
+pub(crate) mod sso;
 pub(crate) mod tokens;
 pub(crate) mod usage;
+pub(crate) mod users;
 
 use axum::extract::Query;
 use axum::http::Method;

@@ -933,3 +933,118 @@ async fn the_configuration_page_shows_the_document_and_the_recent_applies() {
     assert!(yaml.starts_with("apiVersion: tollgate.dev/v1"), "{yaml}");
     assert!(yaml.contains("subset: v1"), "{yaml}");
 }
+
+#[tokio::test]
+async fn platform_admins_manage_users_and_sign_in_from_the_console() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let dana = server
+        .user_with_role("default", "dana@example.com", "member")
+        .await;
+    let (status, html) = dana.page("/t/default/users").await;
+    assert_eq!(status, 403, "{html}");
+    assert!(!html.contains("Users</a>"), "{html}");
+
+    let (status, html) = admin.page("/t/default/users").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("dana@example.com"), "{html}");
+    let id = admin.id_of_user("dana@example.com").await;
+    let (_, html) = admin
+        .submit(&format!("/t/default/users/{id}/disable"), &[])
+        .await;
+    assert!(html.contains("User disabled"), "{html}");
+    assert_eq!(dana.get("/api/v1/me").await.status, 401);
+    admin
+        .submit(&format!("/t/default/users/{id}/enable"), &[])
+        .await;
+
+    // A reset link, shown once, sets a new password from its own page.
+    let (_, html) = admin
+        .submit(&format!("/t/default/users/{id}/reset"), &[])
+        .await;
+    let link = html
+        .split("/reset-password?token=")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap_or_else(|| panic!("no link in {html}"));
+    let visitor = server.anonymous();
+    let path = format!("/reset-password?token={link}");
+    let (status, page) = visitor.page(&path).await;
+    assert_eq!(status, 200, "{page}");
+    let token = visitor.form_token("/reset-password").await;
+    let (_, after) = visitor
+        .post_form_with_token(
+            "/reset-password",
+            &token,
+            &[
+                ("token", link),
+                ("new_password", "dana-new-password-1"),
+                ("confirm_password", "dana-new-password-1"),
+            ],
+        )
+        .await;
+    assert!(after.contains("Your password is set"), "{after}");
+    let dana = server
+        .login("dana@example.com", "dana-new-password-1")
+        .await;
+
+    // Her own account page changes her password.
+    let (status, html) = dana.page("/t/default/account").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Change your password"), "{html}");
+    let (_, html) = dana
+        .submit(
+            "/t/default/account/password",
+            &[
+                ("current_password", "dana-new-password-1"),
+                ("new_password", "dana-third-password-1"),
+                ("confirm_password", "dana-third-password-1"),
+            ],
+        )
+        .await;
+    assert!(html.contains("Password changed"), "{html}");
+    server
+        .login("dana@example.com", "dana-third-password-1")
+        .await;
+
+    // An identity provider added on the Single sign-on page gets a button on the sign-in page.
+    let (_, html) = admin
+        .submit(
+            "/t/default/sso",
+            &[
+                ("name", "Corp ID"),
+                ("issuer", "https://id.corp.example"),
+                ("client_id", "tollgate"),
+                ("client_secret", "s3cret-value"),
+                ("scopes", "openid, email, groups"),
+                ("groups_claim", "groups"),
+                ("group_rules", "platform default admin\nbad line"),
+                ("enabled", "on"),
+            ],
+        )
+        .await;
+    assert!(html.contains("group rules, line 2"), "{html}");
+    let (_, html) = admin
+        .submit(
+            "/t/default/sso",
+            &[
+                ("name", "Corp ID"),
+                ("issuer", "https://id.corp.example"),
+                ("client_id", "tollgate"),
+                ("client_secret", "s3cret-value"),
+                ("scopes", "openid, email, groups"),
+                ("groups_claim", "groups"),
+                ("group_rules", "platform default admin"),
+                ("enabled", "on"),
+            ],
+        )
+        .await;
+    assert!(html.contains("Corp ID"), "{html}");
+    assert!(!html.contains("s3cret-value"), "{html}");
+    let (_, login) = server.anonymous().page("/login").await;
+    assert!(login.contains("Sign in with Corp ID"), "{login}");
+    let (_, failed) = server.anonymous().page("/login?sso_error=token").await;
+    assert!(failed.contains("could not be verified"), "{failed}");
+    let (_, injected) = server.anonymous().page("/login?sso_error=Call%20555").await;
+    assert!(!injected.contains("Call 555"), "{injected}");
+}

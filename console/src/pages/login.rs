@@ -147,12 +147,23 @@ pub(crate) async fn submit(mut ctx: Ctx, Form(form): Form<LoginForm>) -> Respons
 pub(crate) async fn logout(ctx: Ctx) -> Response {
     let answer = ctx.api.post_maybe_json("/api/v1/auth/logout").await;
     // Signed in through an identity provider: sign out there too; it sends the browser back.
+    // (A page that moves on, not a redirect: the console's forms may only post to itself.)
     if let Some(url) = answer
         .ok()
         .flatten()
         .and_then(|a| a["end_session_url"].as_str().map(str::to_string))
     {
-        return ctx.redirect(&url, None);
+        let body = render(move || {
+            view! {
+                <section class="card login">
+                    <h1>"Signed out of Tollgate"</h1>
+                    <p>"Now signing you out at your identity provider too…"</p>
+                    <p><a id="end-session" href=url.clone()>"Continue to your identity provider"</a></p>
+                </section>
+                <meta http-equiv="refresh" content=format!("0; url={url}")/>
+            }
+        });
+        return ctx.page(None, "Signing out", body);
     }
     ctx.redirect("/login", Some(Flash::Success("You are signed out.".into())))
 }

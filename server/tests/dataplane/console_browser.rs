@@ -118,7 +118,9 @@ impl Browser {
             json!({
                 "binary": chromium_binary(),
                 "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                         "--disable-dev-shm-usage", "--window-size=1366,900", "--hide-scrollbars"]
+                         "--disable-dev-shm-usage", "--window-size=1366,900", "--hide-scrollbars",
+                         // Only loopback: pages that link elsewhere (the provider's fonts) reach nothing.
+                         "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
             }),
         );
         let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
@@ -623,5 +625,150 @@ async fn stored_markup_stays_inert_in_the_browser() {
         .find(|m| m["email"] == "member@example.com")
         .map(|m| m["role"].clone());
     assert_eq!(role, Some(json!("member")), "{members}");
+    let _ = browser.client.clone().close().await;
+}
+
+impl Browser {
+    /// The current URL's path.
+    async fn path(&self) -> StepResult<String> {
+        Ok(cmd(self.client.current_url().await)?.path().to_string())
+    }
+
+    /// Goes through the identity provider's own pages (its login form, consent, sign-out
+    /// confirmation) as a person would, until the browser is back on the console.
+    async fn through_provider(&self, login: &str) -> StepResult<()> {
+        for _ in 0..8 {
+            let path = self.path().await?;
+            let base_path = url::Url::parse(&self.base).map_err(|e| e.to_string())?;
+            let current = cmd(self.client.current_url().await)?;
+            if current.port() == base_path.port() {
+                return Ok(());
+            }
+            if path.starts_with("/interaction/") {
+                if self
+                    .client
+                    .find(Locator::Css("input[name=login]"))
+                    .await
+                    .is_ok()
+                {
+                    self.fill("input[name=login]", login).await?;
+                    self.fill("input[name=password]", "whatever").await?;
+                }
+                self.submit("form").await?;
+            } else if path.starts_with("/session/end") {
+                self.click_and_wait("button[name=logout]").await?;
+            } else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Err("the provider's pages did not lead back to the console".into())
+    }
+
+    /// Clicks an element and waits for the page it leads to.
+    async fn click_and_wait(&self, css: &str) -> StepResult<()> {
+        let element = cmd(self.client.find(Locator::Css(css)).await)?;
+        cmd(self
+            .client
+            .execute("window.__oldPage = true; return null;", vec![])
+            .await)?;
+        cmd(element.click().await)?;
+        for _ in 0..300 {
+            let loaded = self
+                .client
+                .execute(
+                    "return window.__oldPage === undefined && document.readyState === 'complete';",
+                    vec![],
+                )
+                .await;
+            if matches!(loaded, Ok(Value::Bool(true))) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(format!("clicking {css} did not lead to a new page"))
+    }
+
+    /// Clicks a link and waits for the page it leads to.
+    async fn follow(&self, text: &str) -> StepResult<()> {
+        let link = cmd(self.client.find(Locator::LinkText(text)).await)?;
+        let before = cmd(self.client.current_url().await)?;
+        cmd(link.click().await)?;
+        for _ in 0..200 {
+            let now = cmd(self.client.current_url().await)?;
+            let ready = self
+                .client
+                .execute("return document.readyState === 'complete';", vec![])
+                .await;
+            if now != before && matches!(ready, Ok(Value::Bool(true))) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(format!("the link '{text}' led nowhere"))
+    }
+}
+
+#[tokio::test]
+async fn single_sign_on_through_the_providers_own_pages_lands_with_the_mapped_role() {
+    use tollgate_testkit::oidc::{CLIENT_ID, CLIENT_SECRET};
+    use tollgate_testkit::OidcProvider;
+
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let (port, issuer) = OidcProvider::reserve();
+    let created = admin
+        .post(
+            "/api/v1/identity-providers",
+            json!({"name": "Corp ID", "issuer": issuer, "client_id": CLIENT_ID,
+                   "client_secret": CLIENT_SECRET, "scopes": ["openid", "email", "groups"],
+                   "group_rules": [{"group": "devs", "tenant": "default", "role": "member"},
+                                   {"group": "leads", "tenant": "default", "role": "admin"}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.body["id"].as_str().unwrap();
+    let base = &server.base;
+    let account = |groups: Value| json!({"alice": {"email": "alice@corp.example", "email_verified": true, "groups": groups}});
+    let provider = OidcProvider::start(
+        port,
+        &[format!("{base}/api/v1/auth/sso/{id}/callback")],
+        &[format!("{base}/login")],
+        account(json!(["devs"])),
+        3600,
+    )
+    .await;
+    let driver = Driver::start();
+    let browser = Browser::open(&driver, base).await;
+
+    browser
+        .step("sign in through the provider", async {
+            browser.goto("/login").await?;
+            browser.follow("Sign in with Corp ID").await?;
+            browser.through_provider("alice").await?;
+            let role = browser.text(".who .role").await?;
+            ensure(role == "member", format!("role '{role}'"))?;
+            let who = browser.text(".who a").await?;
+            ensure(who == "alice@corp.example", format!("signed in as '{who}'"))
+        })
+        .await;
+
+    browser
+        .step("sign out here and at the provider", async {
+            browser.submit("form[action='/logout']").await?;
+            browser.through_provider("alice").await?;
+            let path = browser.path().await?;
+            ensure(path == "/login", format!("after signing out: {path}"))
+        })
+        .await;
+
+    provider.set_accounts(&account(json!(["devs", "leads"])));
+    browser
+        .step("the next sign-in brings the new role", async {
+            browser.follow("Sign in with Corp ID").await?;
+            browser.through_provider("alice").await?;
+            let role = browser.text(".who .role").await?;
+            ensure(role == "admin", format!("role '{role}'"))
+        })
+        .await;
     let _ = browser.client.clone().close().await;
 }

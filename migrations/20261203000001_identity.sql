@@ -57,3 +57,28 @@ ALTER TABLE memberships
 
 -- The platform's own audit entries (sign-ins, users), read newest first.
 CREATE INDEX audit_log_platform_idx ON audit_log (id DESC) WHERE tenant_id IS NULL;
+
+-- Identity providers whose JWTs callers present to the proxy instead of a key (per tenant).
+CREATE TABLE jwt_issuers (
+    id         uuid PRIMARY KEY,
+    tenant_id  uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    name       text NOT NULL,
+    spec       jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (tenant_id, name)
+);
+CREATE TRIGGER jwt_issuers_updated_at BEFORE UPDATE ON jwt_issuers
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+-- Callers seen with a JWT: made on first sight from their usage; their id is what the proxy
+-- counts limits and budgets by.
+CREATE TABLE consumers (
+    id            uuid PRIMARY KEY,
+    tenant_id     uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    issuer_id     uuid REFERENCES jwt_issuers (id) ON DELETE SET NULL,
+    name          text NOT NULL,
+    first_seen_at timestamptz NOT NULL DEFAULT now(),
+    last_seen_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX consumers_tenant_idx ON consumers (tenant_id, name);

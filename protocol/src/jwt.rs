@@ -158,6 +158,13 @@ fn fits(key: &Jwk, alg: Algorithm) -> bool {
     }
 }
 
+/// Whether a key set holds a shared (HMAC) secret, which is never accepted.
+pub fn has_shared_secret(keys: &JwkSet) -> bool {
+    keys.keys
+        .iter()
+        .any(|k| matches!(k.algorithm, AlgorithmParameters::OctetKey(_)))
+}
+
 /// The key of `keys` that verifies a token of `alg` and `kid`.
 pub fn find_key<'a>(keys: &'a JwkSet, alg: Algorithm, kid: Option<&str>) -> Option<&'a Jwk> {
     let mut fitting = keys.keys.iter().filter(|k| fits(k, alg));

@@ -69,6 +69,57 @@ pub struct Snapshot {
     /// Services whose targets proxies check actively (routes carry the targets they reach).
     #[serde(default)]
     pub services: Vec<ServiceEntry>,
+    /// Identity providers whose JWTs callers may present instead of a key.
+    #[serde(default)]
+    pub jwt_issuers: Vec<JwtIssuerEntry>,
+}
+
+/// An identity provider whose signed JWTs stand for keys: each caller (the value of
+/// `consumer_claim`) is a consumer with the issuer's scopes and limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JwtIssuerEntry {
+    /// Its id.
+    pub id: Uuid,
+    /// The tenant whose routes, models and prompt APIs its callers reach.
+    pub tenant_id: Uuid,
+    /// Its name, for logs.
+    pub name: String,
+    /// The tokens' `iss`.
+    pub issuer: String,
+    /// The tokens' `aud` must name one of these.
+    pub audiences: Vec<String>,
+    /// Where its public keys are (read again when a token names an unknown key id).
+    pub jwks_url: Option<String>,
+    /// Or its public keys, as a JWKS document.
+    pub keys: Option<serde_json::Value>,
+    /// Accepted algorithms (asymmetric only).
+    pub algorithms: Vec<String>,
+    /// Clock skew allowed, in seconds.
+    pub clock_skew_secs: u64,
+    /// Claims every token must carry.
+    pub required_claims: Vec<String>,
+    /// The claim that names the caller (`sub`, `client_id`, …).
+    pub consumer_claim: String,
+    /// Route names its callers may use (`*` for all of the tenant's).
+    pub routes: Vec<String>,
+    /// Model names its callers may call.
+    pub models: Vec<String>,
+    /// Prompt API slugs its callers may call.
+    pub prompt_apis: Vec<String>,
+    /// Each caller's requests a minute.
+    pub requests_per_minute: Option<u32>,
+    /// Each caller's AI tokens a minute.
+    pub tokens_per_minute: Option<u32>,
+    /// Each caller's budget.
+    pub budget: Option<KeyBudget>,
+}
+
+impl JwtIssuerEntry {
+    /// The id a caller of this issuer has, as a key has one: the same every time and on every
+    /// proxy (a UUID v5 of the issuer and the caller).
+    pub fn consumer_id(&self, consumer: &str) -> Uuid {
+        Uuid::new_v5(&self.id, consumer.as_bytes())
+    }
 }
 
 /// A service with an active health check: proxies probe each of its targets.
@@ -504,6 +555,18 @@ pub struct UsageEvent {
     /// For AI calls: what was called and what it cost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ai: Option<AiUsage>,
+    /// For a caller with a JWT instead of a key (`key_id` is then the consumer's id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer: Option<ConsumerRef>,
+}
+
+/// Who called with a JWT: the issuer and the caller's name in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumerRef {
+    /// The JWT issuer's id.
+    pub issuer_id: Uuid,
+    /// The value of the issuer's consumer claim.
+    pub name: String,
 }
 
 /// The metering of one AI call.
@@ -616,6 +679,7 @@ mod tests {
             namespaces: vec![],
             egress: EgressPolicy::default(),
             services: vec![],
+            jwt_issuers: vec![],
         };
         let json = serde_json::to_string(&snapshot).unwrap_or_default();
         assert!(json.contains("\"period\":\"month\""));

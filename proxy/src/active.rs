@@ -26,6 +26,8 @@ pub(crate) struct ActiveConfig {
     pub(crate) prompt_apis: HashMap<(Uuid, String), Arc<tollgate_protocol::PromptApiEntry>>,
     /// Where routes and providers may connect.
     pub(crate) egress: Arc<crate::egress::Egress>,
+    /// Issuers whose JWTs callers may present instead of a key.
+    pub(crate) jwt_issuers: Vec<Arc<crate::jwt_issuer::CompiledIssuer>>,
 }
 
 /// An AI provider ready to call.
@@ -88,6 +90,8 @@ pub(crate) struct CompiledKey {
     pub(crate) tokens_per_minute: Option<u32>,
     pub(crate) budget: Option<tollgate_protocol::KeyBudget>,
     pub(crate) expires_at: Option<OffsetDateTime>,
+    /// For a caller with a JWT: who it is.
+    pub(crate) consumer: Option<tollgate_protocol::ConsumerRef>,
 }
 
 /// Whether a scope list names `name` or holds `*` (all). An empty list allows nothing.
@@ -114,6 +118,7 @@ impl ActiveConfig {
             models: HashMap::new(),
             prompt_apis: HashMap::new(),
             egress: Arc::new(crate::egress::Egress::new(&Default::default())),
+            jwt_issuers: Vec::new(),
         }
     }
 
@@ -143,6 +148,7 @@ impl ActiveConfig {
                     tokens_per_minute: key.tokens_per_minute,
                     budget: key.budget,
                     expires_at: key.expires_at,
+                    consumer: None,
                 }),
             );
         }
@@ -184,6 +190,19 @@ impl ActiveConfig {
                 .prompt_apis
                 .iter()
                 .map(|p| ((p.tenant_id, p.slug.clone()), Arc::new(p.clone())))
+                .collect(),
+            jwt_issuers: snapshot
+                .jwt_issuers
+                .iter()
+                .filter_map(
+                    |entry| match crate::jwt_issuer::CompiledIssuer::compile(entry) {
+                        Ok(issuer) => Some(Arc::new(issuer)),
+                        Err(why) => {
+                            tracing::warn!(issuer = %entry.name, %why, "skipping a JWT issuer");
+                            None
+                        }
+                    },
+                )
                 .collect(),
         }
     }

@@ -30,6 +30,8 @@ pub(crate) enum ProxyError {
     MethodNotAllowed,
     MissingKey,
     InvalidKey,
+    /// A JWT that did not check out (why).
+    InvalidJwt(String),
     ExpiredKey,
     KeyNotAllowed,
     RateLimited {
@@ -72,7 +74,9 @@ impl ProxyError {
         match self {
             Self::NoRoute => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::MissingKey | Self::InvalidKey | Self::ExpiredKey => StatusCode::UNAUTHORIZED,
+            Self::MissingKey | Self::InvalidKey | Self::InvalidJwt(_) | Self::ExpiredKey => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::KeyNotAllowed => StatusCode::FORBIDDEN,
             Self::RateLimited { .. } | Self::TokenRateLimited { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
@@ -97,6 +101,7 @@ impl ProxyError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::MissingKey => "missing_api_key",
             Self::InvalidKey => "invalid_api_key",
+            Self::InvalidJwt(_) => "invalid_token",
             Self::ExpiredKey => "expired_api_key",
             Self::KeyNotAllowed => "key_not_allowed",
             Self::RateLimited { .. } => "rate_limited",
@@ -117,7 +122,9 @@ impl ProxyError {
 
     fn kind(&self) -> &'static str {
         match self {
-            Self::MissingKey | Self::InvalidKey | Self::ExpiredKey => "authentication_error",
+            Self::MissingKey | Self::InvalidKey | Self::InvalidJwt(_) | Self::ExpiredKey => {
+                "authentication_error"
+            }
             Self::KeyNotAllowed | Self::ModelNotAllowed(_) => "permission_error",
             Self::RateLimited { .. } | Self::TokenRateLimited { .. } => "rate_limit_error",
             Self::BudgetExceeded(_) | Self::BudgetWouldExceed { .. } => "insufficient_quota",
@@ -144,6 +151,7 @@ impl ProxyError {
                 "this route needs an API key: send 'Authorization: Bearer tg_…' or 'x-api-key: tg_…'".into()
             }
             Self::InvalidKey => "the API key is unknown or revoked".into(),
+            Self::InvalidJwt(why) => format!("the token was refused: {why}"),
             Self::ExpiredKey => "the API key has expired; ask for a new one".into(),
             Self::KeyNotAllowed => "this API key may not use this route".into(),
             Self::RateLimited { limit, retry_after } => format!(

@@ -52,6 +52,8 @@ struct RequestContext {
     ai: Option<AiCall>,
     /// The key's tokens-per-minute limit, charged when the call ends.
     tokens_per_minute: Option<u32>,
+    /// A caller with a JWT instead of a key.
+    consumer: Option<tollgate_protocol::ConsumerRef>,
     /// When the request arrived, by the monotonic clock (latency) and the proxy's clock.
     started: Instant,
     time: OffsetDateTime,
@@ -84,6 +86,7 @@ pub(crate) async fn handle(
         tenant: None,
         ai: None,
         tokens_per_minute: None,
+        consumer: None,
         started: Instant::now(),
         time: shared.clock.now_utc(),
     };
@@ -122,13 +125,13 @@ async fn pipeline(
     if let Upstream::Route(route) = &upstream {
         context.route = Some(route.clone());
     }
-    let key = admit(shared, config, &request, &upstream, context).await?;
+    let key = admit(shared, config, clients, &request, &upstream, context).await?;
     match upstream {
         Upstream::Ai => {
             let key = key.ok_or(ProxyError::MissingKey)?;
             let request = request.map(|body| Counted::new(body, context.bytes_in.clone()));
             let caller = ai::Caller {
-                key,
+                key: &key,
                 config,
                 clients,
                 shared,
@@ -180,13 +183,14 @@ fn resolve<B>(config: &ActiveConfig, request: &Request<B>) -> Result<Upstream, P
 
 /// Phase 2: the key (where one is needed), its scope for a route, its request limit, and for
 /// AI calls its token limit and budget. Returns the key, if one was presented and needed.
-async fn admit<'c, B>(
+async fn admit<B>(
     shared: &Shared,
-    config: &'c ActiveConfig,
+    config: &ActiveConfig,
+    clients: &Clients,
     request: &Request<B>,
     upstream: &Upstream,
     context: &mut RequestContext,
-) -> Result<Option<&'c CompiledKey>, ProxyError> {
+) -> Result<Option<Arc<CompiledKey>>, ProxyError> {
     let needs_key = match upstream {
         Upstream::Ai => true,
         Upstream::Route(route) => route.require_key,
@@ -194,13 +198,26 @@ async fn admit<'c, B>(
     if !needs_key {
         return Ok(None);
     }
-    let (key, _) = authenticate(config, request.headers(), context.time)?;
+    let key = match authenticate(config, request.headers(), context.time)? {
+        Credential::Key(key) => key.clone(),
+        Credential::Jwt(token) => {
+            let tenant = match upstream {
+                Upstream::Route(route) => Some(route.tenant_id),
+                Upstream::Ai => None,
+            };
+            shared
+                .jwt_callers
+                .admit(config, clients, token, tenant)
+                .await?
+        }
+    };
     context.key = Some(key.id);
     context.tenant = Some(key.tenant_id);
+    context.consumer = key.consumer.clone();
     if let Upstream::Route(route) = upstream {
-        authorize(key, route)?;
+        authorize(&key, route)?;
     }
-    limit(shared, key, context).await?;
+    limit(shared, &key, context).await?;
     if let Upstream::Ai = upstream {
         if let Some(per_minute) = key.tokens_per_minute {
             context.tokens_per_minute = Some(per_minute);
@@ -284,12 +301,18 @@ fn normalise_path<B>(request: &mut Request<B>) -> Result<(), ProxyError> {
     Ok(())
 }
 
-/// Finds the key the request presents, by the SHA-256 of its secret.
-fn authenticate<'c>(
-    config: &'c ActiveConfig,
-    headers: &HeaderMap,
+/// What a request presents: a key, or a JWT of an issuer to check.
+enum Credential<'a> {
+    Key(&'a Arc<CompiledKey>),
+    Jwt(&'a str),
+}
+
+/// Finds the key the request presents, by the SHA-256 of its secret (or takes a JWT aside).
+fn authenticate<'a>(
+    config: &'a ActiveConfig,
+    headers: &'a HeaderMap,
     now: OffsetDateTime,
-) -> Result<(&'c CompiledKey, HeaderName), ProxyError> {
+) -> Result<Credential<'a>, ProxyError> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -301,13 +324,18 @@ fn authenticate<'c>(
             .and_then(|v| v.to_str().ok())
             .map(|secret| (secret.trim(), X_API_KEY.clone()))
     });
-    let (secret, credential) = presented.ok_or(ProxyError::MissingKey)?;
+    let (secret, _) = presented.ok_or(ProxyError::MissingKey)?;
     let hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-    let key = config.keys.get(&hash).ok_or(ProxyError::InvalidKey)?;
+    let Some(key) = config.keys.get(&hash) else {
+        if !config.jwt_issuers.is_empty() && crate::jwt_callers::looks_like_jwt(secret) {
+            return Ok(Credential::Jwt(secret));
+        }
+        return Err(ProxyError::InvalidKey);
+    };
     if key.expires_at.is_some_and(|at| at <= now) {
         return Err(ProxyError::ExpiredKey);
     }
-    Ok((key, credential))
+    Ok(Credential::Key(key))
 }
 
 /// Takes one request from the key's requests-per-minute bucket, if it has a limit.
@@ -442,6 +470,7 @@ fn logging(
             .map(|r| r.tenant_id)
             .or(context.tenant),
         key_id: context.key,
+        consumer: context.consumer.clone(),
         route_id: context.route.as_ref().map(|r| r.id),
         method: context.method.to_string(),
         status: status.as_u16(),

@@ -16,6 +16,8 @@ mod forward;
 mod handler;
 mod headers;
 mod health;
+mod jwt_callers;
+mod jwt_issuer;
 mod metrics;
 mod probes;
 mod rate_limit;
@@ -137,6 +139,7 @@ impl Proxy {
             metrics,
             usage: recorder,
             budgets,
+            jwt_callers: jwt_callers::JwtCallers::default(),
             dataplane_id,
             clock,
         });

@@ -31,6 +31,8 @@ pub(crate) struct Shared {
     pub(crate) usage: UsageRecorder,
     /// Spend of keys with budgets.
     pub(crate) budgets: Arc<budget::Budgets>,
+    /// The JWT issuers' keys, for callers with a JWT instead of a key.
+    pub(crate) jwt_callers: crate::jwt_callers::JwtCallers,
     /// This process's identity in heartbeats and usage batches.
     pub(crate) dataplane_id: Uuid,
     /// Time for key expiry, limits and budget periods.

@@ -96,6 +96,7 @@ fn snapshot(routes: Vec<RouteEntry>) -> Snapshot {
             ..EgressPolicy::default()
         },
         services: vec![],
+        jwt_issuers: vec![],
     }
 }
 

@@ -31,6 +31,7 @@ const provider = new Provider(issuer, {
     profile: ['name'],
     groups: ['groups'],
   },
+  scopes: ['openid', 'offline_access', 'api'],
   conformIdTokenClaims: false,
   features: {
     devInteractions: { enabled: true },

@@ -98,6 +98,7 @@ impl OidcProvider {
             .env("KEYS_FILE", self.dir.path().join("keys.json"))
             .env("KEY_ID", &self.key_id)
             .env("ID_TOKEN_TTL", self.id_token_ttl.to_string())
+            .env("ACCESS_TOKEN_TTL", self.id_token_ttl.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)

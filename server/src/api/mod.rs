@@ -8,6 +8,7 @@ mod health;
 mod identity_providers;
 mod internal;
 mod invitations;
+mod jwt_issuers;
 mod keys;
 mod members;
 mod models;
@@ -49,6 +50,7 @@ pub(crate) use tollgate_console::SESSION_COOKIE;
         (name = "tokens", description = "Personal admin tokens for scripts"),
         (name = "users", description = "Users of the platform: disable, enable, delete, password reset links (platform admins)"),
         (name = "sso", description = "Single sign-on through OpenID Connect identity providers"),
+        (name = "jwt", description = "JWT callers: identity providers whose tokens callers present to the proxy instead of keys"),
         (name = "tenants", description = "Tenants (organisations or teams)"),
         (name = "members", description = "Tenant members and their roles"),
         (name = "keys", description = "Data-plane API keys"),
@@ -108,6 +110,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(users::router())
         .merge(identity_providers::router())
         .merge(sso::router())
+        .merge(jwt_issuers::router())
 }
 
 /// The OpenAPI document of the admin API, as `/api/openapi.json` serves it.

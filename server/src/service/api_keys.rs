@@ -195,7 +195,7 @@ struct KeySettings {
     budget: Option<(i64, BudgetPeriod)>,
 }
 
-fn check_scopes(scopes: &Scopes) -> ApiResult<Scopes> {
+pub(crate) fn check_scopes(scopes: &Scopes) -> ApiResult<Scopes> {
     // "*" stands alone: it already means every name.
     let all_or = |list: Vec<String>| {
         if list.iter().any(|n| n == "*") {
@@ -224,7 +224,7 @@ fn everything() -> Scopes {
     }
 }
 
-fn check_limits(limits: &Limits) -> ApiResult<Limits> {
+pub(crate) fn check_limits(limits: &Limits) -> ApiResult<Limits> {
     for (field, value) in [
         ("limits.requests_per_minute", limits.requests_per_minute),
         ("limits.tokens_per_minute", limits.tokens_per_minute),
@@ -238,7 +238,7 @@ fn check_limits(limits: &Limits) -> ApiResult<Limits> {
     Ok(limits.clone())
 }
 
-fn check_budget(budget: Option<&Budget>) -> ApiResult<Option<(i64, BudgetPeriod)>> {
+pub(crate) fn check_budget(budget: Option<&Budget>) -> ApiResult<Option<(i64, BudgetPeriod)>> {
     budget
         .map(|b| Ok((money::parse_usd(&b.amount_usd)?, b.period)))
         .transpose()

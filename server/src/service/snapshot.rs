@@ -94,6 +94,7 @@ pub(crate) async fn build(db: &PgPool, secrets: &SecretBox) -> ApiResult<Snapsho
     let version: i64 = sqlx::query_scalar("SELECT version FROM config_version")
         .fetch_one(&mut *tx)
         .await?;
+    let jwt_issuers = crate::service::jwt_issuers::entries(&mut tx).await?;
     let keys: Vec<KeyRow> = sqlx::query_as(
         "SELECT id, tenant_id, secret_hash, scope_routes, scope_models, scope_prompt_apis,
                 requests_per_minute, tokens_per_minute, budget_nanousd, budget_period, expires_at
@@ -192,6 +193,7 @@ pub(crate) async fn build(db: &PgPool, secrets: &SecretBox) -> ApiResult<Snapsho
             .collect(),
         namespaces,
         egress,
+        jwt_issuers,
     })
 }
 

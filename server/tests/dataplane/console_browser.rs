@@ -498,6 +498,7 @@ async fn replay_history(server: &TestServer) {
                 upstream_latency_us: None,
                 bytes_in: 900,
                 bytes_out: 1400,
+                consumer: None,
                 error_class: failed.then(|| "upstream_error".to_string()),
                 ai: (!failed).then(|| AiUsage {
                     model_id: *model_id,

@@ -15,6 +15,7 @@ mod config_doc;
 mod conformance;
 mod console_browser;
 
+mod jwt_callers;
 mod keys_and_limits;
 mod messages;
 mod readme;

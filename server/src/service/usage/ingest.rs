@@ -199,6 +199,38 @@ pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingeste
         .execute(&mut *tx)
         .await?;
     }
+    // Callers with a JWT become consumers on first sight.
+    let mut consumers: BTreeMap<Uuid, (Uuid, Uuid, String, OffsetDateTime)> = BTreeMap::new();
+    for event in events.iter().filter(|e| new.contains(&e.id)) {
+        if let (Some(consumer), Some(key_id), Some(tenant_id)) =
+            (&event.consumer, event.key_id, event.tenant_id)
+        {
+            let seen = consumers.entry(key_id).or_insert((
+                tenant_id,
+                consumer.issuer_id,
+                consumer.name.clone(),
+                event.time,
+            ));
+            seen.3 = seen.3.max(event.time);
+        }
+    }
+    if !consumers.is_empty() {
+        sqlx::query(
+            "INSERT INTO consumers (id, tenant_id, issuer_id, name, first_seen_at, last_seen_at)
+             SELECT u.id, u.tenant_id, u.issuer_id, u.name, u.t, u.t
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[])
+                  AS u(id, tenant_id, issuer_id, name, t)
+             WHERE EXISTS (SELECT 1 FROM jwt_issuers i WHERE i.id = u.issuer_id AND i.tenant_id = u.tenant_id)
+             ON CONFLICT (id) DO UPDATE SET last_seen_at = GREATEST(consumers.last_seen_at, EXCLUDED.last_seen_at)",
+        )
+        .bind(consumers.keys().copied().collect::<Vec<_>>())
+        .bind(consumers.values().map(|c| c.0).collect::<Vec<_>>())
+        .bind(consumers.values().map(|c| c.1).collect::<Vec<_>>())
+        .bind(consumers.values().map(|c| c.2.clone()).collect::<Vec<_>>())
+        .bind(consumers.values().map(|c| c.3).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    }
     tx.commit().await?;
     Ok(Ingested {
         stored: stored.len(),

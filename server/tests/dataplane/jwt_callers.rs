@@ -192,3 +192,61 @@ async fn jwt_callers_are_checked_limited_and_metered_per_consumer() {
     .unwrap();
     assert_eq!(events, 61);
 }
+
+#[tokio::test]
+async fn a_jwt_caller_calls_models_within_its_own_budget() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let (port, issuer) = OidcProvider::reserve();
+    let provider = OidcProvider::start(port, &[], &[], json!({}), 300).await;
+    let (mock_url, _) = crate::ai::start_mock(false).await;
+    let made = admin
+        .post(
+            "/api/v1/tenants/default/providers",
+            json!({"name": "mock", "kind": "openai_compatible", "base_url": mock_url,
+                   "api_key": crate::ai::PROVIDER_KEY}),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    admin
+        .post(
+            "/api/v1/tenants/default/models",
+            json!({"name": "fast", "deployments": [{"provider": "mock", "model": "m"}],
+                   "prices": {"input_per_mtok": "1", "output_per_mtok": "1"}}),
+        )
+        .await;
+    // Each call costs 18 input and output tokens at $1 a million: $0.000018.
+    let created = admin
+        .post(
+            "/api/v1/tenants/default/jwt-issuers",
+            json!({"name": "corp", "issuer": issuer, "audiences": [AUDIENCE],
+                   "jwks_url": format!("{issuer}/jwks"), "consumer_claim": "client_id",
+                   "scopes": {"models": ["fast"]},
+                   "budget": {"amount_usd": "0.00003", "period": "month"}}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let proxy = TestProxy::start(&server).await;
+    synced(&server, &proxy).await;
+    let token = provider.machine_token().await;
+
+    let (status, _, body) = call(proxy.chat(&token, "fast")).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = call(proxy.chat(&token, "gpt-4o")).await;
+    assert_eq!(status, 404, "out of scope: {body}");
+    let (status, _, body) = call(proxy.chat(&token, "fast")).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = call(proxy.chat(&token, "fast")).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["type"], "insufficient_quota", "{body}");
+    proxy.shutdown().await;
+
+    let spent: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(e.cost_nanousd), 0)::bigint FROM usage_events e
+         JOIN consumers c ON c.id = e.key_id WHERE c.name = 'machine'",
+    )
+    .fetch_one(&server.db)
+    .await
+    .unwrap();
+    assert_eq!(spent, 36_000);
+}

@@ -1,4 +1,5 @@
-//! What each budgeted key has spent in its current period, for the proxies.
+//! What each budgeted key (and each caller of a JWT issuer with a budget) has spent in its
+//! current period, for the proxies.
 
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -15,7 +16,16 @@ pub(crate) async fn spend(db: &PgPool) -> ApiResult<tollgate_protocol::SpendRepo
              WHEN 'month' THEN date_trunc('month', now(), 'UTC')
              ELSE '-infinity'::timestamptz END
          WHERE k.budget_nanousd IS NOT NULL AND k.revoked_at IS NULL
-         GROUP BY k.id",
+         GROUP BY k.id
+         UNION ALL
+         SELECT c.id, coalesce(sum(h.cost_nanousd), 0)::bigint
+         FROM consumers c
+         JOIN jwt_issuers i ON i.id = c.issuer_id AND jsonb_typeof(i.spec->'budget') = 'object'
+         LEFT JOIN usage_hourly h ON h.key_id = c.id AND h.hour >= CASE i.spec->'budget'->>'period'
+             WHEN 'day' THEN date_trunc('day', now(), 'UTC')
+             WHEN 'month' THEN date_trunc('month', now(), 'UTC')
+             ELSE '-infinity'::timestamptz END
+         GROUP BY c.id",
     )
     .fetch_all(db)
     .await?;

@@ -82,6 +82,8 @@ pub fn router(settings: Settings) -> Result<Router, reqwest::Error> {
         .route("/t/{tenant}/users/{id}/enable", post(users::enable))
         .route("/t/{tenant}/users/{id}/reset", post(users::reset))
         .route("/t/{tenant}/users/{id}/delete", post(users::delete))
+        .route("/t/{tenant}/jwt", get(jwt::list).post(jwt::create))
+        .route("/t/{tenant}/jwt/{id}/delete", post(jwt::delete))
         .route("/t/{tenant}/sso", get(sso::list).post(sso::create))
         .route("/t/{tenant}/sso/{id}", get(sso::edit).post(sso::update))
         .route("/t/{tenant}/sso/{id}/delete", post(sso::delete))

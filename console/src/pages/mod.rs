@@ -5,6 +5,7 @@ pub(crate) mod audit;
 pub(crate) mod config;
 pub(crate) mod dashboard;
 pub(crate) mod invitation;
+pub(crate) mod jwt;
 pub(crate) mod keys;
 pub(crate) mod login;
 pub(crate) mod members;
@@ -77,6 +78,9 @@ pub(crate) async fn switch(ctx: Ctx, Query(query): Query<SwitchQuery>) -> Respon
         "members",
         "audit",
         "tokens",
+        "jwt",
+        "services",
+        "config",
     ];
     let to = if known.contains(&query.section.as_str()) {
         format!("/t/{slug}/{}", query.section)

@@ -1048,3 +1048,39 @@ async fn platform_admins_manage_users_and_sign_in_from_the_console() {
     let (_, injected) = server.anonymous().page("/login?sso_error=Call%20555").await;
     assert!(!injected.contains("Call 555"), "{injected}");
 }
+
+#[tokio::test]
+async fn the_jwt_callers_page_adds_an_issuer_and_lists_it() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let (status, html) = admin.page("/t/default/jwt").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("No JWT issuer yet"), "{html}");
+    let (_, html) = admin
+        .submit(
+            "/t/default/jwt",
+            &[
+                ("name", "corp"),
+                ("issuer", "https://id.example.com"),
+                ("audiences", "https://api.example.com"),
+                ("jwks_url", "https://id.example.com/jwks"),
+                ("consumer_claim", "client_id"),
+                ("routes", "*"),
+                ("models", ""),
+                ("requests_per_minute", "120"),
+                ("budget_usd", "5"),
+            ],
+        )
+        .await;
+    assert!(html.contains("are accepted now"), "{html}");
+    assert!(
+        html.contains("120 req/min, budget $5.00 per month"),
+        "{html}"
+    );
+    let viewer = server
+        .user_with_role("default", "vera@example.com", "viewer")
+        .await;
+    let (_, html) = viewer.page("/t/default/jwt").await;
+    assert!(html.contains("https://id.example.com"), "{html}");
+    assert!(!html.contains("Add issuer"), "{html}");
+}

@@ -249,4 +249,6 @@ async fn a_jwt_caller_calls_models_within_its_own_budget() {
     .await
     .unwrap();
     assert_eq!(spent, 36_000);
+    let summary = admin.get("/api/v1/tenants/default/usage/summary").await;
+    assert!(summary.text.contains("jwt:machine"), "{}", summary.text);
 }

@@ -168,7 +168,11 @@ pub(crate) async fn summary(
         by_key.entry(row.key_id).or_default().add(&counters);
         by_route.entry(row.route_id).or_default().add(&counters);
     }
-    let key_names = names(db, "api_keys", access.tenant.id).await?;
+    let mut key_names = names(db, "api_keys", access.tenant.id).await?;
+    // Callers with a JWT count as keys of their own, named after their issuer's claim.
+    for (id, name) in names(db, "consumers", access.tenant.id).await? {
+        key_names.insert(id, format!("jwt:{name}"));
+    }
     let route_names = names(db, "routes", access.tenant.id).await?;
     let model_names = names(db, "models", access.tenant.id).await?;
     let provider_names = names(db, "providers", access.tenant.id).await?;

@@ -56,37 +56,36 @@ impl JwtCallers {
     ) -> Result<Arc<CompiledKey>, ProxyError> {
         let iss = jwt::unverified_issuer(token)
             .ok_or_else(|| refused("the token is not a JWT with an issuer"))?;
-        let mut candidates = config
+        let candidates: Vec<&Arc<CompiledIssuer>> = config
             .jwt_issuers
             .iter()
-            .filter(|i| i.entry.issuer == iss && tenant.is_none_or(|t| i.entry.tenant_id == t));
-        let issuer = candidates
-            .next()
-            .ok_or_else(|| refused("tokens of this issuer are not accepted here"))?;
-        if candidates.next().is_some() {
-            return Err(refused(
-                "several tenants accept this issuer; use a key for AI calls",
-            ));
+            .filter(|i| i.entry.issuer == iss && tenant.is_none_or(|t| i.entry.tenant_id == t))
+            .collect();
+        if candidates.is_empty() {
+            return Err(refused("tokens of this issuer are not accepted here"));
         }
         let (_, kid) = jwt::header(token).map_err(refused)?;
-        let keys = match &issuer.static_keys {
-            Some(keys) => keys.clone(),
-            None => self.keys_of(issuer, clients, kid.as_deref()).await?,
+        // Several tenants may accept one issuer (for other audiences): the token must verify
+        // for exactly one of them.
+        let mut verified = Vec::new();
+        let mut first_refusal = None;
+        for issuer in candidates {
+            match self.verify(issuer, clients, token, kid.as_deref()).await {
+                Ok(claims) => verified.push((issuer, claims)),
+                Err(refusal) => {
+                    first_refusal.get_or_insert(refusal);
+                }
+            }
+        }
+        if verified.len() > 1 {
+            return Err(refused(
+                "the token is accepted by several tenants; use a key, or give each tenant its own audience",
+            ));
+        }
+        let Some((issuer, claims)) = verified.pop() else {
+            return Err(first_refusal.unwrap_or_else(|| refused("the token does not verify")));
         };
         let entry = &issuer.entry;
-        let claims = jwt::verify(
-            token,
-            &keys,
-            &Expected {
-                issuer: &entry.issuer,
-                audiences: &entry.audiences,
-                algorithms: &issuer.algorithms,
-                leeway_secs: entry.clock_skew_secs,
-                required_claims: &entry.required_claims,
-                nonce: None,
-            },
-        )
-        .map_err(refused)?;
         let name = match claims.get(&entry.consumer_claim) {
             Some(Value::String(name)) if !name.is_empty() && name.len() <= 256 => name.clone(),
             Some(Value::Number(number)) => number.to_string(),
@@ -112,6 +111,34 @@ impl JwtCallers {
                 name,
             }),
         }))
+    }
+
+    /// The token's claims, if it verifies for this issuer.
+    async fn verify(
+        &self,
+        issuer: &CompiledIssuer,
+        clients: &Clients,
+        token: &str,
+        kid: Option<&str>,
+    ) -> Result<serde_json::Map<String, Value>, ProxyError> {
+        let keys = match &issuer.static_keys {
+            Some(keys) => keys.clone(),
+            None => self.keys_of(issuer, clients, kid).await?,
+        };
+        let entry = &issuer.entry;
+        jwt::verify(
+            token,
+            &keys,
+            &Expected {
+                issuer: &entry.issuer,
+                audiences: &entry.audiences,
+                algorithms: &issuer.algorithms,
+                leeway_secs: entry.clock_skew_secs,
+                required_claims: &entry.required_claims,
+                nonce: None,
+            },
+        )
+        .map_err(refused)
     }
 
     /// The issuer's keys from its JWKS URL: cached, read again for an unknown key id.

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::access::Principal;
 use crate::api::problems::{Conflict, Forbidden, Invalid, NotFound};
-use crate::auth::SESSION_GENERATION_KEY;
+use crate::auth::{ClientAddr, SESSION_GENERATION_KEY};
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::service::audit::{self, AuditEntry, AuditQuery};
@@ -109,10 +109,11 @@ async fn make_reset_link(
 async fn change_password(
     State(state): State<AppState>,
     principal: Principal,
+    ClientAddr(address): ClientAddr,
     session: Session,
     ApiJson(input): ApiJson<ChangePassword>,
 ) -> ApiResult<StatusCode> {
-    let generation = users::change_password(&state.db, &principal, input).await?;
+    let generation = users::change_password(&state.db, &principal, address, input).await?;
     // This session goes on (under a new id); the others carry the old generation.
     if session.get::<Uuid>(crate::auth::SESSION_USER_KEY).await? == Some(principal.user_id) {
         session.cycle_id().await?;

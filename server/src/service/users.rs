@@ -389,8 +389,19 @@ pub(crate) struct ChangePassword {
 pub(crate) async fn change_password(
     db: &PgPool,
     principal: &Principal,
+    address: Option<std::net::IpAddr>,
     input: ChangePassword,
 ) -> ApiResult<i32> {
+    // Guessing the current password is slowed down like guessing it at sign-in.
+    if let crate::login_throttle::Verdict::Wait(wait) =
+        crate::login_throttle::check(db, &principal.email, address).await?
+    {
+        let secs = wait.as_secs().max(1);
+        return Err(ApiError::TooManyRequests {
+            detail: format!("too many wrong passwords; try again in {secs} seconds"),
+            retry_after_secs: secs,
+        });
+    }
     let stored: Option<String> =
         sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
             .bind(principal.user_id)
@@ -404,6 +415,7 @@ pub(crate) async fn change_password(
     if input.current_password.chars().count() > password::MAX_LEN
         || !password::verify(input.current_password, stored).await?
     {
+        crate::login_throttle::failed(db, &principal.email, address).await?;
         return Err(ApiError::Invalid(
             "current_password: that is not your current password".into(),
         ));

@@ -226,6 +226,19 @@ async fn a_jwt_caller_calls_models_within_its_own_budget() {
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
+    // Another tenant accepting the same issuer for another audience changes nothing here.
+    let other = admin
+        .post("/api/v1/tenants", json!({"name": "Other", "slug": "other"}))
+        .await;
+    assert_eq!(other.status, 201, "{}", other.text);
+    let theirs = admin
+        .post(
+            "/api/v1/tenants/other/jwt-issuers",
+            json!({"name": "corp", "issuer": issuer, "audiences": ["https://other.api"],
+                   "jwks_url": format!("{issuer}/jwks")}),
+        )
+        .await;
+    assert_eq!(theirs.status, 201, "{}", theirs.text);
     let proxy = TestProxy::start(&server).await;
     synced(&server, &proxy).await;
     let token = provider.machine_token().await;

@@ -337,6 +337,7 @@ fn plural(kind: &str) -> &'static str {
         "Service" => "service(s)",
         "Route" => "route(s)",
         "PromptApi" => "prompt API(s)",
+        "JwtIssuer" => "JWT issuer(s)",
         _ => "key policy(ies)",
     }
 }

@@ -79,7 +79,10 @@ pub(crate) struct JwtIssuer {
 }
 
 /// Checks and normalises an issuer's settings; `egress` is checked for the JWKS URL.
-async fn check(conn: &mut sqlx::PgConnection, spec: JwtIssuerSpec) -> ApiResult<JwtIssuerSpec> {
+pub(crate) async fn check(
+    conn: &mut sqlx::PgConnection,
+    spec: JwtIssuerSpec,
+) -> ApiResult<JwtIssuerSpec> {
     let name = validate::name("name", &spec.name)?;
     let issuer = spec.issuer.trim().to_string();
     if issuer.is_empty() || issuer.len() > 500 || issuer.chars().any(char::is_control) {
@@ -224,6 +227,24 @@ async fn save(
     access.role.require(Role::Admin, "manage JWT issuers")?;
     let mut tx = db.begin().await?;
     let spec = check(&mut tx, spec).await?;
+    let issuer = store_in(&mut tx, access, id, &spec).await?;
+    let action = if id.is_none() {
+        "jwt_issuer.create"
+    } else {
+        "jwt_issuer.update"
+    };
+    config_version::commit(tx, principal, change(access, action, &issuer)).await?;
+    Ok(issuer)
+}
+
+/// Stores checked settings inside the caller's transaction (no audit entry, no version): a new
+/// issuer, or new settings of issuer `id`.
+pub(crate) async fn store_in(
+    conn: &mut sqlx::PgConnection,
+    access: &TenantAccess,
+    id: Option<Uuid>,
+    spec: &JwtIssuerSpec,
+) -> ApiResult<JwtIssuer> {
     let statement = match id {
         None => {
             "INSERT INTO jwt_issuers (id, tenant_id, name, spec) VALUES ($1, $2, $3, $4)
@@ -238,24 +259,44 @@ async fn save(
         .bind(id.unwrap_or_else(Uuid::now_v7))
         .bind(access.tenant.id)
         .bind(&spec.name)
-        .bind(sqlx::types::Json(&spec))
-        .fetch_optional(&mut *tx)
+        .bind(sqlx::types::Json(spec))
+        .fetch_optional(conn)
         .await
         .map_err(|e| {
             conflict_on_unique(e, || {
                 format!("a JWT issuer named '{}' exists in this tenant", spec.name)
             })
         })?;
-    let issuer: JwtIssuer = row
+    Ok(row
         .ok_or_else(|| ApiError::not_found("JWT issuer", &id.unwrap_or_default().to_string()))?
-        .into();
-    let action = if id.is_none() {
-        "jwt_issuer.create"
-    } else {
-        "jwt_issuer.update"
-    };
-    config_version::commit(tx, principal, change(access, action, &issuer)).await?;
-    Ok(issuer)
+        .into())
+}
+
+/// The tenant's issuers with their settings, inside the caller's transaction.
+pub(crate) async fn stored_in(
+    conn: &mut sqlx::PgConnection,
+    access: &TenantAccess,
+) -> ApiResult<Vec<(Uuid, JwtIssuerSpec)>> {
+    let rows: Vec<(Uuid, sqlx::types::Json<JwtIssuerSpec>)> =
+        sqlx::query_as("SELECT id, spec FROM jwt_issuers WHERE tenant_id = $1 ORDER BY name")
+            .bind(access.tenant.id)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows.into_iter().map(|(id, spec)| (id, spec.0)).collect())
+}
+
+/// Deletes an issuer inside the caller's transaction.
+pub(crate) async fn remove_in(
+    conn: &mut sqlx::PgConnection,
+    access: &TenantAccess,
+    id: Uuid,
+) -> ApiResult<()> {
+    sqlx::query("DELETE FROM jwt_issuers WHERE tenant_id = $1 AND id = $2")
+        .bind(access.tenant.id)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 pub(crate) async fn create(

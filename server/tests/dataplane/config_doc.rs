@@ -382,10 +382,19 @@ spec:
   model: fast
   messages: [{role: user, content: 'Summarize {{text}}'}]
   variables: [{name: text, required: true}]
+---
+apiVersion: tollgate.dev/v1
+kind: JwtIssuer
+metadata: {name: corp}
+spec:
+  issuer: https://id.example.com
+  audiences: [https://api.example.com]
+  jwks_url: https://id.example.com/jwks
+  limits: {requests_per_minute: 600}
 ";
     assert_eq!(
         check_with_jsonschema(&schema, good).await,
-        ["ok", "ok", "ok", "ok", "ok", "ok", "ok"]
+        ["ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok"]
     );
     let typos = "apiVersion: tollgate.dev/v1
 kind: Service
@@ -556,6 +565,13 @@ fn random_document(rng: &mut Rng) -> String {
         if rng.next(3) == 0 {
             out.push_str("    require_key: false\n    request_headers: {set: {x-team: shop}, remove: [cookie]}\n");
         }
+    }
+    if rng.next(2) == 0 {
+        out.push_str(&format!(
+            "---\napiVersion: tollgate.dev/v1\nkind: JwtIssuer\nmetadata: {{name: idp}}\nspec:\n  issuer: https://id.example.com\n  audiences: [https://api.example.com]\n  jwks_url: https://id.example.com/jwks\n  consumer_claim: {}\n  limits: {{requests_per_minute: {}}}\n",
+            rng.pick(&["sub", "client_id"]),
+            1 + rng.next(500)
+        ));
     }
     if rng.next(2) == 0 {
         out.push_str(&format!(

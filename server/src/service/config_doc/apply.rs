@@ -20,7 +20,7 @@ use crate::roles::{Require, Role};
 use crate::secret_box::SecretBox;
 use crate::service::removal::{self, Removable};
 use crate::service::{api_keys, audit, config_version};
-use crate::service::{models, prompt_apis, providers, routes, upstreams};
+use crate::service::{jwt_issuers, models, prompt_apis, providers, routes, upstreams};
 
 /// What an apply works with.
 struct Run<'a> {
@@ -129,6 +129,7 @@ impl Run<'_> {
             upstreams::still_served(&mut tx, self.access, service).await?;
         }
         self.key_policies(&mut tx).await?;
+        self.jwt_issuers(&mut tx, options.prune).await?;
         let changed: Vec<&Step> = self
             .plan
             .iter()
@@ -421,6 +422,52 @@ impl Run<'_> {
                 self.step("Provider", &provider.name, "delete", Vec::new());
             }
         }
+        Ok(())
+    }
+
+    /// JWT issuers (`prune` deletes those not named).
+    async fn jwt_issuers(&mut self, tx: &mut PgConnection, prune: bool) -> ApiResult<()> {
+        let current: BTreeMap<String, (Uuid, jwt_issuers::JwtIssuerSpec)> =
+            jwt_issuers::stored_in(tx, self.access)
+                .await?
+                .into_iter()
+                .map(|(id, spec)| (spec.name.clone(), (id, spec)))
+                .collect();
+        let desired = std::mem::take(&mut self.desired.jwt_issuers);
+        for (name, object) in &desired {
+            let at = placed(&object.place);
+            let spec = jwt_issuers::check(tx, object.spec.clone())
+                .await
+                .map_err(&at)?;
+            match current.get(name) {
+                None => {
+                    jwt_issuers::store_in(tx, self.access, None, &spec)
+                        .await
+                        .map_err(&at)?;
+                    self.step("JwtIssuer", name, "create", Vec::new());
+                }
+                Some((id, stored)) => {
+                    let fields = changed_fields(stored, &spec)?;
+                    if fields.is_empty() {
+                        self.step("JwtIssuer", name, "unchanged", fields);
+                    } else {
+                        jwt_issuers::store_in(tx, self.access, Some(*id), &spec)
+                            .await
+                            .map_err(&at)?;
+                        self.step("JwtIssuer", name, "update", fields);
+                    }
+                }
+            }
+        }
+        if prune {
+            for (name, (id, _)) in &current {
+                if !desired.contains_key(name) {
+                    jwt_issuers::remove_in(tx, self.access, *id).await?;
+                    self.step("JwtIssuer", name, "delete", Vec::new());
+                }
+            }
+        }
+        self.desired.jwt_issuers = desired;
         Ok(())
     }
 

@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use super::parse::{ProviderDoc, API_VERSION};
 use crate::access::TenantAccess;
 use crate::error::{ApiError, ApiResult};
-use crate::service::{api_keys, models, prompt_apis, providers, routes, upstreams};
+use crate::service::{api_keys, jwt_issuers, models, prompt_apis, providers, routes, upstreams};
 
 pub(crate) async fn export(db: &PgPool, access: &TenantAccess) -> ApiResult<String> {
     let mut out = String::new();
@@ -65,6 +65,10 @@ pub(crate) async fn export(db: &PgPool, access: &TenantAccess) -> ApiResult<Stri
         if keys.iter().filter(|(_, other, _)| other == name).count() == 1 {
             push(&mut out, "KeyPolicy", name, to_value(policy)?)?;
         }
+    }
+    for issuer in jwt_issuers::list(db, access).await? {
+        let spec = without(to_value(&issuer.spec)?, "name");
+        push(&mut out, "JwtIssuer", &issuer.spec.name, spec)?;
     }
     let mut gateways: BTreeMap<Vec<String>, Vec<Value>> = BTreeMap::new();
     for route in routes::list(db, access).await? {

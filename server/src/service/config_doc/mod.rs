@@ -22,7 +22,7 @@ pub(crate) use schema::json_schema;
 /// What applying a document does (or would do) to one object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub(crate) struct Step {
-    /// `Provider`, `Model`, `Service`, `Route`, `PromptApi` or `KeyPolicy`.
+    /// `Provider`, `Model`, `Service`, `Route`, `PromptApi`, `KeyPolicy` or `JwtIssuer`.
     pub(crate) kind: &'static str,
     pub(crate) name: String,
     /// `create`, `update`, `delete` or `unchanged`.

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use super::{lines, references};
 use crate::error::{ApiError, ApiResult};
 use crate::service::api_keys::{self, KeyPolicy};
+use crate::service::jwt_issuers::JwtIssuerSpec;
 use crate::service::models::{self, ModelSpec};
 use crate::service::prompt_apis::{self, PromptApiSpec};
 use crate::service::providers::{self, CreateProvider, ProviderKind};
@@ -21,7 +22,8 @@ pub(super) const API_VERSION: &str = "tollgate.dev/v1";
 pub(super) const APIPARK_VERSION: &str = "api.apipark.com/v1";
 
 /// The kinds of `tollgate.dev/v1`, in the order an apply stores them.
-pub(super) const KINDS: &str = "Provider, Model, Service, Gateway, PromptApi and KeyPolicy";
+pub(super) const KINDS: &str =
+    "Provider, Model, Service, Gateway, PromptApi, KeyPolicy and JwtIssuer";
 
 /// One document's envelope; `spec` is read by kind.
 #[derive(Deserialize)]
@@ -148,6 +150,7 @@ pub(super) struct Desired {
     pub(super) routes: BTreeMap<String, Placed<RouteSpec>>,
     pub(super) prompt_apis: BTreeMap<String, Placed<PromptApiSpec>>,
     pub(super) key_policies: BTreeMap<String, Placed<KeyPolicy>>,
+    pub(super) jwt_issuers: BTreeMap<String, Placed<JwtIssuerSpec>>,
 }
 
 /// Adds an object under its name, refusing a second one of the same kind and name.
@@ -238,6 +241,12 @@ fn parse_documents(text: &str) -> ApiResult<Desired> {
                 let spec: PromptApiSpec = read(spec, &place)?;
                 let spec = prompt_apis::checked(spec).map_err(|e| invalid(&place, e))?;
                 add(&mut desired.prompt_apis, spec.slug.clone(), &place, spec)?;
+            }
+            (API_VERSION, "JwtIssuer") => {
+                let mut spec = to_json(&envelope.spec, &place)?;
+                insert_field(&mut spec, "name", &envelope.metadata.name, &place)?;
+                let spec: JwtIssuerSpec = read(spec, &place)?;
+                add(&mut desired.jwt_issuers, spec.name.clone(), &place, spec)?;
             }
             (API_VERSION, "KeyPolicy") => {
                 let spec = to_json(&envelope.spec, &place)?;
@@ -499,6 +508,7 @@ pub fn check_document(text: &str) -> Result<Checked, String> {
             ("Route", desired.routes.len()),
             ("PromptApi", desired.prompt_apis.len()),
             ("KeyPolicy", desired.key_policies.len()),
+            ("JwtIssuer", desired.jwt_issuers.len()),
         ],
         outside,
         references,

@@ -37,6 +37,7 @@ pub(crate) fn json_schema() -> Value {
     let service_body = without(&defs["ServiceSpec"], "name");
     defs["ModelBody"] = without(&defs["ModelSpec"], "name");
     defs["PromptApiBody"] = without(&defs["PromptApiSpec"], "slug");
+    defs["JwtIssuerBody"] = without(&defs["JwtIssuerSpec"], "name");
     let mut gateway_route = without(&defs["RouteSpec"], "hosts");
     if let Some(required) = gateway_route["required"].as_array_mut() {
         required.retain(|r| r != "name");
@@ -82,6 +83,7 @@ pub(crate) fn json_schema() -> Value {
                 }
             })),
             document(API_VERSION, "KeyPolicy", json!({"$ref": "#/$defs/KeyPolicy"})),
+            document(API_VERSION, "JwtIssuer", json!({"$ref": "#/$defs/JwtIssuerBody"})),
             document(APIPARK_VERSION, "Gateway", json!({
                 "type": "object",
                 "additionalProperties": false,

@@ -42,8 +42,8 @@ enum Command {
         /// Show the plan; change nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Delete the tenant's providers, models, services, routes and prompt APIs the documents
-        /// do not name (keys are never deleted).
+        /// Delete the tenant's providers, models, services, routes, prompt APIs and JWT issuers
+        /// the documents do not name (keys are never deleted).
         #[arg(long)]
         prune: bool,
     },

@@ -85,8 +85,8 @@ pub(crate) struct ApplyQuery {
     /// Check everything and return the plan; store nothing.
     #[serde(default)]
     dry_run: bool,
-    /// Delete the tenant's providers, models, services, routes and prompt APIs the document
-    /// does not name (keys are never deleted by an apply).
+    /// Delete the tenant's providers, models, services, routes, prompt APIs and JWT issuers
+    /// the document does not name (keys are never deleted by an apply).
     #[serde(default)]
     prune: bool,
 }

@@ -58,13 +58,14 @@ if [ -z "${DATABASE_URL:-}" ]; then
 fi
 
 # The official OpenAI and Anthropic Python SDKs, used as unmodified clients against the proxy,
-# and jsonschema, which checks documents against the published configuration schema.
+# jsonschema, which checks documents against the published configuration schema, and the MCP
+# SDK, whose servers play remote MCP servers.
 if [ -z "${TOLLGATE_TEST_PYTHON:-}" ]; then
   venv=target/test-python
-  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import openai, anthropic, jsonschema' 2>/dev/null; then
-    echo "test.sh: installing the OpenAI and Anthropic Python SDKs into $venv"
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import openai, anthropic, jsonschema, mcp' 2>/dev/null; then
+    echo "test.sh: installing the OpenAI, Anthropic and MCP Python SDKs into $venv"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check 'openai>=1.40,<3' 'anthropic>=0.40,<1' 'jsonschema>=4.18,<5'
+    "$venv/bin/pip" install -q --disable-pip-version-check 'openai>=1.40,<3' 'anthropic>=0.40,<1' 'jsonschema>=4.18,<5' 'mcp>=1.9,<2'
   fi
   export TOLLGATE_TEST_PYTHON="$PWD/$venv/bin/python"
 fi

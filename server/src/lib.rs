@@ -13,6 +13,7 @@ mod embedded_pg;
 mod error;
 mod extract;
 mod login_throttle;
+mod mcp_client;
 mod merge_patch;
 mod money;
 mod oidc;

@@ -10,6 +10,7 @@ mod internal;
 mod invitations;
 mod jwt_issuers;
 mod keys;
+mod mcp_servers;
 mod members;
 mod models;
 pub(crate) mod problems;
@@ -50,6 +51,7 @@ pub(crate) use tollgate_console::SESSION_COOKIE;
         (name = "tokens", description = "Personal admin tokens for scripts"),
         (name = "users", description = "Users of the platform: disable, enable, delete, password reset links (platform admins)"),
         (name = "sso", description = "Single sign-on through OpenID Connect identity providers"),
+        (name = "mcp", description = "Remote MCP servers behind tenant keys"),
         (name = "jwt", description = "JWT callers: identity providers whose tokens callers present to the proxy instead of keys"),
         (name = "tenants", description = "Tenants (organisations or teams)"),
         (name = "members", description = "Tenant members and their roles"),
@@ -111,6 +113,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(identity_providers::router())
         .merge(sso::router())
         .merge(jwt_issuers::router())
+        .merge(mcp_servers::router())
 }
 
 /// The OpenAPI document of the admin API, as `/api/openapi.json` serves it.

@@ -11,6 +11,7 @@ pub(crate) mod identity_providers;
 pub(crate) mod invitations;
 pub(crate) mod jobs;
 pub(crate) mod jwt_issuers;
+pub(crate) mod mcp_servers;
 pub(crate) mod members;
 pub(crate) mod models;
 pub(crate) mod namespaces;

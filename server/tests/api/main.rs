@@ -12,6 +12,7 @@ mod console;
 mod internal;
 mod isolation;
 mod keys;
+mod mcp;
 mod members;
 mod merge_patch;
 mod openapi;

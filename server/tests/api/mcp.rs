@@ -1,0 +1,121 @@
+//! Remote MCP servers as tenant objects: credentials write-only, the "test" action connects as
+//! an MCP client (to a server written with the official MCP Python SDK) and lists its tools.
+
+use serde_json::json;
+use tollgate_testkit::TestServer;
+
+const UPSTREAM: &str = r#"
+import sys
+from mcp.server.fastmcp import FastMCP
+server = FastMCP("weather", host="127.0.0.1", port=int(sys.argv[1]))
+
+@server.tool()
+def forecast(city: str) -> str:
+    """Tomorrow's weather in a city."""
+    return f"Sunny in {city}"
+
+@server.tool()
+def wipe_everything() -> str:
+    """A tool the tenant keeps out."""
+    return "wiped"
+
+server.run(transport="streamable-http")
+"#;
+
+/// An MCP server made with the official Python SDK, on a free loopback port.
+struct Upstream {
+    url: String,
+    child: tokio::process::Child,
+}
+
+impl Upstream {
+    async fn start() -> Self {
+        let python = std::env::var("TOLLGATE_TEST_PYTHON")
+            .expect("TOLLGATE_TEST_PYTHON is not set: run the tests with ./test.sh");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = tokio::process::Command::new(python)
+            .args(["-c", UPSTREAM, &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Self {
+            url: format!("http://127.0.0.1:{port}/mcp"),
+            child,
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_mcp_server_is_added_with_write_only_credentials_and_tested() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let upstream = Upstream::start().await;
+    for bad in [
+        json!({"name": "local", "url": "file:///usr/bin/tool"}),
+        json!({"name": "has spaces", "url": upstream.url}),
+        json!({"name": "w", "url": upstream.url, "headers": {"mcp-session-id": "x"}}),
+    ] {
+        admin
+            .post("/api/v1/tenants/default/mcp-servers", bad)
+            .await
+            .assert_problem(422);
+    }
+    let created = admin
+        .post(
+            "/api/v1/tenants/default/mcp-servers",
+            json!({"name": "weather", "url": upstream.url, "bearer_token": "upstream-secret-123456",
+                   "timeout": "10s", "tools": ["forecast"]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert!(
+        !created.text.contains("upstream-secret"),
+        "{}",
+        created.text
+    );
+    assert_eq!(created.body["token_hint"], "ups…3456");
+    let id = created.body["id"].as_str().unwrap();
+
+    let tested = admin
+        .post(
+            &format!("/api/v1/tenants/default/mcp-servers/{id}/test"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(tested.status, 200, "{}", tested.text);
+    assert_eq!(tested.body["ok"], true, "{}", tested.text);
+    assert_eq!(
+        tested.body["tools"],
+        json!([{"name": "forecast", "description": "Tomorrow's weather in a city."}])
+    );
+
+    let member = server
+        .user_with_role("default", "mo@example.com", "member")
+        .await;
+    member
+        .post(
+            "/api/v1/tenants/default/mcp-servers",
+            json!({"name": "mine", "url": upstream.url}),
+        )
+        .await
+        .assert_problem(403);
+    let audit = admin.get("/api/v1/tenants/default/audit").await;
+    assert!(audit.text.contains("mcp_server.create"), "{}", audit.text);
+    assert!(!audit.text.contains("upstream-secret"), "{}", audit.text);
+    drop(upstream.child);
+}

@@ -28,13 +28,14 @@ impl Nav {
 }
 
 /// The sections of a tenant, in header order: (path segment, label, least role that sees it).
-const SECTIONS: [(&str, &str, Role); 13] = [
+const SECTIONS: [(&str, &str, Role); 14] = [
     ("", "Dashboard", Role::Viewer),
     ("keys", "API keys", Role::Viewer),
     ("jwt", "JWT callers", Role::Viewer),
     ("providers", "Providers", Role::Viewer),
     ("models", "Models", Role::Viewer),
     ("prompt-apis", "Prompt APIs", Role::Viewer),
+    ("mcp", "MCP servers", Role::Viewer),
     ("routes", "Routes", Role::Viewer),
     ("services", "Services", Role::Viewer),
     ("config", "Configuration", Role::Viewer),

@@ -8,6 +8,7 @@ pub(crate) mod invitation;
 pub(crate) mod jwt;
 pub(crate) mod keys;
 pub(crate) mod login;
+pub(crate) mod mcp;
 pub(crate) mod members;
 pub(crate) mod models;
 pub(crate) mod platform;
@@ -79,6 +80,7 @@ pub(crate) async fn switch(ctx: Ctx, Query(query): Query<SwitchQuery>) -> Respon
         "audit",
         "tokens",
         "jwt",
+        "mcp",
         "services",
         "config",
     ];

@@ -121,11 +121,17 @@ async fn an_mcp_server_is_added_with_write_only_credentials_and_tested() {
     // The console page lists it and its test shows the tools.
     let (status, html) = admin.page("/t/default/mcp").await;
     assert_eq!(status, 200);
-    assert!(html.contains("weather") && html.contains("ups…3456"), "{html}");
+    assert!(
+        html.contains("weather") && html.contains("ups…3456"),
+        "{html}"
+    );
     let (_, html) = admin
         .submit(&format!("/t/default/mcp/{id}/test"), &[])
         .await;
     assert!(html.contains("Connection works"), "{html}");
-    assert!(html.contains("forecast") && !html.contains("wipe_everything"), "{html}");
+    assert!(
+        html.contains("forecast") && !html.contains("wipe_everything"),
+        "{html}"
+    );
     drop(upstream.child);
 }

@@ -29,6 +29,17 @@ async fn tollgate_with(
     command.output().await.expect("tollgate runs")
 }
 
+/// An admin token of `admin`, as a CI job would hold.
+async fn admin_token(admin: &tollgate_testkit::Api) -> String {
+    admin
+        .post("/api/v1/tokens", json!({"name": "ci"}))
+        .await
+        .body["secret"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 fn text(output: &Output) -> String {
     format!(
         "{}{}",
@@ -41,13 +52,7 @@ fn text(output: &Output) -> String {
 async fn validate_diff_apply_and_export_a_folder_of_documents() {
     let server = TestServer::start().await;
     let admin = server.admin().await;
-    let token = admin
-        .post("/api/v1/tokens", json!({"name": "ci"}))
-        .await
-        .body["secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = admin_token(&admin).await;
     let home = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -125,13 +130,7 @@ async fn validate_diff_apply_and_export_a_folder_of_documents() {
 async fn credentials_come_from_the_environment_and_files_when_applying() {
     let server = TestServer::start().await;
     let admin = server.admin().await;
-    let token = admin
-        .post("/api/v1/tokens", json!({"name": "ci"}))
-        .await
-        .body["secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = admin_token(&admin).await;
     let home = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let org_file = dir.path().join("org.txt");

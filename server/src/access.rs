@@ -16,6 +16,20 @@ pub(crate) struct Principal {
     pub(crate) platform_admin: bool,
 }
 
+impl Principal {
+    /// Refuses with 403 unless this is a platform admin; `action` completes "only platform
+    /// admins may …".
+    pub(crate) fn require_platform_admin(&self, action: &str) -> crate::error::ApiResult<()> {
+        if self.platform_admin {
+            Ok(())
+        } else {
+            Err(crate::error::ApiError::Forbidden(format!(
+                "only platform admins may {action}"
+            )))
+        }
+    }
+}
+
 /// A tenant: an organisation or team that owns keys, routes and models.
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub(crate) struct Tenant {

@@ -73,6 +73,30 @@ impl SecretBox {
         Ok([nonce.as_slice(), &sealed].concat())
     }
 
+    /// Seals a value as JSON, bound to the row `id`.
+    pub(crate) fn seal_json(
+        &self,
+        value: &impl serde::Serialize,
+        id: uuid::Uuid,
+    ) -> crate::error::ApiResult<Vec<u8>> {
+        use crate::error::ApiError;
+        let plain = serde_json::to_vec(value).map_err(ApiError::internal)?;
+        self.seal(&plain, id.as_bytes()).map_err(ApiError::internal)
+    }
+
+    /// Opens what [`SecretBox::seal_json`] sealed for the row `id`.
+    pub(crate) fn open_json<T: serde::de::DeserializeOwned>(
+        &self,
+        sealed: &[u8],
+        id: uuid::Uuid,
+    ) -> crate::error::ApiResult<T> {
+        use crate::error::ApiError;
+        let plain = self
+            .open(sealed, id.as_bytes())
+            .map_err(ApiError::internal)?;
+        serde_json::from_slice(&plain).map_err(ApiError::internal)
+    }
+
     /// Decrypts what [`SecretBox::seal`] made for the same `context`.
     pub(crate) fn open(&self, sealed: &[u8], context: &[u8]) -> anyhow::Result<Vec<u8>> {
         if sealed.len() < NONCE_LEN {

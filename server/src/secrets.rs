@@ -30,6 +30,27 @@ pub(crate) fn generate(prefix: &str) -> NewSecret {
     }
 }
 
+/// Enough of a credential to recognise it, like "sk-…f3a9" ("…" for short ones, "none" for
+/// none): shown instead of write-only credentials.
+pub(crate) fn hint(secret: Option<&str>) -> String {
+    match secret {
+        None => "none".into(),
+        Some(secret) if secret.chars().count() < 12 => "…".into(),
+        Some(secret) => {
+            let head: String = secret.chars().take(3).collect();
+            let tail: String = secret
+                .chars()
+                .rev()
+                .take(4)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            format!("{head}…{tail}")
+        }
+    }
+}
+
 /// SHA-256 of a secret: enough for high-entropy random secrets, and fast to look up.
 pub(crate) fn hash(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
@@ -38,6 +59,13 @@ pub(crate) fn hash(secret: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hints_reveal_too_little_to_use() {
+        assert_eq!(hint(Some("sk-proj-abcdefghijklmnop1234")), "sk-…1234");
+        assert_eq!(hint(Some("short")), "…");
+        assert_eq!(hint(None), "none");
+    }
 
     #[test]
     fn api_keys_are_prefixed_base62_and_hash_to_what_is_stored() {

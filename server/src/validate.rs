@@ -140,6 +140,12 @@ fn truncate(value: &str, max: usize) -> String {
     value.chars().take(max).collect()
 }
 
+/// A duration in milliseconds as settings show it, like "1m 30s".
+pub(crate) fn millis_text(ms: i64) -> String {
+    humantime::format_duration(std::time::Duration::from_millis(ms.max(0).unsigned_abs()))
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -108,11 +108,7 @@ pub(crate) async fn list_platform(
     principal: &Principal,
     query: &AuditQuery,
 ) -> ApiResult<Vec<AuditEntry>> {
-    if !principal.platform_admin {
-        return Err(ApiError::Forbidden(
-            "only platform admins may read the platform's audit log".into(),
-        ));
-    }
+    principal.require_platform_admin("read the platform's audit log")?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::Invalid("limit must be between 1 and 500".into()));

@@ -144,16 +144,6 @@ pub(crate) struct Client {
     pub(crate) client_secret: Option<String>,
 }
 
-fn require_platform_admin(principal: &Principal) -> ApiResult<()> {
-    if principal.platform_admin {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "only platform admins may manage identity providers".into(),
-        ))
-    }
-}
-
 fn check(spec: IdentityProviderSpec) -> ApiResult<IdentityProviderSpec> {
     let name = validate::name("name", &spec.name)?;
     let issuer = spec.issuer.trim().trim_end_matches('/').to_string();
@@ -256,7 +246,7 @@ async fn row(conn: &mut PgConnection, id: Uuid) -> ApiResult<Row> {
 }
 
 pub(crate) async fn list(db: &PgPool, principal: &Principal) -> ApiResult<Vec<IdentityProvider>> {
-    require_platform_admin(principal)?;
+    principal.require_platform_admin("manage identity providers")?;
     let rows: Vec<Row> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM identity_providers ORDER BY name"
     ))
@@ -270,7 +260,7 @@ pub(crate) async fn get(
     principal: &Principal,
     id: Uuid,
 ) -> ApiResult<IdentityProvider> {
-    require_platform_admin(principal)?;
+    principal.require_platform_admin("manage identity providers")?;
     Ok(row(&mut *db.acquire().await?, id).await?.view())
 }
 
@@ -289,17 +279,7 @@ pub(crate) async fn client(db: &PgPool, secrets: &SecretBox, id: Uuid) -> ApiRes
     if !row.enabled {
         return Err(ApiError::not_found("identity provider", &id.to_string()));
     }
-    let client_secret = match &row.client_secret {
-        Some(sealed) => Some(
-            String::from_utf8(
-                secrets
-                    .open(sealed, row.id.as_bytes())
-                    .map_err(ApiError::internal)?,
-            )
-            .map_err(ApiError::internal)?,
-        ),
-        None => None,
-    };
+    let client_secret = open(secrets, row.id, row.client_secret.as_deref())?;
     Ok(Client {
         provider: row.view(),
         client_secret,
@@ -318,6 +298,18 @@ pub(crate) async fn sso_only_for(db: &PgPool, email: &str) -> ApiResult<Option<S
     .bind(domain.to_ascii_lowercase())
     .fetch_optional(db)
     .await?)
+}
+
+/// The client secret sealed for the provider `id`, if any.
+fn open(secrets: &SecretBox, id: Uuid, sealed: Option<&[u8]>) -> ApiResult<Option<String>> {
+    sealed
+        .map(|sealed| {
+            let plain = secrets
+                .open(sealed, id.as_bytes())
+                .map_err(ApiError::internal)?;
+            String::from_utf8(plain).map_err(ApiError::internal)
+        })
+        .transpose()
 }
 
 fn seal(secrets: &SecretBox, id: Uuid, secret: Option<&str>) -> ApiResult<Option<Vec<u8>>> {
@@ -391,7 +383,7 @@ pub(crate) async fn create(
     principal: &Principal,
     spec: IdentityProviderSpec,
 ) -> ApiResult<IdentityProvider> {
-    require_platform_admin(principal)?;
+    principal.require_platform_admin("manage identity providers")?;
     let spec = check(spec)?;
     let mut tx = db.begin().await?;
     let provider = store(&mut tx, secrets, Uuid::now_v7(), &spec, true).await?;
@@ -413,20 +405,10 @@ pub(crate) async fn update(
     id: Uuid,
     patch: Value,
 ) -> ApiResult<IdentityProvider> {
-    require_platform_admin(principal)?;
+    principal.require_platform_admin("manage identity providers")?;
     let mut tx = db.begin().await?;
     let current = row(&mut tx, id).await?;
-    let client_secret = match &current.client_secret {
-        Some(sealed) => Some(
-            String::from_utf8(
-                secrets
-                    .open(sealed, id.as_bytes())
-                    .map_err(ApiError::internal)?,
-            )
-            .map_err(ApiError::internal)?,
-        ),
-        None => None,
-    };
+    let client_secret = open(secrets, id, current.client_secret.as_deref())?;
     let settings = IdentityProviderSpec {
         name: current.name,
         issuer: current.issuer,
@@ -457,7 +439,7 @@ pub(crate) async fn update(
 /// Deletes a provider: its users keep their accounts (and sign in with a password if they
 /// have one); memberships its rules granted stay until changed.
 pub(crate) async fn delete(db: &PgPool, principal: &Principal, id: Uuid) -> ApiResult<()> {
-    require_platform_admin(principal)?;
+    principal.require_platform_admin("manage identity providers")?;
     let mut tx = db.begin().await?;
     let provider = row(&mut tx, id).await?.view();
     sqlx::query("DELETE FROM identity_providers WHERE id = $1")

@@ -91,10 +91,6 @@ struct Row {
 const COLUMNS: &str =
     "id, name, url, credentials, token_hint, header_names, timeout_ms, tools, created_at, updated_at";
 
-fn format_timeout(millis: i64) -> String {
-    humantime::format_duration(Duration::from_millis(millis.max(0).unsigned_abs())).to_string()
-}
-
 impl Row {
     fn view(&self) -> McpServer {
         McpServer {
@@ -103,28 +99,10 @@ impl Row {
             url: self.url.clone(),
             token_hint: self.token_hint.clone(),
             header_names: self.header_names.clone(),
-            timeout: format_timeout(self.timeout_ms),
+            timeout: crate::validate::millis_text(self.timeout_ms),
             tools: self.tools.clone(),
             created_at: self.created_at,
             updated_at: self.updated_at,
-        }
-    }
-}
-
-fn token_hint(token: Option<&str>) -> String {
-    match token {
-        None => "none".into(),
-        Some(t) if t.chars().count() < 12 => "…".into(),
-        Some(t) => {
-            let tail: String = t
-                .chars()
-                .rev()
-                .take(4)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            format!("{}…{tail}", t.chars().take(3).collect::<String>())
         }
     }
 }
@@ -195,18 +173,8 @@ async fn check(conn: &mut sqlx::PgConnection, spec: McpServerSpec) -> ApiResult<
     ))
 }
 
-fn seal(secrets: &SecretBox, id: Uuid, credentials: &McpCredentials) -> ApiResult<Vec<u8>> {
-    let plain = serde_json::to_vec(credentials).map_err(ApiError::internal)?;
-    secrets
-        .seal(&plain, id.as_bytes())
-        .map_err(ApiError::internal)
-}
-
 pub(crate) fn open(secrets: &SecretBox, id: Uuid, sealed: &[u8]) -> ApiResult<McpCredentials> {
-    let plain = secrets
-        .open(sealed, id.as_bytes())
-        .map_err(ApiError::internal)?;
-    serde_json::from_slice(&plain).map_err(ApiError::internal)
+    secrets.open_json(sealed, id)
 }
 
 async fn row(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<Row> {
@@ -273,8 +241,8 @@ async fn save(
         .bind(access.tenant.id)
         .bind(&name)
         .bind(&url)
-        .bind(seal(secrets, server_id, &credentials)?)
-        .bind(token_hint(credentials.bearer_token.as_deref()))
+        .bind(secrets.seal_json(&credentials, server_id)?)
+        .bind(crate::secrets::hint(credentials.bearer_token.as_deref()))
         .bind(credentials.headers.keys().cloned().collect::<Vec<_>>())
         .bind(timeout_ms)
         .bind(&tools)
@@ -323,7 +291,7 @@ pub(crate) async fn update(
         url: current.url.clone(),
         bearer_token: credentials.bearer_token,
         headers: credentials.headers,
-        timeout: Some(format_timeout(current.timeout_ms)),
+        timeout: Some(crate::validate::millis_text(current.timeout_ms)),
         tools: current.tools.clone(),
     };
     let spec = merge_patch::patched(&settings, &patch, "MCP server")?;

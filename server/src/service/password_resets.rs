@@ -98,11 +98,7 @@ pub(crate) async fn create(
     user_id: Uuid,
     base: &str,
 ) -> ApiResult<ResetLink> {
-    if !principal.platform_admin {
-        return Err(ApiError::Forbidden(
-            "only platform admins may make password reset links".into(),
-        ));
-    }
+    principal.require_platform_admin("make password reset links")?;
     let mut tx = db.begin().await?;
     let link = make(&mut tx, Some(principal), user_id, base).await?;
     tx.commit().await?;

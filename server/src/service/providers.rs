@@ -104,7 +104,7 @@ impl ProviderRow {
             api_version: self.api_version,
             key_hint: self.key_hint,
             header_names: self.header_names,
-            timeout: format_timeout(self.timeout_ms),
+            timeout: crate::validate::millis_text(self.timeout_ms),
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
@@ -113,10 +113,6 @@ impl ProviderRow {
 
 const COLUMNS: &str = "id, name, kind, base_url, api_version, key_hint, header_names, credentials,
      timeout_ms, created_at, updated_at";
-
-fn format_timeout(millis: i64) -> String {
-    humantime::format_duration(Duration::from_millis(millis.max(0).unsigned_abs())).to_string()
-}
 
 /// Checked settings of a provider, ready to seal and store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,25 +160,6 @@ fn check_timeout(text: Option<&str>) -> ApiResult<Option<i64>> {
             ))
         })?;
     Ok(Some(i64::try_from(duration.as_millis()).unwrap_or(600_000)))
-}
-
-fn key_hint(key: Option<&str>) -> String {
-    match key {
-        None => "none".into(),
-        Some(key) if key.chars().count() < 12 => "…".into(),
-        Some(key) => {
-            let head: String = key.chars().take(3).collect();
-            let tail: String = key
-                .chars()
-                .rev()
-                .take(4)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            format!("{head}…{tail}")
-        }
-    }
 }
 
 fn check_url(kind: ProviderKind, url: Option<&str>) -> ApiResult<String> {
@@ -238,19 +215,9 @@ fn check_credentials(api_key: Option<&str>, headers: &BTreeMap<String, String>) 
     Ok(())
 }
 
-fn seal(secrets: &SecretBox, id: Uuid, credentials: &Credentials) -> ApiResult<Vec<u8>> {
-    let plain = serde_json::to_vec(credentials).map_err(ApiError::internal)?;
-    secrets
-        .seal(&plain, id.as_bytes())
-        .map_err(ApiError::internal)
-}
-
 /// The decrypted credentials of a stored provider.
 pub(crate) fn open(secrets: &SecretBox, id: Uuid, sealed: &[u8]) -> ApiResult<Credentials> {
-    let plain = secrets
-        .open(sealed, id.as_bytes())
-        .map_err(ApiError::internal)?;
-    serde_json::from_slice(&plain).map_err(ApiError::internal)
+    secrets.open_json(sealed, id)
 }
 
 pub(crate) async fn list(db: &PgPool, access: &TenantAccess) -> ApiResult<Vec<Provider>> {
@@ -408,8 +375,8 @@ pub(crate) async fn store_in(
         .bind(settings.kind)
         .bind(&settings.base_url)
         .bind(&settings.api_version)
-        .bind(seal(secrets, id, credentials)?)
-        .bind(key_hint(credentials.api_key.as_deref()))
+        .bind(secrets.seal_json(credentials, id)?)
+        .bind(crate::secrets::hint(credentials.api_key.as_deref()))
         .bind(credentials.headers.keys().cloned().collect::<Vec<_>>())
         .bind(settings.timeout_ms)
         .fetch_one(conn)
@@ -446,7 +413,7 @@ pub(crate) async fn update(
         api_key: credentials.api_key,
         headers: credentials.headers,
         api_version: current.api_version,
-        timeout: Some(format_timeout(current.timeout_ms)),
+        timeout: Some(crate::validate::millis_text(current.timeout_ms)),
     };
     let input = merge_patch::patched(&existing, &patch, "provider")?;
     if input.kind != current.kind {
@@ -604,16 +571,4 @@ fn without_url(err: &reqwest::Error) -> String {
         err.truncate(url);
     }
     err
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hints_reveal_too_little_to_use() {
-        assert_eq!(key_hint(Some("sk-proj-abcdefghijklmnop1234")), "sk-…1234");
-        assert_eq!(key_hint(Some("short")), "…");
-        assert_eq!(key_hint(None), "none");
-    }
 }

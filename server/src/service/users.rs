@@ -217,19 +217,9 @@ const USER_SELECT: &str =
         u.last_sign_in_at, u.created_at
      FROM users u";
 
-fn require_platform_admin(principal: &Principal, what: &str) -> ApiResult<()> {
-    if principal.platform_admin {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "only platform admins may {what}"
-        )))
-    }
-}
-
 /// Every user of the platform (platform admins).
 pub(crate) async fn list(db: &PgPool, principal: &Principal) -> ApiResult<Vec<User>> {
-    require_platform_admin(principal, "list users")?;
+    principal.require_platform_admin("list users")?;
     Ok(
         sqlx::query_as(&format!("{USER_SELECT} ORDER BY lower(u.email)"))
             .fetch_all(db)
@@ -282,7 +272,7 @@ pub(crate) async fn set_disabled(
     id: Uuid,
     disabled: bool,
 ) -> ApiResult<User> {
-    require_platform_admin(principal, "disable or enable users")?;
+    principal.require_platform_admin("disable or enable users")?;
     let mut tx = db.begin().await?;
     let user = fetch(&mut tx, id).await?;
     if disabled == user.disabled {
@@ -331,7 +321,7 @@ pub(crate) async fn set_disabled(
 /// Deletes a user: their memberships, sessions and admin tokens go with them; what they made
 /// (keys, routes, audit entries) stays.
 pub(crate) async fn delete(db: &PgPool, principal: &Principal, id: Uuid) -> ApiResult<()> {
-    require_platform_admin(principal, "delete users")?;
+    principal.require_platform_admin("delete users")?;
     let mut tx = db.begin().await?;
     let user = fetch(&mut tx, id).await?;
     check_not_last_admin(&mut tx, principal, &user, "delete").await?;

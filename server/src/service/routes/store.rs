@@ -56,10 +56,6 @@ const ROUTE_COLUMNS: &str = "id, name, hosts, path, path_match, methods, strip_p
       JOIN services s ON s.id = (d.value->>'service_id')::uuid) AS named_destinations,
      created_at, updated_at";
 
-fn millis_text(ms: i64) -> String {
-    humantime::format_duration(Duration::from_millis(ms.max(0).unsigned_abs())).to_string()
-}
-
 impl From<RouteRow> for Route {
     fn from(row: RouteRow) -> Self {
         let mut destinations = row.named_destinations.0;
@@ -80,8 +76,8 @@ impl From<RouteRow> for Route {
                 targets: row.targets.0,
                 service,
                 destinations,
-                timeout: Some(millis_text(row.timeout_ms)),
-                connect_timeout: Some(millis_text(row.connect_timeout_ms)),
+                timeout: Some(crate::validate::millis_text(row.timeout_ms)),
+                connect_timeout: Some(crate::validate::millis_text(row.connect_timeout_ms)),
                 retries: row.retries.max(0).unsigned_abs(),
                 retry_on: Some(row.retry_on),
                 retry_non_idempotent: row.retry_non_idempotent,
@@ -91,7 +87,7 @@ impl From<RouteRow> for Route {
                     remove: row.remove_headers,
                 },
                 forward_key: row.forward_key,
-                body_idle_timeout: Some(millis_text(row.body_idle_timeout_ms)),
+                body_idle_timeout: Some(crate::validate::millis_text(row.body_idle_timeout_ms)),
             },
             created_at: row.created_at,
             updated_at: row.updated_at,

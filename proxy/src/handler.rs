@@ -183,14 +183,14 @@ fn resolve<B>(config: &ActiveConfig, request: &Request<B>) -> Result<Upstream, P
 
 /// Phase 2: the key (where one is needed), its scope for a route, its request limit, and for
 /// AI calls its token limit and budget. Returns the key, if one was presented and needed.
-async fn admit<B>(
+async fn admit<'c, B>(
     shared: &Shared,
-    config: &ActiveConfig,
+    config: &'c ActiveConfig,
     clients: &Clients,
     request: &Request<B>,
     upstream: &Upstream,
     context: &mut RequestContext,
-) -> Result<Option<Arc<CompiledKey>>, ProxyError> {
+) -> Result<Option<AdmittedKey<'c>>, ProxyError> {
     let needs_key = match upstream {
         Upstream::Ai => true,
         Upstream::Route(route) => route.require_key,
@@ -199,16 +199,18 @@ async fn admit<B>(
         return Ok(None);
     }
     let key = match authenticate(config, request.headers(), context.time)? {
-        Credential::Key(key) => key.clone(),
+        Credential::Key(key) => AdmittedKey::Key(key),
         Credential::Jwt(token) => {
             let tenant = match upstream {
                 Upstream::Route(route) => Some(route.tenant_id),
                 Upstream::Ai => None,
             };
-            shared
-                .jwt_callers
-                .admit(config, clients, token, tenant)
-                .await?
+            AdmittedKey::Consumer(
+                shared
+                    .jwt_callers
+                    .admit(config, clients, token, tenant)
+                    .await?,
+            )
         }
     };
     context.key = Some(key.id);
@@ -302,17 +304,35 @@ fn normalise_path<B>(request: &mut Request<B>) -> Result<(), ProxyError> {
 }
 
 /// What a request presents: a key, or a JWT of an issuer to check.
-enum Credential<'a> {
-    Key(&'a Arc<CompiledKey>),
-    Jwt(&'a str),
+enum Credential<'c, 'h> {
+    Key(&'c CompiledKey),
+    Jwt(&'h str),
+}
+
+/// The key a request was admitted with: one of the snapshot's (borrowed, so a busy key's
+/// reference count is never touched), or the one made for a JWT caller.
+enum AdmittedKey<'c> {
+    Key(&'c CompiledKey),
+    Consumer(Arc<CompiledKey>),
+}
+
+impl std::ops::Deref for AdmittedKey<'_> {
+    type Target = CompiledKey;
+
+    fn deref(&self) -> &CompiledKey {
+        match self {
+            Self::Key(key) => key,
+            Self::Consumer(key) => key,
+        }
+    }
 }
 
 /// Finds the key the request presents, by the SHA-256 of its secret (or takes a JWT aside).
-fn authenticate<'a>(
-    config: &'a ActiveConfig,
-    headers: &'a HeaderMap,
+fn authenticate<'c, 'h>(
+    config: &'c ActiveConfig,
+    headers: &'h HeaderMap,
     now: OffsetDateTime,
-) -> Result<Credential<'a>, ProxyError> {
+) -> Result<Credential<'c, 'h>, ProxyError> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

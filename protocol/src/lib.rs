@@ -72,6 +72,40 @@ pub struct Snapshot {
     /// Identity providers whose JWTs callers may present instead of a key.
     #[serde(default)]
     pub jwt_issuers: Vec<JwtIssuerEntry>,
+    /// Remote MCP servers, with the credentials proxies send them.
+    #[serde(default)]
+    pub mcp_servers: Vec<McpServerEntry>,
+}
+
+/// A remote MCP server (Streamable HTTP transport) served to its tenant's keys at
+/// `/mcp/{name}` and, with its tools named `{name}__{tool}`, at `/mcp`.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct McpServerEntry {
+    /// Its id.
+    pub id: Uuid,
+    /// The tenant whose keys may reach it.
+    pub tenant_id: Uuid,
+    /// Its name: a slug, unique in the tenant.
+    pub name: String,
+    /// Its Streamable HTTP endpoint.
+    pub url: String,
+    /// Headers sent with every message, its credentials among them (decrypted for the proxy).
+    pub headers: BTreeMap<String, String>,
+    /// Time a message may take, from sending it to the end of its answer.
+    pub timeout_ms: u64,
+    /// Only these tools are listed and callable; empty: all it offers.
+    pub tools: Vec<String>,
+}
+
+impl std::fmt::Debug for McpServerEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print credentials.
+        f.debug_struct("McpServerEntry")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An identity provider whose signed JWTs stand for keys: each caller (the value of
@@ -106,6 +140,9 @@ pub struct JwtIssuerEntry {
     pub models: Vec<String>,
     /// Prompt API slugs its callers may call.
     pub prompt_apis: Vec<String>,
+    /// MCP servers (or `server/tool`) its callers may call.
+    #[serde(default)]
+    pub mcp_servers: Vec<String>,
     /// Each caller's requests a minute.
     pub requests_per_minute: Option<u32>,
     /// Each caller's AI tokens a minute.
@@ -193,6 +230,9 @@ pub struct PromptApiEntry {
     pub tenant_id: Uuid,
     /// The last part of its path: `POST /prompts/{slug}`.
     pub slug: String,
+    /// What it does, for people and agents (its MCP tool's description).
+    #[serde(default)]
+    pub description: Option<String>,
     /// The version in force.
     pub version: i32,
     /// The model name (of the same tenant) to call.
@@ -231,6 +271,9 @@ pub struct PromptVariable {
     pub default: Option<serde_json::Value>,
     /// The allowed values of an enum variable.
     pub values: Vec<String>,
+    /// What it is for (its MCP tool's input schema shows it).
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 /// An AI provider and how to reach it.
@@ -489,6 +532,10 @@ pub struct KeyEntry {
     pub models: Vec<String>,
     /// Prompt API slugs the key may call; `*` for all of its tenant's, empty for none.
     pub prompt_apis: Vec<String>,
+    /// MCP servers the key may call: a server's name (all its tools), `server/tool` (one
+    /// tool), `*` for all of its tenant's; empty for none.
+    #[serde(default)]
+    pub mcp_servers: Vec<String>,
     /// Most requests a minute.
     pub requests_per_minute: Option<u32>,
     /// Most AI tokens (input and output) a minute.
@@ -558,6 +605,18 @@ pub struct UsageEvent {
     /// For a caller with a JWT instead of a key (`key_id` is then the consumer's id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consumer: Option<ConsumerRef>,
+    /// For an MCP tool call: the server and the tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<McpUsage>,
+}
+
+/// The MCP tool a `tools/call` called.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct McpUsage {
+    /// The MCP server; absent for the tools Tollgate publishes itself (prompt APIs).
+    pub server_id: Option<Uuid>,
+    /// The tool's name on its server.
+    pub tool: String,
 }
 
 /// Who called with a JWT: the issuer and the caller's name in it.
@@ -664,6 +723,7 @@ mod tests {
                 routes: vec!["orders".into()],
                 models: vec![],
                 prompt_apis: vec![],
+                mcp_servers: vec![],
                 requests_per_minute: Some(60),
                 tokens_per_minute: None,
                 budget: Some(KeyBudget {
@@ -680,6 +740,7 @@ mod tests {
             egress: EgressPolicy::default(),
             services: vec![],
             jwt_issuers: vec![],
+            mcp_servers: vec![],
         };
         let json = serde_json::to_string(&snapshot).unwrap_or_default();
         assert!(json.contains("\"period\":\"month\""));

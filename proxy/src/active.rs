@@ -28,6 +28,8 @@ pub(crate) struct ActiveConfig {
     pub(crate) egress: Arc<crate::egress::Egress>,
     /// Issuers whose JWTs callers may present instead of a key.
     pub(crate) jwt_issuers: Vec<Arc<crate::jwt_issuer::CompiledIssuer>>,
+    /// Remote MCP servers by (tenant, name).
+    pub(crate) mcp_servers: HashMap<(Uuid, String), Arc<crate::mcp::McpServer>>,
 }
 
 /// An AI provider ready to call.
@@ -86,6 +88,8 @@ pub(crate) struct CompiledKey {
     pub(crate) models: HashSet<String>,
     /// Prompt API slugs the key may call; `*` means all of its tenant's, empty none.
     pub(crate) prompt_apis: HashSet<String>,
+    /// MCP servers (`server`, or `server/tool` for one tool) the key may call; `*` all.
+    pub(crate) mcp_servers: HashSet<String>,
     pub(crate) requests_per_minute: Option<u32>,
     pub(crate) tokens_per_minute: Option<u32>,
     pub(crate) budget: Option<tollgate_protocol::KeyBudget>,
@@ -119,6 +123,7 @@ impl ActiveConfig {
             prompt_apis: HashMap::new(),
             egress: Arc::new(crate::egress::Egress::new(&Default::default())),
             jwt_issuers: Vec::new(),
+            mcp_servers: HashMap::new(),
         }
     }
 
@@ -144,6 +149,7 @@ impl ActiveConfig {
                     routes: key.routes.iter().cloned().collect(),
                     models: key.models.iter().cloned().collect(),
                     prompt_apis: key.prompt_apis.iter().cloned().collect(),
+                    mcp_servers: key.mcp_servers.iter().cloned().collect(),
                     requests_per_minute: key.requests_per_minute,
                     tokens_per_minute: key.tokens_per_minute,
                     budget: key.budget,
@@ -203,6 +209,17 @@ impl ActiveConfig {
                         }
                     },
                 )
+                .collect(),
+            mcp_servers: snapshot
+                .mcp_servers
+                .iter()
+                .filter_map(|entry| match crate::mcp::McpServer::compile(entry) {
+                    Ok(server) => Some(((entry.tenant_id, entry.name.clone()), Arc::new(server))),
+                    Err(why) => {
+                        tracing::warn!(server = %entry.name, %why, "skipping an MCP server");
+                        None
+                    }
+                })
                 .collect(),
         }
     }

@@ -28,6 +28,7 @@ use crate::body::{Counted, Finished, IdleTimeout, ProxyBody};
 use crate::error::ProxyError;
 use crate::forward::{self, Clients, RequestBody};
 use crate::headers::{self, ClientFacts, Peer, X_REQUEST_ID};
+use crate::mcp;
 use crate::rate_limit::Decision;
 use crate::route::CompiledRoute;
 use crate::route_match::{normalise_host, RouteMatch};
@@ -54,6 +55,8 @@ struct RequestContext {
     tokens_per_minute: Option<u32>,
     /// A caller with a JWT instead of a key.
     consumer: Option<tollgate_protocol::ConsumerRef>,
+    /// For MCP: whether (and how) the message is metered.
+    mcp: Option<mcp::Metering>,
     /// When the request arrived, by the monotonic clock (latency) and the proxy's clock.
     started: Instant,
     time: OffsetDateTime,
@@ -63,6 +66,8 @@ struct RequestContext {
 enum Upstream {
     /// The AI API (`/v1/…`, `/prompts/…`): the model is named in the body.
     Ai,
+    /// The MCP gateway (`/mcp`, `/mcp/…`).
+    Mcp(mcp::Endpoint),
     Route(Arc<CompiledRoute>),
 }
 
@@ -87,6 +92,7 @@ pub(crate) async fn handle(
         ai: None,
         tokens_per_minute: None,
         consumer: None,
+        mcp: None,
         started: Instant::now(),
         time: shared.clock.now_utc(),
     };
@@ -139,6 +145,36 @@ async fn pipeline(
             };
             ai::serve(&caller, request, &mut context.ai).await
         }
+        Upstream::Mcp(endpoint) => {
+            let key = key.ok_or(ProxyError::MissingKey)?;
+            let (parts, body) = request.into_parts();
+            let body = Counted::new(body, context.bytes_in.clone());
+            let exchange = mcp::Exchange::read(&parts, body).await?;
+            context.mcp = Some(mcp::Metering::Unmetered);
+            let caller = ai::Caller {
+                key: &key,
+                config,
+                clients,
+                shared,
+                time: context.time,
+            };
+            let gateway = mcp::Gateway {
+                caller: &caller,
+                endpoint: &endpoint,
+            };
+            if exchange.is_tool_call() {
+                let mut allowed = limit(shared, &key, context).await;
+                if allowed.is_ok() && gateway.calls_prompt_api(&exchange) {
+                    allowed = ai_allowance(shared, &key, &Method::POST, context);
+                }
+                if let Err(refusal) = allowed {
+                    return Ok(gateway.refuse(&exchange, &refusal, &mut context.mcp));
+                }
+            }
+            gateway
+                .serve(exchange, &mut context.mcp, &mut context.ai)
+                .await
+        }
         Upstream::Route(route) => {
             let (parts, body) =
                 upstream_request(request, &route, peer, request_id, context).await?;
@@ -158,6 +194,9 @@ async fn pipeline(
 fn resolve<B>(config: &ActiveConfig, request: &Request<B>) -> Result<Upstream, ProxyError> {
     if ai::is_ai_path(request.uri().path()) {
         return Ok(Upstream::Ai);
+    }
+    if let Some(endpoint) = mcp::endpoint(request.uri().path()) {
+        return Ok(Upstream::Mcp(endpoint));
     }
     let host = request
         .uri()
@@ -192,7 +231,7 @@ async fn admit<'c, B>(
     context: &mut RequestContext,
 ) -> Result<Option<AdmittedKey<'c>>, ProxyError> {
     let needs_key = match upstream {
-        Upstream::Ai => true,
+        Upstream::Ai | Upstream::Mcp(_) => true,
         Upstream::Route(route) => route.require_key,
     };
     if !needs_key {
@@ -203,7 +242,7 @@ async fn admit<'c, B>(
         Credential::Jwt(token) => {
             let tenant = match upstream {
                 Upstream::Route(route) => Some(route.tenant_id),
-                Upstream::Ai => None,
+                Upstream::Ai | Upstream::Mcp(_) => None,
             };
             AdmittedKey::Consumer(
                 shared
@@ -219,33 +258,49 @@ async fn admit<'c, B>(
     if let Upstream::Route(route) = upstream {
         authorize(&key, route)?;
     }
-    limit(shared, &key, context).await?;
-    if let Upstream::Ai = upstream {
-        if let Some(per_minute) = key.tokens_per_minute {
-            context.tokens_per_minute = Some(per_minute);
-            let shared_check = shared
-                .shared_limits
-                .as_ref()
-                .and_then(|limits| limits.check_tokens(key.id, per_minute, context.time));
-            let check = shared_check.unwrap_or_else(|| {
-                shared
-                    .token_limiter
-                    .check_at(key.id, per_minute, shared.clock.now())
-            });
-            if let Err(retry_after) = check {
-                return Err(ProxyError::TokenRateLimited {
-                    limit: per_minute,
-                    retry_after,
-                });
-            }
+    match upstream {
+        // The gateway limits tool calls only, once it has read which message it got.
+        Upstream::Mcp(_) => {}
+        Upstream::Ai => {
+            limit(shared, &key, context).await?;
+            ai_allowance(shared, &key, request.method(), context)?;
         }
-        if let Some(budget) = key.budget.filter(|_| request.method() == Method::POST) {
-            if !shared.budgets.allows(key.id, &budget, context.time) {
-                return Err(ProxyError::BudgetExceeded(budget));
-            }
-        }
+        Upstream::Route(_) => limit(shared, &key, context).await?,
     }
     Ok(Some(key))
+}
+
+/// The key's AI token limit and budget, for a call that may spend them.
+fn ai_allowance(
+    shared: &Shared,
+    key: &CompiledKey,
+    method: &Method,
+    context: &mut RequestContext,
+) -> Result<(), ProxyError> {
+    if let Some(per_minute) = key.tokens_per_minute {
+        context.tokens_per_minute = Some(per_minute);
+        let shared_check = shared
+            .shared_limits
+            .as_ref()
+            .and_then(|limits| limits.check_tokens(key.id, per_minute, context.time));
+        let check = shared_check.unwrap_or_else(|| {
+            shared
+                .token_limiter
+                .check_at(key.id, per_minute, shared.clock.now())
+        });
+        if let Err(retry_after) = check {
+            return Err(ProxyError::TokenRateLimited {
+                limit: per_minute,
+                retry_after,
+            });
+        }
+    }
+    if let Some(budget) = key.budget.filter(|_| method == Method::POST) {
+        if !shared.budgets.allows(key.id, &budget, context.time) {
+            return Err(ProxyError::BudgetExceeded(budget));
+        }
+    }
+    Ok(())
 }
 
 /// Phase 3: the route's header rules, forwarding headers, and a body ready to send (kept in
@@ -446,12 +501,23 @@ fn logging(
     bytes_out: u64,
 ) {
     let latency = context.started.elapsed();
-    let series = match (&context.route, &context.ai) {
-        (Some(route), _) => &route.series,
-        (None, Some(_)) => &shared.metrics.ai,
-        (None, None) => &shared.metrics.unmatched,
+    let series = match (&context.route, &context.mcp, &context.ai) {
+        (Some(route), _, _) => &route.series,
+        (None, Some(_), _) => &shared.metrics.mcp,
+        (None, None, Some(_)) => &shared.metrics.ai,
+        (None, None, None) => &shared.metrics.unmatched,
     };
     series.observe(&shared.metrics, status, latency, context.upstream_latency);
+    // Of the gateway's messages only tool calls are usage events, with how the call ended.
+    let (mcp, status, error_class) = match &context.mcp {
+        Some(mcp::Metering::Unmetered) => return,
+        Some(mcp::Metering::Call(call)) => {
+            let (usage, outcome) = call.usage();
+            let status = StatusCode::from_u16(outcome.status).unwrap_or(status);
+            (Some(usage), status, outcome.error_class.map(str::to_string))
+        }
+        None => (None, status, error.map(|e| e.class().to_string())),
+    };
     let ai = context.ai.as_ref().map(|call| ai_usage(call, status));
     let id = Uuid::now_v7();
     if let (Some(key), Some(ai)) = (context.key, &ai) {
@@ -491,6 +557,7 @@ fn logging(
             .or(context.tenant),
         key_id: context.key,
         consumer: context.consumer.clone(),
+        mcp,
         route_id: context.route.as_ref().map(|r| r.id),
         method: context.method.to_string(),
         status: status.as_u16(),
@@ -498,7 +565,7 @@ fn logging(
         upstream_latency_us: context.upstream_latency.map(micros),
         bytes_in: context.bytes_in.load(Ordering::Relaxed),
         bytes_out,
-        error_class: error.map(|e| e.class().to_string()).or_else(|| {
+        error_class: error_class.or_else(|| {
             status
                 .is_server_error()
                 .then(|| "upstream_status".to_string())

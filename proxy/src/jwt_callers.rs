@@ -102,6 +102,7 @@ impl JwtCallers {
             routes: entry.routes.iter().cloned().collect(),
             models: entry.models.iter().cloned().collect(),
             prompt_apis: entry.prompt_apis.iter().cloned().collect(),
+            mcp_servers: entry.mcp_servers.iter().cloned().collect(),
             requests_per_minute: entry.requests_per_minute,
             tokens_per_minute: entry.tokens_per_minute,
             budget: entry.budget,

@@ -18,6 +18,7 @@ mod headers;
 mod health;
 mod jwt_callers;
 mod jwt_issuer;
+mod mcp;
 mod metrics;
 mod probes;
 mod rate_limit;
@@ -140,6 +141,7 @@ impl Proxy {
             usage: recorder,
             budgets,
             jwt_callers: jwt_callers::JwtCallers::default(),
+            mcp_sessions: mcp::Sessions::new(token.as_deref()),
             dataplane_id,
             clock,
         });

@@ -36,15 +36,18 @@ pub(crate) struct Metrics {
     /// 1 while limits are counted across proxies through Redis, 0 while Redis is away (each
     /// proxy then counts its own); absent without a Redis URL.
     pub(crate) shared_limits_up: IntGauge,
-    /// The series of requests no route matched, and of AI calls.
+    /// The series of requests no route matched, of AI calls, and of MCP messages.
     pub(crate) unmatched: RouteSeries,
     pub(crate) ai: RouteSeries,
+    pub(crate) mcp: RouteSeries,
 }
 
 /// The route label of requests no route matched.
 pub(crate) const UNMATCHED_LABEL: &str = "-";
 /// The route label of AI calls.
 pub(crate) const AI_LABEL: &str = "ai";
+/// The route label of MCP messages.
+pub(crate) const MCP_LABEL: &str = "mcp";
 
 impl Metrics {
     pub(crate) fn new() -> prometheus::Result<Self> {
@@ -71,6 +74,7 @@ impl Metrics {
         let metrics = Self {
             unmatched: series(UNMATCHED_LABEL),
             ai: series(AI_LABEL),
+            mcp: series(MCP_LABEL),
             requests,
             duration,
             upstream_duration,

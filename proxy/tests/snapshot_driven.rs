@@ -97,6 +97,7 @@ fn snapshot(routes: Vec<RouteEntry>) -> Snapshot {
         },
         services: vec![],
         jwt_issuers: vec![],
+        mcp_servers: vec![],
     }
 }
 

@@ -104,10 +104,36 @@ pub(crate) async fn run(
     });
     let given = read_json(request.into_body()).await?;
     let variables = bind_variables(&api, &given)?;
+    let request = ClientRequest {
+        inbound: Inbound::Chat,
+        document: document(&api, &variables, stream),
+        headers: http::HeaderMap::new(),
+    };
+    let outcome = complete_document(caller, request, call, started).await;
+    if let Some(call) = call.as_mut() {
+        call.prompt_api_id = Some(api.id);
+    }
+    let response = outcome?;
+    if stream || !response.status().is_success() {
+        return Ok(response);
+    }
+    let answer = answer(&api, response, call.as_ref()).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        Bytes::from(answer.to_string()),
+    ))
+}
+
+/// The chat completion a prompt API sends, its template rendered with `variables`.
+pub(crate) fn document(
+    api: &PromptApiEntry,
+    variables: &Map<String, Value>,
+    stream: bool,
+) -> Value {
     let messages: Vec<Value> = api
         .messages
         .iter()
-        .map(|m| json!({"role": m.role, "content": render(&m.content, &variables)}))
+        .map(|m| json!({"role": m.role, "content": render(&m.content, variables)}))
         .collect();
     let mut document = json!({"model": api.model, "messages": messages, "stream": stream});
     if let Some(temperature) = api.temperature {
@@ -119,19 +145,16 @@ pub(crate) async fn run(
     if api.json_output {
         document["response_format"] = json!({"type": "json_object"});
     }
-    let request = ClientRequest {
-        inbound: Inbound::Chat,
-        document,
-        headers: http::HeaderMap::new(),
-    };
-    let outcome = complete_document(caller, request, call, started).await;
-    if let Some(call) = call.as_mut() {
-        call.prompt_api_id = Some(api.id);
-    }
-    let response = outcome?;
-    if stream || !response.status().is_success() {
-        return Ok(response);
-    }
+    document
+}
+
+/// A prompt API's answer (`{"output", "model", "usage", "cost_usd", "prompt_api"}`) from the
+/// model's successful, non-streamed completion.
+pub(crate) async fn answer(
+    api: &PromptApiEntry,
+    response: Response<ProxyBody>,
+    call: Option<&AiCall>,
+) -> Result<Value, ProxyError> {
     let body = response
         .into_body()
         .collect()
@@ -147,24 +170,20 @@ pub(crate) async fn run(
         (Value::String(text), true) => serde_json::from_str(text).unwrap_or(content.clone()),
         _ => content,
     };
-    let (tokens, prices) = match call.as_ref() {
+    let (tokens, prices) = match call {
         Some(call) => (
             call.findings.lock().map(|f| f.tokens).unwrap_or_default(),
             call.model.prices,
         ),
         None => return Err(ProxyError::NoRoute),
     };
-    let answer = json!({
+    Ok(json!({
         "output": output,
         "model": completion.get("model").cloned().unwrap_or_else(|| json!(api.model)),
         "usage": completion.get("usage").cloned().unwrap_or(Value::Null),
         "cost_usd": NanoUsd(metering::cost_nanousd(&prices, &tokens)).to_string(),
         "prompt_api": {"slug": api.slug, "version": api.version},
-    });
-    Ok(json_response(
-        StatusCode::OK,
-        Bytes::from(answer.to_string()),
-    ))
+    }))
 }
 
 #[cfg(test)]
@@ -184,12 +203,14 @@ mod tests {
                 required,
                 default,
                 values: values.iter().map(|v| v.to_string()).collect(),
+                description: None,
             }
         };
         PromptApiEntry {
             id: uuid::Uuid::nil(),
             tenant_id: uuid::Uuid::nil(),
             slug: "s".into(),
+            description: None,
             version: 1,
             model: "m".into(),
             messages: vec![PromptMessage {

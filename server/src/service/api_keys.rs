@@ -18,8 +18,8 @@ use crate::service::scoped;
 use crate::service::{audit, config_version};
 use crate::{merge_patch, validate};
 
-/// What a key may reach: names of the tenant's routes, models and prompt APIs, or `["*"]` for
-/// all of a kind. A kind left out or empty reaches nothing of that kind. A key created without
+/// What a key may reach: names of the tenant's routes, models, prompt APIs and MCP servers
+/// (`server/tool` for one tool of a server), or `["*"]` for all of a kind. A kind left out or empty reaches nothing of that kind. A key created without
 /// any `scopes` reaches everything (`"*"` for every kind).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -30,6 +30,8 @@ pub(crate) struct Scopes {
     pub(crate) models: Vec<String>,
     #[serde(default)]
     pub(crate) prompt_apis: Vec<String>,
+    #[serde(default)]
+    pub(crate) mcp_servers: Vec<String>,
 }
 
 /// Rate limits of a key; absent means unlimited.
@@ -120,6 +122,7 @@ struct KeyRow {
     scope_routes: Vec<String>,
     scope_models: Vec<String>,
     scope_prompt_apis: Vec<String>,
+    scope_mcp_servers: Vec<String>,
     requests_per_minute: Option<i32>,
     tokens_per_minute: Option<i32>,
     budget_nanousd: Option<i64>,
@@ -134,6 +137,7 @@ struct KeyRow {
 }
 
 const KEY_COLUMNS: &str = "id, name, prefix, scope_routes, scope_models, scope_prompt_apis,
+     scope_mcp_servers,
      requests_per_minute, tokens_per_minute, budget_nanousd, budget_period,
      expires_at, revoked_at, last_used_at, created_by, created_at, updated_at,
      CASE WHEN budget_nanousd IS NULL THEN NULL ELSE (
@@ -171,6 +175,7 @@ impl From<KeyRow> for ApiKey {
                 routes: row.scope_routes,
                 models: row.scope_models,
                 prompt_apis: row.scope_prompt_apis,
+                mcp_servers: row.scope_mcp_servers,
             },
             limits: Limits {
                 requests_per_minute: row.requests_per_minute,
@@ -211,6 +216,10 @@ pub(crate) fn check_scopes(scopes: &Scopes) -> ApiResult<Scopes> {
             "scopes.prompt_apis",
             &scopes.prompt_apis,
         )?),
+        mcp_servers: all_or(validate::name_list(
+            "scopes.mcp_servers",
+            &scopes.mcp_servers,
+        )?),
     })
 }
 
@@ -221,6 +230,7 @@ fn everything() -> Scopes {
         routes: all(),
         models: all(),
         prompt_apis: all(),
+        mcp_servers: all(),
     }
 }
 
@@ -297,8 +307,8 @@ pub(crate) async fn create(
     let row: KeyRow = sqlx::query_as(&format!(
         "INSERT INTO api_keys (id, tenant_id, name, prefix, secret_hash, scope_routes, scope_models,
              scope_prompt_apis, requests_per_minute, tokens_per_minute, budget_nanousd, budget_period,
-             expires_at, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+             expires_at, created_by, scope_mcp_servers)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
          RETURNING {KEY_COLUMNS}"
     ))
     .bind(Uuid::now_v7())
@@ -315,6 +325,7 @@ pub(crate) async fn create(
     .bind(settings.budget.map(|b| b.1))
     .bind(expires_at)
     .bind(principal.user_id)
+    .bind(&settings.scopes.mcp_servers)
     .fetch_one(&mut *tx)
     .await?;
     let key = ApiKey::from(row);
@@ -382,7 +393,7 @@ pub(crate) async fn update(
     let row: Option<KeyRow> = sqlx::query_as(&format!(
         "UPDATE api_keys SET name = $3, scope_routes = $4, scope_models = $5,
              scope_prompt_apis = $6, requests_per_minute = $7, tokens_per_minute = $8,
-             budget_nanousd = $9, budget_period = $10, expires_at = $11
+             budget_nanousd = $9, budget_period = $10, expires_at = $11, scope_mcp_servers = $12
          WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL
          RETURNING {KEY_COLUMNS}"
     ))
@@ -397,6 +408,7 @@ pub(crate) async fn update(
     .bind(settings.budget.map(|b| b.0))
     .bind(settings.budget.map(|b| b.1))
     .bind(expires_at)
+    .bind(&settings.scopes.mcp_servers)
     .fetch_optional(&mut *tx)
     .await?;
     let key = ApiKey::from(row.ok_or_else(|| {
@@ -522,7 +534,7 @@ pub(crate) async fn set_policy(
     let updated = sqlx::query(
         "UPDATE api_keys SET scope_routes = $3, scope_models = $4, scope_prompt_apis = $5,
              requests_per_minute = $6, tokens_per_minute = $7, budget_nanousd = $8,
-             budget_period = $9
+             budget_period = $9, scope_mcp_servers = $10
          WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL",
     )
     .bind(access.tenant.id)
@@ -534,6 +546,7 @@ pub(crate) async fn set_policy(
     .bind(limits.tokens_per_minute)
     .bind(budget.map(|b| b.0))
     .bind(budget.map(|b| b.1))
+    .bind(&scopes.mcp_servers)
     .execute(conn)
     .await?;
     if updated.rows_affected() == 0 {

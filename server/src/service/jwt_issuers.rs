@@ -368,6 +368,7 @@ pub(crate) async fn entries(
                 routes: scopes.routes,
                 models: scopes.models,
                 prompt_apis: scopes.prompt_apis,
+                mcp_servers: scopes.mcp_servers,
                 requests_per_minute: positive(spec.limits.requests_per_minute),
                 tokens_per_minute: positive(spec.limits.tokens_per_minute),
                 budget: spec.budget.and_then(|b| {

@@ -112,6 +112,11 @@ type Checked = (String, String, i64, Vec<String>, McpCredentials);
 
 async fn check(conn: &mut sqlx::PgConnection, spec: McpServerSpec) -> ApiResult<Checked> {
     let name = validate::slug(&spec.name)?;
+    if name == PROMPT_APIS {
+        return Err(ApiError::Invalid(format!(
+            "name '{PROMPT_APIS}' is taken: the proxy publishes the tenant's prompt APIs as MCP tools under it"
+        )));
+    }
     let url = spec.url.trim().to_string();
     match url::Url::parse(&url) {
         Ok(parsed)
@@ -175,6 +180,59 @@ async fn check(conn: &mut sqlx::PgConnection, spec: McpServerSpec) -> ApiResult<
 
 pub(crate) fn open(secrets: &SecretBox, id: Uuid, sealed: &[u8]) -> ApiResult<McpCredentials> {
     secrets.open_json(sealed, id)
+}
+
+/// The name under which the proxy serves prompt APIs as tools (`/mcp/prompt-apis`).
+const PROMPT_APIS: &str = "prompt-apis";
+
+/// Every server of every tenant as the snapshot carries them, credentials opened as headers.
+pub(crate) async fn entries(
+    conn: &mut sqlx::PgConnection,
+    secrets: &SecretBox,
+) -> ApiResult<Vec<tollgate_protocol::McpServerEntry>> {
+    #[derive(sqlx::FromRow)]
+    struct EntryRow {
+        id: Uuid,
+        tenant_id: Uuid,
+        name: String,
+        url: String,
+        credentials: Vec<u8>,
+        timeout_ms: i64,
+        tools: Vec<String>,
+    }
+    let rows: Vec<EntryRow> = sqlx::query_as(
+        "SELECT id, tenant_id, name, url, credentials, timeout_ms, tools
+         FROM mcp_servers ORDER BY id",
+    )
+    .fetch_all(conn)
+    .await?;
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in rows {
+        let EntryRow {
+            id,
+            tenant_id,
+            name,
+            url,
+            timeout_ms,
+            tools,
+            ..
+        } = row;
+        let credentials = open(secrets, id, &row.credentials)?;
+        let mut headers = credentials.headers;
+        if let Some(token) = credentials.bearer_token {
+            headers.insert("authorization".into(), format!("Bearer {token}"));
+        }
+        entries.push(tollgate_protocol::McpServerEntry {
+            id,
+            tenant_id,
+            name,
+            url,
+            headers,
+            timeout_ms: timeout_ms.max(1).unsigned_abs(),
+            tools,
+        });
+    }
+    Ok(entries)
 }
 
 async fn row(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<Row> {

@@ -24,6 +24,7 @@ struct KeyRow {
     scope_routes: Vec<String>,
     scope_models: Vec<String>,
     scope_prompt_apis: Vec<String>,
+    scope_mcp_servers: Vec<String>,
     requests_per_minute: Option<i32>,
     tokens_per_minute: Option<i32>,
     budget_nanousd: Option<i64>,
@@ -95,9 +96,10 @@ pub(crate) async fn build(db: &PgPool, secrets: &SecretBox) -> ApiResult<Snapsho
         .fetch_one(&mut *tx)
         .await?;
     let jwt_issuers = crate::service::jwt_issuers::entries(&mut tx).await?;
+    let mcp_servers = crate::service::mcp_servers::entries(&mut tx, secrets).await?;
     let keys: Vec<KeyRow> = sqlx::query_as(
         "SELECT id, tenant_id, secret_hash, scope_routes, scope_models, scope_prompt_apis,
-                requests_per_minute, tokens_per_minute, budget_nanousd, budget_period, expires_at
+                scope_mcp_servers, requests_per_minute, tokens_per_minute, budget_nanousd, budget_period, expires_at
          FROM api_keys
          WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
          ORDER BY id",
@@ -194,6 +196,7 @@ pub(crate) async fn build(db: &PgPool, secrets: &SecretBox) -> ApiResult<Snapsho
         namespaces,
         egress,
         jwt_issuers,
+        mcp_servers,
     })
 }
 
@@ -207,6 +210,7 @@ fn key_entry(row: KeyRow) -> KeyEntry {
         routes: row.scope_routes,
         models: row.scope_models,
         prompt_apis: row.scope_prompt_apis,
+        mcp_servers: row.scope_mcp_servers,
         requests_per_minute: positive(row.requests_per_minute),
         tokens_per_minute: positive(row.tokens_per_minute),
         budget: row
@@ -345,6 +349,7 @@ fn prompt_api_entry(
         id,
         tenant_id,
         slug: spec.slug,
+        description: spec.description,
         version,
         model: spec.model,
         messages: spec
@@ -364,6 +369,7 @@ fn prompt_api_entry(
                 required: v.required,
                 default: v.default,
                 values: v.values,
+                description: v.description,
             })
             .collect(),
         temperature: spec.parameters.temperature,

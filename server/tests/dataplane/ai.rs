@@ -105,7 +105,11 @@ async fn provider(admin: &Api, name: &str, base_url: &str) {
 }
 
 /// Starts an OpenAI-speaking mock and adds it as provider `name`; returns the bodies it gets.
-async fn mock_provider(admin: &Api, name: &str, failing: bool) -> Arc<Mutex<Vec<Value>>> {
+pub(crate) async fn mock_provider(
+    admin: &Api,
+    name: &str,
+    failing: bool,
+) -> Arc<Mutex<Vec<Value>>> {
     let (url, received) = start_mock(failing).await;
     provider(admin, name, &url).await;
     received

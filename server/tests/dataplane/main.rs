@@ -17,6 +17,7 @@ mod console_browser;
 
 mod jwt_callers;
 mod keys_and_limits;
+mod mcp;
 mod messages;
 mod readme;
 mod resilience;

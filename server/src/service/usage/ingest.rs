@@ -48,21 +48,23 @@ pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingeste
         "INSERT INTO usage_events (id, time, tenant_id, key_id, route_id, dataplane_id, method,
              status, latency_us, upstream_latency_us, bytes_in, bytes_out, error_class, model_id,
              provider_id, upstream_model, input_tokens, cached_input_tokens, output_tokens,
-             tokens_estimated, cost_nanousd, ttft_us, fallbacks, prompt_api_id, cache_write_tokens)
+             tokens_estimated, cost_nanousd, ttft_us, fallbacks, prompt_api_id, cache_write_tokens,
+             mcp_server_id, mcp_tool)
          SELECT u.id, u.time, u.tenant_id, u.key_id, u.route_id, $6, u.method, u.status,
                 u.latency_us, u.upstream_latency_us, u.bytes_in, u.bytes_out, u.error_class,
                 u.model_id, u.provider_id, u.upstream_model, u.input_tokens, u.cached_input_tokens,
                 u.output_tokens, u.tokens_estimated, u.cost_nanousd, u.ttft_us, u.fallbacks,
-                u.prompt_api_id, u.cache_write_tokens
+                u.prompt_api_id, u.cache_write_tokens, u.mcp_server_id, u.mcp_tool
          FROM UNNEST($1::uuid[], $2::timestamptz[], $3::uuid[], $4::uuid[], $5::uuid[], $7::text[],
                      $8::int2[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::text[],
                      $14::uuid[], $15::uuid[], $16::text[], $17::int8[], $18::int8[], $19::int8[],
-                     $20::bool[], $21::int8[], $22::int8[], $23::int4[], $24::uuid[], $25::int8[])
+                     $20::bool[], $21::int8[], $22::int8[], $23::int4[], $24::uuid[], $25::int8[],
+                     $26::uuid[], $27::text[])
               AS u(id, time, tenant_id, key_id, route_id, method, status, latency_us,
                    upstream_latency_us, bytes_in, bytes_out, error_class, model_id, provider_id,
                    upstream_model, input_tokens, cached_input_tokens, output_tokens,
                    tokens_estimated, cost_nanousd, ttft_us, fallbacks, prompt_api_id,
-                   cache_write_tokens)
+                   cache_write_tokens, mcp_server_id, mcp_tool)
          ON CONFLICT DO NOTHING
          RETURNING id",
     )
@@ -118,12 +120,24 @@ pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingeste
     }))
     .bind(ai_column(events, |ai| ai.prompt_api_id))
     .bind(ai_column(events, |ai| Some(clamp(ai.cache_write_tokens))))
+    .bind(
+        events
+            .iter()
+            .map(|e| e.mcp.as_ref().and_then(|m| m.server_id))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events
+            .iter()
+            .map(|e| e.mcp.as_ref().map(|m| m.tool.clone()))
+            .collect::<Vec<_>>(),
+    )
     .fetch_all(&mut *tx)
     .await?;
 
     let new: HashSet<Uuid> = stored.iter().copied().collect();
     // Sorted, so concurrent ingests lock rollup rows in the same order.
-    type RollupKey = (Uuid, OffsetDateTime, Uuid, Uuid, Uuid, Uuid);
+    type RollupKey = (Uuid, OffsetDateTime, Uuid, Uuid, Uuid, Uuid, Uuid, String);
     let mut rollups: BTreeMap<RollupKey, Counters> = BTreeMap::new();
     let mut last_used: BTreeMap<Uuid, OffsetDateTime> = BTreeMap::new();
     for event in events.iter().filter(|e| new.contains(&e.id)) {
@@ -141,6 +155,16 @@ pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingeste
                 .as_ref()
                 .and_then(|ai| ai.provider_id)
                 .unwrap_or(Uuid::nil()),
+            event
+                .mcp
+                .as_ref()
+                .and_then(|m| m.server_id)
+                .unwrap_or(Uuid::nil()),
+            event
+                .mcp
+                .as_ref()
+                .map(|m| m.tool.clone())
+                .unwrap_or_default(),
         );
         rollups.entry(key).or_default().count(event);
         if let Some(key_id) = event.key_id {
@@ -148,13 +172,18 @@ pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingeste
             *seen = (*seen).max(event.time);
         }
     }
-    for ((tenant_id, hour, key_id, route_id, model_id, provider_id), r) in &rollups {
+    for ((tenant_id, hour, key_id, route_id, model_id, provider_id, mcp_server_id, mcp_tool), r) in
+        &rollups
+    {
         sqlx::query(
             "INSERT INTO usage_hourly (tenant_id, hour, key_id, route_id, requests, client_errors,
                  server_errors, latency_sum_us, latency_buckets, bytes_in, bytes_out, model_id,
-                 provider_id, input_tokens, cached_input_tokens, output_tokens, cost_nanousd)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-             ON CONFLICT (tenant_id, hour, key_id, route_id, model_id, provider_id) DO UPDATE SET
+                 provider_id, input_tokens, cached_input_tokens, output_tokens, cost_nanousd,
+                 mcp_server_id, mcp_tool)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                     $18, $19)
+             ON CONFLICT (tenant_id, hour, key_id, route_id, model_id, provider_id, mcp_server_id,
+                          mcp_tool) DO UPDATE SET
                  input_tokens = usage_hourly.input_tokens + excluded.input_tokens,
                  cached_input_tokens = usage_hourly.cached_input_tokens + excluded.cached_input_tokens,
                  output_tokens = usage_hourly.output_tokens + excluded.output_tokens,
@@ -186,6 +215,8 @@ pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingeste
         .bind(r.cached_input_tokens)
         .bind(r.output_tokens)
         .bind(r.cost_nanousd)
+        .bind(mcp_server_id)
+        .bind(mcp_tool)
         .execute(&mut *tx)
         .await?;
     }

@@ -25,6 +25,8 @@ pub(crate) struct UsageQuery {
     pub(crate) route: Option<Uuid>,
     /// Only this model's calls (its id).
     pub(crate) model: Option<Uuid>,
+    /// Only calls of this MCP tool (its name on its server).
+    pub(crate) tool: Option<String>,
     /// A status code like `429`, or a class like `5xx`.
     pub(crate) status: Option<String>,
     /// Events per page, 1 to 1000 (default 100).
@@ -68,6 +70,9 @@ pub(crate) struct UsageRecord {
     pub(crate) ttft_us: Option<i64>,
     /// Deployments that failed before one answered.
     pub(crate) fallbacks: Option<i32>,
+    /// For MCP tool calls: the server (absent for prompt APIs called as tools) and the tool.
+    pub(crate) mcp_server_id: Option<Uuid>,
+    pub(crate) mcp_tool: Option<String>,
 }
 
 /// A page of the request log, newest first.
@@ -152,12 +157,12 @@ pub(crate) async fn list(
         "SELECT id, time, key_id, route_id, method, status, latency_us, upstream_latency_us,
                 bytes_in, bytes_out, error_class, model_id, provider_id, upstream_model, input_tokens,
                 cached_input_tokens, cache_write_tokens, output_tokens, tokens_estimated,
-                cost_nanousd, ttft_us, fallbacks
+                cost_nanousd, ttft_us, fallbacks, mcp_server_id, mcp_tool
          FROM usage_events
          WHERE tenant_id = $1 AND time >= $2 AND time < $3
            AND ($4::uuid IS NULL OR key_id = $4) AND ($5::uuid IS NULL OR route_id = $5)
            AND status BETWEEN $6 AND $7 AND ($8::uuid IS NULL OR id < $8)
-           AND ($10::uuid IS NULL OR model_id = $10)
+           AND ($10::uuid IS NULL OR model_id = $10) AND ($11::text IS NULL OR mcp_tool = $11)
          ORDER BY id DESC LIMIT $9",
     )
     .bind(access.tenant.id)
@@ -170,6 +175,7 @@ pub(crate) async fn list(
     .bind(query.before)
     .bind(limit + 1)
     .bind(query.model)
+    .bind(query.tool.as_deref())
     .fetch_all(db)
     .await?;
     for event in &mut events {

@@ -1,4 +1,5 @@
-//! Usage summaries: totals, a time series, and breakdowns by key, route, model and provider,
+//! Usage summaries: totals, a time series, and breakdowns by key, route, model, provider and
+//! MCP tool,
 //! added up from the hourly rollups.
 
 use std::collections::BTreeMap;
@@ -15,6 +16,9 @@ use super::counters::{Counters, BUCKETS};
 use super::log::time_range;
 use crate::access::TenantAccess;
 use crate::error::ApiResult;
+
+/// The MCP server name under which the proxy publishes prompt APIs as tools.
+const PROMPT_APIS_SERVER: &str = "prompt-apis";
 
 /// Time buckets of a summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
@@ -77,6 +81,21 @@ pub(crate) struct UsageSummary {
     pub(crate) by_route: Vec<GroupStats>,
     pub(crate) by_model: Vec<GroupStats>,
     pub(crate) by_provider: Vec<GroupStats>,
+    /// MCP tool calls by server and tool.
+    pub(crate) by_tool: Vec<ToolStats>,
+}
+
+/// The calls of one MCP tool.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ToolStats {
+    /// The MCP server's id; absent for the tools Tollgate publishes (prompt APIs).
+    pub(crate) server_id: Option<Uuid>,
+    /// The server's name (`prompt-apis` for prompt APIs), if it still exists.
+    pub(crate) server: Option<String>,
+    /// The tool's name on its server.
+    pub(crate) tool: String,
+    #[serde(flatten)]
+    pub(crate) stats: UsageStats,
 }
 
 /// An hourly rollup as stored.
@@ -94,6 +113,8 @@ struct RollupRow {
     bytes_out: i64,
     model_id: Uuid,
     provider_id: Uuid,
+    mcp_server_id: Uuid,
+    mcp_tool: String,
     input_tokens: i64,
     cached_input_tokens: i64,
     output_tokens: i64,
@@ -132,7 +153,7 @@ pub(crate) async fn summary(
     let rows: Vec<RollupRow> = sqlx::query_as(
         "SELECT hour, key_id, route_id, requests, client_errors, server_errors, latency_sum_us,
                 latency_buckets, bytes_in, bytes_out, model_id, provider_id, input_tokens,
-                cached_input_tokens, output_tokens, cost_nanousd
+                cached_input_tokens, output_tokens, cost_nanousd, mcp_server_id, mcp_tool
          FROM usage_hourly
          WHERE tenant_id = $1 AND hour >= date_trunc('hour', $2::timestamptz) AND hour < $3",
     )
@@ -148,6 +169,7 @@ pub(crate) async fn summary(
     let mut by_route: BTreeMap<Uuid, Counters> = BTreeMap::new();
     let mut by_model: BTreeMap<Uuid, Counters> = BTreeMap::new();
     let mut by_provider: BTreeMap<Uuid, Counters> = BTreeMap::new();
+    let mut by_tool: BTreeMap<(Uuid, &str), Counters> = BTreeMap::new();
     let mut series_cost: BTreeMap<(OffsetDateTime, Uuid), i64> = BTreeMap::new();
     for row in &rows {
         let counters = row.counters();
@@ -163,6 +185,12 @@ pub(crate) async fn summary(
                 .add(&counters);
             *series_cost.entry((time, row.model_id)).or_default() += row.cost_nanousd;
         }
+        if !row.mcp_tool.is_empty() {
+            by_tool
+                .entry((row.mcp_server_id, row.mcp_tool.as_str()))
+                .or_default()
+                .add(&counters);
+        }
         total.add(&counters);
         series.entry(time).or_default().add(&counters);
         by_key.entry(row.key_id).or_default().add(&counters);
@@ -176,6 +204,21 @@ pub(crate) async fn summary(
     let route_names = names(db, "routes", access.tenant.id).await?;
     let model_names = names(db, "models", access.tenant.id).await?;
     let provider_names = names(db, "providers", access.tenant.id).await?;
+    let server_names = names(db, "mcp_servers", access.tenant.id).await?;
+    let mut by_tool: Vec<ToolStats> = by_tool
+        .into_iter()
+        .map(|((server_id, tool), acc)| ToolStats {
+            server_id: (!server_id.is_nil()).then_some(server_id),
+            server: if server_id.is_nil() {
+                Some(PROMPT_APIS_SERVER.to_string())
+            } else {
+                server_names.get(&server_id).cloned()
+            },
+            tool: tool.to_string(),
+            stats: acc.stats(),
+        })
+        .collect();
+    by_tool.sort_by_key(|group| std::cmp::Reverse(group.stats.requests));
     let groups = |groups: BTreeMap<Uuid, Counters>, names: &BTreeMap<Uuid, String>| {
         let mut out: Vec<GroupStats> = groups
             .into_iter()
@@ -211,6 +254,7 @@ pub(crate) async fn summary(
         by_route: groups(by_route, &route_names),
         by_model: groups(by_model, &model_names),
         by_provider: groups(by_provider, &provider_names),
+        by_tool,
     })
 }
 

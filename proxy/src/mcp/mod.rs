@@ -1,0 +1,819 @@
+//! The MCP gateway, over the Streamable HTTP transport (JSON-RPC over POST, answers as JSON or
+//! server-sent events, `Mcp-Session-Id`, `DELETE` to end a session):
+//!
+//! - `/mcp/{server}` serves one of the tenant's remote MCP servers;
+//! - `/mcp/prompt-apis` serves the tenant's prompt APIs as tools;
+//! - `/mcp` serves every server the key may use, its tools named `{server}__{tool}`.
+//!
+//! The gateway answers `initialize`, `ping` and `tools/list` itself (listing only the tools the
+//! server's allow-list and the key's scope admit) and forwards each `tools/call` to its server
+//! with the server's credentials, never the client's key, within the server's time limit. Every
+//! `tools/call` is one usage event.
+
+mod jsonrpc;
+mod prompt_tools;
+mod relay;
+mod sessions;
+mod upstream;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Method, Response, StatusCode};
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::body::Incoming;
+use serde_json::{json, Value};
+use tollgate_protocol::{McpServerEntry, McpUsage};
+use uuid::Uuid;
+
+use crate::active::{scope_allows, CompiledKey};
+use crate::ai::{json_response, AiCall, Caller};
+use crate::body::{Counted, ProxyBody};
+use crate::error::ProxyError;
+use jsonrpc::Message;
+pub(crate) use sessions::Sessions;
+use upstream::{Upstream, UpstreamError, MCP_SESSION_ID};
+
+/// Largest message a client may post.
+const REQUEST_MAX: usize = 4 << 20;
+/// Time allowed to connect to an MCP server.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pages of a server's tool list read at most.
+const TOOL_PAGES_MAX: usize = 20;
+/// Joins a server's name and a tool's on `/mcp`.
+const SEPARATOR: &str = "__";
+/// The name prompt APIs are served under.
+const PROMPT_APIS: &str = "prompt-apis";
+/// Protocol versions the gateway speaks, newest first.
+const PROTOCOL_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+
+/// Where an MCP client connected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    /// `/mcp`: every server the key may use.
+    All,
+    /// `/mcp/prompt-apis`.
+    PromptApis,
+    /// `/mcp/{server}`.
+    Server(String),
+}
+
+/// The endpoint a path names, if it is the gateway's (`/mcp`, `/mcp/…`).
+pub(crate) fn endpoint(path: &str) -> Option<Endpoint> {
+    let rest = path.strip_prefix("/mcp")?;
+    let name = match rest {
+        "" | "/" => return Some(Endpoint::All),
+        _ => rest.strip_prefix('/')?.trim_end_matches('/'),
+    };
+    Some(match name {
+        PROMPT_APIS => Endpoint::PromptApis,
+        name => Endpoint::Server(name.to_string()),
+    })
+}
+
+/// A remote MCP server ready to call.
+#[derive(Debug)]
+pub(crate) struct McpServer {
+    pub(crate) id: Uuid,
+    pub(crate) name: String,
+    pub(crate) uri: http::Uri,
+    /// Its credentials and extra headers, ready to send.
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) timeout: Duration,
+    /// Its allow-list; empty: every tool it offers.
+    pub(crate) tools: HashSet<String>,
+}
+
+impl McpServer {
+    pub(crate) fn compile(entry: &McpServerEntry) -> Result<Self, String> {
+        let uri: http::Uri = entry.url.parse().map_err(|_| "unusable URL".to_string())?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+            return Err("the URL must be http(s)".into());
+        }
+        let mut headers = Vec::with_capacity(entry.headers.len());
+        for (name, value) in &entry.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("unusable header name '{name}'"))?;
+            let managed = [
+                header::HOST,
+                header::CONTENT_TYPE,
+                header::CONTENT_LENGTH,
+                header::ACCEPT,
+                MCP_SESSION_ID.clone(),
+            ];
+            if managed.contains(&name) || name.as_str() == "mcp-protocol-version" {
+                continue;
+            }
+            let mut value =
+                HeaderValue::from_str(value).map_err(|_| format!("unusable value of {name}"))?;
+            value.set_sensitive(true);
+            headers.push((name, value));
+        }
+        Ok(Self {
+            id: entry.id,
+            name: entry.name.clone(),
+            uri,
+            headers,
+            timeout: Duration::from_millis(entry.timeout_ms.max(1)),
+            tools: entry.tools.iter().cloned().collect(),
+        })
+    }
+
+    /// Whether the server offers `tool` to `key`: its allow-list and the key's scope admit it.
+    fn offers(&self, key: &CompiledKey, tool: &str) -> bool {
+        (self.tools.is_empty() || self.tools.contains(tool))
+            && (scope_allows(&key.mcp_servers, &self.name)
+                || key.mcp_servers.contains(&format!("{}/{tool}", self.name)))
+    }
+
+    /// Whether the key may use the server at all (some or all of its tools).
+    fn visible_to(&self, key: &CompiledKey) -> bool {
+        key.mcp_servers.iter().any(|scope| {
+            scope == "*"
+                || scope == &self.name
+                || scope
+                    .strip_prefix(self.name.as_str())
+                    .is_some_and(|tool| tool.starts_with('/'))
+        })
+    }
+}
+
+/// How a message ended, for its usage event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    pub(crate) status: u16,
+    pub(crate) error_class: Option<&'static str>,
+}
+
+impl Outcome {
+    pub(crate) fn ok() -> Self {
+        Self {
+            status: 200,
+            error_class: None,
+        }
+    }
+
+    pub(crate) fn failed(status: u16, class: &'static str) -> Self {
+        Self {
+            status,
+            error_class: Some(class),
+        }
+    }
+
+    /// How a server's answer to a `tools/call` ended: a result (the tool may report its own
+    /// failure with `isError`), or a JSON-RPC error.
+    pub(crate) fn of_answer(answer: &Value) -> Self {
+        if let Some(code) = answer.pointer("/error/code").and_then(Value::as_i64) {
+            return match code {
+                jsonrpc::INVALID_PARAMS | jsonrpc::INVALID_REQUEST | jsonrpc::METHOD_NOT_FOUND => {
+                    Self::failed(400, "tool_invalid_call")
+                }
+                _ => Self::failed(502, "upstream_error"),
+            };
+        }
+        if answer.pointer("/result/isError") == Some(&Value::Bool(true)) {
+            return Self::failed(200, "tool_error");
+        }
+        Self::ok()
+    }
+}
+
+/// What an MCP request is, for metering: only tool calls are usage events.
+pub(crate) enum Metering {
+    /// `initialize`, `tools/list`, notifications, …: counted in metrics only.
+    Unmetered,
+    Call(ToolCall),
+}
+
+/// A `tools/call` being metered.
+pub(crate) struct ToolCall {
+    server_id: Option<Uuid>,
+    tool: String,
+    outcome: Arc<Mutex<Outcome>>,
+}
+
+impl ToolCall {
+    fn new(server_id: Option<Uuid>, tool: &str, outcome: Outcome) -> Self {
+        Self {
+            server_id,
+            tool: tool.to_string(),
+            outcome: Arc::new(Mutex::new(outcome)),
+        }
+    }
+
+    fn settle(&self, outcome: Outcome) {
+        if let Ok(mut current) = self.outcome.lock() {
+            *current = outcome;
+        }
+    }
+
+    /// The usage event's tool and how the call ended.
+    pub(crate) fn usage(&self) -> (McpUsage, Outcome) {
+        let outcome = self
+            .outcome
+            .lock()
+            .map(|o| *o)
+            .unwrap_or(Outcome::failed(500, "internal"));
+        let usage = McpUsage {
+            server_id: self.server_id,
+            tool: self.tool.clone(),
+        };
+        (usage, outcome)
+    }
+}
+
+/// A request to the gateway, read.
+pub(crate) enum Exchange {
+    /// A POSTed message, and the session it names.
+    Message {
+        message: Message,
+        session: Option<String>,
+    },
+    /// `DELETE`: the client ends its session.
+    End { session: Option<String> },
+    /// A POST that is not one JSON-RPC message: the error to answer with.
+    Invalid(Bytes),
+}
+
+impl Exchange {
+    pub(crate) async fn read(
+        parts: &http::request::Parts,
+        body: Counted<Incoming>,
+    ) -> Result<Self, ProxyError> {
+        let session = parts
+            .headers
+            .get(&MCP_SESSION_ID)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        match parts.method {
+            Method::POST => {}
+            Method::DELETE => return Ok(Self::End { session }),
+            // No stream of server-initiated messages is offered (GET).
+            _ => return Err(ProxyError::MethodNotAllowed),
+        }
+        let body = match Limited::new(body, REQUEST_MAX).collect().await {
+            Ok(body) => body.to_bytes(),
+            Err(_) => {
+                return Ok(Self::Invalid(jsonrpc::error(
+                    &Value::Null,
+                    jsonrpc::INVALID_REQUEST,
+                    &format!(
+                        "the message is unreadable or over {} MiB",
+                        REQUEST_MAX >> 20
+                    ),
+                )))
+            }
+        };
+        Ok(match Message::parse(&body) {
+            Ok(message) => Self::Message { message, session },
+            Err(error) => Self::Invalid(error),
+        })
+    }
+
+    /// The tool a `tools/call` names.
+    fn tool_call(&self) -> Option<(&Value, &str)> {
+        match self {
+            Self::Message { message, .. } => match message.request() {
+                Some((id, "tools/call")) => Some((
+                    id,
+                    message
+                        .params
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
+                )),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Whether it is a `tools/call` (limits apply to those).
+    pub(crate) fn is_tool_call(&self) -> bool {
+        self.tool_call().is_some()
+    }
+}
+
+/// A tool a call names, found.
+enum Target<'c> {
+    Server(&'c McpServer, String),
+    PromptApi(String),
+}
+
+/// The gateway as one request sees it.
+pub(crate) struct Gateway<'a, 'c> {
+    pub(crate) caller: &'a Caller<'c>,
+    pub(crate) endpoint: &'a Endpoint,
+}
+
+impl Gateway<'_, '_> {
+    fn key(&self) -> &CompiledKey {
+        self.caller.key
+    }
+
+    fn server(&self, name: &str) -> Option<&Arc<McpServer>> {
+        self.caller
+            .config
+            .mcp_servers
+            .get(&(self.key().tenant_id, name.to_string()))
+    }
+
+    /// Whether this call targets a prompt API (the key's budget and token limit then apply).
+    pub(crate) fn calls_prompt_api(&self, exchange: &Exchange) -> bool {
+        exchange
+            .tool_call()
+            .is_some_and(|(_, name)| matches!(self.target(name), Some(Target::PromptApi(_))))
+    }
+
+    /// Refuses a tool call the key may not make now (its request limit, its budget) with a
+    /// JSON-RPC error, metered as a call.
+    pub(crate) fn refuse(
+        &self,
+        exchange: &Exchange,
+        error: &ProxyError,
+        metering: &mut Option<Metering>,
+    ) -> Response<ProxyBody> {
+        let (id, name) = exchange.tool_call().unwrap_or((&Value::Null, ""));
+        let outcome = Outcome::failed(error.status().as_u16(), error.class());
+        *metering = Some(Metering::Call(self.metered(name, outcome)));
+        answer(jsonrpc::error(id, jsonrpc::REFUSED, &error.message()))
+    }
+
+    /// The usage record of a call of `name`.
+    fn metered(&self, name: &str, outcome: Outcome) -> ToolCall {
+        match self.target(name) {
+            Some(Target::Server(server, tool)) => ToolCall::new(Some(server.id), &tool, outcome),
+            Some(Target::PromptApi(slug)) => ToolCall::new(None, &slug, outcome),
+            None => ToolCall::new(None, name, outcome),
+        }
+    }
+
+    /// The tool a name stands for at this endpoint (whether the key may call it aside).
+    fn target(&self, name: &str) -> Option<Target<'_>> {
+        match self.endpoint {
+            Endpoint::Server(server) => {
+                Some(Target::Server(self.server(server)?, name.to_string()))
+            }
+            Endpoint::PromptApis => Some(Target::PromptApi(name.to_string())),
+            Endpoint::All => {
+                let (server, tool) = name.split_once(SEPARATOR)?;
+                if server == PROMPT_APIS {
+                    return Some(Target::PromptApi(tool.to_string()));
+                }
+                Some(Target::Server(self.server(server)?, tool.to_string()))
+            }
+        }
+    }
+
+    /// Serves one exchange.
+    pub(crate) async fn serve(
+        &self,
+        exchange: Exchange,
+        metering: &mut Option<Metering>,
+        ai: &mut Option<AiCall>,
+    ) -> Result<Response<ProxyBody>, ProxyError> {
+        if let Some(refusal) = self.check_endpoint() {
+            return Ok(refusal);
+        }
+        let sessions = &self.caller.shared.mcp_sessions;
+        let (message, session) = match exchange {
+            Exchange::Invalid(error) => return Ok(status_answer(StatusCode::BAD_REQUEST, error)),
+            Exchange::End { session: None } => {
+                return Err(ProxyError::BadRequest(
+                    "DELETE ends a session: send its Mcp-Session-Id".into(),
+                ))
+            }
+            Exchange::End {
+                session: Some(session),
+            } => {
+                if !sessions.is_live(&session, self.key().id) {
+                    return Ok(session_not_found(&Value::Null));
+                }
+                sessions.end(&session);
+                return Ok(empty(StatusCode::OK));
+            }
+            Exchange::Message { message, session } => (message, session),
+        };
+        let Some((id, method)) = message.request() else {
+            // Notifications and answers need no reply.
+            return Ok(empty(StatusCode::ACCEPTED));
+        };
+        if method == "initialize" {
+            return Ok(self.initialize(id, &message.params));
+        }
+        if let Some(session) = &session {
+            if !sessions.is_live(session, self.key().id) {
+                return Ok(session_not_found(id));
+            }
+        }
+        match method {
+            "ping" => Ok(answer(jsonrpc::result(id, json!({})))),
+            "tools/list" => Ok(self.list_tools(id).await),
+            "tools/call" => Ok(self.call_tool(id, &message.params, metering, ai).await),
+            other => Ok(answer(jsonrpc::error(
+                id,
+                jsonrpc::METHOD_NOT_FOUND,
+                &format!("method '{other}' is not served here: this gateway serves tools"),
+            ))),
+        }
+    }
+
+    /// The endpoint exists and the key may use it; else the HTTP refusal.
+    fn check_endpoint(&self) -> Option<Response<ProxyBody>> {
+        let refuse = |status, message: String| {
+            Some(status_answer(
+                status,
+                jsonrpc::error(&Value::Null, jsonrpc::INVALID_REQUEST, &message),
+            ))
+        };
+        match self.endpoint {
+            Endpoint::All => None,
+            Endpoint::PromptApis if self.key().prompt_apis.is_empty() => refuse(
+                StatusCode::FORBIDDEN,
+                "this key may not call prompt APIs".into(),
+            ),
+            Endpoint::PromptApis => None,
+            Endpoint::Server(name) => match self.server(name) {
+                None => refuse(
+                    StatusCode::NOT_FOUND,
+                    format!("no MCP server is named '{name}'"),
+                ),
+                Some(server) if !server.visible_to(self.key()) => refuse(
+                    StatusCode::FORBIDDEN,
+                    format!("this key may not use the MCP server '{name}'"),
+                ),
+                Some(_) => None,
+            },
+        }
+    }
+
+    fn initialize(&self, id: &Value, params: &Value) -> Response<ProxyBody> {
+        let asked = params.get("protocolVersion").and_then(Value::as_str);
+        let version = asked
+            .filter(|v| PROTOCOL_VERSIONS.contains(v))
+            .unwrap_or(PROTOCOL_VERSIONS[0]);
+        let name = match self.endpoint {
+            Endpoint::All => "tollgate".to_string(),
+            Endpoint::PromptApis => format!("tollgate/{PROMPT_APIS}"),
+            Endpoint::Server(server) => format!("tollgate/{server}"),
+        };
+        let result = json!({
+            "protocolVersion": version,
+            "capabilities": {"tools": {"listChanged": false}},
+            "serverInfo": {"name": name, "version": env!("CARGO_PKG_VERSION")},
+        });
+        let session = self.caller.shared.mcp_sessions.open(self.key().id);
+        let mut response = answer(jsonrpc::result(id, result));
+        if let Ok(value) = HeaderValue::from_str(&session) {
+            response.headers_mut().insert(MCP_SESSION_ID.clone(), value);
+        }
+        response
+    }
+
+    async fn list_tools(&self, id: &Value) -> Response<ProxyBody> {
+        let key = self.key();
+        let config = self.caller.config;
+        let tools = match self.endpoint {
+            Endpoint::PromptApis => prompt_tools::tools(config, key, ""),
+            Endpoint::Server(name) => {
+                let Some(server) = self.server(name) else {
+                    return answer(jsonrpc::error(
+                        id,
+                        jsonrpc::INVALID_PARAMS,
+                        "no such server",
+                    ));
+                };
+                match self.server_tools(server, "").await {
+                    Ok(tools) => tools,
+                    Err(error) => {
+                        return answer(jsonrpc::error(id, error.code(), &error.message(name)))
+                    }
+                }
+            }
+            Endpoint::All => {
+                let mut servers: Vec<&Arc<McpServer>> = config
+                    .mcp_servers
+                    .iter()
+                    .filter(|((tenant, _), server)| {
+                        *tenant == key.tenant_id && server.visible_to(key)
+                    })
+                    .map(|(_, server)| server)
+                    .collect();
+                servers.sort_by(|a, b| a.name.cmp(&b.name));
+                let mut tools = Vec::new();
+                for server in servers {
+                    let prefix = format!("{}{SEPARATOR}", server.name);
+                    match self.server_tools(server, &prefix).await {
+                        Ok(found) => tools.extend(found),
+                        // One server down does not hide the others' tools.
+                        Err(error) => {
+                            tracing::warn!(server = %server.name, error = %error.message(&server.name), "listing an MCP server's tools failed")
+                        }
+                    }
+                }
+                tools.extend(prompt_tools::tools(
+                    config,
+                    key,
+                    &format!("{PROMPT_APIS}{SEPARATOR}"),
+                ));
+                tools
+            }
+        };
+        answer(jsonrpc::result(id, json!({"tools": tools})))
+    }
+
+    /// The tools a server offers the key (every page of its list), named `{prefix}{tool}`.
+    async fn server_tools(
+        &self,
+        server: &McpServer,
+        prefix: &str,
+    ) -> Result<Vec<Value>, UpstreamError> {
+        let client = self.caller.clients.get(CONNECT_TIMEOUT);
+        let upstream = Upstream {
+            server,
+            client: &client,
+            deadline: tokio::time::Instant::now() + server.timeout,
+        };
+        let mut tools = Vec::new();
+        let mut cursor: Option<Value> = None;
+        for _ in 0..TOOL_PAGES_MAX {
+            let id = json!(format!("tg-{}", Uuid::new_v4().simple()));
+            let mut params = json!({});
+            if let Some(cursor) = cursor.take() {
+                params["cursor"] = cursor;
+            }
+            let message =
+                json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": params});
+            let response = self.send(&upstream, &message).await?;
+            let answer = upstream.answer(response, &id).await?;
+            if let Some(error) = answer.pointer("/error/message").and_then(Value::as_str) {
+                return Err(UpstreamError::Protocol(format!(
+                    "tools/list failed: {error}"
+                )));
+            }
+            let listed = answer
+                .pointer("/result/tools")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for mut tool in listed {
+                let Some(name) = tool.get("name").and_then(Value::as_str) else {
+                    continue;
+                };
+                if server.offers(self.key(), name) {
+                    tool["name"] = json!(format!("{prefix}{name}"));
+                    tools.push(tool);
+                }
+            }
+            cursor = answer
+                .pointer("/result/nextCursor")
+                .filter(|c| c.is_string())
+                .cloned();
+            if cursor.is_none() {
+                break;
+            }
+        }
+        Ok(tools)
+    }
+
+    /// Posts a message in the key's session with the server, opening one if needed (and again
+    /// once, if the server forgot it).
+    async fn send(
+        &self,
+        upstream: &Upstream<'_>,
+        message: &Value,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let sessions = &self.caller.shared.mcp_sessions;
+        let (key, server) = (self.key().id, upstream.server.id);
+        for _ in 0..2 {
+            let session = match sessions.upstream(key, server) {
+                Some(session) => session,
+                None => {
+                    let session = upstream.open().await?;
+                    sessions.keep(key, server, session.clone());
+                    session
+                }
+            };
+            match upstream.post(Some(&session), message).await {
+                Err(UpstreamError::SessionGone) => sessions.forget(key, server),
+                other => return other,
+            }
+        }
+        Err(UpstreamError::SessionGone)
+    }
+
+    async fn call_tool(
+        &self,
+        id: &Value,
+        params: &Value,
+        metering: &mut Option<Metering>,
+        ai: &mut Option<AiCall>,
+    ) -> Response<ProxyBody> {
+        let Some(name) = params.get("name").and_then(Value::as_str) else {
+            return answer(jsonrpc::error(
+                id,
+                jsonrpc::INVALID_PARAMS,
+                "tools/call needs params.name, the tool to call",
+            ));
+        };
+        let call = self.metered(name, Outcome::failed(502, "no_answer"));
+        let target = self.target(name).filter(|target| match target {
+            Target::Server(server, tool) => server.offers(self.key(), tool),
+            Target::PromptApi(slug) => prompt_tools::callable(self.caller.config, self.key(), slug),
+        });
+        let response = match target {
+            // One answer for a tool that does not exist and one the key may not call: a key
+            // learns nothing about tools outside its scope.
+            None => {
+                call.settle(Outcome::failed(404, "unknown_tool"));
+                answer(jsonrpc::error(
+                    id,
+                    jsonrpc::INVALID_PARAMS,
+                    &format!("Unknown tool: {name}"),
+                ))
+            }
+            Some(Target::PromptApi(slug)) => {
+                let arguments = params
+                    .get("arguments")
+                    .cloned()
+                    .unwrap_or_else(|| json!({}));
+                let (result, outcome) =
+                    prompt_tools::call(self.caller, &slug, &arguments, ai).await;
+                call.settle(outcome);
+                answer(jsonrpc::result(id, result))
+            }
+            Some(Target::Server(server, tool)) => {
+                self.forward_call(server, &tool, id, params, &call).await
+            }
+        };
+        *metering = Some(Metering::Call(call));
+        response
+    }
+
+    /// Forwards a `tools/call` under an id of the gateway's own; the answer goes back with the
+    /// client's id, relayed event by event when the server streams it.
+    async fn forward_call(
+        &self,
+        server: &McpServer,
+        tool: &str,
+        id: &Value,
+        params: &Value,
+        call: &ToolCall,
+    ) -> Response<ProxyBody> {
+        let client = self.caller.clients.get(CONNECT_TIMEOUT);
+        let upstream = Upstream {
+            server,
+            client: &client,
+            deadline: tokio::time::Instant::now() + server.timeout,
+        };
+        let upstream_id = json!(format!("tg-{}", Uuid::new_v4().simple()));
+        let mut params = params.clone();
+        params["name"] = json!(tool);
+        let message =
+            json!({"jsonrpc": "2.0", "id": upstream_id, "method": "tools/call", "params": params});
+        let failed = |error: UpstreamError| {
+            let (status, class) = error.outcome();
+            call.settle(Outcome::failed(status, class));
+            answer(jsonrpc::error(
+                id,
+                error.code(),
+                &error.message(&server.name),
+            ))
+        };
+        let response = match self.send(&upstream, &message).await {
+            Ok(response) => response,
+            Err(error) => return failed(error),
+        };
+        if upstream::is_event_stream(&response) {
+            let relay = relay::Relay::new(
+                response.into_body(),
+                upstream.deadline,
+                (upstream_id, id.clone()),
+                server.name.clone(),
+                call.outcome.clone(),
+            );
+            let mut response = Response::new(relay.boxed_unsync());
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            return response;
+        }
+        match upstream.answer(response, &upstream_id).await {
+            Ok(mut reply) => {
+                call.settle(Outcome::of_answer(&reply));
+                reply["id"] = id.clone();
+                answer(Bytes::from(reply.to_string()))
+            }
+            Err(error) => failed(error),
+        }
+    }
+}
+
+/// A JSON-RPC message as a 200 JSON answer.
+fn answer(body: Bytes) -> Response<ProxyBody> {
+    json_response(StatusCode::OK, body)
+}
+
+fn status_answer(status: StatusCode, body: Bytes) -> Response<ProxyBody> {
+    json_response(status, body)
+}
+
+/// 404, which tells a client to start a new session.
+fn session_not_found(id: &Value) -> Response<ProxyBody> {
+    status_answer(
+        StatusCode::NOT_FOUND,
+        jsonrpc::error(
+            id,
+            jsonrpc::SESSION_NOT_FOUND,
+            "the session is unknown or has ended: initialize a new one",
+        ),
+    )
+}
+
+fn empty(status: StatusCode) -> Response<ProxyBody> {
+    let mut response = Response::new(Empty::new().map_err(|never| match never {}).boxed_unsync());
+    *response.status_mut() = status;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_name_endpoints() {
+        assert_eq!(endpoint("/mcp"), Some(Endpoint::All));
+        assert_eq!(endpoint("/mcp/"), Some(Endpoint::All));
+        assert_eq!(endpoint("/mcp/prompt-apis"), Some(Endpoint::PromptApis));
+        assert_eq!(
+            endpoint("/mcp/docs/"),
+            Some(Endpoint::Server("docs".into()))
+        );
+        assert_eq!(endpoint("/mcpx"), None);
+        assert_eq!(endpoint("/v1/mcp"), None);
+    }
+
+    fn key(scopes: &[&str]) -> CompiledKey {
+        CompiledKey {
+            id: Uuid::nil(),
+            tenant_id: Uuid::nil(),
+            routes: HashSet::new(),
+            models: HashSet::new(),
+            prompt_apis: HashSet::new(),
+            mcp_servers: scopes.iter().map(|s| s.to_string()).collect(),
+            requests_per_minute: None,
+            tokens_per_minute: None,
+            budget: None,
+            expires_at: None,
+            consumer: None,
+        }
+    }
+
+    fn server(tools: &[&str]) -> McpServer {
+        McpServer {
+            id: Uuid::nil(),
+            name: "docs".into(),
+            uri: http::Uri::from_static("http://127.0.0.1:1/mcp"),
+            headers: Vec::new(),
+            timeout: Duration::from_secs(1),
+            tools: tools.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn scopes_and_allow_lists_decide_which_tools_a_key_sees() {
+        let all = server(&[]);
+        assert!(all.offers(&key(&["*"]), "search"));
+        assert!(all.offers(&key(&["docs"]), "search"));
+        assert!(all.offers(&key(&["docs/search"]), "search"));
+        assert!(!all.offers(&key(&["docs/search"]), "delete"));
+        assert!(!all.offers(&key(&["other"]), "search"));
+        assert!(!all.offers(&key(&[]), "search"));
+        let listed = server(&["search"]);
+        assert!(!listed.offers(&key(&["*"]), "delete"));
+        assert!(listed.visible_to(&key(&["docs/search"])));
+        assert!(!listed.visible_to(&key(&["docsx"])));
+        assert!(!listed.visible_to(&key(&["docsx/search"])));
+    }
+
+    #[test]
+    fn answers_tell_how_a_call_ended() {
+        let ok = json!({"jsonrpc": "2.0", "id": 1, "result": {"content": []}});
+        assert_eq!(Outcome::of_answer(&ok), Outcome::ok());
+        let tool_error = json!({"id": 1, "result": {"content": [], "isError": true}});
+        assert_eq!(
+            Outcome::of_answer(&tool_error).error_class,
+            Some("tool_error")
+        );
+        let invalid = json!({"id": 1, "error": {"code": -32602, "message": "x"}});
+        assert_eq!(Outcome::of_answer(&invalid).status, 400);
+        let failed = json!({"id": 1, "error": {"code": -32000, "message": "x"}});
+        assert_eq!(Outcome::of_answer(&failed).status, 502);
+    }
+}

@@ -29,7 +29,7 @@ pub(crate) struct ActiveConfig {
     /// Issuers whose JWTs callers may present instead of a key.
     pub(crate) jwt_issuers: Vec<Arc<crate::jwt_issuer::CompiledIssuer>>,
     /// Remote MCP servers by (tenant, name).
-    pub(crate) mcp_servers: HashMap<(Uuid, String), Arc<crate::mcp::McpServer>>,
+    pub(crate) mcp_servers: HashMap<(Uuid, String), Arc<crate::mcp::server::McpServer>>,
 }
 
 /// An AI provider ready to call.
@@ -213,13 +213,17 @@ impl ActiveConfig {
             mcp_servers: snapshot
                 .mcp_servers
                 .iter()
-                .filter_map(|entry| match crate::mcp::McpServer::compile(entry) {
-                    Ok(server) => Some(((entry.tenant_id, entry.name.clone()), Arc::new(server))),
-                    Err(why) => {
-                        tracing::warn!(server = %entry.name, %why, "skipping an MCP server");
-                        None
-                    }
-                })
+                .filter_map(
+                    |entry| match crate::mcp::server::McpServer::compile(entry) {
+                        Ok(server) => {
+                            Some(((entry.tenant_id, entry.name.clone()), Arc::new(server)))
+                        }
+                        Err(why) => {
+                            tracing::warn!(server = %entry.name, %why, "skipping an MCP server");
+                            None
+                        }
+                    },
+                )
                 .collect(),
         }
     }

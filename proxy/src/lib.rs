@@ -141,7 +141,7 @@ impl Proxy {
             usage: recorder,
             budgets,
             jwt_callers: jwt_callers::JwtCallers::default(),
-            mcp_sessions: mcp::Sessions::new(token.as_deref()),
+            mcp_sessions: mcp::sessions::Sessions::new(token.as_deref()),
             dataplane_id,
             clock,
         });

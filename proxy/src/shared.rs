@@ -34,7 +34,7 @@ pub(crate) struct Shared {
     /// The JWT issuers' keys, for callers with a JWT instead of a key.
     pub(crate) jwt_callers: crate::jwt_callers::JwtCallers,
     /// MCP client sessions and the sessions opened with MCP servers.
-    pub(crate) mcp_sessions: crate::mcp::Sessions,
+    pub(crate) mcp_sessions: crate::mcp::sessions::Sessions,
     /// This process's identity in heartbeats and usage batches.
     pub(crate) dataplane_id: Uuid,
     /// Time for key expiry, limits and budget periods.

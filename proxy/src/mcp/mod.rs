@@ -13,28 +13,28 @@
 mod jsonrpc;
 mod prompt_tools;
 mod relay;
-mod sessions;
+pub(crate) mod server;
+pub(crate) mod sessions;
 mod upstream;
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{self, HeaderName, HeaderValue};
+use http::header::{self, HeaderValue};
 use http::{Method, Response, StatusCode};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Incoming;
 use serde_json::{json, Value};
-use tollgate_protocol::{McpServerEntry, McpUsage};
+use tollgate_protocol::McpUsage;
 use uuid::Uuid;
 
-use crate::active::{scope_allows, CompiledKey};
+use crate::active::CompiledKey;
 use crate::ai::{json_response, AiCall, Caller};
 use crate::body::{Counted, ProxyBody};
 use crate::error::ProxyError;
 use jsonrpc::Message;
-pub(crate) use sessions::Sessions;
+use server::McpServer;
 use upstream::{Upstream, UpstreamError, MCP_SESSION_ID};
 
 /// Largest message a client may post.
@@ -72,73 +72,6 @@ pub(crate) fn endpoint(path: &str) -> Option<Endpoint> {
         PROMPT_APIS => Endpoint::PromptApis,
         name => Endpoint::Server(name.to_string()),
     })
-}
-
-/// A remote MCP server ready to call.
-#[derive(Debug)]
-pub(crate) struct McpServer {
-    pub(crate) id: Uuid,
-    pub(crate) name: String,
-    pub(crate) uri: http::Uri,
-    /// Its credentials and extra headers, ready to send.
-    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
-    pub(crate) timeout: Duration,
-    /// Its allow-list; empty: every tool it offers.
-    pub(crate) tools: HashSet<String>,
-}
-
-impl McpServer {
-    pub(crate) fn compile(entry: &McpServerEntry) -> Result<Self, String> {
-        let uri: http::Uri = entry.url.parse().map_err(|_| "unusable URL".to_string())?;
-        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
-            return Err("the URL must be http(s)".into());
-        }
-        let mut headers = Vec::with_capacity(entry.headers.len());
-        for (name, value) in &entry.headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("unusable header name '{name}'"))?;
-            let managed = [
-                header::HOST,
-                header::CONTENT_TYPE,
-                header::CONTENT_LENGTH,
-                header::ACCEPT,
-                MCP_SESSION_ID.clone(),
-            ];
-            if managed.contains(&name) || name.as_str() == "mcp-protocol-version" {
-                continue;
-            }
-            let mut value =
-                HeaderValue::from_str(value).map_err(|_| format!("unusable value of {name}"))?;
-            value.set_sensitive(true);
-            headers.push((name, value));
-        }
-        Ok(Self {
-            id: entry.id,
-            name: entry.name.clone(),
-            uri,
-            headers,
-            timeout: Duration::from_millis(entry.timeout_ms.max(1)),
-            tools: entry.tools.iter().cloned().collect(),
-        })
-    }
-
-    /// Whether the server offers `tool` to `key`: its allow-list and the key's scope admit it.
-    fn offers(&self, key: &CompiledKey, tool: &str) -> bool {
-        (self.tools.is_empty() || self.tools.contains(tool))
-            && (scope_allows(&key.mcp_servers, &self.name)
-                || key.mcp_servers.contains(&format!("{}/{tool}", self.name)))
-    }
-
-    /// Whether the key may use the server at all (some or all of its tools).
-    fn visible_to(&self, key: &CompiledKey) -> bool {
-        key.mcp_servers.iter().any(|scope| {
-            scope == "*"
-                || scope == &self.name
-                || scope
-                    .strip_prefix(self.name.as_str())
-                    .is_some_and(|tool| tool.starts_with('/'))
-        })
-    }
 }
 
 /// How a message ended, for its usage event.
@@ -441,7 +374,7 @@ impl Gateway<'_, '_> {
                     StatusCode::NOT_FOUND,
                     format!("no MCP server is named '{name}'"),
                 ),
-                Some(server) if !server.visible_to(self.key()) => refuse(
+                Some(server) if !server.visible_to(&self.key().mcp_servers) => refuse(
                     StatusCode::FORBIDDEN,
                     format!("this key may not use the MCP server '{name}'"),
                 ),
@@ -498,7 +431,7 @@ impl Gateway<'_, '_> {
                     .mcp_servers
                     .iter()
                     .filter(|((tenant, _), server)| {
-                        *tenant == key.tenant_id && server.visible_to(key)
+                        *tenant == key.tenant_id && server.visible_to(&key.mcp_servers)
                     })
                     .map(|(_, server)| server)
                     .collect();
@@ -563,7 +496,7 @@ impl Gateway<'_, '_> {
                 let Some(name) = tool.get("name").and_then(Value::as_str) else {
                     continue;
                 };
-                if server.offers(self.key(), name) {
+                if server.offers(&self.key().mcp_servers, name) {
                     tool["name"] = json!(format!("{prefix}{name}"));
                     tools.push(tool);
                 }
@@ -621,7 +554,7 @@ impl Gateway<'_, '_> {
         };
         let call = self.metered(name, Outcome::failed(502, "no_answer"));
         let target = self.target(name).filter(|target| match target {
-            Target::Server(server, tool) => server.offers(self.key(), tool),
+            Target::Server(server, tool) => server.offers(&self.key().mcp_servers, tool),
             Target::PromptApi(slug) => prompt_tools::callable(self.caller.config, self.key(), slug),
         });
         let response = match target {
@@ -759,20 +692,8 @@ mod tests {
         assert_eq!(endpoint("/v1/mcp"), None);
     }
 
-    fn key(scopes: &[&str]) -> CompiledKey {
-        CompiledKey {
-            id: Uuid::nil(),
-            tenant_id: Uuid::nil(),
-            routes: HashSet::new(),
-            models: HashSet::new(),
-            prompt_apis: HashSet::new(),
-            mcp_servers: scopes.iter().map(|s| s.to_string()).collect(),
-            requests_per_minute: None,
-            tokens_per_minute: None,
-            budget: None,
-            expires_at: None,
-            consumer: None,
-        }
+    fn key(scopes: &[&str]) -> std::collections::HashSet<String> {
+        scopes.iter().map(|s| s.to_string()).collect()
     }
 
     fn server(tools: &[&str]) -> McpServer {

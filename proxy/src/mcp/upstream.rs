@@ -10,8 +10,8 @@ use hyper::body::Incoming;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use super::server::McpServer;
 use super::sessions::UpstreamSession;
-use super::McpServer;
 use crate::ai::sse::{event_data, EventFramer};
 use crate::error::cause;
 use crate::forward::UpstreamClient;

@@ -39,6 +39,8 @@ pub(crate) struct Scopes {
     pub routes: Vec<String>,
     pub models: Vec<String>,
     pub prompt_apis: Vec<String>,
+    #[serde(default)]
+    pub mcp_servers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -299,6 +301,17 @@ pub(crate) struct UsageSummary {
     pub series: Vec<SeriesPoint>,
     pub by_key: Vec<GroupStats>,
     pub by_model: Vec<GroupStats>,
+    #[serde(default)]
+    pub by_tool: Vec<ToolStats>,
+}
+
+/// MCP tool calls of one tool.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ToolStats {
+    pub server: Option<String>,
+    pub tool: String,
+    #[serde(flatten)]
+    pub stats: UsageStats,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -320,6 +333,10 @@ pub(crate) struct UsageRecord {
     pub output_tokens: Option<i64>,
     pub tokens_estimated: Option<bool>,
     pub cost_usd: Option<String>,
+    #[serde(default)]
+    pub mcp_server_id: Option<String>,
+    #[serde(default)]
+    pub mcp_tool: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -13,7 +13,7 @@ use crate::charts::{self, Axis, Chart, Series, PALETTE};
 use crate::ctx::TenantCtx;
 use crate::format;
 use crate::layout::render;
-use crate::types::{ApiKey, GroupStats, UsageSummary};
+use crate::types::{ApiKey, GroupStats, ToolStats, UsageSummary};
 
 #[derive(Deserialize, Default)]
 pub(crate) struct RangeQuery {
@@ -229,6 +229,7 @@ pub(crate) async fn page(t: TenantCtx, Query(query): Query<RangeQuery>) -> Respo
     sort_by_cost(&mut top_keys);
     let mut top_models = summary.by_model.clone();
     sort_by_cost(&mut top_models);
+    let tools = summary.by_tool.clone();
     let budgets: Vec<(String, String, String, String, f64)> = keys
         .iter()
         .filter_map(|k| {
@@ -289,6 +290,7 @@ pub(crate) async fn page(t: TenantCtx, Query(query): Query<RangeQuery>) -> Respo
                     <div inner_html=latency></div>
                 </div>
             </section>
+            {(!tools.is_empty()).then(|| tool_table(tools))}
             <section class="card">
                 <h2>"Budgets"</h2>
                 {if budgets.is_empty() {
@@ -353,6 +355,38 @@ fn group_table(title: &'static str, what: &'static str, groups: Vec<GroupStats>)
                 </table>
             }.into_any()
         }}
+    }
+}
+
+/// MCP tool calls: calls, errors and p95 per tool, busiest first.
+fn tool_table(tools: Vec<ToolStats>) -> impl IntoView {
+    view! {
+        <section class="card">
+            <h2>"MCP tool calls"</h2>
+            <table class="compact">
+                <thead><tr><th>"Server"</th><th>"Tool"</th><th class="num">"Calls"</th><th class="num">"Errors"</th><th class="num">"p95"</th><th class="num">"Cost"</th></tr></thead>
+                <tbody>
+                    {tools
+                        .into_iter()
+                        .take(20)
+                        .map(|t| {
+                            let server = t.server.clone().unwrap_or_else(|| "(deleted)".into());
+                            let errors = t.stats.client_errors + t.stats.server_errors;
+                            view! {
+                                <tr>
+                                    <td>{server}</td>
+                                    <td>{t.tool.clone()}</td>
+                                    <td class="num">{format::count(t.stats.requests)}</td>
+                                    <td class="num">{format::count(errors)}</td>
+                                    <td class="num">{format::ms(t.stats.p95_ms)}</td>
+                                    <td class="num">{format::usd(&t.stats.cost_usd)}</td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </section>
     }
 }
 

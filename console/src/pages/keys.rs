@@ -89,6 +89,7 @@ fn scopes_text(k: &ApiKey) -> String {
         ("routes", &k.scopes.routes),
         ("models", &k.scopes.models),
         ("prompt APIs", &k.scopes.prompt_apis),
+        ("MCP servers", &k.scopes.mcp_servers),
     ] {
         if items.iter().any(|i| i == "*") {
             parts.push(format!("all {label}"));
@@ -96,7 +97,7 @@ fn scopes_text(k: &ApiKey) -> String {
             parts.push(format!("{label}: {}", items.join(", ")));
         }
     }
-    if parts.len() == 3 && parts.iter().all(|p| p.starts_with("all ")) {
+    if parts.len() == 4 && parts.iter().all(|p| p.starts_with("all ")) {
         "everything".into()
     } else if parts.is_empty() {
         "nothing".into()
@@ -140,6 +141,7 @@ fn key_fields(key: Option<&ApiKey>) -> impl IntoView {
     let routes = key.map_or_else(all, |k| k.scopes.routes.join(", "));
     let models = key.map_or_else(all, |k| k.scopes.models.join(", "));
     let prompts = key.map_or_else(all, |k| k.scopes.prompt_apis.join(", "));
+    let mcp = key.map_or_else(all, |k| k.scopes.mcp_servers.join(", "));
     let rpm = key
         .and_then(|k| k.limits.requests_per_minute)
         .map(|v| v.to_string())
@@ -168,6 +170,8 @@ fn key_fields(key: Option<&ApiKey>) -> impl IntoView {
         <input id="scope_models" name="scope_models" value=models placeholder="model names; * for all (empty: none)"/>
         <label for="scope_prompt_apis">"Prompt APIs it may call"</label>
         <input id="scope_prompt_apis" name="scope_prompt_apis" value=prompts placeholder="prompt API slugs; * for all (empty: none)"/>
+        <label for="scope_mcp_servers">"MCP servers it may call"</label>
+        <input id="scope_mcp_servers" name="scope_mcp_servers" value=mcp placeholder="server names, or server/tool for one tool; * for all (empty: none)"/>
         <label for="requests_per_minute">"Requests per minute"</label>
         <input id="requests_per_minute" name="requests_per_minute" inputmode="numeric" value=rpm placeholder="no limit"/>
         <label for="tokens_per_minute">"Tokens per minute"</label>
@@ -198,6 +202,8 @@ pub(crate) struct KeyForm {
     #[serde(default)]
     scope_prompt_apis: String,
     #[serde(default)]
+    scope_mcp_servers: String,
+    #[serde(default)]
     requests_per_minute: String,
     #[serde(default)]
     tokens_per_minute: String,
@@ -219,6 +225,7 @@ impl KeyForm {
                 "routes": forms::list(&self.scope_routes),
                 "models": forms::list(&self.scope_models),
                 "prompt_apis": forms::list(&self.scope_prompt_apis),
+                "mcp_servers": forms::list(&self.scope_mcp_servers),
             },
             "limits": {
                 "requests_per_minute": forms::number::<i64>("Requests per minute", &self.requests_per_minute)?,

@@ -23,6 +23,15 @@ pub(crate) async fn list(t: TenantCtx) -> Response {
     let csrf = t.ctx.csrf.clone();
     let base = t.path("/mcp");
     let may_edit = t.role() >= Role::Admin;
+    let proxy = t.ctx.proxy_url.trim_end_matches('/').to_string();
+    let first = servers
+        .first()
+        .and_then(|s| s["name"].as_str())
+        .unwrap_or("github")
+        .to_string();
+    let agent_config = format!(
+        "{{\n  \"mcpServers\": {{\n    \"tollgate\": {{\n      \"type\": \"http\",\n      \"url\": \"{proxy}/mcp\",\n      \"headers\": {{ \"Authorization\": \"Bearer ${{TOLLGATE_KEY}}\" }}\n    }}\n  }}\n}}"
+    );
     let body = render(move || {
         view! {
             <div class="page-head"><h1>"MCP servers"</h1></div>
@@ -63,6 +72,16 @@ pub(crate) async fn list(t: TenantCtx) -> Response {
                     </table>
                 }.into_any()
             }}
+            <section class="card">
+                <h2>"Connect an agent"</h2>
+                <p>"Agents reach these servers through the proxy with a Tollgate key whose scope names them (MCP servers: " <code>"*"</code> ", a server's name, or " <code>"server/tool"</code> "). The servers' own credentials stay here; each tool call is metered."</p>
+                <ul>
+                    <li><code>{format!("{proxy}/mcp")}</code>" — every server the key may use, tools named " <code>"server__tool"</code></li>
+                    <li><code>{format!("{proxy}/mcp/{first}")}</code>" — one server"</li>
+                    <li><code>{format!("{proxy}/mcp/prompt-apis")}</code>" — this tenant's prompt APIs as tools"</li>
+                </ul>
+                <div class="copy-row"><pre id="mcp-config">{agent_config}</pre><button type="button" class="secondary" data-copy="#mcp-config">"Copy"</button></div>
+            </section>
             {may_edit.then(|| view! {
                 <section class="card">
                     <h2>"Add an MCP server"</h2>

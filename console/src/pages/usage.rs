@@ -94,13 +94,25 @@ struct Names {
     keys: BTreeMap<String, String>,
     models: BTreeMap<String, String>,
     routes: BTreeMap<String, String>,
+    mcp_servers: BTreeMap<String, String>,
 }
 
 async fn names(t: &TenantCtx) -> ApiResult<Names> {
     let keys: Vec<ApiKey> = t.ctx.api.get(&t.api_path("/keys")).await?;
     let models: Vec<Model> = t.ctx.api.get(&t.api_path("/models")).await?;
     let routes: Vec<Route> = t.ctx.api.get(&t.api_path("/routes")).await?;
+    let servers: Vec<serde_json::Value> = t.ctx.api.get(&t.api_path("/mcp-servers")).await?;
+    let mcp_servers = servers
+        .iter()
+        .filter_map(|s| {
+            Some((
+                s["id"].as_str()?.to_string(),
+                s["name"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
     Ok(Names {
+        mcp_servers,
         keys: keys.into_iter().map(|k| (k.id, k.name)).collect(),
         models: models.into_iter().map(|m| (m.id, m.name)).collect(),
         routes: routes.into_iter().map(|r| (r.id, r.spec.name)).collect(),
@@ -112,6 +124,16 @@ fn name_of(names: &BTreeMap<String, String>, id: &Option<String>) -> String {
         None => String::new(),
         Some(id) => names.get(id).cloned().unwrap_or_else(|| "(deleted)".into()),
     }
+}
+
+/// `server/tool` of an MCP tool call (`prompt-apis/…` for a prompt API called as a tool).
+fn tool_of(names: &Names, e: &UsageRecord) -> Option<String> {
+    let tool = e.mcp_tool.as_ref()?;
+    let server = match &e.mcp_server_id {
+        None => "prompt-apis".to_string(),
+        id => name_of(&names.mcp_servers, id),
+    };
+    Some(format!("{server}/{tool}"))
 }
 
 fn tokens_of(e: &UsageRecord) -> String {
@@ -222,12 +244,13 @@ async fn render_log(
                 view! {
                     <table id="usage-log">
                         <thead><tr>
-                            <th>"Time (UTC)"</th><th>"Key"</th><th>"Route / model"</th><th>"Method"</th><th class="num">"Status"</th>
+                            <th>"Time (UTC)"</th><th>"Key"</th><th>"Route / model / tool"</th><th>"Method"</th><th class="num">"Status"</th>
                             <th class="num">"Latency"</th><th class="num">"Tokens in / out"</th><th class="num">"Cost"</th><th>"Error"</th>
                         </tr></thead>
                         <tbody>
                             {page.events.into_iter().map(|e| {
                                 let target = match (&e.model_id, &e.route_id) {
+                                    _ if e.mcp_tool.is_some() => format!("tool {}", tool_of(&names, &e).unwrap_or_default()),
                                     (Some(_), _) => format!("{}{}", name_of(&names.models, &e.model_id), e.upstream_model.as_ref().map(|m| format!(" → {m}")).unwrap_or_default()),
                                     (None, Some(_)) => name_of(&names.routes, &e.route_id),
                                     _ => String::new(),
@@ -267,7 +290,7 @@ pub(crate) async fn csv(t: TenantCtx, Query(filters): Query<Filters>) -> Respons
         Err(failure) => return t.failure(failure),
     };
     let mut out = String::from(
-        "id,time,key,route,model,upstream_model,method,status,latency_ms,input_tokens,cached_input_tokens,cache_write_tokens,output_tokens,tokens_estimated,cost_usd,error\n",
+        "id,time,key,route,model,upstream_model,method,status,latency_ms,input_tokens,cached_input_tokens,cache_write_tokens,output_tokens,tokens_estimated,cost_usd,error,mcp_tool\n",
     );
     let mut before: Option<String> = None;
     let mut rows = 0;
@@ -288,7 +311,7 @@ pub(crate) async fn csv(t: TenantCtx, Query(filters): Query<Filters>) -> Respons
             let opt = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{:.3},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{:.3},{},{},{},{},{},{},{},{}",
                 e.id,
                 e.time,
                 csv_field(&name_of(&names.keys, &e.key_id)),
@@ -307,6 +330,7 @@ pub(crate) async fn csv(t: TenantCtx, Query(filters): Query<Filters>) -> Respons
                     .unwrap_or_default(),
                 e.cost_usd.clone().unwrap_or_default(),
                 csv_field(e.error_class.as_deref().unwrap_or("")),
+                csv_field(&tool_of(&names, e).unwrap_or_default()),
             );
         }
         rows += page.events.len();

@@ -394,5 +394,33 @@ async fn the_gateway_serves_scopes_meters_and_aggregates_mcp_servers() {
     assert_eq!(forecast["client_errors"], 2);
     let log = admin.get("/api/v1/tenants/default/usage?tool=hang").await;
     assert_eq!(log.body["events"][0]["status"], 504, "{}", log.text);
+
+    // The console: calls per tool on the dashboard, tool calls in the log and its CSV, the
+    // endpoints to give agents, and keys scoped to MCP servers.
+    let (_, html) = admin.page("/t/default").await;
+    assert!(
+        html.contains("MCP tool calls") && html.contains("forecast"),
+        "{html}"
+    );
+    let (_, html) = admin.page("/t/default/usage").await;
+    assert!(html.contains("tool weather/forecast"), "{html}");
+    let (_, csv) = admin.page("/t/default/usage.csv").await;
+    assert!(csv.lines().next().unwrap().ends_with(",mcp_tool"), "{csv}");
+    assert!(csv.contains(",docs/hang"), "{csv}");
+    let (_, html) = admin.page("/t/default/mcp").await;
+    assert!(
+        html.contains("/mcp/docs") && html.contains("mcpServers"),
+        "{html}"
+    );
+    let (_, html) = admin
+        .submit(
+            "/t/default/keys",
+            &[
+                ("name", "tool-user"),
+                ("scope_mcp_servers", "docs/search, weather"),
+            ],
+        )
+        .await;
+    assert!(html.contains("MCP servers: docs/search, weather"), "{html}");
     proxy.shutdown().await;
 }

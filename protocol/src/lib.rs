@@ -410,6 +410,38 @@ pub struct RouteEntry {
     /// Time allowed between two pieces of the upstream's response body.
     #[serde(default = "default_body_idle_timeout_ms")]
     pub body_idle_timeout_ms: u64,
+    /// The operations of its service's OpenAPI document, published as MCP tools.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<RestTool>,
+}
+
+/// One operation of a service's OpenAPI document as an MCP tool: its arguments are the
+/// operation's parameters by name, and `body` for a JSON request body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestTool {
+    /// The operation's name (its `operationId`, or method and path), unique in the route.
+    pub name: String,
+    /// What it does, from the document's summary and description.
+    pub description: Option<String>,
+    /// The HTTP method, upper-case.
+    pub method: String,
+    /// The document's path template, like `/orders/{id}`.
+    pub path: String,
+    /// The JSON Schema of the tool's arguments.
+    pub input_schema: serde_json::Value,
+    /// Where each named argument goes.
+    pub parameters: Vec<RestToolParameter>,
+    /// Whether `body` is sent as the JSON request body.
+    pub body: bool,
+}
+
+/// A parameter of an operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestToolParameter {
+    /// Its name.
+    pub name: String,
+    /// `path`, `query` or `header`.
+    pub location: String,
 }
 
 fn default_body_idle_timeout_ms() -> u64 {

@@ -5,7 +5,7 @@
 #   ./proxy/bench/run.sh            # 10 s per measurement
 #   DURATION=30 ./proxy/bench/run.sh
 #   PERF_OUT=/tmp/proxy.perf ./proxy/bench/run.sh   # also profile the proxy (perf record)
-#   SECTIONS=rest ./proxy/bench/run.sh                # some of: rest chat messages chunks limits
+#   SECTIONS=rest ./proxy/bench/run.sh                # some of: rest chat messages mcp chunks limits
 #
 # Upstream: nginx answering 200 "ok" (1 worker). nginx proxy: proxy_pass with keep-alive to the
 # upstream. tollgate-proxy: one route with API-key auth, a requests-per-minute limit (set high
@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-10}
-SECTIONS=" ${SECTIONS:-rest chat messages chunks limits} "
+SECTIONS=" ${SECTIONS:-rest chat messages mcp chunks limits} "
 section() { [[ "$SECTIONS" == *" $1 "* ]]; }
 WORK=$(mktemp -d /tmp/tollgate-bench.XXXXXX)
 chmod 755 "$WORK"
@@ -41,7 +41,7 @@ PROXY_PORT=$(free_port); METRICS_PORT=$(free_port)
 
 echo "building release binaries" >&2
 cargo build --release --locked -q -p tollgate-server -p tollgate-proxy
-cargo build --release --locked -q -p tollgate-proxy --example bare_proxy
+cargo build --release --locked -q -p tollgate-proxy --example bare_proxy --example mock_mcp
 
 # nginx: the upstream (1 worker) and a plain reverse proxy in front of it (auto workers).
 nginx_conf() { # name workers server-block
@@ -90,6 +90,9 @@ nginx_conf nginxproxy auto "upstream backend { server 127.0.0.1:$UPSTREAM_PORT; 
 "$NGINX" -c "$WORK/upstream.conf" & UPSTREAM_PID=$!; pids+=($UPSTREAM_PID)
 "$NGINX" -c "$WORK/nginxproxy.conf" & NGINX_PID=$!; pids+=($NGINX_PID)
 "$NGINX" -c "$WORK/mockai.conf" & MOCK_PID=$!; pids+=($MOCK_PID)
+# A fast MCP server (proxy/examples/mock_mcp.rs) for tool calls.
+MCP_PORT=$(free_port)
+target/release/examples/mock_mcp "127.0.0.1:$MCP_PORT" & MCP_PID=$!; pids+=($MCP_PID)
 # The engine's floor: hyper forwarding with nothing else (proxy/examples/bare_proxy.rs).
 BARE_PORT=$(free_port)
 target/release/examples/bare_proxy "127.0.0.1:$BARE_PORT" "http://127.0.0.1:$UPSTREAM_PORT" & BARE_PID=$!; pids+=($BARE_PID)
@@ -133,6 +136,9 @@ curl -fs -b "$WORK/cookies" -H 'content-type: application/json' -d '{"name": "ch
   "prices": {"input_per_mtok": "0.15", "output_per_mtok": "0.60"}}' "$API/tenants/default/models" >/dev/null
 curl -fs -b "$WORK/cookies" -H 'content-type: application/json' -d '{"name": "chat-stream", "deployments": [{"provider": "mockstream", "model": "m"}],
   "prices": {"input_per_mtok": "0.15", "output_per_mtok": "0.60"}}' "$API/tenants/default/models" >/dev/null
+curl -fs -b "$WORK/cookies" -H 'content-type: application/json' \
+  -d "{\"name\": \"bench\", \"url\": \"http://127.0.0.1:$MCP_PORT/mcp\"}" \
+  "$API/tenants/default/mcp-servers" >/dev/null
 KEY=$(curl -fs -b "$WORK/cookies" -H 'content-type: application/json' \
   -d '{"name": "bench", "limits": {"requests_per_minute": 2000000000}}' "$API/tenants/default/keys" \
   | sed -E 's/.*"secret":"([^"]+)".*/\1/')
@@ -241,6 +247,21 @@ section messages && for conns in 1 64; do
   LUA=$(messages_lua claude false) measure "tollgate-proxy /v1/messages" "http://127.0.0.1:$PROXY_PORT/v1/messages" "$conns" "$PROXY_PID"
   LUA=$(messages_lua claudestream true) measure "mock Anthropic direct (messages, stream)" "http://127.0.0.1:$MOCK_PORT/anthropic-stream/v1/messages" "$conns" $(with_children $MOCK_PID)
   LUA=$(messages_lua claudestream true) measure "tollgate-proxy /v1/messages, stream" "http://127.0.0.1:$PROXY_PORT/v1/messages" "$conns" "$PROXY_PID"
+done
+# MCP tool calls: one tools/call per request (a client without a session; the proxy keeps its
+# own session with the server).
+mcp_lua() {
+  cat >"$WORK/mcp.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = "application/json, text/event-stream"
+wrk.body = '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "hi"}}}'
+LUA
+  echo "$WORK/mcp.lua"
+}
+section mcp && for conns in 1 64; do
+  LUA=$(mcp_lua) measure "mock MCP server direct (tools/call)" "http://127.0.0.1:$MCP_PORT/mcp" "$conns" "$MCP_PID"
+  LUA=$(mcp_lua) measure "tollgate-proxy /mcp/bench tools/call" "http://127.0.0.1:$PROXY_PORT/mcp/bench" "$conns" "$PROXY_PID"
 done
 [ -n "${REST_PROBES:-}" ] && echo "$REST_PROBES"
 if section chunks; then

@@ -28,6 +28,8 @@ pub(crate) struct ActiveConfig {
     pub(crate) egress: Arc<crate::egress::Egress>,
     /// Issuers whose JWTs callers may present instead of a key.
     pub(crate) jwt_issuers: Vec<Arc<crate::jwt_issuer::CompiledIssuer>>,
+    /// Routes whose service publishes its operations as MCP tools.
+    pub(crate) tool_routes: Vec<Arc<CompiledRoute>>,
     /// Remote MCP servers by (tenant, name).
     pub(crate) mcp_servers: HashMap<(Uuid, String), Arc<crate::mcp::server::McpServer>>,
 }
@@ -124,6 +126,7 @@ impl ActiveConfig {
             egress: Arc::new(crate::egress::Egress::new(&Default::default())),
             jwt_issuers: Vec::new(),
             mcp_servers: HashMap::new(),
+            tool_routes: Vec::new(),
         }
     }
 
@@ -185,7 +188,13 @@ impl ActiveConfig {
             }))
             .collect();
         health.retain(|key| in_use.contains(key));
+        let tool_routes = routes
+            .iter()
+            .filter(|r| !r.tools.is_empty())
+            .cloned()
+            .collect();
         Self {
+            tool_routes,
             version: snapshot.version,
             generated_at: snapshot.generated_at,
             routes: RouteTable::new(routes, &snapshot.namespaces),

@@ -161,6 +161,7 @@ async fn pipeline(
             let gateway = mcp::Gateway {
                 caller: &caller,
                 endpoint: &endpoint,
+                origin: mcp::Origin { peer, request_id },
             };
             if exchange.is_tool_call() {
                 let mut allowed = limit(shared, &key, context).await;
@@ -509,14 +510,15 @@ fn logging(
     };
     series.observe(&shared.metrics, status, latency, context.upstream_latency);
     // Of the gateway's messages only tool calls are usage events, with how the call ended.
-    let (mcp, status, error_class) = match &context.mcp {
+    let (mcp, status, error_class, tool_route) = match &context.mcp {
         Some(mcp::Metering::Unmetered) => return,
         Some(mcp::Metering::Call(call)) => {
             let (usage, outcome) = call.usage();
             let status = StatusCode::from_u16(outcome.status).unwrap_or(status);
-            (Some(usage), status, outcome.error_class.map(str::to_string))
+            let class = outcome.error_class.map(str::to_string);
+            (Some(usage), status, class, call.route_id())
         }
-        None => (None, status, error.map(|e| e.class().to_string())),
+        None => (None, status, error.map(|e| e.class().to_string()), None),
     };
     let ai = context.ai.as_ref().map(|call| ai_usage(call, status));
     let id = Uuid::now_v7();
@@ -558,7 +560,7 @@ fn logging(
         key_id: context.key,
         consumer: context.consumer.clone(),
         mcp,
-        route_id: context.route.as_ref().map(|r| r.id),
+        route_id: context.route.as_ref().map(|r| r.id).or(tool_route),
         method: context.method.to_string(),
         status: status.as_u16(),
         latency_us: micros(latency),

@@ -52,6 +52,8 @@ pub(crate) struct CompiledRoute {
     pub(crate) body_idle_timeout: Duration,
     /// Its metric series, resolved once.
     pub(crate) series: RouteSeries,
+    /// Its service's operations, published as MCP tools.
+    pub(crate) tools: Vec<tollgate_protocol::RestTool>,
 }
 
 /// Compiles a route entry; an error says why it cannot be served.
@@ -131,6 +133,7 @@ pub(crate) fn compile(
         forward_key: entry.forward_key,
         body_idle_timeout: Duration::from_millis(entry.body_idle_timeout_ms.max(1)),
         series: metrics.route_series(&entry.label),
+        tools: entry.tools.clone(),
     })
 }
 

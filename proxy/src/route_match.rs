@@ -212,6 +212,7 @@ mod tests {
             series: crate::metrics::Metrics::new()
                 .unwrap_or_else(|e| panic!("{e}"))
                 .route_series(name),
+            tools: Vec::new(),
         })
     }
 

@@ -74,6 +74,7 @@ fn route(targets: Vec<Target>) -> RouteEntry {
         remove_headers: vec![],
         forward_key: false,
         body_idle_timeout_ms: 5000,
+        tools: vec![],
     }
 }
 

@@ -126,12 +126,14 @@ fn name_of(names: &BTreeMap<String, String>, id: &Option<String>) -> String {
     }
 }
 
-/// `server/tool` of an MCP tool call (`prompt-apis/…` for a prompt API called as a tool).
+/// `server/tool` of an MCP tool call (`prompt-apis/…` for a prompt API, `rest-apis/…` for a
+/// route's operation).
 fn tool_of(names: &Names, e: &UsageRecord) -> Option<String> {
     let tool = e.mcp_tool.as_ref()?;
-    let server = match &e.mcp_server_id {
-        None => "prompt-apis".to_string(),
-        id => name_of(&names.mcp_servers, id),
+    let server = match (&e.mcp_server_id, &e.route_id) {
+        (None, None) => "prompt-apis".to_string(),
+        (None, Some(_)) => "rest-apis".to_string(),
+        (id, _) => name_of(&names.mcp_servers, id),
     };
     Some(format!("{server}/{tool}"))
 }

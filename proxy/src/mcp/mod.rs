@@ -3,6 +3,7 @@
 //!
 //! - `/mcp/{server}` serves one of the tenant's remote MCP servers;
 //! - `/mcp/prompt-apis` serves the tenant's prompt APIs as tools;
+//! - `/mcp/rest-apis` serves the operations of routes' OpenAPI documents as tools;
 //! - `/mcp` serves every server the key may use, its tools named `{server}__{tool}`.
 //!
 //! The gateway answers `initialize`, `ping` and `tools/list` itself (listing only the tools the
@@ -13,6 +14,7 @@
 mod jsonrpc;
 mod prompt_tools;
 mod relay;
+mod rest_tools;
 pub(crate) mod server;
 pub(crate) mod sessions;
 mod upstream;
@@ -47,6 +49,8 @@ const TOOL_PAGES_MAX: usize = 20;
 const SEPARATOR: &str = "__";
 /// The name prompt APIs are served under.
 const PROMPT_APIS: &str = "prompt-apis";
+/// The name REST routes' operations are served under.
+const REST_APIS: &str = "rest-apis";
 /// Protocol versions the gateway speaks, newest first.
 const PROTOCOL_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 
@@ -57,6 +61,8 @@ pub(crate) enum Endpoint {
     All,
     /// `/mcp/prompt-apis`.
     PromptApis,
+    /// `/mcp/rest-apis`.
+    RestApis,
     /// `/mcp/{server}`.
     Server(String),
 }
@@ -70,6 +76,7 @@ pub(crate) fn endpoint(path: &str) -> Option<Endpoint> {
     };
     Some(match name {
         PROMPT_APIS => Endpoint::PromptApis,
+        REST_APIS => Endpoint::RestApis,
         name => Endpoint::Server(name.to_string()),
     })
 }
@@ -124,6 +131,8 @@ pub(crate) enum Metering {
 /// A `tools/call` being metered.
 pub(crate) struct ToolCall {
     server_id: Option<Uuid>,
+    /// The route a REST tool was called on.
+    route_id: Option<Uuid>,
     tool: String,
     outcome: Arc<Mutex<Outcome>>,
 }
@@ -132,9 +141,15 @@ impl ToolCall {
     fn new(server_id: Option<Uuid>, tool: &str, outcome: Outcome) -> Self {
         Self {
             server_id,
+            route_id: None,
             tool: tool.to_string(),
             outcome: Arc::new(Mutex::new(outcome)),
         }
+    }
+
+    /// The route a REST tool was called on (its usage event is the route's too).
+    pub(crate) fn route_id(&self) -> Option<Uuid> {
+        self.route_id
     }
 
     fn settle(&self, outcome: Outcome) {
@@ -234,13 +249,18 @@ impl Exchange {
 enum Target<'c> {
     Server(&'c McpServer, String),
     PromptApi(String),
+    /// A REST route's operation (by `{route}__{operation}`).
+    Rest(String),
 }
 
 /// The gateway as one request sees it.
 pub(crate) struct Gateway<'a, 'c> {
     pub(crate) caller: &'a Caller<'c>,
     pub(crate) endpoint: &'a Endpoint,
+    pub(crate) origin: rest_tools::Origin<'a>,
 }
+
+pub(crate) use rest_tools::Origin;
 
 impl Gateway<'_, '_> {
     fn key(&self) -> &CompiledKey {
@@ -280,6 +300,12 @@ impl Gateway<'_, '_> {
         match self.target(name) {
             Some(Target::Server(server, tool)) => ToolCall::new(Some(server.id), &tool, outcome),
             Some(Target::PromptApi(slug)) => ToolCall::new(None, &slug, outcome),
+            Some(Target::Rest(tool)) => {
+                let mut call = ToolCall::new(None, &tool, outcome);
+                call.route_id = rest_tools::find(self.caller.config, self.key(), &tool)
+                    .map(|(route, _)| route.id);
+                call
+            }
             None => ToolCall::new(None, name, outcome),
         }
     }
@@ -291,10 +317,13 @@ impl Gateway<'_, '_> {
                 Some(Target::Server(self.server(server)?, name.to_string()))
             }
             Endpoint::PromptApis => Some(Target::PromptApi(name.to_string())),
+            Endpoint::RestApis => Some(Target::Rest(name.to_string())),
             Endpoint::All => {
                 let (server, tool) = name.split_once(SEPARATOR)?;
-                if server == PROMPT_APIS {
-                    return Some(Target::PromptApi(tool.to_string()));
+                match server {
+                    PROMPT_APIS => return Some(Target::PromptApi(tool.to_string())),
+                    REST_APIS => return Some(Target::Rest(tool.to_string())),
+                    _ => {}
                 }
                 Some(Target::Server(self.server(server)?, tool.to_string()))
             }
@@ -369,6 +398,11 @@ impl Gateway<'_, '_> {
                 "this key may not call prompt APIs".into(),
             ),
             Endpoint::PromptApis => None,
+            Endpoint::RestApis if self.key().routes.is_empty() => refuse(
+                StatusCode::FORBIDDEN,
+                "this key may not use REST routes".into(),
+            ),
+            Endpoint::RestApis => None,
             Endpoint::Server(name) => match self.server(name) {
                 None => refuse(
                     StatusCode::NOT_FOUND,
@@ -391,6 +425,7 @@ impl Gateway<'_, '_> {
         let name = match self.endpoint {
             Endpoint::All => "tollgate".to_string(),
             Endpoint::PromptApis => format!("tollgate/{PROMPT_APIS}"),
+            Endpoint::RestApis => format!("tollgate/{REST_APIS}"),
             Endpoint::Server(server) => format!("tollgate/{server}"),
         };
         let result = json!({
@@ -411,6 +446,7 @@ impl Gateway<'_, '_> {
         let config = self.caller.config;
         let tools = match self.endpoint {
             Endpoint::PromptApis => prompt_tools::tools(config, key, ""),
+            Endpoint::RestApis => rest_tools::tools(config, key, ""),
             Endpoint::Server(name) => {
                 let Some(server) = self.server(name) else {
                     return answer(jsonrpc::error(
@@ -451,6 +487,11 @@ impl Gateway<'_, '_> {
                     config,
                     key,
                     &format!("{PROMPT_APIS}{SEPARATOR}"),
+                ));
+                tools.extend(rest_tools::tools(
+                    config,
+                    key,
+                    &format!("{REST_APIS}{SEPARATOR}"),
                 ));
                 tools
             }
@@ -556,6 +597,7 @@ impl Gateway<'_, '_> {
         let target = self.target(name).filter(|target| match target {
             Target::Server(server, tool) => server.offers(&self.key().mcp_servers, tool),
             Target::PromptApi(slug) => prompt_tools::callable(self.caller.config, self.key(), slug),
+            Target::Rest(tool) => rest_tools::find(self.caller.config, self.key(), tool).is_some(),
         });
         let response = match target {
             // One answer for a tool that does not exist and one the key may not call: a key
@@ -580,6 +622,29 @@ impl Gateway<'_, '_> {
             }
             Some(Target::Server(server, tool)) => {
                 self.forward_call(server, &tool, id, params, &call).await
+            }
+            Some(Target::Rest(tool)) => {
+                let arguments = params
+                    .get("arguments")
+                    .cloned()
+                    .unwrap_or_else(|| json!({}));
+                let (result, outcome) =
+                    match rest_tools::find(self.caller.config, self.key(), &tool) {
+                        Some((route, operation)) => {
+                            rest_tools::call(
+                                self.caller.shared,
+                                self.caller.clients,
+                                &self.origin,
+                                route,
+                                operation,
+                                &arguments,
+                            )
+                            .await
+                        }
+                        None => (json!({}), Outcome::failed(404, "unknown_tool")),
+                    };
+                call.settle(outcome);
+                answer(jsonrpc::result(id, result))
             }
         };
         *metering = Some(Metering::Call(call));
@@ -684,6 +749,7 @@ mod tests {
         assert_eq!(endpoint("/mcp"), Some(Endpoint::All));
         assert_eq!(endpoint("/mcp/"), Some(Endpoint::All));
         assert_eq!(endpoint("/mcp/prompt-apis"), Some(Endpoint::PromptApis));
+        assert_eq!(endpoint("/mcp/rest-apis"), Some(Endpoint::RestApis));
         assert_eq!(
             endpoint("/mcp/docs/"),
             Some(Endpoint::Server("docs".into()))

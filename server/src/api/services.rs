@@ -10,6 +10,7 @@ use crate::api::problems::{Conflict, Forbidden, Invalid, NotFound};
 use crate::auth::TenantScope;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, ObjectId, TenantParam};
+use crate::service::openapi_docs::{self, OpenApiUpload, ServiceOpenApi};
 use crate::service::upstreams::{self, Service, ServiceSpec};
 use crate::state::AppState;
 
@@ -17,6 +18,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_services, create_service))
         .routes(routes!(get_service, update_service, delete_service))
+        .routes(routes!(get_openapi, put_openapi, delete_openapi))
 }
 
 /// The tenant's services.
@@ -104,5 +106,60 @@ async fn delete_service(
     ApiPath(ObjectId { id }): ApiPath<ObjectId>,
 ) -> ApiResult<StatusCode> {
     upstreams::delete(&state.db, &principal, &access, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The service's OpenAPI document, and the MCP tools its operations make.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/services/{id}/openapi", tag = "services",
+    params(TenantParam, ("id" = Uuid, Path, description = "Service id")),
+    responses(
+        (status = 200, body = ServiceOpenApi),
+        NotFound,
+    ))]
+async fn get_openapi(
+    State(state): State<AppState>,
+    TenantScope { access, .. }: TenantScope,
+    ApiPath(ObjectId { id }): ApiPath<ObjectId>,
+) -> ApiResult<Json<ServiceOpenApi>> {
+    Ok(Json(openapi_docs::get(&state.db, &access, id).await?))
+}
+
+/// Store the service's OpenAPI 3 document (admins and owners); with `publish_as_tools`, the
+/// routes that forward to the service publish each operation as an MCP tool
+/// (`/mcp/rest-apis` on the proxy) to keys that may use the route.
+#[utoipa::path(put, path = "/api/v1/tenants/{tenant}/services/{id}/openapi", tag = "services",
+    request_body = OpenApiUpload,
+    params(TenantParam, ("id" = Uuid, Path, description = "Service id")),
+    responses(
+        (status = 200, body = ServiceOpenApi),
+        Forbidden,
+        NotFound,
+        Invalid,
+    ))]
+async fn put_openapi(
+    State(state): State<AppState>,
+    TenantScope { principal, access }: TenantScope,
+    ApiPath(ObjectId { id }): ApiPath<ObjectId>,
+    ApiJson(upload): ApiJson<OpenApiUpload>,
+) -> ApiResult<Json<ServiceOpenApi>> {
+    Ok(Json(
+        openapi_docs::put(&state.db, &principal, &access, id, upload).await?,
+    ))
+}
+
+/// Remove the service's OpenAPI document (and the tools it made).
+#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/services/{id}/openapi", tag = "services",
+    params(TenantParam, ("id" = Uuid, Path, description = "Service id")),
+    responses(
+        (status = 204, description = "Removed"),
+        Forbidden,
+        NotFound,
+    ))]
+async fn delete_openapi(
+    State(state): State<AppState>,
+    TenantScope { principal, access }: TenantScope,
+    ApiPath(ObjectId { id }): ApiPath<ObjectId>,
+) -> ApiResult<StatusCode> {
+    openapi_docs::delete(&state.db, &principal, &access, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -112,9 +112,10 @@ type Checked = (String, String, i64, Vec<String>, McpCredentials);
 
 async fn check(conn: &mut sqlx::PgConnection, spec: McpServerSpec) -> ApiResult<Checked> {
     let name = validate::slug(&spec.name)?;
-    if name == PROMPT_APIS {
+    if RESERVED.contains(&name.as_str()) {
         return Err(ApiError::Invalid(format!(
-            "name '{PROMPT_APIS}' is taken: the proxy publishes the tenant's prompt APIs as MCP tools under it"
+            "name '{name}' is taken: the proxy publishes the tenant's prompt APIs and REST APIs as MCP tools under '{}' and '{}'",
+            RESERVED[0], RESERVED[1]
         )));
     }
     let url = spec.url.trim().to_string();
@@ -182,8 +183,9 @@ pub(crate) fn open(secrets: &SecretBox, id: Uuid, sealed: &[u8]) -> ApiResult<Mc
     secrets.open_json(sealed, id)
 }
 
-/// The name under which the proxy serves prompt APIs as tools (`/mcp/prompt-apis`).
-const PROMPT_APIS: &str = "prompt-apis";
+/// The names under which the proxy serves prompt APIs and REST routes as tools
+/// (`/mcp/prompt-apis`, `/mcp/rest-apis`).
+const RESERVED: [&str; 2] = ["prompt-apis", "rest-apis"];
 
 /// Every server of every tenant as the snapshot carries them, credentials opened as headers.
 pub(crate) async fn entries(

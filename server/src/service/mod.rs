@@ -15,6 +15,7 @@ pub(crate) mod mcp_servers;
 pub(crate) mod members;
 pub(crate) mod models;
 pub(crate) mod namespaces;
+pub(crate) mod openapi_docs;
 pub(crate) mod password_resets;
 pub(crate) mod price_catalog;
 pub(crate) mod prompt_apis;

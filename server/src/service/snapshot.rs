@@ -143,6 +143,7 @@ pub(crate) async fn build(db: &PgPool, secrets: &SecretBox) -> ApiResult<Snapsho
     )
     .fetch_all(&mut *tx)
     .await?;
+    let published_tools = crate::service::openapi_docs::published(&mut tx).await?;
     let namespaces = crate::service::namespaces::all(&mut tx).await?;
     let egress = crate::service::settings::egress(&mut tx).await?;
     tx.commit().await?;
@@ -184,7 +185,7 @@ pub(crate) async fn build(db: &PgPool, secrets: &SecretBox) -> ApiResult<Snapsho
         keys: keys.into_iter().map(key_entry).collect(),
         routes: routes
             .into_iter()
-            .map(|route| route_entry(route, &services))
+            .map(|route| route_entry(route, &services, &published_tools))
             .collect(),
         services: service_entries,
         providers: provider_entries,
@@ -265,7 +266,15 @@ fn route_entry(
         route: row,
     }: TenantRouteRow,
     services: &Services,
+    published_tools: &std::collections::HashMap<Uuid, Vec<tollgate_protocol::RestTool>>,
 ) -> RouteEntry {
+    // A route publishes the tools of the service it forwards to (the first, when it splits).
+    let tools = row
+        .destinations
+        .first()
+        .and_then(|d| published_tools.get(&d.service_id))
+        .cloned()
+        .unwrap_or_default();
     let (targets, connect_timeout_ms) = if row.destinations.is_empty() {
         let inline = row.targets.0.into_iter().map(|t| Target {
             url: t.url,
@@ -309,6 +318,7 @@ fn route_entry(
         remove_headers: row.remove_headers,
         forward_key: row.forward_key,
         body_idle_timeout_ms: row.body_idle_timeout_ms.max(1).unsigned_abs(),
+        tools,
     }
 }
 

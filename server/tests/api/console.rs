@@ -598,7 +598,7 @@ async fn usage_log_filters_pages_and_exports_csv_and_the_dashboard_adds_it_up() 
     assert!(lines[0].starts_with("id,time,key,route,model,"));
     assert!(lines[1].contains(",'=cmd|calc,"), "{}", lines[1]);
     assert!(
-        lines[1].ends_with(",1000,0,0,500,false,0.00045,"),
+        lines[1].ends_with(",1000,0,0,500,false,0.00045,,"),
         "{}",
         lines[1]
     );

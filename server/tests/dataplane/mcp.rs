@@ -424,3 +424,198 @@ async fn the_gateway_serves_scopes_meters_and_aggregates_mcp_servers() {
     assert!(html.contains("MCP servers: docs/search, weather"), "{html}");
     proxy.shutdown().await;
 }
+
+const ORDERS_OPENAPI: &str = r##"
+openapi: 3.0.3
+info: {title: Orders, version: "1"}
+paths:
+  /orders/{id}:
+    get:
+      operationId: getOrder
+      summary: One order
+      parameters:
+        - {name: id, in: path, required: true, schema: {type: string}}
+        - {name: expand, in: query, schema: {type: boolean}}
+        - {name: x-trace, in: header, schema: {type: string}}
+  /orders:
+    post:
+      operationId: createOrder
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: "#/components/schemas/Order"}
+components:
+  schemas:
+    Order:
+      type: object
+      properties: {item: {type: string}, quantity: {type: integer}}
+"##;
+
+/// The client side for REST tools: lists `/mcp/rest-apis`, calls both operations.
+const REST_CLIENT: &str = r#"
+import asyncio, json, os
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+async def main():
+    out = {}
+    http = create_mcp_http_client(headers={"Authorization": f"Bearer {os.environ['API_KEY']}"})
+    async with http, streamable_http_client(os.environ["BASE_URL"] + "/mcp/rest-apis", http_client=http) as (r, w, _):
+        async with ClientSession(r, w) as s:
+            await s.initialize()
+            listed = await s.list_tools()
+            out["tools"] = sorted(t.name for t in listed.tools)
+            out["schema"] = {t.name: t.inputSchema for t in listed.tools}
+            got = await s.call_tool("shop__getOrder", {"id": "a/b 7", "expand": True, "x-trace": "t1"})
+            out["get"] = [got.isError, got.structuredContent]
+            made = await s.call_tool("shop__createOrder", {"body": {"item": "tea", "quantity": 2}})
+            out["create"] = [made.isError, made.structuredContent]
+            missing = await s.call_tool("shop__getOrder", {})
+            out["missing"] = [missing.isError, missing.content[0].text]
+    print(json.dumps(out))
+
+asyncio.run(main())
+"#;
+
+#[tokio::test]
+async fn routes_publish_their_openapi_operations_as_tools() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let orders =
+        tollgate_testkit::Upstream::start("orders", tollgate_testkit::Behaviour::Echo).await;
+    let service = admin
+        .post(
+            "/api/v1/tenants/default/services",
+            json!({"name": "orders", "targets": [{"url": orders.url}]}),
+        )
+        .await;
+    assert_eq!(service.status, 201, "{}", service.text);
+    let service_id = service.body["id"].as_str().unwrap().to_string();
+    let route = admin
+        .post(
+            "/api/v1/tenants/default/routes",
+            json!({"name": "shop", "path": "/shop", "strip_prefix": true,
+                   "destinations": [{"service": "orders"}],
+                   "request_headers": {"set": {"x-shop-token": "from-the-route"}}}),
+        )
+        .await;
+    assert_eq!(route.status, 201, "{}", route.text);
+    let openapi = format!("/api/v1/tenants/default/services/{service_id}/openapi");
+    admin
+        .put(
+            &openapi,
+            json!({"document": {"swagger": "2.0", "paths": {}}}),
+        )
+        .await
+        .assert_problem(422);
+    let stored = admin
+        .put(
+            &openapi,
+            json!({"document": ORDERS_OPENAPI, "publish_as_tools": true}),
+        )
+        .await;
+    assert_eq!(stored.status, 200, "{}", stored.text);
+    assert_eq!(stored.body["tools"].as_array().unwrap().len(), 2);
+    assert_eq!(admin.get(&openapi).await.body["publish_as_tools"], true);
+    let (_, key) = create_key(
+        &admin,
+        json!({"name": "shopper", "scopes": {"routes": ["shop"]}}),
+    )
+    .await;
+    let (_, other) = create_key(
+        &admin,
+        json!({"name": "elsewhere", "scopes": {"routes": ["billing"]}}),
+    )
+    .await;
+    let proxy = TestProxy::start(&server).await;
+    let base = format!("http://{}", proxy.traffic_addr());
+
+    let out = run_sdk_script(REST_CLIENT, &base, &key).await;
+    assert_eq!(out["tools"], json!(["shop__createOrder", "shop__getOrder"]));
+    let schema = &out["schema"]["shop__getOrder"];
+    assert_eq!(schema["required"], json!(["id"]), "{schema}");
+    assert_eq!(
+        out["schema"]["shop__createOrder"]["properties"]["body"]["properties"]["quantity"]["type"],
+        "integer"
+    );
+    // The call is a request on the route: the path parameter escaped in place, the query and
+    // header parameters, the route's own headers; never the client's key.
+    let (failed, got) = (&out["get"][0], &out["get"][1]);
+    assert_eq!(failed, false, "{out}");
+    assert_eq!(got["status"], 200);
+    assert_eq!(got["body"]["path"], "/orders/a%2Fb%207", "{got}");
+    assert_eq!(got["body"]["query"], "expand=true");
+    assert_eq!(got["body"]["headers"]["x-trace"], "t1");
+    assert_eq!(got["body"]["headers"]["x-shop-token"], "from-the-route");
+    assert!(
+        got["body"]["headers"].get("authorization").is_none(),
+        "{got}"
+    );
+    let created = &out["create"][1];
+    assert_eq!(created["body"]["method"], "POST", "{out}");
+    assert_eq!(created["body"]["path"], "/orders");
+    assert_eq!(
+        created["body"]["body_len"],
+        json!({"item": "tea", "quantity": 2}).to_string().len()
+    );
+    assert_eq!(out["missing"][0], true);
+    assert!(
+        out["missing"][1].as_str().unwrap().contains("'id'"),
+        "{out}"
+    );
+
+    // A key that may not use the route sees no tools of it.
+    let listed = client()
+        .post(format!("{base}/mcp/rest-apis"))
+        .bearer_auth(&other)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(listed["result"]["tools"], json!([]), "{listed}");
+
+    // Each call is a usage event of the tool and of the route.
+    let events = tool_events(&server, 3).await;
+    assert_eq!(events.len(), 3, "{events:?}");
+    let summary = admin.get("/api/v1/tenants/default/usage/summary").await;
+    let tool = summary.body["by_tool"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tool"] == "shop__getOrder")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(tool["server"], "rest-apis", "{}", summary.text);
+    assert_eq!(tool["requests"], 2);
+    let by_route = summary.body["by_route"].as_array().unwrap();
+    assert!(
+        by_route
+            .iter()
+            .any(|r| r["name"] == "shop" && r["requests"] == 3),
+        "{}",
+        summary.text
+    );
+
+    // Publishing off: the tools are gone.
+    admin
+        .put(&openapi, json!({"document": ORDERS_OPENAPI}))
+        .await;
+    tollgate_testkit::synced(&server, &proxy).await;
+    let listed = client()
+        .post(format!("{base}/mcp/rest-apis"))
+        .bearer_auth(&key)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(listed["result"]["tools"], json!([]), "{listed}");
+    proxy.shutdown().await;
+}

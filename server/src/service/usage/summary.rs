@@ -17,8 +17,9 @@ use super::log::time_range;
 use crate::access::TenantAccess;
 use crate::error::ApiResult;
 
-/// The MCP server name under which the proxy publishes prompt APIs as tools.
+/// The MCP server names under which the proxy publishes prompt APIs and REST routes as tools.
 const PROMPT_APIS_SERVER: &str = "prompt-apis";
+const REST_APIS_SERVER: &str = "rest-apis";
 
 /// Time buckets of a summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
@@ -90,7 +91,8 @@ pub(crate) struct UsageSummary {
 pub(crate) struct ToolStats {
     /// The MCP server's id; absent for the tools Tollgate publishes (prompt APIs).
     pub(crate) server_id: Option<Uuid>,
-    /// The server's name (`prompt-apis` for prompt APIs), if it still exists.
+    /// The server's name (`prompt-apis` for prompt APIs, `rest-apis` for REST routes' operations),
+    /// if it still exists.
     pub(crate) server: Option<String>,
     /// The tool's name on its server.
     pub(crate) tool: String,
@@ -169,7 +171,8 @@ pub(crate) async fn summary(
     let mut by_route: BTreeMap<Uuid, Counters> = BTreeMap::new();
     let mut by_model: BTreeMap<Uuid, Counters> = BTreeMap::new();
     let mut by_provider: BTreeMap<Uuid, Counters> = BTreeMap::new();
-    let mut by_tool: BTreeMap<(Uuid, &str), Counters> = BTreeMap::new();
+    // By server, whether a REST route served it (Tollgate's own tools have no server), tool.
+    let mut by_tool: BTreeMap<(Uuid, bool, &str), Counters> = BTreeMap::new();
     let mut series_cost: BTreeMap<(OffsetDateTime, Uuid), i64> = BTreeMap::new();
     for row in &rows {
         let counters = row.counters();
@@ -187,7 +190,11 @@ pub(crate) async fn summary(
         }
         if !row.mcp_tool.is_empty() {
             by_tool
-                .entry((row.mcp_server_id, row.mcp_tool.as_str()))
+                .entry((
+                    row.mcp_server_id,
+                    !row.route_id.is_nil(),
+                    row.mcp_tool.as_str(),
+                ))
                 .or_default()
                 .add(&counters);
         }
@@ -207,12 +214,12 @@ pub(crate) async fn summary(
     let server_names = names(db, "mcp_servers", access.tenant.id).await?;
     let mut by_tool: Vec<ToolStats> = by_tool
         .into_iter()
-        .map(|((server_id, tool), acc)| ToolStats {
+        .map(|((server_id, rest, tool), acc)| ToolStats {
             server_id: (!server_id.is_nil()).then_some(server_id),
-            server: if server_id.is_nil() {
-                Some(PROMPT_APIS_SERVER.to_string())
-            } else {
-                server_names.get(&server_id).cloned()
+            server: match (server_id.is_nil(), rest) {
+                (false, _) => server_names.get(&server_id).cloned(),
+                (true, true) => Some(REST_APIS_SERVER.to_string()),
+                (true, false) => Some(PROMPT_APIS_SERVER.to_string()),
             },
             tool: tool.to_string(),
             stats: acc.stats(),

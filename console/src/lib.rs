@@ -147,6 +147,10 @@ pub fn router(settings: Settings) -> Result<Router, reqwest::Error> {
             get(services::edit).post(services::update),
         )
         .route("/t/{tenant}/services/{id}/delete", post(services::delete))
+        .route(
+            "/t/{tenant}/services/{id}/openapi",
+            post(services::save_openapi),
+        )
         .route("/t/{tenant}/config", get(config::page))
         .route("/t/{tenant}/config/tenant.yaml", get(config::download))
         .route("/t/{tenant}/usage", get(usage::log))

@@ -197,11 +197,27 @@ pub(crate) async fn edit(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Res
         Ok(s) => s,
         Err(failure) => return t.failure(failure),
     };
+    let openapi: Option<Value> = match t
+        .ctx
+        .api
+        .get(&t.api_path(&format!("/services/{id}/openapi")))
+        .await
+    {
+        Ok(document) => Some(document),
+        Err(failure) if failure.status == axum::http::StatusCode::NOT_FOUND => None,
+        Err(failure) => return t.failure(failure),
+    };
     let can_manage = t.role() >= Role::Admin;
     let csrf = t.ctx.csrf.clone();
     let action = t.path(&format!("/services/{id}"));
     let back = t.path("/services");
     let title = format!("Service {}", service.name);
+    let openapi_card = openapi_card(
+        openapi,
+        format!("{action}/openapi"),
+        csrf.clone(),
+        can_manage,
+    );
     let body = render(move || {
         view! {
             <div class="page-head"><h1>{format!("Service \u{201c}{}\u{201d}", service.name)}</h1><a href=back.clone()>"All services"</a></div>
@@ -214,12 +230,92 @@ pub(crate) async fn edit(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Res
                     {can_manage.then(|| view! { <div class="actions"><button type="submit">"Save"</button></div> })}
                 </form>
             </section>
+            {openapi_card}
             {can_manage.then(|| view! {
                 {super::danger_card("Delete", "Only a service no route forwards to can be deleted.", format!("{action}/delete"), csrf.clone(), "Delete this service?", "Delete service")}
             })}
         }
     });
     t.page(&title, body)
+}
+
+/// The service's OpenAPI document: pasted as JSON or YAML, optionally published as MCP tools.
+fn openapi_card(
+    openapi: Option<Value>,
+    action: String,
+    csrf: String,
+    can_manage: bool,
+) -> impl IntoView {
+    let published = openapi
+        .as_ref()
+        .is_some_and(|o| o["publish_as_tools"] == json!(true));
+    let tools: Vec<(String, String, String)> = openapi
+        .as_ref()
+        .and_then(|o| o["tools"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .map(|t| {
+            let text = |field: &str| t[field].as_str().unwrap_or_default().to_string();
+            (text("name"), text("method"), text("path"))
+        })
+        .collect();
+    let document = openapi
+        .as_ref()
+        .map(|o| serde_json::to_string_pretty(&o["document"]).unwrap_or_default())
+        .unwrap_or_default();
+    view! {
+        <section class="card">
+            <h2>"OpenAPI document"</h2>
+            <p class="muted">"The service's API description (OpenAPI 3, JSON or YAML). Published as MCP tools, each operation becomes a tool of the routes that forward here (" <code>"/mcp/rest-apis"</code> " on the proxy), for keys that may use those routes."</p>
+            {(!tools.is_empty()).then(|| view! {
+                <table class="compact">
+                    <thead><tr><th>"Tool"</th><th>"Operation"</th></tr></thead>
+                    <tbody>
+                        {tools.into_iter().map(|(name, method, path)| view! {
+                            <tr><td><code>{name}</code></td><td>{format!("{method} {path}")}</td></tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            })}
+            {can_manage.then(|| view! {
+                <form method="post" action=action class="grid-form">
+                    <input type="hidden" name="csrf" value=csrf/>
+                    <label for="document">"Document"</label>
+                    <textarea id="document" name="document" rows="12" placeholder="openapi: 3.1.0">{escape_textarea(&document)}</textarea>
+                    <label class="check"><input type="checkbox" name="publish_as_tools" value="true" checked=published/>" Publish its operations as MCP tools"</label>
+                    <div class="actions"><button type="submit">"Save document"</button></div>
+                </form>
+            })}
+        </section>
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct OpenApiForm {
+    document: String,
+    #[serde(default)]
+    publish_as_tools: Option<String>,
+}
+
+pub(crate) async fn save_openapi(
+    t: TenantCtx,
+    Path(IdPath { id }): Path<IdPath>,
+    Form(form): Form<OpenApiForm>,
+) -> Response {
+    let body =
+        json!({"document": form.document, "publish_as_tools": form.publish_as_tools.is_some()});
+    let result = t
+        .ctx
+        .api
+        .send(
+            axum::http::Method::PUT,
+            &t.api_path(&format!("/services/{id}/openapi")),
+            Some(&body),
+        )
+        .await;
+    t.after(&t.path(&format!("/services/{id}")), result, |()| {
+        "OpenAPI document saved.".to_string()
+    })
 }
 
 pub(crate) async fn update(

@@ -233,13 +233,23 @@ async fn the_gateway_serves_scopes_meters_and_aggregates_mcp_servers() {
             .await;
         assert_eq!(created.status, 201, "{why}: {}", created.text);
     }
-    admin
+    for reserved in ["prompt-apis", "rest-apis"] {
+        admin
+            .post(
+                "/api/v1/tenants/default/mcp-servers",
+                json!({"name": reserved, "url": weather.url}),
+            )
+            .await
+            .assert_problem(422);
+    }
+    let gone = tollgate_testkit::dead_url().await;
+    let created = admin
         .post(
             "/api/v1/tenants/default/mcp-servers",
-            json!({"name": "prompt-apis", "url": weather.url}),
+            json!({"name": "gone", "url": format!("{gone}/mcp")}),
         )
-        .await
-        .assert_problem(422);
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
     mock_provider(&admin, "mock", false).await;
     admin
         .post(
@@ -352,6 +362,59 @@ async fn the_gateway_serves_scopes_meters_and_aggregates_mcp_servers() {
     );
     assert_eq!(out["narrow whoami"][2], "Unknown tool: whoami");
 
+    // An unreachable server, a message over the size limit, a GET stream: clear refusals.
+    let rpc = |path: &str, body: Value| {
+        client()
+            .post(format!("{base}{path}"))
+            .bearer_auth(&full)
+            .json(&body)
+    };
+    let reply: Value = rpc(
+        "/mcp/gone",
+        json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+               "params": {"name": "anything", "arguments": {}}}),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(reply["id"], 9, "{reply}");
+    assert_eq!(reply["error"]["code"], -32000, "{reply}");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("'gone' could not be reached"),
+        "{reply}"
+    );
+    let huge = "x".repeat(5 << 20);
+    let reply = rpc(
+        "/mcp/weather",
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+               "params": {"name": "forecast", "arguments": {"city": huge}}}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(reply.status(), 400);
+    let reply: Value = reply.json().await.unwrap();
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("over 4 MiB"),
+        "{reply}"
+    );
+    let stream = client()
+        .get(format!("{base}/mcp/weather"))
+        .bearer_auth(&full)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 405);
+
     // Keys without MCP scope, or without a key at all, are refused at the door.
     let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
         "params": {"protocolVersion": "2025-06-18", "capabilities": {},
@@ -370,7 +433,7 @@ async fn the_gateway_serves_scopes_meters_and_aggregates_mcp_servers() {
     }
 
     // Exactly one usage event per tool call, with how it ended; prompt APIs with their cost.
-    let events = tool_events(&server, 18).await;
+    let events = tool_events(&server, 19).await;
     let of = |tool: &str| events.iter().filter(|e| e.0 == tool).collect::<Vec<_>>();
     assert_eq!(of("forecast").len(), 6, "{events:?}");
     assert_eq!(of("forecast").iter().filter(|e| e.1 == 429).count(), 2);
@@ -382,7 +445,8 @@ async fn the_gateway_serves_scopes_meters_and_aggregates_mcp_servers() {
         of("sentiment")[0].3.is_some_and(|cost| cost > 0),
         "{events:?}"
     );
-    assert_eq!(events.len(), 18, "{events:?}");
+    assert_eq!(of("anything")[0].1, 502);
+    assert_eq!(events.len(), 19, "{events:?}");
     let summary = admin.get("/api/v1/tenants/default/usage/summary").await;
     let by_tool = summary.body["by_tool"].as_array().unwrap();
     let forecast = by_tool
@@ -601,6 +665,15 @@ async fn routes_publish_their_openapi_operations_as_tools() {
         summary.text
     );
 
+    // The service's page shows the document's tools and saves a new document.
+    let (_, html) = admin
+        .page(&format!("/t/default/services/{service_id}"))
+        .await;
+    assert!(
+        html.contains("shop__getOrder") || html.contains("getOrder"),
+        "{html}"
+    );
+    assert!(html.contains("GET /orders/{id}"), "{html}");
     // Publishing off: the tools are gone.
     admin
         .put(&openapi, json!({"document": ORDERS_OPENAPI}))

@@ -577,6 +577,51 @@ pub struct KeyEntry {
     #[serde(with = "time::serde::rfc3339::option")]
     /// When the key stops working.
     pub expires_at: Option<OffsetDateTime>,
+    /// The portal application the key belongs to: it reaches its approved subscriptions only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_id: Option<Uuid>,
+    /// For an application's key: what its approved subscriptions reach, in other tenants too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<GrantEntry>,
+}
+
+/// An approved subscription of an application to an API product: what the application's keys
+/// reach in the product's tenant, and the plan's limits (counted per subscription).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GrantEntry {
+    /// The subscription.
+    pub subscription_id: Uuid,
+    /// The product subscribed to.
+    pub product_id: Uuid,
+    /// The subscribing application.
+    pub application_id: Uuid,
+    /// The product's tenant.
+    pub tenant_id: Uuid,
+    /// Route names of the product.
+    pub routes: Vec<String>,
+    /// Model names of the product.
+    pub models: Vec<String>,
+    /// Prompt API slugs of the product.
+    pub prompt_apis: Vec<String>,
+    /// MCP servers of the product.
+    pub mcp_servers: Vec<String>,
+    /// The plan's requests a minute.
+    pub requests_per_minute: Option<u32>,
+    /// The plan's AI tokens a minute.
+    pub tokens_per_minute: Option<u32>,
+    /// The plan's budget.
+    pub budget: Option<KeyBudget>,
+}
+
+/// The subscription a request went through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionRef {
+    /// The subscription.
+    pub subscription_id: Uuid,
+    /// Its product.
+    pub product_id: Uuid,
+    /// Its application.
+    pub application_id: Uuid,
 }
 
 /// A key's spending limit in integer nano-dollars per period.
@@ -640,6 +685,9 @@ pub struct UsageEvent {
     /// For an MCP tool call: the server and the tool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mcp: Option<McpUsage>,
+    /// For a call through an application's subscription.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<SubscriptionRef>,
 }
 
 /// The MCP tool a `tools/call` called.
@@ -763,6 +811,8 @@ mod tests {
                     period: BudgetPeriod::Month,
                 }),
                 expires_at: None,
+                application_id: None,
+                grants: vec![],
             }],
             routes: vec![],
             providers: vec![],

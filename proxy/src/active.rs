@@ -98,6 +98,83 @@ pub(crate) struct CompiledKey {
     pub(crate) expires_at: Option<OffsetDateTime>,
     /// For a caller with a JWT: who it is.
     pub(crate) consumer: Option<tollgate_protocol::ConsumerRef>,
+    /// The portal application of an application's key (it reaches its subscriptions only).
+    pub(crate) application: Option<Uuid>,
+    /// For an application's key: what each approved subscription reaches, as keys of their
+    /// own (their ids are the subscriptions', so plan limits and budgets count per subscription).
+    pub(crate) grants: Vec<CompiledKey>,
+    /// Set on such a subscription's key: the key it belongs to, and the subscription.
+    pub(crate) grant: Option<GrantRef>,
+}
+
+/// The key and subscription a subscription's key stands for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GrantRef {
+    /// The application's key that was presented.
+    pub(crate) key_id: Uuid,
+    pub(crate) subscription: tollgate_protocol::SubscriptionRef,
+}
+
+impl CompiledKey {
+    /// The key usage events name: the presented key, also for a subscription's reach.
+    pub(crate) fn presented_id(&self) -> Uuid {
+        self.grant.map_or(self.id, |g| g.key_id)
+    }
+
+    /// The subscription's reach that serves this tenant's route, if one does.
+    pub(crate) fn grant_for_route(&self, tenant: Uuid, route: &str) -> Option<&CompiledKey> {
+        self.grants
+            .iter()
+            .find(|g| g.tenant_id == tenant && scope_allows(&g.routes, route))
+    }
+
+    /// The subscription's reach that serves a model or prompt API of this name (`prompt`:
+    /// a prompt API), with the config to know which tenant has it.
+    pub(crate) fn grant_for_ai(
+        &self,
+        config: &ActiveConfig,
+        name: &str,
+        prompt: bool,
+    ) -> Option<&CompiledKey> {
+        self.grants.iter().find(|g| {
+            let key = (g.tenant_id, name.to_string());
+            if prompt {
+                scope_allows(&g.prompt_apis, name) && config.prompt_apis.contains_key(&key)
+            } else {
+                scope_allows(&g.models, name) && config.models.contains_key(&key)
+            }
+        })
+    }
+}
+
+/// A subscription's reach as a key: the product's contents, the plan's limits.
+fn grant_key(
+    key: &tollgate_protocol::KeyEntry,
+    grant: &tollgate_protocol::GrantEntry,
+) -> CompiledKey {
+    CompiledKey {
+        id: grant.subscription_id,
+        tenant_id: grant.tenant_id,
+        routes: grant.routes.iter().cloned().collect(),
+        models: grant.models.iter().cloned().collect(),
+        prompt_apis: grant.prompt_apis.iter().cloned().collect(),
+        mcp_servers: grant.mcp_servers.iter().cloned().collect(),
+        requests_per_minute: grant.requests_per_minute,
+        tokens_per_minute: grant.tokens_per_minute,
+        budget: grant.budget,
+        expires_at: key.expires_at,
+        consumer: None,
+        application: None,
+        grants: Vec::new(),
+        grant: Some(GrantRef {
+            key_id: key.id,
+            subscription: tollgate_protocol::SubscriptionRef {
+                subscription_id: grant.subscription_id,
+                product_id: grant.product_id,
+                application_id: grant.application_id,
+            },
+        }),
+    }
 }
 
 /// Whether a scope list names `name` or holds `*` (all). An empty list allows nothing.
@@ -110,6 +187,7 @@ impl ActiveConfig {
     pub(crate) fn key_budgets(&self) -> HashMap<Uuid, tollgate_protocol::KeyBudget> {
         self.keys
             .values()
+            .flat_map(|key| std::iter::once(key.as_ref()).chain(&key.grants))
             .filter_map(|key| Some((key.id, key.budget?)))
             .collect()
     }
@@ -158,6 +236,9 @@ impl ActiveConfig {
                     budget: key.budget,
                     expires_at: key.expires_at,
                     consumer: None,
+                    application: key.application_id,
+                    grants: key.grants.iter().map(|g| grant_key(key, g)).collect(),
+                    grant: None,
                 }),
             );
         }

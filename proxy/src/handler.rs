@@ -57,6 +57,11 @@ struct RequestContext {
     consumer: Option<tollgate_protocol::ConsumerRef>,
     /// For MCP: whether (and how) the message is metered.
     mcp: Option<mcp::Metering>,
+    /// What limits and budgets are counted against: the key, or the subscription it reached
+    /// the API through.
+    budget_key: Option<Uuid>,
+    /// The subscription a request went through.
+    subscription: Option<tollgate_protocol::SubscriptionRef>,
     /// When the request arrived, by the monotonic clock (latency) and the proxy's clock.
     started: Instant,
     time: OffsetDateTime,
@@ -93,6 +98,8 @@ pub(crate) async fn handle(
         tokens_per_minute: None,
         consumer: None,
         mcp: None,
+        budget_key: None,
+        subscription: None,
         started: Instant::now(),
         time: shared.clock.now_utc(),
     };
@@ -135,7 +142,17 @@ async fn pipeline(
     match upstream {
         Upstream::Ai => {
             let key = key.ok_or(ProxyError::MissingKey)?;
-            let request = request.map(|body| Counted::new(body, context.bytes_in.clone()));
+            let request =
+                request.map(|body| ai::AiBody::Left(Counted::new(body, context.bytes_in.clone())));
+            let (key, request) = if key.application.is_none() {
+                (key, request)
+            } else {
+                let (reach, request) = key.for_ai(config, request).await?;
+                context.reached_with(&reach);
+                limit(shared, &reach, context).await?;
+                ai_allowance(shared, &reach, request.method(), context)?;
+                (reach, request)
+            };
             let caller = ai::Caller {
                 key: &key,
                 config,
@@ -253,15 +270,18 @@ async fn admit<'c, B>(
             )
         }
     };
-    context.key = Some(key.id);
-    context.tenant = Some(key.tenant_id);
     context.consumer = key.consumer.clone();
-    if let Upstream::Route(route) = upstream {
-        authorize(&key, route)?;
-    }
+    let key = match upstream {
+        Upstream::Route(route) => key.for_route(route)?,
+        _ => key,
+    };
+    context.reached_with(&key);
     match upstream {
         // The gateway limits tool calls only, once it has read which message it got.
         Upstream::Mcp(_) => {}
+        // An application's key reaches models and prompt APIs through a subscription, known
+        // once the request says which one (`pipeline`).
+        Upstream::Ai if key.application.is_some() => {}
         Upstream::Ai => {
             limit(shared, &key, context).await?;
             ai_allowance(shared, &key, request.method(), context)?;
@@ -269,6 +289,16 @@ async fn admit<'c, B>(
         Upstream::Route(_) => limit(shared, &key, context).await?,
     }
     Ok(Some(key))
+}
+
+impl RequestContext {
+    /// Notes the key (or the subscription's reach) a request is served with.
+    fn reached_with(&mut self, key: &CompiledKey) {
+        self.key = Some(key.presented_id());
+        self.budget_key = Some(key.id);
+        self.tenant = Some(key.tenant_id);
+        self.subscription = key.grant.map(|g| g.subscription);
+    }
 }
 
 /// The key's AI token limit and budget, for a call that may spend them.
@@ -370,6 +400,57 @@ enum Credential<'c, 'h> {
 enum AdmittedKey<'c> {
     Key(&'c CompiledKey),
     Consumer(Arc<CompiledKey>),
+}
+
+impl<'c> AdmittedKey<'c> {
+    /// The reach that may use the route: the key itself (its own tenant's route, in its
+    /// scope), or one of its subscriptions (a product holding the route).
+    fn for_route(self, route: &CompiledRoute) -> Result<Self, ProxyError> {
+        if authorize(&self, route).is_ok() {
+            return Ok(self);
+        }
+        match self {
+            Self::Key(key) => key
+                .grant_for_route(route.tenant_id, &route.name)
+                .map(Self::Key)
+                .ok_or(ProxyError::KeyNotAllowed),
+            Self::Consumer(_) => Err(ProxyError::KeyNotAllowed),
+        }
+    }
+
+    /// For an application's key: the subscription's reach that serves the AI call (by the
+    /// prompt API in the path, or the model the body names), and the request with its body
+    /// read back in.
+    async fn for_ai(
+        self,
+        config: &ActiveConfig,
+        request: Request<ai::AiBody>,
+    ) -> Result<(Self, Request<ai::AiBody>), ProxyError> {
+        let Self::Key(key) = self else {
+            return Ok((self, request));
+        };
+        if let Some(slug) = request.uri().path().strip_prefix("/prompts/") {
+            let reach = key.grant_for_ai(config, slug, true);
+            return Ok((Self::Key(reach.ok_or(ProxyError::KeyNotAllowed)?), request));
+        }
+        if request.method() != Method::POST {
+            return Ok((self, request));
+        }
+        let (parts, body) = request.into_parts();
+        let bytes = ai::read_request_body(body).await?;
+        let model = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|d| d.get("model")?.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let request =
+            Request::from_parts(parts, ai::AiBody::Right(http_body_util::Full::new(bytes)));
+        match key.grant_for_ai(config, &model, false) {
+            Some(reach) => Ok((Self::Key(reach), request)),
+            // `GET /v1/models` and the like: nothing of its own to list.
+            None if model.is_empty() => Ok((self, request)),
+            None => Err(ProxyError::KeyNotAllowed),
+        }
+    }
 }
 
 impl std::ops::Deref for AdmittedKey<'_> {
@@ -522,7 +603,7 @@ fn logging(
     };
     let ai = context.ai.as_ref().map(|call| ai_usage(call, status));
     let id = Uuid::now_v7();
-    if let (Some(key), Some(ai)) = (context.key, &ai) {
+    if let (Some(key), Some(ai)) = (context.budget_key, &ai) {
         shared
             .budgets
             .charge(key, id, ai.cost_nanousd, context.time);
@@ -560,6 +641,7 @@ fn logging(
         key_id: context.key,
         consumer: context.consumer.clone(),
         mcp,
+        subscription: context.subscription,
         route_id: context.route.as_ref().map(|r| r.id).or(tool_route),
         method: context.method.to_string(),
         status: status.as_u16(),

@@ -111,6 +111,9 @@ impl JwtCallers {
                 issuer_id: entry.id,
                 name,
             }),
+            application: None,
+            grants: Vec::new(),
+            grant: None,
         }))
     }
 

@@ -60,6 +60,7 @@ fn batch(tenant: Uuid, keys: &[Uuid], routes: &[Uuid], model: Uuid, seed: usize)
                 bytes_out: 2048,
                 consumer: None,
                 mcp: None,
+                subscription: None,
                 error_class: n.is_multiple_of(50).then(|| "upstream_status".into()),
                 ai,
             }

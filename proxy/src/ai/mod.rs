@@ -137,7 +137,7 @@ pub(crate) struct Caller<'a> {
 /// Serves an AI API request for an authenticated key.
 pub(crate) async fn serve(
     caller: &Caller<'_>,
-    request: Request<Counted<Incoming>>,
+    request: Request<AiBody>,
     call: &mut Option<AiCall>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let path = request.uri().path().to_string();
@@ -285,7 +285,7 @@ enum Failure {
 
 async fn complete(
     caller: &Caller<'_>,
-    request: Request<Counted<Incoming>>,
+    request: Request<AiBody>,
     inbound: Inbound,
     call: &mut Option<AiCall>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
@@ -358,7 +358,7 @@ fn check_scope(caller: &Caller<'_>, document: &Value) -> Result<(), ProxyError> 
 /// estimated with the tokenizer when it has none.
 async fn count_tokens(
     caller: &Caller<'_>,
-    request: Request<Counted<Incoming>>,
+    request: Request<AiBody>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let (parts, body) = request.into_parts();
     let document = read_json(body).await?;
@@ -427,18 +427,31 @@ pub(crate) struct ClientRequest {
     pub(crate) headers: http::HeaderMap,
 }
 
+/// A client's AI request body: as it streams in, or already read (an application's key's
+/// request, read to find the model its subscriptions serve).
+pub(crate) type AiBody = http_body_util::Either<Counted<Incoming>, Full<Bytes>>;
+
+/// Reads a request body, up to the AI endpoints' limit.
+pub(crate) async fn read_request_body(body: AiBody) -> Result<Bytes, ProxyError> {
+    let bytes = match body {
+        http_body_util::Either::Right(read) => read.collect().await.map(|b| b.to_bytes()).ok(),
+        http_body_util::Either::Left(body) => Limited::new(body, REQUEST_MAX)
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .ok(),
+    };
+    bytes.ok_or_else(|| {
+        ProxyError::BadRequest(format!(
+            "the request body is unreadable or over {} MiB",
+            REQUEST_MAX >> 20
+        ))
+    })
+}
+
 /// Reads a JSON request body (an empty body reads as `{}`).
-pub(crate) async fn read_json(body: Counted<Incoming>) -> Result<Value, ProxyError> {
-    let body = Limited::new(body, REQUEST_MAX)
-        .collect()
-        .await
-        .map_err(|_| {
-            ProxyError::BadRequest(format!(
-                "the request body is unreadable or over {} MiB",
-                REQUEST_MAX >> 20
-            ))
-        })?
-        .to_bytes();
+pub(crate) async fn read_json(body: AiBody) -> Result<Value, ProxyError> {
+    let body = read_request_body(body).await?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
     }

@@ -7,7 +7,6 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use serde_json::{json, Map, Value};
 use tollgate_protocol::template::render;
 use tollgate_protocol::{NanoUsd, PromptApiEntry};
@@ -15,7 +14,7 @@ use tollgate_protocol::{NanoUsd, PromptApiEntry};
 use crate::ai::{
     complete_document, json_response, metering, read_json, AiCall, Caller, ClientRequest, Inbound,
 };
-use crate::body::{Counted, ProxyBody};
+use crate::body::ProxyBody;
 use crate::error::ProxyError;
 
 /// Checks the caller's variables against the declaration and fills in defaults.
@@ -85,7 +84,7 @@ pub(crate) fn bind_variables(
 pub(crate) async fn run(
     caller: &Caller<'_>,
     slug: &str,
-    request: Request<Counted<Incoming>>,
+    request: Request<super::AiBody>,
     call: &mut Option<AiCall>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let started = Instant::now();

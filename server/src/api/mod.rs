@@ -13,6 +13,7 @@ mod keys;
 mod mcp_servers;
 mod members;
 mod models;
+mod portal;
 pub(crate) mod problems;
 mod prompt_apis;
 mod providers;
@@ -52,6 +53,7 @@ pub(crate) use tollgate_console::SESSION_COOKIE;
         (name = "users", description = "Users of the platform: disable, enable, delete, password reset links (platform admins)"),
         (name = "sso", description = "Single sign-on through OpenID Connect identity providers"),
         (name = "mcp", description = "Remote MCP servers behind tenant keys"),
+        (name = "portal", description = "The developer portal: API products and plans, the catalog, applications, their keys and subscriptions with approval"),
         (name = "jwt", description = "JWT callers: identity providers whose tokens callers present to the proxy instead of keys"),
         (name = "tenants", description = "Tenants (organisations or teams)"),
         (name = "members", description = "Tenant members and their roles"),
@@ -114,6 +116,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(sso::router())
         .merge(jwt_issuers::router())
         .merge(mcp_servers::router())
+        .merge(portal::router())
 }
 
 /// The OpenAPI document of the admin API, as `/api/openapi.json` serves it.

@@ -78,6 +78,8 @@ pub(crate) struct ApiKey {
     pub(crate) budget: Option<Budget>,
     /// What the key has spent in its budget's current period (UTC), in USD; absent without a budget.
     pub(crate) budget_spent_usd: Option<String>,
+    /// The portal application the key belongs to (it then reaches its approved subscriptions).
+    pub(crate) application_id: Option<Uuid>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub(crate) expires_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -112,6 +114,9 @@ pub(crate) struct CreateApiKey {
     #[serde(default)]
     pub(crate) limits: Limits,
     pub(crate) budget: Option<Budget>,
+    /// Set for an application's key (made through the portal, never by this body).
+    #[serde(skip)]
+    pub(crate) application_id: Option<Uuid>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -123,6 +128,7 @@ struct KeyRow {
     scope_models: Vec<String>,
     scope_prompt_apis: Vec<String>,
     scope_mcp_servers: Vec<String>,
+    application_id: Option<Uuid>,
     requests_per_minute: Option<i32>,
     tokens_per_minute: Option<i32>,
     budget_nanousd: Option<i64>,
@@ -137,7 +143,7 @@ struct KeyRow {
 }
 
 const KEY_COLUMNS: &str = "id, name, prefix, scope_routes, scope_models, scope_prompt_apis,
-     scope_mcp_servers,
+     scope_mcp_servers, application_id,
      requests_per_minute, tokens_per_minute, budget_nanousd, budget_period,
      expires_at, revoked_at, last_used_at, created_by, created_at, updated_at,
      CASE WHEN budget_nanousd IS NULL THEN NULL ELSE (
@@ -183,6 +189,7 @@ impl From<KeyRow> for ApiKey {
             },
             budget,
             budget_spent_usd: row.budget_spent_nanousd.map(money::format_usd),
+            application_id: row.application_id,
             expires_at: row.expires_at,
             revoked_at: row.revoked_at,
             last_used_at: row.last_used_at,
@@ -307,8 +314,8 @@ pub(crate) async fn create(
     let row: KeyRow = sqlx::query_as(&format!(
         "INSERT INTO api_keys (id, tenant_id, name, prefix, secret_hash, scope_routes, scope_models,
              scope_prompt_apis, requests_per_minute, tokens_per_minute, budget_nanousd, budget_period,
-             expires_at, created_by, scope_mcp_servers)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+             expires_at, created_by, scope_mcp_servers, application_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
          RETURNING {KEY_COLUMNS}"
     ))
     .bind(Uuid::now_v7())
@@ -326,6 +333,7 @@ pub(crate) async fn create(
     .bind(expires_at)
     .bind(principal.user_id)
     .bind(&settings.scopes.mcp_servers)
+    .bind(input.application_id)
     .fetch_one(&mut *tx)
     .await?;
     let key = ApiKey::from(row);
@@ -375,8 +383,19 @@ pub(crate) async fn update(
         scopes: Some(current.scopes),
         limits: current.limits,
         budget: current.budget,
+        application_id: None,
     };
     let input = merge_patch::patched(&settings, &patch, "key")?;
+    let reaches_own = input.scopes.as_ref().is_none_or(|s| {
+        [&s.routes, &s.models, &s.prompt_apis, &s.mcp_servers]
+            .iter()
+            .any(|kind| !kind.is_empty())
+    });
+    if current.application_id.is_some() && reaches_own {
+        return Err(ApiError::Invalid(
+            "an application's key reaches what its subscriptions grant, nothing else: leave its scopes empty".into(),
+        ));
+    }
     let name = validate::name("name", &input.name)?;
     // An expiry left as it was is not checked again: the key may have expired meanwhile.
     let expires_at = if input.expires_at == current_expiry {

@@ -17,6 +17,7 @@ pub(crate) mod models;
 pub(crate) mod namespaces;
 pub(crate) mod openapi_docs;
 pub(crate) mod password_resets;
+pub(crate) mod portal;
 pub(crate) mod price_catalog;
 pub(crate) mod prompt_apis;
 pub(crate) mod providers;

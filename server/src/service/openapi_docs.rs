@@ -59,7 +59,7 @@ pub(crate) struct ToolSummary {
 }
 
 /// The document an upload holds, checked.
-fn document_of(upload: Value) -> ApiResult<Value> {
+pub(crate) fn document_of(upload: Value) -> ApiResult<Value> {
     let document = match upload {
         Value::String(text) => {
             if text.len() > DOCUMENT_MAX {

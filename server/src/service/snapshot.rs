@@ -25,6 +25,7 @@ struct KeyRow {
     scope_models: Vec<String>,
     scope_prompt_apis: Vec<String>,
     scope_mcp_servers: Vec<String>,
+    application_id: Option<Uuid>,
     requests_per_minute: Option<i32>,
     tokens_per_minute: Option<i32>,
     budget_nanousd: Option<i64>,
@@ -97,9 +98,10 @@ pub(crate) async fn build(db: &PgPool, secrets: &SecretBox) -> ApiResult<Snapsho
         .await?;
     let jwt_issuers = crate::service::jwt_issuers::entries(&mut tx).await?;
     let mcp_servers = crate::service::mcp_servers::entries(&mut tx, secrets).await?;
+    let grants = crate::service::portal::subscriptions::grants(&mut tx).await?;
     let keys: Vec<KeyRow> = sqlx::query_as(
         "SELECT id, tenant_id, secret_hash, scope_routes, scope_models, scope_prompt_apis,
-                scope_mcp_servers, requests_per_minute, tokens_per_minute, budget_nanousd, budget_period, expires_at
+                scope_mcp_servers, application_id, requests_per_minute, tokens_per_minute, budget_nanousd, budget_period, expires_at
          FROM api_keys
          WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
          ORDER BY id",
@@ -182,7 +184,16 @@ pub(crate) async fn build(db: &PgPool, secrets: &SecretBox) -> ApiResult<Snapsho
     Ok(Snapshot {
         version,
         generated_at: OffsetDateTime::now_utc(),
-        keys: keys.into_iter().map(key_entry).collect(),
+        keys: keys
+            .into_iter()
+            .map(|row| {
+                let grants = row
+                    .application_id
+                    .and_then(|app| grants.get(&app).cloned())
+                    .unwrap_or_default();
+                key_entry(row, grants)
+            })
+            .collect(),
         routes: routes
             .into_iter()
             .map(|route| route_entry(route, &services, &published_tools))
@@ -201,7 +212,7 @@ pub(crate) async fn build(db: &PgPool, secrets: &SecretBox) -> ApiResult<Snapsho
     })
 }
 
-fn key_entry(row: KeyRow) -> KeyEntry {
+fn key_entry(row: KeyRow, grants: Vec<tollgate_protocol::GrantEntry>) -> KeyEntry {
     let positive = |v: Option<i32>| v.and_then(|v| u32::try_from(v).ok());
     let period = row.budget_period;
     KeyEntry {
@@ -219,6 +230,8 @@ fn key_entry(row: KeyRow) -> KeyEntry {
             .zip(period)
             .map(|(nanousd, period)| KeyBudget { nanousd, period }),
         expires_at: row.expires_at,
+        application_id: row.application_id,
+        grants,
     }
 }
 

@@ -500,6 +500,7 @@ async fn replay_history(server: &TestServer) {
                 bytes_out: 1400,
                 consumer: None,
                 mcp: None,
+                subscription: None,
                 error_class: failed.then(|| "upstream_error".to_string()),
                 ai: (!failed).then(|| AiUsage {
                     model_id: *model_id,

@@ -19,6 +19,7 @@ mod jwt_callers;
 mod keys_and_limits;
 mod mcp;
 mod messages;
+mod portal;
 mod readme;
 mod resilience;
 mod responses;

@@ -49,22 +49,23 @@ pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingeste
              status, latency_us, upstream_latency_us, bytes_in, bytes_out, error_class, model_id,
              provider_id, upstream_model, input_tokens, cached_input_tokens, output_tokens,
              tokens_estimated, cost_nanousd, ttft_us, fallbacks, prompt_api_id, cache_write_tokens,
-             mcp_server_id, mcp_tool)
+             mcp_server_id, mcp_tool, subscription_id)
          SELECT u.id, u.time, u.tenant_id, u.key_id, u.route_id, $6, u.method, u.status,
                 u.latency_us, u.upstream_latency_us, u.bytes_in, u.bytes_out, u.error_class,
                 u.model_id, u.provider_id, u.upstream_model, u.input_tokens, u.cached_input_tokens,
                 u.output_tokens, u.tokens_estimated, u.cost_nanousd, u.ttft_us, u.fallbacks,
-                u.prompt_api_id, u.cache_write_tokens, u.mcp_server_id, u.mcp_tool
+                u.prompt_api_id, u.cache_write_tokens, u.mcp_server_id, u.mcp_tool,
+                u.subscription_id
          FROM UNNEST($1::uuid[], $2::timestamptz[], $3::uuid[], $4::uuid[], $5::uuid[], $7::text[],
                      $8::int2[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::text[],
                      $14::uuid[], $15::uuid[], $16::text[], $17::int8[], $18::int8[], $19::int8[],
                      $20::bool[], $21::int8[], $22::int8[], $23::int4[], $24::uuid[], $25::int8[],
-                     $26::uuid[], $27::text[])
+                     $26::uuid[], $27::text[], $28::uuid[])
               AS u(id, time, tenant_id, key_id, route_id, method, status, latency_us,
                    upstream_latency_us, bytes_in, bytes_out, error_class, model_id, provider_id,
                    upstream_model, input_tokens, cached_input_tokens, output_tokens,
                    tokens_estimated, cost_nanousd, ttft_us, fallbacks, prompt_api_id,
-                   cache_write_tokens, mcp_server_id, mcp_tool)
+                   cache_write_tokens, mcp_server_id, mcp_tool, subscription_id)
          ON CONFLICT DO NOTHING
          RETURNING id",
     )
@@ -132,12 +133,28 @@ pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingeste
             .map(|e| e.mcp.as_ref().map(|m| m.tool.clone()))
             .collect::<Vec<_>>(),
     )
+    .bind(
+        events
+            .iter()
+            .map(|e| e.subscription.map(|s| s.subscription_id))
+            .collect::<Vec<_>>(),
+    )
     .fetch_all(&mut *tx)
     .await?;
 
     let new: HashSet<Uuid> = stored.iter().copied().collect();
     // Sorted, so concurrent ingests lock rollup rows in the same order.
-    type RollupKey = (Uuid, OffsetDateTime, Uuid, Uuid, Uuid, Uuid, Uuid, String);
+    type RollupKey = (
+        Uuid,
+        OffsetDateTime,
+        Uuid,
+        Uuid,
+        Uuid,
+        Uuid,
+        Uuid,
+        String,
+        Uuid,
+    );
     let mut rollups: BTreeMap<RollupKey, Counters> = BTreeMap::new();
     let mut last_used: BTreeMap<Uuid, OffsetDateTime> = BTreeMap::new();
     for event in events.iter().filter(|e| new.contains(&e.id)) {
@@ -165,6 +182,9 @@ pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingeste
                 .as_ref()
                 .map(|m| m.tool.clone())
                 .unwrap_or_default(),
+            event
+                .subscription
+                .map_or(Uuid::nil(), |s| s.subscription_id),
         );
         rollups.entry(key).or_default().count(event);
         if let Some(key_id) = event.key_id {
@@ -172,18 +192,30 @@ pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingeste
             *seen = (*seen).max(event.time);
         }
     }
-    for ((tenant_id, hour, key_id, route_id, model_id, provider_id, mcp_server_id, mcp_tool), r) in
-        &rollups
+    for (
+        (
+            tenant_id,
+            hour,
+            key_id,
+            route_id,
+            model_id,
+            provider_id,
+            mcp_server_id,
+            mcp_tool,
+            subscription_id,
+        ),
+        r,
+    ) in &rollups
     {
         sqlx::query(
             "INSERT INTO usage_hourly (tenant_id, hour, key_id, route_id, requests, client_errors,
                  server_errors, latency_sum_us, latency_buckets, bytes_in, bytes_out, model_id,
                  provider_id, input_tokens, cached_input_tokens, output_tokens, cost_nanousd,
-                 mcp_server_id, mcp_tool)
+                 mcp_server_id, mcp_tool, subscription_id)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                     $18, $19)
+                     $18, $19, $20)
              ON CONFLICT (tenant_id, hour, key_id, route_id, model_id, provider_id, mcp_server_id,
-                          mcp_tool) DO UPDATE SET
+                          mcp_tool, subscription_id) DO UPDATE SET
                  input_tokens = usage_hourly.input_tokens + excluded.input_tokens,
                  cached_input_tokens = usage_hourly.cached_input_tokens + excluded.cached_input_tokens,
                  output_tokens = usage_hourly.output_tokens + excluded.output_tokens,
@@ -217,6 +249,7 @@ pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingeste
         .bind(r.cost_nanousd)
         .bind(mcp_server_id)
         .bind(mcp_tool)
+        .bind(subscription_id)
         .execute(&mut *tx)
         .await?;
     }

@@ -13,4 +13,6 @@ pub(crate) use ingest::ingest;
 pub(crate) use log::{list, UsagePage, UsageQuery};
 pub(crate) use partitions::maintain_partitions;
 pub(crate) use spend::spend;
-pub(crate) use summary::{summary, SummaryQuery, UsageSummary};
+pub(crate) use summary::{
+    application_usage, summary, ApplicationUsage, SummaryQuery, UsageSummary,
+};

@@ -1,5 +1,5 @@
-//! What each budgeted key (and each caller of a JWT issuer with a budget) has spent in its
-//! current period, for the proxies.
+//! What each budgeted key (each caller of a JWT issuer with a budget, each subscription whose
+//! plan has a budget) has spent in its current period, for the proxies.
 
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -25,7 +25,20 @@ pub(crate) async fn spend(db: &PgPool) -> ApiResult<tollgate_protocol::SpendRepo
              WHEN 'day' THEN date_trunc('day', now(), 'UTC')
              WHEN 'month' THEN date_trunc('month', now(), 'UTC')
              ELSE '-infinity'::timestamptz END
-         GROUP BY c.id",
+         GROUP BY c.id
+         UNION ALL
+         SELECT s.id, coalesce(sum(h.cost_nanousd), 0)::bigint
+         FROM subscriptions s
+         JOIN api_products p ON p.id = s.product_id
+         CROSS JOIN LATERAL (SELECT e AS plan FROM jsonb_array_elements(p.plans) e
+                             WHERE e->>'name' = s.plan LIMIT 1) chosen
+         LEFT JOIN usage_hourly h ON h.subscription_id = s.id
+             AND h.hour >= CASE chosen.plan->'budget'->>'period'
+                 WHEN 'day' THEN date_trunc('day', now(), 'UTC')
+                 WHEN 'month' THEN date_trunc('month', now(), 'UTC')
+                 ELSE '-infinity'::timestamptz END
+         WHERE s.status = 'approved' AND jsonb_typeof(chosen.plan->'budget') = 'object'
+         GROUP BY s.id",
     )
     .fetch_all(db)
     .await?;

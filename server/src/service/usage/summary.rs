@@ -84,6 +84,11 @@ pub(crate) struct UsageSummary {
     pub(crate) by_provider: Vec<GroupStats>,
     /// MCP tool calls by server and tool.
     pub(crate) by_tool: Vec<ToolStats>,
+    /// Calls through subscriptions, by product (this tenant's products).
+    pub(crate) by_product: Vec<GroupStats>,
+    /// Calls through subscriptions, by subscribing application (`name` is `application
+    /// (tenant)`).
+    pub(crate) by_application: Vec<GroupStats>,
 }
 
 /// The calls of one MCP tool.
@@ -117,6 +122,7 @@ struct RollupRow {
     provider_id: Uuid,
     mcp_server_id: Uuid,
     mcp_tool: String,
+    subscription_id: Uuid,
     input_tokens: i64,
     cached_input_tokens: i64,
     output_tokens: i64,
@@ -155,7 +161,8 @@ pub(crate) async fn summary(
     let rows: Vec<RollupRow> = sqlx::query_as(
         "SELECT hour, key_id, route_id, requests, client_errors, server_errors, latency_sum_us,
                 latency_buckets, bytes_in, bytes_out, model_id, provider_id, input_tokens,
-                cached_input_tokens, output_tokens, cost_nanousd, mcp_server_id, mcp_tool
+                cached_input_tokens, output_tokens, cost_nanousd, mcp_server_id, mcp_tool,
+                subscription_id
          FROM usage_hourly
          WHERE tenant_id = $1 AND hour >= date_trunc('hour', $2::timestamptz) AND hour < $3",
     )
@@ -174,6 +181,7 @@ pub(crate) async fn summary(
     // By server, whether a REST route served it (Tollgate's own tools have no server), tool.
     let mut by_tool: BTreeMap<(Uuid, bool, &str), Counters> = BTreeMap::new();
     let mut series_cost: BTreeMap<(OffsetDateTime, Uuid), i64> = BTreeMap::new();
+    let mut by_subscription: BTreeMap<Uuid, Counters> = BTreeMap::new();
     for row in &rows {
         let counters = row.counters();
         let time = match bucket {
@@ -195,6 +203,12 @@ pub(crate) async fn summary(
                     !row.route_id.is_nil(),
                     row.mcp_tool.as_str(),
                 ))
+                .or_default()
+                .add(&counters);
+        }
+        if !row.subscription_id.is_nil() {
+            by_subscription
+                .entry(row.subscription_id)
                 .or_default()
                 .add(&counters);
         }
@@ -226,6 +240,8 @@ pub(crate) async fn summary(
         })
         .collect();
     by_tool.sort_by_key(|group| std::cmp::Reverse(group.stats.requests));
+    let (by_product, by_application, product_names, application_names) =
+        by_product_and_application(db, by_subscription).await?;
     let groups = |groups: BTreeMap<Uuid, Counters>, names: &BTreeMap<Uuid, String>| {
         let mut out: Vec<GroupStats> = groups
             .into_iter()
@@ -262,6 +278,132 @@ pub(crate) async fn summary(
         by_model: groups(by_model, &model_names),
         by_provider: groups(by_provider, &provider_names),
         by_tool,
+        by_product: groups(by_product, &product_names),
+        by_application: groups(by_application, &application_names),
+    })
+}
+
+/// Counters of subscriptions added up by product and by application, with their names.
+async fn by_product_and_application(
+    db: &PgPool,
+    by_subscription: BTreeMap<Uuid, Counters>,
+) -> ApiResult<(
+    BTreeMap<Uuid, Counters>,
+    BTreeMap<Uuid, Counters>,
+    BTreeMap<Uuid, String>,
+    BTreeMap<Uuid, String>,
+)> {
+    let ids: Vec<Uuid> = by_subscription.keys().copied().collect();
+    let rows: Vec<(Uuid, Uuid, String, Uuid, String)> = sqlx::query_as(
+        "SELECT s.id, p.id, p.title, a.id, a.name || ' (' || t.slug || ')'
+         FROM subscriptions s JOIN api_products p ON p.id = s.product_id
+         JOIN applications a ON a.id = s.application_id JOIN tenants t ON t.id = a.tenant_id
+         WHERE s.id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(db)
+    .await?;
+    let mut by_product: BTreeMap<Uuid, Counters> = BTreeMap::new();
+    let mut by_application: BTreeMap<Uuid, Counters> = BTreeMap::new();
+    let mut product_names = BTreeMap::new();
+    let mut application_names = BTreeMap::new();
+    for (subscription, product, product_name, application, application_name) in rows {
+        if let Some(counters) = by_subscription.get(&subscription) {
+            by_product.entry(product).or_default().add(counters);
+            by_application.entry(application).or_default().add(counters);
+        }
+        product_names.insert(product, product_name);
+        application_names.insert(application, application_name);
+    }
+    Ok((by_product, by_application, product_names, application_names))
+}
+
+/// An application's usage through its subscriptions, whichever tenants' products they reach.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ApplicationUsage {
+    #[serde(with = "time::serde::rfc3339")]
+    pub(crate) from: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub(crate) to: OffsetDateTime,
+    pub(crate) total: UsageStats,
+    pub(crate) series: Vec<SeriesPoint>,
+    pub(crate) by_product: Vec<GroupStats>,
+}
+
+/// The usage of one of the tenant's applications.
+pub(crate) async fn application_usage(
+    db: &PgPool,
+    access: &TenantAccess,
+    application_id: Uuid,
+    query: &SummaryQuery,
+) -> ApiResult<ApplicationUsage> {
+    let (from, to) = time_range(query.from.as_deref(), query.to.as_deref())?;
+    let bucket = query.bucket.unwrap_or(Granularity::Hour);
+    #[derive(sqlx::FromRow)]
+    struct ProductRow {
+        product_id: Uuid,
+        product_title: String,
+        #[sqlx(flatten)]
+        rollup: RollupRow,
+    }
+    let rows: Vec<ProductRow> = sqlx::query_as(
+        "SELECT p.id AS product_id, p.title AS product_title, h.hour, h.key_id, h.route_id,
+                h.requests, h.client_errors, h.server_errors, h.latency_sum_us, h.latency_buckets,
+                h.bytes_in, h.bytes_out, h.model_id, h.provider_id, h.input_tokens,
+                h.cached_input_tokens, h.output_tokens, h.cost_nanousd, h.mcp_server_id,
+                h.mcp_tool, h.subscription_id
+         FROM usage_hourly h
+         JOIN subscriptions s ON s.id = h.subscription_id
+         JOIN applications a ON a.id = s.application_id
+         JOIN api_products p ON p.id = s.product_id
+         WHERE a.tenant_id = $1 AND a.id = $2
+           AND h.hour >= date_trunc('hour', $3::timestamptz) AND h.hour < $4",
+    )
+    .bind(access.tenant.id)
+    .bind(application_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await?;
+    let mut total = Counters::default();
+    let mut series: BTreeMap<OffsetDateTime, Counters> = BTreeMap::new();
+    let mut by_product: BTreeMap<Uuid, Counters> = BTreeMap::new();
+    let mut names = BTreeMap::new();
+    for row in rows {
+        let counters = row.rollup.counters();
+        let hour = row.rollup.hour;
+        let (product, title) = (row.product_id, row.product_title);
+        let time = match bucket {
+            Granularity::Hour => hour,
+            Granularity::Day => hour.replace_time(Time::MIDNIGHT),
+        };
+        total.add(&counters);
+        series.entry(time).or_default().add(&counters);
+        by_product.entry(product).or_default().add(&counters);
+        names.insert(product, title);
+    }
+    let mut by_product: Vec<GroupStats> = by_product
+        .into_iter()
+        .map(|(id, acc)| GroupStats {
+            id: Some(id),
+            name: names.get(&id).cloned(),
+            stats: acc.stats(),
+        })
+        .collect();
+    by_product.sort_by_key(|group| std::cmp::Reverse(group.stats.requests));
+    Ok(ApplicationUsage {
+        from,
+        to,
+        total: total.stats(),
+        series: series
+            .into_iter()
+            .map(|(time, acc)| SeriesPoint {
+                time,
+                stats: acc.stats(),
+                cost_by_model: Vec::new(),
+            })
+            .collect(),
+        by_product,
     })
 }
 

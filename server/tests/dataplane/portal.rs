@@ -1,0 +1,341 @@
+//! The developer portal end to end: tenant `default` publishes a product, an application of
+//! tenant `bee` subscribes, the owner decides, and the proxy lets the application's key reach
+//! exactly what was approved, within the plan's limits, across tenants.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tollgate_testkit::{call, client, create_route, Behaviour, TestProxy, TestServer, Upstream};
+
+use crate::ai::mock_provider;
+
+/// Polls until the key's calls answer `expected` (a decision takes effect within a second).
+async fn becomes(request: impl Fn() -> reqwest::RequestBuilder, expected: u16) -> Duration {
+    let started = Instant::now();
+    loop {
+        let (status, _, body) = call(request()).await;
+        if status == expected {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "still {status} ({body}), expected {expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_subscription_is_the_only_way_across_tenants_and_holds_its_plan() {
+    let server = TestServer::start().await;
+    let owner = server.admin().await;
+    let upstream = Upstream::start("orders", Behaviour::Echo).await;
+    for (name, path) in [("orders", "/orders"), ("internal", "/internal")] {
+        create_route(
+            &owner,
+            json!({"name": name, "path": path, "targets": [{"url": upstream.url}]}),
+        )
+        .await;
+    }
+    mock_provider(&owner, "mock", false).await;
+    owner
+        .post(
+            "/api/v1/tenants/default/models",
+            json!({"name": "gpt", "deployments": [{"provider": "mock", "model": "m"}],
+                   "prices": {"input_per_mtok": "1", "output_per_mtok": "1"}}),
+        )
+        .await;
+    owner
+        .post(
+            "/api/v1/tenants/default/prompt-apis",
+            json!({"slug": "sentiment", "model": "gpt",
+                   "messages": [{"role": "user", "content": "{{text}}"}],
+                   "variables": [{"name": "text", "required": true}]}),
+        )
+        .await;
+
+    // A product every tenant sees, approved by hand; one only tenant `cee` sees.
+    let created = owner
+        .post(
+            "/api/v1/tenants/default/products",
+            json!({"name": "orders-api", "title": "Orders API", "tags": ["commerce"],
+                   "description": "Orders, and a model to summarise them.",
+                   "routes": ["orders"], "models": ["gpt"], "prompt_apis": ["sentiment"],
+                   "visibility": "platform", "approval": "manual",
+                   "plans": [{"name": "basic", "limits": {"requests_per_minute": 8},
+                              "budget": {"amount_usd": "0.00005", "period": "month"}}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let product = created.body["id"].as_str().unwrap().to_string();
+    let bee = server
+        .user_with_role("bee", "dev@bee.example", "member")
+        .await;
+    let cee = server
+        .user_with_role("cee", "dev@cee.example", "member")
+        .await;
+    let hidden = owner
+        .post(
+            "/api/v1/tenants/default/products",
+            json!({"name": "secret", "title": "Secret API", "routes": ["internal"],
+                   "visibility": "tenants", "visible_to": ["cee"],
+                   "plans": [{"name": "free"}]}),
+        )
+        .await;
+    assert_eq!(hidden.status, 201, "{}", hidden.text);
+    for bad in [
+        json!({"name": "x", "title": "X", "routes": ["nope"], "plans": [{"name": "p"}]}),
+        json!({"name": "y", "title": "Y", "routes": ["orders"], "plans": []}),
+        json!({"name": "z", "title": "Z", "routes": ["orders"], "visible_to": ["cee"], "plans": [{"name": "p"}]}),
+    ] {
+        owner
+            .post("/api/v1/tenants/default/products", bad)
+            .await
+            .assert_problem(422);
+    }
+
+    // The catalog: bee finds the platform-wide product (by search and tag), not cee's.
+    let catalog = bee.get("/api/v1/tenants/bee/catalog").await;
+    let titles: Vec<&str> = catalog
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Orders API"], "{}", catalog.text);
+    let found = bee
+        .get("/api/v1/tenants/bee/catalog?search=summarise&tag=commerce")
+        .await;
+    assert_eq!(found.body.as_array().unwrap().len(), 1, "{}", found.text);
+    let hidden_id = hidden.body["id"].as_str().unwrap();
+    bee.get(&format!("/api/v1/tenants/bee/catalog/{hidden_id}"))
+        .await
+        .assert_problem(404);
+    let seen = cee.get("/api/v1/tenants/cee/catalog").await;
+    assert_eq!(seen.body.as_array().unwrap().len(), 2, "{}", seen.text);
+    assert_eq!(
+        seen.body[1]["visible_to"],
+        json!([]),
+        "not whom else it shows to"
+    );
+
+    // bee's application, its key, its request.
+    let application = bee
+        .post(
+            "/api/v1/tenants/bee/applications",
+            json!({"name": "shop", "description": "The shop front"}),
+        )
+        .await;
+    assert_eq!(application.status, 201, "{}", application.text);
+    let app = application.body["id"].as_str().unwrap().to_string();
+    let created_key = bee
+        .post(
+            &format!("/api/v1/tenants/bee/applications/{app}/keys"),
+            json!({"name": "shop-prod"}),
+        )
+        .await;
+    assert_eq!(created_key.status, 201, "{}", created_key.text);
+    let key = created_key.body["secret"].as_str().unwrap().to_string();
+    bee.post(
+        &format!("/api/v1/tenants/bee/applications/{app}/subscriptions"),
+        json!({"product_id": hidden_id, "plan": "free"}),
+    )
+    .await
+    .assert_problem(404);
+    bee.post(
+        &format!("/api/v1/tenants/bee/applications/{app}/subscriptions"),
+        json!({"product_id": product, "plan": "gold"}),
+    )
+    .await
+    .assert_problem(422);
+    let requested = bee
+        .post(
+            &format!("/api/v1/tenants/bee/applications/{app}/subscriptions"),
+            json!({"product_id": product, "plan": "basic", "note": "for the shop"}),
+        )
+        .await;
+    assert_eq!(requested.status, 201, "{}", requested.text);
+    assert_eq!(requested.body["status"], "pending");
+    let subscription = requested.body["id"].as_str().unwrap().to_string();
+
+    let proxy = TestProxy::start(&server).await;
+    let base = format!("http://{}", proxy.traffic_addr());
+    let route = |path: &str| {
+        let url = format!("{base}{path}");
+        let key = key.clone();
+        move || client().get(&url).bearer_auth(&key)
+    };
+    let chat = {
+        let key = key.clone();
+        let base = base.clone();
+        move || {
+            client()
+                .post(format!("{base}/v1/chat/completions"))
+                .bearer_auth(&key)
+                .json(&json!({"model": "gpt", "messages": [{"role": "user", "content": "hi"}]}))
+        }
+    };
+    let prompt = {
+        let key = key.clone();
+        let base = base.clone();
+        move || {
+            client()
+                .post(format!("{base}/prompts/sentiment"))
+                .bearer_auth(&key)
+                .json(&json!({"text": "great"}))
+        }
+    };
+    // Pending: nothing is reachable.
+    for request in [
+        Box::new(route("/orders/1")) as Box<dyn Fn() -> reqwest::RequestBuilder>,
+        Box::new(chat.clone()),
+        Box::new(prompt.clone()),
+    ] {
+        let (status, _, body) = call(request()).await;
+        assert_eq!(status, 403, "{body}");
+    }
+
+    // The owner's inbox; a member of bee may not decide; the owner approves.
+    let inbox = owner
+        .get("/api/v1/tenants/default/subscriptions?status=pending")
+        .await;
+    assert_eq!(inbox.body.as_array().unwrap().len(), 1, "{}", inbox.text);
+    assert_eq!(inbox.body[0]["consumer_tenant"], "bee");
+    bee.post(
+        &format!("/api/v1/tenants/bee/subscriptions/{subscription}/decision"),
+        json!({"decision": "approve"}),
+    )
+    .await
+    .assert_problem(403);
+    let approved = owner
+        .post(
+            &format!("/api/v1/tenants/default/subscriptions/{subscription}/decision"),
+            json!({"decision": "approve", "note": "welcome"}),
+        )
+        .await;
+    assert_eq!(approved.body["status"], "approved", "{}", approved.text);
+    let took = becomes(route("/orders/1"), 200).await;
+    assert!(took < Duration::from_secs(1), "approval took {took:?}");
+    let (status, _, body) = call(chat()).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = call(prompt()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["output"], "Hello");
+    // A route of the owner outside the product stays out of reach.
+    let (status, _, _) = call(route("/internal/x")()).await;
+    assert_eq!(status, 403);
+
+    // The plan's budget: $0.00005 at $1 per million tokens is 50 tokens; a call costs 18, so
+    // the third call spends past it and the fourth is refused.
+    let (status, _, body) = call(chat()).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = call(chat()).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body.to_string().contains("budget"), "{body}");
+    // The plan's request limit: 8 a minute, 5 used.
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(call(route("/orders/2")()).await.0);
+    }
+    assert_eq!(statuses, [200, 200, 200, 429], "{statuses:?}");
+
+    // Revoked: refused within a second.
+    let revoked = owner
+        .post(
+            &format!("/api/v1/tenants/default/subscriptions/{subscription}/decision"),
+            json!({"decision": "revoke", "note": "contract ended"}),
+        )
+        .await;
+    assert_eq!(revoked.body["status"], "revoked", "{}", revoked.text);
+    let took = becomes(route("/orders/3"), 403).await;
+    assert!(took < Duration::from_secs(1), "revocation took {took:?}");
+    owner
+        .post(
+            &format!("/api/v1/tenants/default/subscriptions/{subscription}/decision"),
+            json!({"decision": "approve"}),
+        )
+        .await
+        .assert_problem(409);
+
+    // A rejected request never reaches anything; both sides see every step.
+    let again = bee
+        .post(
+            &format!("/api/v1/tenants/bee/applications/{app}/subscriptions"),
+            json!({"product_id": product, "plan": "basic"}),
+        )
+        .await;
+    assert_eq!(again.status, 201, "{}", again.text);
+    let again_id = again.body["id"].as_str().unwrap();
+    let rejected = owner
+        .post(
+            &format!("/api/v1/tenants/default/subscriptions/{again_id}/decision"),
+            json!({"decision": "reject", "note": "no"}),
+        )
+        .await;
+    assert_eq!(rejected.body["status"], "rejected");
+    let (status, _, _) = call(route("/orders/4")()).await;
+    assert_eq!(status, 403);
+    let detail = bee
+        .get(&format!("/api/v1/tenants/bee/applications/{app}"))
+        .await;
+    let statuses: Vec<&str> = detail.body["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["rejected", "revoked"], "{}", detail.text);
+    assert_eq!(detail.body["keys"].as_array().unwrap().len(), 1);
+    for (api, tenant) in [(&owner, "default"), (&bee, "bee")] {
+        let audit = api.get(&format!("/api/v1/tenants/{tenant}/audit")).await;
+        for action in [
+            "subscription.request",
+            "subscription.approve",
+            "subscription.revoke",
+            "subscription.reject",
+        ] {
+            assert!(audit.text.contains(action), "{tenant}: {action}");
+        }
+    }
+    // An application's key cannot be given a reach of its own.
+    let key_id = created_key.body["id"].as_str().unwrap();
+    bee.patch(
+        &format!("/api/v1/tenants/bee/keys/{key_id}"),
+        json!({"scopes": {"routes": ["*"]}}),
+    )
+    .await
+    .assert_problem(422);
+
+    // Usage: the owner sees it by product and by application; bee sees its application's.
+    let mut summary = Value::Null;
+    for _ in 0..100 {
+        summary = owner
+            .get("/api/v1/tenants/default/usage/summary")
+            .await
+            .body;
+        if summary["by_product"][0]["requests"].as_i64() >= Some(9) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(summary["by_product"][0]["name"], "Orders API", "{summary}");
+    assert_eq!(
+        summary["by_application"][0]["name"], "shop (bee)",
+        "{summary}"
+    );
+    let usage = bee
+        .get(&format!("/api/v1/tenants/bee/applications/{app}/usage"))
+        .await;
+    assert_eq!(
+        usage.body["by_product"][0]["name"], "Orders API",
+        "{}",
+        usage.text
+    );
+    assert!(
+        usage.body["total"]["cost_usd"].as_str().unwrap() != "0",
+        "{}",
+        usage.text
+    );
+    proxy.shutdown().await;
+}

@@ -202,8 +202,15 @@ pub(crate) async fn subscribe(
         .role
         .require(Role::Member, "subscribe applications")?;
     check_note(&request.note)?;
-    let application = super::applications::find(db, access, application_id).await?;
     let mut tx = db.begin().await?;
+    let application: Option<(Uuid, String)> =
+        sqlx::query_as("SELECT id, name FROM applications WHERE tenant_id = $1 AND id = $2")
+            .bind(access.tenant.id)
+            .bind(application_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let (application_id, application_name) = application
+        .ok_or_else(|| ApiError::not_found("application", &application_id.to_string()))?;
     let visible: Option<Uuid> = sqlx::query_scalar(&format!(
         "SELECT p.id FROM api_products p WHERE {VISIBLE} AND p.id = $2"
     ))
@@ -235,7 +242,7 @@ pub(crate) async fn subscribe(
          VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $5 = 'approved' THEN $7 END)",
     )
     .bind(id)
-    .bind(application.id)
+    .bind(application_id)
     .bind(product.id)
     .bind(&request.plan)
     .bind(status)
@@ -247,7 +254,7 @@ pub(crate) async fn subscribe(
         crate::error::conflict_on_unique(e, || {
             format!(
                 "application '{}' already has a subscription to '{}' (pending, approved or suspended)",
-                application.name, product.spec.name
+                application_name, product.spec.name
             )
         })
     })?;

@@ -28,7 +28,7 @@ impl Nav {
 }
 
 /// The sections of a tenant, in header order: (path segment, label, least role that sees it).
-const SECTIONS: [(&str, &str, Role); 14] = [
+const SECTIONS: [(&str, &str, Role); 15] = [
     ("", "Dashboard", Role::Viewer),
     ("keys", "API keys", Role::Viewer),
     ("jwt", "JWT callers", Role::Viewer),
@@ -36,6 +36,7 @@ const SECTIONS: [(&str, &str, Role); 14] = [
     ("models", "Models", Role::Viewer),
     ("prompt-apis", "Prompt APIs", Role::Viewer),
     ("mcp", "MCP servers", Role::Viewer),
+    ("portal", "Portal", Role::Viewer),
     ("routes", "Routes", Role::Viewer),
     ("services", "Services", Role::Viewer),
     ("config", "Configuration", Role::Viewer),

@@ -85,6 +85,33 @@ pub fn router(settings: Settings) -> Result<Router, reqwest::Error> {
         .route("/t/{tenant}/mcp", get(mcp::list).post(mcp::create))
         .route("/t/{tenant}/mcp/{id}/test", post(mcp::test))
         .route("/t/{tenant}/mcp/{id}/delete", post(mcp::delete))
+        .route("/t/{tenant}/portal", get(portal::home))
+        .route("/t/{tenant}/portal/products", post(portal::create_product))
+        .route("/t/{tenant}/portal/products/{id}", get(portal::product))
+        .route(
+            "/t/{tenant}/portal/products/{id}/subscribe",
+            post(portal::subscribe),
+        )
+        .route(
+            "/t/{tenant}/portal/applications",
+            post(portal::create_application),
+        )
+        .route(
+            "/t/{tenant}/portal/applications/{id}",
+            get(portal::application),
+        )
+        .route(
+            "/t/{tenant}/portal/applications/{id}/keys",
+            post(portal::create_key),
+        )
+        .route(
+            "/t/{tenant}/portal/applications/{id}/subscriptions/{subscription}/cancel",
+            post(portal::cancel),
+        )
+        .route(
+            "/t/{tenant}/portal/subscriptions/{id}/decision",
+            post(portal::decide),
+        )
         .route("/t/{tenant}/jwt", get(jwt::list).post(jwt::create))
         .route("/t/{tenant}/jwt/{id}/delete", post(jwt::delete))
         .route("/t/{tenant}/sso", get(sso::list).post(sso::create))

@@ -177,7 +177,7 @@ impl ProxyError {
                 "no prompt API '{slug}' here; its slug is the last part of POST /prompts/{{slug}}"
             ),
             Self::BudgetExceeded(budget) => format!(
-                "this API key has spent its budget of ${} {}; ask for a larger budget",
+                "this key (its plan, for a subscription; its issuer's, for a JWT caller) has spent its budget of ${} {}; ask for a larger budget",
                 tollgate_protocol::NanoUsd(budget.nanousd),
                 period_words(budget.period)
             ),
@@ -187,7 +187,7 @@ impl ProxyError {
                 left,
             } => format!(
                 "this call may cost up to ${} (its input and its max_tokens at the model's prices), \
-                 and this API key has ${} of its ${} budget left {}; lower max_tokens or ask for a larger budget",
+                 and this key has ${} of its ${} budget left {}; lower max_tokens or ask for a larger budget",
                 tollgate_protocol::NanoUsd(*worst_case),
                 tollgate_protocol::NanoUsd((*left).max(0)),
                 tollgate_protocol::NanoUsd(budget.nanousd),

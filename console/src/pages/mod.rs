@@ -12,6 +12,7 @@ pub(crate) mod mcp;
 pub(crate) mod members;
 pub(crate) mod models;
 pub(crate) mod platform;
+pub(crate) mod portal;
 pub(crate) mod prompt_apis;
 pub(crate) mod providers;
 pub(crate) mod proxies;
@@ -81,6 +82,7 @@ pub(crate) async fn switch(ctx: Ctx, Query(query): Query<SwitchQuery>) -> Respon
         "tokens",
         "jwt",
         "mcp",
+        "portal",
         "services",
         "config",
     ];

@@ -339,3 +339,126 @@ async fn a_subscription_is_the_only_way_across_tenants_and_holds_its_plan() {
     );
     proxy.shutdown().await;
 }
+
+/// The same flow through the console's forms: publish, find, subscribe, approve, get a key.
+#[tokio::test]
+async fn the_console_portal_publishes_finds_subscribes_and_approves() {
+    let server = TestServer::start().await;
+    let owner = server.admin().await;
+    let upstream = Upstream::start("orders", Behaviour::Echo).await;
+    create_route(
+        &owner,
+        json!({"name": "orders", "path": "/orders", "targets": [{"url": upstream.url}]}),
+    )
+    .await;
+    let (_, html) = owner
+        .submit(
+            "/t/default/portal/products",
+            &[
+                ("name", "orders-api"),
+                ("title", "Orders API"),
+                ("description", "Every order of the shop"),
+                ("tags", "commerce"),
+                ("routes", "orders"),
+                ("visibility", "platform"),
+                ("approval", "manual"),
+                ("plan", "standard"),
+                ("requests_per_minute", "100"),
+                ("budget_usd", "5"),
+            ],
+        )
+        .await;
+    assert!(html.contains("Product “Orders API” published."), "{html}");
+    assert!(html.contains("100 requests/min, $5.00 per month"), "{html}");
+
+    let bee = server
+        .user_with_role("bee", "dev@bee.example", "member")
+        .await;
+    let (_, html) = bee.page("/t/bee/portal?search=shop").await;
+    assert!(
+        html.contains("Orders API") && html.contains("routes: orders"),
+        "{html}"
+    );
+    let (_, html) = bee
+        .submit(
+            "/t/bee/portal/applications",
+            &[("name", "storefront"), ("description", "The web shop")],
+        )
+        .await;
+    assert!(html.contains("Application “storefront”"), "{html}");
+    let products = bee.get("/api/v1/tenants/bee/catalog").await;
+    let product = products.body[0]["id"].as_str().unwrap().to_string();
+    let (_, html) = bee.page(&format!("/t/bee/portal/products/{product}")).await;
+    assert!(
+        html.contains("Subscribe") && html.contains("standard"),
+        "{html}"
+    );
+    let app = bee.get("/api/v1/tenants/bee/applications").await.body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, html) = bee
+        .submit(
+            &format!("/t/bee/portal/products/{product}/subscribe"),
+            &[
+                ("application", &app),
+                ("plan", "standard"),
+                ("note", "for the shop"),
+            ],
+        )
+        .await;
+    assert!(
+        html.contains("Requested") && html.contains("pending"),
+        "{html}"
+    );
+
+    let (_, html) = owner.page("/t/default/portal").await;
+    assert!(
+        html.contains("storefront (bee)") && html.contains("for the shop"),
+        "{html}"
+    );
+    let subscription = owner
+        .get("/api/v1/tenants/default/subscriptions?status=pending")
+        .await
+        .body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, html) = owner
+        .submit(
+            &format!("/t/default/portal/subscriptions/{subscription}/decision"),
+            &[("decision", "approve"), ("note", "enjoy")],
+        )
+        .await;
+    assert!(
+        html.contains("Orders API for storefront: approved."),
+        "{html}"
+    );
+
+    let (_, html) = bee
+        .submit(
+            &format!("/t/bee/portal/applications/{app}/keys"),
+            &[("name", "production")],
+        )
+        .await;
+    assert!(html.contains("New key") && html.contains("tg_"), "{html}");
+    assert!(
+        html.contains("approved") && html.contains("enjoy"),
+        "{html}"
+    );
+    let secret = html
+        .split("class=\"secret-value\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap()
+        .to_string();
+    let proxy = TestProxy::start(&server).await;
+    let (status, _, body) = call(
+        client()
+            .get(format!("http://{}/orders/1", proxy.traffic_addr()))
+            .bearer_auth(&secret),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    proxy.shutdown().await;
+}

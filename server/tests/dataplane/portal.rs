@@ -240,6 +240,16 @@ async fn a_subscription_is_the_only_way_across_tenants_and_holds_its_plan() {
     }
     assert_eq!(statuses, [200, 200, 200, 429], "{statuses:?}");
 
+    // Suspended: refused within a second; resumed: through the door again (where the plan's
+    // request limit, used up this minute, answers 429).
+    let decision = format!("/api/v1/tenants/default/subscriptions/{subscription}/decision");
+    let decide = |choice: &str| owner.post(&decision, json!({"decision": choice}));
+    assert_eq!(decide("suspend").await.body["status"], "suspended");
+    let took = becomes(route("/orders/3"), 403).await;
+    assert!(took < Duration::from_secs(1), "suspension took {took:?}");
+    assert_eq!(decide("resume").await.body["status"], "approved");
+    becomes(route("/orders/3"), 429).await;
+
     // Revoked: refused within a second.
     let revoked = owner
         .post(

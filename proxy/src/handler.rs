@@ -181,9 +181,11 @@ async fn pipeline(
                 origin: mcp::Origin { peer, request_id },
             };
             if exchange.is_tool_call() {
-                let mut allowed = limit(shared, &key, context).await;
+                let reach = gateway.reach_for_call(&exchange);
+                context.reached_with(reach);
+                let mut allowed = limit(shared, reach, context).await;
                 if allowed.is_ok() && gateway.calls_prompt_api(&exchange) {
-                    allowed = ai_allowance(shared, &key, &Method::POST, context);
+                    allowed = ai_allowance(shared, reach, &Method::POST, context);
                 }
                 if let Err(refusal) = allowed {
                     return Ok(gateway.refuse(&exchange, &refusal, &mut context.mcp));

@@ -247,7 +247,8 @@ impl Exchange {
 
 /// A tool a call names, found.
 enum Target<'c> {
-    Server(&'c McpServer, String),
+    /// A server's tool, and the reach (the key, or one of its subscriptions) it is called with.
+    Server(&'c McpServer, &'c CompiledKey, String),
     PromptApi(String),
     /// A REST route's operation (by `{route}__{operation}`).
     Rest(String),
@@ -267,11 +268,26 @@ impl Gateway<'_, '_> {
         self.caller.key
     }
 
-    fn server(&self, name: &str) -> Option<&Arc<McpServer>> {
-        self.caller
-            .config
-            .mcp_servers
-            .get(&(self.key().tenant_id, name.to_string()))
+    /// The MCP server `name` and the reach that may use it: the key (a server of its own
+    /// tenant, in its scope) or one of its subscriptions (a product holding the server).
+    fn server(&self, name: &str) -> Option<(&Arc<McpServer>, &CompiledKey)> {
+        let key = self.key();
+        let servers = &self.caller.config.mcp_servers;
+        std::iter::once(key).chain(&key.grants).find_map(|reach| {
+            let server = servers.get(&(reach.tenant_id, name.to_string()))?;
+            server
+                .visible_to(&reach.mcp_servers)
+                .then_some((server, reach))
+        })
+    }
+
+    /// What a tool call is counted against: its reach (the key, or the subscription that
+    /// serves the server).
+    pub(crate) fn reach_for_call(&self, exchange: &Exchange) -> &CompiledKey {
+        match exchange.tool_call().and_then(|(_, name)| self.target(name)) {
+            Some(Target::Server(_, reach, _)) => reach,
+            _ => self.key(),
+        }
     }
 
     /// Whether this call targets a prompt API (the key's budget and token limit then apply).
@@ -298,7 +314,7 @@ impl Gateway<'_, '_> {
     /// The usage record of a call of `name`.
     fn metered(&self, name: &str, outcome: Outcome) -> ToolCall {
         match self.target(name) {
-            Some(Target::Server(server, tool)) => ToolCall::new(Some(server.id), &tool, outcome),
+            Some(Target::Server(server, _, tool)) => ToolCall::new(Some(server.id), &tool, outcome),
             Some(Target::PromptApi(slug)) => ToolCall::new(None, &slug, outcome),
             Some(Target::Rest(tool)) => {
                 let mut call = ToolCall::new(None, &tool, outcome);
@@ -314,7 +330,8 @@ impl Gateway<'_, '_> {
     fn target(&self, name: &str) -> Option<Target<'_>> {
         match self.endpoint {
             Endpoint::Server(server) => {
-                Some(Target::Server(self.server(server)?, name.to_string()))
+                let (server, reach) = self.server(server)?;
+                Some(Target::Server(server, reach, name.to_string()))
             }
             Endpoint::PromptApis => Some(Target::PromptApi(name.to_string())),
             Endpoint::RestApis => Some(Target::Rest(name.to_string())),
@@ -325,7 +342,8 @@ impl Gateway<'_, '_> {
                     REST_APIS => return Some(Target::Rest(tool.to_string())),
                     _ => {}
                 }
-                Some(Target::Server(self.server(server)?, tool.to_string()))
+                let (server, reach) = self.server(server)?;
+                Some(Target::Server(server, reach, tool.to_string()))
             }
         }
     }
@@ -403,17 +421,20 @@ impl Gateway<'_, '_> {
                 "this key may not use REST routes".into(),
             ),
             Endpoint::RestApis => None,
-            Endpoint::Server(name) => match self.server(name) {
-                None => refuse(
-                    StatusCode::NOT_FOUND,
-                    format!("no MCP server is named '{name}'"),
-                ),
-                Some(server) if !server.visible_to(&self.key().mcp_servers) => refuse(
-                    StatusCode::FORBIDDEN,
-                    format!("this key may not use the MCP server '{name}'"),
-                ),
-                Some(_) => None,
-            },
+            Endpoint::Server(name) => {
+                let own = (self.key().tenant_id, name.clone());
+                match self.server(name) {
+                    Some(_) => None,
+                    None if self.caller.config.mcp_servers.contains_key(&own) => refuse(
+                        StatusCode::FORBIDDEN,
+                        format!("this key may not use the MCP server '{name}'"),
+                    ),
+                    None => refuse(
+                        StatusCode::NOT_FOUND,
+                        format!("no MCP server is named '{name}'"),
+                    ),
+                }
+            }
         }
     }
 
@@ -448,14 +469,14 @@ impl Gateway<'_, '_> {
             Endpoint::PromptApis => prompt_tools::tools(config, key, ""),
             Endpoint::RestApis => rest_tools::tools(config, key, ""),
             Endpoint::Server(name) => {
-                let Some(server) = self.server(name) else {
+                let Some((server, reach)) = self.server(name) else {
                     return answer(jsonrpc::error(
                         id,
                         jsonrpc::INVALID_PARAMS,
                         "no such server",
                     ));
                 };
-                match self.server_tools(server, "").await {
+                match self.server_tools(server, reach, "").await {
                     Ok(tools) => tools,
                     Err(error) => {
                         return answer(jsonrpc::error(id, error.code(), &error.message(name)))
@@ -463,19 +484,23 @@ impl Gateway<'_, '_> {
                 }
             }
             Endpoint::All => {
-                let mut servers: Vec<&Arc<McpServer>> = config
-                    .mcp_servers
-                    .iter()
-                    .filter(|((tenant, _), server)| {
-                        *tenant == key.tenant_id && server.visible_to(&key.mcp_servers)
-                    })
-                    .map(|(_, server)| server)
-                    .collect();
-                servers.sort_by(|a, b| a.name.cmp(&b.name));
+                // The key's own servers first, then its subscriptions'; a name once.
+                let mut servers: Vec<(&Arc<McpServer>, &CompiledKey)> = Vec::new();
+                for reach in std::iter::once(key).chain(&key.grants) {
+                    for ((tenant, _), server) in &config.mcp_servers {
+                        let usable = *tenant == reach.tenant_id
+                            && server.visible_to(&reach.mcp_servers)
+                            && !servers.iter().any(|(s, _)| s.name == server.name);
+                        if usable {
+                            servers.push((server, reach));
+                        }
+                    }
+                }
+                servers.sort_by(|a, b| a.0.name.cmp(&b.0.name));
                 let mut tools = Vec::new();
-                for server in servers {
+                for (server, reach) in servers {
                     let prefix = format!("{}{SEPARATOR}", server.name);
-                    match self.server_tools(server, &prefix).await {
+                    match self.server_tools(server, reach, &prefix).await {
                         Ok(found) => tools.extend(found),
                         // One server down does not hide the others' tools.
                         Err(error) => {
@@ -503,6 +528,7 @@ impl Gateway<'_, '_> {
     async fn server_tools(
         &self,
         server: &McpServer,
+        reach: &CompiledKey,
         prefix: &str,
     ) -> Result<Vec<Value>, UpstreamError> {
         let client = self.caller.clients.get(CONNECT_TIMEOUT);
@@ -537,7 +563,7 @@ impl Gateway<'_, '_> {
                 let Some(name) = tool.get("name").and_then(Value::as_str) else {
                     continue;
                 };
-                if server.offers(&self.key().mcp_servers, name) {
+                if server.offers(&reach.mcp_servers, name) {
                     tool["name"] = json!(format!("{prefix}{name}"));
                     tools.push(tool);
                 }
@@ -595,7 +621,7 @@ impl Gateway<'_, '_> {
         };
         let call = self.metered(name, Outcome::failed(502, "no_answer"));
         let target = self.target(name).filter(|target| match target {
-            Target::Server(server, tool) => server.offers(&self.key().mcp_servers, tool),
+            Target::Server(server, reach, tool) => server.offers(&reach.mcp_servers, tool),
             Target::PromptApi(slug) => prompt_tools::callable(self.caller.config, self.key(), slug),
             Target::Rest(tool) => rest_tools::find(self.caller.config, self.key(), tool).is_some(),
         });
@@ -620,7 +646,7 @@ impl Gateway<'_, '_> {
                 call.settle(outcome);
                 answer(jsonrpc::result(id, result))
             }
-            Some(Target::Server(server, tool)) => {
+            Some(Target::Server(server, _, tool)) => {
                 self.forward_call(server, &tool, id, params, &call).await
             }
             Some(Target::Rest(tool)) => {

@@ -10,7 +10,7 @@ use crate::ai::mock_provider;
 use crate::sdk::run_sdk_script;
 
 /// Answers JSON; shows what credentials it got; keeps one tool out by the tenant's allow-list.
-const WEATHER: &str = r#"
+pub(crate) const WEATHER: &str = r#"
 import sys
 from mcp.server.fastmcp import FastMCP, Context
 server = FastMCP("weather", host="127.0.0.1", port=int(sys.argv[1]), json_response=True)
@@ -68,13 +68,13 @@ server.run(transport="streamable-http")
 "#;
 
 /// An MCP server made with the official Python SDK, on a free loopback port.
-struct McpUpstream {
-    url: String,
+pub(crate) struct McpUpstream {
+    pub(crate) url: String,
     _child: tokio::process::Child,
 }
 
 impl McpUpstream {
-    async fn start(script: &str) -> Self {
+    pub(crate) async fn start(script: &str) -> Self {
         let python = std::env::var("TOLLGATE_TEST_PYTHON")
             .expect("TOLLGATE_TEST_PYTHON is not set: run the tests with ./test.sh");
         let port = std::net::TcpListener::bind("127.0.0.1:0")

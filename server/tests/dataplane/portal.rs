@@ -472,3 +472,96 @@ async fn the_console_portal_publishes_finds_subscribes_and_approves() {
     assert_eq!(status, 200, "{body}");
     proxy.shutdown().await;
 }
+
+/// An MCP server of one tenant, reached by another tenant's application through a product.
+#[tokio::test]
+async fn mcp_servers_of_a_product_are_reached_through_the_subscription() {
+    let server = TestServer::start().await;
+    let owner = server.admin().await;
+    let weather = crate::mcp::McpUpstream::start(crate::mcp::WEATHER).await;
+    let created = owner
+        .post(
+            "/api/v1/tenants/default/mcp-servers",
+            json!({"name": "weather", "url": weather.url, "bearer_token": "upstream-secret-a"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let product = owner
+        .post(
+            "/api/v1/tenants/default/products",
+            json!({"name": "weather-tools", "title": "Weather tools", "mcp_servers": ["weather"],
+                   "visibility": "platform", "approval": "automatic",
+                   "plans": [{"name": "free", "limits": {"requests_per_minute": 2}}]}),
+        )
+        .await;
+    assert_eq!(product.status, 201, "{}", product.text);
+    let bee = server
+        .user_with_role("bee", "dev@bee.example", "member")
+        .await;
+    let app = bee
+        .post("/api/v1/tenants/bee/applications", json!({"name": "agent"}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let key = bee
+        .post(
+            &format!("/api/v1/tenants/bee/applications/{app}/keys"),
+            json!({"name": "k"}),
+        )
+        .await
+        .body["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let proxy = TestProxy::start(&server).await;
+    let base = format!("http://{}", proxy.traffic_addr());
+    let rpc = |method: &str, params: Value| {
+        client()
+            .post(format!("{base}/mcp/weather"))
+            .bearer_auth(&key)
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+    };
+    let (status, _, _) = call(rpc("tools/list", json!({}))).await;
+    assert_eq!(status, 404, "no subscription: no such server for this key");
+
+    let subscribed = bee
+        .post(
+            &format!("/api/v1/tenants/bee/applications/{app}/subscriptions"),
+            json!({"product_id": product.body["id"], "plan": "free"}),
+        )
+        .await;
+    assert_eq!(subscribed.body["status"], "approved", "{}", subscribed.text);
+    becomes(|| rpc("tools/list", json!({})), 200).await;
+    let (_, _, listed) = call(rpc("tools/list", json!({}))).await;
+    assert!(listed.to_string().contains("forecast"), "{listed}");
+    let forecast = json!({"name": "forecast", "arguments": {"city": "Rome"}});
+    let (_, _, answer) = call(rpc("tools/call", forecast.clone())).await;
+    assert_eq!(
+        answer["result"]["content"][0]["text"], "Sunny in Rome",
+        "{answer}"
+    );
+    // The plan's two calls a minute.
+    call(rpc("tools/call", forecast.clone())).await;
+    let (_, _, refused) = call(rpc("tools/call", forecast)).await;
+    assert_eq!(refused["error"]["code"], -32002, "{refused}");
+    // Each call is metered against the subscription.
+    let subscription = subscribed.body["id"].as_str().unwrap().to_string();
+    let mut counted = 0;
+    for _ in 0..100 {
+        counted = sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM usage_events WHERE subscription_id = $1::uuid AND mcp_tool = 'forecast'",
+        )
+        .bind(&subscription)
+        .fetch_one(&server.db)
+        .await
+        .unwrap();
+        if counted >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(counted, 3);
+    proxy.shutdown().await;
+}

@@ -318,7 +318,7 @@ pub(crate) async fn product(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> 
     let title = text(&product, "title");
     let plans: Vec<Value> = product["plans"].as_array().cloned().unwrap_or_default();
     let examples: Vec<String> = [
-        product["routes"].as_array().map(|_| format!("curl {proxy}/… -H 'Authorization: Bearer $APP_KEY'  # a route of the product")),
+        product["routes"].as_array().filter(|r| !r.is_empty()).map(|_| format!("curl {proxy}/… -H 'Authorization: Bearer $APP_KEY'  # a route of the product")),
         product["models"].as_array().and_then(|m| m.first()).and_then(Value::as_str).map(|m| format!("curl {proxy}/v1/chat/completions -H 'Authorization: Bearer $APP_KEY' -d '{{\"model\": \"{m}\", \"messages\": [{{\"role\": \"user\", \"content\": \"Hello\"}}]}}'")),
         product["prompt_apis"].as_array().and_then(|m| m.first()).and_then(Value::as_str).map(|s| format!("curl {proxy}/prompts/{s} -H 'Authorization: Bearer $APP_KEY' -d '{{…variables…}}'")),
     ]
@@ -529,7 +529,11 @@ async fn render_application(t: TenantCtx, id: String, secret: Option<String>) ->
             </section>
             <section class="card">
                 <h2>"Usage and cost (last 24 hours)"</h2>
-                <p>{format!("{} calls, {} errors, {}", format::count(total["requests"].as_i64().unwrap_or(0)), format::count(total["client_errors"].as_i64().unwrap_or(0) + total["server_errors"].as_i64().unwrap_or(0)), format::usd(total["cost_usd"].as_str().unwrap_or("0")))}</p>
+                <p>{
+                    let calls = total["requests"].as_i64().unwrap_or(0);
+                    let errors = total["client_errors"].as_i64().unwrap_or(0) + total["server_errors"].as_i64().unwrap_or(0);
+                    format!("{} {}, {} {}, {}", format::count(calls), if calls == 1 { "call" } else { "calls" }, format::count(errors), if errors == 1 { "error" } else { "errors" }, format::usd(total["cost_usd"].as_str().unwrap_or("0")))
+                }</p>
                 {(!by_product.is_empty()).then(|| view! {
                     <table id="app-usage">
                         <thead><tr><th>"Product"</th><th class="num">"Calls"</th><th class="num">"Tokens"</th><th class="num">"p95"</th><th class="num">"Cost"</th></tr></thead>

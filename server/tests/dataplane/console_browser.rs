@@ -775,3 +775,184 @@ async fn single_sign_on_through_the_providers_own_pages_lands_with_the_mapped_ro
         .await;
     let _ = browser.client.clone().close().await;
 }
+
+impl Browser {
+    async fn sign_in(&self, email: &str, password: &str) -> StepResult<()> {
+        self.goto("/login").await?;
+        self.fill("#email", email).await?;
+        self.fill("#password", password).await?;
+        self.submit("form[action='/login']").await
+    }
+
+    async fn sign_out(&self) -> StepResult<()> {
+        self.submit("form[action='/logout']").await
+    }
+}
+
+/// The developer portal in a browser: the owner publishes a product, a developer of another
+/// tenant finds it and subscribes an application, the owner approves, the developer takes a
+/// key, calls the API through the proxy and sees the cost. Refreshes the portal screenshots.
+#[tokio::test]
+async fn the_developer_portal_works_in_a_browser() {
+    let mut server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(&server, dir.path()).await;
+    let proxy_url = format!("http://{}", proxy.traffic_addr());
+    server.set_proxy_url(&proxy_url).await;
+    let provider_url = start_mock_provider().await;
+    let admin = server.admin().await;
+    let provider = admin
+        .post(
+            "/api/v1/tenants/default/providers",
+            json!({"name": "mock", "kind": "openai_compatible", "base_url": provider_url,
+                   "api_key": PROVIDER_KEY}),
+        )
+        .await;
+    assert_eq!(provider.status, 201, "{}", provider.text);
+    let model = admin
+        .post(
+            "/api/v1/tenants/default/models",
+            json!({"name": "gpt-4o-mini", "deployments": [{"provider": "mock", "model": "gpt-4o-mini"}],
+                   "prices": {"input_per_mtok": "0.15", "output_per_mtok": "0.60"}}),
+        )
+        .await;
+    assert_eq!(model.status, 201, "{}", model.text);
+    server
+        .user_with_role("bee", "dev@bee.example", "member")
+        .await;
+    let driver = Driver::start();
+    let browser = Browser::open(&driver, &server.base).await;
+
+    browser
+        .step("publish a product", async {
+            browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await?;
+            browser.goto("/t/default/portal").await?;
+            browser.fill("#p_name", "assistant-api").await?;
+            browser.fill("#p_title", "Assistant API").await?;
+            browser
+                .fill(
+                    "#p_description",
+                    "A chat model for every team, billed per token.",
+                )
+                .await?;
+            browser.fill("#p_tags", "ai, chat").await?;
+            browser.fill("#p_models", "gpt-4o-mini").await?;
+            cmd(browser
+                .client
+                .execute(
+                    "document.querySelector('#p_visibility').value = 'platform'; return null;",
+                    vec![],
+                )
+                .await)?;
+            browser.fill("#p_plan", "team").await?;
+            browser.fill("#p_rpm", "600").await?;
+            browser.fill("#p_budget", "25").await?;
+            browser
+                .submit("form[action='/t/default/portal/products']")
+                .await?;
+            let page = browser.page().await?;
+            ensure(page.contains("Assistant API"), "the product is listed")?;
+            browser.sign_out().await
+        })
+        .await;
+
+    browser
+        .step("find it and subscribe an application", async {
+            browser
+                .sign_in("dev@bee.example", "user-password-1")
+                .await?;
+            browser.goto("/t/bee/portal?tag=ai").await?;
+            let catalog = browser.text("#catalog").await?;
+            ensure(
+                catalog.contains("Assistant API"),
+                format!("catalog '{catalog}'"),
+            )?;
+            browser.fill("#app_name", "support-bot").await?;
+            browser
+                .fill("#app_description", "Answers customers")
+                .await?;
+            browser
+                .submit("form[action='/t/bee/portal/applications']")
+                .await?;
+            browser.goto("/t/bee/portal?tag=ai").await?;
+            browser.screenshot("portal-catalog").await?;
+            let link = cmd(browser
+                .client
+                .find(Locator::LinkText("Assistant API"))
+                .await)?;
+            cmd(link.click().await)?;
+            browser.text("main h1").await?;
+            browser.fill("#s_note", "For the support bot").await?;
+            browser.screenshot("portal-product").await?;
+            browser.submit("main form[action$='/subscribe']").await?;
+            let status = browser.text("#subscriptions").await?;
+            ensure(
+                status.contains("pending"),
+                format!("subscriptions '{status}'"),
+            )?;
+            browser.sign_out().await
+        })
+        .await;
+
+    browser
+        .step("approve it", async {
+            browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await?;
+            browser.goto("/t/default/portal").await?;
+            let inbox = browser.text("#inbox").await?;
+            ensure(
+                inbox.contains("support-bot (bee)") && inbox.contains("For the support bot"),
+                format!("inbox '{inbox}'"),
+            )?;
+            browser.screenshot("portal-inbox").await?;
+            browser.submit("#inbox form").await?;
+            let page = browser.page().await?;
+            ensure(page.contains("approved"), "approved")?;
+            browser.sign_out().await
+        })
+        .await;
+
+    let secret = browser
+        .step("take a key", async {
+            browser
+                .sign_in("dev@bee.example", "user-password-1")
+                .await?;
+            browser.goto("/t/bee/portal").await?;
+            let link = cmd(browser.client.find(Locator::LinkText("support-bot")).await)?;
+            cmd(link.click().await)?;
+            browser.fill("#k_name", "production").await?;
+            browser.submit("main form[action$='/keys']").await?;
+            browser.text(".secret-value").await
+        })
+        .await;
+    synced(&server, &proxy).await;
+    let answer = client()
+        .post(format!("{proxy_url}/v1/chat/completions"))
+        .bearer_auth(&secret)
+        .json(&json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Where is my order?"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+
+    browser
+        .step("see the cost", async {
+            // The page the key was shown on, without the form's `/keys`.
+            let here = cmd(browser.client.current_url().await)?.path().to_string();
+            let here = here.trim_end_matches("/keys").to_string();
+            for _ in 0..50 {
+                browser.goto(&here).await?;
+                if browser.page().await?.contains("id=\"app-usage\"") {
+                    let usage = browser.text("#app-usage").await?;
+                    ensure(usage.contains("Assistant API"), format!("usage '{usage}'"))?;
+                    ensure(usage.contains("$0.00039"), format!("usage '{usage}'"))?;
+                    return browser.screenshot("portal-application").await;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err("the call never showed up on the application's page".into())
+        })
+        .await;
+
+    browser.client.close().await.unwrap();
+    proxy.shutdown().await;
+}

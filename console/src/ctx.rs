@@ -97,6 +97,22 @@ impl Ctx {
     }
 
     /// A full page: the API's cookies passed on, the shown flash message cleared.
+    /// A whole HTML document of its own (no console layout), with the console's headers.
+    pub(crate) fn standalone(&self, html: String) -> Response {
+        let response = (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CONTENT_SECURITY_POLICY, CSP),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                (header::REFERRER_POLICY, "same-origin"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            html,
+        )
+            .into_response();
+        self.finish(response)
+    }
+
     pub(crate) fn page(&self, nav: Option<&Nav>, title: &str, body: String) -> Response {
         let html = layout::document(title, nav, self.flash.as_ref(), &self.csrf, body);
         let html = csrf::bind_forms(&html, self.session.as_deref());

@@ -50,6 +50,7 @@ pub const SESSION_COOKIE: &str = "tollgate_session";
 
 const STYLESHEET: &str = include_str!("../assets/console.css");
 const SCRIPT: &str = include_str!("../assets/console.js");
+const PORTAL_DOCS_SCRIPT: &str = include_str!("../assets/portal-docs.js");
 
 /// The console's routes; fails only when its HTTP client (for try-it calls) cannot be built.
 pub fn router(settings: Settings) -> Result<Router, reqwest::Error> {
@@ -88,6 +89,8 @@ pub fn router(settings: Settings) -> Result<Router, reqwest::Error> {
         .route("/t/{tenant}/portal", get(portal::home))
         .route("/t/{tenant}/portal/products", post(portal::create_product))
         .route("/t/{tenant}/portal/products/{id}", get(portal::product))
+        .route("/t/{tenant}/portal/products/{id}/docs", get(portal::docs))
+        .route("/t/{tenant}/portal/products/{id}/try", post(portal::try_it))
         .route(
             "/t/{tenant}/portal/products/{id}/subscribe",
             post(portal::subscribe),
@@ -205,6 +208,7 @@ pub fn router(settings: Settings) -> Result<Router, reqwest::Error> {
         }))
         .route("/assets/console.css", get(stylesheet))
         .route("/assets/console.js", get(script))
+        .route("/assets/portal-docs.js", get(portal_docs_script))
         .with_state(state))
 }
 
@@ -215,6 +219,16 @@ async fn stylesheet() -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
         STYLESHEET,
+    )
+}
+
+async fn portal_docs_script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        PORTAL_DOCS_SCRIPT,
     )
 }
 

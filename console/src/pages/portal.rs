@@ -282,6 +282,18 @@ fn urlencode(text: &str) -> String {
 }
 
 pub(crate) async fn product(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
+    render_product(t, id, None).await
+}
+
+/// What a try-it call answered.
+struct Tried {
+    request: TryForm,
+    status: u16,
+    latency_ms: f64,
+    body: String,
+}
+
+async fn render_product(t: TenantCtx, id: String, tried: Option<Tried>) -> Response {
     let product: Value = match t.ctx.api.get(&t.api_path(&format!("/catalog/{id}"))).await {
         Ok(product) => product,
         Err(failure) => return t.failure(failure),
@@ -316,6 +328,24 @@ pub(crate) async fn product(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> 
     let proxy = t.ctx.proxy_url.trim_end_matches('/').to_string();
     let can_subscribe = t.role() >= Role::Member && !applications.is_empty();
     let title = text(&product, "title");
+    let docs_href = format!("{base}/products/{}/docs", text(&product, "id"));
+    let try_action = format!("{base}/products/{}/try", text(&product, "id"));
+    let first_model = product["models"][0].as_str().map(str::to_string);
+    let (try_method, try_path, try_body) = match &tried {
+        Some(tried) => (
+            tried.request.method.clone(),
+            tried.request.path.clone(),
+            tried.request.body.clone(),
+        ),
+        None => match &first_model {
+            Some(model) => (
+                "POST".to_string(),
+                "/v1/chat/completions".to_string(),
+                format!("{{\"model\": \"{model}\", \"messages\": [{{\"role\": \"user\", \"content\": \"Hello\"}}]}}"),
+            ),
+            None => ("GET".to_string(), "/".to_string(), String::new()),
+        },
+    };
     let plans: Vec<Value> = product["plans"].as_array().cloned().unwrap_or_default();
     let examples: Vec<String> = [
         product["routes"].as_array().filter(|r| !r.is_empty()).map(|_| format!("curl {proxy}/… -H 'Authorization: Bearer $APP_KEY'  # a route of the product")),
@@ -353,8 +383,35 @@ pub(crate) async fn product(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> 
             })}
             <section class="card">
                 <h2>"Calling it"</h2>
-                <p class="muted">"With a key of an application whose subscription is approved:"</p>
+                <p class="muted">"With a key of an application whose subscription is approved. "<a href=docs_href>"API reference"</a></p>
                 <pre>{examples.join("\n")}</pre>
+            </section>
+            <section class="card">
+                <h2>"Try it"</h2>
+                <p class="muted">"Calls the proxy with your application's key (used for this call only, never stored)."</p>
+                <form method="post" action=try_action class="grid-form" id="try-it">
+                    <input type="hidden" name="csrf" value=csrf.clone()/>
+                    <label for="t_key">"Application key"</label>
+                    <input id="t_key" name="key" type="password" autocomplete="off" required placeholder="tg_…"/>
+                    <label for="t_method">"Method"</label>
+                    <select id="t_method" name="method">
+                        {["GET", "POST", "PUT", "PATCH", "DELETE"].into_iter().map(|m| {
+                            let selected = m == try_method;
+                            view! { <option value=m selected=selected>{m}</option> }
+                        }).collect_view()}
+                    </select>
+                    <label for="t_path">"Path"</label>
+                    <input id="t_path" name="path" required value=try_path/>
+                    <label for="t_body">"JSON body"</label>
+                    <textarea id="t_body" name="body" rows="4">{crate::layout::escape_textarea(&try_body)}</textarea>
+                    <div class="actions"><button type="submit">"Send"</button></div>
+                </form>
+                {tried.map(|tried| view! {
+                    <div id="try-result">
+                        <p>{format!("HTTP {} in {:.1} ms", tried.status, tried.latency_ms)}</p>
+                        <pre>{tried.body}</pre>
+                    </div>
+                })}
             </section>
             {can_subscribe.then(|| view! {
                 <section class="card">
@@ -378,6 +435,90 @@ pub(crate) async fn product(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> 
         }
     });
     t.page(&title, body)
+}
+
+/// The product's API reference: Swagger UI on its OpenAPI document.
+pub(crate) async fn docs(t: TenantCtx, Path(IdPath { id }): Path<IdPath>) -> Response {
+    let product: Value = match t.ctx.api.get(&t.api_path(&format!("/catalog/{id}"))).await {
+        Ok(product) => product,
+        Err(failure) => return t.failure(failure),
+    };
+    let title = crate::layout::escape_textarea(&text(&product, "title"));
+    let spec = crate::layout::escape_textarea(&t.api_path(&format!("/catalog/{id}/openapi.json")));
+    let back = crate::layout::escape_textarea(&t.path(&format!("/portal/products/{id}")));
+    t.ctx.standalone(format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} · API reference · Tollgate</title>\
+         <link rel=\"stylesheet\" href=\"/api/docs/swagger-ui.css\"></head><body>\
+         <p style=\"font-family:sans-serif;margin:1rem\"><a href=\"{back}\">← {title}</a></p>\
+         <div id=\"swagger\" data-spec=\"{spec}\"></div>\
+         <script src=\"/api/docs/swagger-ui-bundle.js\"></script>\
+         <script src=\"/assets/portal-docs.js\"></script></body></html>"
+    ))
+}
+
+#[derive(Deserialize, Clone)]
+pub(crate) struct TryForm {
+    key: String,
+    method: String,
+    path: String,
+    #[serde(default)]
+    body: String,
+}
+
+/// Sends the try-it request to the proxy with the reader's key.
+pub(crate) async fn try_it(
+    t: TenantCtx,
+    Path(IdPath { id }): Path<IdPath>,
+    Form(form): Form<TryForm>,
+) -> Response {
+    let path = form.path.trim();
+    let (status, latency_ms, body) = if !path.starts_with('/') || path.starts_with("//") {
+        (
+            0,
+            0.0,
+            "The path starts with / (like /v1/chat/completions).".to_string(),
+        )
+    } else {
+        let method =
+            reqwest::Method::from_bytes(form.method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let url = format!("{}{path}", t.ctx.proxy_internal_url);
+        let mut request = t
+            .ctx
+            .http
+            .request(method, &url)
+            .bearer_auth(form.key.trim());
+        if let Some(body) = forms::opt(&form.body) {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let started = std::time::Instant::now();
+        match request.send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let text = response.text().await.unwrap_or_default();
+                let shown = serde_json::from_str::<Value>(&text)
+                    .ok()
+                    .and_then(|v| serde_json::to_string_pretty(&v).ok())
+                    .unwrap_or(text);
+                let shown: String = shown.chars().take(20_000).collect();
+                (status, started.elapsed().as_secs_f64() * 1000.0, shown)
+            }
+            Err(err) => (0, 0.0, format!("Could not reach the proxy at {url}: {err}")),
+        }
+    };
+    let tried = Tried {
+        request: TryForm {
+            key: String::new(),
+            ..form
+        },
+        status,
+        latency_ms,
+        body,
+    };
+    render_product(t, id, Some(tried)).await
 }
 
 #[derive(Deserialize)]
@@ -482,6 +623,7 @@ async fn render_application(t: TenantCtx, id: String, secret: Option<String>) ->
         .unwrap_or_default();
     let by_product: Vec<Value> = usage["by_product"].as_array().cloned().unwrap_or_default();
     let total = usage["total"].clone();
+    let (calls_chart, cost_chart) = hourly_charts(&usage);
     let can_manage = t.role() >= Role::Member;
     let body = render(move || {
         view! {
@@ -534,6 +676,10 @@ async fn render_application(t: TenantCtx, id: String, secret: Option<String>) ->
                     let errors = total["client_errors"].as_i64().unwrap_or(0) + total["server_errors"].as_i64().unwrap_or(0);
                     format!("{} {}, {} {}, {}", format::count(calls), if calls == 1 { "call" } else { "calls" }, format::count(errors), if errors == 1 { "error" } else { "errors" }, format::usd(total["cost_usd"].as_str().unwrap_or("0")))
                 }</p>
+                <div class="chart-row">
+                    <div inner_html=calls_chart></div>
+                    <div inner_html=cost_chart></div>
+                </div>
                 {(!by_product.is_empty()).then(|| view! {
                     <table id="app-usage">
                         <thead><tr><th>"Product"</th><th class="num">"Calls"</th><th class="num">"Tokens"</th><th class="num">"p95"</th><th class="num">"Cost"</th></tr></thead>
@@ -568,6 +714,50 @@ async fn render_application(t: TenantCtx, id: String, secret: Option<String>) ->
         }
     });
     t.page(&format!("Application {name}"), body)
+}
+
+/// Calls and cost per hour over the last 24 hours, as the dashboard draws them.
+fn hourly_charts(usage: &Value) -> (String, String) {
+    use crate::charts::{self, Axis, Chart, Series, PALETTE};
+    use time::format_description::well_known::Rfc3339;
+    use time::{Duration, OffsetDateTime, Time};
+    let now = OffsetDateTime::now_utc();
+    let this_hour = now.replace_time(Time::from_hms(now.hour(), 0, 0).unwrap_or(Time::MIDNIGHT));
+    let hours: Vec<OffsetDateTime> = (0..24)
+        .rev()
+        .map(|back| this_hour - Duration::hours(back))
+        .collect();
+    let mut calls = vec![0.0; hours.len()];
+    let mut cost = vec![0.0; hours.len()];
+    for point in usage["series"].as_array().into_iter().flatten() {
+        let Some(time) = point["time"]
+            .as_str()
+            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+        else {
+            continue;
+        };
+        if let Some(i) = hours.iter().position(|h| *h == time) {
+            calls[i] = point["requests"].as_f64().unwrap_or(0.0);
+            cost[i] = format::usd_value(point["cost_usd"].as_str().unwrap_or("0"));
+        }
+    }
+    let labels: Vec<String> = hours
+        .iter()
+        .map(|h| format!("{:02}:00", h.hour()))
+        .collect();
+    let calls = charts::stacked_bars(&Chart {
+        title: "Calls",
+        labels: labels.clone(),
+        series: vec![Series::new("calls", PALETTE[0], calls)],
+        axis: Axis::Count,
+    });
+    let cost = charts::stacked_bars(&Chart {
+        title: "Cost (USD)",
+        labels,
+        series: vec![Series::new("cost", PALETTE[1], cost)],
+        axis: Axis::Usd,
+    });
+    (calls, cost)
 }
 
 #[derive(Deserialize)]

@@ -32,6 +32,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_product, update_product, delete_product))
         .routes(routes!(list_catalog))
         .routes(routes!(get_catalog_product))
+        .routes(routes!(get_catalog_openapi))
         .routes(routes!(list_applications, create_application))
         .routes(routes!(get_application, delete_application))
         .routes(routes!(create_application_key))
@@ -129,6 +130,19 @@ async fn get_catalog_product(
     ApiPath(ObjectId { id }): ApiPath<ObjectId>,
 ) -> ApiResult<Json<Product>> {
     Ok(Json(catalog::get(&state.db, &access, id).await?))
+}
+
+/// A catalog product's API reference as one OpenAPI document: its REST document, chat
+/// completions for its models, and its prompt APIs' endpoints.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/catalog/{id}/openapi.json", tag = "portal",
+    params(TenantParam, ("id" = Uuid, Path, description = "Product id")),
+    responses((status = 200, body = Object), NotFound))]
+async fn get_catalog_openapi(
+    State(state): State<AppState>,
+    TenantScope { access, .. }: TenantScope,
+    ApiPath(ObjectId { id }): ApiPath<ObjectId>,
+) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(catalog::openapi(&state.db, &access, id).await?))
 }
 
 /// The tenant's applications.

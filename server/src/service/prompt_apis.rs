@@ -498,9 +498,35 @@ pub(crate) async fn delete(
 /// The OpenAPI document of the prompt API's own endpoint on the proxy.
 pub(crate) async fn openapi(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<Value> {
     let api = load(db, access, id).await?;
+    Ok(document(&api.spec, api.version))
+}
+
+/// The active versions of a tenant's prompt APIs of these slugs, as OpenAPI documents.
+pub(crate) async fn documents(
+    db: &PgPool,
+    tenant_id: Uuid,
+    slugs: &[String],
+) -> ApiResult<Vec<Value>> {
+    let rows: Vec<(i32, sqlx::types::Json<PromptApiSpec>)> = sqlx::query_as(
+        "SELECT p.active_version, v.spec
+         FROM prompt_apis p JOIN prompt_api_versions v ON v.prompt_api_id = p.id AND v.version = p.active_version
+         WHERE p.tenant_id = $1 AND p.slug = ANY($2) ORDER BY p.slug",
+    )
+    .bind(tenant_id)
+    .bind(slugs)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|(version, spec)| document(&spec.0, *version))
+        .collect())
+}
+
+/// The OpenAPI document of `POST /prompts/{slug}` at a version.
+fn document(spec: &PromptApiSpec, version: i32) -> Value {
     let mut properties = serde_json::Map::new();
     let mut required = Vec::new();
-    for variable in &api.spec.variables {
+    for variable in &spec.variables {
         let mut schema = match variable.kind {
             VariableType::String => json!({"type": "string"}),
             VariableType::Number => json!({"type": "number"}),
@@ -518,15 +544,15 @@ pub(crate) async fn openapi(db: &PgPool, access: &TenantAccess, id: Uuid) -> Api
         }
         properties.insert(variable.name.clone(), schema);
     }
-    let path = format!("/prompts/{}", api.spec.slug);
-    Ok(json!({
+    let path = format!("/prompts/{}", spec.slug);
+    json!({
         "openapi": "3.1.0",
-        "info": {"title": format!("Prompt API {}", api.spec.slug), "version": api.version.to_string(),
-                 "description": api.spec.description.clone().unwrap_or_default()},
+        "info": {"title": format!("Prompt API {}", spec.slug), "version": version.to_string(),
+                 "description": spec.description.clone().unwrap_or_default()},
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         "security": [{"bearer": []}],
         "paths": {path: {"post": {
-            "summary": api.spec.description.clone().unwrap_or_else(|| format!("Run the {} prompt", api.spec.slug)),
+            "summary": spec.description.clone().unwrap_or_else(|| format!("Run the {} prompt", spec.slug)),
             "parameters": [{"name": "stream", "in": "query", "required": false, "schema": {"type": "boolean"},
                             "description": "Stream the model's answer as server-sent events"}],
             "requestBody": {"required": true, "content": {"application/json": {"schema": {
@@ -537,7 +563,7 @@ pub(crate) async fn openapi(db: &PgPool, access: &TenantAccess, id: Uuid) -> Api
                     "usage": {"type": "object"}, "cost_usd": {"type": "string"}}}}}},
                 "400": {"description": "Missing, unknown or mistyped variables"}
             }}}}
-    }))
+    })
 }
 
 /// The audit entry of a change to this item.

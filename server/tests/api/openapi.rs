@@ -40,6 +40,7 @@ const ROUTES: &[&str] = &[
     "DELETE /api/v1/tenants/{tenant}/products/{id}",
     "GET /api/v1/tenants/{tenant}/catalog",
     "GET /api/v1/tenants/{tenant}/catalog/{id}",
+    "GET /api/v1/tenants/{tenant}/catalog/{id}/openapi.json",
     "GET /api/v1/tenants/{tenant}/applications",
     "POST /api/v1/tenants/{tenant}/applications",
     "GET /api/v1/tenants/{tenant}/applications/{id}",

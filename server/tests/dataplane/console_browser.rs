@@ -787,6 +787,12 @@ impl Browser {
     async fn sign_out(&self) -> StepResult<()> {
         self.submit("form[action='/logout']").await
     }
+
+    /// Signs out from a console page (pages without the console's header have no sign-out).
+    async fn sign_out_from(&self, page: &str) -> StepResult<()> {
+        self.goto(page).await?;
+        self.sign_out().await
+    }
 }
 
 /// The developer portal in a browser: the owner publishes a product, a developer of another
@@ -890,7 +896,25 @@ async fn the_developer_portal_works_in_a_browser() {
                 status.contains("pending"),
                 format!("subscriptions '{status}'"),
             )?;
-            browser.sign_out().await
+            // The API reference: Swagger UI, served offline, on the product's document.
+            browser.goto("/t/bee/portal?tag=ai").await?;
+            let link = cmd(browser
+                .client
+                .find(Locator::LinkText("Assistant API"))
+                .await)?;
+            cmd(link.click().await)?;
+            let reference = cmd(browser
+                .client
+                .find(Locator::LinkText("API reference"))
+                .await)?;
+            cmd(reference.click().await)?;
+            let path = browser.text(".opblock-summary-path").await?;
+            ensure(
+                path.contains("/v1/chat/completions"),
+                format!("operation '{path}'"),
+            )?;
+            browser.screenshot("portal-docs").await?;
+            browser.sign_out_from("/t/bee/portal").await
         })
         .await;
 

@@ -112,6 +112,23 @@ async fn a_subscription_is_the_only_way_across_tenants_and_holds_its_plan() {
     bee.get(&format!("/api/v1/tenants/bee/catalog/{hidden_id}"))
         .await
         .assert_problem(404);
+    // One API reference: chat completions for its models, its prompt APIs' endpoints.
+    let reference = bee
+        .get(&format!(
+            "/api/v1/tenants/bee/catalog/{product}/openapi.json"
+        ))
+        .await;
+    assert_eq!(reference.status, 200, "{}", reference.text);
+    assert_eq!(
+        reference.body["paths"]["/v1/chat/completions"]["post"]["requestBody"]["content"]
+            ["application/json"]["schema"]["properties"]["model"]["enum"],
+        json!(["gpt"])
+    );
+    assert!(
+        reference.body["paths"]["/prompts/sentiment"]["post"].is_object(),
+        "{}",
+        reference.text
+    );
     let seen = cee.get("/api/v1/tenants/cee/catalog").await;
     assert_eq!(seen.body.as_array().unwrap().len(), 2, "{}", seen.text);
     assert_eq!(
@@ -353,7 +370,11 @@ async fn a_subscription_is_the_only_way_across_tenants_and_holds_its_plan() {
 /// The same flow through the console's forms: publish, find, subscribe, approve, get a key.
 #[tokio::test]
 async fn the_console_portal_publishes_finds_subscribes_and_approves() {
-    let server = TestServer::start().await;
+    let mut server = TestServer::start().await;
+    let proxy = TestProxy::start(&server).await;
+    server
+        .set_proxy_url(&format!("http://{}", proxy.traffic_addr()))
+        .await;
     let owner = server.admin().await;
     let upstream = Upstream::start("orders", Behaviour::Echo).await;
     create_route(
@@ -462,7 +483,32 @@ async fn the_console_portal_publishes_finds_subscribes_and_approves() {
         .and_then(|rest| rest.split('<').next())
         .unwrap()
         .to_string();
-    let proxy = TestProxy::start(&server).await;
+    tollgate_testkit::synced(&server, &proxy).await;
+    // The product page's try-it calls the proxy with the reader's key.
+    let (_, html) = bee
+        .submit(
+            &format!("/t/bee/portal/products/{product}/try"),
+            &[
+                ("key", &secret),
+                ("method", "GET"),
+                ("path", "/orders/7"),
+                ("body", ""),
+            ],
+        )
+        .await;
+    assert!(html.contains("HTTP 200 in"), "{html}");
+    assert!(
+        html.contains("/orders/7") && !html.contains(&secret),
+        "{html}"
+    );
+    // Its API reference is Swagger UI, served offline by the server.
+    let (status, html) = bee
+        .page(&format!("/t/bee/portal/products/{product}/docs"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(html.contains("/api/docs/swagger-ui-bundle.js"), "{html}");
+    let (status, _) = bee.page("/api/docs/swagger-ui-bundle.js").await;
+    assert_eq!(status, 200);
     let (status, _, body) = call(
         client()
             .get(format!("http://{}/orders/1", proxy.traffic_addr()))

@@ -2,6 +2,7 @@
 //! one, and those that name it.
 
 use serde::Deserialize;
+use serde_json::{json, Value};
 use sqlx::PgPool;
 use utoipa::IntoParams;
 use uuid::Uuid;
@@ -84,4 +85,48 @@ pub(crate) async fn get(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResu
     .await?;
     row.map(|row| as_seen_by(access, Product::from(row)))
         .ok_or_else(|| ApiError::not_found("product", &id.to_string()))
+}
+
+/// A product's API reference as one OpenAPI document: its uploaded document for the REST
+/// part, OpenAI's chat completions for its models, and each prompt API's endpoint.
+pub(crate) async fn openapi(db: &PgPool, access: &TenantAccess, id: Uuid) -> ApiResult<Value> {
+    let product = get(db, access, id).await?;
+    let spec = &product.spec;
+    let mut document = spec
+        .openapi
+        .clone()
+        .unwrap_or_else(|| json!({"openapi": "3.1.0", "paths": {}}));
+    document["info"] = json!({"title": spec.title, "version": product.updated_at.date().to_string(),
+                              "description": spec.description});
+    document["components"]["securitySchemes"]["bearer"] =
+        json!({"type": "http", "scheme": "bearer", "description": "An application's key"});
+    document["security"] = json!([{"bearer": []}]);
+    if !spec.models.is_empty() {
+        document["paths"]["/v1/chat/completions"] = json!({"post": {
+            "summary": "Chat completions (OpenAI's API; Anthropic's /v1/messages and /v1/responses work too)",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["model", "messages"],
+                "properties": {
+                    "model": {"type": "string", "enum": spec.models},
+                    "messages": {"type": "array", "items": {"type": "object",
+                        "required": ["role", "content"],
+                        "properties": {"role": {"type": "string", "enum": ["system", "user", "assistant"]},
+                                       "content": {"type": "string"}}}},
+                    "stream": {"type": "boolean"},
+                    "max_tokens": {"type": "integer", "minimum": 1}
+                }}}}},
+            "responses": {"200": {"description": "The completion (or a stream of chunks)"},
+                          "429": {"description": "The plan's request, token or budget limit"}}
+        }});
+    }
+    let prompts =
+        crate::service::prompt_apis::documents(db, product.tenant.id, &spec.prompt_apis).await?;
+    for prompt in prompts {
+        if let Some(paths) = prompt["paths"].as_object() {
+            for (path, item) in paths {
+                document["paths"][path] = item.clone();
+            }
+        }
+    }
+    Ok(document)
 }

@@ -26,7 +26,12 @@ const BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// Puts a snapshot in force: compiled, swapped in (readers never wait), old limiter state pruned.
 pub(crate) fn apply(shared: &Shared, snapshot: &Snapshot) {
     let active = ActiveConfig::compile(snapshot, &shared.health, &shared.metrics);
-    let keys: std::collections::HashSet<uuid::Uuid> = active.keys.values().map(|k| k.id).collect();
+    // Keys and their subscriptions (whose limits count under the subscription's id).
+    let keys: std::collections::HashSet<uuid::Uuid> = active
+        .keys
+        .values()
+        .flat_map(|k| std::iter::once(k.id).chain(k.grants.iter().map(|g| g.id)))
+        .collect();
     tracing::info!(
         version = active.version,
         routes = active.routes.len(),

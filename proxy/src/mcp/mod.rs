@@ -286,6 +286,9 @@ impl Gateway<'_, '_> {
     pub(crate) fn reach_for_call(&self, exchange: &Exchange) -> &CompiledKey {
         match exchange.tool_call().and_then(|(_, name)| self.target(name)) {
             Some(Target::Server(_, reach, _)) => reach,
+            Some(Target::PromptApi(slug)) => {
+                prompt_tools::reach(self.caller.config, self.key(), &slug).unwrap_or(self.key())
+            }
             _ => self.key(),
         }
     }
@@ -411,10 +414,16 @@ impl Gateway<'_, '_> {
         };
         match self.endpoint {
             Endpoint::All => None,
-            Endpoint::PromptApis if self.key().prompt_apis.is_empty() => refuse(
-                StatusCode::FORBIDDEN,
-                "this key may not call prompt APIs".into(),
-            ),
+            Endpoint::PromptApis
+                if std::iter::once(self.key())
+                    .chain(&self.key().grants)
+                    .all(|reach| reach.prompt_apis.is_empty()) =>
+            {
+                refuse(
+                    StatusCode::FORBIDDEN,
+                    "this key may not call prompt APIs".into(),
+                )
+            }
             Endpoint::PromptApis => None,
             Endpoint::RestApis if self.key().routes.is_empty() => refuse(
                 StatusCode::FORBIDDEN,
@@ -622,7 +631,9 @@ impl Gateway<'_, '_> {
         let call = self.metered(name, Outcome::failed(502, "no_answer"));
         let target = self.target(name).filter(|target| match target {
             Target::Server(server, reach, tool) => server.offers(&reach.mcp_servers, tool),
-            Target::PromptApi(slug) => prompt_tools::callable(self.caller.config, self.key(), slug),
+            Target::PromptApi(slug) => {
+                prompt_tools::reach(self.caller.config, self.key(), slug).is_some()
+            }
             Target::Rest(tool) => rest_tools::find(self.caller.config, self.key(), tool).is_some(),
         });
         let response = match target {
@@ -641,8 +652,17 @@ impl Gateway<'_, '_> {
                     .get("arguments")
                     .cloned()
                     .unwrap_or_else(|| json!({}));
-                let (result, outcome) =
-                    prompt_tools::call(self.caller, &slug, &arguments, ai).await;
+                // Called with its reach: the key, or the subscription serving it.
+                let reach = prompt_tools::reach(self.caller.config, self.key(), &slug)
+                    .unwrap_or(self.key());
+                let caller = Caller {
+                    key: reach,
+                    config: self.caller.config,
+                    clients: self.caller.clients,
+                    shared: self.caller.shared,
+                    time: self.caller.time,
+                };
+                let (result, outcome) = prompt_tools::call(&caller, &slug, &arguments, ai).await;
                 call.settle(outcome);
                 answer(jsonrpc::result(id, result))
             }

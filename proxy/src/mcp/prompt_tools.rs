@@ -14,16 +14,20 @@ use crate::active::{scope_allows, ActiveConfig, CompiledKey};
 use crate::ai::{self, prompt, AiCall, Caller, ClientRequest, Inbound};
 use crate::error::ProxyError;
 
-/// The prompt APIs the key may call, as tools named `{prefix}{slug}`, by slug.
+/// The prompt APIs the key may call (its own tenant's, then its subscriptions'), as tools named
+/// `{prefix}{slug}`, by slug.
 pub(crate) fn tools(config: &ActiveConfig, key: &CompiledKey, prefix: &str) -> Vec<Value> {
-    let mut apis: Vec<&PromptApiEntry> = config
-        .prompt_apis
-        .iter()
-        .filter(|((tenant, slug), _)| {
-            *tenant == key.tenant_id && scope_allows(&key.prompt_apis, slug)
-        })
-        .map(|(_, api)| api.as_ref())
-        .collect();
+    let mut apis: Vec<&PromptApiEntry> = Vec::new();
+    for reach in std::iter::once(key).chain(&key.grants) {
+        for ((tenant, slug), api) in &config.prompt_apis {
+            let usable = *tenant == reach.tenant_id
+                && scope_allows(&reach.prompt_apis, slug)
+                && !apis.iter().any(|a| &a.slug == slug);
+            if usable {
+                apis.push(api.as_ref());
+            }
+        }
+    }
     apis.sort_by(|a, b| a.slug.cmp(&b.slug));
     apis.into_iter()
         .map(|api| {
@@ -80,11 +84,23 @@ fn input_schema(api: &PromptApiEntry) -> Value {
 }
 
 /// Whether the key may call the prompt API `slug` (and it exists).
-pub(crate) fn callable(config: &ActiveConfig, key: &CompiledKey, slug: &str) -> bool {
+fn callable(config: &ActiveConfig, key: &CompiledKey, slug: &str) -> bool {
     scope_allows(&key.prompt_apis, slug)
         && config
             .prompt_apis
             .contains_key(&(key.tenant_id, slug.to_string()))
+}
+
+/// The reach that may call the prompt API `slug`: the key (its own tenant's), or one of its
+/// subscriptions (a product holding it).
+pub(crate) fn reach<'k>(
+    config: &ActiveConfig,
+    key: &'k CompiledKey,
+    slug: &str,
+) -> Option<&'k CompiledKey> {
+    std::iter::once(key)
+        .chain(&key.grants)
+        .find(|reach| callable(config, reach, slug))
 }
 
 /// Runs the prompt API `slug` with `arguments` as its variables: the tool's result (a failure

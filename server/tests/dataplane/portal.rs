@@ -519,7 +519,8 @@ async fn the_console_portal_publishes_finds_subscribes_and_approves() {
     proxy.shutdown().await;
 }
 
-/// An MCP server of one tenant, reached by another tenant's application through a product.
+/// An MCP server and a prompt API of one tenant, reached as MCP tools by another tenant's
+/// application through a product.
 #[tokio::test]
 async fn mcp_servers_of_a_product_are_reached_through_the_subscription() {
     let server = TestServer::start().await;
@@ -532,12 +533,28 @@ async fn mcp_servers_of_a_product_are_reached_through_the_subscription() {
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
+    mock_provider(&owner, "mock", false).await;
+    owner
+        .post(
+            "/api/v1/tenants/default/models",
+            json!({"name": "gpt", "deployments": [{"provider": "mock", "model": "m"}],
+                   "prices": {"input_per_mtok": "1", "output_per_mtok": "1"}}),
+        )
+        .await;
+    owner
+        .post(
+            "/api/v1/tenants/default/prompt-apis",
+            json!({"slug": "sentiment", "model": "gpt",
+                   "messages": [{"role": "user", "content": "{{text}}"}],
+                   "variables": [{"name": "text", "required": true}]}),
+        )
+        .await;
     let product = owner
         .post(
             "/api/v1/tenants/default/products",
             json!({"name": "weather-tools", "title": "Weather tools", "mcp_servers": ["weather"],
-                   "visibility": "platform", "approval": "automatic",
-                   "plans": [{"name": "free", "limits": {"requests_per_minute": 2}}]}),
+                   "prompt_apis": ["sentiment"], "visibility": "platform", "approval": "automatic",
+                   "plans": [{"name": "free", "limits": {"requests_per_minute": 3}}]}),
         )
         .await;
     assert_eq!(product.status, 201, "{}", product.text);
@@ -563,12 +580,13 @@ async fn mcp_servers_of_a_product_are_reached_through_the_subscription() {
         .to_string();
     let proxy = TestProxy::start(&server).await;
     let base = format!("http://{}", proxy.traffic_addr());
-    let rpc = |method: &str, params: Value| {
+    let rpc_at = |path: &str, method: &str, params: Value| {
         client()
-            .post(format!("{base}/mcp/weather"))
+            .post(format!("{base}{path}"))
             .bearer_auth(&key)
             .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
     };
+    let rpc = |method: &str, params: Value| rpc_at("/mcp/weather", method, params);
     let (status, _, _) = call(rpc("tools/list", json!({}))).await;
     assert_eq!(status, 404, "no subscription: no such server for this key");
 
@@ -582,14 +600,28 @@ async fn mcp_servers_of_a_product_are_reached_through_the_subscription() {
     becomes(|| rpc("tools/list", json!({})), 200).await;
     let (_, _, listed) = call(rpc("tools/list", json!({}))).await;
     assert!(listed.to_string().contains("forecast"), "{listed}");
+    // The product's prompt API, as a tool, billed through the subscription.
+    let (_, _, prompts) = call(rpc_at("/mcp/prompt-apis", "tools/list", json!({}))).await;
+    assert_eq!(
+        prompts["result"]["tools"][0]["name"], "sentiment",
+        "{prompts}"
+    );
+    let (_, _, ran) = call(rpc_at(
+        "/mcp/prompt-apis",
+        "tools/call",
+        json!({"name": "sentiment", "arguments": {"text": "great"}}),
+    ))
+    .await;
+    assert_eq!(ran["result"]["content"][0]["text"], "Hello", "{ran}");
     let forecast = json!({"name": "forecast", "arguments": {"city": "Rome"}});
     let (_, _, answer) = call(rpc("tools/call", forecast.clone())).await;
     assert_eq!(
         answer["result"]["content"][0]["text"], "Sunny in Rome",
         "{answer}"
     );
-    // The plan's two calls a minute.
-    call(rpc("tools/call", forecast.clone())).await;
+    // The plan's three calls a minute: the prompt API's and two forecasts.
+    let (_, _, third) = call(rpc("tools/call", forecast.clone())).await;
+    assert!(third["result"].is_object(), "{third}");
     let (_, _, refused) = call(rpc("tools/call", forecast)).await;
     assert_eq!(refused["error"]["code"], -32002, "{refused}");
     // Each call is metered against the subscription.
@@ -597,17 +629,18 @@ async fn mcp_servers_of_a_product_are_reached_through_the_subscription() {
     let mut counted = 0;
     for _ in 0..100 {
         counted = sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM usage_events WHERE subscription_id = $1::uuid AND mcp_tool = 'forecast'",
+            "SELECT count(*) FROM usage_events WHERE subscription_id = $1::uuid
+               AND (mcp_tool = 'forecast' OR (mcp_tool = 'sentiment' AND cost_nanousd > 0))",
         )
         .bind(&subscription)
         .fetch_one(&server.db)
         .await
         .unwrap();
-        if counted >= 3 {
+        if counted >= 4 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(counted, 3);
+    assert_eq!(counted, 4);
     proxy.shutdown().await;
 }

@@ -101,23 +101,27 @@ pub(crate) async fn home(t: TenantCtx, Query(filters): Query<CatalogFilters>) ->
         Err(failure) => return t.failure(failure),
     };
     let is_admin = t.role() >= Role::Admin;
-    let (pending, products): (Vec<Value>, Vec<Value>) = if is_admin {
-        let pending = match t
-            .ctx
-            .api
-            .get(&t.api_path("/subscriptions?status=pending"))
-            .await
-        {
-            Ok(pending) => pending,
+    let (pending, live, products): (Vec<Value>, Vec<Value>, Vec<Value>) = if is_admin {
+        let all: Vec<Value> = match t.ctx.api.get(&t.api_path("/subscriptions")).await {
+            Ok(all) => all,
             Err(failure) => return t.failure(failure),
         };
+        let (pending, live): (Vec<Value>, Vec<Value>) = all
+            .into_iter()
+            .filter(|s| {
+                matches!(
+                    s["status"].as_str(),
+                    Some("pending" | "approved" | "suspended")
+                )
+            })
+            .partition(|s| s["status"] == "pending");
         let products = match t.ctx.api.get(&t.api_path("/products")).await {
             Ok(products) => products,
             Err(failure) => return t.failure(failure),
         };
-        (pending, products)
+        (pending, live, products)
     } else {
-        (Vec::new(), Vec::new())
+        (Vec::new(), Vec::new(), Vec::new())
     };
     let csrf = t.ctx.csrf.clone();
     let base = t.path("/portal");
@@ -207,6 +211,43 @@ pub(crate) async fn home(t: TenantCtx, Query(filters): Query<CatalogFilters>) ->
                                                         <input id=format!("note-{}", text(s, "id")) name="note" placeholder="note to the subscriber"/>
                                                         <button type="submit" name="decision" value="approve">"Approve"</button>
                                                         <button type="submit" name="decision" value="reject" class="secondary">"Reject"</button>
+                                                    </form>
+                                                </td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any()
+                    }}
+                </section>
+                <section class="card">
+                    <h2>"Subscriptions to this tenant's products"</h2>
+                    {if live.is_empty() {
+                        view! { <p class="muted">"No approved or suspended subscription."</p> }.into_any()
+                    } else {
+                        view! {
+                            <table id="subscribers">
+                                <thead><tr><th>"Application"</th><th>"Product"</th><th>"Plan"</th><th>"Status"</th><th></th></tr></thead>
+                                <tbody>
+                                    {live.iter().map(|s| {
+                                        let action = format!("{base}/subscriptions/{}/decision", text(s, "id"));
+                                        let suspended = s["status"] == "suspended";
+                                        view! {
+                                            <tr>
+                                                <td>{format!("{} ({})", text(s, "application_name"), text(s, "consumer_tenant"))}</td>
+                                                <td>{text(s, "product_title")}</td>
+                                                <td>{text(s, "plan")}</td>
+                                                <td><span class=format!("status {}", text(s, "status"))>{text(s, "status")}</span></td>
+                                                <td>
+                                                    <form method="post" action=action class="inline">
+                                                        <input type="hidden" name="csrf" value=csrf.clone()/>
+                                                        {if suspended {
+                                                            view! { <button type="submit" name="decision" value="resume" class="secondary">"Resume"</button> }.into_any()
+                                                        } else {
+                                                            view! { <button type="submit" name="decision" value="suspend" class="secondary">"Suspend"</button> }.into_any()
+                                                        }}
+                                                        <button type="submit" name="decision" value="revoke" class="link danger">"Revoke"</button>
                                                     </form>
                                                 </td>
                                             </tr>

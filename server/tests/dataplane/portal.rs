@@ -465,6 +465,31 @@ async fn the_console_portal_publishes_finds_subscribes_and_approves() {
         html.contains("Orders API for storefront: approved."),
         "{html}"
     );
+    // Approved subscriptions are listed for the owner to suspend, resume or revoke.
+    assert!(
+        html.contains("id=\"subscribers\"") && html.contains("Suspend"),
+        "{html}"
+    );
+    let (_, html) = owner
+        .submit(
+            &format!("/t/default/portal/subscriptions/{subscription}/decision"),
+            &[("decision", "suspend")],
+        )
+        .await;
+    assert!(
+        html.contains("Orders API for storefront: suspended."),
+        "{html}"
+    );
+    let (_, html) = owner
+        .submit(
+            &format!("/t/default/portal/subscriptions/{subscription}/decision"),
+            &[("decision", "resume"), ("note", "enjoy")],
+        )
+        .await;
+    assert!(
+        html.contains("Orders API for storefront: approved."),
+        "{html}"
+    );
 
     let (_, html) = bee
         .submit(

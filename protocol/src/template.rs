@@ -52,6 +52,29 @@ impl VariableType {
             other => format!("a {}", other.as_str()),
         }
     }
+
+    /// The JSON Schema of a variable of this type (prompt APIs' OpenAPI documents and MCP tool
+    /// input schemas): `values` for an enum, and its description and default where given.
+    pub fn json_schema(
+        self,
+        values: &[String],
+        description: Option<&str>,
+        default: Option<&Value>,
+    ) -> Value {
+        let mut schema = match self {
+            Self::String => serde_json::json!({"type": "string"}),
+            Self::Number => serde_json::json!({"type": "number"}),
+            Self::Boolean => serde_json::json!({"type": "boolean"}),
+            Self::Enum => serde_json::json!({"type": "string", "enum": values}),
+        };
+        if let Some(description) = description {
+            schema["description"] = Value::from(description);
+        }
+        if let Some(default) = default {
+            schema["default"] = default.clone();
+        }
+        schema
+    }
 }
 
 /// The `{{name}}` placeholders of a text (names trimmed; an unclosed `{{` ends the search).

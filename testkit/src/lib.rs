@@ -6,6 +6,7 @@
 mod api;
 mod balancer;
 mod dataplane;
+mod mcp;
 pub mod oidc;
 mod redis;
 mod server;
@@ -17,6 +18,7 @@ pub use dataplane::{
     call, client, create_key, create_key_in, create_route, dead_url, proxy_config, serve,
     start_proxy, synced, Behaviour, TestProxy, Upstream,
 };
+pub use mcp::McpUpstream;
 pub use oidc::{sign_in_as, OidcProvider};
 pub use redis::RedisServer;
 pub use server::{

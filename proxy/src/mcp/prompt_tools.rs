@@ -7,7 +7,7 @@ use std::time::Instant;
 use http::StatusCode;
 use http_body_util::BodyExt;
 use serde_json::{json, Map, Value};
-use tollgate_protocol::{PromptApiEntry, VariableType};
+use tollgate_protocol::PromptApiEntry;
 
 use super::Outcome;
 use crate::active::{scope_allows, ActiveConfig, CompiledKey};
@@ -58,18 +58,11 @@ fn input_schema(api: &PromptApiEntry) -> Value {
     let mut properties = Map::new();
     let mut required = Vec::new();
     for variable in &api.variables {
-        let mut schema = match variable.kind {
-            VariableType::String => json!({"type": "string"}),
-            VariableType::Number => json!({"type": "number"}),
-            VariableType::Boolean => json!({"type": "boolean"}),
-            VariableType::Enum => json!({"type": "string", "enum": variable.values}),
-        };
-        if let Some(description) = &variable.description {
-            schema["description"] = json!(description);
-        }
-        if let Some(default) = &variable.default {
-            schema["default"] = default.clone();
-        }
+        let schema = variable.kind.json_schema(
+            &variable.values,
+            variable.description.as_deref(),
+            variable.default.as_ref(),
+        );
         if variable.required && variable.default.is_none() {
             required.push(json!(variable.name));
         }

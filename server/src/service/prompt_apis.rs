@@ -527,18 +527,11 @@ fn document(spec: &PromptApiSpec, version: i32) -> Value {
     let mut properties = serde_json::Map::new();
     let mut required = Vec::new();
     for variable in &spec.variables {
-        let mut schema = match variable.kind {
-            VariableType::String => json!({"type": "string"}),
-            VariableType::Number => json!({"type": "number"}),
-            VariableType::Boolean => json!({"type": "boolean"}),
-            VariableType::Enum => json!({"type": "string", "enum": variable.values}),
-        };
-        if let Some(description) = &variable.description {
-            schema["description"] = json!(description);
-        }
-        if let Some(default) = &variable.default {
-            schema["default"] = default.clone();
-        }
+        let schema = variable.kind.json_schema(
+            &variable.values,
+            variable.description.as_deref(),
+            variable.default.as_ref(),
+        );
         if variable.required {
             required.push(variable.name.clone());
         }

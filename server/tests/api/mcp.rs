@@ -2,7 +2,7 @@
 //! an MCP client (to a server written with the official MCP Python SDK) and lists its tools.
 
 use serde_json::json;
-use tollgate_testkit::TestServer;
+use tollgate_testkit::{McpUpstream as Upstream, TestServer};
 
 const UPSTREAM: &str = r#"
 import sys
@@ -22,49 +22,11 @@ def wipe_everything() -> str:
 server.run(transport="streamable-http")
 "#;
 
-/// An MCP server made with the official Python SDK, on a free loopback port.
-struct Upstream {
-    url: String,
-    child: tokio::process::Child,
-}
-
-impl Upstream {
-    async fn start() -> Self {
-        let python = std::env::var("TOLLGATE_TEST_PYTHON")
-            .expect("TOLLGATE_TEST_PYTHON is not set: run the tests with ./test.sh");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = tokio::process::Command::new(python)
-            .args(["-c", UPSTREAM, &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        Self {
-            url: format!("http://127.0.0.1:{port}/mcp"),
-            child,
-        }
-    }
-}
-
 #[tokio::test]
 async fn an_mcp_server_is_added_with_write_only_credentials_and_tested() {
     let server = TestServer::start().await;
     let admin = server.admin().await;
-    let upstream = Upstream::start().await;
+    let upstream = Upstream::start(UPSTREAM).await;
     for bad in [
         json!({"name": "local", "url": "file:///usr/bin/tool"}),
         json!({"name": "has spaces", "url": upstream.url}),
@@ -133,5 +95,4 @@ async fn an_mcp_server_is_added_with_write_only_credentials_and_tested() {
         html.contains("forecast") && !html.contains("wipe_everything"),
         "{html}"
     );
-    drop(upstream.child);
 }

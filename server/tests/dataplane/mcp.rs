@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tollgate_testkit::{client, create_key, TestProxy, TestServer};
+use tollgate_testkit::{client, create_key, McpUpstream, TestProxy, TestServer};
 
 use crate::ai::mock_provider;
 use crate::sdk::run_sdk_script;
@@ -66,44 +66,6 @@ async def hang() -> str:
 
 server.run(transport="streamable-http")
 "#;
-
-/// An MCP server made with the official Python SDK, on a free loopback port.
-pub(crate) struct McpUpstream {
-    pub(crate) url: String,
-    _child: tokio::process::Child,
-}
-
-impl McpUpstream {
-    pub(crate) async fn start(script: &str) -> Self {
-        let python = std::env::var("TOLLGATE_TEST_PYTHON")
-            .expect("TOLLGATE_TEST_PYTHON is not set: run the tests with ./test.sh");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = tokio::process::Command::new(python)
-            .args(["-c", script, &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Self {
-            url: format!("http://127.0.0.1:{port}/mcp"),
-            _child: child,
-        }
-    }
-}
 
 /// The client side: one session per endpoint, each step's result in the printed JSON.
 const CLIENT: &str = r#"

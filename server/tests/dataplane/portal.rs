@@ -550,7 +550,7 @@ async fn the_console_portal_publishes_finds_subscribes_and_approves() {
 async fn mcp_servers_of_a_product_are_reached_through_the_subscription() {
     let server = TestServer::start().await;
     let owner = server.admin().await;
-    let weather = crate::mcp::McpUpstream::start(crate::mcp::WEATHER).await;
+    let weather = tollgate_testkit::McpUpstream::start(crate::mcp::WEATHER).await;
     let created = owner
         .post(
             "/api/v1/tenants/default/mcp-servers",

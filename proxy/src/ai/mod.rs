@@ -225,7 +225,9 @@ fn retrieve_model(
     let name = percent_encoding::percent_decode_str(name)
         .decode_utf8_lossy()
         .into_owned();
-    let visible = config.models.contains_key(&(key.tenant_id, name.clone())) && may_use(key, &name);
+    let visible = std::iter::once(key).chain(&key.grants).any(|reach| {
+        config.models.contains_key(&(reach.tenant_id, name.clone())) && may_use(reach, &name)
+    });
     if !visible {
         return Err(ProxyError::ModelNotFound(name));
     }
@@ -247,13 +249,19 @@ fn model_object(name: &str, shape: ModelShape) -> Value {
 
 /// The models this key may call, in OpenAI's or Anthropic's list shape.
 fn list_models(config: &ActiveConfig, key: &CompiledKey, shape: ModelShape) -> Response<ProxyBody> {
+    // Its own tenant's, and (an application's key) its subscriptions'.
     let mut names: Vec<&str> = config
         .models
         .keys()
-        .filter(|(tenant, name)| *tenant == key.tenant_id && may_use(key, name))
+        .filter(|(tenant, name)| {
+            std::iter::once(key)
+                .chain(&key.grants)
+                .any(|reach| *tenant == reach.tenant_id && may_use(reach, name))
+        })
         .map(|(_, name)| name.as_str())
         .collect();
     names.sort_unstable();
+    names.dedup();
     let list = match shape {
         ModelShape::OpenAi => json!({"object": "list",
             "data": names.iter().map(|n| model_object(n, shape)).collect::<Vec<_>>()}),

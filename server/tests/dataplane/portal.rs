@@ -239,6 +239,9 @@ async fn a_subscription_is_the_only_way_across_tenants_and_holds_its_plan() {
     let (status, _, body) = call(prompt()).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["output"], "Hello");
+    // Its model list shows what the subscription reaches.
+    let (_, _, models) = call(client().get(format!("{base}/v1/models")).bearer_auth(&key)).await;
+    assert_eq!(models["data"][0]["id"], "gpt", "{models}");
     // A route of the owner outside the product stays out of reach.
     let (status, _, _) = call(route("/internal/x")()).await;
     assert_eq!(status, 403);

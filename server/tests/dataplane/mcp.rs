@@ -127,7 +127,7 @@ async def everything(s):
 async def prompts(s):
     result = await s.call_tool("sentiment", {"text": "I love it"})
     out["sentiment"] = text(result)
-    out["sentiment cost"] = result.structuredContent["cost_usd"]
+    out["sentiment cost"] = (result.structuredContent or {}).get("cost_usd")
     out["sentiment bad"] = await call(s, "sentiment", {"mood": 1})
 
 async def narrow(s):

@@ -26,22 +26,32 @@ const BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// Puts a snapshot in force: compiled, swapped in (readers never wait), old limiter state pruned.
 pub(crate) fn apply(shared: &Shared, snapshot: &Snapshot) {
     let active = ActiveConfig::compile(snapshot, &shared.health, &shared.metrics);
-    // Keys and their subscriptions (whose limits count under the subscription's id).
-    let keys: std::collections::HashSet<uuid::Uuid> = active
-        .keys
-        .values()
-        .flat_map(|k| std::iter::once(k.id).chain(k.grants.iter().map(|g| g.id)))
-        .collect();
+    let keys = limited_ids(&active);
     tracing::info!(
         version = active.version,
         routes = active.routes.len(),
-        keys = keys.len(),
+        keys = active.keys.len(),
         "configuration loaded"
     );
     shared.metrics.snapshot_version.set(active.version);
-    shared.config.store(Arc::new(active));
+    let previous = shared.config.swap(Arc::new(active));
     shared.prober.apply(&snapshot.services, &shared.health);
-    shared.limiter.retain(|key| keys.contains(key));
+    // Only the buckets of keys (and subscriptions) that are gone are let go: JWT callers,
+    // whose ids no snapshot lists, keep their minute across configuration changes.
+    let gone: std::collections::HashSet<uuid::Uuid> =
+        limited_ids(&previous).difference(&keys).copied().collect();
+    if !gone.is_empty() {
+        shared.limiter.retain(|key| !gone.contains(key));
+    }
+}
+
+/// The ids request limits are counted under: keys and their subscriptions.
+fn limited_ids(config: &ActiveConfig) -> std::collections::HashSet<uuid::Uuid> {
+    config
+        .keys
+        .values()
+        .flat_map(|k| std::iter::once(k.id).chain(k.grants.iter().map(|g| g.id)))
+        .collect()
 }
 
 /// The snapshot holds provider credentials, so its copy on disk is encrypted (AES-256-GCM) with a

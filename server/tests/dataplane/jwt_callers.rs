@@ -116,6 +116,17 @@ async fn jwt_callers_are_checked_limited_and_metered_per_consumer() {
         }
     }
     assert_eq!(admitted, 60);
+    // A change of configuration does not give the caller a fresh minute.
+    let other = admin
+        .post(
+            "/api/v1/tenants/default/routes",
+            json!({"name": "elsewhere", "path": "/elsewhere", "targets": [{"url": up.url}]}),
+        )
+        .await;
+    assert_eq!(other.status, 201, "{}", other.text);
+    synced(&server, &proxy).await;
+    let (status, body) = get_orders(&proxy, &token).await;
+    assert_eq!(status, 429, "{body}");
 
     let claims = token.split('.').nth(1).unwrap().to_string();
     let none = format!("{}.{claims}.", b64(br#"{"alg":"none","typ":"JWT"}"#));

@@ -289,6 +289,8 @@ impl Gateway<'_, '_> {
             Some(Target::PromptApi(slug)) => {
                 prompt_tools::reach(self.caller.config, self.key(), &slug).unwrap_or(self.key())
             }
+            Some(Target::Rest(tool)) => rest_tools::find(self.caller.config, self.key(), &tool)
+                .map_or(self.key(), |(_, _, reach)| reach),
             _ => self.key(),
         }
     }
@@ -322,7 +324,7 @@ impl Gateway<'_, '_> {
             Some(Target::Rest(tool)) => {
                 let mut call = ToolCall::new(None, &tool, outcome);
                 call.route_id = rest_tools::find(self.caller.config, self.key(), &tool)
-                    .map(|(route, _)| route.id);
+                    .map(|(route, _, _)| route.id);
                 call
             }
             None => ToolCall::new(None, name, outcome),
@@ -425,10 +427,16 @@ impl Gateway<'_, '_> {
                 )
             }
             Endpoint::PromptApis => None,
-            Endpoint::RestApis if self.key().routes.is_empty() => refuse(
-                StatusCode::FORBIDDEN,
-                "this key may not use REST routes".into(),
-            ),
+            Endpoint::RestApis
+                if std::iter::once(self.key())
+                    .chain(&self.key().grants)
+                    .all(|reach| reach.routes.is_empty()) =>
+            {
+                refuse(
+                    StatusCode::FORBIDDEN,
+                    "this key may not use REST routes".into(),
+                )
+            }
             Endpoint::RestApis => None,
             Endpoint::Server(name) => {
                 let own = (self.key().tenant_id, name.clone());
@@ -676,7 +684,7 @@ impl Gateway<'_, '_> {
                     .unwrap_or_else(|| json!({}));
                 let (result, outcome) =
                     match rest_tools::find(self.caller.config, self.key(), &tool) {
-                        Some((route, operation)) => {
+                        Some((route, operation, _)) => {
                             rest_tools::call(
                                 self.caller.shared,
                                 self.caller.clients,

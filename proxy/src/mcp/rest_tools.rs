@@ -46,21 +46,29 @@ fn route_part(route: &CompiledRoute) -> String {
     part.trim_matches('_').to_string()
 }
 
-/// The routes of the key's tenant it may use that publish tools.
+/// The routes that publish tools the key may use, each with its reach: the key (its own
+/// tenant's routes in its scope) or one of its subscriptions (a product holding the route).
 fn routes<'c>(
     config: &'c ActiveConfig,
     key: &'c CompiledKey,
-) -> impl Iterator<Item = &'c Arc<CompiledRoute>> {
-    config
-        .tool_routes
-        .iter()
-        .filter(move |r| r.tenant_id == key.tenant_id && scope_allows(&key.routes, &r.name))
+) -> impl Iterator<Item = (&'c Arc<CompiledRoute>, &'c CompiledKey)> {
+    std::iter::once(key)
+        .chain(&key.grants)
+        .flat_map(move |reach| {
+            config
+                .tool_routes
+                .iter()
+                .filter(move |r| {
+                    r.tenant_id == reach.tenant_id && scope_allows(&reach.routes, &r.name)
+                })
+                .map(move |route| (route, reach))
+        })
 }
 
-/// The tools the key may call, named `{prefix}{route}__{operation}`.
+/// The tools the key may call, named `{prefix}{route}__{operation}` (a name once).
 pub(crate) fn tools(config: &ActiveConfig, key: &CompiledKey, prefix: &str) -> Vec<Value> {
     let mut tools: Vec<Value> = routes(config, key)
-        .flat_map(|route| {
+        .flat_map(|(route, _)| {
             let part = route_part(route);
             route.tools.iter().map(move |tool| {
                 json!({
@@ -72,19 +80,21 @@ pub(crate) fn tools(config: &ActiveConfig, key: &CompiledKey, prefix: &str) -> V
         })
         .collect();
     tools.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    tools.dedup_by(|a, b| a["name"] == b["name"]);
     tools
 }
 
-/// The route and operation a tool name (without prefix) stands for, if the key may call it.
+/// The route and operation a tool name (without prefix) stands for, and the reach that may
+/// call it, if the key may.
 pub(crate) fn find<'c>(
     config: &'c ActiveConfig,
     key: &'c CompiledKey,
     name: &str,
-) -> Option<(&'c Arc<CompiledRoute>, &'c RestTool)> {
+) -> Option<(&'c Arc<CompiledRoute>, &'c RestTool, &'c CompiledKey)> {
     let (route, operation) = name.split_once(SEPARATOR)?;
     routes(config, key)
-        .find(|r| route_part(r) == route)
-        .and_then(|r| Some((r, r.tools.iter().find(|t| t.name == operation)?)))
+        .find(|(r, _)| route_part(r) == route)
+        .and_then(|(r, reach)| Some((r, r.tools.iter().find(|t| t.name == operation)?, reach)))
 }
 
 /// What a call needs of the request it came in.

@@ -627,6 +627,59 @@ async fn routes_publish_their_openapi_operations_as_tools() {
         summary.text
     );
 
+    // Another tenant's application reaches the route's tools through a subscription.
+    let product = admin
+        .post(
+            "/api/v1/tenants/default/products",
+            json!({"name": "shop", "title": "Shop", "routes": ["shop"], "visibility": "platform",
+                   "approval": "automatic", "plans": [{"name": "free"}]}),
+        )
+        .await;
+    assert_eq!(product.status, 201, "{}", product.text);
+    let bee = server
+        .user_with_role("bee", "dev@bee.example", "member")
+        .await;
+    let app = bee
+        .post("/api/v1/tenants/bee/applications", json!({"name": "agent"}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let app_key = bee
+        .post(
+            &format!("/api/v1/tenants/bee/applications/{app}/keys"),
+            json!({"name": "k"}),
+        )
+        .await
+        .body["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let subscribed = bee
+        .post(
+            &format!("/api/v1/tenants/bee/applications/{app}/subscriptions"),
+            json!({"product_id": product.body["id"], "plan": "free"}),
+        )
+        .await;
+    assert_eq!(subscribed.body["status"], "approved", "{}", subscribed.text);
+    tollgate_testkit::synced(&server, &proxy).await;
+    let called = client()
+        .post(format!("{base}/mcp/rest-apis"))
+        .bearer_auth(&app_key)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": "shop__getOrder", "arguments": {"id": "9"}}}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(
+        called["result"]["structuredContent"]["body"]["path"], "/orders/9",
+        "{called}"
+    );
+
     // The service's page shows the document's tools and saves a new document.
     let (_, html) = admin
         .page(&format!("/t/default/services/{service_id}"))

@@ -116,6 +116,11 @@ pub(crate) struct GrantRef {
 }
 
 impl CompiledKey {
+    /// What the key reaches through: itself (its own tenant's), then each of its subscriptions.
+    pub(crate) fn reaches(&self) -> impl Iterator<Item = &CompiledKey> {
+        std::iter::once(self).chain(&self.grants)
+    }
+
     /// The key usage events name: the presented key, also for a subscription's reach.
     pub(crate) fn presented_id(&self) -> Uuid {
         self.grant.map_or(self.id, |g| g.key_id)
@@ -187,7 +192,7 @@ impl ActiveConfig {
     pub(crate) fn key_budgets(&self) -> HashMap<Uuid, tollgate_protocol::KeyBudget> {
         self.keys
             .values()
-            .flat_map(|key| std::iter::once(key.as_ref()).chain(&key.grants))
+            .flat_map(|key| key.reaches())
             .filter_map(|key| Some((key.id, key.budget?)))
             .collect()
     }

@@ -148,9 +148,8 @@ async fn pipeline(
                 (key, request)
             } else {
                 let (reach, request) = key.for_ai(config, request).await?;
-                context.reached_with(&reach);
-                limit(shared, &reach, context).await?;
-                ai_allowance(shared, &reach, request.method(), context)?;
+                let method = request.method().clone();
+                count_against(shared, &reach, Some(&method), context).await?;
                 (reach, request)
             };
             let caller = ai::Caller {
@@ -182,12 +181,8 @@ async fn pipeline(
             };
             if exchange.is_tool_call() {
                 let reach = gateway.reach_for_call(&exchange);
-                context.reached_with(reach);
-                let mut allowed = limit(shared, reach, context).await;
-                if allowed.is_ok() && gateway.calls_prompt_api(&exchange) {
-                    allowed = ai_allowance(shared, reach, &Method::POST, context);
-                }
-                if let Err(refusal) = allowed {
+                let ai = gateway.calls_prompt_api(&exchange).then_some(&Method::POST);
+                if let Err(refusal) = count_against(shared, reach, ai, context).await {
                     return Ok(gateway.refuse(&exchange, &refusal, &mut context.mcp));
                 }
             }
@@ -273,24 +268,40 @@ async fn admit<'c, B>(
         }
     };
     context.consumer = key.consumer.clone();
+    // Noted before the scope check, so a refusal's usage event names the key.
+    context.reached_with(&key);
     let key = match upstream {
         Upstream::Route(route) => key.for_route(route)?,
         _ => key,
     };
-    context.reached_with(&key);
     match upstream {
-        // The gateway limits tool calls only, once it has read which message it got.
+        // The gateway limits tool calls only, once it has read which message it got; an
+        // application's key reaches models and prompt APIs through a subscription, known once
+        // the request says which one (`pipeline`).
         Upstream::Mcp(_) => {}
-        // An application's key reaches models and prompt APIs through a subscription, known
-        // once the request says which one (`pipeline`).
         Upstream::Ai if key.application.is_some() => {}
         Upstream::Ai => {
-            limit(shared, &key, context).await?;
-            ai_allowance(shared, &key, request.method(), context)?;
+            count_against(shared, &key, Some(request.method()), context).await?;
         }
-        Upstream::Route(_) => limit(shared, &key, context).await?,
+        Upstream::Route(_) => count_against(shared, &key, None, context).await?,
     }
     Ok(Some(key))
+}
+
+/// Serves the request with `reach` (the key, or one of its subscriptions): its request limit,
+/// and for an AI call (`ai`: its method), its token limit and budget.
+async fn count_against(
+    shared: &Shared,
+    reach: &CompiledKey,
+    ai: Option<&Method>,
+    context: &mut RequestContext,
+) -> Result<(), ProxyError> {
+    context.reached_with(reach);
+    limit(shared, reach, context).await?;
+    if let Some(method) = ai {
+        ai_allowance(shared, reach, method, context)?;
+    }
+    Ok(())
 }
 
 impl RequestContext {

@@ -50,7 +50,7 @@ fn limited_ids(config: &ActiveConfig) -> std::collections::HashSet<uuid::Uuid> {
     config
         .keys
         .values()
-        .flat_map(|k| std::iter::once(k.id).chain(k.grants.iter().map(|g| g.id)))
+        .flat_map(|k| k.reaches().map(|reach| reach.id))
         .collect()
 }
 

@@ -225,7 +225,7 @@ fn retrieve_model(
     let name = percent_encoding::percent_decode_str(name)
         .decode_utf8_lossy()
         .into_owned();
-    let visible = std::iter::once(key).chain(&key.grants).any(|reach| {
+    let visible = key.reaches().any(|reach| {
         config.models.contains_key(&(reach.tenant_id, name.clone())) && may_use(reach, &name)
     });
     if !visible {
@@ -254,8 +254,7 @@ fn list_models(config: &ActiveConfig, key: &CompiledKey, shape: ModelShape) -> R
         .models
         .keys()
         .filter(|(tenant, name)| {
-            std::iter::once(key)
-                .chain(&key.grants)
+            key.reaches()
                 .any(|reach| *tenant == reach.tenant_id && may_use(reach, name))
         })
         .map(|(_, name)| name.as_str())

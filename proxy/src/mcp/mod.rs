@@ -273,7 +273,7 @@ impl Gateway<'_, '_> {
     fn server(&self, name: &str) -> Option<(&Arc<McpServer>, &CompiledKey)> {
         let key = self.key();
         let servers = &self.caller.config.mcp_servers;
-        std::iter::once(key).chain(&key.grants).find_map(|reach| {
+        key.reaches().find_map(|reach| {
             let server = servers.get(&(reach.tenant_id, name.to_string()))?;
             server
                 .visible_to(&reach.mcp_servers)
@@ -417,8 +417,9 @@ impl Gateway<'_, '_> {
         match self.endpoint {
             Endpoint::All => None,
             Endpoint::PromptApis
-                if std::iter::once(self.key())
-                    .chain(&self.key().grants)
+                if self
+                    .key()
+                    .reaches()
                     .all(|reach| reach.prompt_apis.is_empty()) =>
             {
                 refuse(
@@ -427,11 +428,7 @@ impl Gateway<'_, '_> {
                 )
             }
             Endpoint::PromptApis => None,
-            Endpoint::RestApis
-                if std::iter::once(self.key())
-                    .chain(&self.key().grants)
-                    .all(|reach| reach.routes.is_empty()) =>
-            {
+            Endpoint::RestApis if self.key().reaches().all(|reach| reach.routes.is_empty()) => {
                 refuse(
                     StatusCode::FORBIDDEN,
                     "this key may not use REST routes".into(),
@@ -503,7 +500,7 @@ impl Gateway<'_, '_> {
             Endpoint::All => {
                 // The key's own servers first, then its subscriptions'; a name once.
                 let mut servers: Vec<(&Arc<McpServer>, &CompiledKey)> = Vec::new();
-                for reach in std::iter::once(key).chain(&key.grants) {
+                for reach in key.reaches() {
                     for ((tenant, _), server) in &config.mcp_servers {
                         let usable = *tenant == reach.tenant_id
                             && server.visible_to(&reach.mcp_servers)

@@ -18,7 +18,7 @@ use crate::error::ProxyError;
 /// `{prefix}{slug}`, by slug.
 pub(crate) fn tools(config: &ActiveConfig, key: &CompiledKey, prefix: &str) -> Vec<Value> {
     let mut apis: Vec<&PromptApiEntry> = Vec::new();
-    for reach in std::iter::once(key).chain(&key.grants) {
+    for reach in key.reaches() {
         for ((tenant, slug), api) in &config.prompt_apis {
             let usable = *tenant == reach.tenant_id
                 && scope_allows(&reach.prompt_apis, slug)
@@ -91,9 +91,7 @@ pub(crate) fn reach<'k>(
     key: &'k CompiledKey,
     slug: &str,
 ) -> Option<&'k CompiledKey> {
-    std::iter::once(key)
-        .chain(&key.grants)
-        .find(|reach| callable(config, reach, slug))
+    key.reaches().find(|reach| callable(config, reach, slug))
 }
 
 /// Runs the prompt API `slug` with `arguments` as its variables: the tool's result (a failure

@@ -52,17 +52,13 @@ fn routes<'c>(
     config: &'c ActiveConfig,
     key: &'c CompiledKey,
 ) -> impl Iterator<Item = (&'c Arc<CompiledRoute>, &'c CompiledKey)> {
-    std::iter::once(key)
-        .chain(&key.grants)
-        .flat_map(move |reach| {
-            config
-                .tool_routes
-                .iter()
-                .filter(move |r| {
-                    r.tenant_id == reach.tenant_id && scope_allows(&reach.routes, &r.name)
-                })
-                .map(move |route| (route, reach))
-        })
+    key.reaches().flat_map(move |reach| {
+        config
+            .tool_routes
+            .iter()
+            .filter(move |r| r.tenant_id == reach.tenant_id && scope_allows(&reach.routes, &r.name))
+            .map(move |route| (route, reach))
+    })
 }
 
 /// The tools the key may call, named `{prefix}{route}__{operation}` (a name once).

@@ -105,6 +105,14 @@ async fn keys_are_refused_when_missing_unknown_expired_out_of_scope_or_foreign()
     );
     assert_eq!(up.hits(), 4, "refused requests never reach the upstream");
     proxy.shutdown().await;
+    // Refusals out of scope are logged under the key that was presented.
+    let named: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM usage_events WHERE error_class = 'key_not_allowed' AND key_id IS NOT NULL",
+    )
+    .fetch_one(&server.db)
+    .await
+    .unwrap();
+    assert_eq!(named, 2);
 }
 
 #[tokio::test]

@@ -4,8 +4,10 @@
 #
 #   ./proxy/bench/run.sh            # 10 s per measurement
 #   DURATION=30 ./proxy/bench/run.sh
-#   PERF_OUT=/tmp/proxy.perf ./proxy/bench/run.sh   # also profile the proxy (perf record)
+#   PERF_OUT=/tmp/proxy.perf ./proxy/bench/run.sh   # also profile the proxy (perf record), a file per row
+#   PERF_CALLS=dwarf PERF_OUT=… ./proxy/bench/run.sh  # with call graphs (dwarf, or fp for a frame-pointer build)
 #   SECTIONS=rest ./proxy/bench/run.sh                # some of: rest chat messages mcp chunks limits
+#   HOLD=/tmp/bench.env ./proxy/bench/run.sh          # start everything, write the addresses, wait
 #
 # Upstream: nginx answering 200 "ok" (1 worker). nginx proxy: proxy_pass with keep-alive to the
 # upstream. tollgate-proxy: one route with API-key auth, a requests-per-minute limit (set high
@@ -87,9 +89,14 @@ nginx_conf mockai 1 "keepalive_requests 1000000; server { listen 127.0.0.1:$MOCK
   location = /anthropic-stream/v1/messages { default_type text/event-stream; return 200 \"$MESSAGE_SSE\"; } }"
 nginx_conf nginxproxy auto "upstream backend { server 127.0.0.1:$UPSTREAM_PORT; keepalive 128; }
   server { listen 127.0.0.1:$NGINX_PORT; keepalive_requests 1000000; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
+# nginx relaying the mock AI provider's bytes: the baseline for the AI rows' CPU.
+NGINX_AI_PORT=$(free_port)
+nginx_conf nginxai auto "upstream mockai { server 127.0.0.1:$MOCK_PORT; keepalive 128; }
+  server { listen 127.0.0.1:$NGINX_AI_PORT; keepalive_requests 1000000; location / { proxy_pass http://mockai; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; } }"
 "$NGINX" -c "$WORK/upstream.conf" & UPSTREAM_PID=$!; pids+=($UPSTREAM_PID)
 "$NGINX" -c "$WORK/nginxproxy.conf" & NGINX_PID=$!; pids+=($NGINX_PID)
 "$NGINX" -c "$WORK/mockai.conf" & MOCK_PID=$!; pids+=($MOCK_PID)
+"$NGINX" -c "$WORK/nginxai.conf" & NGINX_AI_PID=$!; pids+=($NGINX_AI_PID)
 # A fast MCP server (proxy/examples/mock_mcp.rs) for tool calls.
 MCP_PORT=$(free_port)
 target/release/examples/mock_mcp "127.0.0.1:$MCP_PORT" & MCP_PID=$!; pids+=($MCP_PID)
@@ -150,6 +157,13 @@ for _ in $(seq 100); do curl -fs "http://127.0.0.1:$METRICS_PORT/readyz" >/dev/n
 curl -fs -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PROXY_PORT/" | grep -q ok || {
   echo "the proxy does not serve the route" >&2; cat "$WORK/proxy.log" >&2; exit 1; }
 
+if [ -n "${HOLD:-}" ]; then  # keep everything running for ad-hoc measurements until interrupted
+  printf 'KEY=%s\nPROXY=http://127.0.0.1:%s\nBARE=http://127.0.0.1:%s\nNGINX=http://127.0.0.1:%s\nUPSTREAM=http://127.0.0.1:%s\nMOCK=http://127.0.0.1:%s\nNGINX_AI=http://127.0.0.1:%s\nPROXY_PID=%s\nBARE_PID=%s\n' \
+    "$KEY" "$PROXY_PORT" "$BARE_PORT" "$NGINX_PORT" "$UPSTREAM_PORT" "$MOCK_PORT" "$NGINX_AI_PORT" "$PROXY_PID" "$BARE_PID" >"$HOLD"
+  echo "running; the addresses are in $HOLD" >&2
+  wait
+fi
+
 cpu_ticks() { # total user+system clock ticks of the given pids
   local total=0 pid
   for pid in "$@"; do
@@ -173,10 +187,11 @@ measure() {
   before=$(cpu_ticks "$@")
   local perf_pid=""
   if [ -n "${PERF_OUT:-}" ] && [[ "$label" == tollgate* ]]; then
+    local out_file="$PERF_OUT.$conns.$(echo "$label" | tr -c 'a-zA-Z0-9\n' '-' | tr -s '-')"
     if [ -n "${PERF_SCHED:-}" ]; then  # scheduler events, machine-wide: `perf sched timehist`
-      perf sched record -a -o "$PERF_OUT.$conns" >/dev/null 2>&1 & perf_pid=$!
+      perf sched record -a -o "$out_file" >/dev/null 2>&1 & perf_pid=$!
     else
-      perf record -e cpu-clock -F 1999 ${PERF_CALLS:+-g} -p "$1" -o "$PERF_OUT.$conns" >/dev/null 2>&1 & perf_pid=$!
+      perf record -e cpu-clock -F 1999 ${PERF_CALLS:+--call-graph $PERF_CALLS} -p "$1" -o "$out_file" >/dev/null 2>&1 & perf_pid=$!
     fi
   fi
   out=$(wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency "${script[@]}" -H "Authorization: Bearer $KEY" "$url")
@@ -228,8 +243,10 @@ LUA
 }
 section chat && for conns in 1 64; do
   LUA=$(chat_lua chat false) measure "mock AI provider direct (chat)" "http://127.0.0.1:$MOCK_PORT/v1/chat/completions" "$conns" $(with_children $MOCK_PID)
+  LUA=$(chat_lua chat false) measure "nginx proxy (chat, bytes relayed)" "http://127.0.0.1:$NGINX_AI_PORT/v1/chat/completions" "$conns" $(with_children $NGINX_AI_PID)
   LUA=$(chat_lua chat false) measure "tollgate-proxy /v1/chat/completions" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$conns" "$PROXY_PID"
   LUA=$(chat_lua chat-stream true) measure "mock AI provider direct (stream)" "http://127.0.0.1:$MOCK_PORT/v1/stream/chat/completions" "$conns" $(with_children $MOCK_PID)
+  LUA=$(chat_lua chat-stream true) measure "nginx proxy (stream, bytes relayed)" "http://127.0.0.1:$NGINX_AI_PORT/v1/stream/chat/completions" "$conns" $(with_children $NGINX_AI_PID)
   LUA=$(chat_lua chat-stream true) measure "tollgate-proxy /v1/chat/completions, stream" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$conns" "$PROXY_PID"
 done
 # Anthropic's Messages API, relayed to an Anthropic provider.

@@ -86,10 +86,6 @@ impl Spool {
         self.files().map_or(0, |f| f.len())
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Writes a batch atomically (a crash leaves no half-written batch): its summary on the
     /// first line, then its body (compact JSON holds no newline).
     pub(crate) fn push(&mut self, batch: &EncodedBatch) -> std::io::Result<()> {

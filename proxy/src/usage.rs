@@ -299,8 +299,10 @@ impl Shipper {
         self.events.len() > BACKLOG
     }
 
-    /// Posts the batch, or spools it when the server is failing, older batches wait, or the
-    /// queue is backing up.
+    /// Posts the batch, or spools it when the server is failing or the queue is backing up.
+    /// Spooled batches do not hold back new ones: the replayer posts them alongside (the server
+    /// stores events by id and time, so the order of arrival does not matter), which gives
+    /// two posts in flight when one cannot keep up.
     async fn deliver(&mut self, events: Vec<UsageEvent>) {
         let count = events.len() as u64;
         let batch = UsageBatch {
@@ -316,7 +318,7 @@ impl Shipper {
                 return;
             }
         };
-        if !self.backed_up() && self.config.spool.is_empty() && !self.poster.resting() {
+        if !self.backed_up() && !self.poster.resting() {
             match self.poster.post(&batch).await {
                 Ok(()) | Err(Failure::Rejected) => return,
                 Err(Failure::Retry) => {}

@@ -6,6 +6,7 @@
 pub(crate) mod anthropic;
 pub(crate) mod chat;
 pub(crate) mod gemini;
+pub(crate) mod members;
 pub(crate) mod messages;
 pub(crate) mod metering;
 pub(crate) mod openai;
@@ -51,6 +52,15 @@ pub(crate) fn provider_post(
     body: &impl serde::Serialize,
 ) -> Result<Request<ProxyBody>, String> {
     let bytes = Bytes::from(serde_json::to_vec(body).map_err(|e| e.to_string())?);
+    provider_post_bytes(deployment, url, bytes)
+}
+
+/// A POST of JSON text to a provider, with its authentication and extra headers.
+pub(crate) fn provider_post_bytes(
+    deployment: &CompiledDeployment,
+    url: String,
+    bytes: Bytes,
+) -> Result<Request<ProxyBody>, String> {
     let mut request = Request::builder()
         .method(Method::POST)
         .uri(url)
@@ -298,11 +308,12 @@ async fn complete(
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
-    let document = read_json(body).await?;
+    let (document, raw) = read_document(body).await?;
     check_scope(caller, &document)?;
     let request = ClientRequest {
         inbound,
         document,
+        raw,
         headers: parts.headers,
     };
     complete_document(caller, request, call, started).await
@@ -368,7 +379,7 @@ async fn count_tokens(
     request: Request<AiBody>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let (parts, body) = request.into_parts();
-    let document = read_json(body).await?;
+    let (document, raw) = read_document(body).await?;
     check_scope(caller, &document)?;
     let model = find_model(caller, &document)?;
     let anthropic = model
@@ -380,7 +391,7 @@ async fn count_tokens(
         let upstream = anthropic::relay(
             deployment,
             anthropic::COUNT_TOKENS_PATH,
-            &document,
+            (&document, raw.as_deref()),
             &parts.headers,
         )
         .map_err(ProxyError::BadRequest)?;
@@ -431,6 +442,9 @@ fn find_model(caller: &Caller<'_>, document: &Value) -> Result<Arc<CompiledModel
 pub(crate) struct ClientRequest {
     pub(crate) inbound: Inbound,
     pub(crate) document: Value,
+    /// The body the document was read from, relayed as it is where the provider speaks the
+    /// client's dialect (`None` for documents made by the proxy).
+    pub(crate) raw: Option<Bytes>,
     pub(crate) headers: http::HeaderMap,
 }
 
@@ -458,12 +472,19 @@ pub(crate) async fn read_request_body(body: AiBody) -> Result<Bytes, ProxyError>
 
 /// Reads a JSON request body (an empty body reads as `{}`).
 pub(crate) async fn read_json(body: AiBody) -> Result<Value, ProxyError> {
+    Ok(read_document(body).await?.0)
+}
+
+/// Reads a JSON request body: its document, and its bytes unless it was empty (an empty body
+/// reads as `{}`).
+async fn read_document(body: AiBody) -> Result<(Value, Option<Bytes>), ProxyError> {
     let body = read_request_body(body).await?;
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(json!({}));
+        return Ok((json!({}), None));
     }
-    serde_json::from_slice(&body)
-        .map_err(|e| ProxyError::BadRequest(format!("the body is not valid JSON: {e}")))
+    let document = serde_json::from_slice(&body)
+        .map_err(|e| ProxyError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    Ok((document, Some(body)))
 }
 
 /// Calls the model a chat or embeddings document names, with fallbacks, metering into `call`.
@@ -478,6 +499,7 @@ pub(crate) async fn complete_document(
     let ClientRequest {
         inbound,
         document,
+        raw,
         headers,
     } = request;
     let model = find_model(caller, &document)?;
@@ -527,12 +549,18 @@ pub(crate) async fn complete_document(
         let dialect = deployment.provider.kind.dialect();
         let provider = adapter(dialect);
         let upstream = match (inbound, dialect) {
-            (Inbound::Messages, Dialect::Anthropic) => {
-                anthropic::relay(deployment, anthropic::MESSAGES_PATH, &document, &headers)
-            }
-            (Inbound::Chat, Dialect::OpenAi) => {
-                openai::relay(deployment, "chat/completions", &document, stream)
-            }
+            (Inbound::Messages, Dialect::Anthropic) => anthropic::relay(
+                deployment,
+                anthropic::MESSAGES_PATH,
+                (&document, raw.as_deref()),
+                &headers,
+            ),
+            (Inbound::Chat, Dialect::OpenAi) => openai::relay(
+                deployment,
+                "chat/completions",
+                (&document, raw.as_deref()),
+                stream,
+            ),
             (Inbound::Embeddings, _) => provider.embeddings(deployment, &document),
             _ => {
                 let chat = match canonical {

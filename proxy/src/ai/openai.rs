@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::{Request, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::active::CompiledDeployment;
 use crate::ai::chat::{ChatRequest, StreamOptions, Usage};
@@ -42,7 +42,7 @@ impl Adapter for OpenAi {
         deployment: &CompiledDeployment,
         document: &Value,
     ) -> Result<Request<ProxyBody>, String> {
-        relay(deployment, "embeddings", document, false)
+        relay(deployment, "embeddings", (document, None), false)
     }
 
     fn answer(&self, status: StatusCode, body: Bytes, _model: &str) -> (Bytes, Option<Tokens>) {
@@ -69,29 +69,30 @@ impl Adapter for OpenAi {
     }
 }
 
-/// A chat client's own request to an OpenAI-family provider: the document as it came, with
-/// the deployment's model name and, on streams, the usage asked for. Nothing is parsed into
-/// the canonical model, so fields this gateway does not know pass exactly.
+/// A chat client's own request to an OpenAI-family provider: the body as it came (`request`:
+/// the document, and its bytes when the client sent them), with the deployment's model name
+/// and, on streams, the usage asked for. Nothing is parsed into the canonical model or written
+/// again, so fields this gateway does not know pass exactly.
 pub(crate) fn relay(
     deployment: &CompiledDeployment,
     endpoint: &str,
-    document: &Value,
+    (document, raw): (&Value, Option<&[u8]>),
     stream: bool,
 ) -> Result<Request<ProxyBody>, String> {
-    let mut body = document.clone();
-    body["model"] = Value::String(deployment.model.clone());
+    let model = serde_json::to_vec(&deployment.model).map_err(|e| e.to_string())?;
+    let mut replace = vec![("model", model.as_slice())];
+    let options;
     if stream {
-        match body
-            .get_mut("stream_options")
-            .and_then(Value::as_object_mut)
-        {
-            Some(options) => {
-                options.insert("include_usage".into(), Value::Bool(true));
-            }
-            None => body["stream_options"] = json!({"include_usage": true}),
-        }
+        let mut asked = match document.get("stream_options") {
+            Some(Value::Object(options)) => options.clone(),
+            _ => serde_json::Map::new(),
+        };
+        asked.insert("include_usage".into(), Value::Bool(true));
+        options = serde_json::to_vec(&asked).map_err(|e| e.to_string())?;
+        replace.push(("stream_options", options.as_slice()));
     }
-    post(deployment, endpoint, &body)
+    let body = crate::ai::members::relayed(document, raw, &replace)?;
+    post_bytes(deployment, endpoint, Bytes::from(body))
 }
 
 /// The provider request for `endpoint` with `body`, and the API version Azure wants.
@@ -99,6 +100,16 @@ fn post(
     deployment: &CompiledDeployment,
     endpoint: &str,
     body: &impl serde::Serialize,
+) -> Result<Request<ProxyBody>, String> {
+    let body = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+    post_bytes(deployment, endpoint, Bytes::from(body))
+}
+
+/// [`post`] for a body already written.
+fn post_bytes(
+    deployment: &CompiledDeployment,
+    endpoint: &str,
+    body: Bytes,
 ) -> Result<Request<ProxyBody>, String> {
     let provider = &deployment.provider;
     let mut url = format!("{}/{endpoint}", provider.base_url);
@@ -110,5 +121,5 @@ fn post(
         url.push_str("?api-version=");
         url.push_str(version);
     }
-    super::provider_post(deployment, url, body)
+    super::provider_post_bytes(deployment, url, body)
 }

@@ -106,6 +106,7 @@ pub(crate) async fn run(
     let request = ClientRequest {
         inbound: Inbound::Chat,
         document: document(&api, &variables, stream),
+        raw: None,
         headers: http::HeaderMap::new(),
     };
     let outcome = complete_document(caller, request, call, started).await;

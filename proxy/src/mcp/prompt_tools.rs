@@ -118,6 +118,7 @@ pub(crate) async fn call(
     let request = ClientRequest {
         inbound: Inbound::Chat,
         document: prompt::document(&api, &variables, false),
+        raw: None,
         headers: http::HeaderMap::new(),
     };
     let completed = ai::complete_document(caller, request, metering, started).await;

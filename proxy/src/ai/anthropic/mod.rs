@@ -41,7 +41,8 @@ impl super::Adapter for Anthropic {
         let mut body = MessagesRequest::try_from(chat)?;
         body.model.clone_from(&deployment.model);
         body.stream = stream;
-        messages_post(deployment, MESSAGES_PATH, &body)
+        let body = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+        messages_post(deployment, MESSAGES_PATH, Bytes::from(body))
     }
 
     fn answer(&self, status: http::StatusCode, body: Bytes, _: &str) -> (Bytes, Option<Tokens>) {
@@ -72,10 +73,10 @@ pub(crate) const COUNT_TOKENS_PATH: &str = "/v1/messages/count_tokens";
 fn messages_post(
     deployment: &CompiledDeployment,
     path: &str,
-    body: &impl serde::Serialize,
+    body: Bytes,
 ) -> Result<Request<ProxyBody>, String> {
     let url = format!("{}{path}", deployment.provider.base_url);
-    let mut request = super::provider_post(deployment, url, body)?;
+    let mut request = super::provider_post_bytes(deployment, url, body)?;
     if let Some((name, value)) = deployment.provider.kind.version_header() {
         request.headers_mut().insert(
             HeaderName::from_static(name),
@@ -95,12 +96,12 @@ const RELAYED_HEADERS: [&str; 2] = ["anthropic-version", "anthropic-beta"];
 pub(crate) fn relay(
     deployment: &CompiledDeployment,
     path: &str,
-    document: &Value,
+    (document, raw): (&Value, Option<&[u8]>),
     client_headers: &http::HeaderMap,
 ) -> Result<Request<ProxyBody>, String> {
-    let mut body = document.clone();
-    body["model"] = Value::String(deployment.model.clone());
-    let mut request = messages_post(deployment, path, &body)?;
+    let model = serde_json::to_vec(&deployment.model).map_err(|e| e.to_string())?;
+    let body = crate::ai::members::relayed(document, raw, &[("model", &model)])?;
+    let mut request = messages_post(deployment, path, Bytes::from(body))?;
     for name in RELAYED_HEADERS {
         if let Some(value) = client_headers.get(name) {
             request

@@ -176,6 +176,9 @@ cpu_ticks() { # total user+system clock ticks of the given pids
 with_children() { echo "$1 $(pgrep -P "$1" | tr '\n' ' ')"; }
 TICKS=$(getconf CLK_TCK)
 
+# wrk's durations as README writes them: 26.00us -> 26 µs, 1.46ms -> 1.46 ms.
+duration() { sed -E 's/^([0-9]+)\.[0-9]+us$/\1 µs/; s/^([0-9.]+)ms$/\1 ms/; s/^([0-9.]+)s$/\1 s/'; }
+
 # measure <label> <url> <connections> <pids-to-charge...>
 measure() {
   local label=$1 url=$2 conns=$3; shift 3
@@ -200,8 +203,8 @@ measure() {
   local requests rps p50 p99
   requests=$(echo "$out" | awk '/requests in/ {print $1}')
   rps=$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')
-  p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
-  p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+  p50=$(echo "$out" | awk '$1 == "50%" {print $2}' | duration)
+  p99=$(echo "$out" | awk '$1 == "99%" {print $2}' | duration)
   local cpu_us
   cpu_us=$(awk -v t=$((after - before)) -v hz="$TICKS" -v n="$requests" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
   printf '| %s | %s | %s | %s | %s | %s |\n' "$label" "$conns" "$rps" "$p50" "$p99" "$cpu_us"

@@ -709,7 +709,7 @@ fn ai_usage(call: &AiCall, status: StatusCode) -> AiUsage {
             let mut tokens = f.tokens;
             if status.is_success() || !f.output_text.is_empty() {
                 if !tokens.reported {
-                    tokens.input = metering::estimate_tokens(&call.prompt_text);
+                    tokens.input = metering::estimate_tokens(&call.prompt_text());
                 }
                 if !tokens.output_reported {
                     tokens.output = tokens.output.max(metering::estimate_tokens(&f.output_text));

@@ -6,6 +6,7 @@
 pub(crate) mod anthropic;
 pub(crate) mod chat;
 pub(crate) mod gemini;
+pub(crate) mod json_scan;
 pub(crate) mod members;
 pub(crate) mod messages;
 pub(crate) mod metering;
@@ -128,10 +129,17 @@ pub(crate) struct AiCall {
     pub(crate) findings: Arc<Mutex<StreamFindings>>,
     /// Set when the call serves a prompt API.
     pub(crate) prompt_api_id: Option<Uuid>,
-    /// The request's text, to estimate its tokens if the provider reports none.
-    pub(crate) prompt_text: String,
+    /// The request, whose text estimates its tokens if the provider reports none.
+    pub(crate) request: Arc<Value>,
     /// The call's worst-case cost, held against the key's budget in Redis until it settles.
     pub(crate) reservation: Option<Reservation>,
+}
+
+impl AiCall {
+    /// The request's text (made only when an estimate needs it).
+    pub(crate) fn prompt_text(&self) -> String {
+        metering::prompt_text(&self.request)
+    }
 }
 
 /// An admitted AI call's caller, and what it reaches providers with.
@@ -344,7 +352,7 @@ async fn reserve_budget(
     let worst_case = metering::cost_nanousd(
         &call.model.prices,
         &Tokens {
-            input: metering::estimate_tokens(&call.prompt_text),
+            input: metering::estimate_tokens(&call.prompt_text()),
             output,
             ..Tokens::default()
         },
@@ -502,6 +510,7 @@ pub(crate) async fn complete_document(
         raw,
         headers,
     } = request;
+    let document = Arc::new(document);
     let model = find_model(caller, &document)?;
     let model_name = model.name.clone();
     let stream =
@@ -522,7 +531,7 @@ pub(crate) async fn complete_document(
         streamed: stream,
         findings: findings.clone(),
         prompt_api_id: None,
-        prompt_text: metering::prompt_text(&document),
+        request: document.clone(),
         reservation: None,
     });
     if let Some(call) = call.as_mut() {

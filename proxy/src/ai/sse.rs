@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame};
 
 use crate::ai::chat::{sse_frame, ChatChunk, Delta, ErrorBody, ToolCallChunk, Usage};
+use crate::ai::json_scan;
 use crate::ai::metering::Tokens;
 use crate::body::{Inspect, Inspected};
 
@@ -79,11 +80,6 @@ impl Lines {
     }
 }
 
-/// Whether `haystack` holds `needle`.
-pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    memchr::memmem::find(haystack, needle).is_some()
-}
-
 /// Notes an OpenAI-style stream's usage chunk, its text, and when data began.
 pub(crate) struct UsageScan {
     started: Instant,
@@ -136,7 +132,7 @@ fn line_done(findings: &Mutex<StreamFindings>, line: &[u8]) {
     let Some(payload) = line.strip_prefix(b"data:") else {
         return;
     };
-    if holds_usage_object(payload) {
+    if json_scan::has_object(payload, &json_scan::USAGE) {
         let Ok(chunk) = serde_json::from_slice::<ChatChunk>(payload.trim_ascii()) else {
             return;
         };
@@ -149,57 +145,11 @@ fn line_done(findings: &Mutex<StreamFindings>, line: &[u8]) {
         if let Some(usage) = &chunk.usage {
             findings.tokens = Tokens::from(usage);
         }
-    } else if let Some(text) = first_string_of(payload, b"\"content\"") {
+    } else if let Some(text) = json_scan::first_string(payload, &json_scan::CONTENT) {
         if let Ok(mut findings) = findings.lock() {
             findings.add_text(&text);
         }
     }
-}
-
-/// Whether a chunk's JSON has a `"usage"` member whose value is an object (providers that
-/// write `"usage": null` in every chunk send the object once, at the end).
-fn holds_usage_object(json: &[u8]) -> bool {
-    member_values(json, b"\"usage\"").any(|value| value.first() == Some(&b'{'))
-}
-
-/// The first string value of a member named `key` (quoted) in JSON text, unescaped: the
-/// delta's text in a chat chunk (`"content": null` and the array of `logprobs.content` are
-/// passed over).
-fn first_string_of<'a>(json: &'a [u8], key: &'a [u8]) -> Option<std::borrow::Cow<'a, str>> {
-    member_values(json, key).find_map(|value| {
-        let body = value.strip_prefix(b"\"")?;
-        let mut at = 0;
-        loop {
-            at += memchr::memchr2(b'"', b'\\', &body[at..])?;
-            if body[at] == b'"' {
-                break;
-            }
-            at += 2; // an escape: the next byte is never the closing quote
-            if at > body.len() {
-                return None;
-            }
-        }
-        if memchr::memchr(b'\\', &body[..at]).is_none() {
-            return std::str::from_utf8(&body[..at]).ok().map(Into::into);
-        }
-        serde_json::from_slice::<String>(&value[..at + 2])
-            .ok()
-            .map(Into::into)
-    })
-}
-
-/// The bytes after each `"key":` member name in JSON text, where the value begins. A quote
-/// that is not escaped opens a string (inside one, quotes are escaped), so a match whose quote
-/// follows an odd run of backslashes is text, not a member name.
-fn member_values<'a>(json: &'a [u8], key: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
-    memchr::memmem::find_iter(json, key).filter_map(move |at| {
-        let backslashes = json[..at].iter().rev().take_while(|&&b| b == b'\\').count();
-        if backslashes % 2 == 1 {
-            return None;
-        }
-        let rest = json[at + key.len()..].trim_ascii_start();
-        Some(rest.strip_prefix(b":")?.trim_ascii_start())
-    })
 }
 
 /// Largest server-sent event taken from a provider; a longer one ends the stream with an error.
@@ -411,34 +361,21 @@ impl ChunkTranslator for OpenAiEvents {
 /// Where the first complete event in `buffer` ends (after its blank line, `\n\n` or
 /// `\r\n\r\n`).
 pub(crate) fn event_end(buffer: &[u8]) -> Option<usize> {
-    let lf = memchr::memmem::find(buffer, b"\n\n").map(|i| i + 2);
-    // A CRLF blank line counts only when it ends the event before the first LF one.
-    let before = lf.map_or(buffer.len(), |end| end.min(buffer.len()));
-    let crlf = memchr::memmem::find(&buffer[..before], b"\n\r\n").map(|i| i + 3);
-    match (lf, crlf) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    memchr::memchr_iter(b'\n', buffer).find_map(|at| match &buffer[at + 1..] {
+        [b'\n', ..] => Some(at + 2),
+        [b'\r', b'\n', ..] => Some(at + 3),
+        _ => None,
+    })
 }
 
 /// Whether bytes may hold a chunk without choices (cheap: nearly every chunk has some).
 fn may_hold_usage_only(data: &[u8]) -> bool {
-    contains(data, b"\"choices\":[]") || contains(data, b"\"choices\": []")
+    json_scan::has_empty_array(data, &json_scan::CHOICES)
 }
 
 /// Whether an SSE event is a chat chunk with usage and no choices.
 fn is_usage_only(event: &[u8]) -> bool {
-    if !may_hold_usage_only(event) || !contains(event, b"\"usage\"") {
-        return false;
-    }
-    let payload = event_data(event);
-    serde_json::from_slice::<serde_json::Value>(&payload).is_ok_and(|chunk| {
-        chunk.get("usage").is_some_and(serde_json::Value::is_object)
-            && chunk
-                .get("choices")
-                .and_then(serde_json::Value::as_array)
-                .is_some_and(Vec::is_empty)
-    })
+    may_hold_usage_only(event) && json_scan::has_object(event, &json_scan::USAGE)
 }
 
 /// The chat chunks a translated stream sends: one id, model and creation time for them all, the
@@ -716,51 +653,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_chunks_text_is_read_from_its_bytes_as_json_would_read_it() {
-        let cases: [(&[u8], Option<&str>); 9] = [
-            (br#"{"choices":[{"index":0,"delta":{"content":"Hello"}}]}"#, Some("Hello")),
-            (br#"{"choices":[{"delta":{"content" : "a \"quoted\" \\ \u00e9\n"}}]}"#, Some("a \"quoted\" \\ é\n")),
-            (br#"{"choices":[{"delta":{"role":"assistant","content":null}}]}"#, None),
-            (br#"{"choices":[{"delta":{"content":""}}]}"#, Some("")),
-            // The member name inside a string is text, not a member.
-            (br#"{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"{\"content\":\"x\"}"}}]}}]}"#, None),
-            (br#"{"choices":[{"delta":{"refusal":"no \\\"content\":\"x"}}]}"#, None),
-            // logprobs' content is an array: passed over for the delta's string.
-            (br#"{"choices":[{"logprobs":{"content":[{"token":"a"}]},"delta":{"content":"b"}}]}"#, Some("b")),
-            (br#"{"choices":[{"delta":{"content":"unterminated \"}}]}"#, None),
-            (br#"{"choices":[{"delta":{"content":"ends in an escape\"#, None),
-        ];
-        for (json, text) in cases {
-            let read = first_string_of(json, b"\"content\"");
-            assert_eq!(read.as_deref(), text, "{}", String::from_utf8_lossy(json));
-            if let (Some(read), Ok(value)) =
-                (&read, serde_json::from_slice::<serde_json::Value>(json))
-            {
-                let parsed = value
-                    .pointer("/choices/0/delta/content")
-                    .and_then(|v| v.as_str());
-                assert_eq!(parsed, Some(read.as_ref()), "as serde_json reads it");
-            }
-        }
-    }
-
-    #[test]
-    fn only_a_usage_object_makes_a_chunk_worth_parsing() {
-        assert!(holds_usage_object(
-            br#"{"choices":[],"usage":{"prompt_tokens":1}}"#
-        ));
-        assert!(holds_usage_object(
-            br#"{"choices":[], "usage" : {"prompt_tokens":1}}"#
-        ));
-        assert!(!holds_usage_object(
-            br#"{"choices":[{"delta":{"content":"x"}}],"usage":null}"#
-        ));
-        assert!(!holds_usage_object(
-            br#"{"choices":[{"delta":{"content":"\"usage\":{"}}]}"#
-        ));
-    }
 
     fn drain(translator: &mut impl ChunkTranslator) -> String {
         let mut out = String::new();

@@ -15,9 +15,10 @@ use crate::ai::chat::{
     Answer, ChatCompletion, ChatRequest, Choice, Content, Delta, Message, Part, ToolCall,
     ToolCallChunk, ToolChoice, ToolMode,
 };
+use crate::ai::json_scan;
 use crate::ai::metering::Tokens;
 use crate::ai::sse::{
-    contains, note_first_byte, ChunkTranslator, ChunkWriter, EventFramer, Lines, StreamFindings,
+    note_first_byte, ChunkTranslator, ChunkWriter, EventFramer, Lines, StreamFindings,
 };
 use crate::body::ProxyBody;
 
@@ -162,12 +163,25 @@ impl crate::body::Inspect for UsageScan {
     }
 }
 
+/// The type of the stream events that carry answer text.
+static TEXT_DELTA: json_scan::Name =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"text_delta\""));
+
 impl UsageScan {
     fn line_done(&mut self, line: &[u8]) {
         let Some(payload) = line.strip_prefix(b"data:") else {
             return;
         };
-        if !contains(payload, b"\"usage\"") && !contains(payload, b"text_delta") {
+        if !json_scan::has_object(payload, &json_scan::USAGE) {
+            // A text delta's text, read where it lies: only events with usage are parsed.
+            if TEXT_DELTA.find(payload).is_some() {
+                if let (Some(text), Ok(mut findings)) = (
+                    json_scan::first_string(payload, &json_scan::TEXT),
+                    self.findings.lock(),
+                ) {
+                    findings.add_text(&text);
+                }
+            }
             return;
         }
         let Ok(event) = serde_json::from_slice::<StreamEvent>(payload.trim_ascii()) else {

@@ -23,8 +23,9 @@ pub(crate) const POST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest an event waits in a partly filled batch.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
 /// Queued events past which the shipper stops posting as it drains and writes batches to the
-/// spool instead (fast), so the queue never overflows; the replayer posts them in order.
-const BACKLOG: usize = QUEUE_CAPACITY / 10;
+/// spool instead (fast), so the queue never overflows and holds little memory (two batches);
+/// the replayer posts them in order.
+const BACKLOG: usize = 2 * BATCH_MAX;
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(15);
 

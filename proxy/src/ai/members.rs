@@ -8,6 +8,8 @@ use std::fmt;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use crate::ai::Document;
+
 /// `object` (a JSON object's text) with each member named in `replace` given that member's
 /// new value (JSON text), in the first place the name appears (later duplicates are dropped),
 /// or at the end when it did not appear. `None` when `object` is not a JSON object.
@@ -45,18 +47,14 @@ pub(crate) fn replace_members(object: &[u8], replace: &[(&str, &[u8])]) -> Optio
     Some(out)
 }
 
-/// The body relayed for a client's request: its own bytes when it came as bytes (`raw`), else
-/// its document, with the members in `replace` replaced as [`replace_members`] does.
-pub(crate) fn relayed(
-    document: &serde_json::Value,
-    raw: Option<&[u8]>,
-    replace: &[(&str, &[u8])],
-) -> Result<Vec<u8>, String> {
+/// The body relayed for a client's request: its own bytes when it came as bytes, else its
+/// document written, with the members in `replace` replaced as [`replace_members`] does.
+pub(crate) fn relayed(document: &Document, replace: &[(&str, &[u8])]) -> Result<Vec<u8>, String> {
     let written;
-    let object = match raw {
+    let object = match document.raw() {
         Some(raw) => raw,
         None => {
-            written = serde_json::to_vec(document).map_err(|e| e.to_string())?;
+            written = serde_json::to_vec(document.value()).map_err(|e| e.to_string())?;
             &written
         }
     };

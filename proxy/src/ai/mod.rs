@@ -5,6 +5,7 @@
 
 pub(crate) mod anthropic;
 pub(crate) mod chat;
+pub(crate) mod document;
 pub(crate) mod gemini;
 pub(crate) mod json_scan;
 pub(crate) mod members;
@@ -36,6 +37,7 @@ use crate::metrics::Metrics;
 use crate::shared::Shared;
 use crate::shared_budgets::Reservation;
 use chat::{ChatCompletion, ChatRequest};
+pub(crate) use document::Document;
 use metering::Tokens;
 use serde::Deserialize;
 use sse::{StreamFindings, UsageScanner};
@@ -130,7 +132,7 @@ pub(crate) struct AiCall {
     /// Set when the call serves a prompt API.
     pub(crate) prompt_api_id: Option<Uuid>,
     /// The request, whose text estimates its tokens if the provider reports none.
-    pub(crate) request: Arc<Value>,
+    pub(crate) request: Arc<Document>,
     /// The call's worst-case cost, held against the key's budget in Redis until it settles.
     pub(crate) reservation: Option<Reservation>,
 }
@@ -138,7 +140,7 @@ pub(crate) struct AiCall {
 impl AiCall {
     /// The request's text (made only when an estimate needs it).
     pub(crate) fn prompt_text(&self) -> String {
-        metering::prompt_text(&self.request)
+        metering::prompt_text(self.request.value())
     }
 }
 
@@ -316,12 +318,11 @@ async fn complete(
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
-    let (document, raw) = read_document(body).await?;
+    let document = read_document(body).await?;
     check_scope(caller, &document)?;
     let request = ClientRequest {
         inbound,
         document,
-        raw,
         headers: parts.headers,
     };
     complete_document(caller, request, call, started).await
@@ -333,7 +334,7 @@ async fn complete(
 async fn reserve_budget(
     caller: &Caller<'_>,
     inbound: Inbound,
-    document: &Value,
+    document: &Document,
     call: &AiCall,
 ) -> Result<Option<Reservation>, ProxyError> {
     let (Some(budgets), Some(budget)) = (&caller.shared.shared_budgets, caller.key.budget) else {
@@ -343,7 +344,7 @@ async fn reserve_budget(
         Inbound::Embeddings => 0,
         _ => ["max_completion_tokens", "max_tokens", "max_output_tokens"]
             .iter()
-            .find_map(|field| document.get(field).and_then(Value::as_u64))
+            .find_map(|field| document.value().get(field).and_then(Value::as_u64))
             .unwrap_or_else(|| {
                 let limit = call.model.max_output_tokens.map_or(u64::MAX, u64::from);
                 limit.min(budgets.max_output_tokens)
@@ -367,8 +368,8 @@ async fn reserve_budget(
 }
 
 /// Refuses a model the key may not call (one it cannot see is "not found" later).
-fn check_scope(caller: &Caller<'_>, document: &Value) -> Result<(), ProxyError> {
-    if let Some(name) = document.get("model").and_then(Value::as_str) {
+fn check_scope(caller: &Caller<'_>, document: &Document) -> Result<(), ProxyError> {
+    if let Some(name) = document.model() {
         let exists = caller
             .config
             .models
@@ -387,7 +388,7 @@ async fn count_tokens(
     request: Request<AiBody>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let (parts, body) = request.into_parts();
-    let (document, raw) = read_document(body).await?;
+    let document = read_document(body).await?;
     check_scope(caller, &document)?;
     let model = find_model(caller, &document)?;
     let anthropic = model
@@ -399,7 +400,7 @@ async fn count_tokens(
         let upstream = anthropic::relay(
             deployment,
             anthropic::COUNT_TOKENS_PATH,
-            (&document, raw.as_deref()),
+            &document,
             &parts.headers,
         )
         .map_err(ProxyError::BadRequest)?;
@@ -414,9 +415,9 @@ async fn count_tokens(
             .map_err(ProxyError::UpstreamUnreachable)?;
         return Ok(json_response(status, body));
     }
-    let mut text = metering::prompt_text(&document);
+    let mut text = metering::prompt_text(document.value());
     for extra in ["system", "tools"] {
-        match document.get(extra) {
+        match document.value().get(extra) {
             Some(Value::String(system)) => text.push_str(system),
             Some(other @ Value::Array(_)) => text.push_str(&other.to_string()),
             _ => {}
@@ -432,8 +433,8 @@ async fn count_tokens(
 }
 
 /// The model a request names, if the key's tenant has it.
-fn find_model(caller: &Caller<'_>, document: &Value) -> Result<Arc<CompiledModel>, ProxyError> {
-    let Some(model_name) = document.get("model").and_then(Value::as_str) else {
+fn find_model(caller: &Caller<'_>, document: &Document) -> Result<Arc<CompiledModel>, ProxyError> {
+    let Some(model_name) = document.model() else {
         return Err(ProxyError::BadRequest(
             "'model' is required: the name of the model to call".into(),
         ));
@@ -449,10 +450,7 @@ fn find_model(caller: &Caller<'_>, document: &Value) -> Result<Arc<CompiledModel
 /// A client's AI request: its dialect, its document and its headers.
 pub(crate) struct ClientRequest {
     pub(crate) inbound: Inbound,
-    pub(crate) document: Value,
-    /// The body the document was read from, relayed as it is where the provider speaks the
-    /// client's dialect (`None` for documents made by the proxy).
-    pub(crate) raw: Option<Bytes>,
+    pub(crate) document: Document,
     pub(crate) headers: http::HeaderMap,
 }
 
@@ -480,19 +478,13 @@ pub(crate) async fn read_request_body(body: AiBody) -> Result<Bytes, ProxyError>
 
 /// Reads a JSON request body (an empty body reads as `{}`).
 pub(crate) async fn read_json(body: AiBody) -> Result<Value, ProxyError> {
-    Ok(read_document(body).await?.0)
+    let document = read_document(body).await?;
+    Ok(document.value().clone())
 }
 
-/// Reads a JSON request body: its document, and its bytes unless it was empty (an empty body
-/// reads as `{}`).
-async fn read_document(body: AiBody) -> Result<(Value, Option<Bytes>), ProxyError> {
-    let body = read_request_body(body).await?;
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok((json!({}), None));
-    }
-    let document = serde_json::from_slice(&body)
-        .map_err(|e| ProxyError::BadRequest(format!("the body is not valid JSON: {e}")))?;
-    Ok((document, Some(body)))
+/// Reads a JSON request body (an empty body reads as `{}`).
+async fn read_document(body: AiBody) -> Result<Document, ProxyError> {
+    Document::read(read_request_body(body).await?).map_err(ProxyError::BadRequest)
 }
 
 /// Calls the model a chat or embeddings document names, with fallbacks, metering into `call`.
@@ -507,21 +499,18 @@ pub(crate) async fn complete_document(
     let ClientRequest {
         inbound,
         document,
-        raw,
         headers,
     } = request;
     let document = Arc::new(document);
     let model = find_model(caller, &document)?;
     let model_name = model.name.clone();
-    let stream =
-        inbound != Inbound::Embeddings && document.get("stream") == Some(&Value::Bool(true));
+    let stream = inbound != Inbound::Embeddings && document.streams();
     // The request in the canonical model, for deployments that do not speak the client's
     // dialect: made when first needed (a chat client of OpenAI-family providers never needs it).
     let mut canonical: Option<Result<ChatRequest, String>> = None;
     // The proxy always asks for a stream's usage (to meter it); the client gets the usage
     // chunk only if it asked too.
-    let client_usage =
-        document.pointer("/stream_options/include_usage") == Some(&Value::Bool(true));
+    let client_usage = document.wants_stream_usage();
     let findings = Arc::new(Mutex::new(StreamFindings::default()));
     *call = Some(AiCall {
         model: model.clone(),
@@ -558,23 +547,17 @@ pub(crate) async fn complete_document(
         let dialect = deployment.provider.kind.dialect();
         let provider = adapter(dialect);
         let upstream = match (inbound, dialect) {
-            (Inbound::Messages, Dialect::Anthropic) => anthropic::relay(
-                deployment,
-                anthropic::MESSAGES_PATH,
-                (&document, raw.as_deref()),
-                &headers,
-            ),
-            (Inbound::Chat, Dialect::OpenAi) => openai::relay(
-                deployment,
-                "chat/completions",
-                (&document, raw.as_deref()),
-                stream,
-            ),
+            (Inbound::Messages, Dialect::Anthropic) => {
+                anthropic::relay(deployment, anthropic::MESSAGES_PATH, &document, &headers)
+            }
+            (Inbound::Chat, Dialect::OpenAi) => {
+                openai::relay(deployment, "chat/completions", &document, stream)
+            }
             (Inbound::Embeddings, _) => provider.embeddings(deployment, &document),
             _ => {
                 let chat = match canonical {
                     Some(ref chat) => chat,
-                    None => canonical.insert(to_canonical(inbound, &document)?),
+                    None => canonical.insert(to_canonical(inbound, document.value())?),
                 };
                 match chat {
                     Ok(chat) => provider.request(deployment, chat, stream),
@@ -640,7 +623,7 @@ pub(crate) async fn complete_document(
                         .boxed_unsync()
                 }
                 (Inbound::Responses, _) => {
-                    let events = responses::EventStream::new(&document);
+                    let events = responses::EventStream::new(document.value());
                     sse::Translated::new(body, sse::Rechunked::new(chunks(true), events))
                         .map_err(Into::into)
                         .boxed_unsync()
@@ -677,7 +660,7 @@ pub(crate) async fn complete_document(
                 let (chat, tokens) = provider.answer(status, body, &deployment.model);
                 let answer = match serde_json::from_slice::<ChatCompletion>(&chat) {
                     Ok(completion) if status.is_success() => {
-                        responses::from_chat_completion(&completion, &document)
+                        responses::from_chat_completion(&completion, document.value())
                     }
                     _ => chat,
                 };
@@ -762,7 +745,7 @@ pub(crate) trait Adapter: Sync {
     fn embeddings(
         &self,
         deployment: &CompiledDeployment,
-        _document: &Value,
+        _document: &Document,
     ) -> Result<Request<ProxyBody>, String> {
         let provider = &deployment.provider;
         Err(format!(

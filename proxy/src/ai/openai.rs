@@ -12,7 +12,7 @@ use crate::active::CompiledDeployment;
 use crate::ai::chat::{ChatRequest, StreamOptions, Usage};
 use crate::ai::metering::Tokens;
 use crate::ai::sse::{ChunkTranslator, OpenAiEvents, StreamFindings};
-use crate::ai::Adapter;
+use crate::ai::{Adapter, Document};
 use crate::body::ProxyBody;
 
 /// The OpenAI family's adapter: the canonical model is its own API.
@@ -40,9 +40,9 @@ impl Adapter for OpenAi {
     fn embeddings(
         &self,
         deployment: &CompiledDeployment,
-        document: &Value,
+        document: &Document,
     ) -> Result<Request<ProxyBody>, String> {
-        relay(deployment, "embeddings", (document, None), false)
+        relay(deployment, "embeddings", document, false)
     }
 
     fn answer(&self, status: StatusCode, body: Bytes, _model: &str) -> (Bytes, Option<Tokens>) {
@@ -76,14 +76,14 @@ impl Adapter for OpenAi {
 pub(crate) fn relay(
     deployment: &CompiledDeployment,
     endpoint: &str,
-    (document, raw): (&Value, Option<&[u8]>),
+    document: &Document,
     stream: bool,
 ) -> Result<Request<ProxyBody>, String> {
     let model = serde_json::to_vec(&deployment.model).map_err(|e| e.to_string())?;
     let mut replace = vec![("model", model.as_slice())];
     let options;
     if stream {
-        let mut asked = match document.get("stream_options") {
+        let mut asked = match document.stream_options() {
             Some(Value::Object(options)) => options.clone(),
             _ => serde_json::Map::new(),
         };
@@ -91,7 +91,7 @@ pub(crate) fn relay(
         options = serde_json::to_vec(&asked).map_err(|e| e.to_string())?;
         replace.push(("stream_options", options.as_slice()));
     }
-    let body = crate::ai::members::relayed(document, raw, &replace)?;
+    let body = crate::ai::members::relayed(document, &replace)?;
     post_bytes(deployment, endpoint, Bytes::from(body))
 }
 

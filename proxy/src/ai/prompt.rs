@@ -12,7 +12,8 @@ use tollgate_protocol::template::render;
 use tollgate_protocol::{NanoUsd, PromptApiEntry};
 
 use crate::ai::{
-    complete_document, json_response, metering, read_json, AiCall, Caller, ClientRequest, Inbound,
+    complete_document, json_response, metering, read_json, AiCall, Caller, ClientRequest, Document,
+    Inbound,
 };
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
@@ -105,8 +106,7 @@ pub(crate) async fn run(
     let variables = bind_variables(&api, &given)?;
     let request = ClientRequest {
         inbound: Inbound::Chat,
-        document: document(&api, &variables, stream),
-        raw: None,
+        document: Document::from_value(document(&api, &variables, stream)),
         headers: http::HeaderMap::new(),
     };
     let outcome = complete_document(caller, request, call, started).await;

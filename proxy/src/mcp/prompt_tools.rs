@@ -117,8 +117,7 @@ pub(crate) async fn call(
     };
     let request = ClientRequest {
         inbound: Inbound::Chat,
-        document: prompt::document(&api, &variables, false),
-        raw: None,
+        document: ai::Document::from_value(prompt::document(&api, &variables, false)),
         headers: http::HeaderMap::new(),
     };
     let completed = ai::complete_document(caller, request, metering, started).await;

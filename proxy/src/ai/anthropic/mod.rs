@@ -97,11 +97,11 @@ const RELAYED_HEADERS: [&str; 2] = ["anthropic-version", "anthropic-beta"];
 pub(crate) fn relay(
     deployment: &CompiledDeployment,
     path: &str,
-    (document, raw): (&Value, Option<&[u8]>),
+    document: &crate::ai::Document,
     client_headers: &http::HeaderMap,
 ) -> Result<Request<ProxyBody>, String> {
     let model = serde_json::to_vec(&deployment.model).map_err(|e| e.to_string())?;
-    let body = crate::ai::members::relayed(document, raw, &[("model", &model)])?;
+    let body = crate::ai::members::relayed(document, &[("model", &model)])?;
     let mut request = messages_post(deployment, path, Bytes::from(body))?;
     for name in RELAYED_HEADERS {
         if let Some(value) = client_headers.get(name) {

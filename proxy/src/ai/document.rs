@@ -1,0 +1,167 @@
+//! A client's JSON request. The members every call reads (the model, whether it streams, its
+//! stream options) are read at once; the whole document is built only when something needs it
+//! (a translation to another dialect, an estimate of its tokens, a budget hold), so a request
+//! relayed to a provider of its own dialect is never built as a tree.
+
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub(crate) struct Document {
+    /// The body as the client sent it (`None` for documents made by the proxy).
+    raw: Option<Bytes>,
+    head: Head,
+    whole: OnceLock<Value>,
+}
+
+/// The members every call reads; the rest of the object is checked as JSON and passed over.
+#[derive(Default, Deserialize)]
+struct Head {
+    #[serde(default)]
+    model: Option<Value>,
+    #[serde(default)]
+    stream: Option<Value>,
+    #[serde(default)]
+    stream_options: Option<Value>,
+}
+
+impl Head {
+    fn of(value: &Value) -> Self {
+        Self {
+            model: value.get("model").cloned(),
+            stream: value.get("stream").cloned(),
+            stream_options: value.get("stream_options").cloned(),
+        }
+    }
+}
+
+impl Document {
+    /// A body as the client sent it (an empty one reads as `{}`); the error says why it is not
+    /// JSON.
+    pub(crate) fn read(body: Bytes) -> Result<Self, String> {
+        let text = body.trim_ascii_start();
+        if text.is_empty() {
+            return Ok(Self::from_value(json!({})));
+        }
+        if text.starts_with(b"{") {
+            if let Ok(head) = serde_json::from_slice::<Head>(&body) {
+                return Ok(Self {
+                    raw: Some(body),
+                    head,
+                    whole: OnceLock::new(),
+                });
+            }
+        }
+        // Not an object, or one naming a member twice: read as a whole (the last of repeated
+        // members counts), or refused as not JSON.
+        let value = serde_json::from_slice::<Value>(&body)
+            .map_err(|e| format!("the body is not valid JSON: {e}"))?;
+        Ok(Self {
+            raw: Some(body),
+            head: Head::of(&value),
+            whole: OnceLock::from(value),
+        })
+    }
+
+    /// A document the proxy made.
+    pub(crate) fn from_value(value: Value) -> Self {
+        Self {
+            raw: None,
+            head: Head::of(&value),
+            whole: OnceLock::from(value),
+        }
+    }
+
+    /// The model named, if it is a string.
+    pub(crate) fn model(&self) -> Option<&str> {
+        self.head.model.as_ref()?.as_str()
+    }
+
+    /// Whether a stream is asked for (`"stream": true`).
+    pub(crate) fn streams(&self) -> bool {
+        self.head.stream == Some(Value::Bool(true))
+    }
+
+    /// `stream_options`, as given.
+    pub(crate) fn stream_options(&self) -> Option<&Value> {
+        self.head.stream_options.as_ref()
+    }
+
+    /// Whether the client asked for a stream's usage chunk.
+    pub(crate) fn wants_stream_usage(&self) -> bool {
+        self.stream_options()
+            .and_then(|options| options.get("include_usage"))
+            == Some(&Value::Bool(true))
+    }
+
+    /// The body as the client sent it.
+    pub(crate) fn raw(&self) -> Option<&[u8]> {
+        self.raw.as_deref()
+    }
+
+    /// The whole document, read when first asked for.
+    pub(crate) fn value(&self) -> &Value {
+        self.whole.get_or_init(|| {
+            self.raw
+                .as_deref()
+                .and_then(|raw| serde_json::from_slice(raw).ok())
+                .unwrap_or(Value::Null)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(body: &str) -> Document {
+        Document::read(Bytes::from(body.to_string())).expect("JSON")
+    }
+
+    #[test]
+    fn the_head_is_read_as_the_whole_document_would_read_it() {
+        let cases = [
+            r#"{"model": "m", "stream": true, "stream_options": {"include_usage": true}, "messages": []}"#,
+            r#"{"messages": [{"role": "user", "content": "{\"model\": \"x\"}"}], "model": "m"}"#,
+            r#"{"model": "a", "stream": true, "model": "b"}"#,
+            r#"{"model": null, "stream": "true", "stream_options": null}"#,
+            r#"{"model": 5, "stream": false}"#,
+            r#"["model", true]"#,
+            "  ",
+        ];
+        for body in cases {
+            let document = read(body);
+            let whole = if body.trim().is_empty() {
+                json!({})
+            } else {
+                serde_json::from_str::<Value>(body).unwrap()
+            };
+            assert_eq!(document.value(), &whole, "{body}");
+            assert_eq!(
+                document.model(),
+                whole.get("model").and_then(Value::as_str),
+                "{body}"
+            );
+            assert_eq!(
+                document.streams(),
+                whole.get("stream") == Some(&json!(true)),
+                "{body}"
+            );
+            assert_eq!(
+                document.wants_stream_usage(),
+                whole.pointer("/stream_options/include_usage") == Some(&json!(true)),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn what_is_not_json_is_refused() {
+        for body in ["{", "{\"model\": }", "nope", "{\"a\": 1} x"] {
+            let error = Document::read(Bytes::from(body)).err().expect(body);
+            assert!(error.starts_with("the body is not valid JSON"), "{error}");
+        }
+    }
+}

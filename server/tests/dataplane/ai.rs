@@ -291,6 +291,87 @@ async fn chat_completions_are_forwarded_and_metered_exactly_streamed_or_not() {
 }
 
 #[tokio::test]
+async fn a_request_in_the_providers_dialect_reaches_it_as_the_client_wrote_it() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    // A provider that keeps the bodies as bytes.
+    let bodies = Arc::new(Mutex::new(Vec::<String>::new()));
+    let kept = bodies.clone();
+    let app = axum::Router::new().fallback(move |body: String| {
+        let kept = kept.clone();
+        async move {
+            let stream = body.contains("\"stream\":true");
+            kept.lock().unwrap().push(body);
+            let usage = r#"{"prompt_tokens":2,"completion_tokens":1,"total_tokens":3}"#;
+            if stream {
+                let chunk = format!("data: {{\"choices\":[],\"usage\":{usage}}}\n\ndata: [DONE]\n\n");
+                ([("content-type", "text/event-stream")], chunk).into_response()
+            } else {
+                let answer = format!(r#"{{"choices":[{{"index":0,"message":{{"role":"assistant","content":"ok"}},"finish_reason":"stop"}}],"usage":{usage}}}"#);
+                ([("content-type", "application/json")], answer).into_response()
+            }
+        }
+    });
+    let url = format!("{}/v1", serve(app).await);
+    provider(&admin, "bytes", &url).await;
+    models(
+        &admin,
+        &[(
+            "exact",
+            json!([{"provider": "bytes", "model": "upstream-m"}]),
+        )],
+    )
+    .await;
+    let (_, key) = create_key(&admin, json!({"name": "bytes"})).await;
+    let proxy = TestProxy::start(&server).await;
+    let url = format!("http://{}/v1/chat/completions", proxy.traffic_addr());
+
+    // Key order, number formats, a number beyond 64 bits, escapes and unknown members.
+    let written = r#"{"messages":[{"role":"user","content":"caf\u00e9 \"quoted\""}], "seed": 123456789012345678901234, "temperature":1.0,"x_vendor":{"b":1,"a":[1e3, 2.50]},"model":"exact"}"#;
+    let (status, _, body) = call(
+        client()
+            .post(&url)
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .body(written),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let expected = r#"{"messages":[{"role":"user","content":"caf\u00e9 \"quoted\""}],"seed":123456789012345678901234,"temperature":1.0,"x_vendor":{"b":1,"a":[1e3, 2.50]},"model":"upstream-m"}"#;
+    assert_eq!(
+        bodies.lock().unwrap()[0],
+        expected,
+        "only the model is replaced"
+    );
+
+    // A stream gets the usage asked for, in the client's own stream_options.
+    let written = r#"{"model":"exact","stream":true,"stream_options":{"x":1},"messages":[{"role":"user","content":"Hi"}]}"#;
+    let response = client()
+        .post(&url)
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body(written)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert_eq!(
+        text, "data: [DONE]\n\n",
+        "the usage chunk the client did not ask for is cut"
+    );
+    let sent = bodies.lock().unwrap()[1].clone();
+    let options = serde_json::from_str::<Value>(&sent).unwrap()["stream_options"].clone();
+    assert_eq!(options, json!({"x": 1, "include_usage": true}), "{sent}");
+    assert!(
+        sent.starts_with(r#"{"model":"upstream-m","stream":true,"stream_options":{"#)
+            && sent.ends_with(r#"},"messages":[{"role":"user","content":"Hi"}]}"#),
+        "{sent}"
+    );
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_failing_deployment_falls_back_to_the_next_priority() {
     let server = TestServer::start().await;
     let ai = Scenario::default()

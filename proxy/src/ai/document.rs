@@ -56,8 +56,7 @@ impl Document {
         }
         // Not an object, or one naming a member twice: read as a whole (the last of repeated
         // members counts), or refused as not JSON.
-        let value = serde_json::from_slice::<Value>(&body)
-            .map_err(|e| format!("the body is not valid JSON: {e}"))?;
+        let value = whole(&body)?;
         Ok(Self {
             raw: Some(body),
             head: Head::of(&value),
@@ -110,6 +109,15 @@ impl Document {
                 .unwrap_or(Value::Null)
         })
     }
+}
+
+/// A JSON request body read as a whole (an empty body reads as `{}`); the error says why it is
+/// not JSON.
+pub(crate) fn whole(body: &[u8]) -> Result<Value, String> {
+    if body.trim_ascii_start().is_empty() {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(body).map_err(|e| format!("the body is not valid JSON: {e}"))
 }
 
 #[cfg(test)]

@@ -478,8 +478,7 @@ pub(crate) async fn read_request_body(body: AiBody) -> Result<Bytes, ProxyError>
 
 /// Reads a JSON request body (an empty body reads as `{}`).
 pub(crate) async fn read_json(body: AiBody) -> Result<Value, ProxyError> {
-    let document = read_document(body).await?;
-    Ok(document.value().clone())
+    document::whole(&read_request_body(body).await?).map_err(ProxyError::BadRequest)
 }
 
 /// Reads a JSON request body (an empty body reads as `{}`).

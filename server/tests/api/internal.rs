@@ -90,8 +90,8 @@ async fn usage_batches_are_stored_once_however_often_they_arrive() {
         "key_id": null, "route_id": null, "method": "GET", "status": 200 + i, "latency_us": 1500,
         "upstream_latency_us": 1000, "bytes_in": 0, "bytes_out": 10, "error_class": null})
     };
-    let batch =
-        json!({"dataplane_id": uuid::Uuid::now_v7(), "events": [event(0), event(1), event(2)]});
+    let events = [event(0), event(1), event(2)];
+    let batch = json!({"dataplane_id": uuid::Uuid::now_v7(), "events": events});
     let first = proxy.post("/internal/v1/usage", batch.clone()).await;
     assert_eq!(
         first.body,
@@ -101,16 +101,25 @@ async fn usage_batches_are_stored_once_however_often_they_arrive() {
     );
     let again = proxy.post("/internal/v1/usage", batch).await;
     assert_eq!(again.body, json!({"stored": 0, "duplicates": 3}));
+    // A batch with some events already stored, and one listing a new event twice.
+    let overlapping = json!({"dataplane_id": uuid::Uuid::now_v7(),
+        "events": [events[1], event(3)]});
+    let partly = proxy.post("/internal/v1/usage", overlapping).await;
+    assert_eq!(partly.body, json!({"stored": 1, "duplicates": 1}));
+    let repeated = event(4);
+    let twice = json!({"dataplane_id": uuid::Uuid::now_v7(), "events": [repeated, repeated]});
+    let listed_twice = proxy.post("/internal/v1/usage", twice).await;
+    assert_eq!(listed_twice.body, json!({"stored": 1, "duplicates": 1}));
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM usage_events")
         .fetch_one(&server.db)
         .await
         .unwrap();
-    assert_eq!(stored, 3);
+    assert_eq!(stored, 5);
     let rolled: i64 = sqlx::query_scalar("SELECT sum(requests)::bigint FROM usage_hourly")
         .fetch_one(&server.db)
         .await
         .unwrap();
-    assert_eq!(rolled, 3);
+    assert_eq!(rolled, 5);
     proxy
         .post("/internal/v1/usage", json!({"events": []}))
         .await

@@ -42,107 +42,22 @@ pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingeste
         });
     }
     let events = &batch.events;
-    let column = |f: fn(&UsageEvent) -> Option<Uuid>| events.iter().map(f).collect::<Vec<_>>();
+    // A batch is nearly always new: its rows go in without a conflict check each (a large part
+    // of PostgreSQL's work per event). One sent again after its answer was lost meets its own
+    // rows; it is then stored again skipping the events already there.
     let mut tx = db.begin().await?;
-    let stored: Vec<Uuid> = sqlx::query_scalar(
-        "INSERT INTO usage_events (id, time, tenant_id, key_id, route_id, dataplane_id, method,
-             status, latency_us, upstream_latency_us, bytes_in, bytes_out, error_class, model_id,
-             provider_id, upstream_model, input_tokens, cached_input_tokens, output_tokens,
-             tokens_estimated, cost_nanousd, ttft_us, fallbacks, prompt_api_id, cache_write_tokens,
-             mcp_server_id, mcp_tool, subscription_id)
-         SELECT u.id, u.time, u.tenant_id, u.key_id, u.route_id, $6, u.method, u.status,
-                u.latency_us, u.upstream_latency_us, u.bytes_in, u.bytes_out, u.error_class,
-                u.model_id, u.provider_id, u.upstream_model, u.input_tokens, u.cached_input_tokens,
-                u.output_tokens, u.tokens_estimated, u.cost_nanousd, u.ttft_us, u.fallbacks,
-                u.prompt_api_id, u.cache_write_tokens, u.mcp_server_id, u.mcp_tool,
-                u.subscription_id
-         FROM UNNEST($1::uuid[], $2::timestamptz[], $3::uuid[], $4::uuid[], $5::uuid[], $7::text[],
-                     $8::int2[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::text[],
-                     $14::uuid[], $15::uuid[], $16::text[], $17::int8[], $18::int8[], $19::int8[],
-                     $20::bool[], $21::int8[], $22::int8[], $23::int4[], $24::uuid[], $25::int8[],
-                     $26::uuid[], $27::text[], $28::uuid[])
-              AS u(id, time, tenant_id, key_id, route_id, method, status, latency_us,
-                   upstream_latency_us, bytes_in, bytes_out, error_class, model_id, provider_id,
-                   upstream_model, input_tokens, cached_input_tokens, output_tokens,
-                   tokens_estimated, cost_nanousd, ttft_us, fallbacks, prompt_api_id,
-                   cache_write_tokens, mcp_server_id, mcp_tool, subscription_id)
-         ON CONFLICT DO NOTHING
-         RETURNING id",
-    )
-    .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.time).collect::<Vec<_>>())
-    .bind(column(|e| e.tenant_id))
-    .bind(column(|e| e.key_id))
-    .bind(column(|e| e.route_id))
-    .bind(batch.dataplane_id)
-    .bind(events.iter().map(|e| e.method.clone()).collect::<Vec<_>>())
-    .bind(
-        events
-            .iter()
-            .map(|e| i16::try_from(e.status).unwrap_or(0))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        events
-            .iter()
-            .map(|e| clamp(e.latency_us))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        events
-            .iter()
-            .map(|e| e.upstream_latency_us.map(clamp))
-            .collect::<Vec<_>>(),
-    )
-    .bind(events.iter().map(|e| clamp(e.bytes_in)).collect::<Vec<_>>())
-    .bind(
-        events
-            .iter()
-            .map(|e| clamp(e.bytes_out))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        events
-            .iter()
-            .map(|e| e.error_class.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(ai_column(events, |ai| Some(ai.model_id)))
-    .bind(ai_column(events, |ai| ai.provider_id))
-    .bind(ai_column(events, |ai| ai.upstream_model.clone()))
-    .bind(ai_column(events, |ai| Some(clamp(ai.input_tokens))))
-    .bind(ai_column(events, |ai| Some(clamp(ai.cached_input_tokens))))
-    .bind(ai_column(events, |ai| Some(clamp(ai.output_tokens))))
-    .bind(ai_column(events, |ai| Some(ai.estimated)))
-    .bind(ai_column(events, |ai| Some(ai.cost_nanousd)))
-    .bind(ai_column(events, |ai| ai.ttft_us.map(clamp)))
-    .bind(ai_column(events, |ai| {
-        Some(i32::try_from(ai.fallbacks).unwrap_or(i32::MAX))
-    }))
-    .bind(ai_column(events, |ai| ai.prompt_api_id))
-    .bind(ai_column(events, |ai| Some(clamp(ai.cache_write_tokens))))
-    .bind(
-        events
-            .iter()
-            .map(|e| e.mcp.as_ref().and_then(|m| m.server_id))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        events
-            .iter()
-            .map(|e| e.mcp.as_ref().map(|m| m.tool.clone()))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        events
-            .iter()
-            .map(|e| e.subscription.map(|s| s.subscription_id))
-            .collect::<Vec<_>>(),
-    )
-    .fetch_all(&mut *tx)
-    .await?;
+    let stored = match insert_events(&mut tx, batch, Duplicates::Refused).await {
+        Err(sqlx::Error::Database(db_error)) if db_error.is_unique_violation() => {
+            tx.rollback().await?;
+            tx = db.begin().await?;
+            insert_events(&mut tx, batch, Duplicates::Skipped).await?
+        }
+        stored => stored?,
+    };
 
-    let new: HashSet<Uuid> = stored.iter().copied().collect();
+    // The events stored now, each once (a batch may list one twice).
+    let mut new: HashSet<Uuid> = stored.iter().copied().collect();
+    let fresh: Vec<&UsageEvent> = events.iter().filter(|e| new.remove(&e.id)).collect();
     // Sorted, so concurrent ingests lock rollup rows in the same order.
     type RollupKey = (
         Uuid,
@@ -157,7 +72,7 @@ pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingeste
     );
     let mut rollups: BTreeMap<RollupKey, Counters> = BTreeMap::new();
     let mut last_used: BTreeMap<Uuid, OffsetDateTime> = BTreeMap::new();
-    for event in events.iter().filter(|e| new.contains(&e.id)) {
+    for event in &fresh {
         let hour = event
             .time
             .replace_time(Time::from_hms(event.time.hour(), 0, 0).unwrap_or(Time::MIDNIGHT));
@@ -265,7 +180,7 @@ pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingeste
     }
     // Callers with a JWT become consumers on first sight.
     let mut consumers: BTreeMap<Uuid, (Uuid, Uuid, String, OffsetDateTime)> = BTreeMap::new();
-    for event in events.iter().filter(|e| new.contains(&e.id)) {
+    for event in &fresh {
         if let (Some(consumer), Some(key_id), Some(tenant_id)) =
             (&event.consumer, event.key_id, event.tenant_id)
         {
@@ -300,4 +215,130 @@ pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingeste
         stored: stored.len(),
         duplicates: events.len() - stored.len(),
     })
+}
+
+/// What the events' insert does with an event already stored.
+#[derive(Clone, Copy)]
+enum Duplicates {
+    /// The insert fails (a unique violation): no check per row beyond the primary key's.
+    Refused,
+    /// The event is skipped.
+    Skipped,
+}
+
+impl Duplicates {
+    fn clause(self) -> &'static str {
+        match self {
+            Self::Refused => "",
+            Self::Skipped => "ON CONFLICT DO NOTHING",
+        }
+    }
+}
+
+/// Inserts the batch's events; the ids of those stored.
+async fn insert_events(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    batch: &UsageBatch,
+    duplicates: Duplicates,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let events = &batch.events;
+    let column = |f: fn(&UsageEvent) -> Option<Uuid>| events.iter().map(f).collect::<Vec<_>>();
+    sqlx::query_scalar(&format!(
+        "INSERT INTO usage_events (id, time, tenant_id, key_id, route_id, dataplane_id, method,
+             status, latency_us, upstream_latency_us, bytes_in, bytes_out, error_class, model_id,
+             provider_id, upstream_model, input_tokens, cached_input_tokens, output_tokens,
+             tokens_estimated, cost_nanousd, ttft_us, fallbacks, prompt_api_id, cache_write_tokens,
+             mcp_server_id, mcp_tool, subscription_id)
+         SELECT u.id, u.time, u.tenant_id, u.key_id, u.route_id, $6, u.method, u.status,
+                u.latency_us, u.upstream_latency_us, u.bytes_in, u.bytes_out, u.error_class,
+                u.model_id, u.provider_id, u.upstream_model, u.input_tokens, u.cached_input_tokens,
+                u.output_tokens, u.tokens_estimated, u.cost_nanousd, u.ttft_us, u.fallbacks,
+                u.prompt_api_id, u.cache_write_tokens, u.mcp_server_id, u.mcp_tool,
+                u.subscription_id
+         FROM UNNEST($1::uuid[], $2::timestamptz[], $3::uuid[], $4::uuid[], $5::uuid[], $7::text[],
+                     $8::int2[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::text[],
+                     $14::uuid[], $15::uuid[], $16::text[], $17::int8[], $18::int8[], $19::int8[],
+                     $20::bool[], $21::int8[], $22::int8[], $23::int4[], $24::uuid[], $25::int8[],
+                     $26::uuid[], $27::text[], $28::uuid[])
+              AS u(id, time, tenant_id, key_id, route_id, method, status, latency_us,
+                   upstream_latency_us, bytes_in, bytes_out, error_class, model_id, provider_id,
+                   upstream_model, input_tokens, cached_input_tokens, output_tokens,
+                   tokens_estimated, cost_nanousd, ttft_us, fallbacks, prompt_api_id,
+                   cache_write_tokens, mcp_server_id, mcp_tool, subscription_id)
+         {}
+         RETURNING id",
+        duplicates.clause()
+    ))
+    .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.time).collect::<Vec<_>>())
+    .bind(column(|e| e.tenant_id))
+    .bind(column(|e| e.key_id))
+    .bind(column(|e| e.route_id))
+    .bind(batch.dataplane_id)
+    .bind(events.iter().map(|e| e.method.clone()).collect::<Vec<_>>())
+    .bind(
+        events
+            .iter()
+            .map(|e| i16::try_from(e.status).unwrap_or(0))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events
+            .iter()
+            .map(|e| clamp(e.latency_us))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events
+            .iter()
+            .map(|e| e.upstream_latency_us.map(clamp))
+            .collect::<Vec<_>>(),
+    )
+    .bind(events.iter().map(|e| clamp(e.bytes_in)).collect::<Vec<_>>())
+    .bind(
+        events
+            .iter()
+            .map(|e| clamp(e.bytes_out))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events
+            .iter()
+            .map(|e| e.error_class.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(ai_column(events, |ai| Some(ai.model_id)))
+    .bind(ai_column(events, |ai| ai.provider_id))
+    .bind(ai_column(events, |ai| ai.upstream_model.clone()))
+    .bind(ai_column(events, |ai| Some(clamp(ai.input_tokens))))
+    .bind(ai_column(events, |ai| Some(clamp(ai.cached_input_tokens))))
+    .bind(ai_column(events, |ai| Some(clamp(ai.output_tokens))))
+    .bind(ai_column(events, |ai| Some(ai.estimated)))
+    .bind(ai_column(events, |ai| Some(ai.cost_nanousd)))
+    .bind(ai_column(events, |ai| ai.ttft_us.map(clamp)))
+    .bind(ai_column(events, |ai| {
+        Some(i32::try_from(ai.fallbacks).unwrap_or(i32::MAX))
+    }))
+    .bind(ai_column(events, |ai| ai.prompt_api_id))
+    .bind(ai_column(events, |ai| Some(clamp(ai.cache_write_tokens))))
+    .bind(
+        events
+            .iter()
+            .map(|e| e.mcp.as_ref().and_then(|m| m.server_id))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events
+            .iter()
+            .map(|e| e.mcp.as_ref().map(|m| m.tool.clone()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events
+            .iter()
+            .map(|e| e.subscription.map(|s| s.subscription_id))
+            .collect::<Vec<_>>(),
+    )
+    .fetch_all(&mut **tx)
+    .await
 }

@@ -125,3 +125,39 @@ async fn usage_batches_are_stored_once_however_often_they_arrive() {
         .await
         .assert_problem(422);
 }
+
+#[tokio::test]
+async fn a_batch_posted_twice_at_once_is_stored_once() {
+    let server = TestServer::start().await;
+    let events: Vec<_> = (0..200)
+        .map(|_| {
+            json!({"id": uuid::Uuid::now_v7(), "time": "2026-11-28T12:00:00Z", "tenant_id": null,
+            "key_id": null, "route_id": null, "method": "GET", "status": 200, "latency_us": 1500,
+            "upstream_latency_us": 1000, "bytes_in": 0, "bytes_out": 10, "error_class": null})
+        })
+        .collect();
+    let batch = json!({"dataplane_id": uuid::Uuid::now_v7(), "events": events});
+    let post = |batch: serde_json::Value| {
+        let base = server.base.clone();
+        tokio::spawn(async move {
+            Api::with_bearer(&base, PROXY_TOKEN)
+                .post("/internal/v1/usage", batch)
+                .await
+                .body
+        })
+    };
+    let (first, second) = tokio::join!(post(batch.clone()), post(batch));
+    let (first, second) = (first.unwrap(), second.unwrap());
+    let stored = first["stored"].as_u64().unwrap() + second["stored"].as_u64().unwrap();
+    assert_eq!(stored, 200, "{first} {second}");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM usage_events")
+        .fetch_one(&server.db)
+        .await
+        .unwrap();
+    assert_eq!(rows, 200);
+    let rolled: i64 = sqlx::query_scalar("SELECT sum(requests)::bigint FROM usage_hourly")
+        .fetch_one(&server.db)
+        .await
+        .unwrap();
+    assert_eq!(rolled, 200);
+}

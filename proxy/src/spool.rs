@@ -32,11 +32,8 @@ impl EncodedBatch {
             .filter(|e| e.ai.is_some())
             .filter_map(|e| Some((e.key_id?, e.id)))
             .collect();
-        // Sized for the batch up front: growing by doubling copied a large batch ~10 times.
-        let mut body = Vec::with_capacity(ENCODED_EVENT_SIZE * (batch.events.len() + 1));
-        serde_json::to_writer(&mut body, batch)?;
         Ok(Self {
-            body: Bytes::from(body),
+            body: Bytes::from(serde_json::to_vec(batch)?),
             summary: BatchSummary {
                 events: batch.events.len(),
                 charges,
@@ -44,9 +41,6 @@ impl EncodedBatch {
         })
     }
 }
-
-/// About what one usage event takes in JSON (an AI call's a little more).
-const ENCODED_EVENT_SIZE: usize = 512;
 
 /// A directory of `<sequence>.json` files, one batch each.
 pub(crate) struct Spool {

@@ -81,15 +81,18 @@ async fn the_snapshot_holds_key_hashes_never_secrets_and_waits_for_changes() {
     assert!(waited < std::time::Duration::from_secs(5), "{waited:?}");
 }
 
+/// A usage event as a proxy posts it, with a new id.
+fn usage_event(status: u32) -> serde_json::Value {
+    json!({"id": uuid::Uuid::now_v7(), "time": "2026-11-28T12:00:00Z", "tenant_id": null,
+    "key_id": null, "route_id": null, "method": "GET", "status": status, "latency_us": 1500,
+    "upstream_latency_us": 1000, "bytes_in": 0, "bytes_out": 10, "error_class": null})
+}
+
 #[tokio::test]
 async fn usage_batches_are_stored_once_however_often_they_arrive() {
     let server = TestServer::start().await;
     let proxy = Api::with_bearer(&server.base, PROXY_TOKEN);
-    let event = |i: u32| {
-        json!({"id": uuid::Uuid::now_v7(), "time": "2026-11-28T12:00:00Z", "tenant_id": null,
-        "key_id": null, "route_id": null, "method": "GET", "status": 200 + i, "latency_us": 1500,
-        "upstream_latency_us": 1000, "bytes_in": 0, "bytes_out": 10, "error_class": null})
-    };
+    let event = |i: u32| usage_event(200 + i);
     let events = [event(0), event(1), event(2)];
     let batch = json!({"dataplane_id": uuid::Uuid::now_v7(), "events": events});
     let first = proxy.post("/internal/v1/usage", batch.clone()).await;
@@ -129,13 +132,7 @@ async fn usage_batches_are_stored_once_however_often_they_arrive() {
 #[tokio::test]
 async fn a_batch_posted_twice_at_once_is_stored_once() {
     let server = TestServer::start().await;
-    let events: Vec<_> = (0..200)
-        .map(|_| {
-            json!({"id": uuid::Uuid::now_v7(), "time": "2026-11-28T12:00:00Z", "tenant_id": null,
-            "key_id": null, "route_id": null, "method": "GET", "status": 200, "latency_us": 1500,
-            "upstream_latency_us": 1000, "bytes_in": 0, "bytes_out": 10, "error_class": null})
-        })
-        .collect();
+    let events: Vec<_> = (0..200).map(|_| usage_event(200)).collect();
     let batch = json!({"dataplane_id": uuid::Uuid::now_v7(), "events": events});
     let post = |batch: serde_json::Value| {
         let base = server.base.clone();

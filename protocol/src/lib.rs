@@ -20,6 +20,7 @@ pub mod path;
 pub mod provider;
 pub mod role;
 pub mod template;
+pub mod usage_json;
 
 pub use money::NanoUsd;
 pub use namespace::{NamespaceEntry, Namespaces};

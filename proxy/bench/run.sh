@@ -2,8 +2,8 @@
 # Benchmarks tollgate-proxy against calling the upstream directly and against nginx as a plain
 # reverse proxy, in one run on this machine. Prints a Markdown table for README.
 #
-#   ./proxy/bench/run.sh            # 10 s per measurement
-#   DURATION=30 ./proxy/bench/run.sh
+#   ./proxy/bench/run.sh            # 3 rounds of 5 s per measurement; each row is the medians
+#   DURATION=10 ROUNDS=5 ./proxy/bench/run.sh
 #   PERF_OUT=/tmp/proxy.perf ./proxy/bench/run.sh   # also profile the proxy (perf record), a file per row
 #   PERF_CALLS=dwarf PERF_OUT=… ./proxy/bench/run.sh  # with call graphs (dwarf, or fp for a frame-pointer build)
 #   SECTIONS=rest ./proxy/bench/run.sh                # some of: rest chat messages mcp chunks limits
@@ -13,10 +13,13 @@
 # upstream. tollgate-proxy: one route with API-key auth, a requests-per-minute limit (set high
 # enough never to trigger) and usage recording, configured by a tollgate-server with its own
 # private PostgreSQL. Load: wrk at 1 and 64 connections. CPU per request is the proxy's own
-# CPU time (user + system, from /proc) divided by the requests it served.
+# CPU time (user + system, from /proc) divided by the requests it served. A section's rows are
+# measured in turn, ROUNDS times over (so a slow minute of the machine hits every row alike),
+# and each column printed is the median of its rounds.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-DURATION=${DURATION:-10}
+DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-3}
 SECTIONS=" ${SECTIONS:-rest chat messages mcp chunks limits} "
 section() { [[ "$SECTIONS" == *" $1 "* ]]; }
 WORK=$(mktemp -d /tmp/tollgate-bench.XXXXXX)
@@ -176,10 +179,14 @@ cpu_ticks() { # total user+system clock ticks of the given pids
 with_children() { echo "$1 $(pgrep -P "$1" | tr '\n' ' ')"; }
 TICKS=$(getconf CLK_TCK)
 
-# wrk's durations as README writes them: 26.00us -> 26 µs, 1.46ms -> 1.46 ms.
-duration() { sed -E 's/^([0-9]+)\.[0-9]+us$/\1 µs/; s/^([0-9.]+)ms$/\1 ms/; s/^([0-9.]+)s$/\1 s/'; }
+# wrk's durations in µs: 26.00us -> 26, 1.46ms -> 1460, 1.20s -> 1200000.
+micros() { sed -E 's/us$/ 1/; s/ms$/ 1000/; s/s$/ 1000000/' | awk '{printf "%.0f", $1 * $2}'; }
+# µs as README writes them: 26 µs, 1.46 ms.
+duration() { awk '{ if ($1 < 1000) printf "%d µs", $1; else printf "%.2f ms", $1 / 1000 }'; }
+ROWS="$WORK/rows"
+mkdir -p "$ROWS"
 
-# measure <label> <url> <connections> <pids-to-charge...>
+# measure <label> <url> <connections> <pids-to-charge...>: one round of a row, kept for rows_table.
 measure() {
   local label=$1 url=$2 conns=$3; shift 3
   local threads=$(( conns < 2 ? 1 : 2 ))
@@ -200,27 +207,43 @@ measure() {
   out=$(wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency "${script[@]}" -H "Authorization: Bearer $KEY" "$url")
   after=$(cpu_ticks "$@")
   [ -n "$perf_pid" ] && { kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; }
-  local requests rps p50 p99
+  local requests rps p50 p99 cpu_us row
   requests=$(echo "$out" | awk '/requests in/ {print $1}')
   rps=$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')
-  p50=$(echo "$out" | awk '$1 == "50%" {print $2}' | duration)
-  p99=$(echo "$out" | awk '$1 == "99%" {print $2}' | duration)
-  local cpu_us
+  p50=$(echo "$out" | awk '$1 == "50%" {print $2}' | micros)
+  p99=$(echo "$out" | awk '$1 == "99%" {print $2}' | micros)
   cpu_us=$(awk -v t=$((after - before)) -v hz="$TICKS" -v n="$requests" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
-  printf '| %s | %s | %s | %s | %s | %s |\n' "$label" "$conns" "$rps" "$p50" "$p99" "$cpu_us"
+  row=$(printf '%s|%s' "$label" "$conns" | md5sum | cut -c1-16)
+  [ -f "$ROWS/$row" ] || printf '%s|%s|%s\n' "$row" "$label" "$conns" >>"$ROWS/order"
+  echo "$rps $p50 $p99 $cpu_us" >>"$ROWS/$row"
+}
+
+# Prints the rows measured since the last call, in the order first measured: each column the
+# median of the row's rounds.
+rows_table() {
+  [ -f "$ROWS/order" ] || return 0
+  median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+  local row label conns
+  while IFS='|' read -r row label conns; do
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$label" "$conns" \
+      "$(cut -d' ' -f1 "$ROWS/$row" | median)" "$(cut -d' ' -f2 "$ROWS/$row" | median | duration)" \
+      "$(cut -d' ' -f3 "$ROWS/$row" | median | duration)" "$(cut -d' ' -f4 "$ROWS/$row" | median)"
+  done <"$ROWS/order"
+  rm -f "$ROWS"/*
 }
 
 echo
-echo "Machine: $(nproc) cores, $(awk '/model name/ {sub(/.*: /, ""); print; exit}' /proc/cpuinfo); ${DURATION} s per row; wrk; $(date -u +%Y-%m-%d)"
+echo "Machine: $(nproc) cores, $(awk '/model name/ {sub(/.*: /, ""); print; exit}' /proc/cpuinfo); ${DURATION} s per row and round, medians of ${ROUNDS} rounds; wrk; $(date -u +%Y-%m-%d)"
 echo
 echo "| path | connections | requests/s | p50 | p99 | CPU µs/request (proxy's own) |"
 echo "|---|---|---|---|---|---|"
-section rest && for conns in 1 64; do
+section rest && for _ in $(seq "$ROUNDS"); do for conns in 1 64; do
   measure "upstream direct" "http://127.0.0.1:$UPSTREAM_PORT/" "$conns" $(with_children $UPSTREAM_PID)
   measure "nginx proxy" "http://127.0.0.1:$NGINX_PORT/" "$conns" $(with_children $NGINX_PID)
   measure "bare hyper proxy (forwarding only: the engine's floor)" "http://127.0.0.1:$BARE_PORT/" "$conns" "$BARE_PID"
   measure "tollgate-proxy (key auth, rate limit, usage)" "http://127.0.0.1:$PROXY_PORT/" "$conns" "$PROXY_PID"
-done
+done; done
+rows_table
 if section rest; then
   # wrk's percentiles are corrected for coordinated omission (a stall also counts the requests
   # it kept wrk from sending); this probe times each request as it happened.
@@ -244,14 +267,15 @@ wrk.body = '{"model": "$1", "stream": $2, "messages": [{"role": "user", "content
 LUA
   echo "$WORK/$1.lua"
 }
-section chat && for conns in 1 64; do
+section chat && for _ in $(seq "$ROUNDS"); do for conns in 1 64; do
   LUA=$(chat_lua chat false) measure "mock AI provider direct (chat)" "http://127.0.0.1:$MOCK_PORT/v1/chat/completions" "$conns" $(with_children $MOCK_PID)
   LUA=$(chat_lua chat false) measure "nginx proxy (chat, bytes relayed)" "http://127.0.0.1:$NGINX_AI_PORT/v1/chat/completions" "$conns" $(with_children $NGINX_AI_PID)
   LUA=$(chat_lua chat false) measure "tollgate-proxy /v1/chat/completions" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$conns" "$PROXY_PID"
   LUA=$(chat_lua chat-stream true) measure "mock AI provider direct (stream)" "http://127.0.0.1:$MOCK_PORT/v1/stream/chat/completions" "$conns" $(with_children $MOCK_PID)
   LUA=$(chat_lua chat-stream true) measure "nginx proxy (stream, bytes relayed)" "http://127.0.0.1:$NGINX_AI_PORT/v1/stream/chat/completions" "$conns" $(with_children $NGINX_AI_PID)
   LUA=$(chat_lua chat-stream true) measure "tollgate-proxy /v1/chat/completions, stream" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$conns" "$PROXY_PID"
-done
+done; done
+rows_table
 # Anthropic's Messages API, relayed to an Anthropic provider.
 messages_lua() { # model stream
   cat >"$WORK/$1.lua" <<LUA
@@ -262,12 +286,13 @@ wrk.body = '{"model": "$1", "max_tokens": 100, "stream": $2, "messages": [{"role
 LUA
   echo "$WORK/$1.lua"
 }
-section messages && for conns in 1 64; do
+section messages && for _ in $(seq "$ROUNDS"); do for conns in 1 64; do
   LUA=$(messages_lua claude false) measure "mock Anthropic direct (messages)" "http://127.0.0.1:$MOCK_PORT/anthropic/v1/messages" "$conns" $(with_children $MOCK_PID)
   LUA=$(messages_lua claude false) measure "tollgate-proxy /v1/messages" "http://127.0.0.1:$PROXY_PORT/v1/messages" "$conns" "$PROXY_PID"
   LUA=$(messages_lua claudestream true) measure "mock Anthropic direct (messages, stream)" "http://127.0.0.1:$MOCK_PORT/anthropic-stream/v1/messages" "$conns" $(with_children $MOCK_PID)
   LUA=$(messages_lua claudestream true) measure "tollgate-proxy /v1/messages, stream" "http://127.0.0.1:$PROXY_PORT/v1/messages" "$conns" "$PROXY_PID"
-done
+done; done
+rows_table
 # MCP tool calls: one tools/call per request (a client without a session; the proxy keeps its
 # own session with the server).
 mcp_lua() {
@@ -279,10 +304,11 @@ wrk.body = '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name
 LUA
   echo "$WORK/mcp.lua"
 }
-section mcp && for conns in 1 64; do
+section mcp && for _ in $(seq "$ROUNDS"); do for conns in 1 64; do
   LUA=$(mcp_lua) measure "mock MCP server direct (tools/call)" "http://127.0.0.1:$MCP_PORT/mcp" "$conns" "$MCP_PID"
   LUA=$(mcp_lua) measure "tollgate-proxy /mcp/bench tools/call" "http://127.0.0.1:$PROXY_PORT/mcp/bench" "$conns" "$PROXY_PID"
-done
+done; done
+rows_table
 [ -n "${REST_PROBES:-}" ] && echo "$REST_PROBES"
 if section chunks; then
   # Each chunk's delay from being written by the provider to being read by the client, over
@@ -333,7 +359,7 @@ if section limits; then
   echo
   echo "| shared limits (Redis on this machine) | connections | requests/s | p50 | p99 | CPU µs/request (proxy + Redis) |"
   echo "|---|---|---|---|---|---|"
-  for conns in 1 64; do
+  for _ in $(seq "$ROUNDS"); do for conns in 1 64; do
     measure "tollgate-proxy, limits counted alone" "http://127.0.0.1:$PROXY_PORT/" "$conns" "$PROXY_PID"
     measure "tollgate-proxy, shared: sync mode" "http://127.0.0.1:$SYNC_PORT/" "$conns" "$SYNC_PID" "$REDIS_PID"
     measure "tollgate-proxy, shared: strict mode" "http://127.0.0.1:$STRICT_PORT/" "$conns" "$STRICT_PID" "$REDIS_PID"
@@ -341,7 +367,8 @@ if section limits; then
     LUA=$(chat_lua chat false) measure "chat, shared: sync mode" "http://127.0.0.1:$SYNC_PORT/v1/chat/completions" "$conns" "$SYNC_PID" "$REDIS_PID"
     LUA=$(chat_lua chat false) measure "chat, shared: strict mode" "http://127.0.0.1:$STRICT_PORT/v1/chat/completions" "$conns" "$STRICT_PID" "$REDIS_PID"
     KEY=$BUDGET_KEY LUA=$(chat_lua chat false) measure "chat, budget held in Redis (sync mode)" "http://127.0.0.1:$SYNC_PORT/v1/chat/completions" "$conns" "$SYNC_PID" "$REDIS_PID"
-  done
+  done; done
+  rows_table
   # Accuracy: two proxies, 32 connections each, 5 s, one key allowed 6,000 a minute (all of it
   # within the run, which is shorter than the window).
   accuracy() { # label port-a port-b

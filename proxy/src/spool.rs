@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use tollgate_protocol::UsageBatch;
+use tollgate_protocol::{usage_json, UsageBatch, UsageEvent};
 use uuid::Uuid;
 
 /// A usage batch ready to post: its JSON body, how many events it holds, and the (key, event)
@@ -25,20 +25,59 @@ pub(crate) struct BatchSummary {
 }
 
 impl EncodedBatch {
-    pub(crate) fn encode(batch: &UsageBatch) -> serde_json::Result<Self> {
-        let charges = batch
-            .events
-            .iter()
-            .filter(|e| e.ai.is_some())
-            .filter_map(|e| Some((e.key_id?, e.id)))
-            .collect();
-        Ok(Self {
-            body: Bytes::from(serde_json::to_vec(batch)?),
-            summary: BatchSummary {
-                events: batch.events.len(),
-                charges,
-            },
-        })
+    pub(crate) fn encode(batch: &UsageBatch) -> Result<Self, time::error::Format> {
+        let mut encoder = BatchEncoder::new(batch.dataplane_id);
+        for event in &batch.events {
+            encoder.push(event)?;
+        }
+        Ok(encoder.finish())
+    }
+}
+
+/// Writes a batch's JSON event by event, as they come off the queue (no list of events held).
+pub(crate) struct BatchEncoder {
+    body: Vec<u8>,
+    summary: BatchSummary,
+}
+
+impl BatchEncoder {
+    pub(crate) fn new(dataplane_id: Uuid) -> Self {
+        let mut body = Vec::new();
+        usage_json::write_batch_head(&mut body, dataplane_id);
+        Self {
+            body,
+            summary: BatchSummary::default(),
+        }
+    }
+
+    /// Events written so far.
+    pub(crate) fn len(&self) -> usize {
+        self.summary.events
+    }
+
+    /// Adds the event; one that cannot be written leaves the batch as it was.
+    pub(crate) fn push(&mut self, event: &UsageEvent) -> Result<(), time::error::Format> {
+        let start = self.body.len();
+        if self.summary.events > 0 {
+            self.body.push(b',');
+        }
+        if let Err(err) = usage_json::write_event(&mut self.body, event) {
+            self.body.truncate(start);
+            return Err(err);
+        }
+        self.summary.events += 1;
+        if let (Some(_), Some(key_id)) = (&event.ai, event.key_id) {
+            self.summary.charges.push((key_id, event.id));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn finish(mut self) -> EncodedBatch {
+        usage_json::write_batch_tail(&mut self.body);
+        EncodedBatch {
+            body: Bytes::from(self.body),
+            summary: self.summary,
+        }
     }
 }
 
@@ -108,7 +147,9 @@ impl Spool {
                 summary: serde_json::from_slice(&file[..end])?,
                 body: file.slice(end + 1..),
             }),
-            None => Ok(EncodedBatch::encode(&serde_json::from_slice(&file)?)?),
+            None => {
+                EncodedBatch::encode(&serde_json::from_slice(&file)?).map_err(std::io::Error::other)
+            }
         }
     }
 

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
-use tollgate_protocol::{UsageBatch, UsageEvent};
+use tollgate_protocol::UsageEvent;
 use uuid::Uuid;
 
 use crate::metrics::Metrics;
-use crate::spool::{EncodedBatch, Spool};
+use crate::spool::{BatchEncoder, EncodedBatch, Spool};
 
 /// Events the queue holds before new ones are dropped (and counted).
 pub(crate) const QUEUE_CAPACITY: usize = 100_000;
@@ -22,6 +22,12 @@ const _: () = assert!(BATCH_MAX <= tollgate_protocol::internal::MAX_USAGE_BATCH)
 pub(crate) const POST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest an event waits in a partly filled batch.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// How often the queue is drained into the open batch's JSON: in small steps, so that the
+/// shipper's CPU comes in short slices (a 200 ms batch encoded at once held a core for
+/// milliseconds, and requests woken meanwhile waited) and the queue holds few events.
+const ENCODE_EVERY: Duration = Duration::from_millis(25);
+/// Events that make a batch worth posting before FLUSH_EVERY.
+const BATCH_POST_AT: usize = 500;
 /// Queued events past which the shipper stops posting as it drains and writes batches to the
 /// spool instead (fast), so the queue never overflows and holds little memory (two batches);
 /// the replayer posts them in order.
@@ -221,34 +227,48 @@ pub(crate) struct Shipper {
 }
 
 impl Shipper {
-    /// Every FLUSH_EVERY, takes what is queued and delivers it, while a replayer task posts the
-    /// spool in order. Polling on a timer (rather than waking per event) keeps the request path
-    /// free of cross-thread wake-ups. On `stop`, everything queued is delivered or spooled and
-    /// the spool is replayed once more.
+    /// Every ENCODE_EVERY, writes what is queued into the open batch, and delivers the batch
+    /// once it holds BATCH_POST_AT events or its first is FLUSH_EVERY old, while a replayer
+    /// task posts the spool in order. Polling on a timer (rather than waking per event) keeps
+    /// the request path free of cross-thread wake-ups. On `stop`, everything queued is
+    /// delivered or spooled and the spool is replayed once more.
     pub(crate) async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let (drained, drained_signal) = tokio::sync::oneshot::channel();
         let replayer = self.spawn_replayer(stop.clone(), drained_signal);
         let mut drained = Some(drained);
-        let mut tick = tokio::time::interval(FLUSH_EVERY);
+        let mut tick = tokio::time::interval(ENCODE_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut open: Option<(BatchEncoder, Instant)> = None;
         loop {
             let stopping = tokio::select! {
                 _ = tick.tick() => false,
                 _ = crate::stop::stopped(&mut stop) => true,
             };
             loop {
-                let mut batch = Vec::new();
-                while batch.len() < BATCH_MAX {
-                    match self.events.try_recv() {
-                        Ok(event) => batch.push(event),
-                        Err(_) => break,
+                let (batch, opened) = open.get_or_insert_with(|| {
+                    (BatchEncoder::new(self.config.dataplane_id), Instant::now())
+                });
+                let room = BATCH_MAX - batch.len();
+                let mut taken = 0;
+                while taken < room {
+                    let Ok(event) = self.events.try_recv() else {
+                        break;
+                    };
+                    taken += 1;
+                    if let Err(err) = batch.push(&event) {
+                        self.metrics.usage_dropped_events.inc();
+                        tracing::error!(error = %err, "cannot encode a usage event: it is lost");
                     }
                 }
-                let full = batch.len() == BATCH_MAX;
-                if !batch.is_empty() {
-                    self.deliver(batch).await;
+                let due = batch.len() >= BATCH_POST_AT || opened.elapsed() >= FLUSH_EVERY;
+                if batch.len() > 0 && (due || stopping) {
+                    if let Some((batch, _)) = open.take() {
+                        self.deliver(batch.finish()).await;
+                    }
+                } else if batch.len() == 0 {
+                    open = None;
                 }
-                if !full {
+                if taken < room || open.is_some() {
                     break;
                 }
             }
@@ -304,21 +324,8 @@ impl Shipper {
     /// Spooled batches do not hold back new ones: the replayer posts them alongside (the server
     /// stores events by id and time, so the order of arrival does not matter), which gives
     /// two posts in flight when one cannot keep up.
-    async fn deliver(&mut self, events: Vec<UsageEvent>) {
-        let count = events.len() as u64;
-        let batch = UsageBatch {
-            dataplane_id: self.config.dataplane_id,
-            events,
-        };
-        // Encoded once: posted, or spooled and later posted, as these bytes.
-        let batch = match EncodedBatch::encode(&batch) {
-            Ok(batch) => batch,
-            Err(err) => {
-                self.metrics.usage_dropped_events.inc_by(count);
-                tracing::error!(error = %err, events = count, "cannot encode usage events: they are lost");
-                return;
-            }
-        };
+    async fn deliver(&mut self, batch: EncodedBatch) {
+        let count = batch.summary.events as u64;
         if !self.backed_up() && !self.poster.resting() {
             match self.poster.post(&batch).await {
                 Ok(()) | Err(Failure::Rejected) => return,

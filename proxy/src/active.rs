@@ -53,6 +53,8 @@ pub(crate) struct CompiledProvider {
 pub(crate) struct CompiledDeployment {
     pub(crate) provider: Arc<CompiledProvider>,
     pub(crate) model: String,
+    /// `model` as a JSON string, for the relayed request bodies.
+    pub(crate) model_json: Box<[u8]>,
     pub(crate) weight: u32,
     /// Passive health, per model, provider and provider model.
     pub(crate) health: Arc<TargetHealth>,
@@ -381,6 +383,9 @@ fn compile_models(
                 .push(CompiledDeployment {
                     provider: provider.clone(),
                     model: deployment.model.clone(),
+                    model_json: serde_json::to_vec(&deployment.model)
+                        .unwrap_or_default()
+                        .into(),
                     weight: deployment.weight,
                     health: health.get(&deployment_health_key(entry.id, deployment)),
                 });

@@ -218,4 +218,58 @@ mod tests {
         let old = Spool::read(&files[1].1).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(old.body, encoded.body);
     }
+
+    fn event(time: time::OffsetDateTime, ai: bool) -> UsageEvent {
+        UsageEvent {
+            id: Uuid::now_v7(),
+            time,
+            tenant_id: None,
+            key_id: Some(Uuid::now_v7()),
+            route_id: None,
+            method: "POST".into(),
+            status: 200,
+            latency_us: 1,
+            upstream_latency_us: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            error_class: None,
+            ai: ai.then(|| tollgate_protocol::AiUsage {
+                model_id: Uuid::now_v7(),
+                provider_id: None,
+                upstream_model: None,
+                input_tokens: 1,
+                cached_input_tokens: 0,
+                cache_write_tokens: 0,
+                output_tokens: 1,
+                estimated: false,
+                cost_nanousd: 5,
+                ttft_us: None,
+                fallbacks: 0,
+                prompt_api_id: None,
+                streamed: false,
+            }),
+            consumer: None,
+            mcp: None,
+            subscription: None,
+        }
+    }
+
+    #[test]
+    fn an_event_that_cannot_be_written_leaves_the_batch_whole() {
+        let now = time::OffsetDateTime::now_utc();
+        let (first, second) = (event(now, true), event(now, false));
+        let unwritable = event(now.replace_year(-1).unwrap_or(now), true);
+        let mut encoder = BatchEncoder::new(Uuid::nil());
+        encoder.push(&first).unwrap_or_else(|e| panic!("{e}"));
+        assert!(encoder.push(&unwritable).is_err());
+        encoder.push(&second).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(encoder.len(), 2);
+        let batch = encoder.finish();
+        let read: UsageBatch =
+            serde_json::from_slice(&batch.body).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read.events, [first.clone(), second]);
+        // Only AI calls are charged against budgets.
+        let charged = first.key_id.map(|key| (key, first.id));
+        assert_eq!(batch.summary.charges, Vec::from_iter(charged));
+    }
 }

@@ -79,8 +79,7 @@ pub(crate) fn relay(
     document: &Document,
     stream: bool,
 ) -> Result<Request<ProxyBody>, String> {
-    let model = serde_json::to_vec(&deployment.model).map_err(|e| e.to_string())?;
-    let mut replace = vec![("model", model.as_slice())];
+    let mut replace = vec![("model", &*deployment.model_json)];
     let options;
     if stream {
         let mut asked = match document.stream_options() {

@@ -100,8 +100,7 @@ pub(crate) fn relay(
     document: &crate::ai::Document,
     client_headers: &http::HeaderMap,
 ) -> Result<Request<ProxyBody>, String> {
-    let model = serde_json::to_vec(&deployment.model).map_err(|e| e.to_string())?;
-    let body = crate::ai::members::relayed(document, &[("model", &model)])?;
+    let body = crate::ai::members::relayed(document, &[("model", &deployment.model_json)])?;
     let mut request = messages_post(deployment, path, Bytes::from(body))?;
     for name in RELAYED_HEADERS {
         if let Some(value) = client_headers.get(name) {

@@ -5,6 +5,8 @@ use std::sync::OnceLock;
 use serde_json::Value;
 use tollgate_protocol::ModelPrices;
 
+use crate::ai::tokenizer::Tokenizer;
+
 /// Tokens of one call, as the provider reported them.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Tokens {
@@ -27,10 +29,14 @@ pub(crate) struct Tokens {
 /// cut before their usage arrived). Other providers' tokenizers differ a little: these counts
 /// are marked estimated.
 pub(crate) fn estimate_tokens(text: &str) -> u64 {
-    static TOKENIZER: OnceLock<Option<tiktoken_rs::CoreBPE>> = OnceLock::new();
-    let tokenizer = TOKENIZER.get_or_init(|| tiktoken_rs::o200k_base().ok());
+    static TOKENIZER: OnceLock<Option<Tokenizer>> = OnceLock::new();
+    let tokenizer = TOKENIZER.get_or_init(|| {
+        Tokenizer::o200k()
+            .inspect_err(|err| tracing::error!(error = %err, "the token counter did not load"))
+            .ok()
+    });
     match tokenizer {
-        Some(bpe) => bpe.encode_ordinary(text).len() as u64,
+        Some(tokenizer) => tokenizer.count(text),
         // Without the tokenizer, the usual rule of thumb: four characters a token.
         None => text.chars().count().div_ceil(4) as u64,
     }

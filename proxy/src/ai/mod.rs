@@ -15,6 +15,7 @@ pub(crate) mod openai;
 pub(crate) mod prompt;
 pub(crate) mod responses;
 pub(crate) mod sse;
+pub(crate) mod tokenizer;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

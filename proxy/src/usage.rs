@@ -245,30 +245,31 @@ impl Shipper {
                 _ = crate::stop::stopped(&mut stop) => true,
             };
             loop {
-                let (batch, opened) = open.get_or_insert_with(|| {
-                    (BatchEncoder::new(self.config.dataplane_id), Instant::now())
-                });
-                let room = BATCH_MAX - batch.len();
+                let room = BATCH_MAX - open.as_ref().map_or(0, |(batch, _)| batch.len());
                 let mut taken = 0;
                 while taken < room {
                     let Ok(event) = self.events.try_recv() else {
                         break;
                     };
                     taken += 1;
+                    let (batch, _) = open.get_or_insert_with(|| {
+                        (BatchEncoder::new(self.config.dataplane_id), Instant::now())
+                    });
                     if let Err(err) = batch.push(&event) {
                         self.metrics.usage_dropped_events.inc();
                         tracing::error!(error = %err, "cannot encode a usage event: it is lost");
                     }
                 }
-                let due = batch.len() >= BATCH_POST_AT || opened.elapsed() >= FLUSH_EVERY;
-                if batch.len() > 0 && (due || stopping) {
-                    if let Some((batch, _)) = open.take() {
-                        self.deliver(batch.finish()).await;
-                    }
-                } else if batch.len() == 0 {
-                    open = None;
+                let due = open.as_ref().is_some_and(|(batch, opened)| {
+                    batch.len() > 0
+                        && (stopping
+                            || batch.len() >= BATCH_POST_AT
+                            || opened.elapsed() >= FLUSH_EVERY)
+                });
+                if let Some((batch, _)) = open.take_if(|_| due) {
+                    self.deliver(batch.finish()).await;
                 }
-                if taken < room || open.is_some() {
+                if taken < room {
                     break;
                 }
             }

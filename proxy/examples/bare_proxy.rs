@@ -1,5 +1,5 @@
 //! The floor under tollgate-proxy's costs, for the benchmark: a reverse proxy on the same HTTP
-//! engine (hyper server, hyper-util pooled client, one current-thread runtime per core on
+//! engine (hyper server, its upstream connection pool, one current-thread runtime per core on
 //! SO_REUSEPORT listeners, mimalloc) that does nothing else: no routing, keys, limits, metrics
 //! or usage. What tollgate-proxy spends above this row is its features; what this row spends
 //! above nginx is the engine.
@@ -15,9 +15,9 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response, Uri};
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use tollgate_proxy::client::Client;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -57,7 +57,7 @@ async fn serve(listener: std::net::TcpListener, upstream: Uri) {
     let listener = TcpListener::from_std(listener).expect("a tokio listener");
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
-    let client: Client<_, Incoming> = Client::builder(TokioExecutor::new()).build(connector);
+    let client: std::sync::Arc<Client<_, Incoming>> = std::sync::Arc::new(Client::new(connector));
     let authority = upstream.authority().expect("an upstream host").clone();
     loop {
         let Ok((stream, _)) = listener.accept().await else {

@@ -125,9 +125,8 @@ impl Service<Uri> for EgressConnector {
     }
 }
 
-/// A connection to an upstream. Unlike hyper-util's own TCP stream it tells the client pool
-/// nothing extra, so no response is given a copy of the connection's addresses (an
-/// allocation per request nobody reads).
+/// A connection to an upstream (hyper-rustls's connector asks what it was connected to: nothing
+/// worth telling).
 pub(crate) struct UpstreamStream(TokioIo<TcpStream>);
 
 impl Connection for UpstreamStream {

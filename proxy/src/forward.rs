@@ -10,12 +10,11 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode, Uri, Vers
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use tollgate_protocol::RetryOn;
 
 use crate::attempts::Attempts;
 use crate::body::{Counted, ProxyBody};
+use crate::client::Client;
 use crate::egress::{EgressConnector, EgressRefused, PolicySource};
 use crate::error::{cause, ProxyError};
 use crate::metrics::Metrics;
@@ -66,10 +65,7 @@ fn build_client(connect_timeout: Duration, policy: PolicySource) -> UpstreamClie
         .https_or_http()
         .enable_http1()
         .wrap_connector(http);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(1024)
-        .build(https)
+    Client::new(https)
 }
 
 /// A request body that may be sent more than once.

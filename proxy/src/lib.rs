@@ -7,6 +7,8 @@ mod ai;
 mod attempts;
 mod body;
 mod budget;
+#[doc(hidden)] // public for the benchmark's bare proxy, which uses the same engine
+pub mod client;
 pub mod clock;
 pub mod config;
 mod conn_limits;

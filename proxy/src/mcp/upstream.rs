@@ -213,7 +213,7 @@ pub(crate) fn is_event_stream<B>(response: &Response<B>) -> bool {
         .is_some_and(|v| v.trim_start().starts_with("text/event-stream"))
 }
 
-fn describe(error: &hyper_util::client::legacy::Error) -> String {
+fn describe(error: &crate::client::ClientError) -> String {
     if let Some(refused) = cause::<crate::egress::EgressRefused>(error) {
         return refused.to_string();
     }

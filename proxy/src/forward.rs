@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use dashmap::DashMap;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
@@ -27,16 +26,17 @@ const REPLAYABLE_BODY_MAX: u64 = 64 * 1024;
 /// The upstream HTTP client: pooled connections, http and https, under the egress policy.
 pub(crate) type UpstreamClient = Client<HttpsConnector<EgressConnector>, ProxyBody>;
 
-/// One pooled client per connect timeout in use (routes differ only in that).
+/// One pooled client per connect timeout in use (routes differ only in that; a handful of
+/// values, so a list).
 pub(crate) struct Clients {
-    by_connect_timeout: DashMap<Duration, Arc<UpstreamClient>>,
+    by_connect_timeout: std::sync::Mutex<Vec<(Duration, Arc<UpstreamClient>)>>,
     policy: PolicySource,
 }
 
 impl Clients {
     pub(crate) fn new(policy: PolicySource) -> Self {
         Self {
-            by_connect_timeout: DashMap::new(),
+            by_connect_timeout: std::sync::Mutex::default(),
             policy,
         }
     }
@@ -44,13 +44,16 @@ impl Clients {
     /// The client for this connect timeout. A shared handle: cloning the client itself copies
     /// its connector and pool handles, measurable per request.
     pub(crate) fn get(&self, connect_timeout: Duration) -> Arc<UpstreamClient> {
-        if let Some(client) = self.by_connect_timeout.get(&connect_timeout) {
+        let mut clients = self
+            .by_connect_timeout
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some((_, client)) = clients.iter().find(|(t, _)| *t == connect_timeout) {
             return client.clone();
         }
-        self.by_connect_timeout
-            .entry(connect_timeout)
-            .or_insert_with(|| Arc::new(build_client(connect_timeout, self.policy.clone())))
-            .clone()
+        let client = Arc::new(build_client(connect_timeout, self.policy.clone()));
+        clients.push((connect_timeout, client.clone()));
+        client
     }
 }
 

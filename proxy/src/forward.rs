@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
+use http::{header, Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
@@ -215,9 +215,9 @@ pub(crate) async fn forward(
         } else {
             parts.headers.clone()
         };
-        if let Ok(host) = HeaderValue::from_str(target.authority.as_str()) {
-            request.headers_mut().insert(header::HOST, host);
-        }
+        request
+            .headers_mut()
+            .insert(header::HOST, target.host.clone());
 
         let sent = Instant::now();
         let outcome = tokio::time::timeout(route.timeout, client.request(request)).await;

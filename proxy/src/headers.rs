@@ -6,7 +6,8 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use crate::route::CompiledRoute;
 
-/// Headers that belong to one connection and are never forwarded (RFC 9110 §7.6.1).
+/// Headers that belong to one connection and are never forwarded (RFC 9110 §7.6.1);
+/// `Connection` first (`strip_hop_by_hop` reads it).
 static HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
@@ -37,24 +38,41 @@ pub(crate) fn is_managed(name: &HeaderName) -> bool {
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Most messages carry none: one pass over the names costs less than a lookup per name.
-    let any = headers
-        .keys()
-        .any(|name| name == header::TRANSFER_ENCODING || HOP_BY_HOP.contains(name));
-    if !any {
-        return;
+    // One pass over the names notes which are present: most messages carry none, or only
+    // `Connection: keep-alive`, and removing (or looking up) each absent one costs a hash.
+    let mut present = [false; HOP_BY_HOP.len()];
+    let mut transfer_encoding = false;
+    for name in headers.keys() {
+        match HOP_BY_HOP.iter().position(|hop| hop == name) {
+            Some(i) => present[i] = true,
+            None => transfer_encoding |= name == header::TRANSFER_ENCODING,
+        }
     }
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named.iter().chain(HOP_BY_HOP.iter()) {
-        headers.remove(name);
+    if present[0] {
+        // `Connection` (first in the list): the names it lists go too.
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|token| {
+                !HOP_BY_HOP
+                    .iter()
+                    .any(|hop| hop.as_str().eq_ignore_ascii_case(token))
+            })
+            .filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok())
+            .collect();
+        for name in &named {
+            headers.remove(name);
+        }
     }
-    headers.remove(header::TRANSFER_ENCODING);
+    for (hop, _) in HOP_BY_HOP.iter().zip(present).filter(|(_, here)| *here) {
+        headers.remove(hop);
+    }
+    if transfer_encoding {
+        headers.remove(header::TRANSFER_ENCODING);
+    }
 }
 
 /// The client's address, and as an `X-Forwarded-For` value: formatted once per connection.
@@ -156,6 +174,32 @@ mod tests {
         strip_hop_by_hop(&mut headers);
         assert_eq!(headers.len(), 1);
         assert!(headers.contains_key("x-kept"));
+
+        // Names listed in any case and spacing, over several `Connection` headers.
+        let mut headers = HeaderMap::new();
+        headers.append(header::CONNECTION, HeaderValue::from_static("Keep-Alive"));
+        headers.append(
+            header::CONNECTION,
+            HeaderValue::from_static(" X-Other ,close"),
+        );
+        headers.insert("x-other", HeaderValue::from_static("1"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 1, "{headers:?}");
+        assert!(headers.contains_key(header::CONTENT_TYPE));
+
+        // Nothing hop-by-hop: nothing changes.
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 2);
     }
 
     #[test]

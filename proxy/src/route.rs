@@ -17,6 +17,8 @@ pub(crate) struct CompiledTarget {
     pub(crate) url: String,
     pub(crate) scheme: http::uri::Scheme,
     pub(crate) authority: http::uri::Authority,
+    /// `Host` as the target gets it: its authority.
+    pub(crate) host: http::HeaderValue,
     /// The target URL's own path, without a trailing slash ("" for none).
     pub(crate) base_path: String,
     pub(crate) weight: u32,
@@ -72,10 +74,13 @@ pub(crate) fn compile(
         else {
             return Err(format!("target {} has no scheme or host", target.url));
         };
+        let host = http::HeaderValue::from_str(authority.as_str())
+            .map_err(|_| format!("target {} has no usable host", target.url))?;
         targets.push(CompiledTarget {
             url: target.url.clone(),
             scheme,
             authority,
+            host,
             base_path: uri.path().trim_end_matches('/').to_string(),
             weight: target.weight,
             // Health is kept per route: one tenant's failures never eject another's target.

@@ -2,6 +2,7 @@
 //! path, then among that tenant's routes only: host first, then the most specific path, then
 //! method. No tenant's route can answer a request in another tenant's namespace.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -158,18 +159,22 @@ fn path_matches(route: &CompiledRoute, path: &str) -> bool {
 }
 
 /// The request's host: lower-case, port removed.
-pub(crate) fn normalise_host(host: &str) -> String {
-    let host = if host.starts_with('[') {
-        // IPv6 literal: keep the brackets' content.
-        host.split(']')
-            .next()
-            .map(|h| format!("{h}]"))
-            .unwrap_or_default()
-    } else {
-        host.rsplit_once(':').map_or(host, |(h, _)| h).to_string()
+pub(crate) fn normalise_host(host: &str) -> Cow<'_, str> {
+    let host = match host.strip_prefix('[') {
+        // IPv6 literal: up to its closing bracket, the port dropped.
+        Some(_) => host.split_inclusive(']').next().unwrap_or(host),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
     };
     // "api.example.com." is the same host as "api.example.com".
-    host.trim_end_matches('.').to_ascii_lowercase()
+    let host = host.trim_end_matches('.');
+    if host.starts_with('[') && !host.ends_with(']') {
+        return Cow::Owned(format!("{}]", host.to_ascii_lowercase()));
+    }
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    }
 }
 
 #[cfg(test)]
@@ -357,5 +362,12 @@ mod tests {
         assert_eq!(normalise_host("API.Example.com:8080"), "api.example.com");
         assert_eq!(normalise_host("api.example.com.:80"), "api.example.com");
         assert_eq!(normalise_host("[::1]:8000"), "[::1]");
+        assert_eq!(normalise_host("[::1"), "[::1]");
+        assert_eq!(normalise_host("[FE80::1]"), "[fe80::1]");
+        assert_eq!(normalise_host("api.example.com"), "api.example.com");
+        assert!(matches!(
+            normalise_host("api.example.com:443"),
+            Cow::Borrowed(_)
+        ));
     }
 }

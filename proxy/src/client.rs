@@ -22,8 +22,10 @@ use tower_service::Service;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A connection not given a request for this long is closed.
+/// A connection not given a request for this long is closed (when next met, or at a sweep).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// How often the whole pool is swept (at a request's checkout).
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// Connections kept per scheme and authority; more are closed when their response ends.
 const MAX_PER_HOST: usize = 1024;
 
@@ -80,9 +82,30 @@ struct Pooled<B> {
 /// Sends requests with bodies `B` upstream over pooled HTTP/1.1 connections made by `C`.
 pub struct Client<C, B> {
     connector: C,
+    pool: Mutex<Pool<B>>,
+}
+
+struct Pool<B> {
     /// Keyed by the upstream's scheme and authority (FxHash: SipHash fed the authority byte by
     /// byte was measurable per request; the keys are configured upstreams, not client input).
-    pool: Mutex<FxHashMap<PoolKey, VecDeque<Pooled<B>>>>,
+    lines: FxHashMap<PoolKey, VecDeque<Pooled<B>>>,
+    /// When every line is next cleared of closed and idle connections, so upstreams no longer
+    /// asked for do not keep theirs open.
+    next_sweep: Instant,
+}
+
+impl<B> Pool<B> {
+    fn sweep(&mut self, now: Instant) {
+        self.lines.retain(|_, line| {
+            line.retain(|pooled| {
+                let idle_too_long = pooled.sender.is_ready()
+                    && now.saturating_duration_since(pooled.last_sent) > IDLE_TIMEOUT;
+                !pooled.sender.is_closed() && !idle_too_long
+            });
+            !line.is_empty()
+        });
+        self.next_sweep = now + SWEEP_EVERY;
+    }
 }
 
 impl<C, B> Client<C, B>
@@ -98,7 +121,10 @@ where
     pub fn new(connector: C) -> Self {
         Self {
             connector,
-            pool: Mutex::new(FxHashMap::default()),
+            pool: Mutex::new(Pool {
+                lines: FxHashMap::default(),
+                next_sweep: Instant::now() + SWEEP_EVERY,
+            }),
         }
     }
 
@@ -132,7 +158,10 @@ where
     /// of the line; closed and long-idle ones are dropped.
     fn checkout(&self, key: &PoolKey, now: Instant) -> Option<SendRequest<B>> {
         let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-        let line = pool.get_mut(key)?;
+        if now >= pool.next_sweep {
+            pool.sweep(now);
+        }
+        let line = pool.lines.get_mut(key)?;
         for _ in 0..line.len() {
             let pooled = line.pop_front()?;
             if pooled.sender.is_closed() {
@@ -151,7 +180,7 @@ where
 
     fn put_back(&self, key: PoolKey, sender: SendRequest<B>, now: Instant) {
         let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-        let line = pool.entry(key).or_default();
+        let line = pool.lines.entry(key).or_default();
         if line.len() < MAX_PER_HOST {
             line.push_back(Pooled {
                 sender,
@@ -364,6 +393,30 @@ mod tests {
         let (a, b, c) = tokio::join!(get(&client, &url), get(&client, &url), get(&client, &url));
         assert!(a.is_ok() && b.is_ok() && c.is_ok());
         assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_sweep_closes_connections_idle_too_long() {
+        let (addr, accepted) = counting_upstream(None).await;
+        let client = client();
+        let url = format!("http://{addr}/");
+        assert!(get(&client, &url).await.is_ok());
+        let now = Instant::now();
+        {
+            let mut pool = client.pool.lock().unwrap();
+            pool.sweep(now);
+            assert_eq!(pool.lines.len(), 1, "a fresh connection is kept");
+            let long_ago = now.checked_sub(IDLE_TIMEOUT + Duration::from_secs(1));
+            for line in pool.lines.values_mut() {
+                for pooled in line.iter_mut() {
+                    pooled.last_sent = long_ago.unwrap_or(pooled.last_sent);
+                }
+            }
+            pool.sweep(now);
+            assert!(pool.lines.is_empty(), "an idle one is dropped");
+        }
+        assert!(get(&client, &url).await.is_ok());
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

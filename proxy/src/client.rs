@@ -364,19 +364,18 @@ mod tests {
         Ok(String::from_utf8_lossy(&body.to_bytes()).into_owned())
     }
 
+    /// Asks `times` in turn, each answer read to the end.
+    async fn answered_ok(client: &Client<HttpConnector, ProxyBody>, url: &str, times: usize) {
+        for _ in 0..times {
+            assert_eq!(get(client, url).await.ok().as_deref(), Some("ok"));
+        }
+    }
+
     #[tokio::test]
     async fn requests_in_turn_share_one_connection() {
         let (addr, accepted) = counting_upstream(None).await;
         let client = client();
-        for _ in 0..5 {
-            assert_eq!(
-                get(&client, &format!("http://{addr}/"))
-                    .await
-                    .ok()
-                    .as_deref(),
-                Some("ok")
-            );
-        }
+        answered_ok(&client, &format!("http://{addr}/"), 5).await;
         assert_eq!(accepted.load(Ordering::SeqCst), 1);
     }
 
@@ -440,15 +439,7 @@ mod tests {
             }
         });
         let client = client();
-        for _ in 0..200 {
-            assert_eq!(
-                get(&client, &format!("http://{addr}/"))
-                    .await
-                    .ok()
-                    .as_deref(),
-                Some("ok")
-            );
-        }
+        answered_ok(&client, &format!("http://{addr}/"), 200).await;
         assert_eq!(accepted.load(Ordering::SeqCst), 200);
     }
 

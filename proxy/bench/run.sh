@@ -7,6 +7,7 @@
 #   PERF_OUT=/tmp/proxy.perf ./proxy/bench/run.sh   # also profile the proxy (perf record), a file per row
 #   PERF_CALLS=dwarf PERF_OUT=… ./proxy/bench/run.sh  # with call graphs (dwarf, or fp for a frame-pointer build)
 #   SECTIONS=rest ./proxy/bench/run.sh                # some of: rest chat messages mcp chunks limits
+#   SECTIONS=instructions ./proxy/bench/run.sh        # instructions per request (valgrind; not in the default)
 #   HOLD=/tmp/bench.env ./proxy/bench/run.sh          # start everything, write the addresses, wait
 #
 # Upstream: nginx answering 200 "ok" (1 worker). nginx proxy: proxy_pass with keep-alive to the
@@ -389,6 +390,45 @@ if section limits; then
   echo "|---|---|---|"
   accuracy "shared: sync mode (every 100 ms)" "$SYNC_PORT" "$SYNC2_PORT"
   accuracy "shared: strict mode" "$STRICT_PORT" "$STRICT2_PORT"
+fi
+if section instructions; then
+  # User-space instructions per request, counted by valgrind's callgrind: exact and repeatable
+  # where CPU time on a shared machine moves by 10-30% between minutes, so it judges a change
+  # to the request path (not the kernel's part, nor wake-ups). A second proxy and a second bare
+  # proxy run under callgrind; counting starts after a warm-up and covers 20 s of REST load at
+  # 8 connections; the figure is everything the process ran, divided by the requests served.
+  if ! need valgrind; then
+    echo "installing valgrind (apt)" >&2
+    sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get install -y -qq valgrind >/dev/null
+  fi
+  count_instructions() { # label url key command...
+    local label=$1 url=$2 key=$3; shift 3
+    local out="$WORK/callgrind.$RANDOM"
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$@" >"$out.log" 2>&1 & local vpid=$!
+    for _ in $(seq 240); do
+      curl -fs ${key:+-H "Authorization: Bearer $key"} "$url" >/dev/null 2>&1 && break; sleep 0.5
+    done
+    wrk -t1 -c8 -d5s ${key:+-H "Authorization: Bearer $key"} "$url" >/dev/null
+    callgrind_control -z "$vpid" >/dev/null 2>&1
+    local requests
+    requests=$(wrk -t1 -c8 -d20s ${key:+-H "Authorization: Bearer $key"} "$url" | awk '/requests in/ {print $1}')
+    callgrind_control -d "$vpid" >/dev/null 2>&1
+    kill "$vpid"; wait "$vpid" 2>/dev/null || true
+    local total
+    total=$(awk '/^totals:/ {print $2}' "$out".* | tail -1)
+    printf '| %s | %s |\n' "$label" "$(awk -v t="$total" -v n="$requests" 'BEGIN { printf "%.1fk", t / n / 1000 }')"
+  }
+  CG_BARE_PORT=$(free_port); CG_PROXY_PORT=$(free_port); CG_METRICS_PORT=$(free_port)
+  echo
+  echo "| user-space instructions per REST request (callgrind, 8 connections) | instructions |"
+  echo "|---|---|"
+  count_instructions "bare hyper proxy" "http://127.0.0.1:$CG_BARE_PORT/" "" \
+    target/release/examples/bare_proxy "127.0.0.1:$CG_BARE_PORT" "http://127.0.0.1:$UPSTREAM_PORT"
+  TOLLGATE_PROXY_TOKEN=$TOKEN RUST_LOG=warn count_instructions "tollgate-proxy (key auth, rate limit, usage)" \
+    "http://127.0.0.1:$CG_PROXY_PORT/" "$KEY" "${PROXY_BIN:-target/release/tollgate-proxy}" \
+    --server-url "http://127.0.0.1:$SERVER_PORT" --listen "127.0.0.1:$CG_PROXY_PORT" \
+    --metrics-listen "127.0.0.1:$CG_METRICS_PORT" --data-dir "$WORK/proxy-callgrind"
 fi
 dropped=$(curl -fs "http://127.0.0.1:$METRICS_PORT/metrics" | awk '/^tollgate_proxy_usage_dropped_events_total/ {print $2}')
 echo

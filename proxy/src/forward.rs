@@ -41,8 +41,7 @@ impl Clients {
         }
     }
 
-    /// The client for this connect timeout. A shared handle: cloning the client itself copies
-    /// its connector and pool handles, measurable per request.
+    /// The client for this connect timeout: a shared handle to it and its pool.
     pub(crate) fn get(&self, connect_timeout: Duration) -> Arc<UpstreamClient> {
         let mut clients = self
             .by_connect_timeout

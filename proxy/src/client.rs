@@ -79,6 +79,15 @@ struct Pooled<B> {
     last_sent: Instant,
 }
 
+impl<B> Pooled<B> {
+    /// Closed, or idle (ready, nothing sent) for longer than [`IDLE_TIMEOUT`]: to be dropped.
+    fn is_spent(&self, now: Instant) -> bool {
+        self.sender.is_closed()
+            || (self.sender.is_ready()
+                && now.saturating_duration_since(self.last_sent) > IDLE_TIMEOUT)
+    }
+}
+
 /// Sends requests with bodies `B` upstream over pooled HTTP/1.1 connections made by `C`.
 pub struct Client<C, B> {
     connector: C,
@@ -97,11 +106,7 @@ struct Pool<B> {
 impl<B> Pool<B> {
     fn sweep(&mut self, now: Instant) {
         self.lines.retain(|_, line| {
-            line.retain(|pooled| {
-                let idle_too_long = pooled.sender.is_ready()
-                    && now.saturating_duration_since(pooled.last_sent) > IDLE_TIMEOUT;
-                !pooled.sender.is_closed() && !idle_too_long
-            });
+            line.retain(|pooled| !pooled.is_spent(now));
             !line.is_empty()
         });
         self.next_sweep = now + SWEEP_EVERY;
@@ -164,13 +169,10 @@ where
         let line = pool.lines.get_mut(key)?;
         for _ in 0..line.len() {
             let pooled = line.pop_front()?;
-            if pooled.sender.is_closed() {
+            if pooled.is_spent(now) {
                 continue;
             }
             if pooled.sender.is_ready() {
-                if now.saturating_duration_since(pooled.last_sent) > IDLE_TIMEOUT {
-                    continue;
-                }
                 return Some(pooled.sender);
             }
             line.push_back(pooled);

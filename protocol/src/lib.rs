@@ -31,10 +31,12 @@ pub use template::VariableType;
 /// The token of an `Authorization: Bearer …` value, as both processes read credentials: the
 /// scheme is case-insensitive (RFC 7235) and the token is trimmed.
 pub fn bearer_token(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim_start().split_once(' ')?;
+    const SCHEME: &[u8] = b"bearer ";
+    let value = value.trim_start();
+    let scheme = value.as_bytes().get(..SCHEME.len())?;
     scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
+        .eq_ignore_ascii_case(SCHEME)
+        .then(|| value[SCHEME.len()..].trim())
         .filter(|t| !t.is_empty())
 }
 
@@ -771,6 +773,24 @@ pub struct UsageBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bearer_token_is_read_in_any_case_and_trimmed() {
+        assert_eq!(bearer_token("Bearer tg_abc"), Some("tg_abc"));
+        assert_eq!(bearer_token("  BEARER   tg_abc \t"), Some("tg_abc"));
+        assert_eq!(bearer_token("bearer tg_ä"), Some("tg_ä"));
+        for refused in [
+            "Bearer",
+            "Bearer  ",
+            "Basic tg_abc",
+            "Bearertg_abc",
+            "Bearer\ttg",
+            "",
+            "Bé",
+        ] {
+            assert_eq!(bearer_token(refused), None, "{refused:?}");
+        }
+    }
 
     #[test]
     fn provider_credentials_never_show_in_debug_output() {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
+use rustc_hash::FxHashMap;
 use time::OffsetDateTime;
 use tollgate_protocol::{ProviderKind, Snapshot};
 use uuid::Uuid;
@@ -19,7 +20,9 @@ pub(crate) struct ActiveConfig {
     pub(crate) version: i64,
     pub(crate) generated_at: OffsetDateTime,
     pub(crate) routes: RouteTable,
-    pub(crate) keys: HashMap<[u8; 32], Arc<CompiledKey>>,
+    /// Keys by the SHA-256 of their secret. FxHash, not SipHash: the digests are uniform
+    /// already, and only the snapshot inserts, so a client cannot crowd a bucket.
+    pub(crate) keys: FxHashMap<[u8; 32], Arc<CompiledKey>>,
     /// Models by (tenant, name).
     pub(crate) models: HashMap<(Uuid, String), Arc<CompiledModel>>,
     /// Prompt APIs by (tenant, slug).
@@ -205,7 +208,7 @@ impl ActiveConfig {
             version: 0,
             generated_at: OffsetDateTime::UNIX_EPOCH,
             routes: RouteTable::default(),
-            keys: HashMap::new(),
+            keys: FxHashMap::default(),
             models: HashMap::new(),
             prompt_apis: HashMap::new(),
             egress: Arc::new(crate::egress::Egress::new(&Default::default())),
@@ -222,7 +225,7 @@ impl ActiveConfig {
         health: &HealthRegistry,
         metrics: &crate::metrics::Metrics,
     ) -> Self {
-        let mut keys = HashMap::with_capacity(snapshot.keys.len());
+        let mut keys = FxHashMap::with_capacity_and_hasher(snapshot.keys.len(), Default::default());
         for key in &snapshot.keys {
             let mut hash = [0u8; 32];
             if hex::decode_to_slice(&key.secret_sha256, &mut hash).is_err() {

@@ -40,7 +40,7 @@ pub(crate) struct Attempts<'a, G, C> {
     groups: &'a [G],
     candidate: std::marker::PhantomData<&'a C>,
     group: usize,
-    tried: Vec<usize>,
+    tried: Tried,
     left: u32,
     made: u32,
 }
@@ -56,7 +56,7 @@ where
             groups,
             candidate: std::marker::PhantomData,
             group: 0,
-            tried: Vec::new(),
+            tried: Tried::default(),
             left: max,
             made: 0,
         }
@@ -78,7 +78,7 @@ where
                 group.iter().enumerate().filter(move |(i, c)| {
                     c.weight() > 0
                         && c.in_service()
-                        && !tried.contains(i)
+                        && !tried.contains(*i)
                         && (!healthy_only || !c.health().is_ejected())
                 })
             };
@@ -86,7 +86,7 @@ where
                 .or_else(|| pick_weighted(untried(false).map(|(i, c)| (i, c.weight()))));
             match chosen {
                 Some(index) => {
-                    self.tried.push(index);
+                    self.tried.insert(index);
                     self.left -= 1;
                     self.made += 1;
                     return group.get(index);
@@ -98,6 +98,37 @@ where
             }
         }
         None
+    }
+}
+
+/// The candidates of the current group already tried: a bit each for the first 64 (no
+/// allocation per request), a list for any after.
+#[derive(Default)]
+struct Tried {
+    first: u64,
+    more: Vec<usize>,
+}
+
+impl Tried {
+    fn contains(&self, index: usize) -> bool {
+        if index < 64 {
+            self.first & (1 << index) != 0
+        } else {
+            self.more.contains(&index)
+        }
+    }
+
+    fn insert(&mut self, index: usize) {
+        if index < 64 {
+            self.first |= 1 << index;
+        } else {
+            self.more.push(index);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.first = 0;
+        self.more.clear();
     }
 }
 
@@ -161,6 +192,17 @@ mod tests {
             "the fallback comes last"
         );
         assert_eq!(attempts.made(), 3);
+    }
+
+    #[test]
+    fn past_sixty_four_candidates_each_is_still_tried_once() {
+        let targets: Vec<Fake> = (0..70).map(|_| fake(1)).collect();
+        let mut attempts = Attempts::new(std::slice::from_ref(&targets), 100);
+        let mut seen: Vec<usize> = std::iter::from_fn(|| attempts.next_candidate())
+            .map(|c| position(&targets, c))
+            .collect();
+        seen.sort_unstable();
+        assert_eq!(seen, Vec::from_iter(0..70));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
+use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{header, HeaderValue, Request, Response, Uri};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHasher};
 use tower_service::Service;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -68,10 +69,60 @@ impl std::error::Error for ClientError {
     }
 }
 
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct PoolKey {
+/// Where requests go and connections are pooled: an http or https scheme and an authority,
+/// hashed once when made (a route's targets keep theirs, so a request hashes nothing).
+#[derive(Clone, Debug)]
+pub struct Origin {
     scheme: Scheme,
     authority: Authority,
+    hash: u64,
+}
+
+impl Origin {
+    pub fn new(scheme: Scheme, authority: Authority) -> Result<Self, ClientError> {
+        if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
+            return Err(ClientError::BadUrl);
+        }
+        let mut hasher = FxHasher::default();
+        scheme.as_str().hash(&mut hasher);
+        authority.as_str().hash(&mut hasher);
+        Ok(Self {
+            scheme,
+            authority,
+            hash: hasher.finish(),
+        })
+    }
+
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    /// `Host` for requests to this origin: the host, and the port unless it is the scheme's.
+    pub fn host_header(&self) -> Result<HeaderValue, ClientError> {
+        let host = match self.authority.port_u16() {
+            Some(port) if port != default_port(&self.scheme) => {
+                format!("{}:{port}", self.authority.host())
+            }
+            _ => self.authority.host().to_owned(),
+        };
+        HeaderValue::from_str(&host).map_err(|_| ClientError::BadUrl)
+    }
+}
+
+impl PartialEq for Origin {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash
+            && self.scheme == other.scheme
+            && self.authority.as_str() == other.authority.as_str()
+    }
+}
+
+impl Eq for Origin {}
+
+impl Hash for Origin {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
 }
 
 struct Pooled<B> {
@@ -95,9 +146,9 @@ pub struct Client<C, B> {
 }
 
 struct Pool<B> {
-    /// Keyed by the upstream's scheme and authority (FxHash: SipHash fed the authority byte by
-    /// byte was measurable per request; the keys are configured upstreams, not client input).
-    lines: FxHashMap<PoolKey, VecDeque<Pooled<B>>>,
+    /// Keyed by origin, whose hash was taken when it was made (hashing the authority per request
+    /// was measurable; the keys are configured upstreams, not client input).
+    lines: FxHashMap<Origin, VecDeque<Pooled<B>>>,
     /// When every line is next cleared of closed and idle connections, so upstreams no longer
     /// asked for do not keep theirs open.
     next_sweep: Instant,
@@ -133,22 +184,34 @@ where
         }
     }
 
-    /// Sends `request` (its URI absolute) on a pooled connection or a new one. A request that a
-    /// pooled connection closed before taking is sent on another.
+    /// Sends `request` (its URI absolute) on a pooled connection or a new one.
     pub async fn request(
         &self,
         mut request: Request<B>,
     ) -> Result<Response<Incoming>, ClientError> {
-        let key = to_origin_form(&mut request)?;
+        let origin = to_origin_form(&mut request)?;
+        self.send(&origin, request).await
+    }
+
+    /// Sends `request` (its URI in origin form, `/path?query`, and `Host` set) to `origin` on a
+    /// pooled connection or a new one. A request that a pooled connection closed before taking
+    /// is sent on another.
+    pub async fn send(
+        &self,
+        origin: &Origin,
+        mut request: Request<B>,
+    ) -> Result<Response<Incoming>, ClientError> {
         let now = Instant::now();
         loop {
-            let (mut sender, reused) = match self.checkout(&key, now) {
+            let (mut sender, reused) = match self.checkout(origin, now) {
                 Some(sender) => (sender, true),
-                None => (self.connect(&key).await?, false),
+                // Boxed: connecting (TLS state, the handshake) would make every request's
+                // future several times larger, and futures are moved as they are wrapped.
+                None => (Box::pin(self.connect(origin)).await?, false),
             };
             match sender.try_send_request(request).await {
                 Ok(response) => {
-                    self.put_back(key, sender, now);
+                    self.put_back(origin, sender, now);
                     return Ok(response);
                 }
                 Err(mut failed) => match failed.take_message() {
@@ -161,12 +224,12 @@ where
 
     /// A pooled connection ready for a request. Those still reading a response go to the back
     /// of the line; closed and long-idle ones are dropped.
-    fn checkout(&self, key: &PoolKey, now: Instant) -> Option<SendRequest<B>> {
+    fn checkout(&self, origin: &Origin, now: Instant) -> Option<SendRequest<B>> {
         let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
         if now >= pool.next_sweep {
             pool.sweep(now);
         }
-        let line = pool.lines.get_mut(key)?;
+        let line = pool.lines.get_mut(origin)?;
         for _ in 0..line.len() {
             let pooled = line.pop_front()?;
             if pooled.is_spent(now) {
@@ -180,21 +243,25 @@ where
         None
     }
 
-    fn put_back(&self, key: PoolKey, sender: SendRequest<B>, now: Instant) {
+    fn put_back(&self, origin: &Origin, sender: SendRequest<B>, now: Instant) {
+        let pooled = Pooled {
+            sender,
+            last_sent: now,
+        };
         let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-        let line = pool.lines.entry(key).or_default();
-        if line.len() < MAX_PER_HOST {
-            line.push_back(Pooled {
-                sender,
-                last_sent: now,
-            });
+        match pool.lines.get_mut(origin) {
+            Some(line) if line.len() < MAX_PER_HOST => line.push_back(pooled),
+            Some(_) => {}
+            None => {
+                pool.lines.insert(origin.clone(), VecDeque::from([pooled]));
+            }
         }
     }
 
-    async fn connect(&self, key: &PoolKey) -> Result<SendRequest<B>, ClientError> {
+    async fn connect(&self, origin: &Origin) -> Result<SendRequest<B>, ClientError> {
         let uri = Uri::builder()
-            .scheme(key.scheme.clone())
-            .authority(key.authority.clone())
+            .scheme(origin.scheme.clone())
+            .authority(origin.authority.clone())
             .path_and_query("/")
             .build()
             .map_err(|_| ClientError::BadUrl)?;
@@ -220,26 +287,14 @@ where
 
 /// Rewrites an absolute URI to the origin form HTTP/1.1 sends (`/path?query`), sets `Host`
 /// when missing, and returns where to connect.
-fn to_origin_form<B>(request: &mut Request<B>) -> Result<PoolKey, ClientError> {
+fn to_origin_form<B>(request: &mut Request<B>) -> Result<Origin, ClientError> {
     let uri = request.uri();
     let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
         return Err(ClientError::BadUrl);
     };
-    if *scheme != Scheme::HTTP && *scheme != Scheme::HTTPS {
-        return Err(ClientError::BadUrl);
-    }
-    let key = PoolKey {
-        scheme: scheme.clone(),
-        authority: authority.clone(),
-    };
+    let origin = Origin::new(scheme.clone(), authority.clone())?;
     if !request.headers().contains_key(header::HOST) {
-        let host = match key.authority.port_u16() {
-            Some(port) if port != default_port(&key.scheme) => {
-                format!("{}:{port}", key.authority.host())
-            }
-            _ => key.authority.host().to_owned(),
-        };
-        let host = HeaderValue::from_str(&host).map_err(|_| ClientError::BadUrl)?;
+        let host = origin.host_header()?;
         request.headers_mut().insert(header::HOST, host);
     }
     let path = request
@@ -248,7 +303,7 @@ fn to_origin_form<B>(request: &mut Request<B>) -> Result<PoolKey, ClientError> {
         .cloned()
         .unwrap_or_else(|| PathAndQuery::from_static("/"));
     *request.uri_mut() = Uri::from(path);
-    Ok(key)
+    Ok(origin)
 }
 
 fn default_port(scheme: &Scheme) -> u16 {

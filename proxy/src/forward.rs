@@ -148,9 +148,9 @@ pub(crate) fn may_retry(route: &CompiledRoute, method: &Method) -> bool {
     route.retries > 0 && (route.retry_non_idempotent || is_idempotent(method))
 }
 
-/// The path the upstream sees: the target's base path, then the request path (its matched
-/// prefix removed when the route strips it), then the query.
-fn upstream_uri(
+/// The path the upstream sees, in origin form: the target's base path, then the request path
+/// (its matched prefix removed when the route strips it), then the query.
+fn upstream_path(
     route: &CompiledRoute,
     target: &CompiledTarget,
     uri: &Uri,
@@ -162,6 +162,12 @@ fn upstream_uri(
     } else {
         path
     };
+    if target.base_path.is_empty() && rest.len() == path.len() && !path.is_empty() {
+        // The path goes through as it came: share the request's bytes.
+        if let Some(path_and_query) = uri.path_and_query() {
+            return Ok(Uri::from(path_and_query.clone()));
+        }
+    }
     let mut path_and_query = String::with_capacity(target.base_path.len() + rest.len() + 32);
     path_and_query.push_str(&target.base_path);
     path_and_query.push_str(rest);
@@ -172,11 +178,7 @@ fn upstream_uri(
         path_and_query.push('?');
         path_and_query.push_str(query);
     }
-    Uri::builder()
-        .scheme(target.scheme.clone())
-        .authority(target.authority.clone())
-        .path_and_query(path_and_query)
-        .build()
+    Uri::try_from(path_and_query)
         .map_err(|e| ProxyError::BadRequest(format!("cannot build the upstream URL: {e}")))
 }
 
@@ -207,7 +209,7 @@ pub(crate) async fn forward(
         let last_attempt = attempt + 1 == attempts;
         let mut request = Request::new(body.take());
         *request.method_mut() = parts.method.clone();
-        *request.uri_mut() = upstream_uri(route, target, &parts.uri)?;
+        *request.uri_mut() = upstream_path(route, target, &parts.uri)?;
         *request.version_mut() = Version::HTTP_11;
         *request.headers_mut() = if last_attempt {
             std::mem::take(&mut parts.headers)
@@ -219,7 +221,8 @@ pub(crate) async fn forward(
             .insert(header::HOST, target.host.clone());
 
         let sent = Instant::now();
-        let outcome = tokio::time::timeout(route.timeout, client.request(request)).await;
+        let outcome =
+            tokio::time::timeout(route.timeout, client.send(&target.origin, request)).await;
         let upstream_latency = sent.elapsed();
         let retry_on = |failure: RetryOn| {
             !last_attempt
@@ -249,7 +252,7 @@ pub(crate) async fn forward(
                 note_failure(target, route, metrics, "connect");
                 last_error = ProxyError::UpstreamUnreachable(format!(
                     "connecting to {} failed",
-                    target.authority
+                    target.origin.authority()
                 ));
                 if !retry_on(RetryOn::ConnectError) {
                     break;
@@ -261,7 +264,7 @@ pub(crate) async fn forward(
                 tracing::debug!(route = %route.label, error = %err, "upstream request failed");
                 return Err(ProxyError::UpstreamUnreachable(format!(
                     "the upstream at {} broke off the exchange",
-                    target.authority
+                    target.origin.authority()
                 )));
             }
             Ok(Ok(response)) => {

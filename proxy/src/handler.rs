@@ -587,6 +587,17 @@ fn response_filter(
     Response::from_parts(parts, Finished::new(body, log).boxed_unsync())
 }
 
+/// A usage event's id: a v7 UUID stamped with the request's arrival and random after. (uuid's
+/// `now_v7` reads the clock again and keeps a process-wide counter, for an order within a
+/// millisecond that usage ids do not need.)
+fn event_id(time: OffsetDateTime) -> Uuid {
+    let millis = u64::try_from(time.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    let random: [u8; 16] = fastrand::u128(..).to_le_bytes();
+    let mut tail = [0u8; 10];
+    tail.copy_from_slice(&random[..10]);
+    uuid::Builder::from_unix_timestamp_millis(millis, &tail).into_uuid()
+}
+
 /// Phase 6: runs once the response body is done (or dropped), for every request.
 fn logging(
     shared: &Shared,
@@ -615,7 +626,7 @@ fn logging(
         None => (None, status, error.map(|e| e.class().to_string()), None),
     };
     let ai = context.ai.as_ref().map(|call| ai_usage(call, status));
-    let id = Uuid::now_v7();
+    let id = event_id(context.time);
     if let (Some(key), Some(ai)) = (context.budget_key, &ai) {
         shared
             .budgets
@@ -656,7 +667,7 @@ fn logging(
         mcp,
         subscription: context.subscription,
         route_id: context.route.as_ref().map(|r| r.id).or(tool_route),
-        method: context.method.to_string(),
+        method: context.method.as_str().to_owned(),
         status: status.as_u16(),
         latency_us: micros(latency),
         upstream_latency_us: context.upstream_latency.map(micros),

@@ -48,8 +48,14 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
             None => transfer_encoding |= name == header::TRANSFER_ENCODING,
         }
     }
-    if present[0] {
-        // `Connection` (first in the list): the names it lists go too.
+    // `Connection` (first in the list): the names it lists go too. Most say only `keep-alive`,
+    // itself a hop-by-hop name: no list to read.
+    let lists_names = present[0]
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .any(|v| !v.as_bytes().eq_ignore_ascii_case(b"keep-alive"));
+    if lists_names {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
             .iter()

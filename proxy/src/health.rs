@@ -29,7 +29,9 @@ fn now_ms() -> u64 {
 
 impl TargetHealth {
     pub(crate) fn is_ejected(&self) -> bool {
-        self.ejected_until_ms.load(Ordering::Relaxed) > now_ms()
+        // Zero until a first ejection: most targets never pay for reading the clock.
+        let until = self.ejected_until_ms.load(Ordering::Relaxed);
+        until != 0 && until > now_ms()
     }
 
     pub(crate) fn succeeded(&self) {

@@ -15,8 +15,8 @@ use crate::metrics::{Metrics, RouteSeries};
 #[derive(Debug)]
 pub(crate) struct CompiledTarget {
     pub(crate) url: String,
-    pub(crate) scheme: http::uri::Scheme,
-    pub(crate) authority: http::uri::Authority,
+    /// Where its requests go and its connections are pooled.
+    pub(crate) origin: crate::client::Origin,
     /// `Host` as the target gets it: its authority.
     pub(crate) host: http::HeaderValue,
     /// The target URL's own path, without a trailing slash ("" for none).
@@ -76,10 +76,11 @@ pub(crate) fn compile(
         };
         let host = http::HeaderValue::from_str(authority.as_str())
             .map_err(|_| format!("target {} has no usable host", target.url))?;
+        let origin = crate::client::Origin::new(scheme, authority)
+            .map_err(|_| format!("target {} is not an http or https URL", target.url))?;
         targets.push(CompiledTarget {
             url: target.url.clone(),
-            scheme,
-            authority,
+            origin,
             host,
             base_path: uri.path().trim_end_matches('/').to_string(),
             weight: target.weight,

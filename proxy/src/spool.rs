@@ -26,7 +26,7 @@ pub(crate) struct BatchSummary {
 
 impl EncodedBatch {
     pub(crate) fn encode(batch: &UsageBatch) -> Result<Self, time::error::Format> {
-        let mut encoder = BatchEncoder::new(batch.dataplane_id);
+        let mut encoder = BatchEncoder::new(batch.dataplane_id, 0);
         for event in &batch.events {
             encoder.push(event)?;
         }
@@ -41,8 +41,10 @@ pub(crate) struct BatchEncoder {
 }
 
 impl BatchEncoder {
-    pub(crate) fn new(dataplane_id: Uuid) -> Self {
-        let mut body = Vec::new();
+    /// `capacity`: the bytes the batch will likely take (the last one's size), so the body is
+    /// not grown and copied a dozen times as events come.
+    pub(crate) fn new(dataplane_id: Uuid, capacity: usize) -> Self {
+        let mut body = Vec::with_capacity(capacity);
         usage_json::write_batch_head(&mut body, dataplane_id);
         Self {
             body,
@@ -259,7 +261,7 @@ mod tests {
         let now = time::OffsetDateTime::now_utc();
         let (first, second) = (event(now, true), event(now, false));
         let unwritable = event(now.replace_year(-1).unwrap_or(now), true);
-        let mut encoder = BatchEncoder::new(Uuid::nil());
+        let mut encoder = BatchEncoder::new(Uuid::nil(), 0);
         encoder.push(&first).unwrap_or_else(|e| panic!("{e}"));
         assert!(encoder.push(&unwritable).is_err());
         encoder.push(&second).unwrap_or_else(|e| panic!("{e}"));

@@ -239,6 +239,7 @@ impl Shipper {
         let mut tick = tokio::time::interval(ENCODE_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut open: Option<(BatchEncoder, Instant)> = None;
+        let mut last_batch_bytes = 0;
         loop {
             let stopping = tokio::select! {
                 _ = tick.tick() => false,
@@ -253,7 +254,8 @@ impl Shipper {
                     };
                     taken += 1;
                     let (batch, _) = open.get_or_insert_with(|| {
-                        (BatchEncoder::new(self.config.dataplane_id), Instant::now())
+                        let batch = BatchEncoder::new(self.config.dataplane_id, last_batch_bytes);
+                        (batch, Instant::now())
                     });
                     if let Err(err) = batch.push(&event) {
                         self.metrics.usage_dropped_events.inc();
@@ -267,7 +269,9 @@ impl Shipper {
                             || opened.elapsed() >= FLUSH_EVERY)
                 });
                 if let Some((batch, _)) = open.take_if(|_| due) {
-                    self.deliver(batch.finish()).await;
+                    let batch = batch.finish();
+                    last_batch_bytes = batch.body.len();
+                    self.deliver(batch).await;
                 }
                 if taken < room {
                     break;

@@ -130,6 +130,95 @@ async fn usage_batches_are_stored_once_however_often_they_arrive() {
 }
 
 #[tokio::test]
+async fn every_field_of_a_usage_event_is_stored_as_sent() {
+    let server = TestServer::start().await;
+    let proxy = Api::with_bearer(&server.base, PROXY_TOKEN);
+    let ids: Vec<uuid::Uuid> = (0..9).map(|_| uuid::Uuid::now_v7()).collect();
+    let full = json!({"id": ids[0], "time": "2026-11-28T12:34:56.789012Z", "tenant_id": ids[1],
+        "key_id": ids[2], "route_id": ids[3], "method": "PATCH", "status": 503,
+        "latency_us": 9_000_000_000u64, "upstream_latency_us": 7, "bytes_in": 12,
+        "bytes_out": 34, "error_class": "upstream_status ü",
+        "ai": {"model_id": ids[4], "provider_id": ids[5], "upstream_model": "gpt-4o-mini",
+            "input_tokens": 120, "cached_input_tokens": 20, "cache_write_tokens": 5,
+            "output_tokens": 40, "estimated": true, "cost_nanousd": -3, "ttft_us": 250,
+            "fallbacks": 2, "prompt_api_id": ids[6], "streamed": true},
+        "mcp": {"server_id": ids[7], "tool": "search ✓"},
+        "subscription": {"subscription_id": ids[8], "product_id": ids[1],
+            "application_id": ids[2]}});
+    let bare = usage_event(200);
+    let dataplane = uuid::Uuid::now_v7();
+    let batch = json!({"dataplane_id": dataplane, "events": [full, bare]});
+    let stored = proxy.post("/internal/v1/usage", batch).await;
+    assert_eq!(
+        stored.body,
+        json!({"stored": 2, "duplicates": 0}),
+        "{}",
+        stored.text
+    );
+
+    let row = |id: serde_json::Value| {
+        let db = server.db.clone();
+        async move {
+            let id: uuid::Uuid = serde_json::from_value(id).unwrap();
+            let (mut row, time): (serde_json::Value, String) = sqlx::query_as(
+                "SELECT to_jsonb(u) - 'time', to_char(time AT TIME ZONE 'UTC',
+                        'YYYY-MM-DD\"T\"HH24:MI:SS.US')
+                 FROM usage_events u WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+            row["time"] = json!(time);
+            row
+        }
+    };
+    assert_eq!(
+        row(json!(ids[0])).await,
+        json!({"id": ids[0], "time": "2026-11-28T12:34:56.789012", "tenant_id": ids[1],
+            "key_id": ids[2], "route_id": ids[3], "dataplane_id": dataplane, "method": "PATCH",
+            "status": 503, "latency_us": 9_000_000_000u64, "upstream_latency_us": 7,
+            "bytes_in": 12, "bytes_out": 34, "error_class": "upstream_status ü",
+            "model_id": ids[4], "provider_id": ids[5], "upstream_model": "gpt-4o-mini",
+            "input_tokens": 120, "cached_input_tokens": 20, "cache_write_tokens": 5,
+            "output_tokens": 40, "tokens_estimated": true, "cost_nanousd": -3, "ttft_us": 250,
+            "fallbacks": 2, "prompt_api_id": ids[6], "mcp_server_id": ids[7],
+            "mcp_tool": "search ✓", "subscription_id": ids[8]})
+    );
+    let bare_row = row(bare["id"].clone()).await;
+    assert_eq!(bare_row["time"], json!("2026-11-28T12:00:00.000000"));
+    for column in [
+        "tenant_id",
+        "key_id",
+        "route_id",
+        "error_class",
+        "model_id",
+        "provider_id",
+        "upstream_model",
+        "input_tokens",
+        "tokens_estimated",
+        "cost_nanousd",
+        "ttft_us",
+        "fallbacks",
+        "prompt_api_id",
+        "cache_write_tokens",
+        "mcp_server_id",
+        "mcp_tool",
+        "subscription_id",
+    ] {
+        assert_eq!(bare_row[column], json!(null), "{column}");
+    }
+    assert_eq!(
+        (
+            &bare_row["method"],
+            &bare_row["status"],
+            &bare_row["upstream_latency_us"]
+        ),
+        (&json!("GET"), &json!(200), &json!(1000))
+    );
+}
+
+#[tokio::test]
 async fn a_batch_posted_twice_at_once_is_stored_once() {
     let server = TestServer::start().await;
     let events: Vec<_> = (0..200).map(|_| usage_event(200)).collect();

@@ -9,6 +9,7 @@ use tollgate_protocol::internal::{Ingested, MAX_USAGE_BATCH};
 use tollgate_protocol::{UsageBatch, UsageEvent};
 use uuid::Uuid;
 
+use super::copy;
 use super::counters::Counters;
 use crate::error::{ApiError, ApiResult};
 
@@ -42,15 +43,15 @@ pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingeste
         });
     }
     let events = &batch.events;
-    // A batch is nearly always new: its rows go in without a conflict check each (a large part
-    // of PostgreSQL's work per event). One sent again after its answer was lost meets its own
-    // rows; it is then stored again skipping the events already there.
+    // A batch is nearly always new: its rows are copied in without a conflict check each (a
+    // large part of PostgreSQL's work per event). One sent again after its answer was lost
+    // meets its own rows; it is then stored again skipping the events already there.
     let mut tx = db.begin().await?;
-    let stored = match insert_events(&mut tx, batch, Duplicates::Refused).await {
+    let stored = match copy_events(&mut tx, batch).await {
         Err(sqlx::Error::Database(db_error)) if db_error.is_unique_violation() => {
             tx.rollback().await?;
             tx = db.begin().await?;
-            insert_events(&mut tx, batch, Duplicates::Skipped).await?
+            insert_events(&mut tx, batch).await?
         }
         stored => stored?,
     };
@@ -217,33 +218,29 @@ pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingeste
     })
 }
 
-/// What the events' insert does with an event already stored.
-#[derive(Clone, Copy)]
-enum Duplicates {
-    /// The insert fails (a unique violation): no check per row beyond the primary key's.
-    Refused,
-    /// The event is skipped.
-    Skipped,
-}
-
-impl Duplicates {
-    fn clause(self) -> &'static str {
-        match self {
-            Self::Refused => "",
-            Self::Skipped => "ON CONFLICT DO NOTHING",
-        }
+/// Copies the batch's events in, failing on one already stored (a unique violation: no check
+/// per row beyond the primary key's); all their ids.
+async fn copy_events(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    batch: &UsageBatch,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let mut copy = tx.copy_in_raw(copy::COPY_EVENTS).await?;
+    if let Err(err) = copy.send(copy::encode(batch)).await {
+        let _ = copy.abort("the usage batch could not be sent").await;
+        return Err(err);
     }
+    copy.finish().await?;
+    Ok(batch.events.iter().map(|e| e.id).collect())
 }
 
-/// Inserts the batch's events; the ids of those stored.
+/// Inserts the batch's events not already stored; the ids of those stored.
 async fn insert_events(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     batch: &UsageBatch,
-    duplicates: Duplicates,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
     let events = &batch.events;
     let column = |f: fn(&UsageEvent) -> Option<Uuid>| events.iter().map(f).collect::<Vec<_>>();
-    sqlx::query_scalar(&format!(
+    sqlx::query_scalar(
         "INSERT INTO usage_events (id, time, tenant_id, key_id, route_id, dataplane_id, method,
              status, latency_us, upstream_latency_us, bytes_in, bytes_out, error_class, model_id,
              provider_id, upstream_model, input_tokens, cached_input_tokens, output_tokens,
@@ -265,10 +262,9 @@ async fn insert_events(
                    upstream_model, input_tokens, cached_input_tokens, output_tokens,
                    tokens_estimated, cost_nanousd, ttft_us, fallbacks, prompt_api_id,
                    cache_write_tokens, mcp_server_id, mcp_tool, subscription_id)
-         {}
+         ON CONFLICT DO NOTHING
          RETURNING id",
-        duplicates.clause()
-    ))
+    )
     .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.time).collect::<Vec<_>>())
     .bind(column(|e| e.tenant_id))

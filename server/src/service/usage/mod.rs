@@ -1,7 +1,9 @@
-//! Usage events from the proxies: idempotent batched ingest (`ingest`), hourly rollups of one
+//! Usage events from the proxies: idempotent batched ingest (`ingest`, new rows by binary
+//! `COPY`: `copy`), hourly rollups of one
 //! `Counters` type (`counters`), daily partitions (`partitions`), and what the console and the
 //! proxies read back: the request log (`log`), summaries (`summary`) and budget spend (`spend`).
 
+mod copy;
 mod counters;
 mod ingest;
 mod log;

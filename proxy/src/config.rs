@@ -68,14 +68,15 @@ pub struct Config {
     #[arg(long, env = "TOLLGATE_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
-    /// How shared limits are counted: `sync` admits from this proxy's view and exchanges counts
-    /// with Redis every sync interval (the request path never waits on Redis; the proxies
-    /// together may overshoot by what they admit in one interval); `strict` asks Redis on every
-    /// request (exact, one round trip each).
+    /// How shared limits are counted: `sync` takes leases of a key's requests from Redis and
+    /// admits from them, asking again when one runs out (the proxies together never pass the
+    /// limit; about one Redis call per 100 ms per busy key); `strict` asks Redis on every request
+    /// (exact, one round trip each).
     #[arg(long, env = "TOLLGATE_LIMITS_MODE", value_enum, default_value_t = LimitMode::Sync)]
     pub limits_mode: LimitMode,
 
-    /// How often (sync mode) a proxy adds its counts to Redis and reads the totals. Like 100ms.
+    /// How often (sync mode) a proxy adds its token counts to Redis, reads the totals, and gives
+    /// back a lease it did not touch. Like 100ms.
     #[arg(long, env = "TOLLGATE_REDIS_SYNC_INTERVAL", default_value = "100ms",
           value_parser = humantime::parse_duration)]
     pub redis_sync_interval: Duration,

@@ -4,14 +4,19 @@
 //! the previous window's, weighted by how much of it still lies within the last 60 seconds (a
 //! sliding window, as Redis-backed limiters commonly do).
 //!
-//! Two modes. `sync` (the default): a proxy admits from its last view of the shared counts plus
-//! what it admitted since, and every `sync_interval` adds its counts to Redis and reads the
-//! totals back, so the request path never waits on Redis; together the proxies may overshoot by
-//! what they admit within one interval. `strict`: one atomic Redis call (a script that checks
-//! and counts) per request: exact, at the cost of a round trip.
+//! Two modes for requests, both built on one atomic Redis script that takes a lease: up to a
+//! number of requests from what the key has left, counted in Redis at once.
+//! - `sync` (the default): a proxy admits from its lease without asking Redis, and takes the
+//!   next lease when it runs out, sized to what it admitted over the last sync interval (and to
+//!   at most an even share, among the proxies, of what is left). Every `sync_interval` it reads
+//!   the totals back, and gives back a lease it did not touch. Leases never add up to more than
+//!   the limit, so the proxies never admit more than it together; they may refuse a little
+//!   early only while another proxy still holds an unused lease. A key known to be at its limit
+//!   is refused without asking Redis.
+//! - `strict`: a lease of one per request: exact, at the cost of a round trip each.
 //!
-//! Tokens are counted the `sync` way in both modes: a call's tokens are known only when it ends,
-//! so no single call could check and count them at admission anyway.
+//! Tokens are counted the sync way in both modes, by adding what each call used: a call's
+//! tokens are known only when it ends, so no call could take them from a lease at admission.
 //!
 //! While Redis cannot be reached, callers fall back to each proxy's own buckets (logged once,
 //! `tollgate_proxy_shared_limits_up` 0) until it answers again; no restart is needed.
@@ -33,7 +38,7 @@ use crate::rate_limit::Decision;
 /// How a proxy shares its counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LimitMode {
-    /// Admit locally; add counts to Redis and read the totals every sync interval.
+    /// Admit from leases of the key's count taken in Redis; read the totals every interval.
     Sync,
     /// One atomic Redis call per request.
     Strict,
@@ -70,10 +75,18 @@ type Pending = Vec<(i64, u64)>;
 #[derive(Debug, Default)]
 struct Counter {
     window: i64,
-    /// Shared totals as last read from Redis (this proxy's synced counts included).
+    /// Shared totals as last read from Redis (this proxy's synced counts and leases included).
     current: u64,
     previous: u64,
-    /// Counted here and not yet added to Redis.
+    /// Requests: left of this proxy's lease, in this window.
+    leased: u64,
+    /// Requests admitted here since the last periodic exchange.
+    admitted: u64,
+    /// Requests: the size of the next lease to ask for.
+    next_lease: u64,
+    /// Requests: leases to give back (unused when their window ended, or idle for an interval).
+    returned: Pending,
+    /// Tokens: counted here and not yet added to Redis.
     pending: Pending,
     /// What this proxy added to the current window at its last exchange.
     sent_last: u64,
@@ -85,9 +98,10 @@ struct Counter {
 }
 
 impl Counter {
-    /// Moves the view to `window`: the current count becomes the previous one.
+    /// Moves the view to `window`: the current count becomes the previous one. A moment in an
+    /// older window (a request that waited on Redis across the minute) leaves the view as it is.
     fn roll(&mut self, window: i64) {
-        if self.window == window {
+        if window <= self.window {
             return;
         }
         let previous = if window == self.window + 1 {
@@ -97,11 +111,17 @@ impl Counter {
         };
         self.previous = previous;
         self.current = 0;
+        // A lease left over was counted in its window, which weighs on the next: given back.
+        if self.leased > 0 {
+            self.returned
+                .push((self.window, std::mem::take(&mut self.leased)));
+        }
         self.sent_last = 0;
         self.in_flight = 0;
         self.window = window;
         // Counts older than the previous window no longer weigh on anything.
         self.pending.retain(|(w, _)| *w >= window - 1);
+        self.returned.retain(|(w, _)| *w >= window - 1);
     }
 
     /// Counted here since the last exchange's totals.
@@ -126,6 +146,50 @@ impl Counter {
             Some((_, n)) => *n += amount,
             None => self.pending.push((window, amount)),
         }
+    }
+
+    /// Admits a request from this proxy's lease, or refuses one when the key was at its limit at
+    /// the last look; `Err(size)` when a lease of that size must be taken first.
+    fn admit_leased(&mut self, limit: u32, elapsed: f64) -> Result<Decision, u64> {
+        if self.leased > 0 {
+            self.leased -= 1;
+            self.admitted += 1;
+            return Ok(self.decide_leased(limit, elapsed, true));
+        }
+        let used = self.exchanged(elapsed);
+        if used + 1.0 > f64::from(limit) {
+            return Ok(decide(used, self.previous, limit, elapsed, false));
+        }
+        Err(self.next_lease.max(1))
+    }
+
+    /// Takes a lease Redis granted (in `window`) and admits the request with its first
+    /// request, or refuses it when nothing was granted.
+    fn take_lease(&mut self, window: i64, lease: Lease, limit: u32, elapsed: f64) -> Decision {
+        if self.window == window {
+            self.current = lease.current;
+            self.previous = lease.previous;
+            self.leased += lease.granted.saturating_sub(1);
+            // A busy proxy asks for more each time, up to a sync interval's worth (`sync`).
+            self.next_lease = self.next_lease.max(1).saturating_mul(2);
+        }
+        if lease.granted == 0 {
+            return decide(
+                self.exchanged(elapsed),
+                self.previous,
+                limit,
+                elapsed,
+                false,
+            );
+        }
+        self.admitted += 1;
+        self.decide_leased(limit, elapsed, true)
+    }
+
+    /// A decision on a request taken from the lease: what this proxy still holds is not used.
+    fn decide_leased(&self, limit: u32, elapsed: f64, allowed: bool) -> Decision {
+        let used = self.exchanged(elapsed) - (self.leased + 1) as f64;
+        decide(used.max(0.0), self.previous, limit, elapsed, allowed)
     }
 
     /// What this proxy may still admit before its next exchange (sync mode): an even share,
@@ -153,6 +217,14 @@ impl Counter {
     fn used(&self, elapsed: f64) -> f64 {
         self.exchanged(elapsed) + self.since_exchange() as f64
     }
+}
+
+/// What a lease script answered: requests granted (0: refused), and the key's counts.
+#[derive(Debug, Clone, Copy)]
+struct Lease {
+    granted: u64,
+    current: u64,
+    previous: u64,
 }
 
 /// Where a moment falls: its window, and how far into it (0 to 1).
@@ -193,18 +265,32 @@ fn decide(used: f64, previous: u64, limit: u32, elapsed: f64, allowed: bool) -> 
     }
 }
 
-/// Checks and counts one request in one step (strict mode). KEYS: this window, the previous
-/// one. ARGV: limit, the previous window's weight, seconds to keep. Returns allowed (0/1),
-/// this window's count, the previous window's count.
-const STRICT_SCRIPT: &str = r"
+/// Takes a lease of requests from what a key has left, in one step. KEYS: this window, the
+/// previous one. ARGV: limit, the previous window's weight, seconds to keep, the lease wanted,
+/// the proxies sharing (a lease is at most an even share of what is left, and at least one).
+/// Returns the lease granted (0: nothing left), this window's count after it, the previous
+/// window's count.
+const LEASE_SCRIPT: &str = r"
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 local previous = tonumber(redis.call('GET', KEYS[2]) or '0')
-if previous * tonumber(ARGV[2]) + current + 1 > tonumber(ARGV[1]) then
+local left = math.floor(tonumber(ARGV[1]) - previous * tonumber(ARGV[2]) - current)
+if left < 1 then
   return {0, current, previous}
 end
-current = redis.call('INCR', KEYS[1])
+local grant = math.min(tonumber(ARGV[4]), math.max(1, math.floor(left / tonumber(ARGV[5]))))
+current = redis.call('INCRBY', KEYS[1], grant)
 redis.call('EXPIRE', KEYS[1], ARGV[3])
-return {1, current, previous}
+return {grant, current, previous}
+";
+
+/// Gives back an unused lease. KEYS: its window. ARGV: the requests. A count Redis lost (a
+/// restart) has nothing to give back to, and none goes below zero.
+const RETURN_SCRIPT: &str = r"
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count > 0 then
+  redis.call('DECRBY', KEYS[1], math.min(count, tonumber(ARGV[1])))
+end
+return 0
 ";
 
 /// Counts shared through Redis.
@@ -246,7 +332,7 @@ impl SharedLimits {
             interval,
             counters: DashMap::new(),
             up: AtomicBool::new(false),
-            script: redis::Script::new(STRICT_SCRIPT),
+            script: redis::Script::new(LEASE_SCRIPT),
             metrics,
             changed: tokio::sync::Notify::new(),
         })
@@ -297,53 +383,67 @@ impl SharedLimits {
         }
         let (window, elapsed) = window_of(time);
         match self.mode {
-            LimitMode::Sync => Some(self.with_counter(key, Kind::Requests, window, |counter| {
-                let used = counter.used(elapsed);
-                let share = counter.share(limit, elapsed, self.proxies.load(Ordering::Relaxed));
-                let since_exchange = counter.since_exchange() as f64;
-                let within_limit = used + 1.0 <= f64::from(limit);
-                if within_limit && since_exchange + 1.0 > share {
-                    // This proxy's share is taken until the next exchange tells it more.
-                    return Decision {
-                        allowed: false,
-                        limit,
-                        remaining: 0,
-                        reset: self.interval,
-                    };
-                }
-                if within_limit {
-                    counter.add(1);
-                }
-                decide(used, counter.previous, limit, elapsed, within_limit)
-            })),
+            LimitMode::Sync => {
+                let admit = |counter: &mut Counter| counter.admit_leased(limit, elapsed);
+                let wanted = match self.with_counter(key, Kind::Requests, window, admit) {
+                    Ok(decision) => return Some(decision),
+                    Err(wanted) => wanted,
+                };
+                let proxies = self.proxies.load(Ordering::Relaxed);
+                let lease = self
+                    .lease(key, window, elapsed, limit, wanted, proxies)
+                    .await?;
+                Some(self.with_counter(key, Kind::Requests, window, |counter| {
+                    counter.take_lease(window, lease, limit, elapsed)
+                }))
+            }
             LimitMode::Strict => {
-                let mut connection = self.connection_if_up()?;
-                let mut call = self.script.prepare_invoke();
-                call.key(redis_key(Kind::Requests, key, window))
-                    .key(redis_key(Kind::Requests, key, window - 1))
-                    .arg(limit)
-                    .arg(1.0 - elapsed)
-                    .arg(KEEP_SECS);
-                let outcome = tokio::time::timeout(
-                    CALL_TIMEOUT,
-                    call.invoke_async::<(u8, u64, u64)>(&mut connection),
-                )
-                .await;
-                match outcome {
-                    Ok(Ok((allowed, current, previous))) => {
-                        let allowed = allowed == 1;
-                        let used = previous as f64 * (1.0 - elapsed) + current as f64
-                            - if allowed { 1.0 } else { 0.0 };
-                        Some(decide(used, previous, limit, elapsed, allowed))
-                    }
-                    failed => {
-                        if let Ok(Err(err)) = failed {
-                            tracing::debug!(error = %err, "Redis refused a limit check");
-                        }
-                        self.set_up(false);
-                        None
-                    }
+                let lease = self.lease(key, window, elapsed, limit, 1, 1).await?;
+                let allowed = lease.granted == 1;
+                let used = lease.previous as f64 * (1.0 - elapsed) + lease.current as f64
+                    - if allowed { 1.0 } else { 0.0 };
+                Some(decide(used, lease.previous, limit, elapsed, allowed))
+            }
+        }
+    }
+
+    /// Takes a lease of up to `wanted` requests from the key's count in Redis; `None` when
+    /// Redis cannot be reached (counting is local until it answers again).
+    async fn lease(
+        &self,
+        key: Uuid,
+        window: i64,
+        elapsed: f64,
+        limit: u32,
+        wanted: u64,
+        proxies: u64,
+    ) -> Option<Lease> {
+        let mut connection = self.connection_if_up()?;
+        let mut call = self.script.prepare_invoke();
+        call.key(redis_key(Kind::Requests, key, window))
+            .key(redis_key(Kind::Requests, key, window - 1))
+            .arg(limit)
+            .arg(1.0 - elapsed)
+            .arg(KEEP_SECS)
+            .arg(wanted)
+            .arg(proxies.max(1));
+        let outcome = tokio::time::timeout(
+            CALL_TIMEOUT,
+            call.invoke_async::<(u64, u64, u64)>(&mut connection),
+        )
+        .await;
+        match outcome {
+            Ok(Ok((granted, current, previous))) => Some(Lease {
+                granted,
+                current,
+                previous,
+            }),
+            failed => {
+                if let Ok(Err(err)) = failed {
+                    tracing::debug!(error = %err, "Redis refused a limit lease");
                 }
+                self.set_up(false);
+                None
             }
         }
     }
@@ -472,10 +572,12 @@ impl SharedLimits {
         // Counters idle for two windows are forgotten.
         self.counters.retain(|_, counter| {
             let counter = counter.get_mut().unwrap_or_else(|p| p.into_inner());
-            counter.window >= window - 1 || !counter.pending.is_empty()
+            counter.window >= window - 1
+                || !counter.pending.is_empty()
+                || !counter.returned.is_empty()
         });
         // What went out, to read the answers against (or put back when they do not come).
-        let mut sent: Vec<((Uuid, Kind), Pending)> = Vec::new();
+        let mut sent: Vec<((Uuid, Kind), Pending, Pending)> = Vec::new();
         let mut pipe = redis::pipe();
         let now_ms = now.unix_timestamp_nanos() / 1_000_000;
         let forget_before = now_ms - i128::from(self.roster_ttl_ms());
@@ -492,22 +594,41 @@ impl SharedLimits {
         pipe.cmd("ZCARD").arg(PROXIES_KEY);
         for entry in &self.counters {
             let (key, kind) = *entry.key();
-            let pending = {
+            let (pending, returned) = {
                 let mut counter = entry.value().lock().unwrap_or_else(|p| p.into_inner());
                 counter.roll(window);
                 counter.sent_last = counter.pending_in(window);
                 counter.in_flight = counter.sent_last;
-                std::mem::take(&mut counter.pending)
+                // A lease untouched for a whole interval goes back for the other proxies; the
+                // next is sized to what this proxy admitted over the interval.
+                if counter.admitted == 0 && counter.leased > 0 {
+                    let unused = (counter.window, std::mem::take(&mut counter.leased));
+                    counter.returned.push(unused);
+                }
+                counter.next_lease = counter.admitted.max(1);
+                counter.admitted = 0;
+                (
+                    std::mem::take(&mut counter.pending),
+                    std::mem::take(&mut counter.returned),
+                )
             };
             for (w, amount) in &pending {
                 let name = redis_key(kind, key, *w);
                 pipe.cmd("INCRBY").arg(&name).arg(*amount).ignore();
                 pipe.cmd("EXPIRE").arg(&name).arg(KEEP_SECS).ignore();
             }
+            for (w, amount) in &returned {
+                pipe.cmd("EVAL")
+                    .arg(RETURN_SCRIPT)
+                    .arg(1)
+                    .arg(redis_key(kind, key, *w))
+                    .arg(*amount)
+                    .ignore();
+            }
             pipe.cmd("MGET")
                 .arg(redis_key(kind, key, window))
                 .arg(redis_key(kind, key, window - 1));
-            sent.push(((key, kind), pending));
+            sent.push(((key, kind), pending, returned));
         }
         let outcome = tokio::time::timeout(
             CALL_TIMEOUT,
@@ -524,7 +645,7 @@ impl SharedLimits {
                 self.proxies.store(proxies.max(1), Ordering::Relaxed);
                 let totals = answers
                     .map(|v| redis::from_redis_value::<Vec<Option<u64>>>(v).unwrap_or_default());
-                for ((id, _), totals) in sent.iter().zip(totals) {
+                for ((id, _, _), totals) in sent.iter().zip(totals) {
                     if let Some(entry) = self.counters.get(id) {
                         let mut counter = entry.lock().unwrap_or_else(|p| p.into_inner());
                         if counter.window == window {
@@ -541,13 +662,14 @@ impl SharedLimits {
                     tracing::debug!(error = %err, "syncing limits with Redis failed");
                 }
                 // Not counted in Redis yet: kept for the next exchange.
-                for (id, pending) in sent {
+                for (id, pending, returned) in sent {
                     if let Some(entry) = self.counters.get(&id) {
                         let mut counter = entry.lock().unwrap_or_else(|p| p.into_inner());
                         counter.in_flight = 0;
                         for (window, amount) in pending {
                             counter.add_in(window, amount);
                         }
+                        counter.returned.extend(returned);
                     }
                 }
                 self.set_up(false);
@@ -593,6 +715,60 @@ mod tests {
         counter.current = 40;
         counter.sent_last = 4;
         assert!((counter.share(60, 0.0, 4) - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_proxy_admits_from_its_lease_and_asks_for_a_larger_one_when_it_runs_out() {
+        let mut counter = Counter::default();
+        counter.roll(5);
+        assert_eq!(counter.admit_leased(60, 0.0).unwrap_err(), 1);
+        let lease = Lease {
+            granted: 3,
+            current: 10,
+            previous: 0,
+        };
+        let first = counter.take_lease(5, lease, 60, 0.0);
+        assert!(first.allowed);
+        // 10 counted in Redis, 2 of them still held here: 8 used, this request included.
+        assert_eq!(first.remaining, 52);
+        assert!(counter.admit_leased(60, 0.0).unwrap().allowed);
+        assert!(counter.admit_leased(60, 0.0).unwrap().allowed);
+        assert_eq!(counter.admit_leased(60, 0.0).unwrap_err(), 2);
+        assert_eq!(counter.admitted, 3);
+    }
+
+    #[test]
+    fn a_key_at_its_limit_is_refused_without_a_lease() {
+        let mut counter = Counter::default();
+        counter.roll(5);
+        let refused = Lease {
+            granted: 0,
+            current: 60,
+            previous: 0,
+        };
+        assert!(!counter.take_lease(5, refused, 60, 0.5).allowed);
+        // Known to be at the limit now: refused here, until an exchange says otherwise.
+        let decision = counter.admit_leased(60, 0.5).unwrap();
+        assert!(!decision.allowed);
+        assert_eq!(decision.remaining, 0);
+    }
+
+    #[test]
+    fn a_lease_left_when_its_window_ends_is_given_back() {
+        let mut counter = Counter::default();
+        counter.roll(5);
+        let lease = Lease {
+            granted: 4,
+            current: 4,
+            previous: 0,
+        };
+        counter.take_lease(5, lease, 60, 0.0);
+        counter.roll(6);
+        assert_eq!(counter.returned, vec![(5, 3)]);
+        assert_eq!(counter.leased, 0);
+        // A lease taken in a window the counter has left is not kept.
+        counter.take_lease(5, lease, 60, 0.0);
+        assert_eq!(counter.leased, 0);
     }
 
     #[test]

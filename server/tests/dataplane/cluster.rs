@@ -136,14 +136,15 @@ fn get_x(key: &str) -> Request {
 }
 
 #[tokio::test]
-async fn in_sync_mode_three_proxies_admit_a_key_s_limits_within_five_percent() {
+async fn in_sync_mode_three_proxies_admit_a_key_s_limits_without_passing_them() {
     let cluster = Cluster::start(LimitMode::Sync).await;
     let (_, key) = cluster.key_with(json!({"requests_per_minute": 600})).await;
     fresh_minute().await;
     let statuses = cluster.spread(800, 12, get_x(&key)).await;
     let admitted = admitted(&statuses);
-    // At most 5% over; and refusals come no sooner than a few short of the limit.
-    assert!((570..=630).contains(&admitted), "admitted {admitted}");
+    // Leases never add up to more than the limit; the proxies holding one at the end use it on
+    // the requests that follow.
+    assert!((595..=600).contains(&admitted), "admitted {admitted}");
 
     // Tokens: every call of model `m` uses 20; 1,000 a minute is 50 calls.
     priced_model(&cluster.admin, "1", "2").await;

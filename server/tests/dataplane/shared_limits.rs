@@ -86,9 +86,10 @@ async fn two_proxies_in_sync_mode_admit_one_limit_between_them() {
     let a = proxy_with(&server, &redis, LimitMode::Sync).await;
     let b = proxy_with(&server, &redis, LimitMode::Sync).await;
     // 150 requests over about 1.5 s: alone, each proxy would admit 60 (120 in all). Together
-    // they overshoot at most by what the other admits within a sync interval (100 ms).
+    // they admit 60, plus at most what the previous minute's fading weight frees if the run
+    // straddles a minute boundary.
     let admitted = admitted(&[&a, &b], &key, 150, Duration::from_millis(10)).await;
-    assert!((60..=72).contains(&admitted), "admitted {admitted}");
+    assert!((60..=62).contains(&admitted), "admitted {admitted}");
     a.shutdown().await;
     b.shutdown().await;
 }

@@ -8,6 +8,7 @@
 #   PERF_CALLS=dwarf PERF_OUT=… ./proxy/bench/run.sh  # with call graphs (dwarf, or fp for a frame-pointer build)
 #   SECTIONS=rest ./proxy/bench/run.sh                # some of: rest chat messages mcp chunks limits
 #   SECTIONS=instructions ./proxy/bench/run.sh        # instructions per request (valgrind; not in the default)
+#   CALLGRIND_OUT=/tmp/cg SECTIONS=instructions …     # also keep the callgrind files there (callgrind_annotate)
 #   HOLD=/tmp/bench.env ./proxy/bench/run.sh          # start everything, write the addresses, wait
 #
 # Upstream: nginx answering 200 "ok" (1 worker). nginx proxy: proxy_pass with keep-alive to the
@@ -417,6 +418,11 @@ if section instructions; then
     kill "$vpid"; wait "$vpid" 2>/dev/null || true
     local total
     total=$(awk '/^totals:/ {print $2}' "$out".* | tail -1)
+    if [ -n "${CALLGRIND_OUT:-}" ]; then
+      mkdir -p "$CALLGRIND_OUT"
+      local file
+      for file in "$out".*; do cp "$file" "$CALLGRIND_OUT/${label%% *}.${file##*.}.$requests"; done
+    fi
     printf '| %s | %s |\n' "$label" "$(awk -v t="$total" -v n="$requests" 'BEGIN { printf "%.1fk", t / n / 1000 }')"
   }
   CG_BARE_PORT=$(free_port); CG_PROXY_PORT=$(free_port); CG_METRICS_PORT=$(free_port)

@@ -338,13 +338,13 @@ if section limits; then
   redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no --dir "$WORK" >/dev/null & REDIS_PID=$!
   pids+=($REDIS_PID)
   for _ in $(seq 100); do [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
-  start_proxy() { # name mode -> "port pid"
+  start_proxy() { # name mode -> "port pid" (run in a subshell: the caller adds the pid to pids)
     local port metrics
     port=$(free_port); metrics=$(free_port)
     TOLLGATE_PROXY_TOKEN=$TOKEN RUST_LOG=warn TOLLGATE_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" TOLLGATE_LIMITS_MODE=$2 \
       "${PROXY_BIN:-target/release/tollgate-proxy}" --server-url "http://127.0.0.1:$SERVER_PORT" \
       --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$metrics" --data-dir "$WORK/proxy-$1" \
-      >"$WORK/proxy-$1.log" 2>&1 & pids+=($!)
+      >"$WORK/proxy-$1.log" 2>&1 &
     local pid=$!
     for _ in $(seq 100); do curl -fs "http://127.0.0.1:$metrics/metrics" | grep -q '^tollgate_proxy_shared_limits_up 1' && break; sleep 0.2; done
     echo "$port $pid"
@@ -352,7 +352,8 @@ if section limits; then
   read -r SYNC_PORT SYNC_PID < <(start_proxy sync sync)
   read -r SYNC2_PORT SYNC2_PID < <(start_proxy sync2 sync)
   read -r STRICT_PORT STRICT_PID < <(start_proxy strict strict)
-  STRICT2_PORT=$(start_proxy strict2 strict | cut -d' ' -f1)
+  read -r STRICT2_PORT STRICT2_PID < <(start_proxy strict2 strict)
+  pids+=("$SYNC_PID" "$SYNC2_PID" "$STRICT_PID" "$STRICT2_PID")
   # A key with a budget: each call reserves its worst case in Redis and settles when it ends.
   BUDGET_KEY=$(curl -fs -b "$WORK/cookies" -H 'content-type: application/json' \
     -d '{"name": "bench-budget", "limits": {"requests_per_minute": 2000000000}, "budget": {"amount_usd": "1000000", "period": "total"}}' \

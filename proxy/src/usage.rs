@@ -1,6 +1,8 @@
 //! The usage pipeline: the request path drops events into a bounded queue without waiting; a
-//! shipper batches them to the server, spooling to disk while it is unreachable and replaying
-//! in order once it is back. The server stores events by id, so a replay never counts twice.
+//! shipper batches them to the server, spooling to disk while it is unreachable or slow and
+//! replaying in order once it is back. The server stores events by id, so a replay never
+//! counts twice. The queue is drained on a timer whatever the server does: a post runs beside
+//! the draining, never in its way, so a server that hangs fills the spool, not the memory.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -80,23 +82,15 @@ pub(crate) fn pipeline(config: ShipperConfig, metrics: Arc<Metrics>) -> (UsageRe
         metrics: metrics.clone(),
         dropped: AtomicU64::new(0),
     };
-    let client = config.client.clone();
     metrics
         .usage_spooled_batches
         .set(i64::try_from(config.spool.len()).unwrap_or(0));
-    let poster = Poster {
-        usage_url: config.usage_url.clone(),
-        token: config.token.clone(),
-        client,
-        metrics: metrics.clone(),
-        budgets: config.budgets.clone(),
-        backoff: BACKOFF_MIN,
-        retry_at: None,
-    };
+    let poster = Poster::new(&config, &metrics);
     let shipper = Shipper {
         events,
         config,
-        poster,
+        poster: Some(poster),
+        posting: None,
         metrics,
     };
     (recorder, shipper)
@@ -123,6 +117,18 @@ struct Poster {
 }
 
 impl Poster {
+    fn new(config: &ShipperConfig, metrics: &Arc<Metrics>) -> Self {
+        Self {
+            usage_url: config.usage_url.clone(),
+            token: config.token.clone(),
+            client: config.client.clone(),
+            metrics: metrics.clone(),
+            budgets: config.budgets.clone(),
+            backoff: BACKOFF_MIN,
+            retry_at: None,
+        }
+    }
+
     fn resting(&self) -> bool {
         self.retry_at.is_some_and(|at| Instant::now() < at)
     }
@@ -222,16 +228,22 @@ impl Poster {
 pub(crate) struct Shipper {
     events: mpsc::Receiver<UsageEvent>,
     config: ShipperConfig,
-    poster: Poster,
+    /// Free to post (`None` while its post is under way).
+    poster: Option<Poster>,
+    /// The post under way, and how many events its batch holds.
+    posting: Option<(tokio::task::JoinHandle<Posted>, u64)>,
     metrics: Arc<Metrics>,
 }
 
+/// A finished post: the poster back, the batch, and how it went.
+type Posted = (Poster, EncodedBatch, Result<(), Failure>);
+
 impl Shipper {
     /// Every ENCODE_EVERY, writes what is queued into the open batch, and delivers the batch
-    /// once it holds BATCH_POST_AT events or its first is FLUSH_EVERY old, while a replayer
-    /// task posts the spool in order. Polling on a timer (rather than waking per event) keeps
-    /// the request path free of cross-thread wake-ups. On `stop`, everything queued is
-    /// delivered or spooled and the spool is replayed once more.
+    /// once it holds BATCH_POST_AT events (and no post is under way) or its first is
+    /// FLUSH_EVERY old, while a replayer task posts the spool in order. Polling on a timer
+    /// (rather than waking per event) keeps the request path free of cross-thread wake-ups. On
+    /// `stop`, everything queued is delivered or spooled and the spool is replayed once more.
     pub(crate) async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let (drained, drained_signal) = tokio::sync::oneshot::channel();
         let replayer = self.spawn_replayer(stop.clone(), drained_signal);
@@ -245,6 +257,7 @@ impl Shipper {
                 _ = tick.tick() => false,
                 _ = crate::stop::stopped(&mut stop) => true,
             };
+            self.reap(stopping).await;
             loop {
                 let room = BATCH_MAX - open.as_ref().map_or(0, |(batch, _)| batch.len());
                 let mut taken = 0;
@@ -262,22 +275,27 @@ impl Shipper {
                         tracing::error!(error = %err, "cannot encode a usage event: it is lost");
                     }
                 }
+                // While a post is under way the batch grows (to BATCH_MAX) rather than going to
+                // the spool, unless the post has taken FLUSH_EVERY already.
+                let free = self.poster.is_some();
                 let due = open.as_ref().is_some_and(|(batch, opened)| {
                     batch.len() > 0
                         && (stopping
-                            || batch.len() >= BATCH_POST_AT
+                            || batch.len() >= BATCH_MAX
+                            || (free && batch.len() >= BATCH_POST_AT)
                             || opened.elapsed() >= FLUSH_EVERY)
                 });
                 if let Some((batch, _)) = open.take_if(|_| due) {
                     let batch = batch.finish();
                     last_batch_bytes = batch.body.len();
-                    self.deliver(batch).await;
+                    self.deliver(batch);
                 }
                 if taken < room {
                     break;
                 }
             }
             if stopping {
+                self.reap(true).await;
                 if let Some(drained) = drained.take() {
                     let _ = drained.send(());
                 }
@@ -292,15 +310,7 @@ impl Shipper {
         mut stop: watch::Receiver<bool>,
         drained: tokio::sync::oneshot::Receiver<()>,
     ) -> tokio::task::JoinHandle<()> {
-        let mut poster = Poster {
-            usage_url: self.poster.usage_url.clone(),
-            token: self.poster.token.clone(),
-            client: self.poster.client.clone(),
-            metrics: self.metrics.clone(),
-            budgets: self.poster.budgets.clone(),
-            backoff: BACKOFF_MIN,
-            retry_at: None,
-        };
+        let mut poster = Poster::new(&self.config, &self.metrics);
         let spool = Spool::open(self.config.spool.dir());
         tokio::spawn(async move {
             let Ok(spool) = spool else { return };
@@ -325,19 +335,54 @@ impl Shipper {
         self.events.len() > BACKLOG
     }
 
-    /// Posts the batch, or spools it when the server is failing or the queue is backing up.
-    /// Spooled batches do not hold back new ones: the replayer posts them alongside (the server
-    /// stores events by id and time, so the order of arrival does not matter), which gives
-    /// two posts in flight when one cannot keep up.
-    async fn deliver(&mut self, batch: EncodedBatch) {
-        let count = batch.summary.events as u64;
-        if !self.backed_up() && !self.poster.resting() {
-            match self.poster.post(&batch).await {
-                Ok(()) | Err(Failure::Rejected) => return,
-                Err(Failure::Retry) => {}
+    /// Starts posting the batch beside the draining, or spools it when a post is under way,
+    /// the server is failing or the queue is backing up. Spooled batches do not hold back new
+    /// ones: the replayer posts them alongside (the server stores events by id and time, so
+    /// the order of arrival does not matter), which gives two posts in flight when one cannot
+    /// keep up.
+    fn deliver(&mut self, batch: EncodedBatch) {
+        let backed_up = self.backed_up();
+        match self
+            .poster
+            .take_if(|poster| !poster.resting() && !backed_up)
+        {
+            Some(mut poster) => {
+                let events = batch.summary.events as u64;
+                let post = tokio::spawn(async move {
+                    let outcome = poster.post(&batch).await;
+                    (poster, batch, outcome)
+                });
+                self.posting = Some((post, events));
+            }
+            None => self.spool(&batch),
+        }
+    }
+
+    /// Takes the poster back once its post is done (`wait`: waits for it); a batch the server
+    /// could not take then goes to the spool.
+    async fn reap(&mut self, wait: bool) {
+        let Some((post, events)) = self.posting.take_if(|(post, _)| wait || post.is_finished())
+        else {
+            return;
+        };
+        match post.await {
+            Ok((poster, batch, outcome)) => {
+                self.poster = Some(poster);
+                if let Err(Failure::Retry) = outcome {
+                    self.spool(&batch);
+                }
+            }
+            Err(err) => {
+                self.poster = Some(Poster::new(&self.config, &self.metrics));
+                self.metrics.usage_dropped_events.inc_by(events);
+                tracing::error!(error = %err, events, "posting usage events failed: they are lost");
             }
         }
-        match self.config.spool.push(&batch) {
+    }
+
+    fn spool(&mut self, batch: &EncodedBatch) {
+        let count = batch.summary.events as u64;
+        match self.config.spool.push(batch) {
             Ok(()) => self.metrics.usage_spooled_batches.inc(),
             Err(err) => {
                 self.metrics.usage_dropped_events.inc_by(count);

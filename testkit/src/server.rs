@@ -326,6 +326,25 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
+    /// Stops it (SIGSTOP) without closing anything: connections are accepted by the kernel and
+    /// requests sent, but nothing answers, as from a server stuck or cut off mid-network.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused server go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} failed");
+    }
+
     /// Kills it at once, as a crashed machine would go: no graceful shutdown.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

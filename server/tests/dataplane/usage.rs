@@ -28,6 +28,60 @@ async fn wait_for_events(server: &TestServer, expected: i64) -> i64 {
 }
 
 #[tokio::test]
+async fn a_server_that_stops_answering_fills_the_spool_not_the_memory_and_loses_nothing() {
+    let server = TestServer::start().await;
+    let replica = server
+        .replica_process(env!("CARGO_BIN_EXE_tollgate-server"))
+        .await;
+    let admin = server.admin().await;
+    let up = Upstream::start("up", Behaviour::Echo).await;
+    create_route(
+        &admin,
+        json!({"name": "orders", "path": "/orders", "targets": [{"url": up.url}]}),
+    )
+    .await;
+    let (_, secret) = create_key(&admin, json!({"name": "k"})).await;
+    // The proxy reports to the replica, a process of its own that can be made to hang.
+    let replica_url = format!("http://{}", replica.addr);
+    let proxy = TestProxy::start_with(&server, |config| config.server_url = replica_url).await;
+    let send = |count: usize| {
+        let (url, secret) = (proxy.url("/orders"), secret.clone());
+        async move {
+            let requests = (0..count).map(|_| {
+                let request = client().get(&url).bearer_auth(&secret);
+                async move { call(request).await.0 }
+            });
+            let statuses = futures_util::future::join_all(requests).await;
+            assert!(statuses.iter().all(|&status| status == 200));
+        }
+    };
+    send(100).await;
+    assert_eq!(wait_for_events(&server, 100).await, 100);
+
+    // The server takes connections and requests but answers nothing: the post under way waits
+    // (up to its timeout) while the queue is still drained, batches going to the spool.
+    replica.pause();
+    for _ in 0..10 {
+        send(200).await;
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let queued = proxy.metric("tollgate_proxy_usage_queue_depth").await;
+    let spooled = proxy.metric("tollgate_proxy_usage_spooled_batches").await;
+    assert_eq!(queued, Some(0.0), "events wait in memory for the server");
+    assert!(spooled.unwrap() >= 1.0, "spooled: {spooled:?}");
+
+    replica.resume();
+    assert_eq!(wait_for_events(&server, 2100).await, 2100);
+    assert_eq!(
+        proxy
+            .metric("tollgate_proxy_usage_dropped_events_total")
+            .await,
+        Some(0.0)
+    );
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
 async fn every_request_is_counted_exactly_once_across_a_server_restart() {
     let mut server = TestServer::start().await;
     let admin = server.admin().await;

@@ -275,8 +275,8 @@ impl Shipper {
                         tracing::error!(error = %err, "cannot encode a usage event: it is lost");
                     }
                 }
-                // While a post is under way the batch grows (to BATCH_MAX) rather than going to
-                // the spool, unless the post has taken FLUSH_EVERY already.
+                // While a post is under way the batch grows rather than going to the spool,
+                // until it holds BATCH_MAX events or is FLUSH_EVERY old.
                 let free = self.poster.is_some();
                 let due = open.as_ref().is_some_and(|(batch, opened)| {
                     batch.len() > 0

@@ -717,16 +717,21 @@ mod tests {
         assert!((counter.share(60, 0.0, 4) - 2.0).abs() < 1e-9);
     }
 
+    /// What Redis answers to a lease in a minute after a quiet one.
+    fn lease(granted: u64, current: u64) -> Lease {
+        Lease {
+            granted,
+            current,
+            previous: 0,
+        }
+    }
+
     #[test]
     fn a_proxy_admits_from_its_lease_and_asks_for_a_larger_one_when_it_runs_out() {
         let mut counter = Counter::default();
         counter.roll(5);
         assert_eq!(counter.admit_leased(60, 0.0).unwrap_err(), 1);
-        let lease = Lease {
-            granted: 3,
-            current: 10,
-            previous: 0,
-        };
+        let lease = lease(3, 10);
         let first = counter.take_lease(5, lease, 60, 0.0);
         assert!(first.allowed);
         // 10 counted in Redis, 2 of them still held here: 8 used, this request included.
@@ -741,11 +746,7 @@ mod tests {
     fn a_key_at_its_limit_is_refused_without_a_lease() {
         let mut counter = Counter::default();
         counter.roll(5);
-        let refused = Lease {
-            granted: 0,
-            current: 60,
-            previous: 0,
-        };
+        let refused = lease(0, 60);
         assert!(!counter.take_lease(5, refused, 60, 0.5).allowed);
         // Known to be at the limit now: refused here, until an exchange says otherwise.
         let decision = counter.admit_leased(60, 0.5).unwrap();
@@ -757,11 +758,7 @@ mod tests {
     fn a_lease_left_when_its_window_ends_is_given_back() {
         let mut counter = Counter::default();
         counter.roll(5);
-        let lease = Lease {
-            granted: 4,
-            current: 4,
-            previous: 0,
-        };
+        let lease = lease(4, 4);
         counter.take_lease(5, lease, 60, 0.0);
         counter.roll(6);
         assert_eq!(counter.returned, vec![(5, 3)]);

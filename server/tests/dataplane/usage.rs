@@ -4,7 +4,7 @@ use serde_json::json;
 
 use tollgate_testkit::TestProxy;
 use tollgate_testkit::TestServer;
-use tollgate_testkit::{call, client, create_key, create_route, Behaviour, Upstream};
+use tollgate_testkit::{call, client, create_key, create_route, Api, Behaviour, Upstream};
 
 async fn stored_events(server: &TestServer) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM usage_events")
@@ -27,6 +27,19 @@ async fn wait_for_events(server: &TestServer, expected: i64) -> i64 {
     stored
 }
 
+/// A route `/orders` to an echoing upstream (kept alive by the caller), and a key `k`: its id
+/// and secret.
+async fn orders_with_a_key(admin: &Api) -> (Upstream, String, String) {
+    let up = Upstream::start("up", Behaviour::Echo).await;
+    create_route(
+        admin,
+        json!({"name": "orders", "path": "/orders", "targets": [{"url": up.url}]}),
+    )
+    .await;
+    let (key_id, secret) = create_key(admin, json!({"name": "k"})).await;
+    (up, key_id, secret)
+}
+
 #[tokio::test]
 async fn a_server_that_stops_answering_fills_the_spool_not_the_memory_and_loses_nothing() {
     let server = TestServer::start().await;
@@ -34,13 +47,7 @@ async fn a_server_that_stops_answering_fills_the_spool_not_the_memory_and_loses_
         .replica_process(env!("CARGO_BIN_EXE_tollgate-server"))
         .await;
     let admin = server.admin().await;
-    let up = Upstream::start("up", Behaviour::Echo).await;
-    create_route(
-        &admin,
-        json!({"name": "orders", "path": "/orders", "targets": [{"url": up.url}]}),
-    )
-    .await;
-    let (_, secret) = create_key(&admin, json!({"name": "k"})).await;
+    let (_up, _, secret) = orders_with_a_key(&admin).await;
     // The proxy reports to the replica, a process of its own that can be made to hang.
     let replica_url = format!("http://{}", replica.addr);
     let proxy = TestProxy::start_with(&server, |config| config.server_url = replica_url).await;
@@ -85,13 +92,7 @@ async fn a_server_that_stops_answering_fills_the_spool_not_the_memory_and_loses_
 async fn every_request_is_counted_exactly_once_across_a_server_restart() {
     let mut server = TestServer::start().await;
     let admin = server.admin().await;
-    let up = Upstream::start("up", Behaviour::Echo).await;
-    create_route(
-        &admin,
-        json!({"name": "orders", "path": "/orders", "targets": [{"url": up.url}]}),
-    )
-    .await;
-    let (key_id, secret) = create_key(&admin, json!({"name": "k"})).await;
+    let (_up, key_id, secret) = orders_with_a_key(&admin).await;
     let proxy = TestProxy::start(&server).await;
     let url = format!("http://{}/orders", proxy.traffic_addr());
     let http = client();

@@ -17,8 +17,8 @@ use crate::spool::{BatchEncoder, EncodedBatch, Spool};
 
 /// Events the queue holds before new ones are dropped (and counted).
 pub(crate) const QUEUE_CAPACITY: usize = 100_000;
-/// Most events in one batch (well under the server's `MAX_USAGE_BATCH`).
-const BATCH_MAX: usize = 2_000;
+/// Most events in one batch (under the server's `MAX_USAGE_BATCH`).
+const BATCH_MAX: usize = 5_000;
 const _: () = assert!(BATCH_MAX <= tollgate_protocol::internal::MAX_USAGE_BATCH);
 /// Time allowed for posting one batch.
 pub(crate) const POST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -28,8 +28,10 @@ const FLUSH_EVERY: Duration = Duration::from_millis(200);
 /// shipper's CPU comes in short slices (a 200 ms batch encoded at once held a core for
 /// milliseconds, and requests woken meanwhile waited) and the queue holds few events.
 const ENCODE_EVERY: Duration = Duration::from_millis(25);
-/// Events that make a batch worth posting before FLUSH_EVERY.
-const BATCH_POST_AT: usize = 500;
+/// Events that make a batch worth posting before FLUSH_EVERY. Each batch costs the server a
+/// transaction and a commit flush; at 2,000 rather than 500 events PostgreSQL and the server
+/// spent 10–20% less CPU per event under load.
+const BATCH_POST_AT: usize = 2_000;
 /// Queued events past which the shipper stops posting as it drains and writes batches to the
 /// spool instead (fast), so the queue never overflows and holds little memory (two batches);
 /// the replayer posts them in order.

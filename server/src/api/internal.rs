@@ -124,9 +124,26 @@ async fn snapshot(
 async fn ingest_usage(
     State(state): State<AppState>,
     _: ProxyAuth,
-    ApiJson(batch): ApiJson<UsageBatch>,
+    body: Bytes,
 ) -> ApiResult<Json<Ingested>> {
-    Ok(Json(usage::ingest(&state.db, &batch).await?))
+    Ok(Json(usage::ingest(&state.db, &usage_batch(&body)?).await?))
+}
+
+/// A usage batch read by serde_json alone. axum's `Json` tracks the path to every value for its
+/// error messages, and on this, the busiest internal call, that was about a fifth of the
+/// server's CPU per event; serde_json's own message (line and column) serves the proxies.
+fn usage_batch(body: &[u8]) -> ApiResult<UsageBatch> {
+    serde_json::from_slice(body).map_err(|err| {
+        let (status, what) = if err.is_data() {
+            (StatusCode::UNPROCESSABLE_ENTITY, "does not fit")
+        } else {
+            (StatusCode::BAD_REQUEST, "is not valid JSON")
+        };
+        ApiError::Status {
+            status,
+            detail: format!("the usage batch {what}: {err}"),
+        }
+    })
 }
 
 /// Each budgeted key's spend in its current period.
@@ -145,4 +162,24 @@ async fn heartbeat(
 ) -> ApiResult<StatusCode> {
     dataplanes::record(&state.db, &heartbeat).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_usage_batch_that_is_not_json_is_a_400_and_one_of_the_wrong_shape_a_422() {
+        let status = |body: &[u8]| usage_batch(body).err().map(|err| err.status());
+        assert_eq!(status(b"{\"events\": ["), Some(StatusCode::BAD_REQUEST));
+        assert_eq!(status(b"not json"), Some(StatusCode::BAD_REQUEST));
+        assert_eq!(
+            status(b"{\"events\": [{\"id\": 7}]}"),
+            Some(StatusCode::UNPROCESSABLE_ENTITY)
+        );
+        let empty = usage_batch(
+            br#"{"dataplane_id": "0190a5f0-0000-7000-8000-000000000001", "events": []}"#,
+        );
+        assert!(empty.is_ok_and(|batch| batch.events.is_empty()));
+    }
 }

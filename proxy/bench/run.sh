@@ -48,7 +48,7 @@ PROXY_PORT=$(free_port); METRICS_PORT=$(free_port)
 
 echo "building release binaries" >&2
 cargo build --release --locked -q -p tollgate-server -p tollgate-proxy
-cargo build --release --locked -q -p tollgate-proxy --example bare_proxy --example mock_mcp
+cargo build --release --locked -q -p tollgate-proxy --example bare_proxy --example mock_mcp --example chunk_latency
 
 # nginx: the upstream (1 worker) and a plain reverse proxy in front of it (auto workers).
 nginx_conf() { # name workers server-block
@@ -98,6 +98,13 @@ nginx_conf nginxproxy auto "upstream backend { server 127.0.0.1:$UPSTREAM_PORT; 
 NGINX_AI_PORT=$(free_port)
 nginx_conf nginxai auto "upstream mockai { server 127.0.0.1:$MOCK_PORT; keepalive 128; }
   server { listen 127.0.0.1:$NGINX_AI_PORT; keepalive_requests 1000000; location / { proxy_pass http://mockai; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; } }"
+# A mock provider that timestamps its chunks (proxy/examples/chunk_latency.rs), for the
+# per-chunk delay of streams, and nginx relaying it: what one more hop costs on this machine.
+TS_PORT=$(free_port); NGINX_TS_PORT=$(free_port)
+nginx_conf nginxts auto "upstream tsmock { server 127.0.0.1:$TS_PORT; keepalive 16; }
+  server { listen 127.0.0.1:$NGINX_TS_PORT; location / { proxy_pass http://tsmock; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; } }"
+target/release/examples/chunk_latency serve "127.0.0.1:$TS_PORT" & pids+=($!)
+"$NGINX" -c "$WORK/nginxts.conf" & pids+=($!)
 "$NGINX" -c "$WORK/upstream.conf" & UPSTREAM_PID=$!; pids+=($UPSTREAM_PID)
 "$NGINX" -c "$WORK/nginxproxy.conf" & NGINX_PID=$!; pids+=($NGINX_PID)
 "$NGINX" -c "$WORK/mockai.conf" & MOCK_PID=$!; pids+=($MOCK_PID)
@@ -136,9 +143,6 @@ for name in claude:anthropic claudestream:anthropic-stream; do
   curl -fs -b "$WORK/cookies" -H 'content-type: application/json' -d "{\"name\": \"${name%%:*}\", \"deployments\": [{\"provider\": \"${name%%:*}\", \"model\": \"m\"}],
     \"prices\": {\"input_per_mtok\": \"1\", \"output_per_mtok\": \"5\"}}" "$API/tenants/default/models" >/dev/null
 done
-# A mock provider that timestamps its chunks, for the per-chunk latency of streams.
-TS_PORT=$(free_port)
-python3 proxy/bench/chunk_latency.py serve "$TS_PORT" & pids+=($!)
 curl -fs -b "$WORK/cookies" -H 'content-type: application/json' \
   -d "{\"name\": \"tsmock\", \"kind\": \"openai_compatible\", \"base_url\": \"http://127.0.0.1:$TS_PORT/v1\"}" \
   "$API/tenants/default/providers" >/dev/null
@@ -314,11 +318,11 @@ rows_table
 [ -n "${REST_PROBES:-}" ] && echo "$REST_PROBES"
 if section chunks; then
   # Each chunk's delay from being written by the provider to being read by the client, over
-  # 5 streams of 200 chunks (one every 2 ms), directly and through the proxy.
+  # 5 streams of 200 chunks (one every 2 ms), directly, through nginx and through the proxy.
   chunk_row() { # label url key
     local delays=() p50s=() p99s=()
     for _ in 1 2 3 4 5; do
-      read -r p50 p99 _ < <(python3 proxy/bench/chunk_latency.py read "$2" "$3" chat-ts)
+      read -r p50 p99 _ < <(target/release/examples/chunk_latency read "$2" "$3" chat-ts)
       p50s+=("$p50"); p99s+=("$p99")
     done
     printf '| %s | %s µs | %s µs |\n' "$1" "$(printf '%s\n' "${p50s[@]}" | sort -n | sed -n 3p)" \
@@ -328,6 +332,7 @@ if section chunks; then
   echo "| stream chunk delay (provider write → client read; median of 5 streams) | p50 | p99 |"
   echo "|---|---|---|"
   chunk_row "mock provider direct" "http://127.0.0.1:$TS_PORT/v1/chat/completions" ""
+  chunk_row "nginx proxy (bytes relayed)" "http://127.0.0.1:$NGINX_TS_PORT/v1/chat/completions" ""
   chunk_row "tollgate-proxy /v1/chat/completions, stream" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$KEY"
 fi
 if section limits; then

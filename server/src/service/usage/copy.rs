@@ -8,11 +8,16 @@ use tollgate_protocol::{UsageBatch, UsageEvent};
 use uuid::Uuid;
 
 /// The columns written, in the order each row gives them.
-pub(super) const COPY_EVENTS: &str = "COPY usage_events (id, time, tenant_id, key_id, route_id,
-    dataplane_id, method, status, latency_us, upstream_latency_us, bytes_in, bytes_out,
-    error_class, model_id, provider_id, upstream_model, input_tokens, cached_input_tokens,
-    output_tokens, tokens_estimated, cost_nanousd, ttft_us, fallbacks, prompt_api_id,
-    cache_write_tokens, mcp_server_id, mcp_tool, subscription_id) FROM STDIN (FORMAT binary)";
+pub(super) const EVENT_COLUMNS: &str = "id, time, tenant_id, key_id, route_id, dataplane_id,
+    method, status, latency_us, upstream_latency_us, bytes_in, bytes_out, error_class, model_id,
+    provider_id, upstream_model, input_tokens, cached_input_tokens, output_tokens,
+    tokens_estimated, cost_nanousd, ttft_us, fallbacks, prompt_api_id, cache_write_tokens,
+    mcp_server_id, mcp_tool, subscription_id";
+
+/// The statement that takes [`encode`]'s payload into `table` (the usage log, or a table like it).
+pub(super) fn copy_statement(table: &str) -> String {
+    format!("COPY {table} ({EVENT_COLUMNS}) FROM STDIN (FORMAT binary)")
+}
 
 const COLUMNS: i16 = 28;
 /// PostgreSQL's timestamps count microseconds from 2000-01-01 UTC.

@@ -13,21 +13,6 @@ use super::copy;
 use super::counters::Counters;
 use crate::error::{ApiError, ApiResult};
 
-fn clamp(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-/// One column of the AI metering, null for events that are not AI calls.
-fn ai_column<T>(
-    events: &[UsageEvent],
-    field: impl Fn(&tollgate_protocol::AiUsage) -> Option<T>,
-) -> Vec<Option<T>> {
-    events
-        .iter()
-        .map(|e| e.ai.as_ref().and_then(&field))
-        .collect()
-}
-
 /// Stores a batch: each event once (by id), rollups updated with the new ones only, in one
 /// transaction, so a replayed batch changes nothing.
 pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingested> {
@@ -224,117 +209,40 @@ async fn copy_events(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     batch: &UsageBatch,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    let mut copy = tx.copy_in_raw(copy::COPY_EVENTS).await?;
+    copy_into(tx, batch, "usage_events").await?;
+    Ok(batch.events.iter().map(|e| e.id).collect())
+}
+
+/// Stores the batch's events not already stored; the ids of those stored. The batch is copied
+/// into a table of the transaction's own, then inserted from it skipping the events the log
+/// holds (a batch sent again after its answer was lost, or one that lists an event twice).
+async fn insert_events(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    batch: &UsageBatch,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query("CREATE TEMPORARY TABLE usage_incoming (LIKE usage_events) ON COMMIT DROP")
+        .execute(&mut **tx)
+        .await?;
+    copy_into(tx, batch, "usage_incoming").await?;
+    let columns = copy::EVENT_COLUMNS;
+    sqlx::query_scalar(&format!(
+        "INSERT INTO usage_events ({columns}) SELECT {columns} FROM usage_incoming
+         ON CONFLICT DO NOTHING RETURNING id"
+    ))
+    .fetch_all(&mut **tx)
+    .await
+}
+
+async fn copy_into(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    batch: &UsageBatch,
+    table: &str,
+) -> Result<(), sqlx::Error> {
+    let mut copy = tx.copy_in_raw(&copy::copy_statement(table)).await?;
     if let Err(err) = copy.send(copy::encode(batch)).await {
         let _ = copy.abort("the usage batch could not be sent").await;
         return Err(err);
     }
     copy.finish().await?;
-    Ok(batch.events.iter().map(|e| e.id).collect())
-}
-
-/// Inserts the batch's events not already stored; the ids of those stored.
-async fn insert_events(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    batch: &UsageBatch,
-) -> Result<Vec<Uuid>, sqlx::Error> {
-    let events = &batch.events;
-    let column = |f: fn(&UsageEvent) -> Option<Uuid>| events.iter().map(f).collect::<Vec<_>>();
-    sqlx::query_scalar(
-        "INSERT INTO usage_events (id, time, tenant_id, key_id, route_id, dataplane_id, method,
-             status, latency_us, upstream_latency_us, bytes_in, bytes_out, error_class, model_id,
-             provider_id, upstream_model, input_tokens, cached_input_tokens, output_tokens,
-             tokens_estimated, cost_nanousd, ttft_us, fallbacks, prompt_api_id, cache_write_tokens,
-             mcp_server_id, mcp_tool, subscription_id)
-         SELECT u.id, u.time, u.tenant_id, u.key_id, u.route_id, $6, u.method, u.status,
-                u.latency_us, u.upstream_latency_us, u.bytes_in, u.bytes_out, u.error_class,
-                u.model_id, u.provider_id, u.upstream_model, u.input_tokens, u.cached_input_tokens,
-                u.output_tokens, u.tokens_estimated, u.cost_nanousd, u.ttft_us, u.fallbacks,
-                u.prompt_api_id, u.cache_write_tokens, u.mcp_server_id, u.mcp_tool,
-                u.subscription_id
-         FROM UNNEST($1::uuid[], $2::timestamptz[], $3::uuid[], $4::uuid[], $5::uuid[], $7::text[],
-                     $8::int2[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::text[],
-                     $14::uuid[], $15::uuid[], $16::text[], $17::int8[], $18::int8[], $19::int8[],
-                     $20::bool[], $21::int8[], $22::int8[], $23::int4[], $24::uuid[], $25::int8[],
-                     $26::uuid[], $27::text[], $28::uuid[])
-              AS u(id, time, tenant_id, key_id, route_id, method, status, latency_us,
-                   upstream_latency_us, bytes_in, bytes_out, error_class, model_id, provider_id,
-                   upstream_model, input_tokens, cached_input_tokens, output_tokens,
-                   tokens_estimated, cost_nanousd, ttft_us, fallbacks, prompt_api_id,
-                   cache_write_tokens, mcp_server_id, mcp_tool, subscription_id)
-         ON CONFLICT DO NOTHING
-         RETURNING id",
-    )
-    .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.time).collect::<Vec<_>>())
-    .bind(column(|e| e.tenant_id))
-    .bind(column(|e| e.key_id))
-    .bind(column(|e| e.route_id))
-    .bind(batch.dataplane_id)
-    .bind(events.iter().map(|e| e.method.clone()).collect::<Vec<_>>())
-    .bind(
-        events
-            .iter()
-            .map(|e| i16::try_from(e.status).unwrap_or(0))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        events
-            .iter()
-            .map(|e| clamp(e.latency_us))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        events
-            .iter()
-            .map(|e| e.upstream_latency_us.map(clamp))
-            .collect::<Vec<_>>(),
-    )
-    .bind(events.iter().map(|e| clamp(e.bytes_in)).collect::<Vec<_>>())
-    .bind(
-        events
-            .iter()
-            .map(|e| clamp(e.bytes_out))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        events
-            .iter()
-            .map(|e| e.error_class.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(ai_column(events, |ai| Some(ai.model_id)))
-    .bind(ai_column(events, |ai| ai.provider_id))
-    .bind(ai_column(events, |ai| ai.upstream_model.clone()))
-    .bind(ai_column(events, |ai| Some(clamp(ai.input_tokens))))
-    .bind(ai_column(events, |ai| Some(clamp(ai.cached_input_tokens))))
-    .bind(ai_column(events, |ai| Some(clamp(ai.output_tokens))))
-    .bind(ai_column(events, |ai| Some(ai.estimated)))
-    .bind(ai_column(events, |ai| Some(ai.cost_nanousd)))
-    .bind(ai_column(events, |ai| ai.ttft_us.map(clamp)))
-    .bind(ai_column(events, |ai| {
-        Some(i32::try_from(ai.fallbacks).unwrap_or(i32::MAX))
-    }))
-    .bind(ai_column(events, |ai| ai.prompt_api_id))
-    .bind(ai_column(events, |ai| Some(clamp(ai.cache_write_tokens))))
-    .bind(
-        events
-            .iter()
-            .map(|e| e.mcp.as_ref().and_then(|m| m.server_id))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        events
-            .iter()
-            .map(|e| e.mcp.as_ref().map(|m| m.tool.clone()))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        events
-            .iter()
-            .map(|e| e.subscription.map(|s| s.subscription_id))
-            .collect::<Vec<_>>(),
-    )
-    .fetch_all(&mut **tx)
-    .await
+    Ok(())
 }

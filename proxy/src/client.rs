@@ -334,6 +334,26 @@ mod tests {
     }
 
     #[test]
+    fn a_host_header_names_the_host_and_a_port_not_the_scheme_s_and_never_user_info() {
+        let host = |url: &str| {
+            let uri: Uri = url.parse().unwrap_or_default();
+            let origin = Origin::new(uri.scheme().cloned()?, uri.authority().cloned()?).ok()?;
+            origin.host_header().ok()
+        };
+        assert_eq!(
+            host("http://api.example:8080/x").unwrap(),
+            "api.example:8080"
+        );
+        assert_eq!(host("http://api.example:80/x").unwrap(), "api.example");
+        assert_eq!(host("https://api.example:443").unwrap(), "api.example");
+        assert_eq!(host("https://api.example:80").unwrap(), "api.example:80");
+        assert_eq!(
+            host("http://user:secret@api.example:81/").unwrap(),
+            "api.example:81"
+        );
+    }
+
+    #[test]
     fn an_absolute_uri_becomes_origin_form_with_its_host() {
         let mut plain = request("http://api.example:8080/v1/items?page=2");
         let key = to_origin_form(&mut plain).ok();

@@ -17,7 +17,8 @@ pub(crate) struct CompiledTarget {
     pub(crate) url: String,
     /// Where its requests go and its connections are pooled.
     pub(crate) origin: crate::client::Origin,
-    /// `Host` as the target gets it: its authority.
+    /// `Host` as the target gets it: its host, and its port unless the scheme's (never the
+    /// URL's user info).
     pub(crate) host: http::HeaderValue,
     /// The target URL's own path, without a trailing slash ("" for none).
     pub(crate) base_path: String,
@@ -74,10 +75,11 @@ pub(crate) fn compile(
         else {
             return Err(format!("target {} has no scheme or host", target.url));
         };
-        let host = http::HeaderValue::from_str(authority.as_str())
-            .map_err(|_| format!("target {} has no usable host", target.url))?;
         let origin = crate::client::Origin::new(scheme, authority)
             .map_err(|_| format!("target {} is not an http or https URL", target.url))?;
+        let host = origin
+            .host_header()
+            .map_err(|_| format!("target {} has no usable host", target.url))?;
         targets.push(CompiledTarget {
             url: target.url.clone(),
             origin,

@@ -414,12 +414,15 @@ if section instructions; then
     local out="$WORK/callgrind.$RANDOM"
     valgrind --tool=callgrind --callgrind-out-file="$out" "$@" >"$out.log" 2>&1 & local vpid=$!
     for _ in $(seq 240); do
-      curl -fs ${key:+-H "Authorization: Bearer $key"} "$url" >/dev/null 2>&1 && break; sleep 0.5
+      curl -fs ${key:+-H "Authorization: Bearer $key"} ${BODY:+-H "Content-Type: application/json" -d "$BODY"} \
+        "$url" >/dev/null 2>&1 && break; sleep 0.5
     done
-    wrk -t1 -c8 -d5s ${key:+-H "Authorization: Bearer $key"} "$url" >/dev/null
+    local script=()
+    [ -n "${LUA:-}" ] && script=(-s "$LUA")
+    wrk -t1 -c8 -d5s "${script[@]}" ${key:+-H "Authorization: Bearer $key"} "$url" >/dev/null
     callgrind_control -z "$vpid" >/dev/null 2>&1
     local requests
-    requests=$(wrk -t1 -c8 -d20s ${key:+-H "Authorization: Bearer $key"} "$url" | awk '/requests in/ {print $1}')
+    requests=$(wrk -t1 -c8 -d20s "${script[@]}" ${key:+-H "Authorization: Bearer $key"} "$url" | awk '/requests in/ {print $1}')
     callgrind_control -d "$vpid" >/dev/null 2>&1
     kill "$vpid"; wait "$vpid" 2>/dev/null || true
     local total
@@ -433,12 +436,18 @@ if section instructions; then
   }
   CG_BARE_PORT=$(free_port); CG_PROXY_PORT=$(free_port); CG_METRICS_PORT=$(free_port)
   echo
-  echo "| user-space instructions per REST request (callgrind, 8 connections) | instructions |"
+  echo "| user-space instructions per request (callgrind, 8 connections) | instructions |"
   echo "|---|---|"
   count_instructions "bare hyper proxy" "http://127.0.0.1:$CG_BARE_PORT/" "" \
     target/release/examples/bare_proxy "127.0.0.1:$CG_BARE_PORT" "http://127.0.0.1:$UPSTREAM_PORT"
   TOLLGATE_PROXY_TOKEN=$TOKEN RUST_LOG=warn count_instructions "tollgate-proxy (key auth, rate limit, usage)" \
     "http://127.0.0.1:$CG_PROXY_PORT/" "$KEY" "${PROXY_BIN:-target/release/tollgate-proxy}" \
+    --server-url "http://127.0.0.1:$SERVER_PORT" --listen "127.0.0.1:$CG_PROXY_PORT" \
+    --metrics-listen "127.0.0.1:$CG_METRICS_PORT" --data-dir "$WORK/proxy-callgrind"
+  LUA=$(chat_lua chat false) BODY='{"model": "chat", "messages": [{"role": "user", "content": "Say hello"}]}' \
+    TOLLGATE_PROXY_TOKEN=$TOKEN RUST_LOG=warn count_instructions \
+    "tollgate-proxy /v1/chat/completions (chat)" "http://127.0.0.1:$CG_PROXY_PORT/v1/chat/completions" "$KEY" \
+    "${PROXY_BIN:-target/release/tollgate-proxy}" \
     --server-url "http://127.0.0.1:$SERVER_PORT" --listen "127.0.0.1:$CG_PROXY_PORT" \
     --metrics-listen "127.0.0.1:$CG_METRICS_PORT" --data-dir "$WORK/proxy-callgrind"
 fi

@@ -44,6 +44,8 @@ pub(crate) struct CompiledProvider {
     pub(crate) name: String,
     pub(crate) kind: ProviderKind,
     pub(crate) base_url: String,
+    /// `Host` for its requests, made once from `base_url` (none: the client makes it).
+    pub(crate) host: Option<HeaderValue>,
     pub(crate) api_version: Option<String>,
     /// Time allowed until the provider starts answering.
     pub(crate) timeout: Duration,
@@ -365,6 +367,7 @@ fn compile_models(
                 name: entry.name.clone(),
                 kind: entry.kind,
                 base_url: entry.base_url.trim_end_matches('/').to_string(),
+                host: host_of(&entry.base_url),
                 api_version: entry.api_version.clone(),
                 timeout: Duration::from_millis(entry.timeout_ms.max(1)),
                 headers,
@@ -410,4 +413,13 @@ fn compile_models(
 /// Passive health of a deployment is tracked per model, provider and provider model.
 fn deployment_health_key(model: Uuid, deployment: &tollgate_protocol::DeploymentEntry) -> String {
     format!("{model}|{}|{}", deployment.provider_id, deployment.model)
+}
+
+/// The `Host` value for requests to a URL, as the client would make it for each.
+fn host_of(url: &str) -> Option<HeaderValue> {
+    let uri: http::Uri = url.parse().ok()?;
+    crate::client::Origin::new(uri.scheme()?.clone(), uri.authority()?.clone())
+        .ok()?
+        .host_header()
+        .ok()
 }

@@ -56,6 +56,19 @@ pub(crate) fn first_string<'a>(json: &'a [u8], name: &'a Name) -> Option<Cow<'a,
     })
 }
 
+/// The value of a member `name` read as `T`, when the document has exactly one such member
+/// holding an object (an answer's `usage`): read from where it lies, not by parsing the whole
+/// document. None when there is none, or several (the caller then reads the document).
+pub(crate) fn sole_object<T: serde::de::DeserializeOwned>(json: &[u8], name: &Name) -> Option<T> {
+    let mut objects = member_values(json, name).filter(|value| value.first() == Some(&b'{'));
+    let value = objects.next()?;
+    if objects.next().is_some() {
+        return None;
+    }
+    // What follows the object is the rest of the document: not read.
+    T::deserialize(&mut serde_json::Deserializer::from_slice(value)).ok()
+}
+
 /// The bytes where each value of a member `name` begins. A match whose opening quote follows
 /// an odd run of backslashes is an escaped quote inside a string: text, not a member name.
 fn member_values<'a>(json: &'a [u8], name: &'a Name) -> impl Iterator<Item = &'a [u8]> + 'a {
@@ -110,6 +123,25 @@ mod tests {
                 assert_eq!(parsed, Some(read.as_ref()), "as serde_json reads it");
             }
         }
+    }
+
+    #[test]
+    fn a_sole_object_member_is_read_where_it_lies() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Usage {
+            prompt_tokens: u64,
+        }
+        let read = |json: &[u8]| sole_object::<Usage>(json, &USAGE).map(|u| u.prompt_tokens);
+        let answer = br#"{"choices":[{"message":{"content":"say \"usage\": {}"}}],
+            "usage": {"prompt_tokens": 11, "details": {"x": [1, {"y": 2}]}}, "model": "m"}"#;
+        assert_eq!(read(answer), Some(11));
+        assert_eq!(read(br#"{"usage":{"prompt_tokens":3}}"#), Some(3));
+        assert_eq!(read(br#"{"usage": null}"#), None);
+        assert_eq!(read(br#"{"choices": []}"#), None);
+        // Two: which is the answer's own is not known without reading the whole document.
+        let nested = br#"{"x": {"usage": {"prompt_tokens": 1}}, "usage": {"prompt_tokens": 2}}"#;
+        assert_eq!(read(nested), None);
+        assert_eq!(read(br#"{"usage": {"prompt_tokens": "many"}}"#), None);
     }
 
     #[test]

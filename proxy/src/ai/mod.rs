@@ -83,8 +83,12 @@ pub(crate) fn provider_post_bytes(
                 deployment.provider.name
             )
         })?;
+    let headers = request.headers_mut();
+    if let Some(host) = &deployment.provider.host {
+        headers.insert(header::HOST, host.clone());
+    }
     for (name, value) in &deployment.provider.headers {
-        request.headers_mut().insert(name.clone(), value.clone());
+        headers.insert(name.clone(), value.clone());
     }
     Ok(request)
 }

@@ -12,7 +12,7 @@ use crate::active::CompiledDeployment;
 use crate::ai::chat::{ChatRequest, StreamOptions, Usage};
 use crate::ai::metering::Tokens;
 use crate::ai::sse::{ChunkTranslator, OpenAiEvents, StreamFindings};
-use crate::ai::{Adapter, Document};
+use crate::ai::{json_scan, Adapter, Document};
 use crate::body::ProxyBody;
 
 /// The OpenAI family's adapter: the canonical model is its own API.
@@ -50,11 +50,18 @@ impl Adapter for OpenAi {
         struct Answer {
             usage: Usage,
         }
+        let usage = || {
+            json_scan::sole_object::<Usage>(&body, &json_scan::USAGE).or_else(|| {
+                serde_json::from_slice::<Answer>(&body)
+                    .ok()
+                    .map(|answer| answer.usage)
+            })
+        };
         let tokens = status
             .is_success()
-            .then(|| serde_json::from_slice::<Answer>(&body).ok())
+            .then(usage)
             .flatten()
-            .map(|answer| Tokens::from(&answer.usage));
+            .map(|usage| Tokens::from(&usage));
         (body, tokens)
     }
 

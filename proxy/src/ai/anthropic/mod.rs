@@ -118,9 +118,13 @@ pub(crate) fn answer_tokens(answer: &[u8]) -> Option<Tokens> {
     struct Answer {
         usage: wire::Usage,
     }
-    let answer = serde_json::from_slice::<Answer>(answer).ok()?;
+    let usage = json_scan::sole_object::<wire::Usage>(answer, &json_scan::USAGE).or_else(|| {
+        serde_json::from_slice::<Answer>(answer)
+            .ok()
+            .map(|answer| answer.usage)
+    })?;
     let mut tokens = Tokens::default();
-    tokens_of(&answer.usage, &mut tokens);
+    tokens_of(&usage, &mut tokens);
     tokens.reported.then_some(tokens)
 }
 

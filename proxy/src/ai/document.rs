@@ -6,28 +6,42 @@
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use serde::Deserialize;
 use serde_json::{json, Value};
+
+use crate::ai::members::Layout;
 
 pub(crate) struct Document {
     /// The body as the client sent it (`None` for documents made by the proxy).
     raw: Option<Bytes>,
+    /// Where `raw`'s members lie, when it is an object read in one pass.
+    layout: Option<Layout>,
     head: Head,
     whole: OnceLock<Value>,
 }
 
-/// The members every call reads; the rest of the object is checked as JSON and passed over.
-#[derive(Default, Deserialize)]
+/// The members every call reads.
+#[derive(Default)]
 struct Head {
-    #[serde(default)]
     model: Option<Value>,
-    #[serde(default)]
     stream: Option<Value>,
-    #[serde(default)]
     stream_options: Option<Value>,
 }
 
 impl Head {
+    /// From an object's members where they lie (each already checked as JSON).
+    fn in_layout(layout: &Layout, object: &[u8]) -> Self {
+        let member = |name| {
+            layout
+                .value(object, name)
+                .and_then(|value| serde_json::from_slice(value).ok())
+        };
+        Self {
+            model: member("model"),
+            stream: member("stream"),
+            stream_options: member("stream_options"),
+        }
+    }
+
     fn of(value: &Value) -> Self {
         Self {
             model: value.get("model").cloned(),
@@ -46,19 +60,21 @@ impl Document {
             return Ok(Self::from_value(json!({})));
         }
         if text.starts_with(b"{") {
-            if let Ok(head) = serde_json::from_slice::<Head>(&body) {
+            if let Some(layout) = Layout::of(&body) {
                 return Ok(Self {
+                    head: Head::in_layout(&layout, &body),
                     raw: Some(body),
-                    head,
+                    layout: Some(layout),
                     whole: OnceLock::new(),
                 });
             }
         }
-        // Not an object, or one naming a member twice: read as a whole (the last of repeated
-        // members counts), or refused as not JSON.
+        // Not an object, or one with an escape in a member name: read as a whole, or refused
+        // as not JSON.
         let value = whole(&body)?;
         Ok(Self {
             raw: Some(body),
+            layout: None,
             head: Head::of(&value),
             whole: OnceLock::from(value),
         })
@@ -68,6 +84,7 @@ impl Document {
     pub(crate) fn from_value(value: Value) -> Self {
         Self {
             raw: None,
+            layout: None,
             head: Head::of(&value),
             whole: OnceLock::from(value),
         }
@@ -98,6 +115,10 @@ impl Document {
     /// The body as the client sent it.
     pub(crate) fn raw(&self) -> Option<&[u8]> {
         self.raw.as_deref()
+    }
+
+    pub(crate) fn layout(&self) -> Option<&Layout> {
+        self.layout.as_ref()
     }
 
     /// The whole document, read when first asked for.

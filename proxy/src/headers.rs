@@ -36,6 +36,24 @@ pub(crate) fn is_managed(name: &HeaderName) -> bool {
         .contains(name)
 }
 
+/// Where `name` is in HOP_BY_HOP: by its text, which the compiler matches by length first
+/// (most names are rejected there), rather than comparing it with each of the list.
+fn hop_by_hop_index(name: &HeaderName) -> Option<usize> {
+    let index = match name.as_str() {
+        "connection" => 0,
+        "keep-alive" => 1,
+        "proxy-connection" => 2,
+        "proxy-authenticate" => 3,
+        "proxy-authorization" => 4,
+        "te" => 5,
+        "trailer" => 6,
+        "upgrade" => 7,
+        _ => return None,
+    };
+    debug_assert_eq!(HOP_BY_HOP[index], name);
+    Some(index)
+}
+
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // One pass over the names notes which are present: most messages carry none, or only
@@ -43,7 +61,7 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let mut present = [false; HOP_BY_HOP.len()];
     let mut transfer_encoding = false;
     for name in headers.keys() {
-        match HOP_BY_HOP.iter().position(|hop| hop == name) {
+        match hop_by_hop_index(name) {
             Some(i) => present[i] = true,
             None => transfer_encoding |= name == header::TRANSFER_ENCODING,
         }
@@ -165,6 +183,20 @@ pub(crate) fn prepare_upstream(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_hop_by_hop_name_and_no_other_is_found_by_its_text() {
+        for (i, name) in HOP_BY_HOP.iter().enumerate() {
+            assert_eq!(hop_by_hop_index(name), Some(i));
+        }
+        for name in [
+            header::HOST,
+            header::TRANSFER_ENCODING,
+            X_REQUEST_ID.clone(),
+        ] {
+            assert_eq!(hop_by_hop_index(&name), None);
+        }
+    }
 
     #[test]
     fn hop_by_hop_headers_and_those_connection_names_are_removed() {

@@ -69,6 +69,20 @@ pub(crate) fn sole_object<T: serde::de::DeserializeOwned>(json: &[u8], name: &Na
     T::deserialize(&mut serde_json::Deserializer::from_slice(value)).ok()
 }
 
+/// An answer's `usage` object read as `T`: where it lies when the answer holds one, else (two,
+/// or a document [`sole_object`] cannot read) by reading the whole answer.
+pub(crate) fn answer_usage<T: serde::de::DeserializeOwned>(answer: &[u8]) -> Option<T> {
+    #[derive(serde::Deserialize)]
+    struct Answer<T> {
+        usage: T,
+    }
+    sole_object(answer, &USAGE).or_else(|| {
+        serde_json::from_slice::<Answer<T>>(answer)
+            .ok()
+            .map(|answer| answer.usage)
+    })
+}
+
 /// The bytes where each value of a member `name` begins. A match whose opening quote follows
 /// an odd run of backslashes is an escaped quote inside a string: text, not a member name.
 fn member_values<'a>(json: &'a [u8], name: &'a Name) -> impl Iterator<Item = &'a [u8]> + 'a {
@@ -141,6 +155,13 @@ mod tests {
         // Two: which is the answer's own is not known without reading the whole document.
         let nested = br#"{"x": {"usage": {"prompt_tokens": 1}}, "usage": {"prompt_tokens": 2}}"#;
         assert_eq!(read(nested), None);
+        // The answer's own, then, is found by reading it whole.
+        let usage = answer_usage::<Usage>(nested).map(|u| u.prompt_tokens);
+        assert_eq!(usage, Some(2));
+        assert_eq!(
+            answer_usage::<Usage>(answer).map(|u| u.prompt_tokens),
+            Some(11)
+        );
         assert_eq!(read(br#"{"usage": {"prompt_tokens": "many"}}"#), None);
     }
 

@@ -46,20 +46,9 @@ impl Adapter for OpenAi {
     }
 
     fn answer(&self, status: StatusCode, body: Bytes, _model: &str) -> (Bytes, Option<Tokens>) {
-        #[derive(serde::Deserialize)]
-        struct Answer {
-            usage: Usage,
-        }
-        let usage = || {
-            json_scan::sole_object::<Usage>(&body, &json_scan::USAGE).or_else(|| {
-                serde_json::from_slice::<Answer>(&body)
-                    .ok()
-                    .map(|answer| answer.usage)
-            })
-        };
         let tokens = status
             .is_success()
-            .then(usage)
+            .then(|| json_scan::answer_usage::<Usage>(&body))
             .flatten()
             .map(|usage| Tokens::from(&usage));
         (body, tokens)

@@ -114,15 +114,7 @@ pub(crate) fn relay(
 
 /// The usage an Anthropic message reports.
 pub(crate) fn answer_tokens(answer: &[u8]) -> Option<Tokens> {
-    #[derive(serde::Deserialize)]
-    struct Answer {
-        usage: wire::Usage,
-    }
-    let usage = json_scan::sole_object::<wire::Usage>(answer, &json_scan::USAGE).or_else(|| {
-        serde_json::from_slice::<Answer>(answer)
-            .ok()
-            .map(|answer| answer.usage)
-    })?;
+    let usage = json_scan::answer_usage::<wire::Usage>(answer)?;
     let mut tokens = Tokens::default();
     tokens_of(&usage, &mut tokens);
     tokens.reported.then_some(tokens)

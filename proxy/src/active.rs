@@ -43,14 +43,24 @@ pub(crate) struct CompiledProvider {
     pub(crate) id: Uuid,
     pub(crate) name: String,
     pub(crate) kind: ProviderKind,
-    pub(crate) base_url: String,
-    /// `Host` for its requests, made once from `base_url` (none: the client makes it).
-    pub(crate) host: Option<HeaderValue>,
+    /// Where its requests go, made once from its base URL (`None`: the URL is unusable, and
+    /// every request to it fails with that reason).
+    pub(crate) target: Option<ProviderTarget>,
     pub(crate) api_version: Option<String>,
     /// Time allowed until the provider starts answering.
     pub(crate) timeout: Duration,
     /// Authentication and extra headers, ready to send.
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// A provider's base URL taken apart once, so that a request builds only its path.
+#[derive(Debug)]
+pub(crate) struct ProviderTarget {
+    pub(crate) origin: crate::client::Origin,
+    /// `Host` for its requests, as the client would make it.
+    pub(crate) host: HeaderValue,
+    /// The base URL's path without a trailing `/` (empty for the root).
+    pub(crate) base_path: String,
 }
 
 /// One way to serve a model.
@@ -366,8 +376,7 @@ fn compile_models(
                 id: entry.id,
                 name: entry.name.clone(),
                 kind: entry.kind,
-                base_url: entry.base_url.trim_end_matches('/').to_string(),
-                host: host_of(&entry.base_url),
+                target: target_of(&entry.base_url),
                 api_version: entry.api_version.clone(),
                 timeout: Duration::from_millis(entry.timeout_ms.max(1)),
                 headers,
@@ -415,11 +424,34 @@ fn deployment_health_key(model: Uuid, deployment: &tollgate_protocol::Deployment
     format!("{model}|{}|{}", deployment.provider_id, deployment.model)
 }
 
-/// The `Host` value for requests to a URL, as the client would make it for each.
-fn host_of(url: &str) -> Option<HeaderValue> {
+/// A provider base URL's origin, `Host` and path; `None` unless it is an absolute http(s) URL.
+fn target_of(url: &str) -> Option<ProviderTarget> {
     let uri: http::Uri = url.parse().ok()?;
-    crate::client::Origin::new(uri.scheme()?.clone(), uri.authority()?.clone())
-        .ok()?
-        .host_header()
-        .ok()
+    let origin =
+        crate::client::Origin::new(uri.scheme()?.clone(), uri.authority()?.clone()).ok()?;
+    Some(ProviderTarget {
+        host: origin.host_header().ok()?,
+        origin,
+        base_path: uri.path().trim_end_matches('/').to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::target_of;
+
+    #[test]
+    fn a_provider_base_url_is_taken_apart_once() {
+        let target = target_of("https://example.test/openai/v1/").expect("usable");
+        assert_eq!(target.base_path, "/openai/v1");
+        assert_eq!(target.host, "example.test");
+        assert_eq!(target.origin.authority().as_str(), "example.test");
+
+        let target = target_of("http://127.0.0.1:8080").expect("usable");
+        assert_eq!(target.base_path, "");
+        assert_eq!(target.host, "127.0.0.1:8080");
+
+        assert!(target_of("example.test/v1").is_none(), "no scheme");
+        assert!(target_of("ftp://example.test").is_none(), "not http");
+    }
 }

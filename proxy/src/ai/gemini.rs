@@ -41,11 +41,8 @@ impl super::Adapter for Gemini {
         } else {
             "generateContent"
         };
-        let url = format!(
-            "{}/models/{}:{method}",
-            deployment.provider.base_url, deployment.model
-        );
-        super::provider_post(deployment, url, &body)
+        let path = format!("/models/{}:{method}", deployment.model);
+        super::provider_post(deployment, &path, &body)
     }
 
     fn answer(

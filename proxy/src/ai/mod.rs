@@ -32,8 +32,9 @@ use uuid::Uuid;
 use crate::active::{ActiveConfig, CompiledDeployment, CompiledKey, CompiledModel};
 use crate::attempts::Attempts;
 use crate::body::{Counted, ProxyBody};
+use crate::client::ClientError;
 use crate::error::ProxyError;
-use crate::forward::Clients;
+use crate::forward::{Clients, UpstreamClient};
 use crate::metrics::Metrics;
 use crate::shared::Shared;
 use crate::shared_budgets::Reservation;
@@ -52,22 +53,33 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A JSON POST to a provider, with its authentication and extra headers.
 pub(crate) fn provider_post(
     deployment: &CompiledDeployment,
-    url: String,
+    path: &str,
     body: &impl serde::Serialize,
 ) -> Result<Request<ProxyBody>, String> {
     let bytes = Bytes::from(serde_json::to_vec(body).map_err(|e| e.to_string())?);
-    provider_post_bytes(deployment, url, bytes)
+    provider_post_bytes(deployment, path, bytes)
 }
 
-/// A POST of JSON text to a provider, with its authentication and extra headers.
+/// A POST of JSON text to `path` under a provider's base URL, with its authentication and
+/// extra headers: in origin form with `Host` set, for [`send_to_provider`].
 pub(crate) fn provider_post_bytes(
     deployment: &CompiledDeployment,
-    url: String,
+    path: &str,
     bytes: Bytes,
 ) -> Result<Request<ProxyBody>, String> {
+    let provider = &deployment.provider;
+    let Some(target) = &provider.target else {
+        return Err(format!(
+            "provider {} has an unusable base URL",
+            provider.name
+        ));
+    };
+    let mut uri = String::with_capacity(target.base_path.len() + path.len());
+    uri.push_str(&target.base_path);
+    uri.push_str(path);
     let mut request = Request::builder()
         .method(Method::POST)
-        .uri(url)
+        .uri(uri)
         .header(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
@@ -80,17 +92,27 @@ pub(crate) fn provider_post_bytes(
         .map_err(|e| {
             format!(
                 "provider {} has an unusable base URL or model: {e}",
-                deployment.provider.name
+                provider.name
             )
         })?;
     let headers = request.headers_mut();
-    if let Some(host) = &deployment.provider.host {
-        headers.insert(header::HOST, host.clone());
-    }
-    for (name, value) in &deployment.provider.headers {
+    headers.insert(header::HOST, target.host.clone());
+    for (name, value) in &provider.headers {
         headers.insert(name.clone(), value.clone());
     }
     Ok(request)
+}
+
+/// Sends a request made by [`provider_post_bytes`] to the deployment's provider.
+async fn send_to_provider(
+    client: &UpstreamClient,
+    deployment: &CompiledDeployment,
+    request: Request<ProxyBody>,
+) -> Result<Response<Incoming>, ClientError> {
+    match &deployment.provider.target {
+        Some(target) => client.send(&target.origin, request).await,
+        None => Err(ClientError::BadUrl),
+    }
 }
 
 /// The API a client called, and so the dialect it reads and writes.
@@ -410,10 +432,13 @@ async fn count_tokens(
         )
         .map_err(ProxyError::BadRequest)?;
         let client = caller.clients.get(CONNECT_TIMEOUT);
-        let response = tokio::time::timeout(deployment.provider.timeout, client.request(upstream))
-            .await
-            .map_err(|_| ProxyError::UpstreamTimeout)?
-            .map_err(|e| ProxyError::UpstreamUnreachable(e.to_string()))?;
+        let response = tokio::time::timeout(
+            deployment.provider.timeout,
+            send_to_provider(&client, deployment, upstream),
+        )
+        .await
+        .map_err(|_| ProxyError::UpstreamTimeout)?
+        .map_err(|e| ProxyError::UpstreamUnreachable(e.to_string()))?;
         let status = response.status();
         let body = read_body(response.into_body())
             .await
@@ -578,7 +603,7 @@ pub(crate) async fn complete_document(
         };
         let response = match tokio::time::timeout(
             deployment.provider.timeout,
-            client.request(upstream),
+            send_to_provider(&client, deployment, upstream),
         )
         .await
         {

@@ -107,14 +107,16 @@ fn post_bytes(
     body: Bytes,
 ) -> Result<Request<ProxyBody>, String> {
     let provider = &deployment.provider;
-    let mut url = format!("{}/{endpoint}", provider.base_url);
-    if let Some(version) = provider
+    let version = provider
         .api_version
         .as_deref()
-        .filter(|_| provider.kind.takes_api_version_query())
-    {
-        url.push_str("?api-version=");
-        url.push_str(version);
+        .filter(|_| provider.kind.takes_api_version_query());
+    let mut path = String::with_capacity(endpoint.len() + 64);
+    path.push('/');
+    path.push_str(endpoint);
+    if let Some(version) = version {
+        path.push_str("?api-version=");
+        path.push_str(version);
     }
-    super::provider_post_bytes(deployment, url, body)
+    super::provider_post_bytes(deployment, &path, body)
 }

@@ -454,6 +454,12 @@ if section instructions; then
     "${PROXY_BIN:-target/release/tollgate-proxy}" \
     --server-url "http://127.0.0.1:$SERVER_PORT" --listen "127.0.0.1:$CG_PROXY_PORT" \
     --metrics-listen "127.0.0.1:$CG_METRICS_PORT" --data-dir "$WORK/proxy-callgrind"
+  LUA=$(chat_lua chat-stream true) BODY='{"model": "chat-stream", "stream": true, "messages": [{"role": "user", "content": "Say hello"}]}' \
+    TOLLGATE_PROXY_TOKEN=$TOKEN RUST_LOG=warn count_instructions \
+    "tollgate-proxy /v1/chat/completions, stream (stream)" "http://127.0.0.1:$CG_PROXY_PORT/v1/chat/completions" "$KEY" \
+    "${PROXY_BIN:-target/release/tollgate-proxy}" \
+    --server-url "http://127.0.0.1:$SERVER_PORT" --listen "127.0.0.1:$CG_PROXY_PORT" \
+    --metrics-listen "127.0.0.1:$CG_METRICS_PORT" --data-dir "$WORK/proxy-callgrind"
 fi
 dropped=$(curl -fs "http://127.0.0.1:$METRICS_PORT/metrics" | awk '/^tollgate_proxy_usage_dropped_events_total/ {print $2}')
 echo

@@ -126,29 +126,28 @@ impl UsageScan {
     }
 }
 
-/// Reads one line of an OpenAI-style stream for its text and usage. Only the chunk with the
-/// usage is parsed; a text chunk's content is read where it lies in the bytes.
+/// Reads one line of an OpenAI-style stream for its text and usage, where they lie in the
+/// bytes: a chunk's content as a string, and the usage object (parsed alone) of the chunk that
+/// has one.
 fn line_done(findings: &Mutex<StreamFindings>, line: &[u8]) {
     let Some(payload) = line.strip_prefix(b"data:") else {
         return;
     };
-    if json_scan::has_object(payload, &json_scan::USAGE) {
-        let Ok(chunk) = serde_json::from_slice::<ChatChunk>(payload.trim_ascii()) else {
-            return;
-        };
-        let Ok(mut findings) = findings.lock() else {
-            return;
-        };
-        if let Some(text) = chunk.first().and_then(|c| c.delta.content.as_deref()) {
-            findings.add_text(text);
-        }
-        if let Some(usage) = &chunk.usage {
-            findings.tokens = Tokens::from(usage);
-        }
-    } else if let Some(text) = json_scan::first_string(payload, &json_scan::CONTENT) {
-        if let Ok(mut findings) = findings.lock() {
-            findings.add_text(&text);
-        }
+    let usage = json_scan::has_object(payload, &json_scan::USAGE)
+        .then(|| json_scan::answer_usage::<Usage>(payload.trim_ascii()))
+        .flatten();
+    let text = json_scan::first_string(payload, &json_scan::CONTENT);
+    if usage.is_none() && text.is_none() {
+        return;
+    }
+    let Ok(mut findings) = findings.lock() else {
+        return;
+    };
+    if let Some(text) = text {
+        findings.add_text(&text);
+    }
+    if let Some(usage) = &usage {
+        findings.tokens = Tokens::from(usage);
     }
 }
 
@@ -697,6 +696,27 @@ mod tests {
         );
         let findings = findings.lock().map(|f| (f.tokens.input, f.tokens.output));
         assert_eq!(findings.ok(), Some((4, 2)));
+    }
+
+    #[test]
+    fn a_lines_text_and_usage_are_read_where_they_lie() {
+        let findings = Mutex::new(StreamFindings::default());
+        for line in [
+            // "usage" inside the text is text, not the chunk's usage.
+            &br#"data: {"choices":[{"delta":{"content":"the \"usage\":{} of it"}}]}"#[..],
+            // A last chunk carrying text and the usage, with its details.
+            br#"data: {"choices":[{"delta":{"content":"!"}}],"usage":{"prompt_tokens":9,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":4}}}"#,
+            br#"data: [DONE]"#,
+        ] {
+            line_done(&findings, line);
+        }
+        let findings = findings.lock().expect("not poisoned");
+        assert_eq!(findings.output_text, "the \"usage\":{} of it!");
+        let tokens = &findings.tokens;
+        assert_eq!(
+            (tokens.input, tokens.cached_input, tokens.output),
+            (9, 4, 3)
+        );
     }
 
     #[test]

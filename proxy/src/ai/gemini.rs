@@ -41,7 +41,7 @@ impl super::Adapter for Gemini {
         } else {
             "generateContent"
         };
-        let path = format!("/models/{}:{method}", deployment.model);
+        let path = ["/models/", deployment.model.as_str(), ":", method];
         super::provider_post(deployment, &path, &body)
     }
 

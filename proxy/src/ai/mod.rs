@@ -53,18 +53,19 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A JSON POST to a provider, with its authentication and extra headers.
 pub(crate) fn provider_post(
     deployment: &CompiledDeployment,
-    path: &str,
+    path: &[&str],
     body: &impl serde::Serialize,
 ) -> Result<Request<ProxyBody>, String> {
     let bytes = Bytes::from(serde_json::to_vec(body).map_err(|e| e.to_string())?);
     provider_post_bytes(deployment, path, bytes)
 }
 
-/// A POST of JSON text to `path` under a provider's base URL, with its authentication and
-/// extra headers: in origin form with `Host` set, for [`send_to_provider`].
+/// A POST of JSON text to the path made of `path`'s pieces under a provider's base URL, with
+/// its authentication and extra headers: in origin form with `Host` set, for
+/// [`send_to_provider`].
 pub(crate) fn provider_post_bytes(
     deployment: &CompiledDeployment,
-    path: &str,
+    path: &[&str],
     bytes: Bytes,
 ) -> Result<Request<ProxyBody>, String> {
     let provider = &deployment.provider;
@@ -74,9 +75,11 @@ pub(crate) fn provider_post_bytes(
             provider.name
         ));
     };
-    let mut uri = String::with_capacity(target.base_path.len() + path.len());
+    let mut uri = String::with_capacity(
+        target.base_path.len() + path.iter().map(|piece| piece.len()).sum::<usize>(),
+    );
     uri.push_str(&target.base_path);
-    uri.push_str(path);
+    path.iter().for_each(|piece| uri.push_str(piece));
     let mut request = Request::builder()
         .method(Method::POST)
         .uri(uri)

@@ -111,12 +111,9 @@ fn post_bytes(
         .api_version
         .as_deref()
         .filter(|_| provider.kind.takes_api_version_query());
-    let mut path = String::with_capacity(endpoint.len() + 64);
-    path.push('/');
-    path.push_str(endpoint);
-    if let Some(version) = version {
-        path.push_str("?api-version=");
-        path.push_str(version);
-    }
-    super::provider_post_bytes(deployment, &path, body)
+    let path: &[&str] = match version {
+        Some(version) => &["/", endpoint, "?api-version=", version],
+        None => &["/", endpoint],
+    };
+    super::provider_post_bytes(deployment, path, body)
 }

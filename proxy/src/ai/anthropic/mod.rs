@@ -76,7 +76,7 @@ fn messages_post(
     path: &str,
     body: Bytes,
 ) -> Result<Request<ProxyBody>, String> {
-    let mut request = super::provider_post_bytes(deployment, path, body)?;
+    let mut request = super::provider_post_bytes(deployment, &[path], body)?;
     if let Some((name, value)) = deployment.provider.kind.version_header() {
         request.headers_mut().insert(
             HeaderName::from_static(name),

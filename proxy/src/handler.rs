@@ -653,7 +653,7 @@ fn logging(
             }
         }
     }
-    shared.usage.record(&UsageEvent {
+    shared.usage.record(UsageEvent {
         ai,
         id,
         time: context.time,

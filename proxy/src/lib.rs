@@ -70,7 +70,6 @@ pub struct Proxy {
     traffic_addr: SocketAddr,
     metrics_addr: SocketAddr,
     stop: watch::Sender<bool>,
-    stop_shipper: watch::Sender<bool>,
     workers: Vec<oneshot::Receiver<()>>,
     shipper: JoinHandle<()>,
     shared: Arc<Shared>,
@@ -96,10 +95,6 @@ impl Proxy {
             tracing::warn!("TOLLGATE_PROXY_TOKEN is not set: the server will refuse this proxy");
         }
 
-        let workers = match config.workers {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
         let budgets = Arc::new(budget::Budgets::default());
         let spool =
             Spool::open(&config.data_dir.join("spool")).context("opening the usage spool")?;
@@ -113,7 +108,6 @@ impl Proxy {
                 budgets: budgets.clone(),
             },
             metrics.clone(),
-            workers,
         );
         let shared_limits = match &config.redis_url {
             Some(url) if !url.is_empty() => {
@@ -163,6 +157,10 @@ impl Proxy {
             sync::apply(&shared, &snapshot);
         }
 
+        let workers = match config.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
         let traffic = bind_listeners(config.listen, workers)
             .with_context(|| format!("listening on {}", config.listen))?;
         let metrics_listener = TcpListener::bind(config.metrics_listen)
@@ -172,10 +170,7 @@ impl Proxy {
         let metrics_addr = metrics_listener.local_addr()?;
 
         let (stop, stopped) = watch::channel(false);
-        // The shipper stops after the workers, so the events of requests that finish while
-        // they drain are delivered too.
-        let (stop_shipper, shipper_stopped) = watch::channel(false);
-        let shipper = tokio::spawn(shipper.run(shipper_stopped));
+        let shipper = tokio::spawn(shipper.run(stopped.clone()));
         if let Some(shared_limits) = shared_limits {
             tokio::spawn(shared_limits.run(shared.clock.clone(), stopped.clone()));
         }
@@ -214,7 +209,6 @@ impl Proxy {
             traffic_addr,
             metrics_addr,
             stop,
-            stop_shipper,
             workers,
             shipper,
             shared,
@@ -253,7 +247,6 @@ impl Proxy {
         for worker in self.workers {
             let _ = worker.await;
         }
-        let _ = self.stop_shipper.send(true);
         let _ = self.shipper.await;
         tracing::info!("tollgate-proxy stopped");
     }

@@ -34,20 +34,20 @@ impl EncodedBatch {
     }
 }
 
-/// Events written as members of a batch's `events` array, with their summary: what a worker
-/// writes as it serves requests, moved into a batch whole.
-#[derive(Debug, Default)]
-pub(crate) struct EncodedEvents {
+/// Writes a batch's JSON event by event, as they come off the queue (no list of events held).
+pub(crate) struct BatchEncoder {
     body: Vec<u8>,
     summary: BatchSummary,
 }
 
-impl EncodedEvents {
-    /// `capacity`: the bytes the events will likely take, so the body is not grown and copied
-    /// over and over as they come.
-    pub(crate) fn with_capacity(capacity: usize) -> Self {
+impl BatchEncoder {
+    /// `capacity`: the bytes the batch will likely take (the last one's size), so the body is
+    /// not grown and copied a dozen times as events come.
+    pub(crate) fn new(dataplane_id: Uuid, capacity: usize) -> Self {
+        let mut body = Vec::with_capacity(capacity);
+        usage_json::write_batch_head(&mut body, dataplane_id);
         Self {
-            body: Vec::with_capacity(capacity),
+            body,
             summary: BatchSummary::default(),
         }
     }
@@ -57,12 +57,7 @@ impl EncodedEvents {
         self.summary.events
     }
 
-    /// Bytes written so far.
-    pub(crate) fn bytes(&self) -> usize {
-        self.body.len()
-    }
-
-    /// Adds the event; one that cannot be written leaves the events as they were.
+    /// Adds the event; one that cannot be written leaves the batch as it was.
     pub(crate) fn push(&mut self, event: &UsageEvent) -> Result<(), time::error::Format> {
         let start = self.body.len();
         if self.summary.events > 0 {
@@ -78,52 +73,12 @@ impl EncodedEvents {
         }
         Ok(())
     }
-}
 
-/// Writes a batch's JSON as events come (no list of events held).
-pub(crate) struct BatchEncoder {
-    /// The batch's head, then its events.
-    events: EncodedEvents,
-}
-
-impl BatchEncoder {
-    /// `capacity`: the bytes the batch will likely take (the last one's size).
-    pub(crate) fn new(dataplane_id: Uuid, capacity: usize) -> Self {
-        let mut events = EncodedEvents::with_capacity(capacity);
-        usage_json::write_batch_head(&mut events.body, dataplane_id);
-        Self { events }
-    }
-
-    /// Events written so far.
-    pub(crate) fn len(&self) -> usize {
-        self.events.len()
-    }
-
-    /// Adds the event; one that cannot be written leaves the batch as it was.
-    pub(crate) fn push(&mut self, event: &UsageEvent) -> Result<(), time::error::Format> {
-        self.events.push(event)
-    }
-
-    /// Adds events written elsewhere.
-    pub(crate) fn append(&mut self, more: &EncodedEvents) {
-        if more.len() == 0 {
-            return;
-        }
-        let all = &mut self.events;
-        if all.len() > 0 {
-            all.body.push(b',');
-        }
-        all.body.extend_from_slice(&more.body);
-        all.summary.events += more.summary.events;
-        all.summary.charges.extend_from_slice(&more.summary.charges);
-    }
-
-    pub(crate) fn finish(self) -> EncodedBatch {
-        let mut events = self.events;
-        usage_json::write_batch_tail(&mut events.body);
+    pub(crate) fn finish(mut self) -> EncodedBatch {
+        usage_json::write_batch_tail(&mut self.body);
         EncodedBatch {
-            body: Bytes::from(events.body),
-            summary: events.summary,
+            body: Bytes::from(self.body),
+            summary: self.summary,
         }
     }
 }
@@ -299,40 +254,6 @@ mod tests {
             mcp: None,
             subscription: None,
         }
-    }
-
-    #[test]
-    fn events_written_apart_make_one_batch() {
-        let now = time::OffsetDateTime::now_utc();
-        let events = [
-            event(now, true),
-            event(now, false),
-            event(now, true),
-            event(now, false),
-        ];
-        let (mut first, mut second) = (EncodedEvents::default(), EncodedEvents::default());
-        for event in &events[..1] {
-            first.push(event).unwrap_or_else(|e| panic!("{e}"));
-        }
-        for event in &events[1..] {
-            second.push(event).unwrap_or_else(|e| panic!("{e}"));
-        }
-        let mut encoder = BatchEncoder::new(Uuid::nil(), 0);
-        encoder.append(&EncodedEvents::default());
-        encoder.append(&first);
-        encoder.append(&EncodedEvents::default());
-        encoder.append(&second);
-        assert_eq!(encoder.len(), 4);
-        let batch = encoder.finish();
-        let read: UsageBatch =
-            serde_json::from_slice(&batch.body).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(read.events, events);
-        let charged: Vec<_> = [&events[0], &events[2]]
-            .iter()
-            .filter_map(|event| event.key_id.map(|key| (key, event.id)))
-            .collect();
-        assert_eq!(batch.summary.charges, charged);
-        assert_eq!(batch.summary.events, 4);
     }
 
     #[test]

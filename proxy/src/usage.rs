@@ -1,26 +1,22 @@
-//! The usage pipeline: the request path writes each event as JSON into its worker's lane, never
-//! waiting on anything but that lane's own lock; a shipper moves the lanes' events into batches
-//! for the server, spooling to disk while it is unreachable or slow and
+//! The usage pipeline: the request path drops events into a bounded queue without waiting; a
+//! shipper batches them to the server, spooling to disk while it is unreachable or slow and
 //! replaying in order once it is back. The server stores events by id, so a replay never
 //! counts twice. The queue is drained on a timer whatever the server does: a post runs beside
 //! the draining, never in its way, so a server that hangs fills the spool, not the memory.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tollgate_protocol::UsageEvent;
 use uuid::Uuid;
 
 use crate::metrics::Metrics;
-use crate::spool::{BatchEncoder, EncodedBatch, EncodedEvents, Spool};
+use crate::spool::{BatchEncoder, EncodedBatch, Spool};
 
-/// Events the lanes hold together before new ones are dropped (and counted).
+/// Events the queue holds before new ones are dropped (and counted).
 pub(crate) const QUEUE_CAPACITY: usize = 100_000;
-/// Events in one piece of a lane; the shipper fills batches a piece at a time.
-const PIECE_EVENTS: usize = 500;
-const _: () = assert!(PIECE_EVENTS <= BATCH_MAX);
 /// Most events in one batch (under the server's `MAX_USAGE_BATCH`).
 const BATCH_MAX: usize = 5_000;
 const _: () = assert!(BATCH_MAX <= tollgate_protocol::internal::MAX_USAGE_BATCH);
@@ -28,16 +24,16 @@ const _: () = assert!(BATCH_MAX <= tollgate_protocol::internal::MAX_USAGE_BATCH)
 pub(crate) const POST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest an event waits in a partly filled batch.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
-/// How often the lanes are emptied into the open batch: in small steps, so that the shipper's
-/// CPU comes in short slices (a 200 ms batch encoded at once held a core for milliseconds, and
-/// requests woken meanwhile waited) and the lanes hold few events.
+/// How often the queue is drained into the open batch's JSON: in small steps, so that the
+/// shipper's CPU comes in short slices (a 200 ms batch encoded at once held a core for
+/// milliseconds, and requests woken meanwhile waited) and the queue holds few events.
 const ENCODE_EVERY: Duration = Duration::from_millis(25);
 /// Events that make a batch worth posting before FLUSH_EVERY. Each batch costs the server a
 /// transaction and a commit flush; at 2,000 rather than 500 events PostgreSQL and the server
 /// spent 10–20% less CPU per event under load.
 const BATCH_POST_AT: usize = 2_000;
-/// Events waiting past which the shipper stops posting as it drains and writes batches to the
-/// spool instead (fast), so the lanes never overflow and hold little memory (two batches);
+/// Queued events past which the shipper stops posting as it drains and writes batches to the
+/// spool instead (fast), so the queue never overflows and holds little memory (two batches);
 /// the replayer posts them in order.
 const BACKLOG: usize = 2 * BATCH_MAX;
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
@@ -45,134 +41,26 @@ const BACKOFF_MAX: Duration = Duration::from_secs(15);
 
 /// The request path's side of the pipeline.
 pub(crate) struct UsageRecorder {
-    lanes: Arc<Lanes>,
+    queue: mpsc::Sender<UsageEvent>,
     metrics: Arc<Metrics>,
     dropped: AtomicU64,
 }
 
 impl UsageRecorder {
-    /// Writes the event into this thread's lane. A full lane drops the event, counted and
-    /// logged, as does one that cannot be written.
-    pub(crate) fn record(&self, event: &UsageEvent) {
-        match self.lanes.push(event) {
-            Ok(()) => {}
-            Err(Refused::Full) => {
-                self.metrics.usage_dropped_events.inc();
-                let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                if dropped.is_power_of_two() {
-                    tracing::warn!(dropped, "usage queue full: events dropped");
-                }
-            }
-            Err(Refused::Unwritable(err)) => {
-                self.metrics.usage_dropped_events.inc();
-                tracing::error!(error = %err, "cannot encode a usage event: it is lost");
+    /// Queues an event; never waits. A full queue drops the event, counted and logged.
+    pub(crate) fn record(&self, event: UsageEvent) {
+        if self.queue.try_send(event).is_err() {
+            self.metrics.usage_dropped_events.inc();
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped.is_power_of_two() {
+                tracing::warn!(dropped, "usage queue full: events dropped");
             }
         }
     }
 
-    /// Events waiting in the lanes.
+    /// Events waiting in the queue.
     pub(crate) fn depth(&self) -> usize {
-        self.lanes.depth()
-    }
-}
-
-/// Where the request path leaves its events: a lane per worker thread, written by that thread
-/// alone and emptied by the shipper every ENCODE_EVERY. A worker encodes its own events while
-/// they are in its core's cache and shares no cache line with the other workers; a channel
-/// shared by all of them took atomic updates of shared lines per event, and each event was
-/// copied into it, out of it, and freed on another thread.
-struct Lanes {
-    lanes: Box<[Mutex<Lane>]>,
-    capacity_per_lane: usize,
-}
-
-#[derive(Default)]
-struct Lane {
-    /// Full pieces, then the one being written.
-    pieces: Vec<EncodedEvents>,
-    events: usize,
-    /// The bytes a full piece took last, for the next piece's buffer.
-    piece_bytes: usize,
-}
-
-/// Why an event was not kept.
-enum Refused {
-    Full,
-    Unwritable(time::error::Format),
-}
-
-static NEXT_LANE: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    /// This thread's lane, in every pipeline (a worker thread serves one proxy).
-    static LANE: usize = NEXT_LANE.fetch_add(1, Ordering::Relaxed);
-}
-
-impl Lanes {
-    fn new(count: usize) -> Self {
-        let count = count.max(1);
-        Self {
-            lanes: (0..count).map(|_| Mutex::default()).collect(),
-            capacity_per_lane: QUEUE_CAPACITY.div_ceil(count),
-        }
-    }
-
-    fn lane(&self, index: usize) -> std::sync::MutexGuard<'_, Lane> {
-        self.lanes[index % self.lanes.len()]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn push(&self, event: &UsageEvent) -> Result<(), Refused> {
-        let mut lane = self.lane(LANE.with(|lane| *lane));
-        if lane.events >= self.capacity_per_lane {
-            return Err(Refused::Full);
-        }
-        let piece_bytes = lane.piece_bytes;
-        if lane
-            .pieces
-            .last()
-            .is_none_or(|piece| piece.len() >= PIECE_EVENTS)
-        {
-            lane.pieces.push(EncodedEvents::with_capacity(piece_bytes));
-        }
-        let Some(piece) = lane.pieces.last_mut() else {
-            unreachable!("a piece was just made");
-        };
-        piece.push(event).map_err(Refused::Unwritable)?;
-        if piece.len() == PIECE_EVENTS {
-            lane.piece_bytes = piece.bytes();
-        }
-        lane.events += 1;
-        Ok(())
-    }
-
-    /// Takes every lane's events.
-    fn take(&self) -> Vec<EncodedEvents> {
-        let mut taken = Vec::new();
-        for index in 0..self.lanes.len() {
-            let mut lane = self.lane(index);
-            if lane.events == 0 {
-                continue;
-            }
-            if lane.piece_bytes == 0 {
-                lane.piece_bytes = lane
-                    .pieces
-                    .iter()
-                    .map(EncodedEvents::bytes)
-                    .max()
-                    .unwrap_or(0);
-            }
-            lane.events = 0;
-            taken.append(&mut lane.pieces);
-        }
-        taken
-    }
-
-    fn depth(&self) -> usize {
-        (0..self.lanes.len())
-            .map(|index| self.lane(index).events)
-            .sum()
+        self.queue.max_capacity() - self.queue.capacity()
     }
 }
 
@@ -188,16 +76,11 @@ pub(crate) struct ShipperConfig {
     pub(crate) budgets: Arc<crate::budget::Budgets>,
 }
 
-/// Creates the pipeline with a lane per worker thread; run the shipper until `stop` turns true,
-/// then it drains and returns.
-pub(crate) fn pipeline(
-    config: ShipperConfig,
-    metrics: Arc<Metrics>,
-    workers: usize,
-) -> (UsageRecorder, Shipper) {
-    let lanes = Arc::new(Lanes::new(workers));
+/// Creates the pipeline; run the shipper until `stop` turns true, then it drains and returns.
+pub(crate) fn pipeline(config: ShipperConfig, metrics: Arc<Metrics>) -> (UsageRecorder, Shipper) {
+    let (queue, events) = mpsc::channel(QUEUE_CAPACITY);
     let recorder = UsageRecorder {
-        lanes: lanes.clone(),
+        queue,
         metrics: metrics.clone(),
         dropped: AtomicU64::new(0),
     };
@@ -206,7 +89,7 @@ pub(crate) fn pipeline(
         .set(i64::try_from(config.spool.len()).unwrap_or(0));
     let poster = Poster::new(&config, &metrics);
     let shipper = Shipper {
-        lanes,
+        events,
         config,
         poster: Some(poster),
         posting: None,
@@ -345,7 +228,7 @@ impl Poster {
 
 /// Drains the queue into batches: posted at once while all is well, spooled otherwise.
 pub(crate) struct Shipper {
-    lanes: Arc<Lanes>,
+    events: mpsc::Receiver<UsageEvent>,
     config: ShipperConfig,
     /// Free to post (`None` while its post is under way).
     poster: Option<Poster>,
@@ -358,11 +241,11 @@ pub(crate) struct Shipper {
 type Posted = (Poster, EncodedBatch, Result<(), Failure>);
 
 impl Shipper {
-    /// Every ENCODE_EVERY, moves what the lanes hold into the open batch, and delivers the batch
+    /// Every ENCODE_EVERY, writes what is queued into the open batch, and delivers the batch
     /// once it holds BATCH_POST_AT events (and no post is under way) or its first is
     /// FLUSH_EVERY old, while a replayer task posts the spool in order. Polling on a timer
     /// (rather than waking per event) keeps the request path free of cross-thread wake-ups. On
-    /// `stop`, everything the lanes hold is delivered or spooled and the spool is replayed once more.
+    /// `stop`, everything queued is delivered or spooled and the spool is replayed once more.
     pub(crate) async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let (drained, drained_signal) = tokio::sync::oneshot::channel();
         let replayer = self.spawn_replayer(stop.clone(), drained_signal);
@@ -377,27 +260,41 @@ impl Shipper {
                 _ = crate::stop::stopped(&mut stop) => true,
             };
             self.reap(stopping).await;
-            let pieces = self.lanes.take();
-            let mut waiting: usize = pieces.iter().map(EncodedEvents::len).sum();
-            for piece in pieces {
-                // A batch holds at most BATCH_MAX events: one without room for the piece goes.
-                if let Some((batch, _)) =
-                    open.take_if(|(batch, _)| batch.len() + piece.len() > BATCH_MAX)
-                {
-                    last_batch_bytes = self.deliver(batch, waiting);
+            loop {
+                let room = BATCH_MAX - open.as_ref().map_or(0, |(batch, _)| batch.len());
+                let mut taken = 0;
+                while taken < room {
+                    let Ok(event) = self.events.try_recv() else {
+                        break;
+                    };
+                    taken += 1;
+                    let (batch, _) = open.get_or_insert_with(|| {
+                        let batch = BatchEncoder::new(self.config.dataplane_id, last_batch_bytes);
+                        (batch, Instant::now())
+                    });
+                    if let Err(err) = batch.push(&event) {
+                        self.metrics.usage_dropped_events.inc();
+                        tracing::error!(error = %err, "cannot encode a usage event: it is lost");
+                    }
                 }
-                waiting -= piece.len();
-                let (batch, _) = open.get_or_insert_with(|| {
-                    let batch = BatchEncoder::new(self.config.dataplane_id, last_batch_bytes);
-                    (batch, Instant::now())
+                // While a post is under way the batch grows rather than going to the spool,
+                // until it holds BATCH_MAX events or is FLUSH_EVERY old.
+                let free = self.poster.is_some();
+                let due = open.as_ref().is_some_and(|(batch, opened)| {
+                    batch.len() > 0
+                        && (stopping
+                            || batch.len() >= BATCH_MAX
+                            || (free && batch.len() >= BATCH_POST_AT)
+                            || opened.elapsed() >= FLUSH_EVERY)
                 });
-                batch.append(&piece);
-                if let Some((batch, _)) = open.take_if(|open| self.due(open, stopping)) {
-                    last_batch_bytes = self.deliver(batch, waiting);
+                if let Some((batch, _)) = open.take_if(|_| due) {
+                    let batch = batch.finish();
+                    last_batch_bytes = batch.body.len();
+                    self.deliver(batch);
                 }
-            }
-            if let Some((batch, _)) = open.take_if(|open| self.due(open, stopping)) {
-                last_batch_bytes = self.deliver(batch, 0);
+                if taken < room {
+                    break;
+                }
             }
             if stopping {
                 self.reap(true).await;
@@ -436,26 +333,17 @@ impl Shipper {
         })
     }
 
-    /// Whether the open batch goes now. While a post is under way the batch grows rather than
-    /// going to the spool, until it holds BATCH_MAX events or is FLUSH_EVERY old.
-    fn due(&self, (batch, opened): &(BatchEncoder, Instant), stopping: bool) -> bool {
-        let free = self.poster.is_some();
-        batch.len() > 0
-            && (stopping
-                || batch.len() >= BATCH_MAX
-                || (free && batch.len() >= BATCH_POST_AT)
-                || opened.elapsed() >= FLUSH_EVERY)
+    fn backed_up(&self) -> bool {
+        self.events.len() > BACKLOG
     }
 
     /// Starts posting the batch beside the draining, or spools it when a post is under way,
-    /// the server is failing or more than BACKLOG events are `waiting` behind it. Spooled
-    /// batches do not hold back new ones: the replayer posts them alongside (the server stores
-    /// events by id and time, so the order of arrival does not matter), which gives two posts
-    /// in flight when one cannot keep up. Returns the batch's size in bytes.
-    fn deliver(&mut self, batch: BatchEncoder, waiting: usize) -> usize {
-        let batch = batch.finish();
-        let bytes = batch.body.len();
-        let backed_up = waiting > BACKLOG;
+    /// the server is failing or the queue is backing up. Spooled batches do not hold back new
+    /// ones: the replayer posts them alongside (the server stores events by id and time, so
+    /// the order of arrival does not matter), which gives two posts in flight when one cannot
+    /// keep up.
+    fn deliver(&mut self, batch: EncodedBatch) {
+        let backed_up = self.backed_up();
         match self
             .poster
             .take_if(|poster| !poster.resting() && !backed_up)
@@ -470,7 +358,6 @@ impl Shipper {
             }
             None => self.spool(&batch),
         }
-        bytes
     }
 
     /// Takes the poster back once its post is done (`wait`: waits for it); a batch the server
@@ -504,101 +391,5 @@ impl Shipper {
                 tracing::error!(error = %err, events = count, "cannot spool usage events: they are lost");
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use time::OffsetDateTime;
-
-    use super::*;
-
-    fn event() -> UsageEvent {
-        UsageEvent {
-            id: Uuid::now_v7(),
-            time: OffsetDateTime::now_utc(),
-            tenant_id: None,
-            key_id: None,
-            route_id: None,
-            method: "GET".into(),
-            status: 200,
-            latency_us: 1,
-            upstream_latency_us: None,
-            bytes_in: 0,
-            bytes_out: 0,
-            error_class: None,
-            ai: None,
-            consumer: None,
-            mcp: None,
-            subscription: None,
-        }
-    }
-
-    fn ids(pieces: &[EncodedEvents]) -> Vec<Uuid> {
-        let mut batch = BatchEncoder::new(Uuid::nil(), 0);
-        for piece in pieces {
-            batch.append(piece);
-        }
-        let batch: tollgate_protocol::UsageBatch =
-            serde_json::from_slice(&batch.finish().body).unwrap_or_else(|e| panic!("{e}"));
-        batch.events.iter().map(|event| event.id).collect()
-    }
-
-    #[test]
-    fn every_event_of_every_thread_is_taken_once_in_pieces() {
-        let lanes = Arc::new(Lanes::new(2));
-        let threads: Vec<_> = (0..3)
-            .map(|_| {
-                let lanes = lanes.clone();
-                std::thread::spawn(move || {
-                    (0..1_200)
-                        .map(|_| {
-                            let event = event();
-                            assert!(lanes.push(&event).is_ok());
-                            event.id
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        let mut recorded: Vec<Uuid> = threads
-            .into_iter()
-            .flat_map(|thread| thread.join().unwrap_or_default())
-            .collect();
-        assert_eq!(lanes.depth(), 3_600);
-        let pieces = lanes.take();
-        assert!(pieces.iter().all(|piece| piece.len() <= PIECE_EVENTS));
-        let mut taken = ids(&pieces);
-        recorded.sort();
-        taken.sort();
-        assert_eq!(taken, recorded);
-        assert_eq!(lanes.depth(), 0);
-        assert!(lanes.take().is_empty());
-    }
-
-    #[test]
-    fn a_full_lane_refuses_events_until_it_is_emptied() {
-        let lanes = Lanes::new(1);
-        for _ in 0..QUEUE_CAPACITY {
-            assert!(lanes.push(&event()).is_ok());
-        }
-        assert!(matches!(lanes.push(&event()), Err(Refused::Full)));
-        assert_eq!(ids(&lanes.take()).len(), QUEUE_CAPACITY);
-        assert!(lanes.push(&event()).is_ok());
-        assert_eq!(lanes.depth(), 1);
-    }
-
-    #[test]
-    fn an_event_that_cannot_be_written_is_refused_and_the_lane_stays_whole() {
-        let lanes = Lanes::new(1);
-        let kept = event();
-        assert!(lanes.push(&kept).is_ok());
-        let mut unwritable = event();
-        unwritable.time = OffsetDateTime::UNIX_EPOCH
-            .replace_year(-1)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        assert!(matches!(lanes.push(&unwritable), Err(Refused::Unwritable(_))));
-        assert_eq!(lanes.depth(), 1);
-        assert_eq!(ids(&lanes.take()), [kept.id]);
     }
 }

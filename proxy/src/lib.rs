@@ -70,6 +70,7 @@ pub struct Proxy {
     traffic_addr: SocketAddr,
     metrics_addr: SocketAddr,
     stop: watch::Sender<bool>,
+    stop_shipper: watch::Sender<bool>,
     workers: Vec<oneshot::Receiver<()>>,
     shipper: JoinHandle<()>,
     shared: Arc<Shared>,
@@ -170,7 +171,10 @@ impl Proxy {
         let metrics_addr = metrics_listener.local_addr()?;
 
         let (stop, stopped) = watch::channel(false);
-        let shipper = tokio::spawn(shipper.run(stopped.clone()));
+        // The shipper stops after the workers, so the events of requests that finish while
+        // they drain are delivered too.
+        let (stop_shipper, shipper_stopped) = watch::channel(false);
+        let shipper = tokio::spawn(shipper.run(shipper_stopped));
         if let Some(shared_limits) = shared_limits {
             tokio::spawn(shared_limits.run(shared.clock.clone(), stopped.clone()));
         }
@@ -209,6 +213,7 @@ impl Proxy {
             traffic_addr,
             metrics_addr,
             stop,
+            stop_shipper,
             workers,
             shipper,
             shared,
@@ -247,6 +252,7 @@ impl Proxy {
         for worker in self.workers {
             let _ = worker.await;
         }
+        let _ = self.stop_shipper.send(true);
         let _ = self.shipper.await;
         tracing::info!("tollgate-proxy stopped");
     }

@@ -223,3 +223,24 @@ async fn the_usage_log_filters_and_pages() {
         .assert_problem(404);
     proxy.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_request_that_finishes_while_the_proxy_stops_is_still_counted() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let up = Upstream::start("slow", Behaviour::Slow(Duration::from_millis(800))).await;
+    create_route(
+        &admin,
+        json!({"name": "slow", "path": "/slow", "targets": [{"url": up.url}]}),
+    )
+    .await;
+    let (_, secret) = create_key(&admin, json!({"name": "k"})).await;
+    let proxy = TestProxy::start(&server).await;
+    let request = client().get(proxy.url("/slow")).bearer_auth(&secret);
+    let in_flight = tokio::spawn(async move { call(request).await.0 });
+    // The request is with the upstream when the stop comes; it finishes during the drain.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.shutdown().await;
+    assert_eq!(in_flight.await.unwrap(), 200);
+    assert_eq!(wait_for_events(&server, 1).await, 1);
+}

@@ -17,7 +17,8 @@
 # private PostgreSQL. Load: wrk at 1 and 64 connections. CPU per request is the proxy's own
 # CPU time (user + system, from /proc) divided by the requests it served. A section's rows are
 # measured in turn, ROUNDS times over (so a slow minute of the machine hits every row alike),
-# and each column printed is the median of its rounds.
+# and each column printed is the median of its rounds. The run ends with a table of where
+# issue 12's goals stand, computed from those medians.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-5}
@@ -229,11 +230,13 @@ measure() {
 rows_table() {
   [ -f "$ROWS/order" ] || return 0
   median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-  local row label conns
+  local row label conns rps p50 p99 cpu
   while IFS='|' read -r row label conns; do
-    printf '| %s | %s | %s | %s | %s | %s |\n' "$label" "$conns" \
-      "$(cut -d' ' -f1 "$ROWS/$row" | median)" "$(cut -d' ' -f2 "$ROWS/$row" | median | duration)" \
-      "$(cut -d' ' -f3 "$ROWS/$row" | median | duration)" "$(cut -d' ' -f4 "$ROWS/$row" | median)"
+    rps=$(cut -d' ' -f1 "$ROWS/$row" | median); p50=$(cut -d' ' -f2 "$ROWS/$row" | median)
+    p99=$(cut -d' ' -f3 "$ROWS/$row" | median); cpu=$(cut -d' ' -f4 "$ROWS/$row" | median)
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$label" "$conns" "$rps" "$(echo "$p50" | duration)" \
+      "$(echo "$p99" | duration)" "$cpu"
+    printf '%s|%s|%s|%s|%s|%s\n' "$label" "$conns" "$rps" "$p50" "$p99" "$cpu" >>"$WORK/medians"
   done <"$ROWS/order"
   rm -f "$ROWS"/*
 }
@@ -254,7 +257,10 @@ if section rest; then
   # wrk's percentiles are corrected for coordinated omission (a stall also counts the requests
   # it kept wrk from sending); this probe times each request as it happened.
   probe_row() { # label url key
-    printf '| %s | %s |\n' "$1" "$(python3 proxy/bench/latency.py "$2" "$3" 30000 | awk '{printf "%s µs | %s µs | %s µs", $1, $2, $3}')"
+    local p50 p99 p999
+    read -r p50 p99 p999 < <(python3 proxy/bench/latency.py "$2" "$3" 30000)
+    printf '%s|%s|%s\n' "$1" "$p50" "$p99" >>"$WORK/probes"
+    printf '| %s | %s µs | %s µs | %s µs |\n' "$1" "$p50" "$p99" "$p999"
   }
   REST_PROBES=$(
     echo
@@ -325,8 +331,10 @@ if section chunks; then
       read -r p50 p99 _ < <(target/release/examples/chunk_latency read "$2" "$3" chat-ts)
       p50s+=("$p50"); p99s+=("$p99")
     done
-    printf '| %s | %s µs | %s µs |\n' "$1" "$(printf '%s\n' "${p50s[@]}" | sort -n | sed -n 3p)" \
-      "$(printf '%s\n' "${p99s[@]}" | sort -n | sed -n 3p)"
+    local p50 p99
+    p50=$(printf '%s\n' "${p50s[@]}" | sort -n | sed -n 3p); p99=$(printf '%s\n' "${p99s[@]}" | sort -n | sed -n 3p)
+    printf '%s|%s\n' "$1" "$p50" >>"$WORK/chunks"
+    printf '| %s | %s µs | %s µs |\n' "$1" "$p50" "$p99"
   }
   echo
   echo "| stream chunk delay (provider write → client read; median of 5 streams) | p50 | p99 |"
@@ -464,4 +472,48 @@ fi
 dropped=$(curl -fs "http://127.0.0.1:$METRICS_PORT/metrics" | awk '/^tollgate_proxy_usage_dropped_events_total/ {print $2}')
 echo
 echo "Usage events dropped by the proxy during the run: ${dropped:-0}"
-echo "tollgate-proxy peak memory (VmHWM) over the run: $(awk '/^VmHWM/ {printf "%.1f MiB", $2 / 1024}' "/proc/$PROXY_PID/status")"
+PEAK_MIB=$(awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$PROXY_PID/status")
+echo "tollgate-proxy peak memory (VmHWM) over the run: $PEAK_MIB MiB"
+# Where issue 12's goals stand in this run, from the medians printed above (a goal whose rows
+# this run's sections did not measure is left out).
+files=(); for f in medians probes chunks; do [ -f "$WORK/$f" ] && files+=("$WORK/$f"); done
+[ "${#files[@]}" -gt 0 ] && awk -F'|' -v peak="$PEAK_MIB" '
+  FILENAME ~ /medians$/ { k = $1 "|" $2; rps[k] = $3; p50[k] = $4; p99[k] = $5; cpu[k] = $6; next }
+  FILENAME ~ /probes$/ { probe99[$1] = $3; next }
+  FILENAME ~ /chunks$/ { chunk[$1] = $2; next }
+  function row(goal, value, met) { printf "| %s | %s | %s |\n", goal, value, met ? "met" : "not met" }
+  function cpu_goal(what, proxy, nginx, conns, limit,   r) {
+    if (!((proxy "|" conns) in cpu) || !((nginx "|" conns) in cpu)) return
+    r = cpu[proxy "|" conns] / cpu[nginx "|" conns]
+    row(sprintf("%s CPU per request, %s connection%s: ≤ %.1f× nginx", what, conns == 1 ? "one" : conns, conns == 1 ? "" : "s", limit),
+      sprintf("%.2f× (%s against %s µs)", r, cpu[proxy "|" conns], cpu[nginx "|" conns]), r <= limit)
+  }
+  END {
+    print ""; print "| goal (issue 12) | this run | |"; print "|---|---|---|"
+    n = "nginx proxy"; t = "tollgate-proxy (key auth, rate limit, usage)"
+    cpu_goal("REST", t, n, 64, 1.3)
+    if ((t "|64") in rps && (n "|64") in rps) {
+      r = rps[t "|64"] / rps[n "|64"]
+      row("REST requests/s, 64 connections: ≥ 0.9× nginx", sprintf("%.2f×", r), r >= 0.9)
+    }
+    if ((t "|1") in p50 && (n "|1") in p50) {
+      d = p50[t "|1"] - p50[n "|1"]
+      row("REST p50, one connection: ≤ 30 µs over nginx", sprintf("%+d µs (%d against %d µs)", d, p50[t "|1"], p50[n "|1"]), d <= 30)
+      r = p99[t "|1"] / p99[n "|1"]
+      row("REST p99, one connection (wrk): ≤ 2× nginx", sprintf("%.2f× (%d against %d µs)", r, p99[t "|1"], p99[n "|1"]), r <= 2)
+    }
+    if ((t in probe99) && (n in probe99)) {
+      r = probe99[t] / probe99[n]
+      row("REST p99, one connection (request by request): ≤ 2× nginx", sprintf("%.2f× (%d against %d µs)", r, probe99[t], probe99[n]), r <= 2)
+    }
+    chat = "tollgate-proxy /v1/chat/completions"; nginx_chat = "nginx proxy (chat, bytes relayed)"
+    stream = "tollgate-proxy /v1/chat/completions, stream"; nginx_stream = "nginx proxy (stream, bytes relayed)"
+    cpu_goal("Chat", chat, nginx_chat, 64, 1.5); cpu_goal("Chat", chat, nginx_chat, 1, 1.5)
+    cpu_goal("Stream", stream, nginx_stream, 64, 2); cpu_goal("Stream", stream, nginx_stream, 1, 2)
+    d0 = "mock provider direct"; dp = "tollgate-proxy /v1/chat/completions, stream"; dn = "nginx proxy (bytes relayed)"
+    if ((d0 in chunk) && (dp in chunk)) {
+      d = chunk[dp] - chunk[d0]
+      row("Stream chunk delay p50: ≤ 50 µs over the provider direct", sprintf("+%d µs (nginx: +%d µs)", d, chunk[dn] - chunk[d0]), d <= 50)
+    }
+    row("Proxy peak memory over the run: ≤ 64 MiB", peak " MiB", peak <= 64)
+  }' "${files[@]}"

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use time::OffsetDateTime;
 use tollgate_protocol::{ProviderKind, Snapshot};
 use uuid::Uuid;
@@ -102,13 +102,13 @@ pub(crate) struct CompiledKey {
     pub(crate) id: Uuid,
     pub(crate) tenant_id: Uuid,
     /// Route names the key may use; `*` means all of its tenant's, empty none.
-    pub(crate) routes: HashSet<String>,
+    pub(crate) routes: Scope,
     /// Model names the key may call; `*` means all of its tenant's, empty none.
-    pub(crate) models: HashSet<String>,
+    pub(crate) models: Scope,
     /// Prompt API slugs the key may call; `*` means all of its tenant's, empty none.
-    pub(crate) prompt_apis: HashSet<String>,
+    pub(crate) prompt_apis: Scope,
     /// MCP servers (`server`, or `server/tool` for one tool) the key may call; `*` all.
-    pub(crate) mcp_servers: HashSet<String>,
+    pub(crate) mcp_servers: Scope,
     pub(crate) requests_per_minute: Option<u32>,
     pub(crate) tokens_per_minute: Option<u32>,
     pub(crate) budget: Option<tollgate_protocol::KeyBudget>,
@@ -199,8 +199,13 @@ fn grant_key(
     }
 }
 
+/// The names a key may use of one kind (routes, models, prompt APIs, MCP servers); `*` means
+/// all of its tenant's, empty none. Looked up per request, so hashed with FxHash: the set's
+/// names come from the snapshot, so callers cannot make them collide.
+pub(crate) type Scope = FxHashSet<String>;
+
 /// Whether a scope list names `name` or holds `*` (all). An empty list allows nothing.
-pub(crate) fn scope_allows(scope: &HashSet<String>, name: &str) -> bool {
+pub(crate) fn scope_allows(scope: &Scope, name: &str) -> bool {
     scope.contains("*") || scope.contains(name)
 }
 

@@ -554,9 +554,8 @@ fn request_id(headers: &HeaderMap) -> HeaderValue {
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .cloned()
         .unwrap_or_else(|| {
-            let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
-            let id = Uuid::new_v4().hyphenated().encode_lower(&mut id);
-            HeaderValue::from_str(id).unwrap_or_else(|_| HeaderValue::from_static("-"))
+            let id = tollgate_protocol::usage_json::hyphenated(Uuid::new_v4());
+            HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("-"))
         })
 }
 

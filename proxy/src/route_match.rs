@@ -3,10 +3,10 @@
 //! method. No tenant's route can answer a request in another tenant's namespace.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use http::Method;
+use rustc_hash::FxHashMap;
 use tollgate_protocol::{NamespaceEntry, Namespaces};
 use uuid::Uuid;
 
@@ -16,14 +16,14 @@ use crate::route::CompiledRoute;
 #[derive(Default)]
 pub(crate) struct RouteTable {
     namespaces: Namespaces,
-    by_tenant: HashMap<Uuid, TenantRoutes>,
+    by_tenant: FxHashMap<Uuid, TenantRoutes>,
     len: usize,
 }
 
 /// One tenant's routes grouped by how they match hosts, each group ordered most specific first.
 #[derive(Default)]
 struct TenantRoutes {
-    exact_hosts: HashMap<String, Vec<Arc<CompiledRoute>>>,
+    exact_hosts: FxHashMap<String, Vec<Arc<CompiledRoute>>>,
     /// `(".example.com", routes)` for `*.example.com`, longest suffix first.
     wildcard_hosts: Vec<(String, Vec<Arc<CompiledRoute>>)>,
     any_host: Vec<Arc<CompiledRoute>>,
@@ -40,7 +40,7 @@ pub(crate) enum RouteMatch<'a> {
 impl RouteTable {
     pub(crate) fn new(routes: Vec<Arc<CompiledRoute>>, namespaces: &[NamespaceEntry]) -> Self {
         let len = routes.len();
-        let mut grouped: HashMap<Uuid, Vec<Arc<CompiledRoute>>> = HashMap::new();
+        let mut grouped: FxHashMap<Uuid, Vec<Arc<CompiledRoute>>> = FxHashMap::default();
         for route in routes {
             grouped.entry(route.tenant_id).or_default().push(route);
         }
@@ -74,7 +74,7 @@ impl RouteTable {
 impl TenantRoutes {
     fn new(routes: Vec<Arc<CompiledRoute>>) -> Self {
         let mut table = Self::default();
-        let mut wildcards: HashMap<String, Vec<Arc<CompiledRoute>>> = HashMap::new();
+        let mut wildcards: FxHashMap<String, Vec<Arc<CompiledRoute>>> = FxHashMap::default();
         for route in routes {
             if route.hosts.is_empty() {
                 table.any_host.push(route.clone());

@@ -809,7 +809,7 @@ mod tests {
         assert_eq!(endpoint("/v1/mcp"), None);
     }
 
-    fn key(scopes: &[&str]) -> std::collections::HashSet<String> {
+    fn key(scopes: &[&str]) -> crate::active::Scope {
         scopes.iter().map(|s| s.to_string()).collect()
     }
 

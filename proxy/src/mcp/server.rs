@@ -58,7 +58,7 @@ impl McpServer {
 
     /// Whether the server offers `tool` to a key of this MCP scope: its allow-list and the
     /// scope (`*`, the server's name, or `server/tool`) admit it.
-    pub(crate) fn offers(&self, scope: &crate::active::Scope, tool: &str) -> bool {
+    pub(crate) fn offers(&self, scope: &rustc_hash::FxHashSet<String>, tool: &str) -> bool {
         (self.tools.is_empty() || self.tools.contains(tool))
             && (scope.contains("*")
                 || scope.contains(&self.name)
@@ -66,7 +66,7 @@ impl McpServer {
     }
 
     /// Whether a key of this MCP scope may use the server at all (some or all of its tools).
-    pub(crate) fn visible_to(&self, scope: &crate::active::Scope) -> bool {
+    pub(crate) fn visible_to(&self, scope: &rustc_hash::FxHashSet<String>) -> bool {
         scope.iter().any(|scope| {
             scope == "*"
                 || scope == &self.name

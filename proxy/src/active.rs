@@ -11,6 +11,7 @@ use tollgate_protocol::{ProviderKind, Snapshot};
 use uuid::Uuid;
 
 use crate::attempts::Candidate;
+use crate::by_tenant::ByTenant;
 use crate::health::{HealthRegistry, TargetHealth};
 use crate::route::{self, CompiledRoute};
 use crate::route_match::RouteTable;
@@ -23,18 +24,18 @@ pub(crate) struct ActiveConfig {
     /// Keys by the SHA-256 of their secret. FxHash, not SipHash: the digests are uniform
     /// already, and only the snapshot inserts, so a client cannot crowd a bucket.
     pub(crate) keys: FxHashMap<[u8; 32], Arc<CompiledKey>>,
-    /// Models by (tenant, name).
-    pub(crate) models: HashMap<(Uuid, String), Arc<CompiledModel>>,
-    /// Prompt APIs by (tenant, slug).
-    pub(crate) prompt_apis: HashMap<(Uuid, String), Arc<tollgate_protocol::PromptApiEntry>>,
+    /// Models by tenant and name.
+    pub(crate) models: ByTenant<Arc<CompiledModel>>,
+    /// Prompt APIs by tenant and slug.
+    pub(crate) prompt_apis: ByTenant<Arc<tollgate_protocol::PromptApiEntry>>,
     /// Where routes and providers may connect.
     pub(crate) egress: Arc<crate::egress::Egress>,
     /// Issuers whose JWTs callers may present instead of a key.
     pub(crate) jwt_issuers: Vec<Arc<crate::jwt_issuer::CompiledIssuer>>,
     /// Routes whose service publishes its operations as MCP tools.
     pub(crate) tool_routes: Vec<Arc<CompiledRoute>>,
-    /// Remote MCP servers by (tenant, name).
-    pub(crate) mcp_servers: HashMap<(Uuid, String), Arc<crate::mcp::server::McpServer>>,
+    /// Remote MCP servers by tenant and name.
+    pub(crate) mcp_servers: ByTenant<Arc<crate::mcp::server::McpServer>>,
 }
 
 /// An AI provider ready to call.
@@ -159,11 +160,10 @@ impl CompiledKey {
         prompt: bool,
     ) -> Option<&CompiledKey> {
         self.grants.iter().find(|g| {
-            let key = (g.tenant_id, name.to_string());
             if prompt {
-                scope_allows(&g.prompt_apis, name) && config.prompt_apis.contains_key(&key)
+                scope_allows(&g.prompt_apis, name) && config.prompt_apis.contains(g.tenant_id, name)
             } else {
-                scope_allows(&g.models, name) && config.models.contains_key(&key)
+                scope_allows(&g.models, name) && config.models.contains(g.tenant_id, name)
             }
         })
     }
@@ -226,11 +226,11 @@ impl ActiveConfig {
             generated_at: OffsetDateTime::UNIX_EPOCH,
             routes: RouteTable::default(),
             keys: FxHashMap::default(),
-            models: HashMap::new(),
-            prompt_apis: HashMap::new(),
+            models: ByTenant::default(),
+            prompt_apis: ByTenant::default(),
             egress: Arc::new(crate::egress::Egress::new(&Default::default())),
             jwt_issuers: Vec::new(),
-            mcp_servers: HashMap::new(),
+            mcp_servers: ByTenant::default(),
             tool_routes: Vec::new(),
         }
     }
@@ -346,10 +346,7 @@ impl ActiveConfig {
     }
 }
 
-fn compile_models(
-    snapshot: &Snapshot,
-    health: &HealthRegistry,
-) -> HashMap<(Uuid, String), Arc<CompiledModel>> {
+fn compile_models(snapshot: &Snapshot, health: &HealthRegistry) -> ByTenant<Arc<CompiledModel>> {
     let mut providers = HashMap::new();
     for entry in &snapshot.providers {
         let mut headers = Vec::new();
@@ -388,7 +385,7 @@ fn compile_models(
             }),
         );
     }
-    let mut models = HashMap::new();
+    let mut models = Vec::with_capacity(snapshot.models.len());
     for entry in &snapshot.models {
         let mut by_priority: std::collections::BTreeMap<u32, Vec<CompiledDeployment>> =
             Default::default();
@@ -410,7 +407,7 @@ fn compile_models(
                     health: health.get(&deployment_health_key(entry.id, deployment)),
                 });
         }
-        models.insert(
+        models.push((
             (entry.tenant_id, entry.name.clone()),
             Arc::new(CompiledModel {
                 id: entry.id,
@@ -419,9 +416,9 @@ fn compile_models(
                 prices: entry.prices,
                 max_output_tokens: entry.max_output_tokens,
             }),
-        );
+        ));
     }
-    models
+    models.into_iter().collect()
 }
 
 /// Passive health of a deployment is tracked per model, provider and provider model.

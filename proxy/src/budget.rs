@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use dashmap::DashMap;
+use rustc_hash::FxBuildHasher;
 use time::{OffsetDateTime, Time};
 use tollgate_protocol::{BudgetPeriod, KeyBudget, SpendReport};
 use uuid::Uuid;
@@ -45,7 +46,8 @@ impl Ledger {
 /// Spend so far of every key with a budget.
 #[derive(Default)]
 pub(crate) struct Budgets {
-    ledgers: DashMap<Uuid, Mutex<Ledger>>,
+    /// FxHash, not SipHash, on every AI request: the keys are ids the server made.
+    ledgers: DashMap<Uuid, Mutex<Ledger>, FxBuildHasher>,
     /// Spend reports taken from the server so far.
     reports: std::sync::atomic::AtomicU64,
 }

@@ -7,6 +7,7 @@ mod ai;
 mod attempts;
 mod body;
 mod budget;
+mod by_tenant;
 #[doc(hidden)] // public for the benchmark's bare proxy, which uses the same engine
 pub mod client;
 pub mod clock;

@@ -28,6 +28,7 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use dashmap::DashMap;
 use redis::aio::ConnectionManager;
+use rustc_hash::FxBuildHasher;
 use time::OffsetDateTime;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -303,7 +304,7 @@ pub(crate) struct SharedLimits {
     connection: ArcSwapOption<ConnectionManager>,
     mode: LimitMode,
     interval: Duration,
-    counters: DashMap<(Uuid, Kind), Mutex<Counter>>,
+    counters: DashMap<(Uuid, Kind), Mutex<Counter>, FxBuildHasher>,
     up: AtomicBool,
     script: redis::Script,
     metrics: Arc<Metrics>,
@@ -330,7 +331,7 @@ impl SharedLimits {
             connection: ArcSwapOption::empty(),
             mode,
             interval,
-            counters: DashMap::new(),
+            counters: DashMap::default(),
             up: AtomicBool::new(false),
             script: redis::Script::new(LEASE_SCRIPT),
             metrics,

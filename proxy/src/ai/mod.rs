@@ -275,9 +275,9 @@ fn retrieve_model(
     let name = percent_encoding::percent_decode_str(name)
         .decode_utf8_lossy()
         .into_owned();
-    let visible = key.reaches().any(|reach| {
-        config.models.contains_key(&(reach.tenant_id, name.clone())) && may_use(reach, &name)
-    });
+    let visible = key
+        .reaches()
+        .any(|reach| config.models.contains(reach.tenant_id, &name) && may_use(reach, &name));
     if !visible {
         return Err(ProxyError::ModelNotFound(name));
     }
@@ -300,14 +300,15 @@ fn model_object(name: &str, shape: ModelShape) -> Value {
 /// The models this key may call, in OpenAI's or Anthropic's list shape.
 fn list_models(config: &ActiveConfig, key: &CompiledKey, shape: ModelShape) -> Response<ProxyBody> {
     // Its own tenant's, and (an application's key) its subscriptions'.
-    let mut names: Vec<&str> = config
-        .models
-        .keys()
-        .filter(|(tenant, name)| {
-            key.reaches()
-                .any(|reach| *tenant == reach.tenant_id && may_use(reach, name))
+    let mut names: Vec<&str> = key
+        .reaches()
+        .flat_map(|reach| {
+            config
+                .models
+                .of(reach.tenant_id)
+                .map(|(name, _)| name)
+                .filter(|name| may_use(reach, name))
         })
-        .map(|(_, name)| name.as_str())
         .collect();
     names.sort_unstable();
     names.dedup();
@@ -400,10 +401,7 @@ async fn reserve_budget(
 /// Refuses a model the key may not call (one it cannot see is "not found" later).
 fn check_scope(caller: &Caller<'_>, document: &Document) -> Result<(), ProxyError> {
     if let Some(name) = document.model() {
-        let exists = caller
-            .config
-            .models
-            .contains_key(&(caller.key.tenant_id, name.to_string()));
+        let exists = caller.config.models.contains(caller.key.tenant_id, name);
         if exists && !may_use(caller.key, name) {
             return Err(ProxyError::ModelNotAllowed(name.to_string()));
         }
@@ -475,7 +473,7 @@ fn find_model(caller: &Caller<'_>, document: &Document) -> Result<Arc<CompiledMo
     caller
         .config
         .models
-        .get(&(caller.key.tenant_id, model_name.to_string()))
+        .get(caller.key.tenant_id, model_name)
         .cloned()
         .ok_or_else(|| ProxyError::ModelNotFound(model_name.to_string()))
 }

@@ -92,7 +92,7 @@ pub(crate) async fn run(
     let api = caller
         .config
         .prompt_apis
-        .get(&(caller.key.tenant_id, slug.to_string()))
+        .get(caller.key.tenant_id, slug)
         .cloned()
         .ok_or_else(|| ProxyError::PromptApiNotFound(slug.to_string()))?;
     if !crate::active::scope_allows(&caller.key.prompt_apis, slug) {

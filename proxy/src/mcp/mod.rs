@@ -274,7 +274,7 @@ impl Gateway<'_, '_> {
         let key = self.key();
         let servers = &self.caller.config.mcp_servers;
         key.reaches().find_map(|reach| {
-            let server = servers.get(&(reach.tenant_id, name.to_string()))?;
+            let server = servers.get(reach.tenant_id, name)?;
             server
                 .visible_to(&reach.mcp_servers)
                 .then_some((server, reach))
@@ -436,10 +436,10 @@ impl Gateway<'_, '_> {
             }
             Endpoint::RestApis => None,
             Endpoint::Server(name) => {
-                let own = (self.key().tenant_id, name.clone());
+                let own = self.key().tenant_id;
                 match self.server(name) {
                     Some(_) => None,
-                    None if self.caller.config.mcp_servers.contains_key(&own) => refuse(
+                    None if self.caller.config.mcp_servers.contains(own, name) => refuse(
                         StatusCode::FORBIDDEN,
                         format!("this key may not use the MCP server '{name}'"),
                     ),
@@ -501,9 +501,8 @@ impl Gateway<'_, '_> {
                 // The key's own servers first, then its subscriptions'; a name once.
                 let mut servers: Vec<(&Arc<McpServer>, &CompiledKey)> = Vec::new();
                 for reach in key.reaches() {
-                    for ((tenant, _), server) in &config.mcp_servers {
-                        let usable = *tenant == reach.tenant_id
-                            && server.visible_to(&reach.mcp_servers)
+                    for (_, server) in config.mcp_servers.of(reach.tenant_id) {
+                        let usable = server.visible_to(&reach.mcp_servers)
                             && !servers.iter().any(|(s, _)| s.name == server.name);
                         if usable {
                             servers.push((server, reach));

@@ -19,10 +19,9 @@ use crate::error::ProxyError;
 pub(crate) fn tools(config: &ActiveConfig, key: &CompiledKey, prefix: &str) -> Vec<Value> {
     let mut apis: Vec<&PromptApiEntry> = Vec::new();
     for reach in key.reaches() {
-        for ((tenant, slug), api) in &config.prompt_apis {
-            let usable = *tenant == reach.tenant_id
-                && scope_allows(&reach.prompt_apis, slug)
-                && !apis.iter().any(|a| &a.slug == slug);
+        for (slug, api) in config.prompt_apis.of(reach.tenant_id) {
+            let usable =
+                scope_allows(&reach.prompt_apis, slug) && !apis.iter().any(|a| a.slug == slug);
             if usable {
                 apis.push(api.as_ref());
             }
@@ -78,10 +77,7 @@ fn input_schema(api: &PromptApiEntry) -> Value {
 
 /// Whether the key may call the prompt API `slug` (and it exists).
 fn callable(config: &ActiveConfig, key: &CompiledKey, slug: &str) -> bool {
-    scope_allows(&key.prompt_apis, slug)
-        && config
-            .prompt_apis
-            .contains_key(&(key.tenant_id, slug.to_string()))
+    scope_allows(&key.prompt_apis, slug) && config.prompt_apis.contains(key.tenant_id, slug)
 }
 
 /// The reach that may call the prompt API `slug`: the key (its own tenant's), or one of its
@@ -106,7 +102,7 @@ pub(crate) async fn call(
     let Some(api) = caller
         .config
         .prompt_apis
-        .get(&(caller.key.tenant_id, slug.to_string()))
+        .get(caller.key.tenant_id, slug)
         .cloned()
     else {
         return failure(&ProxyError::PromptApiNotFound(slug.to_string()));

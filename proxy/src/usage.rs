@@ -48,7 +48,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(15);
 
 /// The request path's side of the pipeline.
 pub(crate) struct UsageRecorder {
-    queue: mpsc::Sender<UsageEvent>,
+    /// Boxed: a pointer, not the event's 448 bytes, is copied in and out of the queue.
+    queue: mpsc::Sender<Box<UsageEvent>>,
     metrics: Arc<Metrics>,
     dropped: AtomicU64,
 }
@@ -56,7 +57,7 @@ pub(crate) struct UsageRecorder {
 impl UsageRecorder {
     /// Queues an event; never waits. A full queue drops the event, counted and logged.
     pub(crate) fn record(&self, event: UsageEvent) {
-        if self.queue.try_send(event).is_err() {
+        if self.queue.try_send(Box::new(event)).is_err() {
             self.metrics.usage_dropped_events.inc();
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if dropped.is_power_of_two() {
@@ -235,7 +236,7 @@ impl Poster {
 
 /// Drains the queue into batches: posted at once while all is well, spooled otherwise.
 pub(crate) struct Shipper {
-    events: mpsc::Receiver<UsageEvent>,
+    events: mpsc::Receiver<Box<UsageEvent>>,
     config: ShipperConfig,
     /// Free to post (`None` while its post is under way).
     poster: Option<Poster>,

@@ -189,13 +189,14 @@ fn write_uuid(out: &mut Vec<u8>, id: Uuid) {
     out.push(b'"');
 }
 
+const DIGITS: &[u8; 10] = b"0123456789";
+
 /// Each number below 100 as two decimal digits.
 const DECIMAL_PAIRS: [[u8; 2]; 100] = {
-    let digits = b"0123456789";
     let mut pairs = [[0; 2]; 100];
     let mut n = 0;
     while n < 100 {
-        pairs[n] = [digits[n / 10], digits[n % 10]];
+        pairs[n] = [DIGITS[n / 10], DIGITS[n % 10]];
         n += 1;
     }
     pairs
@@ -228,7 +229,7 @@ fn write_time(out: &mut Vec<u8>, time: time::OffsetDateTime) -> Result<(), time:
         let mut fraction = *b".000000000";
         let mut rest = nanos;
         for at in (1..10).rev() {
-            fraction[at] = b"0123456789"[(rest % 10) as usize];
+            fraction[at] = DIGITS[(rest % 10) as usize];
             rest /= 10;
         }
         let digits = 10 - fraction.iter().rev().take_while(|&&b| b == b'0').count();

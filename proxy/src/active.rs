@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use time::OffsetDateTime;
 use tollgate_protocol::{ProviderKind, Snapshot};
 use uuid::Uuid;
@@ -15,6 +15,7 @@ use crate::by_tenant::ByTenant;
 use crate::health::{HealthRegistry, TargetHealth};
 use crate::route::{self, CompiledRoute};
 use crate::route_match::RouteTable;
+use crate::scope::Scope;
 
 /// A snapshot ready to serve.
 pub(crate) struct ActiveConfig {
@@ -148,7 +149,7 @@ impl CompiledKey {
     pub(crate) fn grant_for_route(&self, tenant: Uuid, route: &str) -> Option<&CompiledKey> {
         self.grants
             .iter()
-            .find(|g| g.tenant_id == tenant && scope_allows(&g.routes, route))
+            .find(|g| g.tenant_id == tenant && g.routes.allows(route))
     }
 
     /// The subscription's reach that serves a model or prompt API of this name (`prompt`:
@@ -161,9 +162,9 @@ impl CompiledKey {
     ) -> Option<&CompiledKey> {
         self.grants.iter().find(|g| {
             if prompt {
-                scope_allows(&g.prompt_apis, name) && config.prompt_apis.contains(g.tenant_id, name)
+                g.prompt_apis.allows(name) && config.prompt_apis.contains(g.tenant_id, name)
             } else {
-                scope_allows(&g.models, name) && config.models.contains(g.tenant_id, name)
+                g.models.allows(name) && config.models.contains(g.tenant_id, name)
             }
         })
     }
@@ -197,16 +198,6 @@ fn grant_key(
             },
         }),
     }
-}
-
-/// The names a key may use of one kind (routes, models, prompt APIs, MCP servers); `*` means
-/// all of its tenant's, empty none. Looked up per request, so hashed with FxHash: the set's
-/// names come from the snapshot, so callers cannot make them collide.
-pub(crate) type Scope = FxHashSet<String>;
-
-/// Whether a scope list names `name` or holds `*` (all). An empty list allows nothing.
-pub(crate) fn scope_allows(scope: &Scope, name: &str) -> bool {
-    scope.contains("*") || scope.contains(name)
 }
 
 impl ActiveConfig {

@@ -539,7 +539,7 @@ async fn limit(
 
 /// A key may use its own tenant's routes, and only those its scope names (`*`: all).
 fn authorize(key: &CompiledKey, route: &CompiledRoute) -> Result<(), ProxyError> {
-    let in_scope = crate::active::scope_allows(&key.routes, &route.name);
+    let in_scope = key.routes.allows(&route.name);
     if key.tenant_id == route.tenant_id && in_scope {
         Ok(())
     } else {

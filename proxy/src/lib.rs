@@ -27,6 +27,7 @@ mod probes;
 mod rate_limit;
 mod route;
 mod route_match;
+mod scope;
 mod shared;
 mod shared_budgets;
 mod shared_limits;

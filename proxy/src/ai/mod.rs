@@ -242,7 +242,7 @@ pub(crate) fn json_response(status: StatusCode, body: Bytes) -> Response<ProxyBo
 }
 
 fn may_use(key: &CompiledKey, model: &str) -> bool {
-    crate::active::scope_allows(&key.models, model)
+    key.models.allows(model)
 }
 
 /// One model this key may call, in OpenAI's shape (`client.models.retrieve`).

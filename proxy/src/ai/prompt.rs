@@ -95,7 +95,7 @@ pub(crate) async fn run(
         .get(caller.key.tenant_id, slug)
         .cloned()
         .ok_or_else(|| ProxyError::PromptApiNotFound(slug.to_string()))?;
-    if !crate::active::scope_allows(&caller.key.prompt_apis, slug) {
+    if !caller.key.prompt_apis.allows(slug) {
         return Err(ProxyError::KeyNotAllowed);
     }
     let stream = request.uri().query().is_some_and(|q| {

@@ -808,7 +808,7 @@ mod tests {
         assert_eq!(endpoint("/v1/mcp"), None);
     }
 
-    fn key(scopes: &[&str]) -> crate::active::Scope {
+    fn key(scopes: &[&str]) -> crate::scope::Scope {
         scopes.iter().map(|s| s.to_string()).collect()
     }
 

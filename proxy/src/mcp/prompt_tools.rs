@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use tollgate_protocol::PromptApiEntry;
 
 use super::Outcome;
-use crate::active::{scope_allows, ActiveConfig, CompiledKey};
+use crate::active::{ActiveConfig, CompiledKey};
 use crate::ai::{self, prompt, AiCall, Caller, ClientRequest, Inbound};
 use crate::error::ProxyError;
 
@@ -20,8 +20,7 @@ pub(crate) fn tools(config: &ActiveConfig, key: &CompiledKey, prefix: &str) -> V
     let mut apis: Vec<&PromptApiEntry> = Vec::new();
     for reach in key.reaches() {
         for (slug, api) in config.prompt_apis.of(reach.tenant_id) {
-            let usable =
-                scope_allows(&reach.prompt_apis, slug) && !apis.iter().any(|a| a.slug == slug);
+            let usable = reach.prompt_apis.allows(slug) && !apis.iter().any(|a| a.slug == slug);
             if usable {
                 apis.push(api.as_ref());
             }
@@ -77,7 +76,7 @@ fn input_schema(api: &PromptApiEntry) -> Value {
 
 /// Whether the key may call the prompt API `slug` (and it exists).
 fn callable(config: &ActiveConfig, key: &CompiledKey, slug: &str) -> bool {
-    scope_allows(&key.prompt_apis, slug) && config.prompt_apis.contains(key.tenant_id, slug)
+    key.prompt_apis.allows(slug) && config.prompt_apis.contains(key.tenant_id, slug)
 }
 
 /// The reach that may call the prompt API `slug`: the key (its own tenant's), or one of its

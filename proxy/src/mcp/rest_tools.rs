@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use tollgate_protocol::RestTool;
 
 use super::{Outcome, SEPARATOR};
-use crate::active::{scope_allows, ActiveConfig, CompiledKey};
+use crate::active::{ActiveConfig, CompiledKey};
 use crate::error::ProxyError;
 use crate::forward::{self, RequestBody};
 use crate::headers::{self, ClientFacts, Peer};
@@ -56,7 +56,7 @@ fn routes<'c>(
         config
             .tool_routes
             .iter()
-            .filter(move |r| r.tenant_id == reach.tenant_id && scope_allows(&reach.routes, &r.name))
+            .filter(move |r| r.tenant_id == reach.tenant_id && reach.routes.allows(&r.name))
             .map(move |route| (route, reach))
     })
 }

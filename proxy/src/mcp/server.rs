@@ -7,6 +7,8 @@ use http::header::{self, HeaderName, HeaderValue};
 use tollgate_protocol::McpServerEntry;
 use uuid::Uuid;
 
+use crate::scope::Scope;
+
 /// A remote MCP server ready to call.
 #[derive(Debug)]
 pub(crate) struct McpServer {
@@ -58,21 +60,19 @@ impl McpServer {
 
     /// Whether the server offers `tool` to a key of this MCP scope: its allow-list and the
     /// scope (`*`, the server's name, or `server/tool`) admit it.
-    pub(crate) fn offers(&self, scope: &rustc_hash::FxHashSet<String>, tool: &str) -> bool {
+    pub(crate) fn offers(&self, scope: &Scope, tool: &str) -> bool {
         (self.tools.is_empty() || self.tools.contains(tool))
-            && (scope.contains("*")
-                || scope.contains(&self.name)
-                || scope.contains(&format!("{}/{tool}", self.name)))
+            && (scope.allows(&self.name) || scope.allows(&format!("{}/{tool}", self.name)))
     }
 
     /// Whether a key of this MCP scope may use the server at all (some or all of its tools).
-    pub(crate) fn visible_to(&self, scope: &rustc_hash::FxHashSet<String>) -> bool {
-        scope.iter().any(|scope| {
-            scope == "*"
-                || scope == &self.name
-                || scope
-                    .strip_prefix(self.name.as_str())
-                    .is_some_and(|tool| tool.starts_with('/'))
-        })
+    pub(crate) fn visible_to(&self, scope: &Scope) -> bool {
+        scope.allows_all()
+            || scope.names().any(|name| {
+                name == self.name
+                    || name
+                        .strip_prefix(self.name.as_str())
+                        .is_some_and(|tool| tool.starts_with('/'))
+            })
     }
 }

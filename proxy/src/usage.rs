@@ -22,15 +22,11 @@ const BATCH_MAX: usize = 5_000;
 const _: () = assert!(BATCH_MAX <= tollgate_protocol::internal::MAX_USAGE_BATCH);
 /// Time allowed for posting one batch.
 pub(crate) const POST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest an event waits in a partly filled batch when no post is under way. Short, because
-/// each batch costs the server a burst of work on the cores the proxy shares with it: at
-/// 200 ms a batch at one connection held ~1,200 events, and its burst set the proxy's p99 there
-/// (2.5–4.1 ms against 1.6–2.2 ms at 50 ms). Busy proxies still fill batches to BATCH_POST_AT.
-const FLUSH_EVERY: Duration = Duration::from_millis(50);
-/// Longest a batch waits for a post under way before it goes to the spool instead.
-const WAIT_FOR_POST: Duration = Duration::from_millis(200);
-/// How often the replayer looks at an empty spool.
-const REPLAY_EVERY: Duration = Duration::from_millis(200);
+/// Longest an event waits in a partly filled batch. 50 ms (posting when no post was under way)
+/// cut wrk's p99 at one connection from 2.1–4.1 to 1.6–2.2 ms, the server's bursts of work on
+/// the shared cores being shorter, but raised the proxy's peak memory under REST load by about
+/// 7 MiB (47–49 → 55–61 MiB), for a reason not yet found; see docs/performance.md.
+const FLUSH_EVERY: Duration = Duration::from_millis(200);
 /// How often the queue is drained into the open batch's JSON: in small steps, so that the
 /// shipper's CPU comes in short slices (a 200 ms batch encoded at once held a core for
 /// milliseconds, and requests woken meanwhile waited) and the queue holds few events.
@@ -250,9 +246,8 @@ type Posted = (Poster, EncodedBatch, Result<(), Failure>);
 
 impl Shipper {
     /// Every ENCODE_EVERY, writes what is queued into the open batch, and delivers the batch
-    /// once no post is under way and it holds BATCH_POST_AT events or its first is FLUSH_EVERY
-    /// old (or, whatever is under way, once it is full or WAIT_FOR_POST old), while a replayer
-    /// task posts the spool in order. Polling on a timer
+    /// once it holds BATCH_POST_AT events (and no post is under way) or its first is
+    /// FLUSH_EVERY old, while a replayer task posts the spool in order. Polling on a timer
     /// (rather than waking per event) keeps the request path free of cross-thread wake-ups. On
     /// `stop`, everything queued is delivered or spooled and the spool is replayed once more.
     pub(crate) async fn run(mut self, mut stop: watch::Receiver<bool>) {
@@ -287,15 +282,14 @@ impl Shipper {
                     }
                 }
                 // While a post is under way the batch grows rather than going to the spool,
-                // until it holds BATCH_MAX events or is WAIT_FOR_POST old.
+                // until it holds BATCH_MAX events or is FLUSH_EVERY old.
                 let free = self.poster.is_some();
                 let due = open.as_ref().is_some_and(|(batch, opened)| {
-                    let age = opened.elapsed();
                     batch.len() > 0
                         && (stopping
                             || batch.len() >= BATCH_MAX
-                            || age >= WAIT_FOR_POST
-                            || (free && (batch.len() >= BATCH_POST_AT || age >= FLUSH_EVERY)))
+                            || (free && batch.len() >= BATCH_POST_AT)
+                            || opened.elapsed() >= FLUSH_EVERY)
                 });
                 if let Some((batch, _)) = open.take_if(|_| due) {
                     let batch = batch.finish();
@@ -329,7 +323,7 @@ impl Shipper {
             loop {
                 let emptied = poster.replay(&spool).await;
                 let stopping = tokio::select! {
-                    _ = tokio::time::sleep(if emptied { REPLAY_EVERY } else { BACKOFF_MIN }) => false,
+                    _ = tokio::time::sleep(if emptied { FLUSH_EVERY } else { BACKOFF_MIN }) => false,
                     _ = crate::stop::stopped(&mut stop) => true,
                 };
                 if stopping {

@@ -376,8 +376,7 @@ fn compile_models(snapshot: &Snapshot, health: &HealthRegistry) -> ByTenant<Arc<
             }),
         );
     }
-    let mut models = Vec::with_capacity(snapshot.models.len());
-    for entry in &snapshot.models {
+    let compile_model = |entry: &tollgate_protocol::ModelEntry| {
         let mut by_priority: std::collections::BTreeMap<u32, Vec<CompiledDeployment>> =
             Default::default();
         for deployment in &entry.deployments {
@@ -398,18 +397,19 @@ fn compile_models(snapshot: &Snapshot, health: &HealthRegistry) -> ByTenant<Arc<
                     health: health.get(&deployment_health_key(entry.id, deployment)),
                 });
         }
-        models.push((
-            (entry.tenant_id, entry.name.clone()),
-            Arc::new(CompiledModel {
-                id: entry.id,
-                name: entry.name.clone(),
-                groups: by_priority.into_values().collect(),
-                prices: entry.prices,
-                max_output_tokens: entry.max_output_tokens,
-            }),
-        ));
-    }
-    models.into_iter().collect()
+        Arc::new(CompiledModel {
+            id: entry.id,
+            name: entry.name.clone(),
+            groups: by_priority.into_values().collect(),
+            prices: entry.prices,
+            max_output_tokens: entry.max_output_tokens,
+        })
+    };
+    snapshot
+        .models
+        .iter()
+        .map(|entry| ((entry.tenant_id, entry.name.clone()), compile_model(entry)))
+        .collect()
 }
 
 /// Passive health of a deployment is tracked per model, provider and provider model.

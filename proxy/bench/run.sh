@@ -193,6 +193,14 @@ duration() { awk '{ if ($1 < 1000) printf "%d µs", $1; else printf "%.2f ms", $
 ROWS="$WORK/rows"
 mkdir -p "$ROWS"
 
+# The proxy's peak memory in a section: VmHWM read, then reset to the current RSS (clear_refs
+# 5) for the next section; the run's peak is the largest.
+section_peak() { # section
+  section "$1" || return 0
+  awk -v s="$1" '/^VmHWM/ {print s, $2}' "/proc/$PROXY_PID/status" >>"$WORK/peaks"
+  echo 5 >"/proc/$PROXY_PID/clear_refs" 2>/dev/null || true
+}
+
 # measure <label> <url> <connections> <pids-to-charge...>: one round of a row, kept for rows_table.
 measure() {
   local label=$1 url=$2 conns=$3; shift 3
@@ -270,6 +278,7 @@ if section rest; then
     probe_row "bare hyper proxy" "http://127.0.0.1:$BARE_PORT/" ""
     probe_row "tollgate-proxy (key auth, rate limit, usage)" "http://127.0.0.1:$PROXY_PORT/" "$KEY")
 fi
+section_peak rest
 # Chat completions: a small request body, POSTed.
 chat_lua() { # model stream
   cat >"$WORK/$1.lua" <<LUA
@@ -288,6 +297,7 @@ section chat && for _ in $(seq "$ROUNDS"); do for conns in 1 64; do
   LUA=$(chat_lua chat-stream true) measure "tollgate-proxy /v1/chat/completions, stream" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$conns" "$PROXY_PID"
 done; done
 rows_table
+section_peak chat
 # Anthropic's Messages API, relayed to an Anthropic provider.
 messages_lua() { # model stream
   cat >"$WORK/$1.lua" <<LUA
@@ -305,6 +315,7 @@ section messages && for _ in $(seq "$ROUNDS"); do for conns in 1 64; do
   LUA=$(messages_lua claudestream true) measure "tollgate-proxy /v1/messages, stream" "http://127.0.0.1:$PROXY_PORT/v1/messages" "$conns" "$PROXY_PID"
 done; done
 rows_table
+section_peak messages
 # MCP tool calls: one tools/call per request (a client without a session; the proxy keeps its
 # own session with the server).
 mcp_lua() {
@@ -321,6 +332,7 @@ section mcp && for _ in $(seq "$ROUNDS"); do for conns in 1 64; do
   LUA=$(mcp_lua) measure "tollgate-proxy /mcp/bench tools/call" "http://127.0.0.1:$PROXY_PORT/mcp/bench" "$conns" "$PROXY_PID"
 done; done
 rows_table
+section_peak mcp
 [ -n "${REST_PROBES:-}" ] && echo "$REST_PROBES"
 if section chunks; then
   # Each chunk's delay from being written by the provider to being read by the client, over
@@ -343,6 +355,7 @@ if section chunks; then
   chunk_row "nginx proxy (bytes relayed)" "http://127.0.0.1:$NGINX_TS_PORT/v1/chat/completions" ""
   chunk_row "tollgate-proxy /v1/chat/completions, stream" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$KEY"
 fi
+section_peak chunks
 if section limits; then
   # Limits counted across proxies through Redis: what each mode costs per request, and how
   # closely two proxies under full load hold one key's limit between them.
@@ -410,6 +423,7 @@ if section limits; then
   accuracy "shared: sync mode (every 100 ms)" "$SYNC_PORT" "$SYNC2_PORT"
   accuracy "shared: strict mode" "$STRICT_PORT" "$STRICT2_PORT"
 fi
+section_peak limits
 if section instructions; then
   # User-space instructions per request, counted by valgrind's callgrind: exact and repeatable
   # where CPU time on a shared machine moves by 10-30% between minutes, so it judges a change
@@ -472,8 +486,9 @@ fi
 dropped=$(curl -fs "http://127.0.0.1:$METRICS_PORT/metrics" | awk '/^tollgate_proxy_usage_dropped_events_total/ {print $2}')
 echo
 echo "Usage events dropped by the proxy during the run: ${dropped:-0}"
-PEAK_MIB=$(awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$PROXY_PID/status")
-echo "tollgate-proxy peak memory (VmHWM) over the run: $PEAK_MIB MiB"
+awk '/^VmHWM/ {print "end", $2}' "/proc/$PROXY_PID/status" >>"$WORK/peaks"
+PEAK_MIB=$(awk '$2 > max {max = $2} END {printf "%.1f", max / 1024}' "$WORK/peaks")
+echo "tollgate-proxy peak memory (VmHWM) over the run: $PEAK_MIB MiB ($(awk '$1 != "end" {printf "%s%s %.1f", sep, $1, $2 / 1024; sep = ", "}' "$WORK/peaks"))"
 # Where issue 12's goals stand in this run, from the medians printed above (a goal whose rows
 # this run's sections did not measure is left out).
 files=(); for f in medians probes chunks; do [ -f "$WORK/$f" ] && files+=("$WORK/$f"); done

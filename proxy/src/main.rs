@@ -5,7 +5,7 @@ use tollgate_proxy::config::Config;
 use tollgate_proxy::Proxy;
 
 // The hot path allocates small, short-lived buffers per request; mimalloc is faster at that
-// than the system allocator.
+// than the system allocator (its 2.x line: see the workspace's Cargo.toml).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

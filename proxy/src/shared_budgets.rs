@@ -24,6 +24,7 @@ use uuid::Uuid;
 
 use crate::budget::period_start;
 use crate::error::ProxyError;
+use crate::redis_call::{answer_in_time, CALL_TIMEOUT};
 use crate::shared_limits::SharedLimits;
 
 /// What budgets do while Redis cannot be reached.
@@ -42,8 +43,6 @@ const HOLD_FOR_MS: u64 = 15 * 60 * 1000;
 /// How long Redis keeps a period's figures after their last use: longer than a month, so a
 /// monthly budget never loses its spend while in use.
 const KEEP_SECS: u64 = 35 * 24 * 3600;
-/// Longest a Redis call may take before the failure policy applies.
-const CALL_TIMEOUT: Duration = Duration::from_millis(250);
 /// How often settlements Redis missed are tried again.
 const RETRY_EVERY: Duration = Duration::from_millis(500);
 
@@ -80,11 +79,14 @@ return {1, spent, held}
 ";
 
 /// Settles a call. KEYS: spent, held, holds. ARGV: hold (member), its cost, the call's cost.
-/// A missing `spent` (flushed) is left to be seeded again from PostgreSQL.
+/// Only a hold still held is settled, so a settlement sent twice (its first answer lost) counts
+/// once. A hold that lapsed, or a `spent` that was flushed, leaves the cost to PostgreSQL's
+/// figure, which every proxy raises Redis's to.
 const SETTLE_SCRIPT: &str = r"
-if redis.call('ZREM', KEYS[3], ARGV[1]) == 1 then
-  redis.call('DECRBY', KEYS[2], ARGV[2])
+if redis.call('ZREM', KEYS[3], ARGV[1]) == 0 then
+  return 0
 end
+redis.call('DECRBY', KEYS[2], ARGV[2])
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('INCRBY', KEYS[1], ARGV[3])
 end
@@ -164,7 +166,7 @@ impl SharedBudgets {
     /// Redis is away and the policy is to admit (the caller has checked the local view).
     /// `seed`: the spend this proxy knows of, should Redis have none.
     pub(crate) async fn reserve(
-        &self,
+        self: &Arc<Self>,
         key: Uuid,
         budget: &KeyBudget,
         cost: i64,
@@ -174,36 +176,46 @@ impl SharedBudgets {
         let Some(mut connection) = self.limits.connection_if_up() else {
             return self.unavailable();
         };
-        let keys = PeriodKeys::new(key, period_start(budget.period, now));
         let cost = cost.max(0);
-        let hold = format!("{}:{cost}", Uuid::now_v7());
+        let reservation = Reservation {
+            keys: PeriodKeys::new(key, period_start(budget.period, now)),
+            hold: format!("{}:{cost}", Uuid::now_v7()),
+            cost,
+        };
         let now_ms = now.unix_timestamp_nanos() / 1_000_000;
         let until_ms = now_ms + i128::from(HOLD_FOR_MS);
-        let mut call = self.reserve.prepare_invoke();
-        for name in &keys.0 {
-            call.key(name);
-        }
-        call.arg(budget.nanousd)
-            .arg(cost)
-            .arg(&hold)
-            .arg(now_ms.to_string())
-            .arg(until_ms.to_string())
-            .arg(seed.max(0))
-            .arg(KEEP_SECS);
-        let outcome = tokio::time::timeout(
-            CALL_TIMEOUT,
-            call.invoke_async::<(u8, i64, i64)>(&mut connection),
-        )
-        .await;
-        match outcome {
-            Ok(Ok((1, _, _))) => Ok(Some(Reservation { keys, hold, cost })),
-            Ok(Ok((_, spent, held))) => Err(ProxyError::BudgetWouldExceed {
+        let (this, budget_nanousd) = (self.clone(), budget.nanousd);
+        let call = async move {
+            let mut call = this.reserve.prepare_invoke();
+            for name in &reservation.keys.0 {
+                call.key(name);
+            }
+            call.arg(budget_nanousd)
+                .arg(cost)
+                .arg(&reservation.hold)
+                .arg(now_ms.to_string())
+                .arg(until_ms.to_string())
+                .arg(seed.max(0))
+                .arg(KEEP_SECS);
+            let answer = call.invoke_async::<(u8, i64, i64)>(&mut connection).await;
+            (reservation, answer)
+        };
+        // A hold placed after the caller stopped waiting serves no call: it is given back.
+        let this = self.clone();
+        let late = move |(reservation, answer): (Reservation, redis::RedisResult<_>)| {
+            if let Ok((1, _, _)) = answer {
+                this.settle(&reservation, 0);
+            }
+        };
+        match answer_in_time(call, late).await {
+            Some((reservation, Ok((1, _, _)))) => Ok(Some(reservation)),
+            Some((_, Ok((_, spent, held)))) => Err(ProxyError::BudgetWouldExceed {
                 budget: *budget,
                 worst_case: cost,
                 left: budget.nanousd.saturating_sub(spent).saturating_sub(held),
             }),
             failed => {
-                if let Ok(Err(err)) = failed {
+                if let Some((_, Err(err))) = failed {
                     tracing::debug!(error = %err, "Redis refused a budget reservation");
                 }
                 self.limits.lost_redis();
@@ -246,26 +258,40 @@ impl SharedBudgets {
             .push(settlement);
     }
 
-    async fn send(&self, settlement: Settlement) -> Result<(), Settlement> {
+    /// Sends a settlement; `Err` gives it back to be kept. One whose answer comes too late is
+    /// kept then, should it have failed.
+    async fn send(self: &Arc<Self>, settlement: Settlement) -> Result<(), Settlement> {
         let Some(mut connection) = self.limits.connection_if_up() else {
             return Err(settlement);
         };
-        let Reservation { keys, hold, cost } = &settlement.reservation;
-        let mut call = self.settle.prepare_invoke();
-        for name in &keys.0 {
-            call.key(name);
-        }
-        call.arg(hold).arg(*cost).arg(settlement.cost.max(0));
-        let outcome =
-            tokio::time::timeout(CALL_TIMEOUT, call.invoke_async::<i64>(&mut connection)).await;
-        match outcome {
-            Ok(Ok(_)) => Ok(()),
-            failed => {
-                if let Ok(Err(err)) = failed {
-                    tracing::debug!(error = %err, "Redis refused a budget settlement");
-                }
+        let this = self.clone();
+        let call = async move {
+            let Reservation { keys, hold, cost } = &settlement.reservation;
+            let mut call = this.settle.prepare_invoke();
+            for name in &keys.0 {
+                call.key(name);
+            }
+            call.arg(hold).arg(*cost).arg(settlement.cost.max(0));
+            let answer = call.invoke_async::<i64>(&mut connection).await;
+            (settlement, answer)
+        };
+        let this = self.clone();
+        let late = move |(settlement, answer): (Settlement, redis::RedisResult<i64>)| {
+            if let Err(err) = answer {
+                tracing::debug!(error = %err, "Redis refused a budget settlement");
+                this.keep(settlement);
+            }
+        };
+        match answer_in_time(call, late).await {
+            Some((_, Ok(_))) => Ok(()),
+            Some((settlement, Err(err))) => {
+                tracing::debug!(error = %err, "Redis refused a budget settlement");
                 self.limits.lost_redis();
                 Err(settlement)
+            }
+            None => {
+                self.limits.lost_redis();
+                Ok(())
             }
         }
     }

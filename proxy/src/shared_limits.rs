@@ -35,6 +35,7 @@ use uuid::Uuid;
 
 use crate::metrics::Metrics;
 use crate::rate_limit::Decision;
+use crate::redis_call::{self, answer_in_time, CALL_TIMEOUT};
 
 /// How a proxy shares its counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -64,13 +65,14 @@ impl Kind {
 const WINDOW_SECS: i64 = 60;
 /// Redis keeps a window's count this long: the window itself and the next, which weighs it.
 const KEEP_SECS: i64 = 3 * WINDOW_SECS;
-/// Longest a Redis call may take before the proxy counts on its own.
-const CALL_TIMEOUT: Duration = Duration::from_millis(250);
 /// The proxies sharing counts, each listed with the time of its last exchange.
 const PROXIES_KEY: &str = "tollgate:limit:proxies";
 
 /// Counts not yet added to Redis, by window.
 type Pending = Vec<(i64, u64)>;
+
+/// What an exchange sent for one counter: counts added, and leases given back.
+type Sent = ((Uuid, Kind), Pending, Pending);
 
 /// One key's count of one kind, as this proxy sees it.
 #[derive(Debug, Default)]
@@ -85,6 +87,10 @@ struct Counter {
     admitted: u64,
     /// Requests: the size of the next lease to ask for.
     next_lease: u64,
+    /// Requests: a lease of `next_lease` is being taken. Requests arriving meanwhile take a
+    /// lease of one each: were each to ask for `next_lease`, a proxy serving many at once would
+    /// take many shares of what is left, and hold them while the others refuse.
+    leasing: bool,
     /// Requests: leases to give back (unused when their window ended, or idle for an interval).
     returned: Pending,
     /// Tokens: counted here and not yet added to Redis.
@@ -150,8 +156,8 @@ impl Counter {
     }
 
     /// Admits a request from this proxy's lease, or refuses one when the key was at its limit at
-    /// the last look; `Err(size)` when a lease of that size must be taken first.
-    fn admit_leased(&mut self, limit: u32, elapsed: f64) -> Result<Decision, u64> {
+    /// the last look; `Err` when a lease must be taken first.
+    fn admit_leased(&mut self, limit: u32, elapsed: f64) -> Result<Decision, LeaseWanted> {
         if self.leased > 0 {
             self.leased -= 1;
             self.admitted += 1;
@@ -161,18 +167,40 @@ impl Counter {
         if used + 1.0 > f64::from(limit) {
             return Ok(decide(used, self.previous, limit, elapsed, false));
         }
-        Err(self.next_lease.max(1))
+        if self.leasing {
+            return Err(LeaseWanted {
+                size: 1,
+                grows: false,
+            });
+        }
+        self.leasing = true;
+        Err(LeaseWanted {
+            size: self.next_lease.max(1),
+            grows: true,
+        })
     }
 
     /// Takes a lease Redis granted (in `window`) and admits the request with its first
     /// request, or refuses it when nothing was granted.
-    fn take_lease(&mut self, window: i64, lease: Lease, limit: u32, elapsed: f64) -> Decision {
+    fn take_lease(
+        &mut self,
+        window: i64,
+        lease: Lease,
+        wanted: LeaseWanted,
+        limit: u32,
+        elapsed: f64,
+    ) -> Decision {
+        if wanted.grows {
+            self.leasing = false;
+        }
         if self.window == window {
             self.current = lease.current;
             self.previous = lease.previous;
             self.leased += lease.granted.saturating_sub(1);
-            // A busy proxy asks for more each time, up to a sync interval's worth (`sync`).
-            self.next_lease = self.next_lease.max(1).saturating_mul(2);
+            if wanted.grows {
+                // A busy proxy asks for more each time, up to a sync interval's worth (`sync`).
+                self.next_lease = self.next_lease.max(1).saturating_mul(2);
+            }
         }
         if lease.granted == 0 {
             return decide(
@@ -218,6 +246,14 @@ impl Counter {
     fn used(&self, elapsed: f64) -> f64 {
         self.exchanged(elapsed) + self.since_exchange() as f64
     }
+}
+
+/// A lease to take before a request is admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LeaseWanted {
+    size: u64,
+    /// The proxy's one lease of `next_lease` at a time (the others are of one request).
+    grows: bool,
 }
 
 /// What a lease script answered: requests granted (0: refused), and the key's counts.
@@ -374,7 +410,7 @@ impl SharedLimits {
     /// Takes one request from the key's shared count; `None` when counts are not shared right
     /// now (the caller counts locally).
     pub(crate) async fn check_request(
-        &self,
+        self: &Arc<Self>,
         key: Uuid,
         limit: u32,
         time: OffsetDateTime,
@@ -391,12 +427,16 @@ impl SharedLimits {
                     Err(wanted) => wanted,
                 };
                 let proxies = self.proxies.load(Ordering::Relaxed);
-                let lease = self
-                    .lease(key, window, elapsed, limit, wanted, proxies)
-                    .await?;
+                let leased = self
+                    .lease(key, window, elapsed, limit, wanted.size, proxies)
+                    .await;
                 Some(self.with_counter(key, Kind::Requests, window, |counter| {
-                    counter.take_lease(window, lease, limit, elapsed)
-                }))
+                    let Some(lease) = leased else {
+                        counter.leasing &= !wanted.grows;
+                        return None;
+                    };
+                    Some(counter.take_lease(window, lease, wanted, limit, elapsed))
+                })?)
             }
             LimitMode::Strict => {
                 let lease = self.lease(key, window, elapsed, limit, 1, 1).await?;
@@ -409,9 +449,10 @@ impl SharedLimits {
     }
 
     /// Takes a lease of up to `wanted` requests from the key's count in Redis; `None` when
-    /// Redis cannot be reached (counting is local until it answers again).
+    /// Redis cannot be reached (counting is local until it answers again). A lease granted after
+    /// the caller stopped waiting is given back at the next exchange.
     async fn lease(
-        &self,
+        self: &Arc<Self>,
         key: Uuid,
         window: i64,
         elapsed: f64,
@@ -420,27 +461,40 @@ impl SharedLimits {
         proxies: u64,
     ) -> Option<Lease> {
         let mut connection = self.connection_if_up()?;
-        let mut call = self.script.prepare_invoke();
-        call.key(redis_key(Kind::Requests, key, window))
-            .key(redis_key(Kind::Requests, key, window - 1))
-            .arg(limit)
-            .arg(1.0 - elapsed)
-            .arg(KEEP_SECS)
-            .arg(wanted)
-            .arg(proxies.max(1));
-        let outcome = tokio::time::timeout(
-            CALL_TIMEOUT,
-            call.invoke_async::<(u64, u64, u64)>(&mut connection),
-        )
-        .await;
-        match outcome {
-            Ok(Ok((granted, current, previous))) => Some(Lease {
+        let this = self.clone();
+        let call = async move {
+            let (granted, current, previous) = this
+                .script
+                .prepare_invoke()
+                .key(redis_key(Kind::Requests, key, window))
+                .key(redis_key(Kind::Requests, key, window - 1))
+                .arg(limit)
+                .arg(1.0 - elapsed)
+                .arg(KEEP_SECS)
+                .arg(wanted)
+                .arg(proxies.max(1))
+                .invoke_async::<(u64, u64, u64)>(&mut connection)
+                .await?;
+            Ok(Lease {
                 granted,
                 current,
                 previous,
-            }),
+            })
+        };
+        let this = self.clone();
+        let late = move |answer: redis::RedisResult<Lease>| {
+            if let Ok(Lease { granted, .. }) = answer {
+                if granted > 0 {
+                    this.with_counter(key, Kind::Requests, window, |counter| {
+                        counter.returned.push((window, granted));
+                    });
+                }
+            }
+        };
+        match answer_in_time(call, late).await {
+            Some(Ok(lease)) => Some(lease),
             failed => {
-                if let Ok(Err(err)) = failed {
+                if let Some(Err(err)) = failed {
                     tracing::debug!(error = %err, "Redis refused a limit lease");
                 }
                 self.set_up(false);
@@ -547,7 +601,10 @@ impl SharedLimits {
         }
         let connected = tokio::time::timeout(
             CALL_TIMEOUT * 4,
-            ConnectionManager::new(self.client.clone()),
+            ConnectionManager::new_with_config(
+                self.client.clone(),
+                redis_call::connection_config(),
+            ),
         )
         .await;
         match connected {
@@ -564,7 +621,7 @@ impl SharedLimits {
     }
 
     /// One exchange with Redis: pending counts added, totals of the keys in use read back.
-    async fn sync(&self, now: OffsetDateTime) {
+    async fn sync(self: &Arc<Self>, now: OffsetDateTime) {
         let Some(mut connection) = self.connection().await else {
             self.set_up(false);
             return;
@@ -578,7 +635,7 @@ impl SharedLimits {
                 || !counter.returned.is_empty()
         });
         // What went out, to read the answers against (or put back when they do not come).
-        let mut sent: Vec<((Uuid, Kind), Pending, Pending)> = Vec::new();
+        let mut sent: Vec<Sent> = Vec::new();
         let mut pipe = redis::pipe();
         let now_ms = now.unix_timestamp_nanos() / 1_000_000;
         let forget_before = now_ms - i128::from(self.roster_ttl_ms());
@@ -608,6 +665,8 @@ impl SharedLimits {
                 }
                 counter.next_lease = counter.admitted.max(1);
                 counter.admitted = 0;
+                // Should a request have been dropped while it took the lease.
+                counter.leasing = false;
                 (
                     std::mem::take(&mut counter.pending),
                     std::mem::take(&mut counter.returned),
@@ -631,38 +690,35 @@ impl SharedLimits {
                 .arg(redis_key(kind, key, window - 1));
             sent.push(((key, kind), pending, returned));
         }
-        let outcome = tokio::time::timeout(
-            CALL_TIMEOUT,
-            pipe.query_async::<Vec<redis::Value>>(&mut connection),
-        )
-        .await;
-        match outcome {
-            Ok(Ok(answers)) => {
-                let mut answers = answers.into_iter();
-                let proxies: u64 = answers
-                    .next()
-                    .and_then(|v| redis::from_redis_value(v).ok())
-                    .unwrap_or(1);
-                self.proxies.store(proxies.max(1), Ordering::Relaxed);
-                let totals = answers
-                    .map(|v| redis::from_redis_value::<Vec<Option<u64>>>(v).unwrap_or_default());
-                for ((id, _, _), totals) in sent.iter().zip(totals) {
-                    if let Some(entry) = self.counters.get(id) {
-                        let mut counter = entry.lock().unwrap_or_else(|p| p.into_inner());
-                        if counter.window == window {
-                            counter.current = totals.first().copied().flatten().unwrap_or(0);
-                            counter.in_flight = 0;
-                            counter.previous = totals.get(1).copied().flatten().unwrap_or(0);
-                        }
-                    }
-                }
-                self.set_up(true);
+        let call = async move {
+            let answers = pipe.query_async::<Vec<redis::Value>>(&mut connection).await;
+            (sent, answers)
+        };
+        let this = self.clone();
+        let late = move |(sent, answers)| this.take_answers(window, sent, answers);
+        match answer_in_time(call, late).await {
+            Some((sent, answers)) => {
+                let answered = answers.is_ok();
+                self.take_answers(window, sent, answers);
+                self.set_up(answered);
             }
-            failed => {
-                if let Ok(Err(err)) = failed {
-                    tracing::debug!(error = %err, "syncing limits with Redis failed");
-                }
-                // Not counted in Redis yet: kept for the next exchange.
+            // What was sent is taken, or put back for the next exchange, when the answer comes.
+            None => self.set_up(false),
+        }
+    }
+
+    /// Reads an exchange's answers: the proxies sharing, and each counter's totals; when it
+    /// failed, what it sent is kept for the next exchange.
+    fn take_answers(
+        &self,
+        window: i64,
+        sent: Vec<Sent>,
+        answers: redis::RedisResult<Vec<redis::Value>>,
+    ) {
+        let answers = match answers {
+            Ok(answers) => answers,
+            Err(err) => {
+                tracing::debug!(error = %err, "syncing limits with Redis failed");
                 for (id, pending, returned) in sent {
                     if let Some(entry) = self.counters.get(&id) {
                         let mut counter = entry.lock().unwrap_or_else(|p| p.into_inner());
@@ -673,7 +729,25 @@ impl SharedLimits {
                         counter.returned.extend(returned);
                     }
                 }
-                self.set_up(false);
+                return;
+            }
+        };
+        let mut answers = answers.into_iter();
+        let proxies: u64 = answers
+            .next()
+            .and_then(|v| redis::from_redis_value(v).ok())
+            .unwrap_or(1);
+        self.proxies.store(proxies.max(1), Ordering::Relaxed);
+        let totals =
+            answers.map(|v| redis::from_redis_value::<Vec<Option<u64>>>(v).unwrap_or_default());
+        for ((id, _, _), totals) in sent.iter().zip(totals) {
+            if let Some(entry) = self.counters.get(id) {
+                let mut counter = entry.lock().unwrap_or_else(|p| p.into_inner());
+                if counter.window == window {
+                    counter.current = totals.first().copied().flatten().unwrap_or(0);
+                    counter.in_flight = 0;
+                    counter.previous = totals.get(1).copied().flatten().unwrap_or(0);
+                }
             }
         }
     }
@@ -718,6 +792,12 @@ mod tests {
         assert!((counter.share(60, 0.0, 4) - 2.0).abs() < 1e-9);
     }
 
+    /// A proxy's first lease of a key.
+    const GROWING_FROM_ONE: LeaseWanted = LeaseWanted {
+        size: 1,
+        grows: true,
+    };
+
     /// What Redis answers to a lease in a minute after a quiet one.
     fn lease(granted: u64, current: u64) -> Lease {
         Lease {
@@ -731,16 +811,48 @@ mod tests {
     fn a_proxy_admits_from_its_lease_and_asks_for_a_larger_one_when_it_runs_out() {
         let mut counter = Counter::default();
         counter.roll(5);
-        assert_eq!(counter.admit_leased(60, 0.0).unwrap_err(), 1);
+        let wanted = counter.admit_leased(60, 0.0).unwrap_err();
+        assert_eq!(wanted, GROWING_FROM_ONE);
         let lease = lease(3, 10);
-        let first = counter.take_lease(5, lease, 60, 0.0);
+        let first = counter.take_lease(5, lease, wanted, 60, 0.0);
         assert!(first.allowed);
         // 10 counted in Redis, 2 of them still held here: 8 used, this request included.
         assert_eq!(first.remaining, 52);
         assert!(counter.admit_leased(60, 0.0).unwrap().allowed);
         assert!(counter.admit_leased(60, 0.0).unwrap().allowed);
-        assert_eq!(counter.admit_leased(60, 0.0).unwrap_err(), 2);
+        assert_eq!(counter.admit_leased(60, 0.0).unwrap_err().size, 2);
         assert_eq!(counter.admitted, 3);
+    }
+
+    #[test]
+    fn requests_arriving_while_a_lease_is_taken_ask_for_one_each() {
+        let mut counter = Counter::default();
+        counter.roll(5);
+        counter.next_lease = 8;
+        let first = counter.admit_leased(60, 0.0).unwrap_err();
+        assert_eq!(
+            first,
+            LeaseWanted {
+                size: 8,
+                grows: true
+            }
+        );
+        let meanwhile = LeaseWanted {
+            size: 1,
+            grows: false,
+        };
+        assert_eq!(counter.admit_leased(60, 0.0).unwrap_err(), meanwhile);
+        assert_eq!(counter.admit_leased(60, 0.0).unwrap_err(), meanwhile);
+        // The small leases do not make the next one grow; the large one does.
+        counter.take_lease(5, lease(1, 1), meanwhile, 60, 0.0);
+        counter.take_lease(5, lease(1, 2), meanwhile, 60, 0.0);
+        assert_eq!(counter.next_lease, 8);
+        counter.take_lease(5, lease(8, 10), first, 60, 0.0);
+        assert_eq!((counter.leased, counter.next_lease), (7, 16));
+        for _ in 0..7 {
+            assert!(counter.admit_leased(60, 0.0).unwrap().allowed);
+        }
+        assert_eq!(counter.admit_leased(60, 0.0).unwrap_err().size, 16);
     }
 
     #[test]
@@ -748,7 +860,11 @@ mod tests {
         let mut counter = Counter::default();
         counter.roll(5);
         let refused = lease(0, 60);
-        assert!(!counter.take_lease(5, refused, 60, 0.5).allowed);
+        assert!(
+            !counter
+                .take_lease(5, refused, GROWING_FROM_ONE, 60, 0.5)
+                .allowed
+        );
         // Known to be at the limit now: refused here, until an exchange says otherwise.
         let decision = counter.admit_leased(60, 0.5).unwrap();
         assert!(!decision.allowed);
@@ -760,12 +876,12 @@ mod tests {
         let mut counter = Counter::default();
         counter.roll(5);
         let lease = lease(4, 4);
-        counter.take_lease(5, lease, 60, 0.0);
+        counter.take_lease(5, lease, GROWING_FROM_ONE, 60, 0.0);
         counter.roll(6);
         assert_eq!(counter.returned, vec![(5, 3)]);
         assert_eq!(counter.leased, 0);
         // A lease taken in a window the counter has left is not kept.
-        counter.take_lease(5, lease, 60, 0.0);
+        counter.take_lease(5, lease, GROWING_FROM_ONE, 60, 0.0);
         assert_eq!(counter.leased, 0);
     }
 

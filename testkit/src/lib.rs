@@ -10,6 +10,7 @@ mod mcp;
 pub mod oidc;
 mod redis;
 mod server;
+mod slow_link;
 mod template;
 
 pub use api::{csrf_token, csrf_token_for, Api, Reply};
@@ -24,3 +25,4 @@ pub use redis::RedisServer;
 pub use server::{
     EmptyDatabase, RoleUsers, ServerProcess, TestServer, ADMIN_EMAIL, ADMIN_PASSWORD, PROXY_TOKEN,
 };
+pub use slow_link::SlowLink;

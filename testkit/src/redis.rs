@@ -34,6 +34,11 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
+    /// Its loopback address.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
     /// Kills the server (its counts are gone with it).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

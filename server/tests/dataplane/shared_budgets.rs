@@ -7,7 +7,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 use tollgate_proxy::config::BudgetFailure;
-use tollgate_testkit::{call, client, create_key, serve, Api, RedisServer, TestProxy, TestServer};
+use tollgate_testkit::{
+    call, client, create_key, serve, Api, RedisServer, SlowLink, TestProxy, TestServer,
+};
 
 use crate::ai::PROVIDER_KEY;
 
@@ -149,6 +151,35 @@ async fn while_redis_is_away_budgets_follow_the_failure_policy() {
     assert_eq!(call(chat(&closed, &key, false)).await.0, 200);
     open.shutdown().await;
     closed.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_hold_redis_places_after_the_proxy_stopped_waiting_is_given_back() {
+    let server = TestServer::start().await;
+    let redis = RedisServer::start().await;
+    let link = SlowLink::start(redis.addr()).await;
+    let admin = server.admin().await;
+    // One reservation (up to 42,000) fits in 50,000; two do not.
+    let key = budgeted_key(&admin, "0.00005").await;
+    let url = format!("redis://{}/0", link.addr());
+    let proxy = TestProxy::start_with(&server, |config| {
+        config.redis_url = Some(url);
+        config.budget_failure = BudgetFailure::FailClosed;
+    })
+    .await;
+    wait_for_shared(&proxy, 1.0).await;
+
+    // Redis holds the call's cost, but answers after the proxy stopped waiting.
+    link.delay(Duration::from_millis(1500));
+    let (status, _, body) = call(chat(&proxy, &key, false)).await;
+    assert_eq!(status, 503, "{body}");
+    link.delay(Duration::ZERO);
+    wait_for_shared(&proxy, 1.0).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let (status, _, body) = call(chat(&proxy, &key, false)).await;
+    assert_eq!(status, 200, "the late hold was not given back: {body}");
+    proxy.shutdown().await;
 }
 
 #[tokio::test]

@@ -5,7 +5,8 @@ use std::time::Duration;
 use serde_json::json;
 use tollgate_proxy::config::LimitMode;
 use tollgate_testkit::{
-    call, client, create_key, create_route, Behaviour, RedisServer, TestProxy, TestServer, Upstream,
+    call, client, create_key, create_route, Behaviour, RedisServer, SlowLink, TestProxy,
+    TestServer, Upstream,
 };
 
 const SHARED_UP: &str = "tollgate_proxy_shared_limits_up";
@@ -112,6 +113,45 @@ async fn two_proxies_in_strict_mode_admit_exactly_the_limit() {
     assert_eq!(headers["x-ratelimit-remaining-requests"], "0");
     a.shutdown().await;
     b.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_lease_redis_grants_after_the_proxy_stopped_waiting_goes_back_to_the_key() {
+    let server = TestServer::start().await;
+    let redis = RedisServer::start().await;
+    let link = SlowLink::start(redis.addr()).await;
+    let up = Upstream::start("up", Behaviour::Echo).await;
+    let admin = server.admin().await;
+    create_route(
+        &admin,
+        json!({"name": "orders", "path": "/", "targets": [{"url": up.url}]}),
+    )
+    .await;
+    let key = create_key(
+        &admin,
+        json!({"name": "three", "limits": {"requests_per_minute": 3}}),
+    )
+    .await
+    .1;
+    let url = format!("redis://{}/0", link.addr());
+    let proxy = TestProxy::start_with(&server, |config| {
+        config.redis_url = Some(url);
+        config.limits_mode = LimitMode::Strict;
+    })
+    .await;
+    wait_for_metric(&proxy, SHARED_UP, 1.0).await;
+
+    // Redis takes the request's lease, but its answer comes after the proxy stopped waiting:
+    // the proxy counts on its own meanwhile, and gives the lease back once the answer comes.
+    link.delay(Duration::from_millis(1500));
+    let (status, _, _) = call(client().get(proxy.url("/x")).bearer_auth(&key)).await;
+    assert_eq!(status, 200);
+    link.delay(Duration::ZERO);
+    wait_for_metric(&proxy, SHARED_UP, 1.0).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let admitted = admitted(&[&proxy], &key, 4, Duration::ZERO).await;
+    assert_eq!(admitted, 3, "the late lease was not given back");
 }
 
 #[tokio::test]

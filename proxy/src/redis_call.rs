@@ -1,15 +1,13 @@
 //! Redis calls that take effect even when their answer comes too late: a call that outlives
 //! `CALL_TIMEOUT` has usually reached Redis (a busy proxy waits longer for its turn than Redis
 //! takes), so abandoning it would lose what it did (a lease taken, a budget held) or, retried,
-//! do it twice. Each call runs to its end in a task of its own; the caller waits up to
-//! `CALL_TIMEOUT`, and an answer that comes later is handed to a function that undoes or keeps
-//! what the call did.
+//! do it twice. The caller waits up to `CALL_TIMEOUT`; then the call goes on in a task of its
+//! own, and its answer is handed to a function that undoes or keeps what the call did.
 
 use std::future::Future;
 use std::time::Duration;
 
 use redis::aio::ConnectionManagerConfig;
-use tokio::sync::oneshot;
 
 /// Longest a caller waits for Redis before its failure policy applies (Kong's rate limiting
 /// waits up to 2 s). Redis itself answers in well under a millisecond.
@@ -26,25 +24,21 @@ pub(crate) fn connection_config() -> ConnectionManagerConfig {
 }
 
 /// Runs `call` and waits up to `CALL_TIMEOUT` for its answer; `None` when it did not come in
-/// time, and then `late` gets it when it comes.
+/// time, and then `late` gets it when it comes (the call goes on in a task of its own).
 pub(crate) async fn answer_in_time<T, F, L>(call: F, late: L) -> Option<T>
 where
     T: Send + 'static,
     F: Future<Output = T> + Send + 'static,
     L: FnOnce(T) + Send + 'static,
 {
-    let (answer, mut answered) = oneshot::channel();
-    tokio::spawn(async move {
-        if let Err(unheard) = answer.send(call.await) {
-            late(unheard);
+    let mut call = Box::pin(call);
+    match tokio::time::timeout(CALL_TIMEOUT, &mut call).await {
+        Ok(answer) => Some(answer),
+        Err(_) => {
+            tokio::spawn(async move { late(call.await) });
+            None
         }
-    });
-    if let Ok(received) = tokio::time::timeout(CALL_TIMEOUT, &mut answered).await {
-        return received.ok();
     }
-    // An answer sent between the deadline and now is still in time; after `close` none is.
-    answered.close();
-    answered.try_recv().ok()
 }
 
 #[cfg(test)]

@@ -258,40 +258,25 @@ impl SharedBudgets {
             .push(settlement);
     }
 
-    /// Sends a settlement; `Err` gives it back to be kept. One whose answer comes too late is
-    /// kept then, should it have failed.
-    async fn send(self: &Arc<Self>, settlement: Settlement) -> Result<(), Settlement> {
+    /// Sends a settlement; `Err` gives it back to be kept. Nobody waits on it, so it waits for
+    /// Redis's answer however long the connection allows: a settlement given up on while Redis
+    /// still takes it would be sent again.
+    async fn send(&self, settlement: Settlement) -> Result<(), Settlement> {
         let Some(mut connection) = self.limits.connection_if_up() else {
             return Err(settlement);
         };
-        let this = self.clone();
-        let call = async move {
-            let Reservation { keys, hold, cost } = &settlement.reservation;
-            let mut call = this.settle.prepare_invoke();
-            for name in &keys.0 {
-                call.key(name);
-            }
-            call.arg(hold).arg(*cost).arg(settlement.cost.max(0));
-            let answer = call.invoke_async::<i64>(&mut connection).await;
-            (settlement, answer)
-        };
-        let this = self.clone();
-        let late = move |(settlement, answer): (Settlement, redis::RedisResult<i64>)| {
-            if let Err(err) = answer {
-                tracing::debug!(error = %err, "Redis refused a budget settlement");
-                this.keep(settlement);
-            }
-        };
-        match answer_in_time(call, late).await {
-            Some((_, Ok(_))) => Ok(()),
-            Some((settlement, Err(err))) => {
+        let Reservation { keys, hold, cost } = &settlement.reservation;
+        let mut call = self.settle.prepare_invoke();
+        for name in &keys.0 {
+            call.key(name);
+        }
+        call.arg(hold).arg(*cost).arg(settlement.cost.max(0));
+        match call.invoke_async::<i64>(&mut connection).await {
+            Ok(_) => Ok(()),
+            Err(err) => {
                 tracing::debug!(error = %err, "Redis refused a budget settlement");
                 self.limits.lost_redis();
                 Err(settlement)
-            }
-            None => {
-                self.limits.lost_redis();
-                Ok(())
             }
         }
     }

@@ -430,13 +430,13 @@ impl SharedLimits {
                 let leased = self
                     .lease(key, window, elapsed, limit, wanted.size, proxies)
                     .await;
-                Some(self.with_counter(key, Kind::Requests, window, |counter| {
+                self.with_counter(key, Kind::Requests, window, |counter| {
                     let Some(lease) = leased else {
                         counter.leasing &= !wanted.grows;
                         return None;
                     };
                     Some(counter.take_lease(window, lease, wanted, limit, elapsed))
-                })?)
+                })
             }
             LimitMode::Strict => {
                 let lease = self.lease(key, window, elapsed, limit, 1, 1).await?;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::json;
 use tollgate_proxy::config::LimitMode;
 use tollgate_testkit::{
-    call, client, create_key, create_route, Behaviour, RedisServer, SlowLink, TestProxy,
+    call, client, create_key, create_route, Api, Behaviour, RedisServer, SlowLink, TestProxy,
     TestServer, Upstream,
 };
 
@@ -48,17 +48,16 @@ async fn wait_for_reported(admin: &tollgate_testkit::Api, limits: &str) {
     panic!("the proxy never reported limits {limits}: {listed}");
 }
 
-/// A route and a key allowed 60 requests a minute.
-async fn limited_key(server: &TestServer, up: &Upstream) -> String {
-    let admin = server.admin().await;
+/// A route to `up` and a key allowed `per_minute` requests a minute.
+async fn limited_key(admin: &Api, up: &Upstream, per_minute: u32) -> String {
     create_route(
-        &admin,
+        admin,
         json!({"name": "orders", "path": "/", "targets": [{"url": up.url}]}),
     )
     .await;
     create_key(
-        &admin,
-        json!({"name": "shared", "limits": {"requests_per_minute": 60}}),
+        admin,
+        json!({"name": "limited", "limits": {"requests_per_minute": per_minute}}),
     )
     .await
     .1
@@ -83,7 +82,7 @@ async fn two_proxies_in_sync_mode_admit_one_limit_between_them() {
     let server = TestServer::start().await;
     let redis = RedisServer::start().await;
     let up = Upstream::start("up", Behaviour::Echo).await;
-    let key = limited_key(&server, &up).await;
+    let key = limited_key(&server.admin().await, &up, 60).await;
     let a = proxy_with(&server, &redis, LimitMode::Sync).await;
     let b = proxy_with(&server, &redis, LimitMode::Sync).await;
     // 150 requests over about 1.5 s: alone, each proxy would admit 60 (120 in all). Together
@@ -100,7 +99,7 @@ async fn two_proxies_in_strict_mode_admit_exactly_the_limit() {
     let server = TestServer::start().await;
     let redis = RedisServer::start().await;
     let up = Upstream::start("up", Behaviour::Echo).await;
-    let key = limited_key(&server, &up).await;
+    let key = limited_key(&server.admin().await, &up, 60).await;
     let a = proxy_with(&server, &redis, LimitMode::Strict).await;
     let b = proxy_with(&server, &redis, LimitMode::Strict).await;
     let admitted = admitted(&[&a, &b], &key, 100, Duration::ZERO).await;
@@ -121,18 +120,7 @@ async fn a_lease_redis_grants_after_the_proxy_stopped_waiting_goes_back_to_the_k
     let redis = RedisServer::start().await;
     let link = SlowLink::start(redis.addr()).await;
     let up = Upstream::start("up", Behaviour::Echo).await;
-    let admin = server.admin().await;
-    create_route(
-        &admin,
-        json!({"name": "orders", "path": "/", "targets": [{"url": up.url}]}),
-    )
-    .await;
-    let key = create_key(
-        &admin,
-        json!({"name": "three", "limits": {"requests_per_minute": 3}}),
-    )
-    .await
-    .1;
+    let key = limited_key(&server.admin().await, &up, 3).await;
     let url = format!("redis://{}/0", link.addr());
     let proxy = TestProxy::start_with(&server, |config| {
         config.redis_url = Some(url);
@@ -160,16 +148,7 @@ async fn without_redis_each_proxy_counts_alone_and_sharing_resumes_when_it_retur
     let mut redis = RedisServer::start().await;
     let up = Upstream::start("up", Behaviour::Echo).await;
     let admin = server.admin().await;
-    create_route(
-        &admin,
-        json!({"name": "orders", "path": "/", "targets": [{"url": up.url}]}),
-    )
-    .await;
-    let (_, key) = create_key(
-        &admin,
-        json!({"name": "five", "limits": {"requests_per_minute": 5}}),
-    )
-    .await;
+    let key = limited_key(&admin, &up, 5).await;
     let proxy = proxy_with(&server, &redis, LimitMode::Sync).await;
     wait_for_reported(&admin, "shared").await;
 

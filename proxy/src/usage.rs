@@ -22,9 +22,15 @@ const BATCH_MAX: usize = 5_000;
 const _: () = assert!(BATCH_MAX <= tollgate_protocol::internal::MAX_USAGE_BATCH);
 /// Time allowed for posting one batch.
 pub(crate) const POST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest an event waits in a partly filled batch. 50 ms (posting when no post was under way)
-/// was tried twice and gained little on wrk's p99 at one connection; see docs/performance.md.
-const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// Longest an event waits in a partly filled batch when no post is under way. Small batches
+/// often, rather than 200 ms of events at once, give the server and PostgreSQL short bursts of
+/// work, which matters where they share the proxy's cores (see docs/performance.md).
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
+/// Longest an event waits in a partly filled batch while a post is under way; after that the
+/// batch goes to the spool.
+const WAIT_FOR_POST: Duration = Duration::from_millis(200);
+/// How often the replayer looks for spooled batches once the spool is empty.
+const REPLAY_EVERY: Duration = Duration::from_millis(200);
 /// How often the queue is drained into the open batch's JSON: in small steps, so that the
 /// shipper's CPU comes in short slices (a 200 ms batch encoded at once held a core for
 /// milliseconds, and requests woken meanwhile waited) and the queue holds few events.
@@ -244,8 +250,8 @@ type Posted = (Poster, EncodedBatch, Result<(), Failure>);
 
 impl Shipper {
     /// Every ENCODE_EVERY, writes what is queued into the open batch, and delivers the batch
-    /// once it holds BATCH_POST_AT events (and no post is under way) or its first is
-    /// FLUSH_EVERY old, while a replayer task posts the spool in order. Polling on a timer
+    /// once it holds BATCH_POST_AT events or its first is FLUSH_EVERY old (while no post is
+    /// under way; else once it is WAIT_FOR_POST old), while a replayer task posts the spool in order. Polling on a timer
     /// (rather than waking per event) keeps the request path free of cross-thread wake-ups. On
     /// `stop`, everything queued is delivered or spooled and the spool is replayed once more.
     pub(crate) async fn run(mut self, mut stop: watch::Receiver<bool>) {
@@ -280,14 +286,15 @@ impl Shipper {
                     }
                 }
                 // While a post is under way the batch grows rather than going to the spool,
-                // until it holds BATCH_MAX events or is FLUSH_EVERY old.
+                // until it holds BATCH_MAX events or is WAIT_FOR_POST old.
                 let free = self.poster.is_some();
                 let due = open.as_ref().is_some_and(|(batch, opened)| {
+                    let age = opened.elapsed();
                     batch.len() > 0
                         && (stopping
                             || batch.len() >= BATCH_MAX
-                            || (free && batch.len() >= BATCH_POST_AT)
-                            || opened.elapsed() >= FLUSH_EVERY)
+                            || (free && (batch.len() >= BATCH_POST_AT || age >= FLUSH_EVERY))
+                            || age >= WAIT_FOR_POST)
                 });
                 if let Some((batch, _)) = open.take_if(|_| due) {
                     let batch = batch.finish();
@@ -321,7 +328,7 @@ impl Shipper {
             loop {
                 let emptied = poster.replay(&spool).await;
                 let stopping = tokio::select! {
-                    _ = tokio::time::sleep(if emptied { FLUSH_EVERY } else { BACKOFF_MIN }) => false,
+                    _ = tokio::time::sleep(if emptied { REPLAY_EVERY } else { BACKOFF_MIN }) => false,
                     _ = crate::stop::stopped(&mut stop) => true,
                 };
                 if stopping {

@@ -219,6 +219,38 @@ async fn every_field_of_a_usage_event_is_stored_as_sent() {
 }
 
 #[tokio::test]
+async fn a_batch_copied_in_paced_pieces_is_stored_whole() {
+    // 900 events (a light-load batch) make about 170 KB of `COPY` data: sent in pieces (rows
+    // split between them), with pauses, as a lone batch that size is.
+    let server = TestServer::start().await;
+    let events: Vec<_> = (0..900u64)
+        .map(|i| {
+            let mut event = usage_event(200);
+            event["latency_us"] = json!(i);
+            event["method"] = json!(format!("M{i}"));
+            event
+        })
+        .collect();
+    let batch = json!({"dataplane_id": uuid::Uuid::now_v7(), "events": events});
+    let posted = Api::with_bearer(&server.base, PROXY_TOKEN)
+        .post("/internal/v1/usage", batch)
+        .await;
+    assert_eq!(posted.body, json!({"stored": 900, "duplicates": 0}));
+    let (rows, latency, methods): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), sum(latency_us)::bigint, count(DISTINCT method) FROM usage_events",
+    )
+    .fetch_one(&server.db)
+    .await
+    .unwrap();
+    assert_eq!((rows, latency, methods), (900, 899 * 900 / 2, 900));
+    let rolled: i64 = sqlx::query_scalar("SELECT sum(latency_sum_us)::bigint FROM usage_hourly")
+        .fetch_one(&server.db)
+        .await
+        .unwrap();
+    assert_eq!(rolled, 899 * 900 / 2);
+}
+
+#[tokio::test]
 async fn a_batch_posted_twice_at_once_is_stored_once() {
     let server = TestServer::start().await;
     let events: Vec<_> = (0..200).map(|_| usage_event(200)).collect();

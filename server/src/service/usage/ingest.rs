@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::copy;
 use super::counters::Counters;
+use super::pacing;
 use crate::error::{ApiError, ApiResult};
 
 /// Stores a batch: each event once (by id), rollups updated with the new ones only, in one
@@ -239,7 +240,7 @@ async fn copy_into(
     table: &str,
 ) -> Result<(), sqlx::Error> {
     let mut copy = tx.copy_in_raw(&copy::copy_statement(table)).await?;
-    if let Err(err) = copy.send(copy::encode(batch)).await {
+    if let Err(err) = pacing::send(&mut copy, &copy::encode(batch), batch.events.len()).await {
         let _ = copy.abort("the usage batch could not be sent").await;
         return Err(err);
     }

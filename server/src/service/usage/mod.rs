@@ -1,5 +1,5 @@
 //! Usage events from the proxies: idempotent batched ingest (`ingest`, new rows by binary
-//! `COPY`: `copy`), hourly rollups of one
+//! `COPY`: `copy`, paced while no other batch waits: `pacing`), hourly rollups of one
 //! `Counters` type (`counters`), daily partitions (`partitions`), and what the console and the
 //! proxies read back: the request log (`log`), summaries (`summary`) and budget spend (`spend`).
 
@@ -7,6 +7,7 @@ mod copy;
 mod counters;
 mod ingest;
 mod log;
+mod pacing;
 mod partitions;
 mod spend;
 mod summary;

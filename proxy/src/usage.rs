@@ -251,9 +251,10 @@ type Posted = (Poster, EncodedBatch, Result<(), Failure>);
 impl Shipper {
     /// Every ENCODE_EVERY, writes what is queued into the open batch, and delivers the batch
     /// once it holds BATCH_POST_AT events or its first is FLUSH_EVERY old (while no post is
-    /// under way; else once it is WAIT_FOR_POST old), while a replayer task posts the spool in order. Polling on a timer
-    /// (rather than waking per event) keeps the request path free of cross-thread wake-ups. On
-    /// `stop`, everything queued is delivered or spooled and the spool is replayed once more.
+    /// under way; else once it is WAIT_FOR_POST old), while a replayer task posts the spool in
+    /// order. Polling on a timer (rather than waking per event) keeps the request path free of
+    /// cross-thread wake-ups. On `stop`, everything queued is delivered or spooled and the spool
+    /// is replayed once more.
     pub(crate) async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let (drained, drained_signal) = tokio::sync::oneshot::channel();
         let replayer = self.spawn_replayer(stop.clone(), drained_signal);

@@ -148,6 +148,11 @@ async fn every_request_is_counted_exactly_once_across_a_server_restart() {
         .get(&format!("/api/v1/tenants/default/keys/{key_id}"))
         .await;
     assert!(key.body["last_used_at"].is_string(), "{}", key.text);
+    assert_eq!(
+        key.body["updated_at"], key.body["created_at"],
+        "using a key is not an edit: {}",
+        key.text
+    );
 }
 
 #[tokio::test]

@@ -156,9 +156,12 @@ pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingeste
         .await?;
     }
     if !last_used.is_empty() {
+        // To the second: a key in steady use is written once a second, not once a batch.
         sqlx::query(
-            "UPDATE api_keys k SET last_used_at = GREATEST(k.last_used_at, u.t)
-             FROM UNNEST($1::uuid[], $2::timestamptz[]) AS u(id, t) WHERE k.id = u.id",
+            "UPDATE api_keys k SET last_used_at = u.t
+             FROM UNNEST($1::uuid[], $2::timestamptz[]) AS u(id, t)
+             WHERE k.id = u.id
+               AND (k.last_used_at IS NULL OR k.last_used_at < u.t - interval '1 second')",
         )
         .bind(last_used.keys().copied().collect::<Vec<_>>())
         .bind(last_used.values().copied().collect::<Vec<_>>())

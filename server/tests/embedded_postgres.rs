@@ -125,7 +125,32 @@ async fn starts_its_own_postgres_on_an_empty_data_directory_and_reuses_it() {
     let second = start(data_dir.path());
     assert_eq!(second.password, None);
     assert_eq!(login(&second.base, &password).await, 200);
+    assert_eq!(setting(data_dir.path(), "min_wal_size").await, "512MB");
+    let conf = std::fs::read_to_string(data_dir.path().join("postgres/postgresql.conf")).unwrap();
+    assert_eq!(
+        conf.matches("include_if_exists = 'tollgate.conf'").count(),
+        1,
+        "the settings are included once, however often the server starts"
+    );
     stop(second);
+}
+
+/// A setting of the running cluster, read as its superuser (the port from `postmaster.pid`).
+async fn setting(data_dir: &std::path::Path, name: &str) -> String {
+    use sqlx::Connection;
+    let pid_file = std::fs::read_to_string(data_dir.join("postgres/postmaster.pid")).unwrap();
+    let port = pid_file.lines().nth(3).unwrap().trim();
+    let password = std::fs::read_to_string(data_dir.join("postgres.password")).unwrap();
+    let url = format!(
+        "postgres://tollgate:{}@127.0.0.1:{port}/tollgate",
+        password.trim()
+    );
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query_scalar("SELECT current_setting($1)")
+        .bind(name)
+        .fetch_one(&mut db)
+        .await
+        .unwrap()
 }
 
 /// Started as an ordinary user, the server runs PostgreSQL as that same user. (Run as root,

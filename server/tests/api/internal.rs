@@ -129,6 +129,58 @@ async fn usage_batches_are_stored_once_however_often_they_arrive() {
         .assert_problem(422);
 }
 
+/// Each hourly rollup row gets its own events' counters, latency buckets included, whether a
+/// batch makes the row or adds to it.
+#[tokio::test]
+async fn a_batch_over_many_keys_and_hours_adds_each_to_its_own_rollup() {
+    let server = TestServer::start().await;
+    let proxy = Api::with_bearer(&server.base, PROXY_TOKEN);
+    let (a, b) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let event = |key: uuid::Uuid, time: &str, latency_us: u64, status: u32| {
+        json!({"id": uuid::Uuid::now_v7(), "time": time, "tenant_id": null, "key_id": key,
+        "route_id": null, "method": "GET", "status": status, "latency_us": latency_us,
+        "upstream_latency_us": null, "bytes_in": 1, "bytes_out": 10, "error_class": null})
+    };
+    let dataplane = uuid::Uuid::now_v7();
+    let first = json!({"dataplane_id": dataplane, "events": [
+        event(a, "2026-11-28T12:10:00Z", 100, 200),
+        event(a, "2026-11-28T12:20:00Z", 300, 404),
+        event(b, "2026-11-28T12:30:00Z", 1_500, 502),
+        event(a, "2026-11-28T13:05:00Z", 20_000_000, 200),
+    ]});
+    let second = json!({"dataplane_id": dataplane, "events": [
+        event(a, "2026-11-28T12:40:00Z", 100, 200),
+        event(b, "2026-11-28T12:50:00Z", 300, 200),
+    ]});
+    for batch in [first, second] {
+        let reply = proxy.post("/internal/v1/usage", batch).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    }
+    type Row = (uuid::Uuid, i32, i64, i64, i64, i64, Vec<i64>, i64);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT key_id, extract(hour FROM hour AT TIME ZONE 'UTC')::int, requests,
+                client_errors, server_errors, latency_sum_us, latency_buckets, bytes_out
+         FROM usage_hourly ORDER BY key_id, hour",
+    )
+    .fetch_all(&server.db)
+    .await
+    .unwrap();
+    let buckets = |filled: &[(usize, i64)]| {
+        let mut all = vec![0i64; 16];
+        for (bucket, count) in filled {
+            all[*bucket] = *count;
+        }
+        all
+    };
+    let mut expected = vec![
+        (a, 12, 3, 1, 0, 500, buckets(&[(0, 2), (1, 1)]), 30),
+        (a, 13, 1, 0, 0, 20_000_000, buckets(&[(15, 1)]), 10),
+        (b, 12, 2, 0, 1, 1_800, buckets(&[(1, 1), (3, 1)]), 20),
+    ];
+    expected.sort_by_key(|row| (row.0, row.1));
+    assert_eq!(rows, expected);
+}
+
 #[tokio::test]
 async fn every_field_of_a_usage_event_is_stored_as_sent() {
     let server = TestServer::start().await;

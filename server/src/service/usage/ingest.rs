@@ -10,9 +10,23 @@ use tollgate_protocol::{UsageBatch, UsageEvent};
 use uuid::Uuid;
 
 use super::copy;
-use super::counters::Counters;
+use super::counters::{Counters, BUCKETS};
 use super::pacing;
 use crate::error::{ApiError, ApiResult};
+
+/// An hourly rollup's row: tenant, hour, key, route, model, provider, MCP server, MCP tool and
+/// subscription (the nil UUID and the empty tool for "none").
+type RollupKey = (
+    Uuid,
+    OffsetDateTime,
+    Uuid,
+    Uuid,
+    Uuid,
+    Uuid,
+    Uuid,
+    String,
+    Uuid,
+);
 
 /// Stores a batch: each event once (by id), rollups updated with the new ones only, in one
 /// transaction, so a replayed batch changes nothing.
@@ -46,17 +60,6 @@ pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingeste
     let mut new: HashSet<Uuid> = stored.iter().copied().collect();
     let fresh: Vec<&UsageEvent> = events.iter().filter(|e| new.remove(&e.id)).collect();
     // Sorted, so concurrent ingests lock rollup rows in the same order.
-    type RollupKey = (
-        Uuid,
-        OffsetDateTime,
-        Uuid,
-        Uuid,
-        Uuid,
-        Uuid,
-        Uuid,
-        String,
-        Uuid,
-    );
     let mut rollups: BTreeMap<RollupKey, Counters> = BTreeMap::new();
     let mut last_used: BTreeMap<Uuid, OffsetDateTime> = BTreeMap::new();
     for event in &fresh {
@@ -94,67 +97,7 @@ pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingeste
             *seen = (*seen).max(event.time);
         }
     }
-    for (
-        (
-            tenant_id,
-            hour,
-            key_id,
-            route_id,
-            model_id,
-            provider_id,
-            mcp_server_id,
-            mcp_tool,
-            subscription_id,
-        ),
-        r,
-    ) in &rollups
-    {
-        sqlx::query(
-            "INSERT INTO usage_hourly (tenant_id, hour, key_id, route_id, requests, client_errors,
-                 server_errors, latency_sum_us, latency_buckets, bytes_in, bytes_out, model_id,
-                 provider_id, input_tokens, cached_input_tokens, output_tokens, cost_nanousd,
-                 mcp_server_id, mcp_tool, subscription_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                     $18, $19, $20)
-             ON CONFLICT (tenant_id, hour, key_id, route_id, model_id, provider_id, mcp_server_id,
-                          mcp_tool, subscription_id) DO UPDATE SET
-                 input_tokens = usage_hourly.input_tokens + excluded.input_tokens,
-                 cached_input_tokens = usage_hourly.cached_input_tokens + excluded.cached_input_tokens,
-                 output_tokens = usage_hourly.output_tokens + excluded.output_tokens,
-                 cost_nanousd = usage_hourly.cost_nanousd + excluded.cost_nanousd,
-                 requests = usage_hourly.requests + excluded.requests,
-                 client_errors = usage_hourly.client_errors + excluded.client_errors,
-                 server_errors = usage_hourly.server_errors + excluded.server_errors,
-                 latency_sum_us = usage_hourly.latency_sum_us + excluded.latency_sum_us,
-                 latency_buckets = (SELECT array_agg(a + b ORDER BY i)
-                     FROM unnest(usage_hourly.latency_buckets, excluded.latency_buckets)
-                          WITH ORDINALITY AS t(a, b, i)),
-                 bytes_in = usage_hourly.bytes_in + excluded.bytes_in,
-                 bytes_out = usage_hourly.bytes_out + excluded.bytes_out",
-        )
-        .bind(tenant_id)
-        .bind(hour)
-        .bind(key_id)
-        .bind(route_id)
-        .bind(r.requests)
-        .bind(r.client_errors)
-        .bind(r.server_errors)
-        .bind(r.latency_sum_us)
-        .bind(r.buckets.to_vec())
-        .bind(r.bytes_in)
-        .bind(r.bytes_out)
-        .bind(model_id)
-        .bind(provider_id)
-        .bind(r.input_tokens)
-        .bind(r.cached_input_tokens)
-        .bind(r.output_tokens)
-        .bind(r.cost_nanousd)
-        .bind(mcp_server_id)
-        .bind(mcp_tool)
-        .bind(subscription_id)
-        .execute(&mut *tx)
-        .await?;
-    }
+    upsert_rollups(&mut tx, &rollups).await?;
     if !last_used.is_empty() {
         // To the second: a key in steady use is written once a second, not once a batch.
         sqlx::query(
@@ -205,6 +148,81 @@ pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingeste
         stored: stored.len(),
         duplicates: events.len() - stored.len(),
     })
+}
+
+/// Adds the batch's counters to their hourly rollups in one statement, however many rows (each
+/// statement is a round trip: a batch over many keys and routes made hundreds). The rows come
+/// sorted, so concurrent ingests lock them in the same order.
+async fn upsert_rollups(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    rollups: &BTreeMap<RollupKey, Counters>,
+) -> Result<(), sqlx::Error> {
+    if rollups.is_empty() {
+        return Ok(());
+    }
+    let keys = || rollups.keys();
+    let counters = || rollups.values();
+    let column = |value: fn(&Counters) -> i64| counters().map(value).collect::<Vec<i64>>();
+    sqlx::query(
+        "INSERT INTO usage_hourly (tenant_id, hour, key_id, route_id, model_id, provider_id,
+             mcp_server_id, mcp_tool, subscription_id, requests, client_errors, server_errors,
+             latency_sum_us, latency_buckets, bytes_in, bytes_out, input_tokens,
+             cached_input_tokens, output_tokens, cost_nanousd)
+         SELECT r.tenant_id, r.hour, r.key_id, r.route_id, r.model_id, r.provider_id,
+                r.mcp_server_id, r.mcp_tool, r.subscription_id, r.requests, r.client_errors,
+                r.server_errors, r.latency_sum_us,
+                ($20::bigint[])[(r.n - 1) * $21 + 1 : r.n * $21],
+                r.bytes_in, r.bytes_out, r.input_tokens, r.cached_input_tokens, r.output_tokens,
+                r.cost_nanousd
+         FROM UNNEST($1::uuid[], $2::timestamptz[], $3::uuid[], $4::uuid[], $5::uuid[],
+                     $6::uuid[], $7::uuid[], $8::text[], $9::uuid[], $10::bigint[],
+                     $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[],
+                     $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[])
+              WITH ORDINALITY AS r(tenant_id, hour, key_id, route_id, model_id, provider_id,
+                   mcp_server_id, mcp_tool, subscription_id, requests, client_errors,
+                   server_errors, latency_sum_us, bytes_in, bytes_out, input_tokens,
+                   cached_input_tokens, output_tokens, cost_nanousd, n)
+         ORDER BY r.n
+         ON CONFLICT (tenant_id, hour, key_id, route_id, model_id, provider_id, mcp_server_id,
+                      mcp_tool, subscription_id) DO UPDATE SET
+             input_tokens = usage_hourly.input_tokens + excluded.input_tokens,
+             cached_input_tokens = usage_hourly.cached_input_tokens + excluded.cached_input_tokens,
+             output_tokens = usage_hourly.output_tokens + excluded.output_tokens,
+             cost_nanousd = usage_hourly.cost_nanousd + excluded.cost_nanousd,
+             requests = usage_hourly.requests + excluded.requests,
+             client_errors = usage_hourly.client_errors + excluded.client_errors,
+             server_errors = usage_hourly.server_errors + excluded.server_errors,
+             latency_sum_us = usage_hourly.latency_sum_us + excluded.latency_sum_us,
+             latency_buckets = (SELECT array_agg(a + b ORDER BY i)
+                 FROM unnest(usage_hourly.latency_buckets, excluded.latency_buckets)
+                      WITH ORDINALITY AS t(a, b, i)),
+             bytes_in = usage_hourly.bytes_in + excluded.bytes_in,
+             bytes_out = usage_hourly.bytes_out + excluded.bytes_out",
+    )
+    .bind(keys().map(|k| k.0).collect::<Vec<_>>())
+    .bind(keys().map(|k| k.1).collect::<Vec<_>>())
+    .bind(keys().map(|k| k.2).collect::<Vec<_>>())
+    .bind(keys().map(|k| k.3).collect::<Vec<_>>())
+    .bind(keys().map(|k| k.4).collect::<Vec<_>>())
+    .bind(keys().map(|k| k.5).collect::<Vec<_>>())
+    .bind(keys().map(|k| k.6).collect::<Vec<_>>())
+    .bind(keys().map(|k| k.7.as_str()).collect::<Vec<_>>())
+    .bind(keys().map(|k| k.8).collect::<Vec<_>>())
+    .bind(column(|c| c.requests))
+    .bind(column(|c| c.client_errors))
+    .bind(column(|c| c.server_errors))
+    .bind(column(|c| c.latency_sum_us))
+    .bind(column(|c| c.bytes_in))
+    .bind(column(|c| c.bytes_out))
+    .bind(column(|c| c.input_tokens))
+    .bind(column(|c| c.cached_input_tokens))
+    .bind(column(|c| c.output_tokens))
+    .bind(column(|c| c.cost_nanousd))
+    .bind(counters().flat_map(|c| c.buckets).collect::<Vec<i64>>())
+    .bind(i32::try_from(BUCKETS).unwrap_or(i32::MAX))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Copies the batch's events in, failing on one already stored (a unique violation: no check

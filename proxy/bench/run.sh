@@ -167,6 +167,16 @@ for _ in $(seq 100); do curl -fs "http://127.0.0.1:$METRICS_PORT/readyz" >/dev/n
 curl -fs -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PROXY_PORT/" | grep -q ok || {
   echo "the proxy does not serve the route" >&2; cat "$WORK/proxy.log" >&2; exit 1; }
 
+# The server's PostgreSQL brought to its steady state first, as in an install that has run a
+# while: 30 s of load, then a checkpoint, after which WAL segments are reused. On a fresh
+# cluster every segment is new and written full of zeros first (a fifth of PostgreSQL's CPU).
+if command -v psql >/dev/null; then
+  echo "warming up the usage pipeline (30 s)" >&2
+  wrk -t2 -c64 -d30s -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PROXY_PORT/" >/dev/null
+  PGPASSWORD=$(cat "$WORK/server/postgres.password") psql -h 127.0.0.1 \
+    -p "$(sed -n 4p "$WORK/server/postgres/postmaster.pid")" -U tollgate -d tollgate -qc CHECKPOINT
+fi
+
 if [ -n "${HOLD:-}" ]; then  # keep everything running for ad-hoc measurements until interrupted
   printf 'KEY=%s\nPROXY=http://127.0.0.1:%s\nBARE=http://127.0.0.1:%s\nNGINX=http://127.0.0.1:%s\nUPSTREAM=http://127.0.0.1:%s\nMOCK=http://127.0.0.1:%s\nNGINX_AI=http://127.0.0.1:%s\nPROXY_PID=%s\nBARE_PID=%s\n' \
     "$KEY" "$PROXY_PORT" "$BARE_PORT" "$NGINX_PORT" "$UPSTREAM_PORT" "$MOCK_PORT" "$NGINX_AI_PORT" "$PROXY_PID" "$BARE_PID" >"$HOLD"

@@ -28,6 +28,8 @@ pub(crate) struct AppState {
     pub(crate) public_url: Option<Arc<str>>,
     /// Talks to identity providers for single sign-on.
     pub(crate) oidc: Arc<crate::oidc::Oidc>,
+    /// When usage ingest last wrote each key's last use.
+    pub(crate) key_use: Arc<crate::service::usage::KeyUse>,
 }
 
 impl AppState {
@@ -48,6 +50,7 @@ impl AppState {
             snapshot_cache: Arc::default(),
             public_url: None,
             oidc: Arc::new(crate::oidc::Oidc::new()),
+            key_use: Arc::default(),
         }
     }
 }

@@ -126,7 +126,9 @@ async fn ingest_usage(
     _: ProxyAuth,
     body: Bytes,
 ) -> ApiResult<Json<Ingested>> {
-    Ok(Json(usage::ingest(&state.db, &usage_batch(&body)?).await?))
+    Ok(Json(
+        usage::ingest(&state.db, &state.key_use, &usage_batch(&body)?).await?,
+    ))
 }
 
 /// A usage batch read by serde_json alone. axum's `Json` tracks the path to every value for its

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::copy;
 use super::counters::{Counters, BUCKETS};
+use super::key_use::KeyUse;
 use super::pacing;
 use crate::error::{ApiError, ApiResult};
 
@@ -30,7 +31,11 @@ type RollupKey = (
 
 /// Stores a batch: each event once (by id), rollups updated with the new ones only, in one
 /// transaction, so a replayed batch changes nothing.
-pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingested> {
+pub(crate) async fn ingest(
+    db: &PgPool,
+    key_use: &KeyUse,
+    batch: &UsageBatch,
+) -> ApiResult<Ingested> {
     if batch.events.len() > MAX_USAGE_BATCH {
         return Err(ApiError::Invalid(format!(
             "at most {MAX_USAGE_BATCH} events per batch"
@@ -98,6 +103,7 @@ pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingeste
         }
     }
     upsert_rollups(&mut tx, &rollups).await?;
+    let last_used = key_use.to_write(&last_used);
     if !last_used.is_empty() {
         // To the second: a key in steady use is written once a second, not once a batch.
         sqlx::query(
@@ -144,6 +150,7 @@ pub(crate) async fn ingest(db: &PgPool, batch: &UsageBatch) -> ApiResult<Ingeste
         .await?;
     }
     tx.commit().await?;
+    key_use.written(&last_used);
     Ok(Ingested {
         stored: stored.len(),
         duplicates: events.len() - stored.len(),

@@ -8,6 +8,7 @@
 #   PERF_CALLS=dwarf PERF_OUT=… ./proxy/bench/run.sh  # with call graphs (dwarf, or fp for a frame-pointer build)
 #   SECTIONS=rest ./proxy/bench/run.sh                # some of: rest chat messages mcp chunks limits
 #   SECTIONS=instructions ./proxy/bench/run.sh        # instructions per request (valgrind; not in the default)
+#   SECTIONS=split ./proxy/bench/run.sh               # where the machine's CPU goes (not in the default)
 #   CALLGRIND_OUT=/tmp/cg SECTIONS=instructions …     # also keep the callgrind files there (callgrind_annotate)
 #   HOLD=/tmp/bench.env ./proxy/bench/run.sh          # start everything, write the addresses, wait
 #
@@ -121,7 +122,7 @@ target/release/examples/bare_proxy "127.0.0.1:$BARE_PORT" "http://127.0.0.1:$UPS
 TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 TOLLGATE_ADMIN_PASSWORD=bench-password-1 TOLLGATE_PROXY_TOKEN=$TOKEN RUST_LOG=warn \
   ${SERVER_NICE:+nice -n 19} target/release/tollgate-server --data-dir "$WORK/server" --listen "127.0.0.1:$SERVER_PORT" \
-  >"$WORK/server.log" 2>&1 & pids+=($!)
+  >"$WORK/server.log" 2>&1 & SERVER_PID=$!; pids+=($SERVER_PID)
 for _ in $(seq 120); do curl -fs "http://127.0.0.1:$SERVER_PORT/readyz" >/dev/null && break; sleep 0.5; done
 API="http://127.0.0.1:$SERVER_PORT/api/v1"
 curl -fs -c "$WORK/cookies" -H 'content-type: application/json' \
@@ -434,6 +435,42 @@ if section limits; then
   accuracy "shared: strict mode" "$STRICT_PORT" "$STRICT2_PORT"
 fi
 section_peak limits
+if section split; then
+  # Where the whole machine's CPU goes per REST request at 64 connections, by process: through
+  # nginx, everything is wrk, the upstream and nginx; through the proxy, the server and
+  # PostgreSQL storing each usage event share the cores too. The machine's figure is all busy
+  # time in /proc/stat over the requests served, so requests/s on these cores is about
+  # 2 s / (machine µs per request).
+  busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+  split_round() { # label url proxy-pids...
+    local label=$1 url=$2 pg_pids before after out requests; shift 2
+    pg_pids="$(sed -n 1p "$WORK/server/postgres/postmaster.pid")"
+    pg_pids="$pg_pids $(pgrep -P "$pg_pids" | tr '\n' ' ')"
+    wrk -t2 -c64 -d2s -H "Authorization: Bearer $KEY" "$url" >/dev/null
+    before="$(cpu_ticks "$@") $(cpu_ticks "$SERVER_PID") $(cpu_ticks $pg_pids) $(busy_ticks)"
+    out=$(wrk -t2 -c64 -d"${DURATION}s" -H "Authorization: Bearer $KEY" "$url")
+    after="$(cpu_ticks "$@") $(cpu_ticks "$SERVER_PID") $(cpu_ticks $pg_pids) $(busy_ticks)"
+    requests=$(echo "$out" | awk '/requests in/ {print $1}')
+    echo "$before $after" | awk -v n="$requests" -v hz="$TICKS" -v d="$DURATION" -v l="$label" '{
+      f = 1e6 / hz / n
+      printf "%s|%.0f|%.1f|%.1f|%.1f|%.1f\n", l, n / d, ($5 - $1) * f, ($6 - $2) * f, ($7 - $3) * f, ($8 - $4) * f }'
+  }
+  for _ in $(seq "$ROUNDS"); do
+    split_round "nginx proxy" "http://127.0.0.1:$NGINX_PORT/" $(with_children $NGINX_PID)
+    split_round "tollgate-proxy (key auth, rate limit, usage)" "http://127.0.0.1:$PROXY_PORT/" "$PROXY_PID"
+  done >"$WORK/split"
+  echo
+  echo "| CPU µs per request at 64 connections, by process (medians of $ROUNDS rounds) | requests/s | the proxy | tollgate-server | PostgreSQL | whole machine |"
+  echo "|---|---|---|---|---|---|"
+  for label in "nginx proxy" "tollgate-proxy (key auth, rate limit, usage)"; do
+    row="| $label |"
+    for column in 2 3 4 5 6; do
+      row="$row $(awk -F'|' -v l="$label" -v c="$column" '$1 == l {print $c}' "$WORK/split" | sort -n \
+        | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }') |"
+    done
+    echo "$row"
+  done
+fi
 if section instructions; then
   # User-space instructions per request, counted by valgrind's callgrind: exact and repeatable
   # where CPU time on a shared machine moves by 10-30% between minutes, so it judges a change

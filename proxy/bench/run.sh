@@ -244,11 +244,13 @@ measure() {
   echo "$rps $p50 $p99 $cpu_us" >>"$ROWS/$row"
 }
 
+# The median of the numbers on standard input, one a line.
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
 # Prints the rows measured since the last call, in the order first measured: each column the
 # median of the row's rounds.
 rows_table() {
   [ -f "$ROWS/order" ] || return 0
-  median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
   local row label conns rps p50 p99 cpu
   while IFS='|' read -r row label conns; do
     rps=$(cut -d' ' -f1 "$ROWS/$row" | median); p50=$(cut -d' ' -f2 "$ROWS/$row" | median)
@@ -465,8 +467,7 @@ if section split; then
   for label in "nginx proxy" "tollgate-proxy (key auth, rate limit, usage)"; do
     row="| $label |"
     for column in 2 3 4 5 6; do
-      row="$row $(awk -F'|' -v l="$label" -v c="$column" '$1 == l {print $c}' "$WORK/split" | sort -n \
-        | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }') |"
+      row="$row $(awk -F'|' -v l="$label" -v c="$column" '$1 == l {print $c}' "$WORK/split" | median) |"
     done
     echo "$row"
   done

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::copy;
 use super::counters::{Counters, BUCKETS};
-use super::key_use::KeyUse;
+use super::key_use::{KeyUse, LAST_USE_STEP};
 use super::pacing;
 use crate::error::{ApiError, ApiResult};
 
@@ -105,15 +105,14 @@ pub(crate) async fn ingest(
     upsert_rollups(&mut tx, &rollups).await?;
     let last_used = key_use.to_write(&last_used);
     if !last_used.is_empty() {
-        // To the second: a key in steady use is written once a second, not once a batch.
         sqlx::query(
             "UPDATE api_keys k SET last_used_at = u.t
              FROM UNNEST($1::uuid[], $2::timestamptz[]) AS u(id, t)
-             WHERE k.id = u.id
-               AND (k.last_used_at IS NULL OR k.last_used_at < u.t - interval '1 second')",
+             WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.t - $3)",
         )
         .bind(last_used.keys().copied().collect::<Vec<_>>())
         .bind(last_used.values().copied().collect::<Vec<_>>())
+        .bind(LAST_USE_STEP)
         .execute(&mut *tx)
         .await?;
     }

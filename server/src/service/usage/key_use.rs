@@ -9,6 +9,10 @@ use std::sync::{Mutex, PoisonError};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+/// How far a key's `last_used_at` must move to be written: a key in steady use is written once
+/// a second, not once a batch. The `api_keys` update checks it too, for other servers' writes.
+pub(super) const LAST_USE_STEP: Duration = Duration::SECOND;
+
 /// Keys remembered before the memory is cleared (each then written once more).
 const MAX_KEYS: usize = 100_000;
 
@@ -19,7 +23,7 @@ pub(crate) struct KeyUse {
 
 impl KeyUse {
     /// The uses that would move a key's `last_used_at`, as far as this server knows: those more
-    /// than a second after what it last wrote for the key.
+    /// than LAST_USE_STEP after what it last wrote for the key.
     pub(super) fn to_write(
         &self,
         uses: &BTreeMap<Uuid, OffsetDateTime>,
@@ -29,7 +33,7 @@ impl KeyUse {
             .filter(|(key, used)| {
                 written
                     .get(key)
-                    .is_none_or(|last| **used - *last > Duration::SECOND)
+                    .is_none_or(|last| **used - *last > LAST_USE_STEP)
             })
             .map(|(key, used)| (*key, *used))
             .collect()
